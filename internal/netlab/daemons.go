@@ -1,0 +1,230 @@
+package netlab
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Miniupnpd is a miniupnpd (UPnP IGD, NAT-PMP, PCP) running on a site's home
+// router.
+type Miniupnpd struct {
+	*Process
+	site *Site
+	conf string
+}
+
+// MiniupnpdOptions tune the gateway daemon.
+type MiniupnpdOptions struct {
+	// DisableUPnP turns the UPnP IGD service off (NAT-PMP/PCP only).
+	DisableUPnP bool
+	// DisableNATPMP turns NAT-PMP and PCP off (UPnP only).
+	DisableNATPMP bool
+	// MinLifetime and MaxLifetime bound PCP lifetimes. If zero, miniupnpd's
+	// defaults (120 s and 86400 s).
+	MinLifetime, MaxLifetime int
+}
+
+// StartMiniupnpd starts miniupnpd on the site's home router, with
+// ext_ifname=wan, listening on lan, secure mode (a client may map only to
+// itself), and waits until it serves. It fails the test on error.
+func (s *Site) StartMiniupnpd(opts MiniupnpdOptions) *Miniupnpd {
+	s.lab.t.Helper()
+	m, err := s.startMiniupnpd(opts)
+	if err != nil {
+		s.lab.t.Fatalf("netlab: miniupnpd on site %d: %v", s.N, err)
+	}
+	return m
+}
+
+func (s *Site) startMiniupnpd(opts MiniupnpdOptions) (*Miniupnpd, error) {
+	if s.Router == nil {
+		return nil, fmt.Errorf("a %v site has no router", s.Kind)
+	}
+	yes := func(b bool) string {
+		if b {
+			return "yes"
+		}
+		return "no"
+	}
+	conf := filepath.Join(s.lab.Dir, fmt.Sprintf("miniupnpd-%d.conf", s.N))
+	lines := []string{
+		"ext_ifname=wan",
+		"listening_ip=lan",
+		"port=0",
+		"enable_upnp=" + yes(!opts.DisableUPnP),
+		"enable_natpmp=" + yes(!opts.DisableNATPMP),
+		"secure_mode=yes",
+		"system_uptime=no",
+		"notify_interval=60",
+		"clean_ruleset_interval=600",
+		fmt.Sprintf("uuid=6e617478-6c61-6200-0000-%012d", s.N),
+		"upnp_table_name=filter",
+		"upnp_nat_table_name=nat",
+		"upnp_forward_chain=miniupnpd",
+		"upnp_nat_chain=prerouting_miniupnpd",
+		"upnp_nat_postrouting_chain=postrouting_miniupnpd",
+		"allow 1024-65535 192.168.0.0/16 1024-65535",
+		"deny 0-65535 0.0.0.0/0 0-65535",
+	}
+	if opts.MinLifetime > 0 {
+		lines = append(lines, fmt.Sprintf("min_lifetime=%d", opts.MinLifetime))
+	}
+	if opts.MaxLifetime > 0 {
+		lines = append(lines, fmt.Sprintf("max_lifetime=%d", opts.MaxLifetime))
+	}
+	if err := writeFile(conf, strings.Join(lines, "\n")+"\n"); err != nil {
+		return nil, err
+	}
+	m := &Miniupnpd{site: s, conf: conf}
+	return m, m.start()
+}
+
+func (m *Miniupnpd) start() error {
+	s := m.site
+	pid := filepath.Join(s.lab.Dir, fmt.Sprintf("miniupnpd-%d.pid", s.N))
+	cmd := s.Router.Command(context.Background(), "miniupnpd", "-f", m.conf, "-d", "-P", pid)
+	p, err := s.lab.Start(fmt.Sprintf("miniupnpd@gw%d", s.N), cmd)
+	if err != nil {
+		return err
+	}
+	m.Process = p
+	// miniupnpd logs "HTTP listening on port N" once its UPnP side serves,
+	// and "Listening for NAT-PMP/PCP traffic on port 5351" for the other.
+	want := "HTTP listening on port"
+	if strings.Contains(readFileOr(m.conf), "enable_upnp=no") {
+		want = "Listening for NAT-PMP"
+	}
+	return p.WaitOutput(want, 10*time.Second)
+}
+
+// Restart kills miniupnpd with SIGKILL and starts it again, as a gateway
+// reboot does: its UPnP HTTP port changes, its PCP/NAT-PMP epoch restarts
+// and, with clearState, its nftables chains and the router's conntrack are
+// emptied first (a real reboot forgets every mapping).
+func (m *Miniupnpd) Restart(clearState bool) error {
+	m.Kill()
+	if clearState {
+		if err := m.site.Router.NFT("flush chain inet filter miniupnpd\nflush chain inet nat prerouting_miniupnpd\nflush chain inet nat postrouting_miniupnpd\n"); err != nil {
+			return err
+		}
+		if err := m.site.FlushConntrack(); err != nil {
+			return err
+		}
+	}
+	return m.start()
+}
+
+// Rules returns the router's miniupnpd chains as nft prints them: the
+// mappings miniupnpd holds right now.
+func (s *Site) Rules() (string, error) {
+	if s.Router == nil {
+		return "", nil
+	}
+	var b strings.Builder
+	for _, c := range []string{"inet filter miniupnpd", "inet nat prerouting_miniupnpd", "inet nat postrouting_miniupnpd"} {
+		out, err := s.Router.Exec(append([]string{"nft", "list", "chain"}, strings.Fields(c)...)...)
+		if err != nil {
+			return "", err
+		}
+		b.WriteString(out)
+	}
+	return b.String(), nil
+}
+
+// Coturn is coturn serving STUN (RFC 5780, on ServerA and ServerB) and TURN
+// over UDP and TCP in the internet namespace.
+type Coturn struct {
+	*Process
+	lab *Lab
+}
+
+// TURN credentials of the lab's coturn (long-term mechanism).
+const (
+	TURNUser  = "natx"
+	TURNPass  = "natx-lab-secret"
+	TURNRealm = "natx.lab"
+	// STUNPort is coturn's main port on both addresses; STUNPort+1 is its
+	// alternate port (RFC 5780 OTHER-ADDRESS).
+	STUNPort = 3478
+)
+
+// StartCoturn starts coturn in the internet namespace and waits until it
+// answers. It fails the test on error.
+func (l *Lab) StartCoturn() *Coturn {
+	l.t.Helper()
+	c, err := l.startCoturn()
+	if err != nil {
+		l.t.Fatalf("netlab: coturn: %v", err)
+	}
+	return c
+}
+
+func (l *Lab) startCoturn() (*Coturn, error) {
+	c := &Coturn{lab: l}
+	return c, c.start()
+}
+
+func (c *Coturn) start() error {
+	l := c.lab
+	args := []string{
+		"-n", // no configuration file
+		"--listening-ip=" + ServerA.String(),
+		"--listening-ip=" + ServerB.String(),
+		"--relay-ip=" + ServerA.String(),
+		"--external-ip=" + ServerA.String(),
+		fmt.Sprintf("--listening-port=%d", STUNPort),
+		fmt.Sprintf("--alt-listening-port=%d", STUNPort+1),
+		"--min-port=49152", "--max-port=65535",
+		"--lt-cred-mech",
+		"--user=" + TURNUser + ":" + TURNPass,
+		"--realm=" + TURNRealm,
+		"--fingerprint",
+		"--no-tls", "--no-dtls", "--no-cli",
+		"--no-software-attribute",
+		"--db=" + filepath.Join(l.Dir, "turndb"),
+		"--pidfile=" + filepath.Join(l.Dir, "turnserver.pid"),
+		"--log-file=stdout", "--simple-log", "--verbose",
+	}
+	p, err := l.Start("coturn", l.Internet.Command(context.Background(), "turnserver", args...))
+	if err != nil {
+		return err
+	}
+	c.Process = p
+	// Ready once both addresses are bound for UDP and TCP.
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		if p.Exited() {
+			return fmt.Errorf("coturn exited: %v\n%s", p.Wait(), tail(p.Output(), 4000))
+		}
+		out, err := l.Internet.Exec("ss", "-Hlnu")
+		tcp, err2 := l.Internet.Exec("ss", "-Hlnt")
+		if err == nil && err2 == nil &&
+			strings.Contains(out, ServerA.String()+":3478") && strings.Contains(out, ServerB.String()+":3478") &&
+			strings.Contains(out, ServerA.String()+":3479") && strings.Contains(tcp, ServerA.String()+":3478") {
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("coturn not listening after 15 s:\n%s", tail(p.Output(), 4000))
+}
+
+// Restart kills coturn and starts it again (every allocation is lost).
+func (c *Coturn) Restart() error {
+	c.Kill()
+	return c.start()
+}
+
+// Addr returns coturn's main address on ServerA.
+func (c *Coturn) Addr() netip.AddrPort { return netip.AddrPortFrom(ServerA, STUNPort) }
+
+func readFileOr(path string) string {
+	b, err := readFile(path)
+	if err != nil {
+		return ""
+	}
+	return string(b)
+}

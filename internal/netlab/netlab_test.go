@@ -1,0 +1,308 @@
+package netlab_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nodeconn/natx/internal/netlab"
+	"github.com/nodeconn/natx/internal/observe"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// The helpers this test binary can run inside a namespace (HelperCommand).
+var helpers = map[string]netlab.HelperFunc{
+	"udp-echo": udpEcho,
+}
+
+func TestNetlabHelper(t *testing.T) { netlab.Helper(t, helpers) }
+
+// udpEcho listens on args[0] (host:port), prints "ready", and echoes every
+// datagram back prefixed with "echo:".
+func udpEcho(args []string) error {
+	c, err := net.ListenPacket("udp4", args[0])
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	os.Stdout.WriteString("ready " + c.LocalAddr().String() + "\n")
+	buf := make([]byte, 2048)
+	for {
+		n, from, err := c.ReadFrom(buf)
+		if err != nil {
+			return err
+		}
+		if _, err := c.WriteTo(append([]byte("echo:"), buf[:n]...), from); err != nil {
+			return err
+		}
+	}
+}
+
+var fast = observe.Options{Wait: 300 * time.Millisecond, Tries: 3}
+
+// servers opens the four observation sockets on ServerA/ServerB in the
+// internet namespace.
+func servers(t *testing.T, l *netlab.Lab) observe.Servers {
+	t.Helper()
+	var s observe.Servers
+	err := l.Internet.Do(func() (err error) {
+		s, err = observe.Listen(net.ListenPacket, netlab.ServerA, netlab.ServerB, 4000, 4001)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// udpIn opens a UDP socket bound to addr inside ns.
+func udpIn(t *testing.T, ns *netlab.Namespace, addr string) net.PacketConn {
+	t.Helper()
+	var c net.PacketConn
+	err := ns.Do(func() (err error) {
+		c, err = net.ListenPacket("udp4", addr)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func observeSite(t *testing.T, l *netlab.Lab, s *netlab.Site) (observe.Mapping, observe.Filtering) {
+	t.Helper()
+	srv := servers(t, l)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	m, err := observe.ObserveMapping(ctx, udpIn(t, s.Host, ":0"), srv, fast)
+	if err != nil {
+		t.Fatalf("mapping: %v", err)
+	}
+	f, err := observe.ObserveFiltering(ctx, udpIn(t, s.Host, ":0"), srv, fast)
+	if err != nil {
+		t.Fatalf("filtering: %v", err)
+	}
+	t.Logf("%v: local %v seen %v mapping %s; filtering %s", s.Kind, m.Local, m.Seen, m.Behaviour, f.Behaviour)
+	return m, f
+}
+
+// TestKindsBehaveAsNamed observes each router kind from raw datagrams.
+func TestKindsBehaveAsNamed(t *testing.T) {
+	cases := []struct {
+		kind                 netlab.Kind
+		mapping, filtering   []string // acceptable observations
+		portPreserved        bool
+		externalIsRouterWAN  bool
+		externalIsHostItself bool
+	}{
+		{kind: netlab.Public, mapping: []string{observe.EndpointIndependent}, filtering: []string{observe.EndpointIndependent}, portPreserved: true, externalIsHostItself: true},
+		{kind: netlab.EIM, mapping: []string{observe.EndpointIndependent}, filtering: []string{observe.AddressPortDependent}, portPreserved: true, externalIsRouterWAN: true},
+		{kind: netlab.Symmetric, mapping: []string{observe.AddressPortDependent, observe.AddressDependent}, filtering: []string{observe.AddressPortDependent}, externalIsRouterWAN: true},
+		{kind: netlab.PortForward, mapping: []string{observe.EndpointIndependent}, filtering: []string{observe.EndpointIndependent}, portPreserved: true, externalIsRouterWAN: true},
+		{kind: netlab.CarrierNAT, mapping: []string{observe.EndpointIndependent}, filtering: []string{observe.AddressPortDependent}, portPreserved: true},
+		{kind: netlab.CarrierNATPublicPrefix, mapping: []string{observe.EndpointIndependent}, filtering: []string{observe.AddressPortDependent}, portPreserved: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.kind.String(), func(t *testing.T) {
+			t.Parallel()
+			l := netlab.New(t)
+			s := l.AddSite(tc.kind)
+			m, f := observeSite(t, l, s)
+			if !contains(tc.mapping, m.Behaviour) {
+				t.Errorf("mapping %s, want one of %v", m.Behaviour, tc.mapping)
+			}
+			if !contains(tc.filtering, f.Behaviour) {
+				t.Errorf("filtering %s, want one of %v", f.Behaviour, tc.filtering)
+			}
+			if got := m.Seen[0].Addr(); got != s.External {
+				t.Errorf("seen from %v, want the site's external address %v", got, s.External)
+			}
+			if tc.externalIsRouterWAN && s.External != s.RouterWAN {
+				t.Errorf("external %v != router WAN %v", s.External, s.RouterWAN)
+			}
+			if tc.externalIsHostItself && s.External != s.HostIP {
+				t.Errorf("external %v != host %v", s.External, s.HostIP)
+			}
+			if preserved := m.Seen[0].Port() == m.Local.Port(); preserved != tc.portPreserved {
+				t.Errorf("port preserved = %v (local %v, seen %v), want %v", preserved, m.Local, m.Seen[0], tc.portPreserved)
+			}
+		})
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// TestUnsolicitedReachesOnlyPortForward sends a datagram from the internet
+// to the host's mapped address, from an address the host never contacted.
+func TestUnsolicitedReachesOnlyPortForward(t *testing.T) {
+	t.Parallel()
+	l := netlab.New(t)
+	srv := servers(t, l)
+	peer := udpIn(t, l.Internet, netip.AddrPortFrom(netlab.Peer, 5000).String())
+	for _, kind := range []netlab.Kind{netlab.EIM, netlab.PortForward, netlab.Symmetric, netlab.CarrierNATPublicPrefix} {
+		s := l.AddSite(kind)
+		host := udpIn(t, s.Host, ":0")
+		mapped, err := observe.MappedBy(context.Background(), host, srv.A1P1, fast)
+		if err != nil {
+			t.Fatalf("%v: %v", kind, err)
+		}
+		got := delivered(t, peer, host, mapped)
+		if want := kind == netlab.PortForward; got != want {
+			t.Errorf("%v: unsolicited datagram delivered = %v, want %v", kind, got, want)
+		}
+	}
+}
+
+// delivered sends three datagrams from "from" to dst and reports whether one
+// reached "to".
+func delivered(t *testing.T, from, to net.PacketConn, dst netip.AddrPort) bool {
+	t.Helper()
+	msg := []byte("unsolicited-" + dst.String())
+	buf := make([]byte, 256)
+	for i := 0; i < 3; i++ {
+		if _, err := from.WriteTo(msg, net.UDPAddrFromAddrPort(dst)); err != nil {
+			t.Fatal(err)
+		}
+		_ = to.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		for {
+			n, _, err := to.ReadFrom(buf)
+			if err != nil {
+				break
+			}
+			if string(buf[:n]) == string(msg) {
+				_ = to.SetReadDeadline(time.Time{})
+				return true
+			}
+		}
+	}
+	_ = to.SetReadDeadline(time.Time{})
+	return false
+}
+
+// TestPolicyFilterDropsUDPNotTCP: UDP toward the internet never arrives,
+// while TCP from the same host connects, seen from the router's address.
+func TestPolicyFilterDropsUDPNotTCP(t *testing.T) {
+	t.Parallel()
+	l := netlab.New(t)
+	s := l.AddSite(netlab.PolicyFilter)
+	srv := servers(t, l)
+	_, err := observe.MappedBy(context.Background(), udpIn(t, s.Host, ":0"), srv.A1P1, fast)
+	if !errors.Is(err, observe.ErrNoAnswer) {
+		t.Fatalf("UDP through the policy filter: err = %v, want ErrNoAnswer", err)
+	}
+	var ln net.Listener
+	if err := l.Internet.Do(func() (err error) {
+		ln, err = net.Listen("tcp4", netip.AddrPortFrom(netlab.ServerA, 4100).String())
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Addr, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			accepted <- nil
+			return
+		}
+		accepted <- c.RemoteAddr()
+		c.Close()
+	}()
+	var c net.Conn
+	if err := s.Host.Do(func() (err error) {
+		c, err = net.DialTimeout("tcp4", netip.AddrPortFrom(netlab.ServerA, 4100).String(), 5*time.Second)
+		return err
+	}); err != nil {
+		t.Fatalf("TCP through the policy filter: %v", err)
+	}
+	defer c.Close()
+	from := <-accepted
+	if from == nil || from.(*net.TCPAddr).AddrPort().Addr() != s.External {
+		t.Fatalf("TCP seen from %v, want %v", from, s.External)
+	}
+}
+
+// TestHelperProcessInNamespace runs a whole process (this test binary) in a
+// host's namespace behind PortForward and reaches it from the internet.
+func TestHelperProcessInNamespace(t *testing.T) {
+	t.Parallel()
+	l := netlab.New(t)
+	s := l.AddSite(netlab.PortForward)
+	cmd, err := s.Host.HelperCommand(context.Background(), "TestNetlabHelper", "udp-echo", ":7000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := l.Start("udp-echo", cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.WaitOutput("ready", 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	peer := udpIn(t, l.Internet, netip.AddrPortFrom(netlab.Peer, 0).String())
+	dst := net.UDPAddrFromAddrPort(netip.AddrPortFrom(s.External, 7000))
+	buf := make([]byte, 64)
+	for i := 0; ; i++ {
+		if i == 5 {
+			t.Fatalf("no echo from the helper through the port forward; helper output:\n%s", p.Output())
+		}
+		_, _ = peer.WriteTo([]byte("hi"), dst)
+		_ = peer.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		n, _, err := peer.ReadFrom(buf)
+		if err == nil && string(buf[:n]) == "echo:hi" {
+			break
+		}
+	}
+}
+
+// TestTeardown closes a lab by hand and checks that its namespaces and
+// processes are gone.
+func TestTeardown(t *testing.T) {
+	t.Parallel()
+	l := netlab.New(t)
+	s := l.AddSite(netlab.CarrierNAT)
+	cmd, err := s.Host.HelperCommand(context.Background(), "TestNetlabHelper", "udp-echo", ":7001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := l.Start("udp-echo", cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.WaitOutput("ready", 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	names := l.Namespaces()
+	if len(names) != 4 { // inet, host, home router, provider
+		t.Fatalf("namespaces %v", names)
+	}
+	l.Close()
+	l.Close() // idempotent
+	if !p.Exited() {
+		t.Error("helper process still running after Close")
+	}
+	for _, n := range names {
+		if _, err := os.Stat("/run/netns/" + n); err == nil {
+			t.Errorf("namespace %s still exists after Close", n)
+		}
+		if !strings.HasPrefix(n, l.ID+"-") {
+			t.Errorf("namespace %s not named after the lab %s", n, l.ID)
+		}
+	}
+}

@@ -1,0 +1,263 @@
+package netlab
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+)
+
+// Kind is what stands between a site's host and the internet.
+type Kind int
+
+const (
+	// Public: no NAT, no filter; the host is on the internet itself.
+	Public Kind = iota
+	// EIM: a home router doing nftables masquerade — endpoint-independent
+	// mapping with port preservation, address-and-port-dependent filtering.
+	EIM
+	// Symmetric: masquerade fully-random — endpoint-dependent (address-and-
+	// port-dependent) mapping, random ports, address-and-port-dependent
+	// filtering.
+	Symmetric
+	// PortForward: EIM plus static destination NAT of every inbound UDP and
+	// TCP port to the host (a DMZ host, as an operator configures by hand).
+	PortForward
+	// PolicyFilter: EIM, and the router drops every forwarded UDP datagram
+	// (a provider's policy filter); TCP goes through.
+	PolicyFilter
+	// CarrierNAT: an EIM home router behind a provider's EIM NAT, the
+	// provider's inner network in 100.64.0.0/10 (RFC 6598 shared space).
+	CarrierNAT
+	// CarrierNATPublicPrefix: as CarrierNAT, but the provider's inner
+	// network is a non-reserved prefix (6.0.N.0/24), so gateway daemons that
+	// refuse reserved WAN addresses accept mappings that are still useless
+	// from the internet.
+	CarrierNATPublicPrefix
+)
+
+var kindNames = map[Kind]string{
+	Public: "Public", EIM: "EIM", Symmetric: "Symmetric", PortForward: "PortForward",
+	PolicyFilter: "PolicyFilter", CarrierNAT: "CarrierNAT", CarrierNATPublicPrefix: "CarrierNATPublicPrefix",
+}
+
+func (k Kind) String() string {
+	if s, ok := kindNames[k]; ok {
+		return s
+	}
+	return fmt.Sprintf("Kind(%d)", int(k))
+}
+
+// Kinds lists every Kind.
+func Kinds() []Kind {
+	return []Kind{Public, EIM, Symmetric, PortForward, PolicyFilter, CarrierNAT, CarrierNATPublicPrefix}
+}
+
+// Site is one host and what stands between it and the internet.
+type Site struct {
+	Kind Kind
+	// N is the site's number in the lab (1, 2, ...).
+	N int
+	// Host is the end host's namespace; its interface is eth0.
+	Host *Namespace
+	// HostIP is the host's own address.
+	HostIP netip.Addr
+	// Router is the home router (interfaces lan and wan), nil for Public.
+	Router *Namespace
+	// GatewayIP is the router's LAN address (the host's default gateway);
+	// for Public, the internet gateway.
+	GatewayIP netip.Addr
+	// RouterWAN is the home router's WAN address: what its gateway daemons
+	// report as "external address". For CarrierNAT it is on the provider's
+	// inner network.
+	RouterWAN netip.Addr
+	// Provider is the provider's NAT for CarrierNAT kinds, else nil.
+	Provider *Namespace
+	// External is the address the internet sees for the host.
+	External netip.Addr
+
+	lab *Lab
+}
+
+// AddSite adds a host behind a router of the given kind.
+func (l *Lab) AddSite(kind Kind) *Site {
+	l.t.Helper()
+	s, err := l.addSite(kind)
+	if err != nil {
+		l.t.Fatalf("netlab: add %v site: %v", kind, err)
+	}
+	return s
+}
+
+func (l *Lab) addSite(kind Kind) (*Site, error) {
+	if _, ok := kindNames[kind]; !ok {
+		return nil, fmt.Errorf("unknown kind %v", kind)
+	}
+	l.mu.Lock()
+	l.sites++
+	n := l.sites
+	l.mu.Unlock()
+	if n > 200 {
+		return nil, fmt.Errorf("too many sites")
+	}
+	s := &Site{Kind: kind, N: n, lab: l}
+	host, err := l.newNamespace(fmt.Sprintf("host%d", n))
+	if err != nil {
+		return nil, err
+	}
+	s.Host = host
+
+	if kind == Public {
+		s.HostIP = netip.AddrFrom4([4]byte{7, 0, 2, byte(n)})
+		s.External = s.HostIP
+		s.GatewayIP = InternetGateway
+		if err := l.plugInternet(host, "eth0", s.HostIP); err != nil {
+			return nil, err
+		}
+		return s, host.ipBatch([]string{"route add default via " + InternetGateway.String()})
+	}
+
+	router, err := l.newNamespace(fmt.Sprintf("gw%d", n))
+	if err != nil {
+		return nil, err
+	}
+	s.Router = router
+	s.HostIP = netip.AddrFrom4([4]byte{192, 168, byte(n), 2})
+	s.GatewayIP = netip.AddrFrom4([4]byte{192, 168, byte(n), 1})
+	if err := l.link(host, "eth0", router, "lan"); err != nil {
+		return nil, err
+	}
+	if err := host.ipBatch([]string{
+		fmt.Sprintf("addr add %s/24 dev eth0", s.HostIP),
+		"link set eth0 up",
+		"route add default via " + s.GatewayIP.String(),
+		// SSDP (239.255.255.250) leaves by eth0 even if routes change.
+		"route add 224.0.0.0/4 dev eth0",
+	}); err != nil {
+		return nil, err
+	}
+	if err := router.ipBatch([]string{
+		fmt.Sprintf("addr add %s/24 dev lan", s.GatewayIP),
+		"link set lan up",
+	}); err != nil {
+		return nil, err
+	}
+	if err := router.sysctl("net.ipv4.ip_forward=1"); err != nil {
+		return nil, err
+	}
+
+	upstreamWAN := netip.AddrFrom4([4]byte{7, 0, 1, byte(n)})
+	switch kind {
+	case CarrierNAT, CarrierNATPublicPrefix:
+		inner := [4]byte{100, 64, byte(n), 0}
+		if kind == CarrierNATPublicPrefix {
+			inner = [4]byte{6, 0, byte(n), 0}
+		}
+		prov, err := l.newNamespace(fmt.Sprintf("isp%d", n))
+		if err != nil {
+			return nil, err
+		}
+		s.Provider = prov
+		provLAN := netip.AddrFrom4([4]byte{inner[0], inner[1], inner[2], 1})
+		s.RouterWAN = netip.AddrFrom4([4]byte{inner[0], inner[1], inner[2], 2})
+		if err := l.link(router, "wan", prov, "lan"); err != nil {
+			return nil, err
+		}
+		if err := prov.ipBatch([]string{fmt.Sprintf("addr add %s/24 dev lan", provLAN), "link set lan up"}); err != nil {
+			return nil, err
+		}
+		if err := l.plugInternet(prov, "wan", upstreamWAN); err != nil {
+			return nil, err
+		}
+		if err := prov.ipBatch([]string{"route add default via " + InternetGateway.String()}); err != nil {
+			return nil, err
+		}
+		if err := prov.sysctl("net.ipv4.ip_forward=1"); err != nil {
+			return nil, err
+		}
+		if err := prov.NFT(ruleset(EIM, netip.Addr{})); err != nil {
+			return nil, err
+		}
+		if err := router.ipBatch([]string{
+			fmt.Sprintf("addr add %s/24 dev wan", s.RouterWAN),
+			"link set wan up",
+			"route add default via " + provLAN.String(),
+		}); err != nil {
+			return nil, err
+		}
+		s.External = upstreamWAN
+		return s, router.NFT(ruleset(EIM, s.HostIP))
+	default:
+		s.RouterWAN = upstreamWAN
+		s.External = upstreamWAN
+		if err := l.plugInternet(router, "wan", upstreamWAN); err != nil {
+			return nil, err
+		}
+		if err := router.ipBatch([]string{"route add default via " + InternetGateway.String()}); err != nil {
+			return nil, err
+		}
+		return s, router.NFT(ruleset(kind, s.HostIP))
+	}
+}
+
+// ruleset is the nftables configuration of a router of the given kind. Every
+// router carries the empty chains that miniupnpd fills (the Debian 12
+// miniupnpd-nftables layout: table inet filter with chain miniupnpd, table
+// inet nat with chains prerouting_miniupnpd and postrouting_miniupnpd), so
+// that miniupnpd can be started on any of them.
+func ruleset(kind Kind, host netip.Addr) string {
+	var fwd, pre, post []string
+	fwd = append(fwd, "ct state established,related accept")
+	if kind == PolicyFilter {
+		fwd = append(fwd, `iifname "lan" meta l4proto udp drop`)
+	}
+	fwd = append(fwd, `iifname "lan" accept`, "jump miniupnpd")
+	if kind == PortForward {
+		fwd = append(fwd, "ct status dnat accept")
+		pre = append(pre, fmt.Sprintf(`iifname "wan" meta l4proto { udp, tcp } dnat ip to %s`, host))
+	}
+	masq := `oifname "wan" masquerade`
+	if kind == Symmetric {
+		masq = `oifname "wan" masquerade fully-random`
+	}
+	post = append(post, masq)
+	return fmt.Sprintf(`flush ruleset
+table inet filter {
+	chain forward {
+		type filter hook forward priority 0; policy drop;
+		%s
+	}
+	chain miniupnpd {
+	}
+}
+table inet nat {
+	chain prerouting {
+		type nat hook prerouting priority -100; policy accept;
+		jump prerouting_miniupnpd
+		%s
+	}
+	chain postrouting {
+		type nat hook postrouting priority 100; policy accept;
+		jump postrouting_miniupnpd
+		%s
+	}
+	chain prerouting_miniupnpd {
+	}
+	chain postrouting_miniupnpd {
+	}
+}
+`, strings.Join(fwd, "\n\t\t"), strings.Join(pre, "\n\t\t"), strings.Join(post, "\n\t\t"))
+}
+
+// FlushConntrack forgets every connection the site's routers track (as
+// after a router reboot or a NAT binding timeout).
+func (s *Site) FlushConntrack() error {
+	for _, ns := range []*Namespace{s.Router, s.Provider} {
+		if ns == nil {
+			continue
+		}
+		if _, err := ns.Exec("conntrack", "-F"); err != nil && !strings.Contains(err.Error(), "0 flow entries") {
+			return err
+		}
+	}
+	return nil
+}
