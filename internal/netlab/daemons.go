@@ -175,7 +175,6 @@ func (c *Coturn) start() error {
 		"--listening-ip=" + ServerA.String(),
 		"--listening-ip=" + ServerB.String(),
 		"--relay-ip=" + ServerA.String(),
-		"--external-ip=" + ServerA.String(),
 		fmt.Sprintf("--listening-port=%d", STUNPort),
 		fmt.Sprintf("--alt-listening-port=%d", STUNPort+1),
 		"--min-port=49152", "--max-port=65535",

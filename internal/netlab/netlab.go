@@ -50,13 +50,12 @@ type Lab struct {
 	// Dir is a per-lab directory for configs and logs.
 	Dir string
 
-	mu      sync.Mutex
-	nss     []*Namespace
-	procs   []*Process
-	sites   int
-	port    int // next bridge port number
-	closed  bool
-	cleanup []func()
+	mu     sync.Mutex
+	nss    []*Namespace
+	procs  []*Process
+	sites  int
+	port   int // next bridge port number
+	closed bool
 }
 
 // Available reports whether the lab can run here, and why not.
@@ -82,6 +81,9 @@ func New(t testing.TB) *Lab {
 			t.Fatalf("netlab: LAB REQUIRED BUT UNAVAILABLE: %s", why)
 		}
 		t.Skipf("netlab: LAB TEST SKIPPED: %s", why)
+	}
+	if testing.Short() {
+		t.Skip("netlab: LAB TEST SKIPPED: -short (make test runs the fast tests only; make check runs the lab)")
 	}
 	reapStale()
 	l := &Lab{t: t, ID: fmt.Sprintf("%s-%d-%d", nsPrefix, os.Getpid(), labSeq.Add(1))}
@@ -199,11 +201,7 @@ func (l *Lab) Close() {
 	l.closed = true
 	procs := l.procs
 	nss := l.nss
-	cleanup := l.cleanup
 	l.mu.Unlock()
-	for i := len(cleanup) - 1; i >= 0; i-- {
-		cleanup[i]()
-	}
 	var wg sync.WaitGroup
 	for _, p := range procs {
 		wg.Add(1)
@@ -284,11 +282,4 @@ func tail(s string, n int) string {
 		return s
 	}
 	return "…" + s[len(s)-n:]
-}
-
-// onClose registers f to run first at teardown (before processes stop).
-func (l *Lab) onClose(f func()) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.cleanup = append(l.cleanup, f)
 }

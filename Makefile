@@ -1,0 +1,65 @@
+# natx — build and test entry points. See README.md.
+#
+#   make check   everything CI runs: gofmt, go vet, staticcheck, and every test
+#                with -race, including the network-namespace lab (as root it
+#                first installs the lab's Debian packages; as non-root the lab
+#                tests are skipped and this says so loudly)
+#   make test    the fast tests only (no root, no lab)
+#   make bench   the benchmarks (figures in docs/benchmarks.md)
+
+GO            ?= go
+STATICCHECK   := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# Debian packages the lab needs (internal/netlab): network namespaces and
+# nftables NATs, the gateway daemon, the STUN/TURN server, and the reference
+# clients the lab's self-tests use.
+LAB_PACKAGES  := iproute2 nftables conntrack miniupnpd-nftables miniupnpc natpmpc coturn
+ROOT          := $(shell id -u)
+TESTFLAGS     ?=
+
+.PHONY: check test bench fmt vet staticcheck lab-deps lab-banner
+
+check: lab-deps fmt vet staticcheck
+ifeq ($(ROOT),0)
+	NATX_LAB=require $(GO) test -race $(TESTFLAGS) ./...
+else
+	$(GO) test -race $(TESTFLAGS) ./...
+	@$(MAKE) --no-print-directory lab-banner
+endif
+
+test: fmt vet
+	$(GO) test -race -short $(TESTFLAGS) ./...
+	@$(MAKE) --no-print-directory lab-banner
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
+
+fmt:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+staticcheck:
+	$(GO) run $(STATICCHECK) ./...
+
+# Installs the lab's packages when running as root and any is missing.
+lab-deps:
+ifeq ($(ROOT),0)
+	@missing=""; for p in $(LAB_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "lab-deps: installing$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	else echo "lab-deps: all lab packages present"; fi
+else
+	@echo "lab-deps: not root, not installing $(LAB_PACKAGES)"
+endif
+
+lab-banner:
+	@echo "######################################################################"
+	@echo "# LAB TESTS SKIPPED: internal/netlab and every lab test need root     #"
+	@echo "# (network namespaces, nftables, miniupnpd, coturn).                  #"
+	@echo "# Only the unit and simulation tiers ran. Run 'sudo make check'.      #"
+	@echo "######################################################################"
