@@ -12,7 +12,7 @@ STATICCHECK   := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Debian packages the lab needs (internal/netlab): network namespaces and
 # nftables NATs, the gateway daemon, the STUN/TURN server, and the reference
 # clients the lab's self-tests use.
-LAB_PACKAGES  := iproute2 nftables conntrack miniupnpd-nftables miniupnpc natpmpc coturn
+LAB_PACKAGES  := iproute2 procps nftables conntrack miniupnpd-nftables miniupnpc natpmpc coturn
 ROOT          := $(shell id -u)
 TESTFLAGS     ?=
 

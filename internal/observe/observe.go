@@ -216,6 +216,9 @@ func ObserveFiltering(ctx context.Context, host net.PacketConn, s Servers, o Opt
 // listen (a transport.Net's ListenPacket, or net.ListenPacket). Close closes
 // them all.
 func Listen(listen func(network, address string) (net.PacketConn, error), a1, a2 netip.Addr, p1, p2 uint16) (Servers, error) {
+	if p1 == 0 || p2 == 0 || p1 == p2 || a1 == a2 {
+		return Servers{}, fmt.Errorf("observe: need two distinct addresses and two distinct non-zero ports, got %v, %v, %d, %d", a1, a2, p1, p2)
+	}
 	var s Servers
 	var opened []net.PacketConn
 	for _, x := range []struct {
