@@ -199,7 +199,12 @@ func (l *Lab) addSite(kind Kind) (*Site, error) {
 	}
 }
 
-// ruleset is the nftables configuration of a router of the given kind. Every
+// ruleset is the nftables configuration of a router of the given kind. Like a
+// home router, it drops what arrives unsolicited on its WAN side for itself:
+// without that, such a datagram reaches the router's own stack, conntrack
+// confirms an inbound entry for it, and a later outbound flow to the same
+// remote endpoint can no longer keep its port (masquerade picks another),
+// which makes an endpoint-independent NAT look endpoint-dependent. Every
 // router carries the empty chains that miniupnpd fills (the Debian 12
 // miniupnpd-nftables layout: table inet filter with chain miniupnpd, table
 // inet nat with chains prerouting_miniupnpd and postrouting_miniupnpd), so
@@ -222,6 +227,11 @@ func ruleset(kind Kind, host netip.Addr) string {
 	post = append(post, masq)
 	return fmt.Sprintf(`flush ruleset
 table inet filter {
+	chain input {
+		type filter hook input priority 0; policy accept;
+		iifname "wan" ct state established,related accept
+		iifname "wan" drop
+	}
 	chain forward {
 		type filter hook forward priority 0; policy drop;
 		%s
