@@ -1,0 +1,496 @@
+// The Client: configuration, protocol negotiation (PCP first, NAT-PMP as
+// the fallback) and the public operations.
+
+package pmp
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/pion/transport/v5"
+	"github.com/pion/transport/v5/stdnet"
+)
+
+// Protocol names one of the two protocols of the gateway's port 5351.
+type Protocol string
+
+// The protocols a Client speaks.
+const (
+	PCP    Protocol = "pcp"    // Port Control Protocol, RFC 6887
+	NATPMP Protocol = "natpmp" // NAT Port Mapping Protocol, RFC 6886
+)
+
+// DefaultPort is the gateway's PCP and NAT-PMP port (RFC 6887 section 19.1).
+const DefaultPort = 5351
+
+// DefaultTimeout is the wait for one answer when Config.Timeout is zero.
+const DefaultTimeout = 250 * time.Millisecond
+
+// DefaultLifetime is the lifetime AddMapping asks for when given zero: the
+// two hours RFC 6886 section 3.3 recommends.
+const DefaultLifetime = 2 * time.Hour
+
+// Config configures a Client. The zero Config discovers the gateway from
+// the routing table and talks to it over the real network.
+type Config struct {
+	// Gateway is the gateway's address. If zero, NewClient reads the
+	// default route with DefaultGateway. Tests must always set it.
+	Gateway netip.Addr
+
+	// Port is the gateway's PCP port. If zero, 5351. NAT-PMP is only tried
+	// when Port is 5351: go-nat-pmp cannot use another port.
+	Port uint16
+
+	// Net carries PCP. If nil, the real network (pion stdnet). NAT-PMP
+	// runs only on the real network: with any other Net (for example a
+	// vnet.Net) it reports ErrNotSupported, because go-nat-pmp opens its
+	// own sockets.
+	Net transport.Net
+
+	// Self is this host's address toward the gateway, sent in every PCP
+	// request. If zero, the local address of a UDP socket connected to the
+	// gateway, or, when that is unspecified (vnet), the first address of
+	// an interface on the gateway's /24 (IPv4) or /64 (IPv6), else the
+	// first non-loopback address of the same family.
+	Self netip.Addr
+
+	// Timeout bounds the wait for an answer to one request, retransmissions
+	// included, per protocol: a silent gateway costs Timeout for PCP plus
+	// Timeout for NAT-PMP. If zero, DefaultTimeout (250 ms). A context
+	// deadline that comes sooner wins.
+	Timeout time.Duration
+
+	// Protocols lists the protocols to try, in order. If nil, PCP then
+	// NAT-PMP.
+	Protocols []Protocol
+
+	// Now is the clock used for epoch validation and Mapping.Expires. If
+	// nil, time.Now.
+	Now func() time.Time
+
+	// Logger receives debug logs (ignored datagrams, fallbacks, epoch
+	// resets). If nil, logs are discarded.
+	Logger *slog.Logger
+}
+
+// Mapping is a port mapping the gateway granted.
+type Mapping struct {
+	// Protocol is the protocol that made it.
+	Protocol Protocol
+	// Transport is "udp" or "tcp".
+	Transport string
+	// Internal is this host's address and the mapped local port.
+	Internal netip.AddrPort
+	// External is the address and port the gateway opened. For NAT-PMP
+	// the address comes from a separate external-address request, cached
+	// until the epoch resets; if that request fails it is the zero Addr.
+	External netip.AddrPort
+	// Lifetime is the lifetime the gateway granted.
+	Lifetime time.Duration
+	// Expires is Config.Now at the answer plus Lifetime.
+	Expires time.Time
+	// Epoch is the gateway's epoch time in the answer.
+	Epoch uint32
+	// EpochReset is true when this answer's epoch showed that the gateway
+	// had lost its state since the previous answer: every other mapping
+	// made before must be made again.
+	EpochReset bool
+	// Nonce is the PCP mapping nonce; RenewMapping and DeleteMapping send
+	// it back so that the gateway recognises the mapping. Zero for NAT-PMP.
+	Nonce [12]byte
+}
+
+// Client talks PCP and NAT-PMP to one gateway. Its methods are safe for
+// concurrent use; PCP requests are sent one at a time.
+type Client struct {
+	gw       netip.Addr
+	port     uint16
+	net      transport.Net
+	realNet  bool
+	self     netip.Addr // Config.Self
+	timeout  time.Duration
+	protos   []Protocol
+	now      func() time.Time
+	log      *slog.Logger
+	sem      chan struct{} // held during a PCP exchange
+	done     chan struct{} // closed by Close
+	closeOne sync.Once
+	wg       sync.WaitGroup // go-nat-pmp calls in flight
+
+	mu      sync.Mutex
+	closed  bool
+	conn    transport.UDPConn // PCP socket, connected to the gateway
+	local   netip.Addr        // our address toward the gateway
+	proto   Protocol          // negotiated protocol; "" if unknown
+	epochs  map[Protocol]*epochTracker
+	extAddr netip.Addr // NAT-PMP external address cache
+}
+
+// NewClient returns a Client for the gateway of cfg. It sends nothing: the
+// first call that needs the gateway finds out which protocol it speaks.
+func NewClient(cfg Config) (*Client, error) {
+	c := &Client{
+		gw:      cfg.Gateway.Unmap(),
+		port:    cfg.Port,
+		net:     cfg.Net,
+		self:    cfg.Self.Unmap(),
+		timeout: cfg.Timeout,
+		now:     cfg.Now,
+		log:     cfg.Logger,
+		sem:     make(chan struct{}, 1),
+		done:    make(chan struct{}),
+		epochs:  make(map[Protocol]*epochTracker),
+	}
+	if c.port == 0 {
+		c.port = DefaultPort
+	}
+	if c.timeout < 0 {
+		return nil, fmt.Errorf("pmp: negative timeout %v", c.timeout)
+	}
+	if c.timeout == 0 {
+		c.timeout = DefaultTimeout
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Protocols == nil {
+		c.protos = []Protocol{PCP, NATPMP}
+	} else {
+		for _, p := range cfg.Protocols {
+			if p != PCP && p != NATPMP {
+				return nil, fmt.Errorf("pmp: unknown protocol %q", p)
+			}
+		}
+		if len(cfg.Protocols) == 0 {
+			return nil, errors.New("pmp: empty Protocols list")
+		}
+		c.protos = append([]Protocol(nil), cfg.Protocols...)
+	}
+	if !c.gw.IsValid() {
+		gw, err := DefaultGateway()
+		if err != nil {
+			return nil, err
+		}
+		c.gw = gw
+	}
+	if c.gw.IsUnspecified() || c.gw.IsMulticast() {
+		return nil, fmt.Errorf("%w: unusable gateway address %v", ErrNoGateway, c.gw)
+	}
+	if c.net == nil {
+		n, err := stdnet.NewNet()
+		if err != nil {
+			return nil, fmt.Errorf("pmp: %w", err)
+		}
+		c.net = n
+		c.realNet = true
+	} else {
+		_, c.realNet = c.net.(*stdnet.Net)
+	}
+	c.log = c.log.With("gw", c.gw)
+	return c, nil
+}
+
+// Gateway returns the gateway address the client talks to.
+func (c *Client) Gateway() netip.Addr { return c.gw }
+
+// Close releases the client's socket and waits for the NAT-PMP calls still
+// in flight (each ends within Config.Timeout). It does not delete mappings.
+// Calls in progress return ErrClosed. Close is idempotent.
+func (c *Client) Close() error {
+	c.closeOne.Do(func() {
+		c.mu.Lock()
+		c.closed = true
+		conn := c.conn
+		c.conn = nil
+		c.mu.Unlock()
+		close(c.done)
+		if conn != nil {
+			_ = conn.Close()
+		}
+	})
+	c.wg.Wait()
+	return nil
+}
+
+func (c *Client) isClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
+}
+
+// Epoch returns what the client knows of the gateway's epoch, for the
+// negotiated protocol (or PCP when none is negotiated yet).
+func (c *Client) Epoch() EpochInfo {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := c.proto
+	if p == "" {
+		p = c.protos[0]
+	}
+	if t := c.epochs[p]; t != nil {
+		return t.info
+	}
+	return EpochInfo{Protocol: p}
+}
+
+// observeEpoch feeds an epoch time to p's tracker and reports a reset.
+func (c *Client) observeEpoch(p Protocol, epoch uint32) bool {
+	c.mu.Lock()
+	t := c.epochs[p]
+	if t == nil {
+		t = &epochTracker{info: EpochInfo{Protocol: p}}
+		c.epochs[p] = t
+	}
+	reset := t.observe(epoch, c.now())
+	if reset && p == NATPMP {
+		c.extAddr = netip.Addr{}
+	}
+	c.mu.Unlock()
+	if reset {
+		c.log.Info("pmp: gateway epoch reset: mappings were lost", "proto", p, "epoch", epoch)
+	}
+	return reset
+}
+
+// Protocol returns the protocol negotiated with the gateway, or "" if none
+// is known yet.
+func (c *Client) Protocol() Protocol {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.proto
+}
+
+// notSpoken reports whether err shows that the gateway does not speak the
+// protocol at all (so the next one may be tried), as opposed to a
+// definitive answer in it.
+func notSpoken(err error) bool {
+	if errors.Is(err, ErrNoAnswer) || errors.Is(err, errOtherVersion) || errors.Is(err, errUnavailable) {
+		return true
+	}
+	var pe *PCPError
+	return errors.As(err, &pe) && pe.Code == PCPUnsuppVersion
+}
+
+// answered reports whether err (or its absence) shows that the gateway
+// answered in the protocol.
+func answered(err error) bool {
+	var pe *PCPError
+	var ne *NATPMPError
+	return err == nil || errors.As(err, &pe) || errors.As(err, &ne) || errors.Is(err, ErrBadAnswer)
+}
+
+// negotiate runs op with the negotiated protocol, or tries the configured
+// protocols in order until one gives a definitive answer, and remembers it.
+func (c *Client) negotiate(ctx context.Context, op func(Protocol) error) error {
+	if c.isClosed() {
+		return ErrClosed
+	}
+	c.mu.Lock()
+	p := c.proto
+	c.mu.Unlock()
+	if p != "" {
+		err := op(p)
+		if err != nil && notSpoken(err) && !errors.Is(err, ErrNoAnswer) {
+			// The gateway no longer speaks it (new firmware?): negotiate
+			// afresh next time.
+			c.mu.Lock()
+			c.proto = ""
+			c.mu.Unlock()
+		}
+		return err
+	}
+	var errs []error
+	for _, p := range c.protos {
+		err := op(p)
+		if err == nil || !notSpoken(err) {
+			if answered(err) {
+				c.mu.Lock()
+				c.proto = p
+				c.mu.Unlock()
+			}
+			return err
+		}
+		c.log.Debug("pmp: protocol not spoken", "proto", p, "err", err)
+		errs = append(errs, err)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return fmt.Errorf("pmp: gateway %v: %w", c.gw, errors.Join(errs...))
+}
+
+// Probe finds out which protocol the gateway speaks, trying Config.Protocols
+// in order (a PCP ANNOUNCE, then a NAT-PMP external-address request), and
+// remembers it for later calls. Any answer in a protocol counts, even an
+// error code.
+func (c *Client) Probe(ctx context.Context) (Protocol, error) {
+	var got Protocol
+	err := c.negotiate(ctx, func(p Protocol) error {
+		var err error
+		switch p {
+		case PCP:
+			err = c.pcpAnnounce(ctx)
+		case NATPMP:
+			_, err = c.natpmpExternal(ctx)
+		}
+		var pe *PCPError
+		var ne *NATPMPError
+		if err == nil || (errors.As(err, &pe) && pe.Code != PCPUnsuppVersion) || errors.As(err, &ne) {
+			got = p
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	return got, nil
+}
+
+// ExternalAddress returns the gateway's external address. With NAT-PMP it
+// is the external-address request (opcode 0). PCP has no such request: the
+// client maps its own PCP socket's UDP port with a short lifetime, reads
+// the assigned address and deletes the mapping at once.
+func (c *Client) ExternalAddress(ctx context.Context) (netip.Addr, error) {
+	var addr netip.Addr
+	err := c.negotiate(ctx, func(p Protocol) error {
+		var err error
+		switch p {
+		case PCP:
+			addr, err = c.pcpExternal(ctx)
+		case NATPMP:
+			addr, err = c.natpmpExternal(ctx)
+		}
+		return err
+	})
+	return addr, err
+}
+
+// AddMapping asks the gateway to forward transport ("udp" or "tcp")
+// traffic for suggested to internal. internal's address must be this
+// host's own address toward the gateway, or unspecified/zero for that
+// address; its port must not be zero. suggested may be zero (no
+// preference) and the gateway may assign another port. lifetime is rounded
+// up to whole seconds; zero means DefaultLifetime. Keep the returned
+// Mapping: RenewMapping and DeleteMapping need it.
+func (c *Client) AddMapping(ctx context.Context, transport string, internal, suggested netip.AddrPort, lifetime time.Duration) (Mapping, error) {
+	if lifetime < 0 {
+		return Mapping{}, fmt.Errorf("pmp: negative lifetime %v", lifetime)
+	}
+	if lifetime == 0 {
+		lifetime = DefaultLifetime
+	}
+	if _, err := ipProto(transport); err != nil {
+		return Mapping{}, err
+	}
+	if internal.Port() == 0 {
+		return Mapping{}, errors.New("pmp: internal port 0")
+	}
+	var nonce [12]byte
+	_, _ = rand.Read(nonce[:]) // crypto/rand.Read never fails
+	var m Mapping
+	err := c.negotiate(ctx, func(p Protocol) error {
+		var err error
+		m, err = c.mapWith(ctx, p, transport, internal, suggested, lifetimeSeconds(lifetime), nonce)
+		return err
+	})
+	return m, err
+}
+
+// RenewMapping extends m for lifetime (zero: DefaultLifetime) with the
+// protocol that made it, sending the same nonce and m.External as the
+// suggestion so that the gateway keeps the same external port. The result
+// may still differ from m (a rebooted gateway may assign another port):
+// check it, and check EpochReset.
+func (c *Client) RenewMapping(ctx context.Context, m Mapping, lifetime time.Duration) (Mapping, error) {
+	if lifetime < 0 {
+		return Mapping{}, fmt.Errorf("pmp: negative lifetime %v", lifetime)
+	}
+	if lifetime == 0 {
+		lifetime = DefaultLifetime
+	}
+	if c.isClosed() {
+		return Mapping{}, ErrClosed
+	}
+	return c.mapWith(ctx, m.Protocol, m.Transport, m.Internal, m.External, lifetimeSeconds(lifetime), m.Nonce)
+}
+
+// DeleteMapping asks the gateway to remove m (a request with lifetime 0,
+// RFC 6887 section 15, RFC 6886 section 3.4).
+func (c *Client) DeleteMapping(ctx context.Context, m Mapping) error {
+	if c.isClosed() {
+		return ErrClosed
+	}
+	_, err := c.mapWith(ctx, m.Protocol, m.Transport, m.Internal, netip.AddrPort{}, 0, m.Nonce)
+	return err
+}
+
+// mapWith runs one MAP request (lifetime 0: delete) with protocol p.
+func (c *Client) mapWith(ctx context.Context, p Protocol, transport string, internal, suggested netip.AddrPort, lifetime uint32, nonce [12]byte) (Mapping, error) {
+	proto, err := ipProto(transport)
+	if err != nil {
+		return Mapping{}, err
+	}
+	switch p {
+	case PCP:
+		return c.pcpMap(ctx, proto, transport, internal, suggested, lifetime, nonce)
+	case NATPMP:
+		return c.natpmpMap(ctx, transport, internal, suggested.Port(), lifetime)
+	}
+	return Mapping{}, fmt.Errorf("pmp: unknown protocol %q", p)
+}
+
+// checkInternal returns the internal address to map: this host's own
+// address toward the gateway. A different address would need PCP's
+// THIRD_PARTY option, which this client does not send.
+func checkInternal(internal netip.AddrPort, local netip.Addr) (netip.AddrPort, error) {
+	a := internal.Addr().Unmap()
+	if a.IsValid() && !a.IsUnspecified() && a != local {
+		return netip.AddrPort{}, fmt.Errorf("%w: internal address %v is not this host's address %v toward the gateway", ErrNotSupported, a, local)
+	}
+	return netip.AddrPortFrom(local, internal.Port()), nil
+}
+
+func ipProto(transport string) (uint8, error) {
+	switch transport {
+	case "udp":
+		return protoUDP, nil
+	case "tcp":
+		return protoTCP, nil
+	}
+	return 0, fmt.Errorf("pmp: transport %q is neither \"udp\" nor \"tcp\"", transport)
+}
+
+// lifetimeSeconds rounds d up to whole seconds, within uint32.
+func lifetimeSeconds(d time.Duration) uint32 {
+	s := (d + time.Second - 1) / time.Second
+	if s > math.MaxUint32 {
+		return math.MaxUint32
+	}
+	return uint32(s)
+}
+
+// remaining is the wait for one request: Timeout, or less if ctx's
+// deadline comes sooner.
+func (c *Client) remaining(ctx context.Context) time.Duration {
+	t := c.timeout
+	if d, ok := ctx.Deadline(); ok {
+		if r := time.Until(d); r < t {
+			t = r
+		}
+	}
+	return t
+}

@@ -1,0 +1,214 @@
+package pmp_test
+
+// Lab tests: package pmp against a real miniupnpd (PCP and NAT-PMP) on the
+// routers of internal/netlab (root only; see docs/lab.md). The client runs
+// as a whole process inside the host's namespace: a helper re-run of this
+// test binary that maps a port, renews it once, serves an echo on it, and
+// deletes the mapping when told to stop (SIGTERM).
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nodeconn/natx/internal/netlab"
+	"github.com/nodeconn/natx/pmp"
+)
+
+var labHelpers = map[string]netlab.HelperFunc{"map": mapHelper}
+
+func TestNetlabHelper(t *testing.T) { netlab.Helper(t, labHelpers) }
+
+type labEvent struct {
+	Event    string         `json:"event"`
+	Via      string         `json:"via,omitempty"`
+	External netip.AddrPort `json:"external,omitempty"`
+	Lifetime int            `json:"lifetime_s,omitempty"`
+	Error    string         `json:"error,omitempty"`
+}
+
+func emit(e labEvent) { _ = json.NewEncoder(os.Stdout).Encode(e) }
+
+// mapHelper args: gateway, protocol (pcp|natpmp), transport, host IP, port.
+func mapHelper(args []string) error {
+	gw := netip.MustParseAddr(args[0])
+	proto := pmp.Protocol(args[1])
+	transport := args[2]
+	port, _ := strconv.Atoi(args[4])
+	internal := netip.AddrPortFrom(netip.MustParseAddr(args[3]), uint16(port))
+	echo, err := netlab.ServeEcho(transport, uint16(port))
+	if err != nil {
+		return err
+	}
+	defer echo.Close()
+	c, err := pmp.NewClient(pmp.Config{Gateway: gw, Protocols: []pmp.Protocol{proto}, Timeout: time.Second})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	m, err := c.AddMapping(ctx, transport, internal, netip.AddrPort{}, 600*time.Second)
+	if err != nil {
+		emit(labEvent{Event: "error", Error: err.Error()})
+		return nil
+	}
+	emit(labEvent{Event: "mapped", Via: string(m.Protocol), External: m.External, Lifetime: int(m.Lifetime.Seconds())})
+	r, err := c.RenewMapping(ctx, m, 600*time.Second)
+	if err != nil {
+		emit(labEvent{Event: "error", Error: "renew: " + err.Error()})
+		return nil
+	}
+	emit(labEvent{Event: "renewed", Via: string(r.Protocol), External: r.External, Lifetime: int(r.Lifetime.Seconds())})
+	netlab.WaitForSignal()
+	dctx, dcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer dcancel()
+	if err := c.DeleteMapping(dctx, r); err != nil {
+		emit(labEvent{Event: "error", Error: "delete: " + err.Error()})
+		return nil
+	}
+	emit(labEvent{Event: "removed"})
+	return nil
+}
+
+// events parses the helper's JSON lines.
+func events(out string) []labEvent {
+	var evs []labEvent
+	for _, line := range strings.Split(out, "\n") {
+		var e labEvent
+		if json.Unmarshal([]byte(line), &e) == nil && e.Event != "" {
+			evs = append(evs, e)
+		}
+	}
+	return evs
+}
+
+func waitEvent(t *testing.T, p *netlab.Process, want string) labEvent {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, e := range events(p.Output()) {
+			if e.Event == want || e.Event == "error" {
+				return e
+			}
+		}
+		if p.Exited() {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("no %q event from the helper:\n%s", want, p.Output())
+	return labEvent{}
+}
+
+// TestLabMiniupnpd: for PCP and NAT-PMP, UDP and TCP, against miniupnpd on
+// an EIM router: the mapping is made and renewed on the same external port,
+// the internet reaches the host through it, and after deletion the router's
+// ruleset holds none of it.
+func TestLabMiniupnpd(t *testing.T) {
+	t.Parallel()
+	l := netlab.New(t)
+	s := l.AddSite(netlab.EIM)
+	s.StartMiniupnpd(netlab.MiniupnpdOptions{})
+	port := 20000
+	for _, proto := range []pmp.Protocol{pmp.PCP, pmp.NATPMP} {
+		for _, transport := range []string{"udp", "tcp"} {
+			port++
+			t.Run(fmt.Sprintf("%s-%s", proto, transport), func(t *testing.T) {
+				cmd, err := s.Host.HelperCommand(context.Background(), "TestNetlabHelper", "map",
+					s.GatewayIP.String(), string(proto), transport, s.HostIP.String(), strconv.Itoa(port))
+				if err != nil {
+					t.Fatal(err)
+				}
+				p, err := l.Start(fmt.Sprintf("pmp-%s-%s", proto, transport), cmd)
+				if err != nil {
+					t.Fatal(err)
+				}
+				mapped := waitEvent(t, p, "mapped")
+				if mapped.Event != "mapped" {
+					t.Fatalf("mapping failed: %s", mapped.Error)
+				}
+				renewed := waitEvent(t, p, "renewed")
+				if renewed.Event != "renewed" {
+					t.Fatalf("renewal failed: %s", renewed.Error)
+				}
+				if renewed.External != mapped.External {
+					t.Errorf("renewal moved the mapping from %v to %v", mapped.External, renewed.External)
+				}
+				if mapped.External.Addr() != s.External || mapped.Via != string(proto) {
+					t.Errorf("mapped %v via %s, want %v via %s", mapped.External, mapped.Via, s.External, proto)
+				}
+				if err := l.Internet.ProbeEcho(transport, mapped.External); err != nil {
+					t.Fatalf("internet to %v: %v", mapped.External, err)
+				}
+				rules, _ := s.Rules()
+				ext := strconv.Itoa(int(mapped.External.Port()))
+				if !strings.Contains(rules, ext) {
+					t.Fatalf("router rules lack port %s:\n%s", ext, rules)
+				}
+				_ = p.Signal(15)
+				if err := p.Wait(); err != nil {
+					t.Fatalf("helper: %v\n%s", err, p.Output())
+				}
+				if e := waitEvent(t, p, "removed"); e.Event != "removed" {
+					t.Fatalf("deletion failed: %s", e.Error)
+				}
+				rules, _ = s.Rules()
+				if strings.Contains(rules, "dport "+ext) {
+					t.Fatalf("router still holds port %s after deletion:\n%s", ext, rules)
+				}
+			})
+		}
+	}
+}
+
+// TestLabCarrierNAT: behind a provider's NAT, miniupnpd on the home router
+// refuses PCP and NAT-PMP mappings when its WAN is in 100.64.0.0/10, and
+// grants them (on its own WAN address, not the internet's view) when the
+// provider uses a non-reserved prefix.
+func TestLabCarrierNAT(t *testing.T) {
+	t.Parallel()
+	l := netlab.New(t)
+	for _, kind := range []netlab.Kind{netlab.CarrierNAT, netlab.CarrierNATPublicPrefix} {
+		s := l.AddSite(kind)
+		s.StartMiniupnpd(netlab.MiniupnpdOptions{})
+		for _, proto := range []pmp.Protocol{pmp.PCP, pmp.NATPMP} {
+			t.Run(fmt.Sprintf("%v-%s", kind, proto), func(t *testing.T) {
+				cmd, err := s.Host.HelperCommand(context.Background(), "TestNetlabHelper", "map",
+					s.GatewayIP.String(), string(proto), "udp", s.HostIP.String(), "21000")
+				if err != nil {
+					t.Fatal(err)
+				}
+				p, err := l.Start(fmt.Sprintf("pmp-%v-%s", kind, proto), cmd)
+				if err != nil {
+					t.Fatal(err)
+				}
+				e := waitEvent(t, p, "renewed")
+				t.Logf("%v %s: %+v", kind, proto, e)
+				if kind == netlab.CarrierNAT {
+					if e.Event != "error" {
+						t.Fatalf("mapping granted behind a 100.64/10 provider network: %+v", e)
+					}
+				} else {
+					if e.Event != "renewed" {
+						t.Fatalf("mapping refused: %s", e.Error)
+					}
+					if e.External.Addr() == s.External {
+						t.Fatalf("gateway reported the internet's view %v: it cannot know it", e.External)
+					}
+					if err := l.Internet.ProbeEcho("udp", netip.AddrPortFrom(s.External, e.External.Port())); err == nil {
+						t.Fatal("the internet reached the host through a mapping one NAT too deep")
+					}
+				}
+				_ = p.Signal(15)
+				_ = p.Wait()
+			})
+		}
+	}
+}

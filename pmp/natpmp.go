@@ -1,0 +1,179 @@
+// The NAT-PMP side of the Client (RFC 6886), through
+// github.com/jackpal/go-nat-pmp: every call bounded by a short timeout and
+// run on a goroutine the Client joins, its string errors turned into the
+// package's typed errors.
+
+package pmp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"net/netip"
+	"strings"
+	"syscall"
+	"time"
+
+	natpmp "github.com/jackpal/go-nat-pmp"
+)
+
+var (
+	// errOtherVersion: the gateway answered NAT-PMP in another version
+	// (it speaks only PCP). Wrapped with ErrNotSupported.
+	errOtherVersion = errors.New("gateway answered with another protocol version")
+	// errUnavailable: NAT-PMP cannot be used with this configuration.
+	errUnavailable = errors.New("NAT-PMP needs the real network and port 5351 (go-nat-pmp)")
+)
+
+// natpmpCall runs f on a go-nat-pmp client whose retry schedule ends
+// within c.remaining(ctx). f runs on a goroutine that Close waits for;
+// the call itself returns as soon as ctx ends or the client closes.
+func natpmpCall[T any](ctx context.Context, c *Client, f func(*natpmp.Client) (T, error)) (T, error) {
+	var zero T
+	if !c.realNet || c.port != DefaultPort {
+		return zero, fmt.Errorf("%w: %w", ErrNotSupported, errUnavailable)
+	}
+	wait := c.remaining(ctx)
+	if err := ctx.Err(); err != nil {
+		return zero, err
+	}
+	if wait < time.Millisecond {
+		// go-nat-pmp reads a zero timeout as "about 128 s".
+		return zero, context.DeadlineExceeded
+	}
+	type result struct {
+		v   T
+		err error
+	}
+	ch := make(chan result, 1)
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return zero, ErrClosed
+	}
+	c.wg.Add(1)
+	c.mu.Unlock()
+	cl := natpmp.NewClientWithTimeout(c.gw.AsSlice(), wait)
+	go func() {
+		defer c.wg.Done()
+		v, err := f(cl)
+		ch <- result{v, err}
+	}()
+	select {
+	case r := <-ch:
+		if r.err != nil {
+			return zero, natpmpErr(r.err)
+		}
+		return r.v, nil
+	case <-ctx.Done():
+		return zero, ctx.Err()
+	case <-c.done:
+		return zero, ErrClosed
+	}
+}
+
+// natpmpErr turns a go-nat-pmp error into the package's errors. go-nat-pmp
+// returns only formatted strings, so the result code is read back from
+// "Non-zero result code %d"; TestNATPMPErrorStrings pins these formats.
+func natpmpErr(err error) error {
+	msg := err.Error()
+	var code uint16
+	if _, scanErr := fmt.Sscanf(msg, "Non-zero result code %d", &code); scanErr == nil {
+		return &NATPMPError{Code: code}
+	}
+	switch {
+	case strings.HasPrefix(msg, "Timed out"):
+		return fmt.Errorf("%w: NAT-PMP: %v", ErrNoAnswer, err)
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Errorf("%w: NAT-PMP port refused: %v", ErrNoAnswer, err)
+	case strings.HasPrefix(msg, "unknown protocol version 2"):
+		return fmt.Errorf("%w: NAT-PMP: %w (%v)", ErrNotSupported, errOtherVersion, err)
+	case strings.HasPrefix(msg, "unknown protocol version"),
+		strings.HasPrefix(msg, "unexpected result size"),
+		strings.HasPrefix(msg, "Unexpected opcode"):
+		return fmt.Errorf("%w: NAT-PMP: %v", ErrBadAnswer, err)
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return fmt.Errorf("%w: NAT-PMP: %v", ErrNoAnswer, err)
+	}
+	return fmt.Errorf("pmp: NAT-PMP: %w", err)
+}
+
+// natpmpExternal asks for the external address (RFC 6886 section 3.2).
+func (c *Client) natpmpExternal(ctx context.Context) (netip.Addr, error) {
+	res, err := natpmpCall(ctx, c, func(cl *natpmp.Client) (*natpmp.GetExternalAddressResult, error) {
+		return cl.GetExternalAddress()
+	})
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	c.observeEpoch(NATPMP, res.SecondsSinceStartOfEpoc)
+	addr := netip.AddrFrom4(res.ExternalIPAddress)
+	c.mu.Lock()
+	c.extAddr = addr
+	c.mu.Unlock()
+	return addr, nil
+}
+
+// natpmpMap sends one mapping request (RFC 6886 section 3.3); lifetime 0
+// with suggested port 0 deletes (section 3.4).
+func (c *Client) natpmpMap(ctx context.Context, transport string, internal netip.AddrPort, suggestedPort uint16, lifetime uint32) (Mapping, error) {
+	if !c.realNet || c.port != DefaultPort {
+		return Mapping{}, fmt.Errorf("%w: %w", ErrNotSupported, errUnavailable)
+	}
+	_, local, err := c.ensureConn()
+	if err != nil {
+		return Mapping{}, err
+	}
+	in, err := checkInternal(internal, local)
+	if err != nil {
+		return Mapping{}, err
+	}
+	if lifetime == 0 {
+		suggestedPort = 0
+	}
+	secs := int(min(int64(lifetime), math.MaxInt32)) // go-nat-pmp takes an int
+	res, err := natpmpCall(ctx, c, func(cl *natpmp.Client) (*natpmp.AddPortMappingResult, error) {
+		return cl.AddPortMapping(transport, int(in.Port()), int(suggestedPort), secs)
+	})
+	if err != nil {
+		return Mapping{}, err
+	}
+	reset := c.observeEpoch(NATPMP, res.SecondsSinceStartOfEpoc)
+	if res.InternalPort != in.Port() {
+		return Mapping{}, fmt.Errorf("%w: NAT-PMP answered for internal port %d, asked %d", ErrBadAnswer, res.InternalPort, in.Port())
+	}
+	m := Mapping{
+		Protocol:   NATPMP,
+		Transport:  transport,
+		Internal:   in,
+		Lifetime:   time.Duration(res.PortMappingLifetimeInSeconds) * time.Second,
+		Epoch:      res.SecondsSinceStartOfEpoc,
+		EpochReset: reset,
+	}
+	m.Expires = c.now().Add(m.Lifetime)
+	if lifetime == 0 {
+		if res.PortMappingLifetimeInSeconds != 0 {
+			return m, fmt.Errorf("%w: deletion answered with lifetime %d s", ErrBadAnswer, res.PortMappingLifetimeInSeconds)
+		}
+		return m, nil
+	}
+	if res.PortMappingLifetimeInSeconds == 0 || res.MappedExternalPort == 0 {
+		return Mapping{}, fmt.Errorf("%w: NAT-PMP granted port %d for %d s (no mapping)", ErrBadAnswer, res.MappedExternalPort, res.PortMappingLifetimeInSeconds)
+	}
+	c.mu.Lock()
+	ext := c.extAddr
+	c.mu.Unlock()
+	if !ext.IsValid() {
+		a, err := c.natpmpExternal(ctx)
+		if err != nil {
+			c.log.Debug("pmp: NAT-PMP external address unknown", "err", err)
+		}
+		ext = a
+	}
+	m.External = netip.AddrPortFrom(ext, res.MappedExternalPort)
+	return m, nil
+}

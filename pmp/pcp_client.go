@@ -1,0 +1,360 @@
+// The PCP side of the Client: its socket, the request/answer exchange with
+// retransmission, and the ANNOUNCE and MAP operations (RFC 6887 sections
+// 8, 11, 14 and 15).
+
+package pmp
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"syscall"
+	"time"
+
+	"github.com/pion/transport/v5"
+)
+
+// ensureConn opens the PCP socket on first use and returns it with this
+// host's address toward the gateway.
+func (c *Client) ensureConn() (transport.UDPConn, netip.Addr, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, netip.Addr{}, ErrClosed
+	}
+	if c.conn != nil {
+		return c.conn, c.local, nil
+	}
+	network := "udp4"
+	if !c.gw.Is4() {
+		network = "udp6"
+	}
+	var laddr *net.UDPAddr
+	if c.self.IsValid() {
+		laddr = &net.UDPAddr{IP: c.self.AsSlice()}
+	}
+	raddr := &net.UDPAddr{IP: c.gw.AsSlice(), Port: int(c.port)}
+	conn, err := c.net.DialUDP(network, laddr, raddr)
+	if err != nil {
+		return nil, netip.Addr{}, fmt.Errorf("pmp: dial gateway: %w", err)
+	}
+	local := c.self
+	if !local.IsValid() {
+		if ua, ok := conn.LocalAddr().(*net.UDPAddr); ok {
+			local, _ = netip.AddrFromSlice(ua.IP)
+			local = local.Unmap()
+		}
+		if !local.IsValid() || local.IsUnspecified() {
+			local = c.interfaceAddr()
+		}
+	}
+	if !local.IsValid() || local.IsUnspecified() {
+		_ = conn.Close()
+		return nil, netip.Addr{}, fmt.Errorf("pmp: cannot tell this host's address toward %v; set Config.Self", c.gw)
+	}
+	c.conn, c.local = conn, local
+	return conn, local, nil
+}
+
+// interfaceAddr looks for this host's address among the interfaces of
+// c.net: one on the gateway's /24 (or /64), else the first non-loopback
+// address of the gateway's family.
+func (c *Client) interfaceAddr() netip.Addr {
+	ifs, err := c.net.Interfaces()
+	if err != nil {
+		return netip.Addr{}
+	}
+	bits := 24
+	if !c.gw.Is4() {
+		bits = 64
+	}
+	subnet, _ := c.gw.Prefix(bits)
+	var first netip.Addr
+	for _, ifc := range ifs {
+		addrs, err := ifc.Addrs()
+		if err != nil {
+			continue
+		}
+		for _, a := range addrs {
+			var ip net.IP
+			switch v := a.(type) {
+			case *net.IPNet:
+				ip = v.IP
+			case *net.IPAddr:
+				ip = v.IP
+			default:
+				continue
+			}
+			addr, ok := netip.AddrFromSlice(ip)
+			if !ok {
+				continue
+			}
+			addr = addr.Unmap()
+			if addr.Is4() != c.gw.Is4() || addr.IsLoopback() || addr == c.gw {
+				continue
+			}
+			if subnet.Contains(addr) {
+				return addr
+			}
+			if !first.IsValid() {
+				first = addr
+			}
+		}
+	}
+	return first
+}
+
+// fromGateway reports whether a datagram's source is the gateway's PCP
+// port (RFC 6887 section 8.3).
+func (c *Client) fromGateway(a net.Addr) bool {
+	ua, ok := a.(*net.UDPAddr)
+	if !ok {
+		return false
+	}
+	ip, ok := netip.AddrFromSlice(ua.IP)
+	return ok && ip.Unmap() == c.gw && ua.Port == int(c.port)
+}
+
+// pcpExchange sends req and waits for its answer. It retransmits at T/4,
+// 3T/4, ... (doubling) within the wait T of c.remaining, and ignores every
+// datagram that is not from the gateway's port, malformed, or for another
+// request. Unsolicited ANNOUNCE answers feed the epoch tracker. It returns
+// ErrNoAnswer when nothing came back, ErrBadAnswer (wrapping the last
+// defect seen) when only unusable datagrams did.
+func (c *Client) pcpExchange(ctx context.Context, req *pcpRequest) (pcpResponse, bool, error) {
+	select {
+	case c.sem <- struct{}{}:
+	case <-ctx.Done():
+		return pcpResponse{}, false, ctx.Err()
+	case <-c.done:
+		return pcpResponse{}, false, ErrClosed
+	}
+	defer func() { <-c.sem }()
+
+	wait := c.remaining(ctx)
+	if wait <= 0 {
+		if err := ctx.Err(); err != nil {
+			return pcpResponse{}, false, err
+		}
+		return pcpResponse{}, false, context.DeadlineExceeded
+	}
+	conn, local, err := c.ensureConn()
+	if err != nil {
+		return pcpResponse{}, false, err
+	}
+	req.Client = local
+	msg := req.marshal()
+
+	// Wake a blocked read when ctx ends; wait for that wake-up to finish
+	// before returning so that no goroutine outlives the call.
+	woke := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(woke)
+		_ = conn.SetReadDeadline(time.Unix(1, 0))
+	})
+	defer func() {
+		if !stop() {
+			<-woke
+		}
+	}()
+
+	start := time.Now()
+	deadline := start.Add(wait)
+	rt := wait / 4
+	if rt < 10*time.Millisecond {
+		rt = 10 * time.Millisecond
+	}
+	next := start
+	buf := make([]byte, pcpMaxLen+1)
+	var lastBad error
+	for {
+		now := time.Now()
+		if !now.Before(deadline) || ctx.Err() != nil {
+			break
+		}
+		if !now.Before(next) {
+			if _, err := conn.Write(msg); err != nil {
+				return pcpResponse{}, false, c.readErr(ctx, err)
+			}
+			next = now.Add(rt)
+			rt *= 2
+		}
+		rd := next
+		if deadline.Before(rd) {
+			rd = deadline
+		}
+		_ = conn.SetReadDeadline(rd)
+		n, from, err := conn.ReadFrom(buf)
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() && !c.isClosed() {
+				continue
+			}
+			return pcpResponse{}, false, c.readErr(ctx, err)
+		}
+		if !c.fromGateway(from) {
+			c.log.Debug("pmp: PCP datagram from a stranger ignored", "from", from)
+			continue
+		}
+		resp, err := parsePCPResponse(buf[:n])
+		if err != nil {
+			c.log.Debug("pmp: malformed PCP answer ignored", "err", err)
+			lastBad = err
+			continue
+		}
+		if resp.Version == pcpVersion && resp.Opcode == pcpOpAnnounce && req.Opcode != pcpOpAnnounce {
+			// An unsolicited ANNOUNCE (RFC 6887 section 14.1): only
+			// its epoch matters, and a reset shows in it.
+			if resp.Result == PCPSuccess {
+				c.observeEpoch(PCP, resp.Epoch)
+			}
+			continue
+		}
+		if err := resp.match(req); err != nil {
+			c.log.Debug("pmp: PCP answer for another request ignored", "err", err)
+			lastBad = err
+			continue
+		}
+		reset := false
+		if resp.Version == pcpVersion {
+			reset = c.observeEpoch(PCP, resp.Epoch)
+		}
+		return resp, reset, nil
+	}
+	if c.isClosed() {
+		return pcpResponse{}, false, ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return pcpResponse{}, false, err
+	}
+	if lastBad != nil {
+		return pcpResponse{}, false, fmt.Errorf("%w: %v", ErrBadAnswer, lastBad)
+	}
+	return pcpResponse{}, false, fmt.Errorf("%w: PCP, %v", ErrNoAnswer, time.Since(start).Round(time.Millisecond))
+}
+
+// readErr classifies a socket error of the exchange.
+func (c *Client) readErr(ctx context.Context, err error) error {
+	if c.isClosed() {
+		return ErrClosed
+	}
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return ctxErr
+	}
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		// An ICMP port unreachable: nothing listens at the port.
+		return fmt.Errorf("%w: PCP port refused: %v", ErrNoAnswer, err)
+	}
+	return fmt.Errorf("pmp: PCP socket: %w", err)
+}
+
+// pcpResultErr turns a non-success answer into a *PCPError.
+func pcpResultErr(r *pcpResponse) error {
+	if r.Result == PCPSuccess {
+		return nil
+	}
+	e := &PCPError{Code: r.Result, Version: r.Version, Epoch: r.Epoch}
+	if r.Version == pcpVersion {
+		e.Lifetime = time.Duration(r.Lifetime) * time.Second
+	}
+	return e
+}
+
+// pcpAnnounce sends an ANNOUNCE request (opcode 0, RFC 6887 section 14.1):
+// the cheapest way to learn whether the gateway speaks PCP, and its epoch.
+func (c *Client) pcpAnnounce(ctx context.Context) error {
+	req := &pcpRequest{Opcode: pcpOpAnnounce}
+	resp, _, err := c.pcpExchange(ctx, req)
+	if err != nil {
+		return err
+	}
+	return pcpResultErr(&resp)
+}
+
+// pcpMap sends one MAP request (RFC 6887 section 11): lifetime 0 deletes.
+func (c *Client) pcpMap(ctx context.Context, proto uint8, transport string, internal, suggested netip.AddrPort, lifetime uint32, nonce [12]byte) (Mapping, error) {
+	_, local, err := c.ensureConn()
+	if err != nil {
+		return Mapping{}, err
+	}
+	in, err := checkInternal(internal, local)
+	if err != nil {
+		return Mapping{}, err
+	}
+	req := &pcpRequest{
+		Opcode:        pcpOpMap,
+		Lifetime:      lifetime,
+		Nonce:         nonce,
+		Protocol:      proto,
+		InternalPort:  in.Port(),
+		SuggestedPort: suggested.Port(),
+	}
+	if a := suggested.Addr().Unmap(); a.IsValid() && !a.IsUnspecified() && a.Is4() == local.Is4() {
+		req.SuggestedAddr = a
+	}
+	resp, reset, err := c.pcpExchange(ctx, req)
+	if err != nil {
+		return Mapping{}, err
+	}
+	return pcpMapping(req, &resp, transport, in, reset, c.now())
+}
+
+// pcpMapping turns the answer to a MAP request into a Mapping, or an
+// error: exactly one of the two. A deletion (req.Lifetime 0) returns the
+// Mapping with its zero lifetime.
+func pcpMapping(req *pcpRequest, resp *pcpResponse, transport string, in netip.AddrPort, reset bool, now time.Time) (Mapping, error) {
+	if err := pcpResultErr(resp); err != nil {
+		return Mapping{}, err
+	}
+	m := Mapping{
+		Protocol:   PCP,
+		Transport:  transport,
+		Internal:   in,
+		External:   netip.AddrPortFrom(resp.ExternalAddr, resp.ExternalPort),
+		Lifetime:   time.Duration(resp.Lifetime) * time.Second,
+		Epoch:      resp.Epoch,
+		EpochReset: reset,
+		Nonce:      req.Nonce,
+	}
+	m.Expires = now.Add(m.Lifetime)
+	if req.Lifetime == 0 {
+		if resp.Lifetime != 0 {
+			return Mapping{}, fmt.Errorf("%w: deletion answered with lifetime %d s", ErrBadAnswer, resp.Lifetime)
+		}
+		return m, nil
+	}
+	if resp.Lifetime == 0 {
+		return Mapping{}, fmt.Errorf("%w: PCP granted lifetime 0 (no mapping)", ErrBadAnswer)
+	}
+	if resp.ExternalPort == 0 || !resp.ExternalAddr.IsValid() || resp.ExternalAddr.IsUnspecified() {
+		return Mapping{}, fmt.Errorf("%w: PCP assigned external %v", ErrBadAnswer, m.External)
+	}
+	return m, nil
+}
+
+// pcpExternal learns the external address with a short MAP of the PCP
+// socket's own port, deleted at once.
+func (c *Client) pcpExternal(ctx context.Context) (netip.Addr, error) {
+	conn, local, err := c.ensureConn()
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	ua, ok := conn.LocalAddr().(*net.UDPAddr)
+	if !ok || ua.Port == 0 {
+		return netip.Addr{}, errors.New("pmp: PCP socket has no local port")
+	}
+	var nonce [12]byte
+	_, _ = rand.Read(nonce[:])
+	internal := netip.AddrPortFrom(local, uint16(ua.Port))
+	m, err := c.pcpMap(ctx, protoUDP, "udp", internal, netip.AddrPort{}, 120, nonce)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	if err := c.DeleteMapping(ctx, m); err != nil {
+		c.log.Debug("pmp: deleting the address-probe mapping failed", "err", err)
+	}
+	return m.External.Addr(), nil
+}
