@@ -1,0 +1,167 @@
+// This file holds Config, its defaults, and the default-gateway lookup.
+
+package upnp
+
+import (
+	"bufio"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pion/transport/v5"
+)
+
+// Limits. They are constants, not knobs: they bound what a hostile device on
+// the LAN can make us spend, and no honest router comes near them.
+const (
+	// MaxBodySize caps every HTTP body read from the gateway (device
+	// description and SOAP responses). Real descriptions are 2–12 KiB.
+	MaxBodySize = 64 << 10
+	// maxHeaderBytes caps HTTP response headers.
+	maxHeaderBytes = 8 << 10
+	// maxDatagram is the largest SSDP answer considered; larger ones are dropped.
+	maxDatagram = 4096
+	// maxLocationLen caps the length of a LOCATION URL.
+	maxLocationLen = 1024
+	// maxLocations caps how many distinct LOCATIONs one Discover fetches.
+	maxLocations = 4
+	// maxConflictRetries bounds the extra external ports tried after 718.
+	maxConflictRetries = 4
+	// maxListEntries bounds ListMappings.
+	maxListEntries = 256
+	// maxLeaseSeconds is the largest lease requested (IGD v2: one week).
+	maxLeaseSeconds = 604800
+)
+
+// DefaultLifetime is the lease AddMapping asks for when given a zero lifetime.
+const DefaultLifetime = time.Hour
+
+// Config configures Discover. The zero Config discovers the default gateway
+// from the routing table and uses the real network.
+type Config struct {
+	// Gateway is the address of the default gateway. Only SSDP answers from
+	// this address are accepted, and HTTP requests go only to it.
+	// If zero, it is read from the Linux routing table (/proc/net/route); on
+	// other systems Discover then fails with ErrNoGateway. Tests must set it
+	// (to a loopback upnptest server).
+	Gateway netip.Addr
+
+	// SSDPPort is the UDP port M-SEARCH requests are sent to, unicast to
+	// Gateway and multicast to 239.255.255.250. If zero, 1900.
+	SSDPPort uint16
+
+	// DisableMulticast stops the multicast M-SEARCH; only the unicast one to
+	// the gateway is sent. If false, both are sent, except when Gateway is a
+	// loopback address (a test fake), where multicast is never sent because
+	// it would leave the machine.
+	DisableMulticast bool
+
+	// Net supplies sockets. If nil, the real network (stdlib net) is used.
+	// pion's vnet carries no TCP, so on vnet only SSDP works; UPnP is tested
+	// on loopback fakes (upnptest) and in the network-namespace lab.
+	Net transport.Net
+
+	// SearchTimeout bounds how long Discover waits for a usable gateway.
+	// Discover returns as soon as one is found. If zero, 2 s.
+	SearchTimeout time.Duration
+
+	// RequestTimeout bounds each HTTP request (description fetch, every SOAP
+	// action) and the deletions done by Close. If zero, 3 s.
+	RequestTimeout time.Duration
+
+	// Logger receives debug and warning records. If nil, nothing is logged.
+	Logger *slog.Logger
+}
+
+func (c *Config) ssdpPort() uint16 {
+	if c.SSDPPort == 0 {
+		return 1900
+	}
+	return c.SSDPPort
+}
+
+func (c *Config) searchTimeout() time.Duration {
+	if c.SearchTimeout <= 0 {
+		return 2 * time.Second
+	}
+	return c.SearchTimeout
+}
+
+func (c *Config) requestTimeout() time.Duration {
+	if c.RequestTimeout <= 0 {
+		return 3 * time.Second
+	}
+	return c.RequestTimeout
+}
+
+func (c *Config) logger() *slog.Logger {
+	if c.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return c.Logger.With("proto", "upnp")
+}
+
+// gateway returns the configured gateway, or the routing table's.
+func (c *Config) gateway() (netip.Addr, error) {
+	if c.Gateway.IsValid() {
+		gw := c.Gateway.Unmap()
+		if gw.IsUnspecified() || gw.IsMulticast() || gw.Zone() != "" {
+			return netip.Addr{}, fmt.Errorf("%w: unusable gateway address %v", ErrNoGateway, gw)
+		}
+		return gw, nil
+	}
+	f, err := os.Open("/proc/net/route")
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("%w: %v", ErrNoGateway, err)
+	}
+	defer f.Close()
+	gw, ok := parseProcRoute(io.LimitReader(f, 1<<20))
+	if !ok {
+		return netip.Addr{}, fmt.Errorf("%w: no default route", ErrNoGateway)
+	}
+	return gw, nil
+}
+
+// parseProcRoute finds the IPv4 default route with the lowest metric in the
+// text of /proc/net/route. The kernel prints addresses as the hex of the
+// in-memory (network order) 32-bit word, so they are decoded in native order.
+func parseProcRoute(r io.Reader) (netip.Addr, bool) {
+	const (
+		rtfUp      = 0x1
+		rtfGateway = 0x2
+	)
+	var best netip.Addr
+	bestMetric := uint64(1<<64 - 1)
+	sc := bufio.NewScanner(r)
+	first := true
+	for sc.Scan() {
+		if first { // header line
+			first = false
+			continue
+		}
+		f := strings.Fields(sc.Text())
+		if len(f) < 8 || f[1] != "00000000" || f[7] != "00000000" {
+			continue
+		}
+		gw, err1 := strconv.ParseUint(f[2], 16, 32)
+		flags, err2 := strconv.ParseUint(f[3], 16, 32)
+		metric, err3 := strconv.ParseUint(f[6], 10, 64)
+		if err1 != nil || err2 != nil || err3 != nil || flags&(rtfUp|rtfGateway) != rtfUp|rtfGateway {
+			continue
+		}
+		var b [4]byte
+		binary.NativeEndian.PutUint32(b[:], uint32(gw))
+		a := netip.AddrFrom4(b)
+		if a.IsUnspecified() || metric >= bestMetric {
+			continue
+		}
+		best, bestMetric = a, metric
+	}
+	return best, best.IsValid()
+}

@@ -1,0 +1,204 @@
+package upnp_test
+
+// Lab tests: package upnp against a real miniupnpd (UPnP IGD, found by
+// multicast and unicast SSDP) on the routers of internal/netlab (root only;
+// see docs/lab.md). The client runs as a whole process inside the host's
+// namespace: a helper re-run of this test binary that maps a port, renews
+// it once, serves an echo on it, and deletes the mapping on SIGTERM.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nodeconn/natx/internal/netlab"
+	"github.com/nodeconn/natx/upnp"
+)
+
+var labHelpers = map[string]netlab.HelperFunc{"map": mapHelper}
+
+func TestNetlabHelper(t *testing.T) { netlab.Helper(t, labHelpers) }
+
+type labEvent struct {
+	Event    string         `json:"event"`
+	External netip.AddrPort `json:"external,omitempty"`
+	Lifetime int            `json:"lifetime_s,omitempty"`
+	Error    string         `json:"error,omitempty"`
+}
+
+func emit(e labEvent) { _ = json.NewEncoder(os.Stdout).Encode(e) }
+
+// mapHelper args: gateway, transport, host IP, port.
+func mapHelper(args []string) error {
+	gw := netip.MustParseAddr(args[0])
+	transport := args[1]
+	port, _ := strconv.Atoi(args[3])
+	internal := netip.AddrPortFrom(netip.MustParseAddr(args[2]), uint16(port))
+	echo, err := netlab.ServeEcho(transport, uint16(port))
+	if err != nil {
+		return err
+	}
+	defer echo.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := upnp.Discover(ctx, upnp.Config{Gateway: gw})
+	if err != nil {
+		emit(labEvent{Event: "error", Error: "discover: " + err.Error()})
+		return nil
+	}
+	defer c.Close()
+	desc := "natx-lab " + transport + " " + args[3]
+	m, err := c.AddMapping(ctx, transport, internal, uint16(port), 600*time.Second, desc)
+	if err != nil {
+		emit(labEvent{Event: "error", Error: err.Error()})
+		return nil
+	}
+	emit(labEvent{Event: "mapped", External: m.External, Lifetime: int(m.Lifetime.Seconds())})
+	r, err := c.AddMapping(ctx, transport, internal, m.External.Port(), 600*time.Second, desc)
+	if err != nil {
+		emit(labEvent{Event: "error", Error: "renew: " + err.Error()})
+		return nil
+	}
+	if ok, err := c.CheckMapping(ctx, r); err != nil || !ok {
+		emit(labEvent{Event: "error", Error: fmt.Sprintf("check: %v %v", ok, err)})
+		return nil
+	}
+	emit(labEvent{Event: "renewed", External: r.External, Lifetime: int(r.Lifetime.Seconds())})
+	netlab.WaitForSignal()
+	dctx, dcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer dcancel()
+	if err := c.DeleteMapping(dctx, r); err != nil {
+		emit(labEvent{Event: "error", Error: "delete: " + err.Error()})
+		return nil
+	}
+	emit(labEvent{Event: "removed"})
+	return nil
+}
+
+func events(out string) []labEvent {
+	var evs []labEvent
+	for _, line := range strings.Split(out, "\n") {
+		var e labEvent
+		if json.Unmarshal([]byte(line), &e) == nil && e.Event != "" {
+			evs = append(evs, e)
+		}
+	}
+	return evs
+}
+
+func waitEvent(t *testing.T, p *netlab.Process, want string) labEvent {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, e := range events(p.Output()) {
+			if e.Event == want || e.Event == "error" {
+				return e
+			}
+		}
+		if p.Exited() {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("no %q event from the helper:\n%s", want, p.Output())
+	return labEvent{}
+}
+
+// TestLabMiniupnpd: UDP and TCP mappings on miniupnpd's IGD behind an EIM
+// router: made, renewed on the same port, reachable from the internet, and
+// gone from the router's ruleset after deletion.
+func TestLabMiniupnpd(t *testing.T) {
+	t.Parallel()
+	l := netlab.New(t)
+	s := l.AddSite(netlab.EIM)
+	s.StartMiniupnpd(netlab.MiniupnpdOptions{})
+	port := 22000
+	for _, transport := range []string{"udp", "tcp"} {
+		port++
+		t.Run(transport, func(t *testing.T) {
+			cmd, err := s.Host.HelperCommand(context.Background(), "TestNetlabHelper", "map",
+				s.GatewayIP.String(), transport, s.HostIP.String(), strconv.Itoa(port))
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := l.Start("upnp-"+transport, cmd)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mapped := waitEvent(t, p, "mapped")
+			if mapped.Event != "mapped" {
+				t.Fatalf("mapping failed: %s", mapped.Error)
+			}
+			renewed := waitEvent(t, p, "renewed")
+			if renewed.Event != "renewed" {
+				t.Fatalf("renewal failed: %s", renewed.Error)
+			}
+			if renewed.External != mapped.External || mapped.External.Addr() != s.External {
+				t.Errorf("mapped %v, renewed %v, want both on %v", mapped.External, renewed.External, s.External)
+			}
+			if err := l.Internet.ProbeEcho(transport, mapped.External); err != nil {
+				t.Fatalf("internet to %v: %v", mapped.External, err)
+			}
+			ext := strconv.Itoa(int(mapped.External.Port()))
+			if rules, _ := s.Rules(); !strings.Contains(rules, ext) {
+				t.Fatalf("router rules lack port %s:\n%s", ext, rules)
+			}
+			_ = p.Signal(15)
+			if err := p.Wait(); err != nil {
+				t.Fatalf("helper: %v\n%s", err, p.Output())
+			}
+			if e := waitEvent(t, p, "removed"); e.Event != "removed" {
+				t.Fatalf("deletion failed: %s", e.Error)
+			}
+			if rules, _ := s.Rules(); strings.Contains(rules, "dport "+ext) {
+				t.Fatalf("router still holds port %s after deletion:\n%s", ext, rules)
+			}
+		})
+	}
+}
+
+// TestLabCarrierNAT: behind a provider's NAT in 100.64.0.0/10, miniupnpd
+// refuses (the client must say so, not fail generically); with a
+// non-reserved provider prefix it grants a mapping on its own WAN address,
+// which the internet cannot reach.
+func TestLabCarrierNAT(t *testing.T) {
+	t.Parallel()
+	l := netlab.New(t)
+	for _, kind := range []netlab.Kind{netlab.CarrierNAT, netlab.CarrierNATPublicPrefix} {
+		s := l.AddSite(kind)
+		s.StartMiniupnpd(netlab.MiniupnpdOptions{})
+		t.Run(kind.String(), func(t *testing.T) {
+			cmd, err := s.Host.HelperCommand(context.Background(), "TestNetlabHelper", "map",
+				s.GatewayIP.String(), "udp", s.HostIP.String(), "23000")
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := l.Start("upnp-"+kind.String(), cmd)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e := waitEvent(t, p, "renewed")
+			t.Logf("%v: %+v", kind, e)
+			if kind == netlab.CarrierNAT {
+				if e.Event != "error" {
+					t.Fatalf("mapping granted behind a 100.64/10 provider network: %+v", e)
+				}
+			} else {
+				if e.Event != "renewed" {
+					t.Fatalf("mapping refused: %s", e.Error)
+				}
+				if err := l.Internet.ProbeEcho("udp", netip.AddrPortFrom(s.External, e.External.Port())); err == nil {
+					t.Fatal("the internet reached the host through a mapping one NAT too deep")
+				}
+			}
+			_ = p.Signal(15)
+			_ = p.Wait()
+		})
+	}
+}

@@ -1,0 +1,157 @@
+// This file holds SSDP: M-SEARCH requests, parsing and vetting of answers,
+// and the LOCATION safety rule.
+
+package upnp
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+)
+
+// Search targets and service types.
+const (
+	urnIGD1   = "urn:schemas-upnp-org:device:InternetGatewayDevice:1"
+	urnIGD2   = "urn:schemas-upnp-org:device:InternetGatewayDevice:2"
+	urnWANIP1 = "urn:schemas-upnp-org:service:WANIPConnection:1"
+	urnWANIP2 = "urn:schemas-upnp-org:service:WANIPConnection:2"
+	urnPPP1   = "urn:schemas-upnp-org:service:WANPPPConnection:1"
+
+	ssdpMulticastAddr = "239.255.255.250"
+)
+
+// searchTargets are sent in this order, one M-SEARCH each per round.
+var searchTargets = [...]string{urnIGD2, urnIGD1, urnWANIP1}
+
+// acceptedST reports whether an answer's ST is one we could use.
+func acceptedST(st string) bool {
+	switch st {
+	case urnIGD1, urnIGD2, urnWANIP1, urnWANIP2, urnPPP1, "upnp:rootdevice":
+		return true
+	}
+	return false
+}
+
+// mSearch builds an M-SEARCH request. host is the HOST header value; mx is
+// the MX header in seconds, omitted when zero (UDA 1.1 §1.3.3: unicast
+// searches carry no MX and are answered at once).
+func mSearch(host, st string, mx int) []byte {
+	var b bytes.Buffer
+	b.WriteString("M-SEARCH * HTTP/1.1\r\n")
+	fmt.Fprintf(&b, "HOST: %s\r\n", host)
+	b.WriteString("MAN: \"ssdp:discover\"\r\n")
+	if mx > 0 {
+		fmt.Fprintf(&b, "MX: %d\r\n", mx)
+	}
+	fmt.Fprintf(&b, "ST: %s\r\n\r\n", st)
+	return b.Bytes()
+}
+
+// ssdpAnswer is a vetted SSDP answer.
+type ssdpAnswer struct {
+	ST       string
+	USN      string
+	Location *url.URL // passed checkLocation
+}
+
+// parseSSDPAnswer parses and vets one datagram received from src. It returns
+// an error for anything that is not a usable answer from the gateway gw.
+func parseSSDPAnswer(b []byte, src netip.AddrPort, gw netip.Addr) (ssdpAnswer, error) {
+	if src.Addr().Unmap() != gw {
+		return ssdpAnswer{}, fmt.Errorf("ssdp: answer from %v, not the gateway", src.Addr())
+	}
+	if len(b) > maxDatagram {
+		return ssdpAnswer{}, fmt.Errorf("ssdp: datagram of %d bytes too large", len(b))
+	}
+	if !bytes.HasPrefix(b, []byte("HTTP/1.")) {
+		return ssdpAnswer{}, fmt.Errorf("ssdp: not an HTTP response")
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(b)), nil)
+	if err != nil {
+		return ssdpAnswer{}, fmt.Errorf("ssdp: %w", err)
+	}
+	// The body (none in SSDP) is ignored; it reads from b, so nothing leaks.
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return ssdpAnswer{}, fmt.Errorf("ssdp: status %d", resp.StatusCode)
+	}
+	st := resp.Header.Values("St")
+	locs := resp.Header.Values("Location")
+	if len(st) != 1 || !acceptedST(strings.TrimSpace(st[0])) {
+		return ssdpAnswer{}, fmt.Errorf("ssdp: unwanted or missing ST %q", st)
+	}
+	if len(locs) != 1 {
+		return ssdpAnswer{}, fmt.Errorf("ssdp: %d LOCATION headers", len(locs))
+	}
+	u, err := checkLocation(strings.TrimSpace(locs[0]), gw)
+	if err != nil {
+		return ssdpAnswer{}, err
+	}
+	return ssdpAnswer{ST: strings.TrimSpace(st[0]), USN: resp.Header.Get("Usn"), Location: u}, nil
+}
+
+// checkLocation applies the URL safety rule to a LOCATION (or, through
+// checkPinned, to a resolved controlURL): http only; a literal IP host (no DNS
+// name, no zone) equal to the gateway; no userinfo, no opaque part; a nonzero
+// port; at most maxLocationLen bytes. The returned URL has its fragment
+// removed.
+func checkLocation(s string, gw netip.Addr) (*url.URL, error) {
+	if len(s) > maxLocationLen {
+		return nil, fmt.Errorf("%w: URL of %d bytes", ErrUnsafeLocation, len(s))
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnsafeLocation, err)
+	}
+	if err := checkPinned(u, gw); err != nil {
+		return nil, err
+	}
+	u.Fragment, u.RawFragment = "", ""
+	return u, nil
+}
+
+// checkPinned reports whether u is an http URL on the gateway (see
+// checkLocation).
+func checkPinned(u *url.URL, gw netip.Addr) error {
+	if u.Scheme != "http" {
+		return fmt.Errorf("%w: scheme %q", ErrUnsafeLocation, u.Scheme)
+	}
+	if u.Opaque != "" || u.User != nil {
+		return fmt.Errorf("%w: opaque URL or userinfo", ErrUnsafeLocation)
+	}
+	host := u.Hostname()
+	a, err := netip.ParseAddr(host)
+	if err != nil || a.Zone() != "" {
+		return fmt.Errorf("%w: host %q is not a literal IP", ErrUnsafeLocation, host)
+	}
+	if a.Unmap() != gw || !gw.IsValid() {
+		return fmt.Errorf("%w: host %v is not the gateway %v", ErrUnsafeLocation, a, gw)
+	}
+	if p := u.Port(); p != "" {
+		if n, err := parsePort(p); err != nil || n == 0 {
+			return fmt.Errorf("%w: port %q", ErrUnsafeLocation, p)
+		}
+	}
+	return nil
+}
+
+func parsePort(p string) (uint16, error) {
+	var n uint32
+	if p == "" || len(p) > 5 {
+		return 0, fmt.Errorf("bad port %q", p)
+	}
+	for _, c := range p {
+		if c < '0' || c > '9' {
+			return 0, fmt.Errorf("bad port %q", p)
+		}
+		n = n*10 + uint32(c-'0')
+	}
+	if n > 65535 {
+		return 0, fmt.Errorf("bad port %q", p)
+	}
+	return uint16(n), nil
+}

@@ -1,0 +1,353 @@
+// Package upnptest is a fake UPnP Internet Gateway Device for tests, in the
+// spirit of net/http/httptest: an SSDP responder on a loopback UDP port and an
+// HTTP server with the device description and SOAP control of a
+// WANIPConnection (v1 or v2) or WANPPPConnection:1 service, backed by a real
+// port-mapping table. Knobs inject the faults and quirks real routers show
+// (SOAP error codes, permanent-only leases, lease override, internal-port
+// rewrite, reboot, slowness, silence) and hostile behaviour (LOCATION
+// elsewhere, huge or endless bodies, deep XML, entities, redirects, rogue
+// and flooding SSDP answers).
+//
+// Point a upnp.Client at it with Config{Gateway: s.Addr(), SSDPPort:
+// s.SSDPPort()}. It listens on loopback only.
+package upnptest
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Hostile selects a hostile HTTP answer (see Options.HostileAction).
+type Hostile int
+
+// Hostile behaviours.
+const (
+	HostileNone        Hostile = iota
+	HostileHugeBody            // 100 MB streamed fast, no Content-Length
+	HostileHugeLength          // Content-Length of 100 MB announced
+	HostileEndlessBody         // a byte every 5 ms until the client gives up
+	HostileDeepNesting         // 20 000 nested elements
+	HostileEntities            // DOCTYPE with nested entity declarations ("billion laughs")
+	HostileGarbage             // not XML at all
+	HostileRedirect            // 302 to Options.RedirectTo
+	HostileEmpty               // 200 with an empty body
+)
+
+// Fault makes a SOAP action fail with a UPnP error code.
+type Fault struct {
+	Action string // e.g. "AddPortMapping"
+	Code   int    // UPnP errorCode, e.g. 718
+	Count  int    // fail the next Count calls; 0: every call
+}
+
+// Options configures a Server. The zero Options is a well-behaved IGD:2 with
+// WANIPConnection:2 on 127.0.0.1.
+type Options struct {
+	// Addr is the loopback address both SSDP and HTTP listen on. If zero,
+	// 127.0.0.1.
+	Addr netip.Addr
+	// Version is the IGD version, 1 or 2. If zero, 2 (WANIPConnection:2 with
+	// AddAnyPortMapping); 1 serves WANIPConnection:1.
+	Version int
+	// PPP serves WANPPPConnection:1 instead of WANIPConnection.
+	PPP bool
+	// ExternalIP is GetExternalIPAddress's answer, verbatim. If empty,
+	// "203.0.113.7". See also SetExternalIP.
+	ExternalIP string
+	// Faults are SOAP errors to return (checked in order, before anything else).
+	Faults []Fault
+	// OnlyPermanentLeases answers 725 to any add with a nonzero lease.
+	OnlyPermanentLeases bool
+	// LeaseOverride, if nonzero, is the lease granted (and reported) for any
+	// nonzero lease requested.
+	LeaseOverride time.Duration
+	// RewriteInternalPort, if nonzero, is stored as the internal port of
+	// every new mapping, whatever was asked.
+	RewriteInternalPort uint16
+	// AllowForeignClient accepts mappings for an internal client other than
+	// the requester. If false (miniupnpd's secure mode), such requests get 606.
+	AllowForeignClient bool
+	// SSDPSilent: M-SEARCH requests are counted but never answered.
+	SSDPSilent bool
+	// SSDPDelay delays each SSDP answer.
+	SSDPDelay time.Duration
+	// Delay delays each HTTP response.
+	Delay time.Duration
+	// Location, if set, is sent as the LOCATION of SSDP answers instead of
+	// the server's own description URL.
+	Location string
+	// URLBase, if set, is put in the description's URLBase element.
+	URLBase string
+	// ControlURL, if set, replaces the service's controlURL (default
+	// "/ctl/IPConn" or "/ctl/PPPConn").
+	ControlURL string
+	// Hostile selects a hostile answer for HostileAction.
+	Hostile Hostile
+	// HostileAction is where Hostile applies: "" for the description, else a
+	// SOAP action name.
+	HostileAction string
+	// RedirectTo is the Location of HostileRedirect.
+	RedirectTo string
+	// RogueAddr, if valid, runs a rogue LAN host there: it answers every
+	// M-SEARCH first, from RogueAddr, with a LOCATION on its own HTTP server
+	// (which serves the same description). Its HTTP requests are counted
+	// under "rogue".
+	RogueAddr netip.Addr
+	// Flood, if nonzero, sends this many junk datagrams from the gateway's
+	// SSDP socket before each answer (truncated, bare LF, duplicate or
+	// unsafe LOCATION, oversized, non-HTTP ...), and as many plausible
+	// answers from RogueAddr if set.
+	Flood int
+}
+
+// Entry is a row of the port-mapping table.
+type Entry struct {
+	Protocol       string // "TCP" or "UDP"
+	ExternalPort   uint16
+	InternalClient string
+	InternalPort   uint16
+	Description    string
+	Lease          uint32 // granted, in seconds; 0 = permanent
+	Enabled        bool
+}
+
+// Server is a running fake IGD.
+type Server struct {
+	opts Options
+	addr netip.Addr
+
+	ssdp  *net.UDPConn
+	rogue *net.UDPConn // nil without RogueAddr
+
+	done chan struct{}
+	wg   sync.WaitGroup // SSDP loop, HTTP serve loops, handlers
+
+	mu        sync.Mutex
+	closed    bool
+	http      *http.Server
+	httpPort  uint16
+	rogueHTTP *http.Server
+	roguePort uint16
+	table     []Entry
+	faults    []Fault
+	counts    map[string]int
+	extIP     string
+}
+
+// NewServer starts a Server and stops it when the test ends. It fails the
+// test if the server cannot start.
+func NewServer(t testing.TB, opts Options) *Server {
+	t.Helper()
+	s, err := Start(opts)
+	if err != nil {
+		t.Fatalf("upnptest: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// Start starts a Server; Close stops it.
+func Start(opts Options) (*Server, error) {
+	s := &Server{opts: opts, addr: opts.Addr, done: make(chan struct{}),
+		counts: make(map[string]int), faults: slices.Clone(opts.Faults), extIP: opts.ExternalIP}
+	if !s.addr.IsValid() {
+		s.addr = netip.MustParseAddr("127.0.0.1")
+	}
+	if !s.addr.IsLoopback() || (opts.RogueAddr.IsValid() && !opts.RogueAddr.IsLoopback()) {
+		return nil, errors.New("addresses must be loopback")
+	}
+	if s.extIP == "" {
+		s.extIP = "203.0.113.7"
+	}
+	if opts.Version == 0 {
+		s.opts.Version = 2
+	}
+	var err error
+	if s.ssdp, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(s.addr, 0))); err != nil {
+		return nil, err
+	}
+	if opts.RogueAddr.IsValid() {
+		if s.rogue, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(opts.RogueAddr, 0))); err != nil {
+			s.ssdp.Close()
+			return nil, err
+		}
+		srv, port, err := s.serveHTTP(opts.RogueAddr, 0, true)
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		s.rogueHTTP, s.roguePort = srv, port
+	}
+	srv, port, err := s.serveHTTP(s.addr, 0, false)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.http, s.httpPort = srv, port
+	s.wg.Add(1)
+	go s.ssdpLoop()
+	return s, nil
+}
+
+// serveHTTP starts an HTTP server on addr:port.
+func (s *Server) serveHTTP(addr netip.Addr, port uint16, rogue bool) (*http.Server, uint16, error) {
+	ln, err := net.Listen("tcp4", netip.AddrPortFrom(addr, port).String())
+	if err != nil {
+		return nil, 0, err
+	}
+	srv := &http.Server{
+		Handler:           s.handler(rogue),
+		ReadHeaderTimeout: 5 * time.Second,
+		// Each connection (and so its handler) is joined by Close: StateNew
+		// runs in the Serve goroutine, StateClosed at the end of the
+		// connection's goroutine.
+		ConnState: func(_ net.Conn, st http.ConnState) {
+			switch st {
+			case http.StateNew:
+				s.wg.Add(1)
+			case http.StateClosed, http.StateHijacked:
+				s.wg.Done()
+			}
+		},
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		srv.Serve(ln)
+	}()
+	return srv, uint16(ln.Addr().(*net.TCPAddr).Port), nil
+}
+
+// Close stops the server and waits for all its goroutines. It is idempotent.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.done)
+	srvs := []*http.Server{s.http, s.rogueHTTP}
+	s.mu.Unlock()
+	s.ssdp.Close()
+	if s.rogue != nil {
+		s.rogue.Close()
+	}
+	for _, srv := range srvs {
+		if srv != nil {
+			srv.Close()
+		}
+	}
+	s.wg.Wait()
+	return nil
+}
+
+// Addr returns the gateway address (Config.Gateway for the client).
+func (s *Server) Addr() netip.Addr { return s.addr }
+
+// SSDPPort returns the SSDP UDP port (Config.SSDPPort for the client).
+func (s *Server) SSDPPort() uint16 { return uint16(s.ssdp.LocalAddr().(*net.UDPAddr).Port) }
+
+// HTTPAddr returns the address of the HTTP server.
+func (s *Server) HTTPAddr() netip.AddrPort {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return netip.AddrPortFrom(s.addr, s.httpPort)
+}
+
+// Location returns the URL of the genuine device description.
+func (s *Server) Location() string {
+	return fmt.Sprintf("http://%s/rootDesc.xml", s.HTTPAddr())
+}
+
+// Mappings returns a copy of the port-mapping table.
+func (s *Server) Mappings() []Entry {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.table)
+}
+
+// AddEntry puts an entry in the table directly, for example one that belongs
+// to another client, to provoke 718.
+func (s *Server) AddEntry(e Entry) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.table = append(s.table, e)
+}
+
+// Count returns how many requests the server got of a kind: a SOAP action
+// name, "description" (GET of the description), "M-SEARCH", or "rogue"
+// (any HTTP request to the rogue host).
+func (s *Server) Count(kind string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.counts[kind]
+}
+
+// FailNext makes the next n calls of action fail with code (n = 0: all).
+func (s *Server) FailNext(action string, code, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = append(s.faults, Fault{Action: action, Code: code, Count: n})
+}
+
+// SetExternalIP sets GetExternalIPAddress's answer, verbatim.
+func (s *Server) SetExternalIP(ip string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.extIP = ip
+}
+
+// Reboot forgets every mapping. With newPort, the HTTP server also moves to
+// a new port, so control URLs learnt before stop working (connection
+// refused), as on routers that pick a random port at boot.
+func (s *Server) Reboot(newPort bool) error {
+	s.mu.Lock()
+	s.table = nil
+	old := s.http
+	closed := s.closed
+	s.mu.Unlock()
+	if !newPort || closed {
+		return nil
+	}
+	srv, port, err := s.serveHTTP(s.addr, 0, false)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	if s.closed { // Close ran meanwhile and did not see srv
+		s.mu.Unlock()
+		return srv.Close()
+	}
+	s.http, s.httpPort = srv, port
+	s.mu.Unlock()
+	return old.Close()
+}
+
+// count increments a counter.
+func (s *Server) count(kind string) {
+	s.mu.Lock()
+	s.counts[kind]++
+	s.mu.Unlock()
+}
+
+// sleep waits d, or less if the server closes or stop fires.
+func (s *Server) sleep(d time.Duration, stop <-chan struct{}) {
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-s.done:
+	case <-stop:
+	}
+}

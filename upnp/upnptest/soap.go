@@ -1,0 +1,397 @@
+// This file holds the fake's HTTP side: the device description, SOAP
+// control with the port-mapping table, and the hostile answers.
+
+package upnptest
+
+import (
+	"encoding/xml"
+	"fmt"
+	"io"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+)
+
+const soapNS = "http://schemas.xmlsoap.org/soap/envelope/"
+
+// handler serves one HTTP server (the genuine one, or the rogue's).
+func (s *Server) handler(rogue bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rogue {
+			s.count("rogue")
+		}
+		s.sleep(s.opts.Delay, r.Context().Done())
+		switch {
+		case r.Method == http.MethodGet && r.URL.Path == "/rootDesc.xml":
+			if !rogue {
+				s.count("description")
+			}
+			if s.opts.HostileAction == "" && s.opts.Hostile != HostileNone {
+				s.hostile(w, r, rootPrefix)
+				return
+			}
+			w.Header().Set("Content-Type", `text/xml; charset="utf-8"`)
+			io.WriteString(w, s.description())
+		case r.Method == http.MethodPost && !rogue:
+			s.control(w, r)
+		default:
+			http.NotFound(w, r)
+		}
+	})
+}
+
+func (s *Server) serviceURN() string {
+	switch {
+	case s.opts.PPP:
+		return "urn:schemas-upnp-org:service:WANPPPConnection:1"
+	case s.opts.Version >= 2:
+		return "urn:schemas-upnp-org:service:WANIPConnection:2"
+	}
+	return "urn:schemas-upnp-org:service:WANIPConnection:1"
+}
+
+// description renders the root device description, shaped like miniupnpd's.
+func (s *Server) description() string {
+	v := s.opts.Version
+	ctl := s.opts.ControlURL
+	if ctl == "" {
+		ctl = "/ctl/IPConn"
+		if s.opts.PPP {
+			ctl = "/ctl/PPPConn"
+		}
+	}
+	var urlBase string
+	if s.opts.URLBase != "" {
+		urlBase = "<URLBase>" + xmlEscape(s.opts.URLBase) + "</URLBase>"
+	}
+	return fmt.Sprintf(`<?xml version="1.0"?>
+<root xmlns="urn:schemas-upnp-org:device-1-0"><specVersion><major>1</major><minor>1</minor></specVersion>%s
+<device><deviceType>urn:schemas-upnp-org:device:InternetGatewayDevice:%d</deviceType>
+<friendlyName>natx upnptest</friendlyName><manufacturer>natx</manufacturer><modelName>upnptest</modelName>
+<UDN>uuid:8c3a9a1e-0b1d-4c59-9e1a-4e5a7e0d0001</UDN>
+<serviceList><service><serviceType>urn:schemas-upnp-org:service:Layer3Forwarding:1</serviceType>
+<serviceId>urn:upnp-org:serviceId:L3Forwarding1</serviceId><SCPDURL>/L3F.xml</SCPDURL>
+<controlURL>/ctl/L3F</controlURL><eventSubURL>/evt/L3F</eventSubURL></service></serviceList>
+<deviceList><device><deviceType>urn:schemas-upnp-org:device:WANDevice:%d</deviceType>
+<friendlyName>WANDevice</friendlyName><UDN>uuid:8c3a9a1e-0b1d-4c59-9e1a-4e5a7e0d0002</UDN>
+<serviceList><service><serviceType>urn:schemas-upnp-org:service:WANCommonInterfaceConfig:1</serviceType>
+<serviceId>urn:upnp-org:serviceId:WANCommonIFC1</serviceId><SCPDURL>/WANCfg.xml</SCPDURL>
+<controlURL>/ctl/CmnIfCfg</controlURL><eventSubURL>/evt/CmnIfCfg</eventSubURL></service></serviceList>
+<deviceList><device><deviceType>urn:schemas-upnp-org:device:WANConnectionDevice:%d</deviceType>
+<friendlyName>WANConnectionDevice</friendlyName><UDN>uuid:8c3a9a1e-0b1d-4c59-9e1a-4e5a7e0d0003</UDN>
+<serviceList><service><serviceType>%s</serviceType><serviceId>urn:upnp-org:serviceId:WANConn1</serviceId>
+<SCPDURL>/WANConn.xml</SCPDURL><controlURL>%s</controlURL><eventSubURL>/evt/Conn</eventSubURL></service></serviceList>
+</device></deviceList></device></deviceList></device></root>
+`, urlBase, v, v, v, s.serviceURN(), xmlEscape(ctl))
+}
+
+func xmlEscape(v string) string {
+	var b strings.Builder
+	xml.EscapeText(&b, []byte(v))
+	return b.String()
+}
+
+// control handles one SOAP request.
+func (s *Server) control(w http.ResponseWriter, r *http.Request) {
+	sa := strings.Trim(r.Header.Get("Soapaction"), `" `)
+	urn, action, ok := strings.Cut(sa, "#")
+	if !ok {
+		soapFault(w, 401, "Invalid Action")
+		return
+	}
+	s.count(action)
+	if s.opts.HostileAction == action && s.opts.Hostile != HostileNone {
+		s.hostile(w, r, fmt.Sprintf(`<?xml version="1.0"?><s:Envelope xmlns:s="%s"><s:Body>`, soapNS))
+		return
+	}
+	if urn != s.serviceURN() {
+		soapFault(w, 401, "Invalid Action")
+		return
+	}
+	args, err := soapArgs(io.LimitReader(r.Body, 64<<10))
+	if err != nil {
+		soapFault(w, 402, "Invalid Args")
+		return
+	}
+	if code := s.takeFault(action); code != 0 {
+		soapFault(w, code, "injected fault")
+		return
+	}
+	requester, _ := netip.ParseAddrPort(r.RemoteAddr)
+	out, code := s.act(action, args, requester.Addr().Unmap())
+	if code != 0 {
+		soapFault(w, code, errorName(code))
+		return
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, `<?xml version="1.0"?>`+"\n"+`<s:Envelope xmlns:s="%s" s:encodingStyle="http://schemas.xmlsoap.org/soap/encoding/"><s:Body><u:%sResponse xmlns:u="%s">`,
+		soapNS, action, urn)
+	for i := 0; i+1 < len(out); i += 2 {
+		fmt.Fprintf(&b, "<%s>%s</%s>", out[i], xmlEscape(out[i+1]), out[i])
+	}
+	fmt.Fprintf(&b, "</u:%sResponse></s:Body></s:Envelope>\r\n", action)
+	w.Header().Set("Content-Type", `text/xml; charset="utf-8"`)
+	io.WriteString(w, b.String())
+}
+
+// takeFault returns the code of the first matching injected fault, if any.
+func (s *Server) takeFault(action string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, f := range s.faults {
+		if f.Action != action {
+			continue
+		}
+		if f.Count > 0 {
+			if f.Count == 1 {
+				s.faults = append(s.faults[:i:i], s.faults[i+1:]...)
+			} else {
+				s.faults[i].Count--
+			}
+		}
+		return f.Code
+	}
+	return 0
+}
+
+// soapArgs reads the arguments of the action element in a SOAP envelope.
+func soapArgs(r io.Reader) (map[string]string, error) {
+	dec := xml.NewDecoder(r)
+	args := map[string]string{}
+	depth, name := 0, ""
+	var text strings.Builder
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return args, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			depth++
+			name = t.Name.Local
+			text.Reset()
+		case xml.CharData:
+			text.Write(t)
+		case xml.EndElement:
+			if depth == 4 { // Envelope > Body > Action > Arg
+				args[name] = strings.TrimSpace(text.String())
+			}
+			depth--
+		}
+	}
+}
+
+// act performs a SOAP action on the table. It returns the output arguments
+// as name, value pairs, or a UPnP error code.
+func (s *Server) act(action string, a map[string]string, requester netip.Addr) ([]string, int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	proto := strings.ToUpper(a["NewProtocol"])
+	ext64, extErr := strconv.ParseUint(a["NewExternalPort"], 10, 16)
+	ext := uint16(ext64)
+	switch action {
+	case "GetExternalIPAddress":
+		return []string{"NewExternalIPAddress", s.extIP}, 0
+	case "AddPortMapping", "AddAnyPortMapping":
+		if action == "AddAnyPortMapping" && (s.opts.Version < 2 || s.opts.PPP) {
+			return nil, 401
+		}
+		in64, err1 := strconv.ParseUint(a["NewInternalPort"], 10, 16)
+		lease64, err2 := strconv.ParseUint(a["NewLeaseDuration"], 10, 32)
+		client, err3 := netip.ParseAddr(a["NewInternalClient"])
+		if extErr != nil || err1 != nil || err2 != nil || err3 != nil || in64 == 0 || (proto != "TCP" && proto != "UDP") {
+			return nil, 402
+		}
+		if ext == 0 {
+			return nil, 716
+		}
+		if !s.opts.AllowForeignClient && client.Unmap() != requester {
+			return nil, 606
+		}
+		lease := uint32(lease64)
+		if lease != 0 && s.opts.OnlyPermanentLeases {
+			return nil, 725
+		}
+		if lease != 0 && s.opts.LeaseOverride > 0 {
+			lease = uint32(s.opts.LeaseOverride / time.Second)
+		}
+		inPort := uint16(in64)
+		if s.opts.RewriteInternalPort != 0 {
+			inPort = s.opts.RewriteInternalPort
+		}
+		e := Entry{Protocol: proto, ExternalPort: ext, InternalClient: client.String(), InternalPort: inPort,
+			Description: a["NewPortMappingDescription"], Lease: lease, Enabled: true}
+		if action == "AddAnyPortMapping" {
+			for s.holder(proto, e.ExternalPort, e.InternalClient) {
+				if e.ExternalPort++; e.ExternalPort < 1024 {
+					e.ExternalPort = 1024
+				}
+				if e.ExternalPort == ext {
+					return nil, 728 // NoPortMapsAvailable
+				}
+			}
+		} else if s.holder(proto, ext, e.InternalClient) {
+			return nil, 718
+		}
+		s.put(e)
+		if action == "AddAnyPortMapping" {
+			return []string{"NewReservedPort", strconv.Itoa(int(e.ExternalPort))}, 0
+		}
+		return nil, 0
+	case "DeletePortMapping":
+		i := s.find(proto, ext)
+		if i < 0 {
+			return nil, 714
+		}
+		s.table = append(s.table[:i], s.table[i+1:]...)
+		return nil, 0
+	case "GetSpecificPortMappingEntry":
+		i := s.find(proto, ext)
+		if i < 0 {
+			return nil, 714
+		}
+		return entryArgs(s.table[i], false), 0
+	case "GetGenericPortMappingEntry":
+		idx, err := strconv.ParseUint(a["NewPortMappingIndex"], 10, 16)
+		if err != nil {
+			return nil, 402
+		}
+		if int(idx) >= len(s.table) {
+			return nil, 713
+		}
+		return entryArgs(s.table[idx], true), 0
+	}
+	return nil, 401
+}
+
+// holder reports whether another client holds proto/ext.
+func (s *Server) holder(proto string, ext uint16, client string) bool {
+	i := s.find(proto, ext)
+	return i >= 0 && s.table[i].InternalClient != client
+}
+
+func (s *Server) find(proto string, ext uint16) int {
+	for i, e := range s.table {
+		if e.Protocol == proto && e.ExternalPort == ext {
+			return i
+		}
+	}
+	return -1
+}
+
+// put adds or replaces an entry.
+func (s *Server) put(e Entry) {
+	if i := s.find(e.Protocol, e.ExternalPort); i >= 0 {
+		s.table[i] = e
+		return
+	}
+	s.table = append(s.table, e)
+}
+
+func entryArgs(e Entry, generic bool) []string {
+	var out []string
+	if generic {
+		out = append(out, "NewRemoteHost", "", "NewExternalPort", strconv.Itoa(int(e.ExternalPort)),
+			"NewProtocol", e.Protocol)
+	}
+	enabled := "0"
+	if e.Enabled {
+		enabled = "1"
+	}
+	return append(out, "NewInternalPort", strconv.Itoa(int(e.InternalPort)), "NewInternalClient", e.InternalClient,
+		"NewEnabled", enabled, "NewPortMappingDescription", e.Description,
+		"NewLeaseDuration", strconv.FormatUint(uint64(e.Lease), 10))
+}
+
+func errorName(code int) string {
+	switch code {
+	case 401:
+		return "Invalid Action"
+	case 402:
+		return "Invalid Args"
+	case 606:
+		return "Action not authorized"
+	case 713:
+		return "SpecifiedArrayIndexInvalid"
+	case 714:
+		return "NoSuchEntryInArray"
+	case 716:
+		return "WildCardNotPermittedInExtPort"
+	case 718:
+		return "ConflictInMappingEntry"
+	case 725:
+		return "OnlyPermanentLeasesSupported"
+	case 728:
+		return "NoPortMapsAvailable"
+	}
+	return "Error"
+}
+
+func soapFault(w http.ResponseWriter, code int, desc string) {
+	w.Header().Set("Content-Type", `text/xml; charset="utf-8"`)
+	w.WriteHeader(http.StatusInternalServerError)
+	fmt.Fprintf(w, `<?xml version="1.0"?>`+"\n"+`<s:Envelope xmlns:s="%s" s:encodingStyle="http://schemas.xmlsoap.org/soap/encoding/"><s:Body><s:Fault><faultcode>s:Client</faultcode><faultstring>UPnPError</faultstring><detail><UPnPError xmlns="urn:schemas-upnp-org:control-1-0"><errorCode>%d</errorCode><errorDescription>%s</errorDescription></UPnPError></detail></s:Fault></s:Body></s:Envelope>`+"\r\n",
+		soapNS, code, xmlEscape(desc))
+}
+
+const rootPrefix = `<?xml version="1.0"?><root xmlns="urn:schemas-upnp-org:device-1-0">`
+
+// hostile writes the hostile answer selected by Options.Hostile. Bodies that
+// go on and on start with prefix, the opening of a valid document, so that a
+// parser must read on.
+func (s *Server) hostile(w http.ResponseWriter, r *http.Request, prefix string) {
+	switch s.opts.Hostile {
+	case HostileHugeLength:
+		w.Header().Set("Content-Length", strconv.Itoa(100<<20))
+		w.WriteHeader(http.StatusOK)
+		io.WriteString(w, "<root>")
+	case HostileHugeBody:
+		w.WriteHeader(http.StatusOK)
+		io.WriteString(w, prefix)
+		chunk := []byte(strings.Repeat("<a></a>", 1024))
+		for sent := 0; sent < 100<<20; sent += len(chunk) {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	case HostileEndlessBody:
+		w.WriteHeader(http.StatusOK)
+		rc := http.NewResponseController(w)
+		io.WriteString(w, prefix)
+		for {
+			if _, err := io.WriteString(w, " "); err != nil {
+				return
+			}
+			if rc.Flush() != nil {
+				return
+			}
+			s.sleep(5*time.Millisecond, r.Context().Done())
+			select {
+			case <-r.Context().Done():
+				return
+			case <-s.done:
+				return
+			default:
+			}
+		}
+	case HostileDeepNesting:
+		w.WriteHeader(http.StatusOK)
+		io.WriteString(w, prefix+strings.Repeat("<a>", 20000)+strings.Repeat("</a>", 20000))
+	case HostileEntities:
+		w.WriteHeader(http.StatusOK)
+		io.WriteString(w, `<?xml version="1.0"?><!DOCTYPE root [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">]>`+
+			`<root xmlns="urn:schemas-upnp-org:device-1-0"><device><friendlyName>&c;</friendlyName></device></root>`)
+	case HostileGarbage:
+		w.WriteHeader(http.StatusOK)
+		io.WriteString(w, "\x00\xffthis is not XML <<<")
+	case HostileRedirect:
+		http.Redirect(w, r, s.opts.RedirectTo, http.StatusFound)
+	case HostileEmpty:
+		w.WriteHeader(http.StatusOK)
+	}
+}

@@ -1,0 +1,115 @@
+// This file holds the fake's SSDP responder, its rogue twin and the flood of
+// junk answers.
+
+package upnptest
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"net/http"
+	"strings"
+)
+
+// ssdpLoop answers M-SEARCH requests until Close.
+func (s *Server) ssdpLoop() {
+	defer s.wg.Done()
+	buf := make([]byte, 4096)
+	for {
+		n, from, err := s.ssdp.ReadFromUDP(buf)
+		if err != nil {
+			select {
+			case <-s.done:
+				return
+			default:
+				continue
+			}
+		}
+		st, ok := parseMSearch(buf[:n])
+		if !ok {
+			continue
+		}
+		s.count("M-SEARCH")
+		if s.opts.SSDPSilent || !s.answers(st) {
+			continue
+		}
+		s.sleep(s.opts.SSDPDelay, nil)
+		if s.rogue != nil {
+			s.mu.Lock()
+			rp := s.roguePort
+			s.mu.Unlock()
+			loc := fmt.Sprintf("http://%s:%d/rootDesc.xml", s.opts.RogueAddr, rp)
+			for i := 0; i < max(1, s.opts.Flood); i++ {
+				s.rogue.WriteToUDP(ssdpAnswer(st, loc), from)
+			}
+		}
+		for i := range s.opts.Flood {
+			s.ssdp.WriteToUDP(junk(i, st, s.HTTPAddr().String()), from)
+		}
+		loc := s.opts.Location
+		if loc == "" {
+			loc = s.Location()
+		}
+		s.ssdp.WriteToUDP(ssdpAnswer(st, loc), from)
+	}
+}
+
+// parseMSearch returns the ST of an M-SEARCH request.
+func parseMSearch(b []byte) (string, bool) {
+	if !bytes.HasPrefix(b, []byte("M-SEARCH ")) {
+		return "", false
+	}
+	req, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(b)))
+	if err != nil {
+		return "", false
+	}
+	return strings.TrimSpace(req.Header.Get("St")), true
+}
+
+// answers reports whether the device answers a search for st.
+func (s *Server) answers(st string) bool {
+	switch st {
+	case "ssdp:all", "upnp:rootdevice", "urn:schemas-upnp-org:device:InternetGatewayDevice:1":
+		return true
+	case "urn:schemas-upnp-org:device:InternetGatewayDevice:2":
+		return s.opts.Version >= 2
+	case "urn:schemas-upnp-org:service:WANIPConnection:1":
+		return !s.opts.PPP
+	case "urn:schemas-upnp-org:service:WANIPConnection:2":
+		return !s.opts.PPP && s.opts.Version >= 2
+	case "urn:schemas-upnp-org:service:WANPPPConnection:1":
+		return s.opts.PPP
+	}
+	return false
+}
+
+func ssdpAnswer(st, loc string) []byte {
+	return fmt.Appendf(nil, "HTTP/1.1 200 OK\r\nCACHE-CONTROL: max-age=120\r\nST: %s\r\n"+
+		"USN: uuid:8c3a9a1e-0b1d-4c59-9e1a-4e5a7e0d0001::%s\r\nEXT:\r\n"+
+		"SERVER: Linux/6 UPnP/1.1 natx-upnptest/1.0\r\nLOCATION: %s\r\n\r\n", st, st, loc)
+}
+
+// junk returns the i-th of a cycle of bad SSDP answers.
+func junk(i int, st, hostport string) []byte {
+	good := string(ssdpAnswer(st, "http://"+hostport+"/rootDesc.xml"))
+	switch i % 9 {
+	case 0:
+		return []byte(good[:len(good)/2]) // truncated
+	case 1:
+		return []byte(strings.TrimSuffix(good, "\r\n")) // no final CRLF
+	case 2:
+		return []byte(strings.ReplaceAll(good, "\r\n", "\n")[:40]) // bare LF, cut
+	case 3: // duplicate LOCATION
+		return []byte(strings.Replace(good, "\r\n\r\n", "\r\nLOCATION: http://127.0.0.99/x\r\n\r\n", 1))
+	case 4:
+		return bytes.Repeat([]byte("A"), 4200) // over the client's 4096-byte cap, not HTTP
+	case 5:
+		return []byte("\x00\x01garbage\xff")
+	case 6:
+		return []byte(strings.Replace(good, "200 OK", "404 Not Found", 1))
+	case 7:
+		return []byte(strings.Replace(good, "ST: "+st, "ST: urn:evil:device:Toaster:1", 1))
+	default: // unsafe LOCATION
+		return ssdpAnswer(st, "http://evil.example/rootDesc.xml")
+	}
+}
