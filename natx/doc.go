@@ -18,6 +18,8 @@
 // natx defines the small interfaces it consumes from those packages and
 // adapts each of them in a file of its own; none of them imports natx.
 //
-// Status: the foundation (module, test lab) is in place; Open and Dial are
-// being built. See the README for what works today.
+// Status: the port-mapping layer is in place: NewPortMap keeps one mapping
+// alive with PCP, NAT-PMP or UPnP (PortMapper, PortMap, CheckReachability;
+// see docs/portmapping.md). Open and Dial are being built. See the README
+// for what works today.
 package natx

@@ -1,0 +1,226 @@
+// This file adapts package upnp (UPnP IGD) to PortMapper. Besides
+// translating types, it finds the gateway again by a fresh discovery after
+// consecutive transport errors (a router that rebooted onto a new SOAP port),
+// and adopts or removes stale entries of a previous run found by description.
+
+package natx
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/nodeconn/natx/upnp"
+)
+
+var _ PortMapper = (*upnpMapper)(nil)
+
+// upnpMapper holds at most one upnp.Client, discovered on first use.
+type upnpMapper struct {
+	cfg        upnp.Config
+	desc       string
+	rediscover int // consecutive transport errors that drop the client
+	now        func() time.Time
+	log        *slog.Logger
+
+	mu      sync.Mutex
+	c       *upnp.Client // nil: discover on next call
+	errs    int          // consecutive transport errors with c
+	adopted bool         // stale entries already looked for
+	closed  bool
+}
+
+func newUPnPMapper(cfg upnp.Config, desc string, rediscover int, now func() time.Time, log *slog.Logger) *upnpMapper {
+	return &upnpMapper{cfg: cfg, desc: desc, rediscover: rediscover, now: now, log: log}
+}
+
+func (u *upnpMapper) Name() string { return "upnp" }
+
+// client returns the current client, discovering one if needed.
+func (u *upnpMapper) client(ctx context.Context) (*upnp.Client, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.closed {
+		return nil, ErrClosed
+	}
+	if u.c != nil {
+		return u.c, nil
+	}
+	c, err := upnp.Discover(ctx, u.cfg)
+	if err != nil {
+		if errors.Is(err, upnp.ErrNoGateway) {
+			err = errors.Join(err, ErrNoGateway)
+		}
+		return nil, &MappingError{Protocol: "upnp", Op: "discover", Err: err}
+	}
+	u.c, u.errs = c, 0
+	return c, nil
+}
+
+// note counts transport errors of c; after u.rediscover in a row it drops
+// c so that the next call discovers the gateway again instead of retrying a
+// dead control URL forever.
+func (u *upnpMapper) note(c *upnp.Client, err error) {
+	u.mu.Lock()
+	if u.c != c {
+		u.mu.Unlock()
+		return
+	}
+	var drop *upnp.Client
+	if err != nil && isTransportError(err) {
+		u.errs++
+		if u.errs >= u.rediscover {
+			drop, u.c, u.errs = c, nil, 0
+		}
+	} else {
+		u.errs = 0
+	}
+	u.mu.Unlock()
+	if drop != nil {
+		u.log.Info("natx: UPnP gateway unreachable, will discover it again", "errors", u.rediscover, "err", err)
+		_ = drop.Close() // its deletions fail fast on a dead URL, within its RequestTimeout
+	}
+}
+
+// isTransportError reports an error below SOAP: refused or reset
+// connections, timeouts of the HTTP exchange.
+func isTransportError(err error) bool {
+	var oe *net.OpError
+	var se *upnp.SOAPError
+	if errors.As(err, &se) {
+		return false
+	}
+	return errors.As(err, &oe) || errors.Is(err, context.DeadlineExceeded)
+}
+
+func (u *upnpMapper) ExternalAddress(ctx context.Context) (netip.Addr, error) {
+	c, err := u.client(ctx)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	a, err := c.ExternalAddress(ctx)
+	u.note(c, err)
+	if err != nil {
+		if errors.Is(err, upnp.ErrNotPublic) {
+			err = errors.Join(err, ErrBehindCarrierNAT)
+		}
+		return a, &MappingError{Protocol: "upnp", Op: "external-address", Err: err}
+	}
+	return a, nil
+}
+
+func (u *upnpMapper) Map(ctx context.Context, transport string, internal, suggested netip.AddrPort, lifetime time.Duration) (Mapping, error) {
+	c, err := u.client(ctx)
+	if err != nil {
+		return Mapping{}, err
+	}
+	if p := u.adopt(ctx, c, transport, internal); p != 0 {
+		suggested = netip.AddrPortFrom(suggested.Addr(), p)
+	}
+	return u.add(ctx, c, "map", transport, internal, suggested.Port(), lifetime)
+}
+
+// adopt looks once, on the first Map, for entries a previous run left with
+// the same description, transport and internal endpoint. It returns the
+// external port of the first (to be renewed in place) and deletes the rest.
+func (u *upnpMapper) adopt(ctx context.Context, c *upnp.Client, transport string, internal netip.AddrPort) uint16 {
+	u.mu.Lock()
+	done := u.adopted
+	u.adopted = true
+	u.mu.Unlock()
+	if done || u.desc == "" {
+		return 0
+	}
+	list, err := c.ListMappings(ctx)
+	u.note(c, err)
+	if err != nil && len(list) == 0 {
+		u.log.Debug("natx: cannot list UPnP mappings", "err", err)
+		return 0
+	}
+	self := internal.Addr()
+	if !self.IsValid() || self.IsUnspecified() {
+		self = c.LocalAddr()
+	}
+	var keep uint16
+	for _, m := range list {
+		if m.Description != u.desc || m.Transport != transport ||
+			m.Internal.Port() != internal.Port() || m.Internal.Addr() != self {
+			continue
+		}
+		if keep == 0 {
+			keep = m.External.Port()
+			u.log.Info("natx: adopting UPnP mapping of a previous run", "external", m.External.Port())
+			continue
+		}
+		u.log.Info("natx: deleting stale UPnP mapping of a previous run", "external", m.External.Port())
+		if err := c.DeleteMapping(ctx, m); err != nil {
+			u.log.Debug("natx: cannot delete stale UPnP mapping", "err", err)
+		}
+	}
+	return keep
+}
+
+// Renew adds the mapping again on the same external port: UPnP renews by
+// overwriting its own entry; nothing is deleted first.
+func (u *upnpMapper) Renew(ctx context.Context, m Mapping, lifetime time.Duration) (Mapping, error) {
+	c, err := u.client(ctx)
+	if err != nil {
+		return Mapping{}, err
+	}
+	return u.add(ctx, c, "renew", m.Transport, m.Internal, m.External.Port(), lifetime)
+}
+
+func (u *upnpMapper) add(ctx context.Context, c *upnp.Client, op, transport string, internal netip.AddrPort, ext uint16, lifetime time.Duration) (Mapping, error) {
+	um, err := c.AddMapping(ctx, transport, internal, ext, lifetime, u.desc)
+	u.note(c, err)
+	if err != nil {
+		return Mapping{}, &MappingError{Protocol: "upnp", Op: op, Err: err}
+	}
+	m := Mapping{
+		Protocol:  "upnp",
+		Transport: um.Transport,
+		Internal:  um.Internal,
+		External:  um.External,
+		Lifetime:  um.Lifetime,
+		Permanent: um.Permanent,
+		state:     um,
+	}
+	if !um.Permanent {
+		m.Expires = u.now().Add(um.Lifetime)
+	}
+	return m, nil
+}
+
+func (u *upnpMapper) Unmap(ctx context.Context, m Mapping) error {
+	um, ok := m.state.(upnp.Mapping)
+	if !ok {
+		return &MappingError{Protocol: "upnp", Op: "unmap", Err: errors.New("mapping was not made by upnp")}
+	}
+	c, err := u.client(ctx)
+	if err != nil {
+		return err
+	}
+	err = c.DeleteMapping(ctx, um)
+	u.note(c, err)
+	if err != nil {
+		return &MappingError{Protocol: "upnp", Op: "unmap", Err: err}
+	}
+	return nil
+}
+
+// Close closes the client, which deletes, best effort, whatever mappings it
+// still holds (permanent ones included).
+func (u *upnpMapper) Close() error {
+	u.mu.Lock()
+	c := u.c
+	u.c, u.closed = nil, true
+	u.mu.Unlock()
+	if c != nil {
+		return c.Close()
+	}
+	return nil
+}

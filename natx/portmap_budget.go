@@ -1,0 +1,143 @@
+// This file holds the per-gateway request budget and the event dispatcher
+// of the port-mapping keeper.
+
+package natx
+
+import (
+	"sync"
+	"time"
+)
+
+// budget allows at most max operations in any window (one minute) by the
+// clock now; wait blocks on real timers until one is allowed.
+type budget struct {
+	max    int
+	window time.Duration
+	now    func() time.Time
+
+	mu    sync.Mutex
+	times []time.Time // start times of the operations in the window, oldest first
+}
+
+// take records an operation and returns 0 if one is allowed now, else
+// returns how long to wait before asking again.
+func (b *budget) take() time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.now()
+	for len(b.times) > 0 && now.Sub(b.times[0]) >= b.window {
+		b.times = b.times[1:]
+	}
+	if len(b.times) < b.max {
+		b.times = append(b.times, now)
+		return 0
+	}
+	d := b.window - now.Sub(b.times[0])
+	if d <= 0 {
+		d = time.Millisecond
+	}
+	return d
+}
+
+// wait blocks until an operation is allowed (true) or stop is closed
+// (false).
+func (b *budget) wait(stop <-chan struct{}) bool {
+	for {
+		d := b.take()
+		if d == 0 {
+			return true
+		}
+		t := time.NewTimer(d)
+		select {
+		case <-stop:
+			t.Stop()
+			return false
+		case <-t.C:
+		}
+	}
+}
+
+// PortMapEventKind names what happened to a mapping.
+type PortMapEventKind string
+
+// The events of a PortMap.
+const (
+	EventMapped  PortMapEventKind = "mapped"  // a mapping was made (first, or again after a loss)
+	EventRenewed PortMapEventKind = "renewed" // renewed unchanged
+	EventChanged PortMapEventKind = "changed" // renewed, but the gateway restarted or the ports differ
+	EventLost    PortMapEventKind = "lost"    // expired without a successful renewal
+	EventRemoved PortMapEventKind = "removed" // deleted by Close
+)
+
+// PortMapEvent is a change of a PortMap's mapping.
+type PortMapEvent struct {
+	Kind    PortMapEventKind
+	Mapping Mapping // the new mapping (for lost and removed: the last one)
+	Prev    Mapping // for changed: the mapping before
+	Reason  string  // for changed and lost: why
+	Err     error   // for lost and removed: the last error, if any
+}
+
+// dispatcher calls fn with queued events on its own goroutine, in order,
+// never under the keeper's lock.
+type dispatcher struct {
+	fn   func(PortMapEvent)
+	mu   sync.Mutex
+	q    []PortMapEvent
+	kick chan struct{}
+	stop chan struct{}
+	done chan struct{}
+}
+
+func newDispatcher(fn func(PortMapEvent)) *dispatcher {
+	d := &dispatcher{fn: fn, kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	go d.run()
+	return d
+}
+
+func (d *dispatcher) emit(e PortMapEvent) {
+	if d.fn == nil {
+		return
+	}
+	d.mu.Lock()
+	d.q = append(d.q, e)
+	d.mu.Unlock()
+	select {
+	case d.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (d *dispatcher) run() {
+	defer close(d.done)
+	for {
+		d.mu.Lock()
+		q := d.q
+		d.q = nil
+		d.mu.Unlock()
+		for _, e := range q {
+			d.fn(e)
+		}
+		if len(q) > 0 {
+			continue
+		}
+		select {
+		case <-d.kick:
+		case <-d.stop:
+			d.mu.Lock()
+			rest := d.q
+			d.q = nil
+			d.mu.Unlock()
+			for _, e := range rest {
+				d.fn(e)
+			}
+			return
+		}
+	}
+}
+
+// close delivers what is queued and waits for the goroutine.
+func (d *dispatcher) close() {
+	close(d.stop)
+	<-d.done
+}

@@ -1,0 +1,362 @@
+// This file holds PortMap, the keeper of one port mapping: its
+// configuration and the initial acquisition, which asks every enabled
+// protocol at once and takes the best that answers.
+
+package natx
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/nodeconn/natx/pmp"
+	"github.com/nodeconn/natx/upnp"
+)
+
+// PortMapConfig configures NewPortMap. The zero PortMapConfig finds the
+// default gateway and tries PCP, NAT-PMP and UPnP on the real network.
+type PortMapConfig struct {
+	// Gateway is the gateway's address. If zero, PMP.Gateway and
+	// UPnP.Gateway apply, and where those are zero too the default route
+	// (Linux /proc/net/route). Tests must set it.
+	Gateway netip.Addr
+
+	// DisablePMP turns PCP and NAT-PMP off. To use only one of the two,
+	// set PMP.Protocols.
+	DisablePMP bool
+	// DisableUPnP turns UPnP off. UPnP is always the last choice.
+	DisableUPnP bool
+
+	// Lifetime is the lifetime asked for each mapping; renewals happen at
+	// half the granted lifetime. If zero, 2h. Permanent UPnP leases are
+	// refreshed every Lifetime/2 too.
+	Lifetime time.Duration
+
+	// Description is the UPnP mapping description. If empty,
+	// "natx <transport> <internal port>", deterministic so that a run
+	// after a crash finds and adopts the entries of the crashed one.
+	Description string
+
+	// RequestBudget is the most operations (map, renew, external address,
+	// discovery) the keeper starts toward the gateway in any minute,
+	// whatever it answers. Each operation is a bounded exchange: one
+	// PCP/NAT-PMP request with its retransmissions, or a few SOAP calls.
+	// If zero, 30. Deletions on Close are not counted.
+	RequestBudget int
+
+	// RetryInterval is the first wait after a failed renewal; it doubles
+	// on each failure up to a quarter of the lifetime. If zero, 5s.
+	RetryInterval time.Duration
+
+	// RediscoverAfter is the number of consecutive transport errors
+	// (refused connections, timeouts) after which the UPnP gateway is
+	// discovered again, for routers that move their SOAP port on reboot.
+	// If zero, 3.
+	RediscoverAfter int
+
+	// CloseTimeout bounds the deletion of the mapping in Close. If zero, 2s.
+	CloseTimeout time.Duration
+
+	// Logger receives logs. If nil, nothing is logged.
+	Logger *slog.Logger
+
+	// OnEvent, if not nil, is called for every event, in order, on a
+	// goroutine of its own (never under the keeper's lock). Close waits
+	// for the last call to return.
+	OnEvent func(PortMapEvent)
+
+	// Now is the clock for Mapping.Expires and the request budget. If nil,
+	// time.Now. Waits use real timers.
+	Now func() time.Time
+
+	// PMP configures the PCP/NAT-PMP client (Gateway, Timeout, Protocols,
+	// Net ...). Its zero value is pmp's defaults; Gateway, Now and Logger
+	// are filled from this Config when zero.
+	PMP pmp.Config
+	// UPnP configures UPnP discovery (SSDPPort, SearchTimeout ...). Its
+	// zero value is upnp's defaults; Gateway and Logger are filled from this
+	// Config when zero.
+	UPnP upnp.Config
+
+	// NewMappers, if not nil, replaces the backends built from PMP and UPnP
+	// (and the Disable switches): it returns the mappers to try. The
+	// keeper closes them.
+	NewMappers func() ([]PortMapper, error)
+}
+
+func (c *PortMapConfig) lifetime() time.Duration {
+	if c.Lifetime > 0 {
+		return c.Lifetime
+	}
+	return 2 * time.Hour
+}
+
+func (c *PortMapConfig) budget() int {
+	if c.RequestBudget > 0 {
+		return c.RequestBudget
+	}
+	return 30
+}
+
+func (c *PortMapConfig) retry() time.Duration {
+	if c.RetryInterval > 0 {
+		return c.RetryInterval
+	}
+	return 5 * time.Second
+}
+
+func (c *PortMapConfig) rediscover() int {
+	if c.RediscoverAfter > 0 {
+		return c.RediscoverAfter
+	}
+	return 3
+}
+
+func (c *PortMapConfig) closeTimeout() time.Duration {
+	if c.CloseTimeout > 0 {
+		return c.CloseTimeout
+	}
+	return 2 * time.Second
+}
+
+// PortMap keeps one port mapping alive: it renews it at half its lifetime,
+// makes it again when the gateway forgets it, and deletes it on Close.
+type PortMap struct {
+	cfg       PortMapConfig
+	log       *slog.Logger
+	now       func() time.Time
+	transport string
+	internal  netip.AddrPort
+	mapper    PortMapper
+	budget    *budget
+	events    *dispatcher
+
+	stop      chan struct{}
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
+
+	mu      sync.Mutex
+	cur     Mapping // zero Protocol: none (lost)
+	last    Mapping // the latest mapping held, for its external port
+	fails   int     // consecutive failed renewals or remaps
+	lastErr error
+}
+
+// rank orders protocols: PCP > NAT-PMP > UPnP > anything else.
+func rank(name string) int {
+	switch name {
+	case "pcp":
+		return 0
+	case "natpmp":
+		return 1
+	case "upnp":
+		return 2
+	}
+	return 3
+}
+
+// NewPortMap maps transport ("udp" or "tcp") traffic to internal, a local
+// port of this host (a zero or unspecified address means this host's
+// address toward the gateway), and keeps the mapping alive until Close.
+//
+// It asks every enabled protocol at once and returns as soon as the best
+// answer that can still come has come (PCP > NAT-PMP > UPnP); slower
+// attempts are abandoned, and anything they map is deleted in the
+// background (joined by Close). It fails with an error wrapping
+// ErrNoMappingProtocol and each protocol's *MappingError, and wrapping
+// ErrBehindCarrierNAT when a gateway said so.
+//
+// ctx bounds the initial acquisition only; cancelling it after NewPortMap
+// returns has no effect. The keeper lives until Close.
+func NewPortMap(ctx context.Context, cfg PortMapConfig, transport string, internal netip.AddrPort) (*PortMap, error) {
+	if transport != "udp" && transport != "tcp" {
+		return nil, fmt.Errorf("natx: transport %q, want udp or tcp", transport)
+	}
+	if internal.Port() == 0 {
+		return nil, errors.New("natx: internal port 0")
+	}
+	if cfg.Description == "" {
+		cfg.Description = fmt.Sprintf("natx %s %d", transport, internal.Port())
+	}
+	p := &PortMap{
+		cfg: cfg, log: cfg.Logger, now: cfg.Now, transport: transport, internal: internal,
+		stop: make(chan struct{}),
+	}
+	if p.log == nil {
+		p.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if p.now == nil {
+		p.now = time.Now
+	}
+	p.budget = &budget{max: cfg.budget(), window: time.Minute, now: p.now}
+	mappers, err := p.buildMappers()
+	if err != nil {
+		return nil, err
+	}
+	if len(mappers) == 0 {
+		return nil, fmt.Errorf("%w: all protocols disabled", ErrNoMappingProtocol)
+	}
+	m, mapper, err := p.acquire(ctx, mappers)
+	if err != nil {
+		p.wg.Wait()
+		return nil, err
+	}
+	p.mapper = mapper
+	p.setMapping(m)
+	p.events = newDispatcher(cfg.OnEvent)
+	p.events.emit(PortMapEvent{Kind: EventMapped, Mapping: m})
+	p.log.Info("natx: port mapped", "proto", m.Protocol, "internal", m.Internal, "external", m.External,
+		"lifetime", m.Lifetime, "public", m.Public, "reason", m.Reason)
+	p.wg.Add(1)
+	go p.run()
+	return p, nil
+}
+
+func (p *PortMap) buildMappers() ([]PortMapper, error) {
+	if p.cfg.NewMappers != nil {
+		return p.cfg.NewMappers()
+	}
+	var out []PortMapper
+	if !p.cfg.DisablePMP {
+		pc := p.cfg.PMP
+		if !pc.Gateway.IsValid() {
+			pc.Gateway = p.cfg.Gateway
+		}
+		if pc.Now == nil {
+			pc.Now = p.now
+		}
+		if pc.Logger == nil {
+			pc.Logger = p.cfg.Logger
+		}
+		m, err := newPMPMapper(pc)
+		if err != nil {
+			return nil, &MappingError{Protocol: "pcp", Op: "map", Err: err}
+		}
+		out = append(out, m)
+	}
+	if !p.cfg.DisableUPnP {
+		uc := p.cfg.UPnP
+		if !uc.Gateway.IsValid() {
+			uc.Gateway = p.cfg.Gateway
+		}
+		if uc.Logger == nil {
+			uc.Logger = p.cfg.Logger
+		}
+		out = append(out, newUPnPMapper(uc, p.cfg.Description, p.cfg.rediscover(), p.now, p.log))
+	}
+	return out, nil
+}
+
+type attempt struct {
+	i   int
+	m   Mapping
+	err error
+}
+
+// acquire runs Map on every mapper at once. It returns the first success
+// that no pending attempt can beat; losers are cleaned up by a goroutine
+// in p.wg, and every mapper but the winner is closed.
+func (p *PortMap) acquire(ctx context.Context, mappers []PortMapper) (Mapping, PortMapper, error) {
+	actx, cancel := context.WithCancel(ctx)
+	results := make(chan attempt, len(mappers))
+	for i, mp := range mappers {
+		go func() {
+			if !p.budget.wait(actx.Done()) {
+				results <- attempt{i: i, err: &MappingError{Protocol: mp.Name(), Op: "map", Err: actx.Err()}}
+				return
+			}
+			m, err := mp.Map(actx, p.transport, p.internal, netip.AddrPort{}, p.cfg.lifetime())
+			results <- attempt{i: i, m: m, err: err}
+		}()
+	}
+	pending := make(map[int]bool, len(mappers))
+	for i := range mappers {
+		pending[i] = true
+	}
+	var best *attempt
+	var errs []error
+	for len(pending) > 0 {
+		a := <-results
+		delete(pending, a.i)
+		if a.err != nil {
+			p.log.Debug("natx: port-mapping protocol failed", "proto", mappers[a.i].Name(), "err", a.err)
+			errs = append(errs, a.err)
+		} else if best == nil || rank(a.m.Protocol) < rank(best.m.Protocol) {
+			if best != nil {
+				p.discard(mappers[best.i], best.m)
+			}
+			best = &a
+		} else {
+			p.discard(mappers[a.i], a.m)
+		}
+		if best != nil && !p.beatable(best.m.Protocol, mappers, pending) {
+			break
+		}
+	}
+	cancel()
+	if best == nil {
+		for _, mp := range mappers {
+			_ = mp.Close()
+		}
+		err := fmt.Errorf("%w: %w", ErrNoMappingProtocol, errors.Join(errs...))
+		if errors.Is(err, ErrBehindCarrierNAT) {
+			err = fmt.Errorf("%w: %w", ErrBehindCarrierNAT, err)
+		}
+		return Mapping{}, nil, err
+	}
+	// The abandoned attempts end soon (their context is cancelled); a
+	// goroutine joined by Close deletes what they mapped and closes them.
+	if len(pending) > 0 {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			for range len(pending) {
+				a := <-results
+				if a.err == nil {
+					p.discard(nil, a.m)
+					_ = p.unmapBounded(mappers[a.i], a.m)
+				}
+				_ = mappers[a.i].Close()
+			}
+		}()
+	}
+	for i, mp := range mappers {
+		if i != best.i && !pending[i] {
+			_ = mp.Close()
+		}
+	}
+	m := best.m
+	m.Public, m.Reason = CheckReachability(m.External.Addr(), netip.Addr{})
+	return m, mappers[best.i], nil
+}
+
+// beatable reports whether a pending attempt could still bring a protocol
+// better than proto.
+func (p *PortMap) beatable(proto string, mappers []PortMapper, pending map[int]bool) bool {
+	for i := range pending {
+		if rank(mappers[i].Name()) < rank(proto) {
+			return true
+		}
+	}
+	return false
+}
+
+// discard deletes a mapping made by an attempt that lost (mp nil: only log).
+func (p *PortMap) discard(mp PortMapper, m Mapping) {
+	p.log.Debug("natx: dropping mapping of a worse protocol", "proto", m.Protocol, "external", m.External)
+	if mp != nil {
+		_ = p.unmapBounded(mp, m)
+	}
+}
+
+func (p *PortMap) unmapBounded(mp PortMapper, m Mapping) error {
+	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.closeTimeout())
+	defer cancel()
+	return mp.Unmap(ctx, m)
+}

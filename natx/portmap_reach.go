@@ -1,0 +1,53 @@
+// This file classifies a mapping's external address: is it reachable from
+// the internet, or does another NAT stand beyond the router?
+
+package natx
+
+import (
+	"fmt"
+	"net/netip"
+)
+
+// sharedSpace is the carrier-grade NAT range of RFC 6598.
+var sharedSpace = netip.MustParsePrefix("100.64.0.0/10")
+
+// CheckReachability reports whether a gateway's external address can be
+// reached from the internet, and if not, why. stunMapped is the address a
+// STUN server saw for this host (zero if unknown): when it differs from
+// external, another NAT stands beyond the router.
+//
+// Not public: invalid, unspecified (0.0.0.0, ::), loopback, private
+// (RFC 1918, fc00::/7), shared (100.64.0.0/10, RFC 6598), link-local and
+// multicast addresses. Documentation ranges (such as 203.0.113.0/24, which
+// the test fakes report) count as public.
+//
+// This is a necessary condition only: the mapping is verified reachable
+// only when an unsolicited packet from outside has arrived through it.
+func CheckReachability(external, stunMapped netip.Addr) (public bool, reason string) {
+	a := external.Unmap()
+	switch {
+	case !a.IsValid():
+		return false, "gateway did not report its external address"
+	case a.IsUnspecified():
+		return false, fmt.Sprintf("gateway reports external address %v: it has no public address (behind the provider's NAT?)", a)
+	case a.IsLoopback():
+		return false, fmt.Sprintf("gateway's external address %v is a loopback address", a)
+	case sharedSpace.Contains(a):
+		return false, fmt.Sprintf("gateway's external address %v is in the shared address space 100.64.0.0/10: behind the provider's carrier-grade NAT", a)
+	case a.IsPrivate():
+		return false, fmt.Sprintf("gateway's external address %v is private: another NAT stands beyond the router", a)
+	case a.IsLinkLocalUnicast() || a.IsMulticast() || a.IsInterfaceLocalMulticast():
+		return false, fmt.Sprintf("gateway's external address %v is not a unicast global address", a)
+	}
+	if s := stunMapped.Unmap(); s.IsValid() && s != a {
+		return false, fmt.Sprintf("gateway says %v but STUN sees %v: another NAT stands beyond the router", a, s)
+	}
+	return true, ""
+}
+
+// WithSTUN returns m with Public and Reason recomputed from its external
+// address and the STUN-mapped address of this host (zero: unknown).
+func (m Mapping) WithSTUN(stunMapped netip.Addr) Mapping {
+	m.Public, m.Reason = CheckReachability(m.External.Addr(), stunMapped)
+	return m
+}

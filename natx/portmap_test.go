@@ -1,0 +1,421 @@
+// Tests of the port-mapping keeper against the pmptest and upnptest fakes
+// on loopback: protocol choice, fallback, renewal, changes, losses, budget
+// and Close.
+
+package natx
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nodeconn/natx/pmp"
+	"github.com/nodeconn/natx/pmp/pmptest"
+	"github.com/nodeconn/natx/upnp"
+	"github.com/nodeconn/natx/upnp/upnptest"
+)
+
+const internalPort = 4711
+
+// gateways is a fake gateway speaking PCP, NAT-PMP and UPnP on one
+// loopback address.
+type gateways struct {
+	pmp  *pmptest.Server
+	upnp *upnptest.Server
+}
+
+func newGateways(t *testing.T, po pmptest.Options, uo upnptest.Options) gateways {
+	t.Helper()
+	p := pmptest.NewServer(t, po)
+	uo.Addr = p.Addr()
+	return gateways{pmp: p, upnp: upnptest.NewServer(t, uo)}
+}
+
+// config points a PortMapConfig at g, with short timeouts and an event
+// recorder.
+func (g gateways) config(rec *recorder) PortMapConfig {
+	return PortMapConfig{
+		Gateway:       g.pmp.Addr(),
+		PMP:           pmp.Config{Timeout: 200 * time.Millisecond},
+		UPnP:          upnp.Config{SSDPPort: g.upnp.SSDPPort(), SearchTimeout: 2 * time.Second, RequestTimeout: time.Second},
+		RetryInterval: 50 * time.Millisecond,
+		OnEvent:       rec.add,
+	}
+}
+
+// recorder collects events and lets a test wait for one.
+type recorder struct {
+	mu     sync.Mutex
+	events []PortMapEvent
+	kick   chan struct{}
+}
+
+func newRecorder() *recorder { return &recorder{kick: make(chan struct{}, 1)} }
+
+func (r *recorder) add(e PortMapEvent) {
+	r.mu.Lock()
+	r.events = append(r.events, e)
+	r.mu.Unlock()
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+// wait returns the first event from index from on that satisfies ok. The
+// 15 s cap only keeps a broken keeper from hanging the test.
+func (r *recorder) wait(t *testing.T, from int, ok func(PortMapEvent) bool) PortMapEvent {
+	t.Helper()
+	deadline := time.NewTimer(15 * time.Second)
+	defer deadline.Stop()
+	for {
+		r.mu.Lock()
+		for i := from; i < len(r.events); i++ {
+			if ok(r.events[i]) {
+				e := r.events[i]
+				r.mu.Unlock()
+				return e
+			}
+		}
+		r.mu.Unlock()
+		select {
+		case <-r.kick:
+		case <-deadline.C:
+			r.mu.Lock()
+			t.Fatalf("event not seen; events: %+v", r.events)
+		}
+	}
+}
+
+func (r *recorder) len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.events)
+}
+
+func kind(k PortMapEventKind) func(PortMapEvent) bool {
+	return func(e PortMapEvent) bool { return e.Kind == k }
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+var internal = netip.AddrPortFrom(netip.Addr{}, internalPort)
+
+func newPortMap(t *testing.T, cfg PortMapConfig) *PortMap {
+	t.Helper()
+	p, err := NewPortMap(ctxT(t), cfg, "udp", internal)
+	if err != nil {
+		t.Fatalf("NewPortMap: %v", err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	return p
+}
+
+// closeEmpty closes p and checks both fakes' tables are empty.
+func closeEmpty(t *testing.T, p *PortMap, g gateways) {
+	t.Helper()
+	if err := p.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if err := p.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	if m := g.pmp.Mappings(); len(m) != 0 {
+		t.Errorf("pmp table after Close: %+v", m)
+	}
+	if m := g.upnp.Mappings(); len(m) != 0 {
+		t.Errorf("upnp table after Close: %+v", m)
+	}
+}
+
+func TestBestProtocolChosen(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		po   pmptest.Options
+		want string
+	}{
+		{"pcp", pmptest.Options{}, "pcp"},
+		{"natpmp", pmptest.Options{DisablePCP: true}, "natpmp"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := newGateways(t, tc.po, upnptest.Options{})
+			rec := newRecorder()
+			p := newPortMap(t, g.config(rec))
+			m, ok := p.Mapping()
+			if !ok || m.Protocol != tc.want || m.Transport != "udp" || m.Internal.Port() != internalPort {
+				t.Fatalf("mapping %+v %v, want %s", m, ok, tc.want)
+			}
+			if !m.Public || m.External.Addr() != g.pmp.External() {
+				t.Errorf("external %v public %v %q", m.External, m.Public, m.Reason)
+			}
+			if e := rec.wait(t, 0, kind(EventMapped)); e.Mapping.Protocol != tc.want {
+				t.Errorf("mapped event %+v", e)
+			}
+			if got := g.pmp.Mappings(); len(got) != 1 || got[0].External != m.External {
+				t.Errorf("pmp table %+v", got)
+			}
+			closeEmpty(t, p, g) // the UPnP loser's mapping too, if it made one
+			if e := rec.wait(t, 0, kind(EventRemoved)); e.Mapping.External != m.External {
+				t.Errorf("removed event %+v", e)
+			}
+		})
+	}
+}
+
+func TestUPnPOnly(t *testing.T) {
+	g := newGateways(t, pmptest.Options{}, upnptest.Options{})
+	cfg := g.config(newRecorder())
+	cfg.DisablePMP = true
+	p := newPortMap(t, cfg)
+	m, _ := p.Mapping()
+	if m.Protocol != "upnp" || m.External.Port() == 0 {
+		t.Fatalf("mapping %+v", m)
+	}
+	tab := g.upnp.Mappings()
+	if len(tab) != 1 || tab[0].Description != "natx udp 4711" || tab[0].InternalPort != internalPort {
+		t.Fatalf("upnp table %+v", tab)
+	}
+	if n := g.pmp.Requests(); n != (pmptest.Counts{}) {
+		t.Errorf("PMP disabled but the fake got %+v", n)
+	}
+	closeEmpty(t, p, g)
+}
+
+// A gateway that ignores PCP and NAT-PMP still yields the UPnP mapping.
+func TestSilentPMPFallsBackToUPnP(t *testing.T) {
+	g := newGateways(t, pmptest.Options{Faults: pmptest.Faults{Silent: true}}, upnptest.Options{})
+	p := newPortMap(t, g.config(newRecorder()))
+	if m, _ := p.Mapping(); m.Protocol != "upnp" {
+		t.Fatalf("mapping %+v, want upnp", m)
+	}
+	if n := g.pmp.Requests().Dropped; n == 0 {
+		t.Errorf("the silent PMP gateway was never asked")
+	}
+	closeEmpty(t, p, g)
+}
+
+func TestNoProtocol(t *testing.T) {
+	g := newGateways(t, pmptest.Options{Faults: pmptest.Faults{Silent: true}}, upnptest.Options{SSDPSilent: true})
+	cfg := g.config(newRecorder())
+	cfg.UPnP.SearchTimeout = 300 * time.Millisecond
+	_, err := NewPortMap(ctxT(t), cfg, "udp", internal)
+	var me *MappingError
+	if !errors.Is(err, ErrNoMappingProtocol) || !errors.As(err, &me) {
+		t.Fatalf("err %v", err)
+	}
+	if !errors.Is(err, ErrNoGateway) {
+		t.Errorf("err %v does not wrap ErrNoGateway", err)
+	}
+}
+
+func TestBehindCarrierNAT(t *testing.T) {
+	t.Run("pmp network failure", func(t *testing.T) {
+		g := newGateways(t, pmptest.Options{Faults: pmptest.Faults{PCPResult: 7, NATPMPResult: 3}}, upnptest.Options{})
+		cfg := g.config(newRecorder())
+		cfg.DisableUPnP = true
+		_, err := NewPortMap(ctxT(t), cfg, "udp", internal)
+		if !errors.Is(err, ErrBehindCarrierNAT) || !errors.Is(err, ErrNoMappingProtocol) {
+			t.Fatalf("err %v", err)
+		}
+		var pe *pmp.PCPError
+		if !errors.As(err, &pe) || pe.Code != pmp.PCPNetworkFailure {
+			t.Errorf("err %v does not carry the PCP error", err)
+		}
+	})
+	t.Run("upnp private external", func(t *testing.T) {
+		g := newGateways(t, pmptest.Options{}, upnptest.Options{ExternalIP: "100.72.1.2"})
+		cfg := g.config(newRecorder())
+		cfg.DisablePMP = true
+		p := newPortMap(t, cfg)
+		m, _ := p.Mapping()
+		if m.Public || !strings.Contains(m.Reason, "carrier-grade") {
+			t.Fatalf("mapping %+v: want not public, carrier-grade", m)
+		}
+		_, err := p.mapper.ExternalAddress(ctxT(t))
+		if !errors.Is(err, ErrBehindCarrierNAT) || !errors.Is(err, upnp.ErrNotPublic) {
+			t.Errorf("ExternalAddress err %v", err)
+		}
+		closeEmpty(t, p, g)
+	})
+}
+
+func TestRenewalKeepsExternalPort(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		po      pmptest.Options
+		uo      upnptest.Options
+		noPMP   bool
+		wantPro string
+	}{
+		{"pcp", pmptest.Options{Faults: pmptest.Faults{MaxLifetime: 2 * time.Second}}, upnptest.Options{}, false, "pcp"},
+		{"natpmp", pmptest.Options{DisablePCP: true, Faults: pmptest.Faults{MaxLifetime: 2 * time.Second}}, upnptest.Options{}, false, "natpmp"},
+		{"upnp", pmptest.Options{}, upnptest.Options{LeaseOverride: 2 * time.Second}, true, "upnp"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := newGateways(t, tc.po, tc.uo)
+			rec := newRecorder()
+			cfg := g.config(rec)
+			cfg.DisablePMP = tc.noPMP
+			p := newPortMap(t, cfg)
+			m0, _ := p.Mapping()
+			if m0.Protocol != tc.wantPro || m0.Lifetime != 2*time.Second {
+				t.Fatalf("mapping %+v", m0)
+			}
+			e := rec.wait(t, 0, func(e PortMapEvent) bool { return e.Kind != EventMapped })
+			if e.Kind != EventRenewed || e.Mapping.External != m0.External || !e.Mapping.Expires.After(m0.Expires) {
+				t.Fatalf("event %+v after %+v", e, m0)
+			}
+			closeEmpty(t, p, g)
+		})
+	}
+}
+
+// F1: the PCP gateway reboots; the next renewal sees the epoch reset and
+// the mapping is back on the gateway, on the same external port.
+func TestEpochResetRemapped(t *testing.T) {
+	g := newGateways(t, pmptest.Options{Faults: pmptest.Faults{MaxLifetime: 2 * time.Second}}, upnptest.Options{})
+	rec := newRecorder()
+	p := newPortMap(t, g.config(rec))
+	m0, _ := p.Mapping()
+	g.pmp.Reboot()
+	if n := len(g.pmp.Mappings()); n != 0 {
+		t.Fatalf("fake kept %d mappings across reboot", n)
+	}
+	e := rec.wait(t, 0, kind(EventChanged))
+	if !e.Mapping.GatewayReset || !strings.Contains(e.Reason, "epoch") || e.Mapping.External != m0.External {
+		t.Fatalf("changed event %+v", e)
+	}
+	if tab := g.pmp.Mappings(); len(tab) != 1 || tab[0].External != m0.External {
+		t.Fatalf("table after remap %+v", tab)
+	}
+	closeEmpty(t, p, g)
+}
+
+// F8-like: the gateway answers a renewal with another external port.
+func TestRenewalPortChangeDetected(t *testing.T) {
+	f := pmptest.Faults{MaxLifetime: 2 * time.Second}
+	g := newGateways(t, pmptest.Options{Faults: f}, upnptest.Options{})
+	rec := newRecorder()
+	p := newPortMap(t, g.config(rec))
+	m0, _ := p.Mapping()
+	f.ExternalPort = m0.External.Port() + 1000
+	g.pmp.SetFaults(f)
+	e := rec.wait(t, 0, kind(EventChanged))
+	if e.Prev.External != m0.External || e.Mapping.External.Port() != f.ExternalPort || !strings.Contains(e.Reason, "external") {
+		t.Fatalf("changed event %+v", e)
+	}
+	if m, _ := p.Mapping(); m.External.Port() != f.ExternalPort {
+		t.Errorf("current mapping %+v", m)
+	}
+	closeEmpty(t, p, g)
+}
+
+func TestPermanentLeaseDeletedOnClose(t *testing.T) {
+	g := newGateways(t, pmptest.Options{}, upnptest.Options{OnlyPermanentLeases: true})
+	cfg := g.config(newRecorder())
+	cfg.DisablePMP = true
+	p := newPortMap(t, cfg)
+	if m, _ := p.Mapping(); !m.Permanent || m.Protocol != "upnp" {
+		t.Fatalf("mapping %+v, want permanent upnp", m)
+	}
+	if tab := g.upnp.Mappings(); len(tab) != 1 || tab[0].Lease != 0 {
+		t.Fatalf("table %+v", tab)
+	}
+	closeEmpty(t, p, g)
+}
+
+// F7: a gateway that refuses every renewal is asked no more than the
+// budget allows.
+func TestRequestBudget(t *testing.T) {
+	f := pmptest.Faults{MaxLifetime: time.Second}
+	g := newGateways(t, pmptest.Options{}, upnptest.Options{})
+	g.pmp.SetFaults(f)
+	rec := newRecorder()
+	cfg := g.config(rec)
+	cfg.DisableUPnP = true
+	cfg.RequestBudget = 4
+	cfg.RetryInterval = 10 * time.Millisecond
+	p := newPortMap(t, cfg)
+	base := g.pmp.Requests().PCPMap
+	f.PCPResult = uint8(pmp.PCPNoResources)
+	g.pmp.SetFaults(f)
+	rec.wait(t, 0, kind(EventLost)) // refused renewals until the 1 s lease ran out
+	// Without the budget the 10 ms retries would send about a hundred more.
+	time.Sleep(1500 * time.Millisecond)
+	got := g.pmp.Requests().PCPMap - base
+	if got < 2 || got > cfg.RequestBudget-1 {
+		t.Fatalf("%d MAP requests after the first, want 2..%d", got, cfg.RequestBudget-1)
+	}
+	_ = p.Close()
+}
+
+// F2: the UPnP gateway reboots onto a new SOAP port; the keeper discovers
+// it again and maps again instead of retrying the dead URL.
+func TestUPnPRediscoveryAfterReboot(t *testing.T) {
+	g := newGateways(t, pmptest.Options{}, upnptest.Options{LeaseOverride: 2 * time.Second})
+	rec := newRecorder()
+	cfg := g.config(rec)
+	cfg.DisablePMP = true
+	cfg.RediscoverAfter = 2
+	p := newPortMap(t, cfg)
+	before := g.upnp.Count("description")
+	if err := g.upnp.Reboot(true); err != nil {
+		t.Fatal(err)
+	}
+	n := rec.len()
+	rec.wait(t, n, func(e PortMapEvent) bool {
+		return (e.Kind == EventMapped || e.Kind == EventRenewed || e.Kind == EventChanged) && len(g.upnp.Mappings()) == 1
+	})
+	if g.upnp.Count("description") <= before {
+		t.Errorf("no new discovery after the reboot")
+	}
+	closeEmpty(t, p, g)
+}
+
+// F14: entries a crashed run left under our description are adopted (the
+// first) or deleted (the others).
+func TestAdoptStaleUPnPEntries(t *testing.T) {
+	g := newGateways(t, pmptest.Options{}, upnptest.Options{})
+	stale := upnptest.Entry{Protocol: "UDP", ExternalPort: 5555, InternalClient: "127.0.0.1",
+		InternalPort: internalPort, Description: "natx udp 4711", Lease: 3600, Enabled: true}
+	g.upnp.AddEntry(stale)
+	stale.ExternalPort = 5556
+	g.upnp.AddEntry(stale)
+	other := upnptest.Entry{Protocol: "UDP", ExternalPort: 6000, InternalClient: "192.168.1.9",
+		InternalPort: internalPort, Description: "natx udp 4711", Lease: 3600, Enabled: true}
+	g.upnp.AddEntry(other)
+	cfg := g.config(newRecorder())
+	cfg.DisablePMP = true
+	p := newPortMap(t, cfg)
+	if m, _ := p.Mapping(); m.External.Port() != 5555 {
+		t.Fatalf("mapping %+v, want the stale port 5555 adopted", m)
+	}
+	if tab := g.upnp.Mappings(); len(tab) != 2 {
+		t.Fatalf("table %+v, want ours on 5555 and the other host's", tab)
+	}
+	_ = p.Close()
+	if tab := g.upnp.Mappings(); len(tab) != 1 || tab[0] != other {
+		t.Fatalf("table after Close %+v, want only the other host's entry", tab)
+	}
+}
+
+func TestBadArguments(t *testing.T) {
+	if _, err := NewPortMap(context.Background(), PortMapConfig{}, "sctp", internal); err == nil {
+		t.Error("transport sctp accepted")
+	}
+	if _, err := NewPortMap(context.Background(), PortMapConfig{}, "udp", netip.AddrPort{}); err == nil {
+		t.Error("port 0 accepted")
+	}
+	_, err := NewPortMap(context.Background(), PortMapConfig{DisablePMP: true, DisableUPnP: true}, "udp", internal)
+	if !errors.Is(err, ErrNoMappingProtocol) {
+		t.Errorf("all disabled: %v", err)
+	}
+}
