@@ -301,6 +301,11 @@ func (p *PortMap) acquire(ctx context.Context, mappers []PortMapper) (Mapping, P
 	}
 	cancel()
 	if best == nil {
+		// Every protocol refused. A gateway behind the provider's NAT often
+		// refuses with a code that says nothing of the cause (miniupnpd
+		// with a WAN address in 100.64.0.0/10 answers PCP NO_RESOURCES,
+		// UPnP 501): ask each for its external address, which says more.
+		errs = append(errs, p.diagnose(ctx, mappers)...)
 		for _, mp := range mappers {
 			_ = mp.Close()
 		}
@@ -359,4 +364,27 @@ func (p *PortMap) unmapBounded(mp PortMapper, m Mapping) error {
 	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.closeTimeout())
 	defer cancel()
 	return mp.Unmap(ctx, m)
+}
+
+// diagnose asks every mapper for the gateway's external address, briefly,
+// and returns the errors that say the gateway stands behind another NAT.
+func (p *PortMap) diagnose(ctx context.Context, mappers []PortMapper) []error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	var found []error
+	for _, mp := range mappers {
+		var err error
+		if d, ok := mp.(interface{ diagnoseExternal(context.Context) error }); ok {
+			err = d.diagnoseExternal(ctx)
+		} else {
+			_, err = mp.ExternalAddress(ctx)
+		}
+		if err != nil && errors.Is(err, ErrBehindCarrierNAT) {
+			found = append(found, err)
+		}
+	}
+	return found
 }
