@@ -14,7 +14,8 @@
 // simulation.
 //
 // vnet carries UDP only (no TCP), has no multicast, allocates NAT ports
-// sequentially from 49152 (no port preservation) and does not hairpin.
+// sequentially from 49152 (no port preservation), and hairpins a datagram
+// sent to the NAT's own external address when its filter admits it.
 package vnetlab
 
 import (

@@ -1,0 +1,126 @@
+package stunprobe
+
+import (
+	"log/slog"
+	"net/netip"
+	"time"
+
+	"github.com/pion/transport/v5"
+)
+
+// Config tunes a probe. The zero Config is not useful on its own: Servers
+// must name at least one server.
+type Config struct {
+	// Servers are the STUN servers' primary addresses, in order of
+	// preference. The first one that answers with a plausible OTHER-ADDRESS
+	// runs the RFC 5780 tests; all of them are compared for the mapped
+	// address. Use ResolveServers to turn "host:port" strings into
+	// addresses. Required.
+	Servers []netip.AddrPort
+
+	// Net is the network used for the sockets Probe opens and for STUN over
+	// TCP. If nil, the real network.
+	Net transport.Net
+
+	// TCP, if true, also sends a Binding request over TCP (RFC 8489 section
+	// 6.2.2, framed by the STUN length) to each server, concurrently with
+	// UDP. When TCP answers and UDP stays silent for the negative wait after
+	// that, UDP is reported blocked for that family instead of waiting out
+	// the deadline. If false, no TCP connection is made (and UDP silence is
+	// reported as unknown).
+	TCP bool
+
+	// Hairpin, if true, sends a Binding request to our own mapped address
+	// (RFC 5780 section 4.5). Off by default: some firewalls take a packet
+	// to their own address from inside for a LAND attack.
+	Hairpin bool
+
+	// Lifetime, if non-zero, measures the binding lifetime after the other
+	// tests: the probe stays silent for Lifetime, then 2×Lifetime, and so
+	// on, checking after each silence whether the binding survived, until
+	// LifetimeMax or the context's deadline. This is slow by nature: the
+	// context must allow it. If zero, the lifetime is not measured.
+	Lifetime time.Duration
+	// LifetimeMax caps the silences of the lifetime test. If zero, 16×Lifetime.
+	LifetimeMax time.Duration
+
+	// InitialRTO is the retransmission timeout of a first request to a
+	// server whose RTT is unknown; it doubles on each retransmission, as in
+	// RFC 8489 section 6.2.1. If zero, 500 ms (the RFC's recommendation).
+	InitialRTO time.Duration
+	// MinRTO is the smallest retransmission timeout once an RTT has been
+	// measured (the timeout is then 3 RTT, at least MinRTO). If zero, 25 ms.
+	MinRTO time.Duration
+	// NegativeFloor is the least time a test that may legitimately get no
+	// answer (filtering, hairpin) waits. The wait is max(NegativeFloor,
+	// 4 × the measured RTT), doubled when loss was seen. If zero, 150 ms.
+	NegativeFloor time.Duration
+	// ServerGrace is how long servers other than the first to answer get
+	// after that first answer before they are reported silent. If zero,
+	// max(1 s, 8 × the first RTT).
+	ServerGrace time.Duration
+
+	// PortSamples is how many extra sockets Probe opens, one Binding each,
+	// to sample the NAT's port allocation (useful when mapping is
+	// endpoint-independent and the probe itself makes one mapping only).
+	// If zero, 3; if negative, none. Ignored by Prober and ProbeConn, which
+	// use only the caller's socket.
+	PortSamples int
+
+	// Logger receives debug traces. If nil, nothing is logged.
+	Logger *slog.Logger
+}
+
+const maxMessageSize = 1500 // larger STUN answers are ignored
+
+func (c *Config) initialRTO() time.Duration {
+	if c.InitialRTO <= 0 {
+		return 500 * time.Millisecond
+	}
+	return c.InitialRTO
+}
+
+func (c *Config) minRTO() time.Duration {
+	if c.MinRTO <= 0 {
+		return 25 * time.Millisecond
+	}
+	return c.MinRTO
+}
+
+func (c *Config) negativeFloor() time.Duration {
+	if c.NegativeFloor <= 0 {
+		return 150 * time.Millisecond
+	}
+	return c.NegativeFloor
+}
+
+func (c *Config) serverGrace(firstRTT time.Duration) time.Duration {
+	if c.ServerGrace > 0 {
+		return c.ServerGrace
+	}
+	return max(time.Second, 8*firstRTT)
+}
+
+func (c *Config) portSamples() int {
+	switch {
+	case c.PortSamples < 0:
+		return 0
+	case c.PortSamples == 0:
+		return 3
+	}
+	return c.PortSamples
+}
+
+func (c *Config) lifetimeMax() time.Duration {
+	if c.LifetimeMax > 0 {
+		return c.LifetimeMax
+	}
+	return 16 * c.Lifetime
+}
+
+func (c *Config) logger() *slog.Logger {
+	if c.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return c.Logger
+}

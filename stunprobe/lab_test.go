@@ -1,0 +1,217 @@
+package stunprobe_test
+
+// Lab tests: stunprobe against coturn behind the real kernel NATs of
+// internal/netlab (root only; see docs/lab.md). The probe runs as a whole
+// process inside the host's namespace (a helper re-run of this test binary),
+// because Probe opens sockets of its own (port samples, STUN over TCP).
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nodeconn/natx/internal/netlab"
+	"github.com/nodeconn/natx/stunprobe"
+)
+
+var labHelpers = map[string]netlab.HelperFunc{"probe": probeHelper}
+
+func TestNetlabHelper(t *testing.T) { netlab.Helper(t, labHelpers) }
+
+// probeHelper runs Probe against args[0] (a server address) with STUN over
+// TCP enabled, and prints the report as one JSON line.
+func probeHelper(args []string) error {
+	srv, err := netip.ParseAddrPort(args[0])
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	rep, err := stunprobe.Probe(ctx, stunprobe.Config{Servers: []netip.AddrPort{srv}, TCP: true})
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(os.Stdout).Encode(rep)
+}
+
+// labProbe runs the probe helper in ns and returns its report.
+func labProbe(t *testing.T, l *netlab.Lab, ns *netlab.Namespace) *stunprobe.Report {
+	t.Helper()
+	cmd, err := ns.HelperCommand(context.Background(), "TestNetlabHelper", "probe", netip.AddrPortFrom(netlab.ServerA, netlab.STUNPort).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := l.Start("stunprobe@"+ns.Role, cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Wait(); err != nil {
+		t.Fatalf("probe in %s: %v\n%s", ns.Role, err, p.Output())
+	}
+	var rep stunprobe.Report
+	out := p.Output()
+	if err := json.Unmarshal([]byte(out[strings.LastIndex(strings.TrimSpace(out), "\n")+1:]), &rep); err != nil {
+		t.Fatalf("probe output: %v\n%s", err, out)
+	}
+	return &rep
+}
+
+func oneOf(b stunprobe.Behaviour, want ...stunprobe.Behaviour) bool {
+	for _, w := range want {
+		if b == w {
+			return true
+		}
+	}
+	return false
+}
+
+// TestLabClassification: behind each router kind, against coturn, the probe
+// reports what the router really does.
+func TestLabClassification(t *testing.T) {
+	t.Parallel()
+	l := netlab.New(t)
+	l.StartCoturn()
+	type want struct {
+		udp                Tri
+		nat                stunprobe.Tri
+		mapping, filtering []stunprobe.Behaviour
+	}
+	cases := []struct {
+		kind netlab.Kind
+		want want
+	}{
+		{netlab.Public, want{stunprobe.TriYes, stunprobe.TriNo, []stunprobe.Behaviour{stunprobe.EndpointIndependent}, []stunprobe.Behaviour{stunprobe.EndpointIndependent}}},
+		{netlab.EIM, want{stunprobe.TriYes, stunprobe.TriYes, []stunprobe.Behaviour{stunprobe.EndpointIndependent}, []stunprobe.Behaviour{stunprobe.AddressPortDependent}}},
+		{netlab.Symmetric, want{stunprobe.TriYes, stunprobe.TriYes, []stunprobe.Behaviour{stunprobe.AddressPortDependent, stunprobe.AddressDependent}, []stunprobe.Behaviour{stunprobe.AddressPortDependent}}},
+		{netlab.PortForward, want{stunprobe.TriYes, stunprobe.TriYes, []stunprobe.Behaviour{stunprobe.EndpointIndependent}, []stunprobe.Behaviour{stunprobe.EndpointIndependent}}},
+		{netlab.CarrierNAT, want{stunprobe.TriYes, stunprobe.TriYes, []stunprobe.Behaviour{stunprobe.EndpointIndependent}, []stunprobe.Behaviour{stunprobe.AddressPortDependent}}},
+		{netlab.PolicyFilter, want{stunprobe.TriNo, stunprobe.TriUnknown, []stunprobe.Behaviour{stunprobe.Unknown}, []stunprobe.Behaviour{stunprobe.Unknown}}},
+	}
+	sites := make([]*netlab.Site, len(cases))
+	for i, tc := range cases {
+		sites[i] = l.AddSite(tc.kind)
+	}
+	for i, tc := range cases {
+		s := sites[i]
+		t.Run(tc.kind.String(), func(t *testing.T) {
+			t.Parallel()
+			rep := labProbe(t, l, s.Host)
+			t.Logf("%v: udp %v nat %v mapped %v mapping %s filtering %s preserved %v alloc %s in %v; notes %q",
+				tc.kind, rep.UDPv4, rep.NAT, rep.Mapped, rep.Mapping, rep.Filtering, rep.PortPreserved, rep.PortAllocation, rep.Duration, rep.Notes)
+			if rep.UDPv4 != stunprobe.Tri(tc.want.udp) {
+				t.Errorf("UDPv4 = %v, want %v", rep.UDPv4, stunprobe.Tri(tc.want.udp))
+			}
+			if rep.NAT != tc.want.nat {
+				t.Errorf("NAT = %v, want %v", rep.NAT, tc.want.nat)
+			}
+			if !oneOf(rep.Mapping, tc.want.mapping...) {
+				t.Errorf("mapping %s, want one of %v", rep.Mapping, tc.want.mapping)
+			}
+			if !oneOf(rep.Filtering, tc.want.filtering...) {
+				t.Errorf("filtering %s, want one of %v", rep.Filtering, tc.want.filtering)
+			}
+			if tc.want.udp == stunprobe.TriYes && rep.Mapped.Addr() != s.External {
+				t.Errorf("mapped %v, want the site's external address %v", rep.Mapped, s.External)
+			}
+			if tc.kind == netlab.PolicyFilter {
+				// Concluded from the contrast with TCP, not by waiting out
+				// the helper's 20 s deadline.
+				if rep.Duration > 5*time.Second {
+					t.Errorf("UDP blocked concluded after %v: it waited for the deadline", rep.Duration)
+				}
+				if len(rep.Servers) != 1 || rep.Servers[0].TCP != stunprobe.TriYes {
+					t.Errorf("STUN over TCP did not answer: %+v", rep.Servers)
+				}
+			}
+			if tc.kind == netlab.EIM && rep.PortPreserved != stunprobe.TriYes {
+				t.Errorf("port preservation %v behind masquerade", rep.PortPreserved)
+			}
+		})
+	}
+}
+
+// Tri lets the table above name the UDP expectation with stunprobe's values.
+type Tri = stunprobe.Tri
+
+// natdiscovery runs coturn's RFC 5780 client in ns and returns its mapping
+// and filtering verdicts in stunprobe's words.
+func natdiscovery(t testing.TB, ns *netlab.Namespace) (mapping, filtering stunprobe.Behaviour) {
+	t.Helper()
+	out := ns.MustExec("turnutils_natdiscovery", "-m", "-f", netlab.ServerA.String())
+	parse := func(kind string) stunprobe.Behaviour {
+		switch {
+		case strings.Contains(out, "NAT with Endpoint Independent "+kind):
+			return stunprobe.EndpointIndependent
+		case strings.Contains(out, "NAT with Address Dependent "+kind):
+			return stunprobe.AddressDependent
+		case strings.Contains(out, "NAT with Address and Port Dependent "+kind):
+			return stunprobe.AddressPortDependent
+		}
+		return stunprobe.Unknown
+	}
+	return parse("Mapping"), parse("Filtering")
+}
+
+// TestLabAgreesWithNatdiscovery: behind every NAT kind that coturn's client
+// can classify, stunprobe's verdicts equal turnutils_natdiscovery's.
+func TestLabAgreesWithNatdiscovery(t *testing.T) {
+	t.Parallel()
+	l := netlab.New(t)
+	l.StartCoturn()
+	for _, kind := range []netlab.Kind{netlab.EIM, netlab.Symmetric, netlab.PortForward, netlab.CarrierNAT, netlab.CarrierNATPublicPrefix} {
+		s := l.AddSite(kind)
+		t.Run(kind.String(), func(t *testing.T) {
+			t.Parallel()
+			rep := labProbe(t, l, s.Host)
+			m, f := natdiscovery(t, s.Host)
+			if m == stunprobe.Unknown || f == stunprobe.Unknown {
+				t.Fatalf("natdiscovery gave no verdict (%s, %s)", m, f)
+			}
+			if rep.Mapping != m || rep.Filtering != f {
+				t.Errorf("stunprobe says %s/%s, turnutils_natdiscovery says %s/%s", rep.Mapping, rep.Filtering, m, f)
+			}
+		})
+	}
+}
+
+// BenchmarkLabClassification: a full RFC 5780 classification (mapping and
+// filtering) behind EIM and Symmetric, stunprobe on a socket in the host's
+// namespace versus turnutils_natdiscovery -m -f (a whole process), against
+// the same coturn, alternating. Report the ratio of the ns/op figures.
+func BenchmarkLabClassification(b *testing.B) {
+	l := netlab.New(b)
+	l.StartCoturn()
+	for _, kind := range []netlab.Kind{netlab.EIM, netlab.Symmetric} {
+		s := l.AddSite(kind)
+		srv := netip.AddrPortFrom(netlab.ServerA, netlab.STUNPort)
+		b.Run(fmt.Sprintf("stunprobe-%v", kind), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				var conn net.PacketConn
+				if err := s.Host.Do(func() (err error) {
+					conn, err = net.ListenPacket("udp4", ":0")
+					return err
+				}); err != nil {
+					b.Fatal(err)
+				}
+				rep, err := stunprobe.ProbeConn(context.Background(), conn, stunprobe.Config{Servers: []netip.AddrPort{srv}})
+				conn.Close()
+				if err != nil || rep.Mapping == stunprobe.Unknown || rep.Filtering == stunprobe.Unknown {
+					b.Fatalf("probe: %v %+v", err, rep)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("natdiscovery-%v", kind), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				if m, f := natdiscovery(b, s.Host); m == stunprobe.Unknown || f == stunprobe.Unknown {
+					b.Fatal("no verdict")
+				}
+			}
+		})
+	}
+}

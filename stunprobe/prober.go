@@ -1,0 +1,317 @@
+package stunprobe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/pion/stun/v4"
+)
+
+// SendFunc sends one datagram from the probed socket to addr. It must be
+// safe for concurrent use.
+type SendFunc func(b []byte, to netip.AddrPort) error
+
+// Prober is the sans-IO core of a probe over a socket the caller owns (STYLE
+// point 4): it writes through a SendFunc, and the caller feeds every
+// datagram that arrives on the socket to HandlePacket while Run is in
+// progress. Use it when the application already reads the socket itself and
+// demultiplexes STUN (RFC 7983) from its own traffic; use ProbeConn or Probe
+// otherwise.
+//
+// A Prober runs one probe: Run may be called once. It starts goroutines only
+// inside Run and joins them all before Run returns, so it needs no Close.
+type Prober struct {
+	cfg   Config
+	local netip.AddrPort
+	send  SendFunc
+	log   *slog.Logger
+
+	mu        sync.Mutex
+	pending   map[[stun.TransactionIDSize]byte]*txn
+	contacted []netip.AddrPort // destinations, in first-contact order
+	lossSeen  bool
+	ran       bool
+}
+
+// ErrNoServers means Config.Servers is empty.
+var ErrNoServers = errors.New("stunprobe: no STUN server configured")
+
+// ErrUsed means Run was called twice on one Prober.
+var ErrUsed = errors.New("stunprobe: Prober already ran")
+
+// NewProber returns a Prober for the socket whose own address is local
+// (possibly unspecified, but with its port, so that port preservation and
+// "no NAT" can be judged) and which sends through send.
+func NewProber(cfg Config, local netip.AddrPort, send SendFunc) (*Prober, error) {
+	if len(cfg.Servers) == 0 {
+		return nil, ErrNoServers
+	}
+	for _, s := range cfg.Servers {
+		if !s.IsValid() || s.Port() == 0 {
+			return nil, fmt.Errorf("stunprobe: invalid server address %v", s)
+		}
+	}
+	if send == nil {
+		return nil, errors.New("stunprobe: nil SendFunc")
+	}
+	cfg.Servers = append([]netip.AddrPort(nil), cfg.Servers...)
+	for i, s := range cfg.Servers {
+		cfg.Servers[i] = unmap(s)
+	}
+	return &Prober{
+		cfg:     cfg,
+		local:   unmap(local),
+		send:    send,
+		log:     cfg.logger(),
+		pending: make(map[[stun.TransactionIDSize]byte]*txn),
+	}, nil
+}
+
+func unmap(ap netip.AddrPort) netip.AddrPort {
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
+
+// txn is one STUN transaction: a request, its retransmissions, and the one
+// answer that counts.
+type txn struct {
+	id      [stun.TransactionIDSize]byte
+	to      netip.AddrPort // where the request goes
+	want    netip.AddrPort // the only source whose answer counts
+	hairpin bool           // the answer is our own request, from anywhere
+	req     []byte
+	done    chan struct{}
+
+	// guarded by Prober.mu
+	answered    bool
+	msg         message
+	answerAt    time.Time
+	firstSend   time.Time
+	lastSend    time.Time
+	sends       int
+	wrongSource []netip.AddrPort // matching ID from an unexpected source (capped)
+	errCode     int              // error response from the right source
+	sendErr     error
+}
+
+// HandlePacket offers one datagram received on the probed socket, from
+// address from. It returns true when the datagram belonged to this probe (a
+// STUN message carrying the transaction ID of one of its requests, whether
+// accepted or rejected as bogus); the caller should then drop it. It returns
+// false for everything else, which the caller handles as its own traffic.
+// It is safe for concurrent use, never panics, and does not retain b.
+func (p *Prober) HandlePacket(b []byte, from netip.AddrPort) bool {
+	consumed, _ := p.handle(b, from)
+	return consumed
+}
+
+// handle is HandlePacket, also saying whether an answer was accepted.
+func (p *Prober) handle(b []byte, from netip.AddrPort) (consumed, accepted bool) {
+	if !stun.IsMessage(b) {
+		return false, false
+	}
+	var id [stun.TransactionIDSize]byte
+	copy(id[:], b[8:20])
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	t := p.pending[id]
+	if t == nil || t.answered {
+		return t != nil, false
+	}
+	m, err := parseMessage(b)
+	if err != nil {
+		p.log.Debug("stunprobe: malformed answer ignored", "from", from, "err", err)
+		return true, false
+	}
+	if m.id != id {
+		return true, false // cannot happen; keeps the invariant local
+	}
+	from = unmap(from)
+	if t.hairpin {
+		if !m.request {
+			return true, false
+		}
+	} else {
+		if m.request {
+			return true, false
+		}
+		if from != t.want {
+			if len(t.wrongSource) < 4 {
+				t.wrongSource = append(t.wrongSource, from)
+			}
+			p.log.Debug("stunprobe: answer from unexpected source ignored", "from", from, "want", t.want)
+			return true, false
+		}
+		if m.errCode != 0 {
+			t.errCode = m.errCode
+			return true, false
+		}
+	}
+	t.answered = true
+	t.msg = m
+	t.answerAt = time.Now()
+	close(t.done)
+	return true, true
+}
+
+// retry is a retransmission schedule. Positive tests (an answer is
+// expected) double the interval from rto as in RFC 8489 section 6.2.1;
+// tests where silence is itself an answer spread n sends evenly over
+// spread. Both stop at budget after the first send (zero: only the
+// context bounds them).
+type retry struct {
+	rto    time.Duration
+	even   bool
+	n      int
+	spread time.Duration
+	budget time.Duration
+	// linger keeps the transaction listening after exchange returns, so
+	// that a late answer can still be seen; the caller must forget it.
+	linger bool
+}
+
+func (r retry) interval(i int) time.Duration {
+	if r.even {
+		if i+1 >= r.n {
+			return 0 // no more sends
+		}
+		return r.spread / time.Duration(r.n)
+	}
+	if i >= 6 { // RFC 8489: Rc = 7 sends
+		return 0
+	}
+	return r.rto << i
+}
+
+// exchange runs one transaction to its end: answered, budget spent,
+// context done, or send failure. The returned txn must be read under p.mu
+// or after exchange returned (it is then no longer written to).
+func (p *Prober) exchange(ctx context.Context, to, want netip.AddrPort, change uint32, hairpin bool, r retry, firstSent chan<- struct{}) *txn {
+	t := &txn{id: stun.NewTransactionID(), to: to, want: want, hairpin: hairpin, done: make(chan struct{})}
+	t.req = newRequest(t.id, change)
+	p.mu.Lock()
+	p.pending[t.id] = t
+	p.noteContact(to)
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		if !r.linger {
+			delete(p.pending, t.id)
+		}
+		if !t.hairpin && !t.answered && t.sendErr == nil && ctx.Err() == nil && !r.even {
+			p.lossSeen = true
+		}
+		if t.answered && t.sends > 1 && !r.even {
+			p.lossSeen = true
+		}
+		p.mu.Unlock()
+	}()
+	var end <-chan time.Time
+	if r.budget > 0 {
+		et := time.NewTimer(r.budget)
+		defer et.Stop()
+		end = et.C
+	}
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for i := 0; ; i++ {
+		now := time.Now()
+		err := p.send(t.req, to)
+		p.mu.Lock()
+		if t.sends == 0 {
+			t.firstSend = now
+		}
+		t.sends++
+		t.lastSend = now
+		if err != nil {
+			t.sendErr = err
+		}
+		p.mu.Unlock()
+		if firstSent != nil {
+			close(firstSent)
+			firstSent = nil
+		}
+		if err != nil {
+			p.log.Debug("stunprobe: send failed", "to", to, "err", err)
+			return t
+		}
+		next := r.interval(i)
+		var tick <-chan time.Time
+		if next > 0 {
+			timer.Reset(next)
+			tick = timer.C
+		}
+		select {
+		case <-t.done:
+			return t
+		case <-ctx.Done():
+			return t
+		case <-end:
+			return t
+		case <-tick:
+		}
+	}
+}
+
+// forget stops listening for a lingering transaction's answer.
+func (p *Prober) forget(ts ...*txn) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, t := range ts {
+		if t != nil {
+			delete(p.pending, t.id)
+		}
+	}
+}
+
+func (p *Prober) noteContact(to netip.AddrPort) {
+	for _, c := range p.contacted {
+		if c == to {
+			return
+		}
+	}
+	p.contacted = append(p.contacted, to)
+}
+
+// result copies what a finished transaction learnt.
+type result struct {
+	answered    bool
+	msg         message
+	rtt         time.Duration
+	sends       int
+	wrongSource []netip.AddrPort
+	errCode     int
+	sendErr     error
+}
+
+func (p *Prober) result(t *txn) result {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	res := result{
+		answered: t.answered, msg: t.msg, sends: t.sends,
+		wrongSource: append([]netip.AddrPort(nil), t.wrongSource...),
+		errCode:     t.errCode, sendErr: t.sendErr,
+	}
+	if t.answered {
+		// With retransmissions the answer may be to an earlier send (Karn's
+		// ambiguity); the time since the last send is then a lower bound.
+		res.rtt = t.answerAt.Sub(t.lastSend)
+	}
+	return res
+}
+
+func (p *Prober) sawLoss() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.lossSeen
+}
+
+func (p *Prober) contactedSnapshot() []netip.AddrPort {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]netip.AddrPort(nil), p.contacted...)
+}
