@@ -1,0 +1,73 @@
+package main
+
+// Lab test: natcheck itself (its run function, as a whole process in the
+// host's namespace) against coturn behind the lab's NATs, compared with
+// coturn's own RFC 5780 client, turnutils_natdiscovery (root only).
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/nodeconn/natx/internal/netlab"
+)
+
+func TestNetlabHelper(t *testing.T) {
+	netlab.Helper(t, map[string]netlab.HelperFunc{"natcheck": func(args []string) error {
+		if code := run(context.Background(), args, os.Stdout, os.Stderr); code != 0 {
+			return os.ErrInvalid
+		}
+		return nil
+	}})
+}
+
+func TestLabAgreesWithNatdiscovery(t *testing.T) {
+	t.Parallel()
+	l := netlab.New(t)
+	l.StartCoturn()
+	verdict := func(out, kind string) string {
+		for _, b := range []struct{ text, name string }{
+			{"NAT with Endpoint Independent " + kind, "endpoint-independent"},
+			{"NAT with Address Dependent " + kind, "address-dependent"},
+			{"NAT with Address and Port Dependent " + kind, "address-and-port-dependent"},
+		} {
+			if strings.Contains(out, b.text) {
+				return b.name
+			}
+		}
+		return "unknown"
+	}
+	for _, kind := range []netlab.Kind{netlab.EIM, netlab.Symmetric, netlab.PortForward, netlab.CarrierNAT} {
+		s := l.AddSite(kind)
+		t.Run(kind.String(), func(t *testing.T) {
+			t.Parallel()
+			cmd, err := s.Host.HelperCommand(context.Background(), "TestNetlabHelper", "natcheck",
+				"-json", "-stun", netlab.ServerA.String()+":3478")
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := l.Start("natcheck@"+kind.String(), cmd)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := p.Wait(); err != nil {
+				t.Fatalf("natcheck: %v\n%s", err, p.Output())
+			}
+			var got struct{ Mapping, Filtering string }
+			out := strings.TrimSpace(p.Output())
+			if err := json.Unmarshal([]byte(out[strings.Index(out, "{"):]), &got); err != nil {
+				t.Fatalf("natcheck JSON: %v\n%s", err, out)
+			}
+			ref := s.Host.MustExec("turnutils_natdiscovery", "-m", "-f", netlab.ServerA.String())
+			m, f := verdict(ref, "Mapping"), verdict(ref, "Filtering")
+			if m == "unknown" || f == "unknown" {
+				t.Fatalf("natdiscovery gave no verdict:\n%s", ref)
+			}
+			if got.Mapping != m || got.Filtering != f {
+				t.Errorf("natcheck says %s/%s, turnutils_natdiscovery says %s/%s", got.Mapping, got.Filtering, m, f)
+			}
+		})
+	}
+}
