@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nodeconn/natx/internal/netaddr"
+
 	"github.com/pion/transport/v5"
 )
 
@@ -63,7 +65,7 @@ func (c *Client) ensureConn() (transport.UDPConn, netip.Addr, error) {
 // c.net: one on the gateway's /24 (or /64), else the first non-loopback
 // address of the gateway's family.
 func (c *Client) interfaceAddr() netip.Addr {
-	ifs, err := c.net.Interfaces()
+	addrs, err := netaddr.InterfaceAddrs(c.net)
 	if err != nil {
 		return netip.Addr{}
 	}
@@ -73,35 +75,15 @@ func (c *Client) interfaceAddr() netip.Addr {
 	}
 	subnet, _ := c.gw.Prefix(bits)
 	var first netip.Addr
-	for _, ifc := range ifs {
-		addrs, err := ifc.Addrs()
-		if err != nil {
+	for _, addr := range addrs {
+		if addr.Is4() != c.gw.Is4() || addr.IsLoopback() || addr == c.gw {
 			continue
 		}
-		for _, a := range addrs {
-			var ip net.IP
-			switch v := a.(type) {
-			case *net.IPNet:
-				ip = v.IP
-			case *net.IPAddr:
-				ip = v.IP
-			default:
-				continue
-			}
-			addr, ok := netip.AddrFromSlice(ip)
-			if !ok {
-				continue
-			}
-			addr = addr.Unmap()
-			if addr.Is4() != c.gw.Is4() || addr.IsLoopback() || addr == c.gw {
-				continue
-			}
-			if subnet.Contains(addr) {
-				return addr
-			}
-			if !first.IsValid() {
-				first = addr
-			}
+		if subnet.Contains(addr) {
+			return addr
+		}
+		if !first.IsValid() {
+			first = addr
 		}
 	}
 	return first

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nodeconn/natx/internal/netaddr"
+
 	"github.com/pion/transport/v5"
 )
 
@@ -20,7 +22,7 @@ import (
 // dropped. Afterwards the read deadline is reset to none. ProbeConn never
 // closes conn.
 func ProbeConn(ctx context.Context, conn net.PacketConn, cfg Config) (*Report, error) {
-	local := addrPortOf(conn.LocalAddr())
+	local := netaddr.AddrPort(conn.LocalAddr())
 	p, err := NewProber(cfg, local, func(b []byte, to netip.AddrPort) error {
 		_, err := conn.WriteTo(b, net.UDPAddrFromAddrPort(to))
 		return err
@@ -47,7 +49,7 @@ func ProbeConn(ctx context.Context, conn net.PacketConn, cfg Config) (*Report, e
 				}
 				continue
 			}
-			p.HandlePacket(buf[:n], addrPortOf(from))
+			p.HandlePacket(buf[:n], netaddr.AddrPort(from))
 		}
 	}()
 	r, err := p.Run(ctx)
@@ -60,20 +62,6 @@ func ProbeConn(ctx context.Context, conn net.PacketConn, cfg Config) (*Report, e
 	return r, err
 }
 
-func addrPortOf(a net.Addr) netip.AddrPort {
-	switch v := a.(type) {
-	case *net.UDPAddr:
-		return unmap(v.AddrPort())
-	case *net.TCPAddr:
-		return unmap(v.AddrPort())
-	}
-	if a == nil {
-		return netip.AddrPort{}
-	}
-	ap, _ := netip.ParseAddrPort(a.String())
-	return unmap(ap)
-}
-
 // Probe opens its own sockets on Config.Net (one per address family among
 // the servers, bound to the unspecified address), probes from them, samples
 // the port allocation with Config.PortSamples more sockets, and closes them
@@ -84,7 +72,7 @@ func Probe(ctx context.Context, cfg Config) (*Report, error) {
 	if len(cfg.Servers) == 0 {
 		return nil, ErrNoServers
 	}
-	n, err := netOrStd(cfg.Net)
+	n, err := netaddr.Net(cfg.Net)
 	if err != nil {
 		return nil, err
 	}
@@ -217,7 +205,7 @@ func samplePorts(ctx context.Context, n transport.Net, network, bind string, cfg
 			r.note("port_allocation", "a sample socket got no answer")
 			break
 		}
-		samples = append(samples, portSample{local: addrPortOf(conns[i].LocalAddr()).Port(), mapped: m.Port()})
+		samples = append(samples, portSample{local: netaddr.AddrPort(conns[i].LocalAddr()).Port(), mapped: m.Port()})
 	}
 	notes := r.Notes[:0:0]
 	for _, nt := range r.Notes {
@@ -232,7 +220,7 @@ func samplePorts(ctx context.Context, n transport.Net, network, bind string, cfg
 // sampleOne sends one Binding from conn to cfg.Servers[0] and returns the
 // mapped address, or the zero address. It closes sent after the first send.
 func sampleOne(ctx context.Context, conn net.PacketConn, cfg Config, rtt time.Duration, sent chan struct{}) netip.AddrPort {
-	p, err := NewProber(cfg, addrPortOf(conn.LocalAddr()), func(b []byte, to netip.AddrPort) error {
+	p, err := NewProber(cfg, netaddr.AddrPort(conn.LocalAddr()), func(b []byte, to netip.AddrPort) error {
 		_, err := conn.WriteTo(b, net.UDPAddrFromAddrPort(to))
 		return err
 	})
@@ -250,7 +238,7 @@ func sampleOne(ctx context.Context, conn net.PacketConn, cfg Config, rtt time.Du
 			if err != nil {
 				return // the read deadline below
 			}
-			p.HandlePacket(buf[:n], addrPortOf(from))
+			p.HandlePacket(buf[:n], netaddr.AddrPort(from))
 		}
 	}()
 	srv := cfg.Servers[0]

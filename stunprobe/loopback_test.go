@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nodeconn/natx/internal/netaddr"
+
 	"github.com/nodeconn/natx/stunprobe/stuntest"
 )
 
@@ -49,7 +51,7 @@ func hasNote(r *Report, field, substr string) bool {
 func TestLoopbackNoNAT(t *testing.T) {
 	srv := stuntest.NewServer(t, stuntest.Options{})
 	r, c := probeLoopback(t, Config{Servers: []netip.AddrPort{srv.Addr()}, Hairpin: true})
-	local := addrPortOf(c.LocalAddr())
+	local := netaddr.AddrPort(c.LocalAddr())
 	if r.Mapped != local {
 		t.Errorf("mapped %v, want %v", r.Mapped, local)
 	}

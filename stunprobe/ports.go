@@ -2,6 +2,8 @@ package stunprobe
 
 import (
 	"net/netip"
+
+	"github.com/nodeconn/natx/internal/netaddr"
 )
 
 // maxSequentialDelta is the largest step between consecutive external ports
@@ -76,7 +78,7 @@ func (p *Prober) natPresent(mapped netip.AddrPort) Tri {
 	if !p.local.Addr().IsUnspecified() {
 		return triOf(mapped.Addr() != p.local.Addr())
 	}
-	addrs, err := interfaceAddrs(p.cfg.Net)
+	addrs, err := netaddr.InterfaceAddrs(p.cfg.Net)
 	if err != nil {
 		return TriUnknown
 	}

@@ -12,7 +12,6 @@ import (
 
 	"github.com/pion/stun/v4"
 	"github.com/pion/transport/v5"
-	"github.com/pion/transport/v5/stdnet"
 )
 
 // tcpResult is the outcome of one Binding request over TCP.
@@ -92,44 +91,4 @@ func readFramed(r io.Reader) ([]byte, error) {
 		return nil, err
 	}
 	return b, nil
-}
-
-// netOrStd returns n, or the real network when n is nil.
-func netOrStd(n transport.Net) (transport.Net, error) {
-	if n != nil {
-		return n, nil
-	}
-	return stdnet.NewNet()
-}
-
-// interfaceAddrs lists the addresses of n's interfaces.
-func interfaceAddrs(n transport.Net) ([]netip.Addr, error) {
-	n, err := netOrStd(n)
-	if err != nil {
-		return nil, err
-	}
-	ifs, err := n.Interfaces()
-	if err != nil {
-		return nil, err
-	}
-	var out []netip.Addr
-	for _, ifc := range ifs {
-		addrs, err := ifc.Addrs()
-		if err != nil {
-			continue
-		}
-		for _, a := range addrs {
-			var ip net.IP
-			switch v := a.(type) {
-			case *net.IPNet:
-				ip = v.IP
-			case *net.IPAddr:
-				ip = v.IP
-			}
-			if x, ok := netip.AddrFromSlice(ip); ok {
-				out = append(out, x.Unmap())
-			}
-		}
-	}
-	return out, nil
 }

@@ -24,6 +24,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nodeconn/natx/internal/netaddr"
+
 	"github.com/huin/goupnp"
 	"github.com/huin/goupnp/dcps/internetgateway2"
 	"github.com/huin/goupnp/ssdp"
@@ -63,7 +65,7 @@ func (h *httpuAdapter) Do(req *http.Request, timeout time.Duration, numSends int
 		if err != nil {
 			return out, nil // the deadline: return what came
 		}
-		if _, err := parseSSDPAnswer(buf[:n], addrPortOf(from), h.gw); err != nil {
+		if _, err := parseSSDPAnswer(buf[:n], netaddr.AddrPort(from), h.gw); err != nil {
 			continue
 		}
 		resp, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(buf[:n])), req)

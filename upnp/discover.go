@@ -12,6 +12,8 @@ import (
 	"net/netip"
 	"os"
 	"time"
+
+	"github.com/nodeconn/natx/internal/netaddr"
 )
 
 // resendAfter is the M-SEARCH schedule, relative to the start of Discover.
@@ -172,7 +174,7 @@ func (s *searcher) next(readBy time.Time) (ssdpAnswer, error) {
 		if err != nil {
 			return ssdpAnswer{}, err
 		}
-		src := addrPortOf(from)
+		src := netaddr.AddrPort(from)
 		ans, err := parseSSDPAnswer(s.buf[:n], src, s.gw)
 		if err != nil {
 			if src.Addr().Unmap() == s.gw {
@@ -182,16 +184,4 @@ func (s *searcher) next(readBy time.Time) (ssdpAnswer, error) {
 		}
 		return ans, nil
 	}
-}
-
-// addrPortOf converts a net.Addr from ReadFrom.
-func addrPortOf(a net.Addr) netip.AddrPort {
-	if u, ok := a.(*net.UDPAddr); ok {
-		return u.AddrPort()
-	}
-	if a == nil {
-		return netip.AddrPort{}
-	}
-	ap, _ := netip.ParseAddrPort(a.String())
-	return ap
 }

@@ -20,6 +20,8 @@ import (
 	"net"
 	"net/netip"
 	"time"
+
+	"github.com/nodeconn/natx/internal/netaddr"
 )
 
 // The RFC 4787 behaviour names, as natx reports them everywhere.
@@ -70,15 +72,6 @@ func token() []byte {
 	return []byte(hex.EncodeToString(b[:]))
 }
 
-func addrPortOf(a net.Addr) netip.AddrPort {
-	if u, ok := a.(*net.UDPAddr); ok {
-		ap := u.AddrPort()
-		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-	}
-	ap, _ := netip.ParseAddrPort(a.String())
-	return ap
-}
-
 // recvToken reads from c until a datagram carrying tok arrives or wait ends.
 func recvToken(ctx context.Context, c net.PacketConn, tok []byte, wait time.Duration) (netip.AddrPort, bool) {
 	deadline := time.Now().Add(wait)
@@ -94,7 +87,7 @@ func recvToken(ctx context.Context, c net.PacketConn, tok []byte, wait time.Dura
 			return netip.AddrPort{}, false
 		}
 		if bytes.Equal(buf[:n], tok) {
-			return addrPortOf(from), true
+			return netaddr.AddrPort(from), true
 		}
 	}
 }
@@ -130,7 +123,7 @@ type Mapping struct {
 // ObserveMapping sends from one host socket to A1:P1, A2:P1 and A1:P2 and
 // compares the mapped addresses, like RFC 5780 section 4.3.
 func ObserveMapping(ctx context.Context, host net.PacketConn, s Servers, o Options) (Mapping, error) {
-	m := Mapping{Behaviour: Unknown, Local: addrPortOf(host.LocalAddr())}
+	m := Mapping{Behaviour: Unknown, Local: netaddr.AddrPort(host.LocalAddr())}
 	for i, srv := range []net.PacketConn{s.A1P1, s.A2P1, s.A1P2} {
 		seen, err := MappedBy(ctx, host, srv, o)
 		if err != nil {

@@ -27,6 +27,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nodeconn/natx/internal/netaddr"
+
 	"github.com/pion/transport/v5"
 )
 
@@ -413,25 +415,13 @@ func (s *Server) serve() {
 			}
 			continue
 		}
-		src, ok := addrPortOf(from)
-		if !ok {
+		src := netaddr.AddrPort(from)
+		if !src.IsValid() {
 			continue
 		}
 		req := append([]byte(nil), buf[:n]...)
 		s.handle(req, src)
 	}
-}
-
-func addrPortOf(a net.Addr) (netip.AddrPort, bool) {
-	ua, ok := a.(*net.UDPAddr)
-	if !ok {
-		return netip.AddrPort{}, false
-	}
-	ip, ok := netip.AddrFromSlice(ua.IP)
-	if !ok {
-		return netip.AddrPort{}, false
-	}
-	return netip.AddrPortFrom(ip.Unmap(), uint16(ua.Port)), true
 }
 
 // handle answers one request, applying the faults.

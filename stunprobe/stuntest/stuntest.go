@@ -22,6 +22,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nodeconn/natx/internal/netaddr"
+
 	"github.com/pion/stun/v4"
 	"github.com/pion/transport/v5"
 )
@@ -115,8 +117,8 @@ func New(opts Options) (*Server, error) {
 			return nil, err
 		}
 		s.conns[2*pi], s.conns[2*pi+1] = a, b
-		s.addrs[2*pi] = addrPortOf(a.LocalAddr())
-		s.addrs[2*pi+1] = addrPortOf(b.LocalAddr())
+		s.addrs[2*pi] = netaddr.AddrPort(a.LocalAddr())
+		s.addrs[2*pi+1] = netaddr.AddrPort(b.LocalAddr())
 	}
 	if opts.TCP {
 		if err := s.listenTCP(); err != nil {
@@ -151,7 +153,7 @@ func (s *Server) listenPair(port uint16, avoid bool) (net.PacketConn, net.Packet
 		if err != nil {
 			return nil, nil, fmt.Errorf("stuntest: listen: %w", err)
 		}
-		p := addrPortOf(a.LocalAddr()).Port()
+		p := netaddr.AddrPort(a.LocalAddr()).Port()
 		if avoid && p == s.addrs[0].Port() {
 			_ = a.Close()
 			continue
@@ -193,7 +195,7 @@ func (s *Server) TCPAddr() netip.AddrPort {
 	if s.tcp == nil {
 		return netip.AddrPort{}
 	}
-	return addrPortOf(s.tcp.Addr())
+	return netaddr.AddrPort(s.tcp.Addr())
 }
 
 // Stats are the requests a Server has received.
@@ -250,7 +252,7 @@ func (s *Server) serveUDP(i int) {
 			}
 			return
 		}
-		src := addrPortOf(from)
+		src := netaddr.AddrPort(from)
 		id, change, ok := parseRequest(buf[:n])
 		if !ok {
 			continue
@@ -340,17 +342,4 @@ func (s *Server) response(id [stun.TransactionIDSize]byte, src, origin, other ne
 	}
 	_ = stun.Fingerprint.AddTo(m)
 	return append([]byte(nil), m.Raw...)
-}
-
-func addrPortOf(a net.Addr) netip.AddrPort {
-	switch v := a.(type) {
-	case *net.UDPAddr:
-		ap := v.AddrPort()
-		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-	case *net.TCPAddr:
-		ap := v.AddrPort()
-		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-	}
-	ap, _ := netip.ParseAddrPort(a.String())
-	return ap
 }

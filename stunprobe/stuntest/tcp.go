@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"time"
+
+	"github.com/nodeconn/natx/internal/netaddr"
 )
 
 // listenTCP listens for STUN over TCP on the primary address and port.
@@ -55,7 +57,7 @@ func (s *Server) serveTCP(c net.Conn) {
 		s.mu.Unlock()
 		_ = c.Close()
 	}()
-	src := addrPortOf(c.RemoteAddr())
+	src := netaddr.AddrPort(c.RemoteAddr())
 	for {
 		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
 		var hdr [20]byte
