@@ -7,10 +7,8 @@ package natx_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/netip"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -43,49 +41,31 @@ func keepHelper(args []string) error {
 		return err
 	}
 	defer echo.Close()
-	enc := json.NewEncoder(os.Stdout)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	pm, err := natx.NewPortMap(ctx, natx.PortMapConfig{Gateway: gw}, "udp", internal)
 	if err != nil {
-		return enc.Encode(keepEvent{Event: "error", Error: err.Error(), BehindCarrier: errors.Is(err, natx.ErrBehindCarrierNAT)})
+		return netlab.PrintJSON(keepEvent{Event: "error", Error: err.Error(), BehindCarrier: errors.Is(err, natx.ErrBehindCarrierNAT)})
 	}
 	m, _ := pm.Mapping()
-	if err := enc.Encode(keepEvent{Event: "mapped", Via: m.Protocol, External: m.External, Public: m.Public}); err != nil {
+	if err := netlab.PrintJSON(keepEvent{Event: "mapped", Via: m.Protocol, External: m.External, Public: m.Public}); err != nil {
 		return err
 	}
 	netlab.WaitForSignal()
 	if err := pm.Close(); err != nil {
-		return enc.Encode(keepEvent{Event: "error", Error: "close: " + err.Error()})
+		return netlab.PrintJSON(keepEvent{Event: "error", Error: "close: " + err.Error()})
 	}
-	return enc.Encode(keepEvent{Event: "closed"})
+	return netlab.PrintJSON(keepEvent{Event: "closed"})
 }
 
 func runKeeper(t *testing.T, l *netlab.Lab, s *netlab.Site, port int) (*netlab.Process, keepEvent) {
 	t.Helper()
-	cmd, err := s.Host.HelperCommand(context.Background(), "TestNetlabHelper", "keep", s.GatewayIP.String(), s.HostIP.String(), strconv.Itoa(port))
+	p := l.StartHelper(s.Host, "keep", s.GatewayIP.String(), s.HostIP.String(), strconv.Itoa(port))
+	e, err := netlab.WaitJSON(p, 15*time.Second, func(e keepEvent) bool { return e.Event == "mapped" || e.Event == "error" })
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := l.Start("keeper@"+s.Host.Role, cmd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		for _, line := range strings.Split(p.Output(), "\n") {
-			var e keepEvent
-			if json.Unmarshal([]byte(line), &e) == nil && (e.Event == "mapped" || e.Event == "error") {
-				return p, e
-			}
-		}
-		if p.Exited() {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("keeper printed no result:\n%s", p.Output())
-	return nil, keepEvent{}
+	return p, e
 }
 
 // TestLabKeeper: behind an EIM router with miniupnpd the keeper picks PCP

@@ -8,10 +8,8 @@ package pmp_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/netip"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -33,7 +31,7 @@ type labEvent struct {
 	Error    string         `json:"error,omitempty"`
 }
 
-func emit(e labEvent) { _ = json.NewEncoder(os.Stdout).Encode(e) }
+func emit(e labEvent) { _ = netlab.PrintJSON(e) }
 
 // mapHelper args: gateway, protocol (pcp|natpmp), transport, host IP, port.
 func mapHelper(args []string) error {
@@ -77,34 +75,14 @@ func mapHelper(args []string) error {
 	return nil
 }
 
-// events parses the helper's JSON lines.
-func events(out string) []labEvent {
-	var evs []labEvent
-	for _, line := range strings.Split(out, "\n") {
-		var e labEvent
-		if json.Unmarshal([]byte(line), &e) == nil && e.Event != "" {
-			evs = append(evs, e)
-		}
-	}
-	return evs
-}
-
+// waitEvent waits for the helper's event named want, or its error event.
 func waitEvent(t *testing.T, p *netlab.Process, want string) labEvent {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		for _, e := range events(p.Output()) {
-			if e.Event == want || e.Event == "error" {
-				return e
-			}
-		}
-		if p.Exited() {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
+	e, err := netlab.WaitJSON(p, 15*time.Second, func(e labEvent) bool { return e.Event == want || e.Event == "error" })
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatalf("no %q event from the helper:\n%s", want, p.Output())
-	return labEvent{}
+	return e
 }
 
 // TestLabMiniupnpd: for PCP and NAT-PMP, UDP and TCP, against miniupnpd on
@@ -121,15 +99,7 @@ func TestLabMiniupnpd(t *testing.T) {
 		for _, transport := range []string{"udp", "tcp"} {
 			port++
 			t.Run(fmt.Sprintf("%s-%s", proto, transport), func(t *testing.T) {
-				cmd, err := s.Host.HelperCommand(context.Background(), "TestNetlabHelper", "map",
-					s.GatewayIP.String(), string(proto), transport, s.HostIP.String(), strconv.Itoa(port))
-				if err != nil {
-					t.Fatal(err)
-				}
-				p, err := l.Start(fmt.Sprintf("pmp-%s-%s", proto, transport), cmd)
-				if err != nil {
-					t.Fatal(err)
-				}
+				p := l.StartHelper(s.Host, "map", s.GatewayIP.String(), string(proto), transport, s.HostIP.String(), strconv.Itoa(port))
 				mapped := waitEvent(t, p, "mapped")
 				if mapped.Event != "mapped" {
 					t.Fatalf("mapping failed: %s", mapped.Error)
@@ -180,15 +150,7 @@ func TestLabCarrierNAT(t *testing.T) {
 		s.StartMiniupnpd(netlab.MiniupnpdOptions{})
 		for _, proto := range []pmp.Protocol{pmp.PCP, pmp.NATPMP} {
 			t.Run(fmt.Sprintf("%v-%s", kind, proto), func(t *testing.T) {
-				cmd, err := s.Host.HelperCommand(context.Background(), "TestNetlabHelper", "map",
-					s.GatewayIP.String(), string(proto), "udp", s.HostIP.String(), "21000")
-				if err != nil {
-					t.Fatal(err)
-				}
-				p, err := l.Start(fmt.Sprintf("pmp-%v-%s", kind, proto), cmd)
-				if err != nil {
-					t.Fatal(err)
-				}
+				p := l.StartHelper(s.Host, "map", s.GatewayIP.String(), string(proto), "udp", s.HostIP.String(), "21000")
 				e := waitEvent(t, p, "renewed")
 				t.Logf("%v %s: %+v", kind, proto, e)
 				if kind == netlab.CarrierNAT {

@@ -7,11 +7,9 @@ package stunprobe_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -37,27 +35,16 @@ func probeHelper(args []string) error {
 	if err != nil {
 		return err
 	}
-	return json.NewEncoder(os.Stdout).Encode(rep)
+	return netlab.PrintJSON(rep)
 }
 
 // labProbe runs the probe helper in ns and returns its report.
 func labProbe(t *testing.T, l *netlab.Lab, ns *netlab.Namespace) *stunprobe.Report {
 	t.Helper()
-	cmd, err := ns.HelperCommand(context.Background(), "TestNetlabHelper", "probe", netip.AddrPortFrom(netlab.ServerA, netlab.STUNPort).String())
+	p := l.StartHelper(ns, "probe", netip.AddrPortFrom(netlab.ServerA, netlab.STUNPort).String())
+	rep, err := netlab.WaitJSON(p, 30*time.Second, func(r stunprobe.Report) bool { return r.Duration > 0 })
 	if err != nil {
 		t.Fatal(err)
-	}
-	p, err := l.Start("stunprobe@"+ns.Role, cmd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Wait(); err != nil {
-		t.Fatalf("probe in %s: %v\n%s", ns.Role, err, p.Output())
-	}
-	var rep stunprobe.Report
-	out := p.Output()
-	if err := json.Unmarshal([]byte(out[strings.LastIndex(strings.TrimSpace(out), "\n")+1:]), &rep); err != nil {
-		t.Fatalf("probe output: %v\n%s", err, out)
 	}
 	return &rep
 }

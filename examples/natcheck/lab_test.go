@@ -43,21 +43,18 @@ func TestLabAgreesWithNatdiscovery(t *testing.T) {
 		s := l.AddSite(kind)
 		t.Run(kind.String(), func(t *testing.T) {
 			t.Parallel()
-			cmd, err := s.Host.HelperCommand(context.Background(), "TestNetlabHelper", "natcheck",
-				"-json", "-stun", netlab.ServerA.String()+":3478")
-			if err != nil {
-				t.Fatal(err)
-			}
-			p, err := l.Start("natcheck@"+kind.String(), cmd)
-			if err != nil {
-				t.Fatal(err)
-			}
+			p := l.StartHelper(s.Host, "natcheck", "-json", "-stun", netlab.ServerA.String()+":3478")
 			if err := p.Wait(); err != nil {
 				t.Fatalf("natcheck: %v\n%s", err, p.Output())
 			}
+			// natcheck prints one indented JSON object.
 			var got struct{ Mapping, Filtering string }
-			out := strings.TrimSpace(p.Output())
-			if err := json.Unmarshal([]byte(out[strings.Index(out, "{"):]), &got); err != nil {
+			out := p.Output()
+			start := strings.Index(out, "{")
+			if start < 0 {
+				t.Fatalf("natcheck printed no JSON:\n%s", out)
+			}
+			if err := json.Unmarshal([]byte(out[start:]), &got); err != nil {
 				t.Fatalf("natcheck JSON: %v\n%s", err, out)
 			}
 			ref := s.Host.MustExec("turnutils_natdiscovery", "-m", "-f", netlab.ServerA.String())

@@ -14,6 +14,7 @@ import (
 type Miniupnpd struct {
 	*Process
 	site *Site
+	opts MiniupnpdOptions
 	conf string
 }
 
@@ -79,7 +80,7 @@ func (s *Site) startMiniupnpd(opts MiniupnpdOptions) (*Miniupnpd, error) {
 	if err := writeFile(conf, strings.Join(lines, "\n")+"\n"); err != nil {
 		return nil, err
 	}
-	m := &Miniupnpd{site: s, conf: conf}
+	m := &Miniupnpd{site: s, opts: opts, conf: conf}
 	return m, m.start()
 }
 
@@ -95,7 +96,7 @@ func (m *Miniupnpd) start() error {
 	// miniupnpd logs "HTTP listening on port N" once its UPnP side serves,
 	// and "Listening for NAT-PMP/PCP traffic on port 5351" for the other.
 	want := "HTTP listening on port"
-	if strings.Contains(readFileOr(m.conf), "enable_upnp=no") {
+	if m.opts.DisableUPnP {
 		want = "Listening for NAT-PMP"
 	}
 	return p.WaitOutput(want, 10*time.Second)
@@ -219,11 +220,3 @@ func (c *Coturn) Restart() error {
 
 // Addr returns coturn's main address on ServerA.
 func (c *Coturn) Addr() netip.AddrPort { return netip.AddrPortFrom(ServerA, STUNPort) }
-
-func readFileOr(path string) string {
-	b, err := readFile(path)
-	if err != nil {
-		return ""
-	}
-	return string(b)
-}

@@ -1,12 +1,14 @@
 package netlab
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"testing"
+	"time"
 )
 
 // Environment of a helper process.
@@ -20,9 +22,14 @@ const (
 // and returns an error to exit non-zero.
 type HelperFunc func(args []string) error
 
+// HelperTest is the name of the test function, in every package with lab
+// tests, that serves helpers: StartHelper re-runs the test binary with
+// -test.run=^TestNetlabHelper$.
+const HelperTest = "TestNetlabHelper"
+
 // Helper serves the helper named by the environment, when this test binary
-// was started by HelperCommand; in a normal run it returns at once. Call it
-// from a test function, conventionally:
+// was started by HelperCommand; in a normal run it skips at once. Call it
+// from a test function named HelperTest:
 //
 //	func TestNetlabHelper(t *testing.T) { netlab.Helper(t, helpers) }
 //
@@ -65,4 +72,48 @@ func (n *Namespace) HelperCommand(ctx context.Context, testName, name string, ar
 	cmd := n.Command(ctx, exe, "-test.run=^"+testName+"$", "-test.count=1")
 	cmd.Env = append(os.Environ(), envHelper+"="+name, envHelperArgs+"="+string(a))
 	return cmd, nil
+}
+
+// StartHelper runs the helper called name, with args, in ns as a process of
+// the lab (see HelperCommand; the serving test is HelperTest). It fails the
+// lab's test on error.
+func (l *Lab) StartHelper(ns *Namespace, name string, args ...string) *Process {
+	l.t.Helper()
+	cmd, err := ns.HelperCommand(context.Background(), HelperTest, name, args...)
+	if err != nil {
+		l.t.Fatalf("netlab: helper %s: %v", name, err)
+	}
+	p, err := l.Start(name+"@"+ns.Role, cmd)
+	if err != nil {
+		l.t.Fatalf("netlab: helper %s: %v", name, err)
+	}
+	return p
+}
+
+// PrintJSON prints v as one JSON line on stdout: how a helper reports to
+// the test that started it (read with WaitJSON).
+func PrintJSON(v any) error { return json.NewEncoder(os.Stdout).Encode(v) }
+
+// WaitJSON waits until the process has printed a line holding a JSON value
+// that decodes into a T for which done is true, and returns that value. It
+// fails if the process exits before, or after d.
+func WaitJSON[T any](p *Process, d time.Duration, done func(T) bool) (T, error) {
+	deadline := time.Now().Add(d)
+	for {
+		exited := p.Exited() // read before the output, so no line is missed
+		for _, line := range bytes.Split([]byte(p.Output()), []byte("\n")) {
+			var v T
+			if len(bytes.TrimSpace(line)) > 0 && json.Unmarshal(line, &v) == nil && done(v) {
+				return v, nil
+			}
+		}
+		var zero T
+		if exited {
+			return zero, fmt.Errorf("netlab: %s exited (%v) without the awaited line:\n%s", p.Name, p.err, tail(p.Output(), 4000))
+		}
+		if time.Now().After(deadline) {
+			return zero, fmt.Errorf("netlab: %s printed no awaited line within %v:\n%s", p.Name, d, tail(p.Output(), 4000))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -24,25 +25,21 @@ var helpers = map[string]netlab.HelperFunc{
 
 func TestNetlabHelper(t *testing.T) { netlab.Helper(t, helpers) }
 
-// udpEcho listens on args[0] (host:port), prints "ready", and echoes every
-// datagram back prefixed with "echo:".
+// udpEcho serves a UDP echo on port args[0], prints "ready", and runs
+// until SIGTERM.
 func udpEcho(args []string) error {
-	c, err := net.ListenPacket("udp4", args[0])
+	port, err := strconv.Atoi(args[0])
+	if err != nil {
+		return err
+	}
+	c, err := netlab.ServeEcho("udp", uint16(port))
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	os.Stdout.WriteString("ready " + c.LocalAddr().String() + "\n")
-	buf := make([]byte, 2048)
-	for {
-		n, from, err := c.ReadFrom(buf)
-		if err != nil {
-			return err
-		}
-		if _, err := c.WriteTo(append([]byte("echo:"), buf[:n]...), from); err != nil {
-			return err
-		}
-	}
+	os.Stdout.WriteString("ready\n")
+	netlab.WaitForSignal()
+	return nil
 }
 
 var fast = observe.Options{Wait: 300 * time.Millisecond, Tries: 3}
@@ -244,30 +241,12 @@ func TestHelperProcessInNamespace(t *testing.T) {
 	t.Parallel()
 	l := netlab.New(t)
 	s := l.AddSite(netlab.PortForward)
-	cmd, err := s.Host.HelperCommand(context.Background(), "TestNetlabHelper", "udp-echo", ":7000")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := l.Start("udp-echo", cmd)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := l.StartHelper(s.Host, "udp-echo", "7000")
 	if err := p.WaitOutput("ready", 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	peer := udpIn(t, l.Internet, netip.AddrPortFrom(netlab.Peer, 0).String())
-	dst := net.UDPAddrFromAddrPort(netip.AddrPortFrom(s.External, 7000))
-	buf := make([]byte, 64)
-	for i := 0; ; i++ {
-		if i == 5 {
-			t.Fatalf("no echo from the helper through the port forward; helper output:\n%s", p.Output())
-		}
-		_, _ = peer.WriteTo([]byte("hi"), dst)
-		_ = peer.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
-		n, _, err := peer.ReadFrom(buf)
-		if err == nil && string(buf[:n]) == "echo:hi" {
-			break
-		}
+	if err := l.Internet.ProbeEcho("udp", netip.AddrPortFrom(s.External, 7000)); err != nil {
+		t.Fatalf("%v; helper output:\n%s", err, p.Output())
 	}
 }
 
@@ -277,14 +256,7 @@ func TestTeardown(t *testing.T) {
 	t.Parallel()
 	l := netlab.New(t)
 	s := l.AddSite(netlab.CarrierNAT)
-	cmd, err := s.Host.HelperCommand(context.Background(), "TestNetlabHelper", "udp-echo", ":7001")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := l.Start("udp-echo", cmd)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := l.StartHelper(s.Host, "udp-echo", "7001")
 	if err := p.WaitOutput("ready", 10*time.Second); err != nil {
 		t.Fatal(err)
 	}

@@ -246,5 +246,3 @@ func (b *logBuffer) String() string {
 func writeFile(path, content string) error {
 	return os.WriteFile(path, []byte(content), 0o600)
 }
-
-func readFile(path string) ([]byte, error) { return os.ReadFile(path) }
