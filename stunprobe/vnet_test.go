@@ -25,23 +25,13 @@ type simWorld struct {
 
 func newSimWorld(t testing.TB, cfg vnetlab.Config, opts stuntest.Options, nats ...vnetlab.NAT) *simWorld {
 	t.Helper()
-	w, err := vnetlab.New(cfg)
+	p, err := vnetlab.NewPair(cfg, nats...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srvNet, ips, err := w.AddServer(2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := w.AddHost(nats...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = w.Close() })
-	opts.Net, opts.Addrs, opts.Ports = srvNet, [2]netip.Addr{ips[0], ips[1]}, [2]uint16{3478, 3479}
+	t.Cleanup(func() { _ = p.Close() })
+	w, h, srvNet, ips := p.World, p.Host, p.Server, p.ServerIPs
+	opts.Net, opts.Addrs, opts.Ports = srvNet, ips, [2]uint16{3478, 3479}
 	s, err := stuntest.New(opts)
 	if err != nil {
 		t.Fatal(err)

@@ -104,28 +104,15 @@ func observeScenario(ctx context.Context, sc scenario, delay time.Duration) Row 
 		r.Mapping = vnetlab.BehaviourName(sc.nats[0].Mapping)
 		r.Filtering = vnetlab.BehaviourName(sc.nats[0].Filtering)
 	}
-	w, err := vnetlab.New(vnetlab.Config{Delay: delay})
+	p, err := vnetlab.NewPair(vnetlab.Config{Delay: delay}, sc.nats...)
 	if err != nil {
 		r.Err = err
 		return r
 	}
-	srvNet, ips, err := w.AddServer(2)
-	if err != nil {
-		r.Err = err
-		return r
-	}
-	h, err := w.AddHost(sc.nats...)
-	if err != nil {
-		r.Err = err
-		return r
-	}
-	if err := w.Start(); err != nil {
-		r.Err = err
-		return r
-	}
-	defer w.Close()
+	defer p.Close()
+	h := p.Host
 	r.External = h.External.String()
-	srv, err := observe.Listen(srvNet.ListenPacket, ips[0], ips[1], 3478, 3479)
+	srv, err := observe.Listen(p.Server.ListenPacket, p.ServerIPs[0], p.ServerIPs[1], 3478, 3479)
 	if err != nil {
 		r.Err = err
 		return r

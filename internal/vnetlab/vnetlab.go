@@ -369,3 +369,34 @@ func (w *World) Close() error {
 	w.started = false
 	return w.wan.Stop()
 }
+
+// Pair is the commonest world: a server with two addresses (for RFC 5780
+// and raw observations) on the internet, and one host behind some NATs.
+type Pair struct {
+	*World
+	// Server is the server's stack; ServerIPs its two addresses.
+	Server    *vnet.Net
+	ServerIPs [2]netip.Addr
+	// Host is the host behind the NATs (public with none).
+	Host *Host
+}
+
+// NewPair builds and starts a Pair. Close it (World.Close) when done.
+func NewPair(cfg Config, nats ...NAT) (*Pair, error) {
+	w, err := New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	srv, ips, err := w.AddServer(2)
+	if err != nil {
+		return nil, err
+	}
+	h, err := w.AddHost(nats...)
+	if err != nil {
+		return nil, err
+	}
+	if err := w.Start(); err != nil {
+		return nil, err
+	}
+	return &Pair{World: w, Server: srv, ServerIPs: [2]netip.Addr{ips[0], ips[1]}, Host: h}, nil
+}

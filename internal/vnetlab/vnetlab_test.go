@@ -17,28 +17,17 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // the given NATs, and returns the host and the server sockets.
 func world(t *testing.T, cfg vnetlab.Config, nats ...vnetlab.NAT) (*vnetlab.World, *vnetlab.Host, observe.Servers) {
 	t.Helper()
-	w, err := vnetlab.New(cfg)
+	p, err := vnetlab.NewPair(cfg, nats...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srvNet, ips, err := w.AddServer(2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := w.AddHost(nats...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = w.Close() })
-	srv, err := observe.Listen(srvNet.ListenPacket, ips[0], ips[1], 3478, 3479)
+	t.Cleanup(func() { _ = p.Close() })
+	srv, err := observe.Listen(p.Server.ListenPacket, p.ServerIPs[0], p.ServerIPs[1], 3478, 3479)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = srv.Close() })
-	return w, h, srv
+	return p.World, p.Host, srv
 }
 
 func listen(t *testing.T, h *vnetlab.Host) net.PacketConn {
