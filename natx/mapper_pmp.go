@@ -16,8 +16,7 @@ var _ PortMapper = (*pmpMapper)(nil)
 // pmpMapper speaks PCP, or NAT-PMP when the gateway knows only that, through
 // one pmp.Client.
 type pmpMapper struct {
-	c   *pmp.Client
-	cfg pmp.Config
+	c *pmp.Client
 }
 
 func newPMPMapper(cfg pmp.Config) (*pmpMapper, error) {
@@ -25,30 +24,7 @@ func newPMPMapper(cfg pmp.Config) (*pmpMapper, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &pmpMapper{c: c, cfg: cfg}, nil
-}
-
-// diagnoseExternal asks for the gateway's external address over NAT-PMP
-// alone, even when PCP was negotiated: PCP has no such request (pmp maps a
-// port to learn it, which a gateway behind the provider's NAT refuses with
-// an uninformative code), while NAT-PMP's answer NETWORK_FAILURE says "I have
-// no usable external address". Used only to explain a refusal.
-func (p *pmpMapper) diagnoseExternal(ctx context.Context) error {
-	cfg := p.cfg
-	cfg.Protocols = []pmp.Protocol{pmp.NATPMP}
-	c, err := pmp.NewClient(cfg)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	a, err := c.ExternalAddress(ctx)
-	if err != nil {
-		return p.wrap("external-address", err)
-	}
-	if public, reason := CheckReachability(a, netip.Addr{}); !public {
-		return p.wrap("external-address", errors.New(reason), ErrBehindCarrierNAT)
-	}
-	return nil
+	return &pmpMapper{c: c}, nil
 }
 
 // Name is the negotiated protocol, or "pcp" (the best it may still be)

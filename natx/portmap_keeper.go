@@ -304,7 +304,8 @@ func (p *PortMap) acquire(ctx context.Context, mappers []PortMapper) (Mapping, P
 		// Every protocol refused. A gateway behind the provider's NAT often
 		// refuses with a code that says nothing of the cause (miniupnpd
 		// with a WAN address in 100.64.0.0/10 answers PCP NO_RESOURCES,
-		// UPnP 501): ask each for its external address, which says more.
+		// UPnP 501): ask each for its external address, which says more
+		// (pmp then asks NAT-PMP, which answers NETWORK_FAILURE).
 		errs = append(errs, p.diagnose(ctx, mappers)...)
 		for _, mp := range mappers {
 			_ = mp.Close()
@@ -376,13 +377,7 @@ func (p *PortMap) diagnose(ctx context.Context, mappers []PortMapper) []error {
 	defer cancel()
 	var found []error
 	for _, mp := range mappers {
-		var err error
-		if d, ok := mp.(interface{ diagnoseExternal(context.Context) error }); ok {
-			err = d.diagnoseExternal(ctx)
-		} else {
-			_, err = mp.ExternalAddress(ctx)
-		}
-		if err != nil && errors.Is(err, ErrBehindCarrierNAT) {
+		if _, err := mp.ExternalAddress(ctx); err != nil && errors.Is(err, ErrBehindCarrierNAT) {
 			found = append(found, err)
 		}
 	}

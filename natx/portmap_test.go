@@ -230,6 +230,28 @@ func TestBehindCarrierNAT(t *testing.T) {
 			t.Errorf("err %v does not carry the PCP error", err)
 		}
 	})
+	t.Run("pmp uninformative refusal", func(t *testing.T) {
+		// miniupnpd behind a 100.64/10 WAN: PCP NO_RESOURCES, NAT-PMP's
+		// address request NETWORK_FAILURE (seen in the lab, natx/lab_test.go).
+		g := newGateways(t, pmptest.Options{Faults: pmptest.Faults{PCPResult: uint8(pmp.PCPNoResources), NATPMPResult: 3}}, upnptest.Options{})
+		cfg := g.config(newRecorder())
+		cfg.DisableUPnP = true
+		_, err := NewPortMap(ctxT(t), cfg, "udp", internal)
+		if !errors.Is(err, ErrBehindCarrierNAT) {
+			t.Fatalf("err %v, want ErrBehindCarrierNAT", err)
+		}
+	})
+	t.Run("pmp plain refusal", func(t *testing.T) {
+		// NO_RESOURCES from a gateway whose NAT-PMP gives its address: a
+		// full table, not a carrier NAT.
+		g := newGateways(t, pmptest.Options{Faults: pmptest.Faults{PCPResult: uint8(pmp.PCPNoResources)}}, upnptest.Options{})
+		cfg := g.config(newRecorder())
+		cfg.DisableUPnP = true
+		_, err := NewPortMap(ctxT(t), cfg, "udp", internal)
+		if err == nil || errors.Is(err, ErrBehindCarrierNAT) {
+			t.Fatalf("err %v, want a refusal that is not ErrBehindCarrierNAT", err)
+		}
+	})
 	t.Run("upnp private external", func(t *testing.T) {
 		g := newGateways(t, pmptest.Options{}, upnptest.Options{ExternalIP: "100.72.1.2"})
 		cfg := g.config(newRecorder())

@@ -341,3 +341,37 @@ func TestExpiresUsesClock(t *testing.T) {
 		t.Fatalf("AddMapping = %+v, %v", m, err)
 	}
 }
+
+// When the gateway refuses PCP's address-probe mapping, ExternalAddress
+// asks NAT-PMP, which needs no mapping: its address, or its refusal
+// (NETWORK_FAILURE: no usable external address, as a gateway behind the
+// provider's NAT says), joined to PCP's.
+func TestExternalAddressAfterPCPRefusal(t *testing.T) {
+	t.Run("natpmp-answers", func(t *testing.T) {
+		s, c := newPair(t, pmptest.Options{Faults: pmptest.Faults{PCPResult: uint8(pmp.PCPNoResources)}}, pmp.Config{})
+		a, err := c.ExternalAddress(ctxT(t))
+		if err != nil || a != s.External() {
+			t.Fatalf("got %v, %v; want %v", a, err, s.External())
+		}
+		if c.Protocol() != pmp.PCP {
+			t.Errorf("negotiated %q, want pcp to stay", c.Protocol())
+		}
+	})
+	t.Run("natpmp-refuses", func(t *testing.T) {
+		_, c := newPair(t, pmptest.Options{Faults: pmptest.Faults{PCPResult: uint8(pmp.PCPNoResources), NATPMPResult: 3}}, pmp.Config{})
+		_, err := c.ExternalAddress(ctxT(t))
+		var pe *pmp.PCPError
+		var ne *pmp.NATPMPError
+		if !errors.As(err, &pe) || pe.Code != pmp.PCPNoResources || !errors.As(err, &ne) || ne.Code != 3 {
+			t.Fatalf("err = %v, want PCP NO_RESOURCES joined with NAT-PMP result 3", err)
+		}
+	})
+	t.Run("pcp-only-client", func(t *testing.T) {
+		_, c := newPair(t, pmptest.Options{Faults: pmptest.Faults{PCPResult: uint8(pmp.PCPNoResources)}}, pmp.Config{Protocols: []pmp.Protocol{pmp.PCP}})
+		_, err := c.ExternalAddress(ctxT(t))
+		var ne *pmp.NATPMPError
+		if err == nil || errors.As(err, &ne) {
+			t.Fatalf("err = %v: a PCP-only client must not ask NAT-PMP", err)
+		}
+	})
+}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"syscall"
 	"time"
 
@@ -317,6 +318,26 @@ func pcpMapping(req *pcpRequest, resp *pcpResponse, transport string, in netip.A
 	return m, nil
 }
 
+// natpmpExternalAfterPCP asks NAT-PMP for the external address after the
+// gateway refused PCP's address-probe mapping with pcpErr. A gateway that
+// has no usable external address (one behind the provider's NAT, say) may
+// refuse PCP with an uninformative code — miniupnpd answers NO_RESOURCES —
+// while NAT-PMP's address request, which creates no state, either gives
+// the address or answers NETWORK_FAILURE. Only a NAT-PMP answer is joined
+// to pcpErr; NAT-PMP silence leaves pcpErr alone, so that PCP stays the
+// negotiated protocol.
+func (c *Client) natpmpExternalAfterPCP(ctx context.Context, pcpErr error) (netip.Addr, error) {
+	a, err := c.natpmpExternal(ctx)
+	if err == nil {
+		return a, nil
+	}
+	var ne *NATPMPError
+	if errors.As(err, &ne) {
+		return netip.Addr{}, errors.Join(pcpErr, err)
+	}
+	return netip.Addr{}, pcpErr
+}
+
 // pcpExternal learns the external address with a short MAP of the PCP
 // socket's own port, deleted at once.
 func (c *Client) pcpExternal(ctx context.Context) (netip.Addr, error) {
@@ -333,6 +354,10 @@ func (c *Client) pcpExternal(ctx context.Context) (netip.Addr, error) {
 	internal := netip.AddrPortFrom(local, uint16(ua.Port))
 	m, err := c.pcpMap(ctx, protoUDP, "udp", internal, netip.AddrPort{}, 120, nonce)
 	if err != nil {
+		var pe *PCPError
+		if errors.As(err, &pe) && slices.Contains(c.protos, NATPMP) {
+			return c.natpmpExternalAfterPCP(ctx, err)
+		}
 		return netip.Addr{}, err
 	}
 	if err := c.DeleteMapping(ctx, m); err != nil {
