@@ -21,6 +21,14 @@ import (
 // meanwhile, and datagrams that are not STUN answers to this probe are
 // dropped. Afterwards the read deadline is reset to none. ProbeConn never
 // closes conn.
+//
+// Filtering is measured on conn's NAT binding as it stands. If conn has
+// already sent to the server's alternate address while the binding lived
+// (an earlier probe from the same socket, typically within the NAT's
+// binding timeout), the NAT's filter is already open for it and filtering
+// reads as endpoint-independent whatever the NAT does; the probe cannot
+// tell. Probe filtering once per socket, before such traffic, or use Probe,
+// whose sockets are fresh.
 func ProbeConn(ctx context.Context, conn net.PacketConn, cfg Config) (*Report, error) {
 	local := netaddr.AddrPort(conn.LocalAddr())
 	p, err := NewProber(cfg, local, func(b []byte, to netip.AddrPort) error {

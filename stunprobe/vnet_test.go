@@ -21,6 +21,8 @@ type simWorld struct {
 	host *vnetlab.Host
 	stun *stuntest.Server
 	obs  observe.Servers
+	// ports counts the host sockets opened, for fresh local ports.
+	ports int
 }
 
 func newSimWorld(t testing.TB, cfg vnetlab.Config, opts stuntest.Options, nats ...vnetlab.NAT) *simWorld {
@@ -45,9 +47,14 @@ func newSimWorld(t testing.TB, cfg vnetlab.Config, opts stuntest.Options, nats .
 	return &simWorld{w: w, host: h, stun: s, obs: obs}
 }
 
+// listen opens a host socket on a port never used before in this world.
+// vnet picks ports at random from 5000-5999, and a reused port finds the
+// NAT binding of the earlier socket still alive (30 s), its filter opened
+// by the earlier probe: the filtering test would then see a full cone.
 func (sw *simWorld) listen(t testing.TB) net.PacketConn {
 	t.Helper()
-	c, err := sw.host.Net.ListenPacket("udp4", sw.host.IP.String()+":0")
+	sw.ports++
+	c, err := sw.host.Net.ListenPacket("udp4", fmt.Sprintf("%s:%d", sw.host.IP, 20000+sw.ports))
 	if err != nil {
 		t.Fatal(err)
 	}
