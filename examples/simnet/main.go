@@ -32,11 +32,7 @@ func main() {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	start := time.Now()
-	rows, err := run(ctx, *delay)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "simnet:", err)
-		os.Exit(1)
-	}
+	rows := run(ctx, *delay)
 	render(os.Stdout, rows, *delay, time.Since(start))
 	for _, r := range rows {
 		if !r.Agrees() {
@@ -80,7 +76,7 @@ func scenarios() []scenario {
 }
 
 // run builds one world per scenario, all at once, and observes each host.
-func run(ctx context.Context, delay time.Duration) ([]Row, error) {
+func run(ctx context.Context, delay time.Duration) []Row {
 	scs := scenarios()
 	rows := make([]Row, len(scs))
 	var wg sync.WaitGroup
@@ -92,7 +88,7 @@ func run(ctx context.Context, delay time.Duration) ([]Row, error) {
 		}()
 	}
 	wg.Wait()
-	return rows, nil
+	return rows
 }
 
 func observeScenario(ctx context.Context, sc scenario, delay time.Duration) Row {

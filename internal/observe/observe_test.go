@@ -22,9 +22,10 @@ func TestLoopbackIsNoNAT(t *testing.T) {
 		t.Fatal("Listen with port 0 accepted: the two ports must be fixed and distinct")
 	}
 	_ = srv
-	srv, err = observe.Listen(net.ListenPacket, netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("127.0.0.2"), 47801, 47802)
+	p1, p2 := freePorts(t)
+	srv, err = observe.Listen(net.ListenPacket, netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("127.0.0.2"), p1, p2)
 	if err != nil {
-		t.Skipf("loopback ports busy: %v", err)
+		t.Fatal(err)
 	}
 	defer srv.Close()
 	host, err := net.ListenPacket("udp4", "127.0.0.1:0")
@@ -84,3 +85,28 @@ type redirect struct {
 }
 
 func (r *redirect) LocalAddr() net.Addr { return r.local }
+
+// freePorts returns two distinct UDP ports free on both 127.0.0.1 and
+// 127.0.0.2 a moment ago (the kernel's choice on the first address, checked
+// on the second).
+func freePorts(t *testing.T) (uint16, uint16) {
+	t.Helper()
+	var ports []uint16
+	for len(ports) < 2 {
+		a, err := net.ListenPacket("udp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := uint16(a.LocalAddr().(*net.UDPAddr).Port)
+		b, err := net.ListenPacket("udp4", netip.AddrPortFrom(netip.MustParseAddr("127.0.0.2"), p).String())
+		a.Close()
+		if err != nil {
+			continue // taken on the second address: try another
+		}
+		b.Close()
+		if len(ports) == 0 || ports[0] != p {
+			ports = append(ports, p)
+		}
+	}
+	return ports[0], ports[1]
+}
