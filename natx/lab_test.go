@@ -20,7 +20,17 @@ import (
 
 var labHelpers = map[string]netlab.HelperFunc{"keep": keepHelper}
 
-func TestNetlabHelper(t *testing.T) { netlab.Helper(t, labHelpers) }
+// TestNetlabHelper serves the helpers of every lab test file of this
+// package: labHelpers here, openLabHelpers in open_lab_test.go.
+func TestNetlabHelper(t *testing.T) {
+	all := make(map[string]netlab.HelperFunc, len(labHelpers)+len(openLabHelpers))
+	for _, m := range []map[string]netlab.HelperFunc{labHelpers, openLabHelpers} {
+		for name, f := range m {
+			all[name] = f
+		}
+	}
+	netlab.Helper(t, all)
+}
 
 type keepEvent struct {
 	Event         string         `json:"event"`

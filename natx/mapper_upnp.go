@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/nodeconn/natx/upnp"
@@ -73,7 +74,9 @@ func (u *upnpMapper) note(c *upnp.Client, err error) {
 	var drop *upnp.Client
 	if err != nil && isTransportError(err) {
 		u.errs++
-		if u.errs >= u.rediscover {
+		// A refused connection is certain: nothing listens on the control
+		// port any more (the daemon restarted on another port, or died).
+		if u.errs >= u.rediscover || errors.Is(err, syscall.ECONNREFUSED) {
 			drop, u.c, u.errs = c, nil, 0
 		}
 	} else {
@@ -165,13 +168,26 @@ func (u *upnpMapper) adopt(ctx context.Context, c *upnp.Client, transport string
 }
 
 // Renew adds the mapping again on the same external port: UPnP renews by
-// overwriting its own entry; nothing is deleted first.
+// overwriting its own entry; nothing is deleted first. When the control
+// port refuses the connection (the router restarted its daemon on another
+// port), the gateway is discovered again at once and the mapping made on it,
+// reported as a gateway reset: the restarted daemon had lost it.
 func (u *upnpMapper) Renew(ctx context.Context, m Mapping, lifetime time.Duration) (Mapping, error) {
 	c, err := u.client(ctx)
 	if err != nil {
 		return Mapping{}, err
 	}
-	return u.add(ctx, c, "renew", m.Transport, m.Internal, m.External.Port(), lifetime)
+	r, err := u.add(ctx, c, "renew", m.Transport, m.Internal, m.External.Port(), lifetime)
+	if err == nil || !errors.Is(err, syscall.ECONNREFUSED) {
+		return r, err
+	}
+	u.log.Info("natx: UPnP control port refused the renewal; discovering the gateway again", "err", err)
+	if c, err = u.client(ctx); err != nil {
+		return Mapping{}, err
+	}
+	r, err = u.add(ctx, c, "renew", m.Transport, m.Internal, m.External.Port(), lifetime)
+	r.GatewayReset = err == nil
+	return r, err
 }
 
 func (u *upnpMapper) add(ctx context.Context, c *upnp.Client, op, transport string, internal netip.AddrPort, ext uint16, lifetime time.Duration) (Mapping, error) {

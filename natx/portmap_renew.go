@@ -107,7 +107,7 @@ func (p *PortMap) step(ctx context.Context) {
 	p.setMapping(m)
 	var reasons []string
 	if m.GatewayReset {
-		reasons = append(reasons, "gateway lost its mappings (epoch reset); mapped again")
+		reasons = append(reasons, "gateway restarted and lost its mappings (PCP/NAT-PMP epoch reset, or UPnP control port moved); mapped again")
 	}
 	if m.External != cur.External {
 		reasons = append(reasons, fmt.Sprintf("external %v is now %v", cur.External, m.External))

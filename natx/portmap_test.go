@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -379,23 +380,25 @@ func TestRequestBudget(t *testing.T) {
 	_ = p.Close()
 }
 
-// F2: the UPnP gateway reboots onto a new SOAP port; the keeper discovers
-// it again and maps again instead of retrying the dead URL.
+// F2: the UPnP gateway reboots onto a new SOAP port; the old port refuses
+// the renewal, so the keeper discovers the gateway again at once (not after
+// RediscoverAfter failures) and maps again, reporting the restart.
 func TestUPnPRediscoveryAfterReboot(t *testing.T) {
 	g := newGateways(t, pmptest.Options{}, upnptest.Options{LeaseOverride: 2 * time.Second})
 	rec := newRecorder()
 	cfg := g.config(rec)
 	cfg.DisablePMP = true
-	cfg.RediscoverAfter = 2
+	cfg.RediscoverAfter = 100 // only the refused connection can trigger it
 	p := newPortMap(t, cfg)
 	before := g.upnp.Count("description")
 	if err := g.upnp.Reboot(true); err != nil {
 		t.Fatal(err)
 	}
 	n := rec.len()
-	rec.wait(t, n, func(e PortMapEvent) bool {
-		return (e.Kind == EventMapped || e.Kind == EventRenewed || e.Kind == EventChanged) && len(g.upnp.Mappings()) == 1
-	})
+	e := rec.wait(t, n, func(e PortMapEvent) bool { return e.Kind != EventRenewed })
+	if e.Kind != EventChanged || !strings.Contains(e.Reason, "restarted") || len(g.upnp.Mappings()) != 1 {
+		t.Fatalf("after the reboot: %+v, table %+v; want changed (gateway restarted) and the mapping back", e, g.upnp.Mappings())
+	}
 	if g.upnp.Count("description") <= before {
 		t.Errorf("no new discovery after the reboot")
 	}
@@ -439,5 +442,31 @@ func TestBadArguments(t *testing.T) {
 	_, err := NewPortMap(context.Background(), PortMapConfig{DisablePMP: true, DisableUPnP: true}, "udp", internal)
 	if !errors.Is(err, ErrNoMappingProtocol) {
 		t.Errorf("all disabled: %v", err)
+	}
+}
+
+func TestUseOnly(t *testing.T) {
+	for _, c := range []struct {
+		via       string
+		pmp, upnp bool
+		protocols []pmp.Protocol
+	}{
+		{"auto", true, true, nil},
+		{"", true, true, nil},
+		{"pcp", true, false, []pmp.Protocol{pmp.PCP}},
+		{"natpmp", true, false, []pmp.Protocol{pmp.NATPMP}},
+		{"upnp", false, true, nil},
+	} {
+		var cfg PortMapConfig
+		if err := cfg.UseOnly(c.via); err != nil {
+			t.Fatalf("%q: %v", c.via, err)
+		}
+		if !cfg.DisablePMP != c.pmp || !cfg.DisableUPnP != c.upnp || !slices.Equal(cfg.PMP.Protocols, c.protocols) {
+			t.Errorf("%q: got %+v", c.via, cfg)
+		}
+	}
+	var cfg PortMapConfig
+	if err := cfg.UseOnly("igd"); err == nil || cfg.DisablePMP || cfg.DisableUPnP {
+		t.Errorf("igd: err %v, cfg %+v", err, cfg)
 	}
 }

@@ -1,0 +1,280 @@
+package main
+
+// Lab tests: portmap itself (its run function, as a whole process in the
+// host's namespace) against a real miniupnpd on the lab's routers (root
+// only; docs/lab.md): every protocol and transport maps, the internet
+// reaches the host, renewals happen, and the router holds none of our rules
+// after exit; a gateway reboot, the two carrier-NAT variants, and kill -9
+// cycles.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nodeconn/natx/internal/netlab"
+)
+
+func TestNetlabHelper(t *testing.T) {
+	netlab.Helper(t, map[string]netlab.HelperFunc{"portmap": func(args []string) error {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		if code := run(ctx, args, os.Stdout, os.Stderr); code != 0 {
+			return os.ErrInvalid
+		}
+		return nil
+	}})
+}
+
+// startPortmap runs portmap on the site's host and waits for its first
+// mapped or error line.
+func startPortmap(t *testing.T, l *netlab.Lab, s *netlab.Site, args ...string) (*netlab.Process, event) {
+	t.Helper()
+	args = append([]string{"-gateway", s.GatewayIP.String()}, args...)
+	p := l.StartHelper(s.Host, "portmap", args...)
+	t.Cleanup(func() {
+		if !p.Exited() {
+			p.Kill()
+			_ = p.Wait()
+		}
+	})
+	e, err := netlab.WaitJSON(p, 20*time.Second, func(e event) bool { return e.Event == "mapped" || e.Event == "error" })
+	if err != nil {
+		t.Fatalf("portmap %v: %v\n%s", args, err, p.Output())
+	}
+	return p, e
+}
+
+// echoFrom sends "ping" from the namespace to dst over network and wants
+// "ping" back (portmap -echo echoes verbatim).
+func echoFrom(ns *netlab.Namespace, network string, dst string) error {
+	var c net.Conn
+	if err := ns.Do(func() (err error) {
+		c, err = net.DialTimeout(network+"4", dst, 2*time.Second)
+		return err
+	}); err != nil {
+		return err
+	}
+	defer c.Close()
+	buf := make([]byte, 16)
+	var err error
+	for i := 0; i < 3; i++ {
+		if _, err = c.Write([]byte("ping")); err != nil {
+			return err
+		}
+		_ = c.SetReadDeadline(time.Now().Add(time.Second))
+		var n int
+		if n, err = c.Read(buf); err == nil && bytes.Equal(buf[:n], []byte("ping")) {
+			return nil
+		}
+	}
+	return err
+}
+
+// dnatRules counts the port forwards in the router's miniupnpd chains.
+func dnatRules(t *testing.T, s *netlab.Site) (int, string) {
+	t.Helper()
+	rules, err := s.Rules()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Count(rules, "dnat"), rules
+}
+
+// lastEventWhen waits until cond holds for p's output and returns the
+// last JSON line then.
+func lastEventWhen(p *netlab.Process, d time.Duration, cond func(string) bool) (event, error) {
+	deadline := time.Now().Add(d)
+	for {
+		out := p.Output()
+		if cond(out) {
+			lines := strings.Split(strings.TrimSpace(out), "\n")
+			var e event
+			for i := len(lines) - 1; i >= 0; i-- {
+				if json.Unmarshal([]byte(lines[i]), &e) == nil && e.Event != "" {
+					return e, nil
+				}
+			}
+			return e, errors.New("no JSON line")
+		}
+		if p.Exited() || time.Now().After(deadline) {
+			return event{}, errors.New("condition not met")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// stopPortmap sends SIGTERM and wants exit 0 after a removed line.
+func stopPortmap(t *testing.T, p *netlab.Process) {
+	t.Helper()
+	_ = p.Signal(syscall.SIGTERM)
+	if err := p.Wait(); err != nil {
+		t.Fatalf("portmap exit after SIGTERM: %v\n%s", err, p.Output())
+	}
+	if !strings.Contains(p.Output(), `"event":"removed"`) {
+		t.Fatalf("no removed line:\n%s", p.Output())
+	}
+}
+
+// TestLabProtocols: for PCP, NAT-PMP and UPnP, over UDP and TCP, the mapping
+// is made on the router's external address, the internet namespace reaches
+// the host through it, it is renewed, and after SIGTERM the router's
+// nftables ruleset holds none of it.
+func TestLabProtocols(t *testing.T) {
+	t.Parallel()
+	l := netlab.New(t)
+	s := l.AddSite(netlab.EIM)
+	s.StartMiniupnpd(netlab.MiniupnpdOptions{MinLifetime: 2})
+	port := 24100
+	for _, via := range []string{"pcp", "natpmp", "upnp"} {
+		for _, proto := range []string{"udp", "tcp"} {
+			port++
+			t.Run(via+"/"+proto, func(t *testing.T) {
+				p, e := startPortmap(t, l, s, "-port", strconv.Itoa(port), "-proto", proto, "-via", via, "-lifetime", "4s", "-echo")
+				if e.Event != "mapped" || e.Via != via || e.Proto != proto {
+					t.Fatalf("got %+v, want mapped via %s/%s\n%s", e, via, proto, p.Output())
+				}
+				ext, err := netip.ParseAddrPort(e.External)
+				if err != nil || ext.Addr() != s.External {
+					t.Fatalf("external %q, want on the router's %v", e.External, s.External)
+				}
+				if e.Public == nil || !*e.Public {
+					t.Errorf("mapping on a public router address reported not public: %+v", e)
+				}
+				if err := echoFrom(l.Internet, proto, e.External); err != nil {
+					t.Fatalf("internet → %s: %v", e.External, err)
+				}
+				if n, rules := dnatRules(t, s); n != 1 {
+					t.Fatalf("router holds %d forwards, want 1:\n%s", n, rules)
+				}
+				if _, err := netlab.WaitJSON(p, 10*time.Second, func(e event) bool { return e.Event == "renewed" }); err != nil {
+					t.Fatalf("no renewal: %v\n%s", err, p.Output())
+				}
+				stopPortmap(t, p)
+				if n, rules := dnatRules(t, s); n != 0 {
+					t.Fatalf("router still holds %d forwards after exit:\n%s", n, rules)
+				}
+			})
+		}
+	}
+}
+
+// TestLabGatewayReboot: miniupnpd killed and restarted with an empty table
+// (a router reboot) while portmap runs; portmap notices at its next renewal
+// (PCP epoch going back), maps again, and the internet reaches the host.
+func TestLabGatewayReboot(t *testing.T) {
+	t.Parallel()
+	l := netlab.New(t)
+	s := l.AddSite(netlab.EIM)
+	m := s.StartMiniupnpd(netlab.MiniupnpdOptions{MinLifetime: 2})
+	for _, via := range []string{"auto", "upnp"} {
+		t.Run(via, func(t *testing.T) {
+			p, e := startPortmap(t, l, s, "-port", "24200", "-via", via, "-lifetime", "4s", "-echo")
+			if e.Event != "mapped" {
+				t.Fatalf("got %+v\n%s", e, p.Output())
+			}
+			// Two renewals first: a gateway up for a few seconds, so that
+			// its restart shows as the PCP epoch going back (RFC 6887
+			// section 8.5 tolerates a second of skew, which hides the
+			// restart of a gateway that is itself a second old).
+			if _, err := lastEventWhen(p, 10*time.Second, func(out string) bool {
+				return strings.Count(out, `"event":"renewed"`) >= 2
+			}); err != nil {
+				t.Fatalf("no renewals: %v\n%s", err, p.Output())
+			}
+			if err := m.Restart(true); err != nil {
+				t.Fatal(err)
+			}
+			if n, _ := dnatRules(t, s); n != 0 {
+				t.Fatalf("the reboot kept %d forwards", n)
+			}
+			// Recovery is a "changed" line saying the gateway restarted:
+			// PCP's epoch went back, or UPnP's control port refused and a
+			// fresh discovery found the daemon on its new port.
+			got, err := lastEventWhen(p, 20*time.Second, func(out string) bool {
+				return strings.Contains(out, `"event":"changed"`) || strings.Contains(out, `"event":"lost"`)
+			})
+			if err != nil || got.Event != "changed" || !strings.Contains(got.Reason, "restarted") {
+				t.Fatalf("after the reboot got %+v (%v), want changed: gateway restarted\n%s", got, err, p.Output())
+			}
+			if err := echoFrom(l.Internet, "udp", got.External); err != nil {
+				t.Fatalf("after recovery, internet → %s: %v\n%s", got.External, err, p.Output())
+			}
+			stopPortmap(t, p)
+			if n, rules := dnatRules(t, s); n != 0 {
+				t.Fatalf("router still holds %d forwards after exit:\n%s", n, rules)
+			}
+		})
+	}
+}
+
+// TestLabCarrierNAT: behind a provider NAT on a non-reserved network the
+// home router maps, but STUN sees another address: public=false. Behind one
+// in 100.64.0.0/10, the refusal is reported as behind the provider's NAT.
+func TestLabCarrierNAT(t *testing.T) {
+	t.Parallel()
+	l := netlab.New(t)
+	l.StartCoturn()
+	pub := l.AddSite(netlab.CarrierNATPublicPrefix)
+	pub.StartMiniupnpd(netlab.MiniupnpdOptions{})
+	shared := l.AddSite(netlab.CarrierNAT)
+	shared.StartMiniupnpd(netlab.MiniupnpdOptions{})
+	stun := netlab.ServerA.String() + ":3478"
+
+	t.Run("public prefix", func(t *testing.T) {
+		p, e := startPortmap(t, l, pub, "-port", "24300", "-stun", stun)
+		if e.Event != "mapped" || e.Public == nil || *e.Public || e.STUNMapped != pub.External.String() || e.Reason == "" {
+			t.Fatalf("got %+v, want mapped, not public, STUN seeing %v\n%s", e, pub.External, p.Output())
+		}
+		stopPortmap(t, p)
+	})
+	t.Run("100.64", func(t *testing.T) {
+		p, e := startPortmap(t, l, shared, "-port", "24301", "-stun", stun)
+		if e.Event != "error" || !e.BehindCGN {
+			t.Fatalf("got %+v, want an error saying behind the provider's NAT\n%s", e, p.Output())
+		}
+		if err := p.Wait(); err == nil {
+			t.Fatal("exit 0 after an error")
+		}
+	})
+}
+
+// TestLabKillCycles: ten kill -9 / restart cycles of portmap leave at most
+// one of its mappings in the router's table (the deterministic description
+// and the same internal port let a new run take over the old entry).
+func TestLabKillCycles(t *testing.T) {
+	t.Parallel()
+	l := netlab.New(t)
+	s := l.AddSite(netlab.EIM)
+	s.StartMiniupnpd(netlab.MiniupnpdOptions{})
+	for _, via := range []string{"auto", "natpmp", "upnp"} {
+		t.Run(via, func(t *testing.T) {
+			for i := 0; i < 10; i++ {
+				p, e := startPortmap(t, l, s, "-port", "24400", "-via", via)
+				if e.Event != "mapped" {
+					t.Fatalf("cycle %d: %+v\n%s", i, e, p.Output())
+				}
+				p.Kill()
+				_ = p.Wait()
+				if n, rules := dnatRules(t, s); n > 1 {
+					t.Fatalf("after %d kill -9 cycles the router holds %d forwards:\n%s", i+1, n, rules)
+				}
+			}
+			p, _ := startPortmap(t, l, s, "-port", "24400", "-via", via)
+			stopPortmap(t, p)
+			if n, rules := dnatRules(t, s); n != 0 {
+				t.Fatalf("router still holds %d forwards after a clean exit:\n%s", n, rules)
+			}
+		})
+	}
+}

@@ -1,0 +1,285 @@
+// Command portmap is the operator's tool for "open a port on my router": it
+// asks the gateway for a port mapping with PCP, NAT-PMP or UPnP IGD (the best
+// that answers, UPnP last), keeps it alive until SIGINT or SIGTERM, then
+// removes it and exits 0.
+//
+// Usage:
+//
+//	portmap -port N [-proto udp|tcp] [-via auto|pcp|natpmp|upnp]
+//	        [-stun host:port] [-echo] [-gateway ADDR] [-lifetime 2h] [-timeout 10s]
+//
+// It prints one JSON line per event on stdout:
+//
+//	{"event":"mapped","via":"pcp","internal":"192.168.1.2:4000","external":"7.0.1.1:4000","lifetime_s":7200,"public":true}
+//	{"event":"renewed",...}   the same mapping, renewed
+//	{"event":"changed",...}   renewed, but the gateway restarted or a port changed ("prev_external", "reason")
+//	{"event":"lost",...}      expired without renewal; portmap keeps trying to map again
+//	{"event":"removed",...}   deleted on exit
+//	{"event":"error","error":"..."}   and a non-zero exit status
+//
+// With -stun, the gateway's external address is compared with the address a
+// STUN server sees: when they differ, or the gateway's address is private or
+// shared (100.64.0.0/10), another NAT stands beyond the router and "public"
+// is false, with the reason. With -echo, portmap also listens on the
+// internal port and echoes what arrives, so that the mapping can be tried
+// from outside.
+//
+// The flags and the JSON field names are a public contract.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/nodeconn/natx/natx"
+	"github.com/nodeconn/natx/pmp"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// event is one JSON line of output.
+type event struct {
+	Event        string  `json:"event"`
+	Via          string  `json:"via,omitempty"`
+	Proto        string  `json:"proto,omitempty"`
+	Internal     string  `json:"internal,omitempty"`
+	External     string  `json:"external,omitempty"`
+	PrevExternal string  `json:"prev_external,omitempty"`
+	LifetimeS    float64 `json:"lifetime_s,omitempty"`
+	Permanent    bool    `json:"permanent,omitempty"`
+	Public       *bool   `json:"public,omitempty"`
+	STUNMapped   string  `json:"stun_mapped,omitempty"`
+	Reason       string  `json:"reason,omitempty"`
+	BehindCGN    bool    `json:"behind_carrier_nat,omitempty"`
+	Error        string  `json:"error,omitempty"`
+}
+
+// printer writes events as JSON lines, one at a time.
+type printer struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (p *printer) print(e event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	b, _ := json.Marshal(e)
+	_, _ = fmt.Fprintf(p.w, "%s\n", b)
+}
+
+func (p *printer) fail(err error) int {
+	p.print(event{Event: "error", Error: err.Error(), BehindCGN: errors.Is(err, natx.ErrBehindCarrierNAT)})
+	return 1
+}
+
+// options are the parsed flags.
+type options struct {
+	port     int
+	proto    string
+	via      string
+	stun     string
+	echo     bool
+	gateway  netip.Addr
+	lifetime time.Duration
+	timeout  time.Duration
+}
+
+func parse(args []string, stderr io.Writer) (options, error) {
+	fs := flag.NewFlagSet("portmap", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o options
+	var gw string
+	fs.IntVar(&o.port, "port", 0, "internal port to map (required)")
+	fs.StringVar(&o.proto, "proto", "udp", "transport: udp or tcp")
+	fs.StringVar(&o.via, "via", "auto", "protocol: auto (PCP, then NAT-PMP, then UPnP), pcp, natpmp or upnp")
+	fs.StringVar(&o.stun, "stun", "", "STUN server host:port to check the external address against (UDP)")
+	fs.BoolVar(&o.echo, "echo", false, "listen on the internal port and echo what arrives")
+	fs.StringVar(&gw, "gateway", "", "gateway address (default: the default route's)")
+	fs.DurationVar(&o.lifetime, "lifetime", 2*time.Hour, "lifetime asked for the mapping; renewed at half of it")
+	fs.DurationVar(&o.timeout, "timeout", 10*time.Second, "deadline for the first mapping")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if o.port <= 0 || o.port > 65535 {
+		return o, fmt.Errorf("-port %d: want 1..65535", o.port)
+	}
+	if o.proto != "udp" && o.proto != "tcp" {
+		return o, fmt.Errorf("-proto %q: want udp or tcp", o.proto)
+	}
+	if err := new(natx.PortMapConfig).UseOnly(o.via); err != nil {
+		return o, fmt.Errorf("-via: %w", err)
+	}
+	if gw != "" {
+		a, err := netip.ParseAddr(gw)
+		if err != nil {
+			return o, fmt.Errorf("-gateway: %w", err)
+		}
+		o.gateway = a.Unmap()
+	}
+	if o.lifetime < 2*time.Second {
+		return o, fmt.Errorf("-lifetime %v: want at least 2s", o.lifetime)
+	}
+	return o, nil
+}
+
+// mapConfig turns the options into the keeper's configuration.
+func mapConfig(o options, onEvent func(natx.PortMapEvent)) natx.PortMapConfig {
+	cfg := natx.PortMapConfig{Gateway: o.gateway, Lifetime: o.lifetime, OnEvent: onEvent}
+	_ = cfg.UseOnly(o.via) // checked by parse
+	return cfg
+}
+
+// localAddrToward returns this host's address on the route to gw. No packet
+// is sent: connecting a UDP socket only chooses the source address.
+func localAddrToward(gw netip.Addr) (netip.Addr, error) {
+	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(gw, pmp.DefaultPort)))
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("no route to the gateway %v: %w", gw, err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap(), nil
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	out := &printer{w: stdout}
+	o, err := parse(args, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		out.print(event{Event: "error", Error: err.Error()})
+		return 2
+	}
+	if !o.gateway.IsValid() {
+		if o.gateway, err = pmp.DefaultGateway(); err != nil {
+			return out.fail(fmt.Errorf("no gateway found (use -gateway): %w", err))
+		}
+	}
+	self, err := localAddrToward(o.gateway)
+	if err != nil {
+		return out.fail(err)
+	}
+	internal := netip.AddrPortFrom(self, uint16(o.port))
+
+	if o.echo {
+		e, err := startEcho(o.proto, internal)
+		if err != nil {
+			return out.fail(err)
+		}
+		defer e.Close()
+	}
+
+	// STUN runs while the mapping is made; its answer only colours events.
+	var stunMapped netip.Addr
+	var stunErr error
+	stunDone := make(chan struct{})
+	if o.stun != "" {
+		go func() {
+			defer close(stunDone)
+			sctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			defer cancel()
+			stunMapped, stunErr = stunMappedAddr(sctx, o.stun)
+		}()
+	} else {
+		close(stunDone)
+	}
+
+	// Events are held until the STUN answer is in, so that every line
+	// says whether the mapping is public in the light of it.
+	var pending []natx.PortMapEvent
+	var evMu sync.Mutex
+	ready := false
+	emit := func(e natx.PortMapEvent) { out.print(describe(e, stunMapped)) }
+	onEvent := func(e natx.PortMapEvent) {
+		evMu.Lock()
+		defer evMu.Unlock()
+		if !ready {
+			pending = append(pending, e)
+			return
+		}
+		emit(e)
+	}
+
+	mctx, cancel := context.WithTimeout(ctx, o.timeout)
+	pm, err := natx.NewPortMap(mctx, mapConfig(o, onEvent), o.proto, internal)
+	cancel()
+	<-stunDone
+	if stunErr != nil {
+		out.print(event{Event: "warning", Error: "STUN: " + stunErr.Error()})
+	}
+	evMu.Lock()
+	ready = true
+	for _, e := range pending {
+		emit(e)
+	}
+	pending = nil
+	evMu.Unlock()
+	if err != nil {
+		return out.fail(err)
+	}
+
+	<-ctx.Done()
+	if err := pm.Close(); err != nil {
+		return out.fail(fmt.Errorf("removing the mapping: %w", err))
+	}
+	return 0
+}
+
+// describe turns a keeper event into an output line.
+func describe(e natx.PortMapEvent, stunMapped netip.Addr) event {
+	m := e.Mapping
+	if stunMapped.IsValid() {
+		m = m.WithSTUN(stunMapped)
+	}
+	public := m.Public
+	ev := event{
+		Event:     string(e.Kind),
+		Via:       m.Protocol,
+		Proto:     m.Transport,
+		Internal:  addrString(m.Internal),
+		External:  addrString(m.External),
+		LifetimeS: m.Lifetime.Seconds(),
+		Permanent: m.Permanent,
+		Public:    &public,
+		Reason:    m.Reason,
+	}
+	if stunMapped.IsValid() {
+		ev.STUNMapped = stunMapped.String()
+	}
+	if e.Kind == natx.EventChanged {
+		ev.PrevExternal = addrString(e.Prev.External)
+		ev.Reason = e.Reason
+	}
+	if e.Kind == natx.EventLost {
+		ev.Reason = e.Reason
+	}
+	if e.Err != nil {
+		ev.Error = e.Err.Error()
+	}
+	return ev
+}
+
+func addrString(a netip.AddrPort) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
+}
