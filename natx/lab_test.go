@@ -18,7 +18,7 @@ import (
 	"github.com/nodeconn/natx/natx"
 )
 
-var labHelpers = map[string]netlab.HelperFunc{"keep": keepHelper}
+var labHelpers = map[string]netlab.HelperFunc{"keep": keepHelper, "mapbench": mapBenchHelper}
 
 // TestNetlabHelper serves the helpers of every lab test file of this
 // package: labHelpers here, openLabHelpers in open_lab_test.go.

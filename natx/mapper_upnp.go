@@ -116,6 +116,13 @@ func (u *upnpMapper) ExternalAddress(ctx context.Context) (netip.Addr, error) {
 	return a, nil
 }
 
+// Prepare discovers the gateway, so that a later Map only asks for the
+// mapping.
+func (u *upnpMapper) Prepare(ctx context.Context) error {
+	_, err := u.client(ctx)
+	return err
+}
+
 func (u *upnpMapper) Map(ctx context.Context, transport string, internal, suggested netip.AddrPort, lifetime time.Duration) (Mapping, error) {
 	c, err := u.client(ctx)
 	if err != nil {

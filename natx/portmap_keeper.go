@@ -79,8 +79,8 @@ type PortMapConfig struct {
 	// are filled from this Config when zero.
 	PMP pmp.Config
 	// UPnP configures UPnP discovery (SSDPPort, SearchTimeout ...). Its
-	// zero value is upnp's defaults; Gateway and Logger are filled from this
-	// Config when zero.
+	// zero value is upnp's defaults, except AnswerTimeout, 250 ms here;
+	// Gateway and Logger are filled from this Config when zero.
 	UPnP upnp.Config
 
 	// NewMappers, if not nil, replaces the backends built from PMP and UPnP
@@ -248,10 +248,18 @@ func (p *PortMap) buildMappers() ([]PortMapper, error) {
 		if uc.Logger == nil {
 			uc.Logger = p.cfg.Logger
 		}
+		if uc.AnswerTimeout == 0 {
+			uc.AnswerTimeout = defaultUPnPAnswerTimeout
+		}
 		out = append(out, newUPnPMapper(uc, p.cfg.Description, p.cfg.rediscover(), p.now, p.log))
 	}
 	return out, nil
 }
+
+// defaultUPnPAnswerTimeout is how long the keeper's UPnP discovery waits for
+// a first SSDP answer, like pmp.DefaultTimeout for PCP and NAT-PMP: a
+// gateway silent to all three is "no mapping service" within about 250 ms.
+const defaultUPnPAnswerTimeout = 250 * time.Millisecond
 
 type attempt struct {
 	i   int
@@ -265,14 +273,22 @@ type attempt struct {
 func (p *PortMap) acquire(ctx context.Context, mappers []PortMapper) (Mapping, PortMapper, error) {
 	actx, cancel := context.WithCancel(ctx)
 	results := make(chan attempt, len(mappers))
-	for i, mp := range mappers {
+	// failed[i] is closed when mapper i has failed: a mapper that can
+	// prepare (UPnP discovery) does so at once, but asks for its mapping
+	// only once every better-ranked mapper has failed, so that the gateway
+	// never holds a UPnP entry that PCP makes useless (and two protocols
+	// never race for one internal port on one daemon).
+	failed := make([]chan struct{}, len(mappers))
+	for i := range failed {
+		failed[i] = make(chan struct{})
+	}
+	for i := range mappers {
 		go func() {
-			if !p.budget.wait(actx.Done()) {
-				results <- attempt{i: i, err: &MappingError{Protocol: mp.Name(), Op: "map", Err: actx.Err()}}
-				return
+			a := p.attempt(actx, i, mappers, failed)
+			if a.err != nil {
+				close(failed[i])
 			}
-			m, err := mp.Map(actx, p.transport, p.internal, netip.AddrPort{}, p.cfg.lifetime())
-			results <- attempt{i: i, m: m, err: err}
+			results <- a
 		}()
 	}
 	pending := make(map[int]bool, len(mappers))
@@ -306,7 +322,9 @@ func (p *PortMap) acquire(ctx context.Context, mappers []PortMapper) (Mapping, P
 		// with a WAN address in 100.64.0.0/10 answers PCP NO_RESOURCES,
 		// UPnP 501): ask each for its external address, which says more
 		// (pmp then asks NAT-PMP, which answers NETWORK_FAILURE).
-		errs = append(errs, p.diagnose(ctx, mappers)...)
+		if !allSilent(errs) {
+			errs = append(errs, p.diagnose(ctx, mappers)...)
+		}
 		for _, mp := range mappers {
 			_ = mp.Close()
 		}
@@ -342,6 +360,40 @@ func (p *PortMap) acquire(ctx context.Context, mappers []PortMapper) (Mapping, P
 	return m, mappers[best.i], nil
 }
 
+// attempt runs mapper i's part of acquire.
+func (p *PortMap) attempt(ctx context.Context, i int, mappers []PortMapper, failed []chan struct{}) attempt {
+	mp := mappers[i]
+	fail := func(err error) attempt {
+		return attempt{i: i, err: &MappingError{Protocol: mp.Name(), Op: "map", Err: err}}
+	}
+	if pr, ok := mp.(preparer); ok {
+		if err := pr.Prepare(ctx); err != nil {
+			return attempt{i: i, err: err}
+		}
+		for j, other := range mappers {
+			if rank(other.Name()) >= rank(mp.Name()) {
+				continue
+			}
+			select {
+			case <-failed[j]:
+			case <-ctx.Done():
+				return fail(ctx.Err())
+			}
+		}
+	}
+	if !p.budget.wait(ctx.Done()) {
+		return fail(ctx.Err())
+	}
+	m, err := mp.Map(ctx, p.transport, p.internal, netip.AddrPort{}, p.cfg.lifetime())
+	return attempt{i: i, m: m, err: err}
+}
+
+// preparer is a PortMapper that can do its slow groundwork (discovery)
+// before it is known whether its mapping will be needed.
+type preparer interface {
+	Prepare(ctx context.Context) error
+}
+
 // beatable reports whether a pending attempt could still bring a protocol
 // better than proto.
 func (p *PortMap) beatable(proto string, mappers []PortMapper, pending map[int]bool) bool {
@@ -369,6 +421,18 @@ func (p *PortMap) unmapBounded(mp PortMapper, m Mapping) error {
 
 // diagnose asks every mapper for the gateway's external address, briefly,
 // and returns the errors that say the gateway stands behind another NAT.
+// allSilent reports whether every error is the gateway's silence (no
+// PCP/NAT-PMP answer, no SSDP answer): there is nothing to diagnose then,
+// and asking again would only make "no mapping service" slower.
+func allSilent(errs []error) bool {
+	for _, err := range errs {
+		if !errors.Is(err, pmp.ErrNoAnswer) && !errors.Is(err, upnp.ErrNoGateway) {
+			return false
+		}
+	}
+	return true
+}
+
 func (p *PortMap) diagnose(ctx context.Context, mappers []PortMapper) []error {
 	if ctx.Err() != nil {
 		return nil

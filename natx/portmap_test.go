@@ -390,6 +390,7 @@ func TestUPnPRediscoveryAfterReboot(t *testing.T) {
 	cfg.DisablePMP = true
 	cfg.RediscoverAfter = 100 // only the refused connection can trigger it
 	p := newPortMap(t, cfg)
+	rec.wait(t, 0, func(e PortMapEvent) bool { return e.Kind == EventMapped })
 	before := g.upnp.Count("description")
 	if err := g.upnp.Reboot(true); err != nil {
 		t.Fatal(err)

@@ -291,7 +291,10 @@ func answered(err error) bool {
 
 // negotiate runs op with the negotiated protocol, or tries the configured
 // protocols in order until one gives a definitive answer, and remembers it.
-func (c *Client) negotiate(ctx context.Context, op func(Protocol) error) error {
+//
+// With alongside set (mapping requests), a NAT-PMP liveness probe is sent at
+// the same time as PCP's request; see probeNATPMPAlongside.
+func (c *Client) negotiate(ctx context.Context, alongside bool, op func(Protocol) error) error {
 	if c.isClosed() {
 		return ErrClosed
 	}
@@ -310,7 +313,22 @@ func (c *Client) negotiate(ctx context.Context, op func(Protocol) error) error {
 		return err
 	}
 	var errs []error
+	var probe <-chan error
+	if alongside {
+		probe = c.probeNATPMPAlongside(ctx)
+	}
 	for _, p := range c.protos {
+		if p == NATPMP && probe != nil {
+			// PCP got no answer either way: when the NAT-PMP probe sent
+			// alongside it got none as well, the gateway is silent and
+			// asking again would only double the wait.
+			if perr := <-probe; errors.Is(perr, ErrNoAnswer) && errors.Is(errs[len(errs)-1], ErrNoAnswer) {
+				c.log.Debug("pmp: protocol not spoken", "proto", p, "err", perr)
+				errs = append(errs, perr)
+				break
+			}
+			probe = nil
+		}
 		err := op(p)
 		if err == nil || !notSpoken(err) {
 			if answered(err) {
@@ -332,13 +350,34 @@ func (c *Client) negotiate(ctx context.Context, op func(Protocol) error) error {
 	return fmt.Errorf("pmp: gateway %v: %w", c.gw, errors.Join(errs...))
 }
 
+// probeNATPMPAlongside starts, when PCP is to be tried first and NAT-PMP
+// after it, a NAT-PMP external-address request at the same time as PCP's
+// first request, so that a gateway silent to both costs one Timeout, not
+// two. It returns nil when there is nothing to run alongside; otherwise a
+// channel that yields the probe's error (nil: NAT-PMP answered) and is
+// always drained by the caller or left to the probe, which is bounded by
+// Timeout and joined by Close.
+func (c *Client) probeNATPMPAlongside(ctx context.Context) <-chan error {
+	if len(c.protos) < 2 || c.protos[0] != PCP || c.protos[1] != NATPMP || !c.realNet || c.port != DefaultPort {
+		return nil
+	}
+	ch := make(chan error, 1)
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		_, err := c.natpmpExternal(ctx)
+		ch <- err
+	}()
+	return ch
+}
+
 // Probe finds out which protocol the gateway speaks, trying Config.Protocols
 // in order (a PCP ANNOUNCE, then a NAT-PMP external-address request), and
 // remembers it for later calls. Any answer in a protocol counts, even an
 // error code.
 func (c *Client) Probe(ctx context.Context) (Protocol, error) {
 	var got Protocol
-	err := c.negotiate(ctx, func(p Protocol) error {
+	err := c.negotiate(ctx, false, func(p Protocol) error {
 		var err error
 		switch p {
 		case PCP:
@@ -366,7 +405,7 @@ func (c *Client) Probe(ctx context.Context) (Protocol, error) {
 // the assigned address and deletes the mapping at once.
 func (c *Client) ExternalAddress(ctx context.Context) (netip.Addr, error) {
 	var addr netip.Addr
-	err := c.negotiate(ctx, func(p Protocol) error {
+	err := c.negotiate(ctx, false, func(p Protocol) error {
 		var err error
 		switch p {
 		case PCP:
@@ -402,7 +441,7 @@ func (c *Client) AddMapping(ctx context.Context, transport string, internal, sug
 	var nonce [12]byte
 	_, _ = rand.Read(nonce[:]) // crypto/rand.Read never fails
 	var m Mapping
-	err := c.negotiate(ctx, func(p Protocol) error {
+	err := c.negotiate(ctx, true, func(p Protocol) error {
 		var err error
 		m, err = c.mapWith(ctx, p, transport, internal, suggested, lifetimeSeconds(lifetime), nonce)
 		return err

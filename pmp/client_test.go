@@ -195,14 +195,18 @@ func TestFallbackOnSilentPCP(t *testing.T) {
 	}
 }
 
-// A PCP-only gateway: NAT-PMP is not needed and never tried.
+// A PCP-only gateway: no NAT-PMP mapping is ever asked for; only the
+// liveness probe sent alongside PCP's first request reaches NAT-PMP.
 func TestPCPOnly(t *testing.T) {
 	s, c := newPair(t, pmptest.Options{DisableNATPMP: true}, pmp.Config{})
 	if _, err := c.AddMapping(ctxT(t), "udp", port(7103), port(0), time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	if n := s.Requests(); n.NATPMPMap+n.NATPMPAddress != 0 {
-		t.Errorf("counts %+v", n)
+	if _, err := c.AddMapping(ctxT(t), "udp", port(7105), port(0), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.Requests(); n.NATPMPMap != 0 || n.NATPMPAddress > 1 || n.PCPMap != 2 {
+		t.Errorf("counts %+v: want 2 PCP maps, no NAT-PMP map, at most one NAT-PMP probe", n)
 	}
 	// Asking for NAT-PMP alone reports the PCP-only answer.
 	_, c2 := newPair(t, pmptest.Options{DisableNATPMP: true}, pmp.Config{Protocols: []pmp.Protocol{pmp.NATPMP}})

@@ -71,6 +71,16 @@ type Config struct {
 	// Discover returns as soon as one is found. If zero, 2 s.
 	SearchTimeout time.Duration
 
+	// AnswerTimeout, if less than SearchTimeout, is how long Discover waits
+	// for the gateway's first SSDP answer: with none by then, it gives up
+	// with ErrNoGateway instead of waiting out SearchTimeout. Once an
+	// answer came, SearchTimeout bounds the rest (description, checks).
+	// A gateway that speaks UPnP answers a unicast M-SEARCH within
+	// milliseconds, or within its random MX delay (miniupnpd: up to 1 s per
+	// search, hence the many searches; see docs/upnp.md). If zero,
+	// SearchTimeout.
+	AnswerTimeout time.Duration
+
 	// RequestTimeout bounds each HTTP request (description fetch, every SOAP
 	// action) and the deletions done by Close. If zero, 3 s.
 	RequestTimeout time.Duration
@@ -84,6 +94,13 @@ func (c *Config) ssdpPort() uint16 {
 		return 1900
 	}
 	return c.SSDPPort
+}
+
+func (c *Config) answerTimeout() time.Duration {
+	if c.AnswerTimeout <= 0 || c.AnswerTimeout > c.searchTimeout() {
+		return c.searchTimeout()
+	}
+	return c.AnswerTimeout
 }
 
 func (c *Config) searchTimeout() time.Duration {

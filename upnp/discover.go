@@ -70,9 +70,16 @@ func Discover(ctx context.Context, cfg Config) (*Client, error) {
 		if sent < len(resendAfter) {
 			readBy = start.Add(resendAfter[sent])
 		}
+		if answerBy := start.Add(cfg.answerTimeout()); len(seen) == 0 && answerBy.Before(readBy) {
+			readBy = answerBy
+		}
 		ans, err := s.next(readBy)
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				break
+			}
+			if len(seen) == 0 && !time.Now().Before(start.Add(cfg.answerTimeout())) {
+				s.log.Debug("upnp: no SSDP answer from the gateway", "after", cfg.answerTimeout())
 				break
 			}
 			if !errors.Is(err, os.ErrDeadlineExceeded) {
@@ -145,17 +152,20 @@ type searcher struct {
 // unroutable (vnet, containers).
 func (s *searcher) send() error {
 	for i, d := range s.dests {
-		host, mx := d.String(), 0
+		host, mx, copies := d.String(), 0, 2
 		if i > 0 {
-			mx = 1
+			mx, copies = 1, 1
 		}
+	targets:
 		for _, st := range searchTargets {
-			if _, err := s.conn.WriteTo(mSearch(host, st, mx), d); err != nil {
-				if i == 0 {
-					return err
+			for range copies {
+				if _, err := s.conn.WriteTo(mSearch(host, st, mx), d); err != nil {
+					if i == 0 {
+						return err
+					}
+					s.log.Debug("upnp: multicast M-SEARCH failed", "err", err)
+					break targets
 				}
-				s.log.Debug("upnp: multicast M-SEARCH failed", "err", err)
-				break
 			}
 		}
 	}

@@ -1,0 +1,166 @@
+package natx_test
+
+// Lab benchmark of port mapping (issue 4): the keeper's time to the best
+// usable mapping against a real miniupnpd, side by side in one run with the
+// references that can run here — natpmpc and upnpc (whole processes, as an
+// operator runs them), go-nat-pmp and goupnp's plain path (in process) —
+// and its time to "no mapping service" on a gateway that silently drops
+// port 5351 and SSDP. Root only (docs/lab.md); figures in docs/benchmarks.md.
+//
+// In-process tools run in a helper process in the host's namespace (the
+// keeper starts goroutines, which a thread switched into a namespace would
+// not carry along); the helper times n operations and prints the mean, which
+// becomes the sub-benchmark's ns/op. The timed part is the mapping only;
+// deletions are done untimed after each.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/huin/goupnp/dcps/internetgateway2"
+	natpmp "github.com/jackpal/go-nat-pmp"
+
+	"github.com/nodeconn/natx/internal/netlab"
+	"github.com/nodeconn/natx/natx"
+)
+
+type benchResult struct {
+	Tool  string  `json:"tool"`
+	N     int     `json:"n"`
+	NsOp  float64 `json:"ns_op"`
+	Via   string  `json:"via,omitempty"`
+	Error string  `json:"error,omitempty"`
+}
+
+// mapBenchHelper args: tool, gateway, self, port, n, expect ("ok" or
+// "fail"). It maps n times, timing each mapping, and prints a benchResult.
+func mapBenchHelper(args []string) error {
+	tool, gw, self := args[0], netip.MustParseAddr(args[1]), netip.MustParseAddr(args[2])
+	port, _ := strconv.Atoi(args[3])
+	n, _ := strconv.Atoi(args[4])
+	wantFail := args[5] == "fail"
+	res := benchResult{Tool: tool, N: n}
+	var total time.Duration
+	for i := 0; i < n; i++ {
+		d, via, err := mapOnce(tool, gw, netip.AddrPortFrom(self, uint16(port)))
+		if (err != nil) != wantFail {
+			res.Error = fmt.Sprintf("run %d: err %v, want failure %v", i, err, wantFail)
+			break
+		}
+		total += d
+		res.Via = via
+	}
+	res.NsOp = float64(total.Nanoseconds()) / float64(n)
+	return netlab.PrintJSON(res)
+}
+
+// mapOnce times one mapping by tool and deletes it untimed.
+func mapOnce(tool string, gw netip.Addr, internal netip.AddrPort) (time.Duration, string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	switch tool {
+	case "keeper":
+		pm, err := natx.NewPortMap(ctx, natx.PortMapConfig{Gateway: gw}, "udp", internal)
+		d := time.Since(start)
+		if err != nil {
+			return d, "", err
+		}
+		m, _ := pm.Mapping()
+		return d, m.Protocol, pm.Close()
+	case "go-nat-pmp":
+		c := natpmp.NewClientWithTimeout(gw.AsSlice(), 10*time.Second)
+		_, err := c.AddPortMapping("udp", int(internal.Port()), int(internal.Port()), 60)
+		d := time.Since(start)
+		if err != nil {
+			return d, "", err
+		}
+		_, err = c.AddPortMapping("udp", int(internal.Port()), 0, 0)
+		return d, "natpmp", err
+	case "goupnp":
+		clients, _, err := internetgateway2.NewWANIPConnection2ClientsCtx(ctx)
+		if err != nil || len(clients) == 0 {
+			return time.Since(start), "", fmt.Errorf("goupnp found no IGD: %v", err)
+		}
+		c := clients[0]
+		err = c.AddPortMappingCtx(ctx, "", internal.Port(), "UDP", internal.Port(), internal.Addr().String(), true, "bench", 60)
+		d := time.Since(start)
+		if err != nil {
+			return d, "", err
+		}
+		return d, "upnp", c.DeletePortMappingCtx(ctx, "", internal.Port(), "UDP")
+	}
+	return 0, "", errors.New("unknown tool " + tool)
+}
+
+// runMapBench runs the helper for tool and reports its mean as ns/op.
+func runMapBench(b *testing.B, l *netlab.Lab, s *netlab.Site, tool string, port int, expect string) {
+	p := l.StartHelper(s.Host, "mapbench", tool, s.GatewayIP.String(), s.HostIP.String(), strconv.Itoa(port), strconv.Itoa(b.N), expect)
+	res, err := netlab.WaitJSON(p, time.Duration(b.N)*15*time.Second, func(r benchResult) bool { return r.Tool != "" })
+	_ = p.Wait()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if res.Error != "" {
+		b.Fatalf("%s: %s", tool, res.Error)
+	}
+	b.ReportMetric(res.NsOp, "ns/op")
+	if res.Via != "" {
+		b.Logf("%s mapped via %s", tool, res.Via)
+	}
+}
+
+// runProcessBench times a whole command per op in the host's namespace,
+// then runs undo untimed.
+func runProcessBench(b *testing.B, s *netlab.Site, cmd, undo []string) {
+	var total time.Duration
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		out, err := s.Host.Exec(cmd...)
+		total += time.Since(start)
+		if err != nil {
+			b.Fatalf("%v: %v\n%s", cmd, err, out)
+		}
+		if out, err := s.Host.Exec(undo...); err != nil {
+			b.Fatalf("%v: %v\n%s", undo, err, out)
+		}
+	}
+	b.ReportMetric(float64(total.Nanoseconds())/float64(b.N), "ns/op")
+}
+
+func BenchmarkLabPortMapping(b *testing.B) {
+	l := netlab.New(b)
+	full := l.AddSite(netlab.EIM)
+	full.StartMiniupnpd(netlab.MiniupnpdOptions{})
+	upnpOnly := l.AddSite(netlab.EIM)
+	upnpOnly.StartMiniupnpd(netlab.MiniupnpdOptions{DisableNATPMP: true})
+	silent := l.AddSite(netlab.EIM)
+	// No gateway daemon, and the router drops its ports silently instead
+	// of answering ICMP port unreachable: the worst case for a client.
+	if err := silent.Router.NFT(`insert rule inet filter input iifname "lan" udp dport { 1900, 5351 } drop`); err != nil {
+		b.Fatal(err)
+	}
+	gw := func(s *netlab.Site) string { return s.GatewayIP.String() }
+
+	b.Run("full/keeper", func(b *testing.B) { runMapBench(b, l, full, "keeper", 24500, "ok") })
+	b.Run("full/natpmpc", func(b *testing.B) {
+		runProcessBench(b, full, []string{"natpmpc", "-g", gw(full), "-a", "24501", "24501", "udp", "60"},
+			[]string{"natpmpc", "-g", gw(full), "-a", "24501", "0", "udp", "0"})
+	})
+	b.Run("full/go-nat-pmp", func(b *testing.B) { runMapBench(b, l, full, "go-nat-pmp", 24502, "ok") })
+	b.Run("full/upnpc", func(b *testing.B) {
+		runProcessBench(b, full, []string{"upnpc", "-r", "24503", "udp"}, []string{"upnpc", "-d", "24503", "udp"})
+	})
+	b.Run("full/goupnp", func(b *testing.B) { runMapBench(b, l, full, "goupnp", 24504, "ok") })
+	b.Run("upnp-only/keeper", func(b *testing.B) { runMapBench(b, l, upnpOnly, "keeper", 24505, "ok") })
+	b.Run("upnp-only/goupnp", func(b *testing.B) { runMapBench(b, l, upnpOnly, "goupnp", 24506, "ok") })
+	b.Run("upnp-only/upnpc", func(b *testing.B) {
+		runProcessBench(b, upnpOnly, []string{"upnpc", "-r", "24507", "udp"}, []string{"upnpc", "-d", "24507", "udp"})
+	})
+	b.Run("silent/keeper", func(b *testing.B) { runMapBench(b, l, silent, "keeper", 24508, "fail") })
+}
