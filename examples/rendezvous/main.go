@@ -1,0 +1,106 @@
+// Command rendezvous runs a natx rendezvous server (package
+// holepunch/rendezvous): nodes without a signalling channel of their own
+// connect to it over TCP, register their peer ID, and exchange the small
+// messages that set up a hole-punching attempt.
+//
+// Usage:
+//
+//	rendezvous [-listen ADDR] [-max-conns N] [-max-queued N]
+//
+// It prints one JSON line per event on stdout:
+//
+//	{"event":"listening","addr":"0.0.0.0:7777"}
+//	{"event":"registered","peer":"alice","addr":"192.0.2.7:50112"}
+//	{"event":"left","peer":"alice","addr":"192.0.2.7:50112","error":"..."}
+//	{"event":"closed"}
+//
+// "error" is absent when the peer closed its connection itself. On SIGINT
+// or SIGTERM it closes every connection, prints "closed" and exits 0. The
+// flags and the JSON field names are a public contract.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+
+	"github.com/nodeconn/natx/holepunch/rendezvous"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// event is one line of output.
+type event struct {
+	Event string `json:"event"`
+	Addr  string `json:"addr,omitempty"`
+	Peer  string `json:"peer,omitempty"`
+	Error string `json:"error,omitempty"`
+}
+
+// printer writes events as JSON lines, one at a time.
+type printer struct {
+	mu  sync.Mutex
+	enc *json.Encoder
+}
+
+func (p *printer) print(e event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_ = p.enc.Encode(e)
+}
+
+// run serves until ctx ends and returns the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("rendezvous", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", ":7777", "TCP address to listen on, host:port")
+	maxConns := fs.Int("max-conns", 0, "most connections at once (0: 1024)")
+	maxQueued := fs.Int("max-queued", 0, "most messages waiting for one peer (0: 64)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "rendezvous: unexpected arguments %q\n", fs.Args())
+		return 2
+	}
+	out := &printer{enc: json.NewEncoder(stdout)}
+	var lc net.ListenConfig
+	l, err := lc.Listen(ctx, "tcp", *listen)
+	if err != nil {
+		out.print(event{Event: "error", Error: err.Error()})
+		fmt.Fprintln(stderr, "rendezvous:", err)
+		return 1
+	}
+	srv := rendezvous.NewServer(rendezvous.ServerConfig{
+		MaxConns:  *maxConns,
+		MaxQueued: *maxQueued,
+		OnEvent: func(e rendezvous.Event) {
+			ev := event{Event: e.Kind, Peer: e.ID, Addr: e.Addr.String()}
+			if e.Err != nil {
+				ev.Error = e.Err.Error()
+			}
+			out.print(ev)
+		},
+	})
+	out.print(event{Event: "listening", Addr: l.Addr().String()})
+	err = srv.Serve(ctx, l)
+	_ = srv.Close()
+	if err != nil && ctx.Err() == nil {
+		out.print(event{Event: "error", Error: err.Error()})
+		fmt.Fprintln(stderr, "rendezvous:", err)
+		return 1
+	}
+	out.print(event{Event: "closed"})
+	return 0
+}

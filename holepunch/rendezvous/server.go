@@ -1,0 +1,538 @@
+// The server: accepts TCP connections, registers each client's peer ID, and
+// forwards messages between registered clients through bounded queues.
+
+package rendezvous
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/nodeconn/natx/internal/netaddr"
+)
+
+// ServerConfig configures a Server. The zero ServerConfig is usable.
+type ServerConfig struct {
+	// MaxConns caps the connections open at once, registered or not; a
+	// connection beyond it gets an error frame (the client's Dial returns
+	// ErrServerFull) and is closed. If zero, 1024.
+	MaxConns int
+	// MaxQueued caps the messages waiting to be written to one peer; a
+	// message beyond it is refused to its sender with ErrQueueFull. If zero,
+	// 64.
+	MaxQueued int
+	// HelloTimeout bounds the time between accepting a connection and its
+	// hello. If zero, 10 s.
+	HelloTimeout time.Duration
+	// IdleTimeout closes a connection from which nothing (not even a ping)
+	// has arrived for this long. Clients ping every Config.PingInterval. If
+	// zero, 60 s.
+	IdleTimeout time.Duration
+	// WriteTimeout bounds each write to a client; a client that does not
+	// read for this long while the server has something for it is
+	// disconnected, so that it holds no resources for the others. If zero,
+	// 10 s.
+	WriteTimeout time.Duration
+	// OnEvent, if non-nil, is told of every peer registered or gone. It is
+	// called from the connection's goroutine and must not block.
+	OnEvent func(Event)
+	// Logger receives debug and warning logs. If nil, logs are discarded.
+	Logger *slog.Logger
+}
+
+// Event is a peer registering with the server or leaving it.
+type Event struct {
+	// Kind is "registered" or "left".
+	Kind string
+	// ID is the peer's ID.
+	ID string
+	// Addr is the address the peer's connection came from.
+	Addr netip.AddrPort
+	// Err, for "left", is why the connection ended: nil for the client's
+	// own close, ErrReplaced when a newer connection took the ID, or the
+	// read or protocol error.
+	Err error
+}
+
+func (c ServerConfig) maxConns() int        { return orInt(c.MaxConns, 1024) }
+func (c ServerConfig) maxQueued() int       { return orInt(c.MaxQueued, 64) }
+func (c ServerConfig) hello() time.Duration { return orDur(c.HelloTimeout, 10*time.Second) }
+func (c ServerConfig) idle() time.Duration  { return orDur(c.IdleTimeout, 60*time.Second) }
+func (c ServerConfig) write() time.Duration { return orDur(c.WriteTimeout, 10*time.Second) }
+
+func orInt(v, d int) int {
+	if v <= 0 {
+		return d
+	}
+	return v
+}
+
+func orDur(v, d time.Duration) time.Duration {
+	if v <= 0 {
+		return d
+	}
+	return v
+}
+
+// controlSlack is how many control frames (acks, pongs) may wait for a
+// client on top of MaxQueued messages before the server decides the client
+// is not reading and disconnects it.
+const controlSlack = 64
+
+// closeFlush bounds the write of the last error frame to a closing client.
+const closeFlush = 500 * time.Millisecond
+
+// Server is a rendezvous server. Make it with NewServer, run it with Serve,
+// stop it with Close.
+//
+// Peer IDs are not authenticated: a client may claim any valid ID, and a
+// second connection claiming an ID replaces the first one (the first gets
+// ErrReplaced), so that a node that lost its connection can come back before
+// the server notices the old one is dead. The server only moves opaque
+// bytes; holepunch authenticates what it sends end to end.
+type Server struct {
+	cfg ServerConfig
+	log *slog.Logger
+
+	mu        sync.Mutex
+	closed    bool
+	peers     map[string]*sconn
+	conns     map[*sconn]struct{}
+	listeners map[net.Listener]struct{}
+	done      chan struct{}
+	wg        sync.WaitGroup
+}
+
+// NewServer returns a server that serves nothing until Serve is called.
+func NewServer(cfg ServerConfig) *Server {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Server{
+		cfg:       cfg,
+		log:       log,
+		peers:     make(map[string]*sconn),
+		conns:     make(map[*sconn]struct{}),
+		listeners: make(map[net.Listener]struct{}),
+		done:      make(chan struct{}),
+	}
+}
+
+// ListenAndServe listens on the TCP address addr (host:port) of the real
+// network and serves it until ctx ends or the listener fails, then closes
+// the server and returns ctx's or the listener's error.
+func ListenAndServe(ctx context.Context, addr string, cfg ServerConfig) error {
+	var lc net.ListenConfig
+	l, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	s := NewServer(cfg)
+	defer s.Close()
+	return s.Serve(ctx, l)
+}
+
+// Serve accepts connections on l until ctx ends or the server is closed,
+// and closes l. When ctx ends, Serve closes the whole server (as Close does)
+// and returns ctx's error; after Close it returns nil; if l fails it
+// returns that error and leaves the server and its connections running.
+// Serve may be called again, or concurrently, with other listeners.
+func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		_ = l.Close()
+		return nil
+	}
+	s.listeners[l] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, l)
+		s.mu.Unlock()
+		_ = l.Close()
+	}()
+
+	stop := make(chan struct{})
+	watcher := make(chan struct{})
+	go func() {
+		defer close(watcher)
+		select {
+		case <-ctx.Done():
+			_ = l.Close()
+		case <-stop:
+		}
+	}()
+	defer func() { close(stop); <-watcher }()
+
+	var backoff time.Duration
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				s.Close()
+				return ctx.Err()
+			}
+			if s.isClosed() || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded) || isTemporary(err) {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.log.Warn("rendezvous: accept", "err", err, "retry_in", backoff)
+				select {
+				case <-time.After(backoff):
+				case <-ctx.Done():
+				case <-s.done:
+				}
+				continue
+			}
+			return err
+		}
+		backoff = 0
+		s.accept(c)
+	}
+}
+
+// isTemporary reports errors such as EMFILE, which pass.
+func isTemporary(err error) bool {
+	var t interface{ Temporary() bool }
+	return errors.As(err, &t) && t.Temporary()
+}
+
+func (s *Server) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// accept starts serving c, or refuses it when the server is full or closed.
+func (s *Server) accept(c net.Conn) {
+	sc := &sconn{
+		s:       s,
+		c:       c,
+		addr:    netaddr.AddrPort(c.RemoteAddr()),
+		wake:    make(chan struct{}, 1),
+		closing: make(chan struct{}),
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		_ = c.Close()
+		return
+	}
+	if len(s.conns) >= s.cfg.maxConns() {
+		s.mu.Unlock()
+		s.log.Warn("rendezvous: refusing connection, server full", "from", sc.addr)
+		_ = c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+		_, _ = c.Write(mustFrame(frame{typ: typeError, code: codeServerFull}))
+		_ = c.Close()
+		return
+	}
+	s.conns[sc] = struct{}{}
+	s.wg.Add(2)
+	s.mu.Unlock()
+	go sc.writeLoop()
+	go sc.readLoop()
+}
+
+// Close stops every listener and closes every connection (clients get an
+// error frame, then EOF), and returns once every goroutine of the server has
+// ended. It is safe to call more than once.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if !s.closed {
+		s.closed = true
+		close(s.done)
+		for l := range s.listeners {
+			_ = l.Close()
+		}
+		for sc := range s.conns {
+			sc.close(codeShutdown, errors.New("server closed"))
+		}
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return nil
+}
+
+// Peers returns the number of registered peers.
+func (s *Server) Peers() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.peers)
+}
+
+func (s *Server) event(e Event) {
+	if s.cfg.OnEvent != nil {
+		s.cfg.OnEvent(e)
+	}
+}
+
+// sconn is one client connection on the server.
+type sconn struct {
+	s    *Server
+	c    net.Conn
+	addr netip.AddrPort
+	id   string // set once by the read loop, before registration
+
+	mu      sync.Mutex
+	q       [][]byte
+	data    int // deliver frames in q
+	ending  bool
+	reason  error
+	wake    chan struct{}
+	closing chan struct{}
+
+	registered bool // guarded by s.mu
+}
+
+// push queues an encoded frame for the client. A message (data) is refused
+// when MaxQueued are already waiting; a control frame beyond the slack means
+// the client does not read, and closes the connection. It reports whether
+// the frame was queued.
+func (sc *sconn) push(b []byte, data bool) bool {
+	max := sc.s.cfg.maxQueued()
+	sc.mu.Lock()
+	if sc.ending {
+		sc.mu.Unlock()
+		return false
+	}
+	if data && sc.data >= max {
+		sc.mu.Unlock()
+		return false
+	}
+	if !data && len(sc.q) >= max+controlSlack {
+		sc.mu.Unlock()
+		sc.close(0, errors.New("client does not read"))
+		return false
+	}
+	sc.q = append(sc.q, b)
+	if data {
+		sc.data++
+	}
+	sc.mu.Unlock()
+	select {
+	case sc.wake <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// close ends the connection: what is queued is dropped, an error frame with
+// code is written (unless code is 0) within closeFlush, and the connection
+// is closed. The first reason wins.
+func (sc *sconn) close(code byte, reason error) {
+	sc.mu.Lock()
+	if sc.ending {
+		sc.mu.Unlock()
+		return
+	}
+	sc.ending = true
+	sc.reason = reason
+	sc.q = nil
+	sc.data = 0
+	if code != 0 {
+		sc.q = append(sc.q, mustFrame(frame{typ: typeError, code: code}))
+	}
+	sc.mu.Unlock()
+	// Cut short a write stuck on a client that does not read, and wake a
+	// read loop blocked on a silent one.
+	_ = sc.c.SetWriteDeadline(time.Now().Add(closeFlush))
+	_ = sc.c.SetReadDeadline(time.Now())
+	close(sc.closing)
+}
+
+// writeLoop writes queued frames, each within WriteTimeout, and closes the
+// connection when asked to or when a write fails.
+func (sc *sconn) writeLoop() {
+	defer sc.s.wg.Done()
+	defer sc.c.Close()
+	bw := bufio.NewWriterSize(sc.c, 8192)
+	for {
+		var ending bool
+		select {
+		case <-sc.wake:
+		case <-sc.closing:
+			ending = true
+		}
+		sc.mu.Lock()
+		q := sc.q
+		sc.q = nil
+		sc.data = 0
+		sc.mu.Unlock()
+		if len(q) > 0 {
+			if ending {
+				_ = sc.c.SetWriteDeadline(time.Now().Add(closeFlush))
+			} else {
+				_ = sc.c.SetWriteDeadline(time.Now().Add(sc.s.cfg.write()))
+			}
+			var err error
+			for _, b := range q {
+				if _, err = bw.Write(b); err != nil {
+					break
+				}
+			}
+			if err == nil {
+				err = bw.Flush()
+			}
+			if err != nil {
+				if !ending {
+					sc.s.log.Debug("rendezvous: write failed, closing", "peer", sc.id, "from", sc.addr, "err", err)
+					sc.close(0, fmt.Errorf("write: %w", err))
+				}
+				return
+			}
+		}
+		if ending {
+			return
+		}
+	}
+}
+
+// readLoop reads the hello, registers the peer, then reads and routes
+// frames until the connection ends; then it unregisters the peer.
+func (sc *sconn) readLoop() {
+	s := sc.s
+	defer s.wg.Done()
+	err := sc.serve()
+	sc.mu.Lock()
+	reason := sc.reason
+	sc.mu.Unlock()
+	if reason == nil {
+		reason = err
+	}
+	sc.close(closeCode(err), reason)
+
+	s.mu.Lock()
+	delete(s.conns, sc)
+	wasRegistered := sc.registered
+	sc.registered = false
+	if wasRegistered && s.peers[sc.id] == sc {
+		delete(s.peers, sc.id)
+	}
+	s.mu.Unlock()
+	if wasRegistered {
+		if errors.Is(reason, io.EOF) {
+			reason = nil
+		}
+		s.log.Debug("rendezvous: peer left", "peer", sc.id, "from", sc.addr, "err", reason)
+		s.event(Event{Kind: "left", ID: sc.id, Addr: sc.addr, Err: reason})
+	}
+}
+
+// closeCode is the code of the error frame that tells the client why the
+// server ends its connection after the read loop returned err.
+func closeCode(err error) byte {
+	var ne net.Error
+	switch {
+	case err == nil, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+		return 0
+	case errors.Is(err, ErrTooLarge):
+		return codeTooLarge
+	case errors.Is(err, ErrInvalidID):
+		return codeInvalidID
+	case errors.Is(err, errProtocol), errors.Is(err, io.ErrUnexpectedEOF):
+		return codeProtocol
+	case errors.As(err, &ne) && ne.Timeout():
+		return codeIdle
+	}
+	return 0
+}
+
+func (sc *sconn) serve() error {
+	s := sc.s
+	br := bufio.NewReaderSize(sc.c, 4096)
+	_ = sc.c.SetReadDeadline(time.Now().Add(s.cfg.hello()))
+	f, err := readFrame(br)
+	if err != nil {
+		return err
+	}
+	if f.typ != typeHello {
+		return fmt.Errorf("%w: expected hello, got type %#x", errProtocol, f.typ)
+	}
+	if f.ver != protocolVersion {
+		return fmt.Errorf("%w: version %d", errProtocol, f.ver)
+	}
+	sc.id = f.id
+	// The welcome goes first in the queue: once registered, messages for
+	// the peer may arrive at any moment.
+	welcome := ""
+	if sc.addr.IsValid() {
+		welcome = sc.addr.String()
+	}
+	sc.push(mustFrame(frame{typ: typeWelcome, text: welcome}), false)
+	if !sc.register() {
+		return net.ErrClosed
+	}
+
+	for {
+		select {
+		case <-sc.closing:
+			return net.ErrClosed
+		default:
+		}
+		_ = sc.c.SetReadDeadline(time.Now().Add(s.cfg.idle()))
+		f, err := readFrame(br)
+		if err != nil {
+			return err
+		}
+		switch f.typ {
+		case typePing:
+			sc.push(mustFrame(frame{typ: typePong}), false)
+		case typeSend:
+			code := s.route(sc.id, f.id, f.msg)
+			sc.push(mustFrame(frame{typ: typeAck, seq: f.seq, code: code}), false)
+		default:
+			return fmt.Errorf("%w: unexpected frame type %#x", errProtocol, f.typ)
+		}
+	}
+}
+
+// register makes sc the peer for its ID, replacing an older connection.
+func (sc *sconn) register() bool {
+	s := sc.s
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return false
+	}
+	old := s.peers[sc.id]
+	if old != nil {
+		old.registered = false
+	}
+	s.peers[sc.id] = sc
+	sc.registered = true
+	s.mu.Unlock()
+	if old != nil {
+		old.close(codeReplaced, ErrReplaced)
+		s.log.Debug("rendezvous: peer replaced", "peer", sc.id, "old", old.addr, "new", sc.addr)
+		s.event(Event{Kind: "left", ID: old.id, Addr: old.addr, Err: ErrReplaced})
+	}
+	s.log.Debug("rendezvous: peer registered", "peer", sc.id, "from", sc.addr)
+	s.event(Event{Kind: "registered", ID: sc.id, Addr: sc.addr})
+	return true
+}
+
+// route queues msg from one peer to another and returns the ack code.
+func (s *Server) route(from, to string, msg []byte) byte {
+	s.mu.Lock()
+	dst := s.peers[to]
+	s.mu.Unlock()
+	if dst == nil {
+		return codePeerUnknown
+	}
+	if !dst.push(mustFrame(frame{typ: typeDeliver, id: from, msg: msg}), true) {
+		return codeQueueFull
+	}
+	return codeOK
+}
