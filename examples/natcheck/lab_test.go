@@ -1,32 +1,114 @@
 package main
 
-// Lab test: natcheck itself (its run function, as a whole process in the
-// host's namespace) against coturn behind the lab's NATs, compared with
-// coturn's own RFC 5780 client, turnutils_natdiscovery (root only).
+// Lab tests (root only; docs/lab.md): natcheck itself, as a whole process
+// in a site's host namespace, against coturn and, where the router runs it,
+// a real miniupnpd. natcheck gives the right verdict behind every kind of
+// router, in English and in French; its mapping behaviour and filtering
+// agree with coturn's own RFC 5780 client (turnutils_natdiscovery); and
+// after every run, SIGINT included, the router holds none of its mappings.
 
 import (
-	"context"
 	"encoding/json"
 	"os"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/nodeconn/natx/internal/netlab"
 )
 
 func TestNetlabHelper(t *testing.T) {
 	netlab.Helper(t, map[string]netlab.HelperFunc{"natcheck": func(args []string) error {
-		if code := run(context.Background(), args, os.Stdout, os.Stderr); code != 0 {
+		if code := runMain(args, os.Stdout, os.Stderr); code != 0 {
 			return os.ErrInvalid
 		}
 		return nil
 	}})
 }
 
-func TestLabAgreesWithNatdiscovery(t *testing.T) {
-	t.Parallel()
-	l := netlab.New(t)
-	l.StartCoturn()
+// labRun is one natcheck run in a site.
+type labRun struct {
+	result
+	Mapping, Filtering string
+	out                string
+}
+
+// natcheckIn runs natcheck in s's host, against coturn, with the site's
+// router named as the gateway, waits for it and checks that the router
+// holds no mapping afterwards. json selects -json; the human output is in
+// out either way.
+func natcheckIn(t *testing.T, l *netlab.Lab, s *netlab.Site, json bool, args ...string) labRun {
+	t.Helper()
+	args = append([]string{"-stun", netlab.ServerA.String() + ":3478", "-gateway", s.GatewayIP.String(), "-timeout", "8s"}, args...)
+	if json {
+		args = append(args, "-json")
+	}
+	p := l.StartHelper(s.Host, "natcheck", args...)
+	if err := p.Wait(); err != nil {
+		t.Fatalf("natcheck %q: %v\n%s", args, err, p.Output())
+	}
+	r := labRun{out: p.Output()}
+	noMappingsLeft(t, s)
+	if !json {
+		return r
+	}
+	start := strings.Index(r.out, "{")
+	if start < 0 {
+		t.Fatalf("natcheck printed no JSON:\n%s", r.out)
+	}
+	if err := jsonUnmarshal(r.out[start:], &r); err != nil {
+		t.Fatalf("natcheck JSON: %v\n%s", err, r.out)
+	}
+	t.Logf("natcheck %q: verdict %s via %v also %v", args, r.Verdict, deref(r.Via), r.Also)
+	return r
+}
+
+func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// noMappingsLeft fails when the site's router holds any mapping rule of
+// miniupnpd's (its chains exist on every router, empty without mappings).
+func noMappingsLeft(t *testing.T, s *netlab.Site) {
+	t.Helper()
+	rules, err := s.Rules()
+	if err != nil {
+		t.Fatalf("router rules: %v", err)
+	}
+	if strings.Contains(rules, "dport") {
+		t.Fatalf("the router still holds a mapping after natcheck exited:\n%s", rules)
+	}
+}
+
+// expect checks a run's verdict, protocol and other verdicts.
+func (r labRun) expect(t *testing.T, verdict, via string, also ...string) {
+	t.Helper()
+	if r.Verdict != verdict || deref(r.Via) != via || !slices.Equal(r.Also, append([]string{}, also...)) {
+		t.Fatalf("verdict %s via %q also %v, want %s via %q also %v\n%s", r.Verdict, deref(r.Via), r.Also, verdict, via, also, r.out)
+	}
+}
+
+// has checks that the run's output holds every word.
+func (r labRun) has(t *testing.T, words ...string) {
+	t.Helper()
+	for _, w := range words {
+		if !strings.Contains(r.out, w) {
+			t.Errorf("output lacks %q:\n%s", w, r.out)
+		}
+	}
+}
+
+// agreesWithNatdiscovery compares natcheck's mapping and filtering with
+// turnutils_natdiscovery's, run in the same host.
+func (r labRun) agreesWithNatdiscovery(t *testing.T, s *netlab.Site) {
+	t.Helper()
 	verdict := func(out, kind string) string {
 		for _, b := range []struct{ text, name string }{
 			{"NAT with Endpoint Independent " + kind, "endpoint-independent"},
@@ -39,32 +121,145 @@ func TestLabAgreesWithNatdiscovery(t *testing.T) {
 		}
 		return "unknown"
 	}
-	for _, kind := range []netlab.Kind{netlab.EIM, netlab.Symmetric, netlab.PortForward, netlab.CarrierNAT} {
-		s := l.AddSite(kind)
-		t.Run(kind.String(), func(t *testing.T) {
-			t.Parallel()
-			p := l.StartHelper(s.Host, "natcheck", "-json", "-stun", netlab.ServerA.String()+":3478")
-			if err := p.Wait(); err != nil {
-				t.Fatalf("natcheck: %v\n%s", err, p.Output())
-			}
-			// natcheck prints one indented JSON object.
-			var got struct{ Mapping, Filtering string }
-			out := p.Output()
-			start := strings.Index(out, "{")
-			if start < 0 {
-				t.Fatalf("natcheck printed no JSON:\n%s", out)
-			}
-			if err := json.Unmarshal([]byte(out[start:]), &got); err != nil {
-				t.Fatalf("natcheck JSON: %v\n%s", err, out)
-			}
-			ref := s.Host.MustExec("turnutils_natdiscovery", "-m", "-f", netlab.ServerA.String())
-			m, f := verdict(ref, "Mapping"), verdict(ref, "Filtering")
-			if m == "unknown" || f == "unknown" {
-				t.Fatalf("natdiscovery gave no verdict:\n%s", ref)
-			}
-			if got.Mapping != m || got.Filtering != f {
-				t.Errorf("natcheck says %s/%s, turnutils_natdiscovery says %s/%s", got.Mapping, got.Filtering, m, f)
-			}
-		})
+	ref := s.Host.MustExec("turnutils_natdiscovery", "-m", "-f", netlab.ServerA.String())
+	m, f := verdict(ref, "Mapping"), verdict(ref, "Filtering")
+	if m == "unknown" || f == "unknown" {
+		t.Fatalf("natdiscovery gave no verdict:\n%s", ref)
 	}
+	if r.Mapping != m || r.Filtering != f {
+		t.Errorf("natcheck says %s/%s, turnutils_natdiscovery says %s/%s", r.Mapping, r.Filtering, m, f)
+	}
+}
+
+func TestLabVerdicts(t *testing.T) {
+	t.Parallel()
+	l := netlab.New(t)
+	l.StartCoturn()
+	sites := map[netlab.Kind]*netlab.Site{}
+	for _, k := range []netlab.Kind{netlab.Public, netlab.EIM, netlab.Symmetric, netlab.PortForward,
+		netlab.PolicyFilter, netlab.CarrierNAT, netlab.CarrierNATPublicPrefix} {
+		sites[k] = l.AddSite(k)
+	}
+
+	t.Run("Public", func(t *testing.T) {
+		t.Parallel()
+		s := sites[netlab.Public]
+		natcheckIn(t, l, s, true).expect(t, "no-nat", "")
+		natcheckIn(t, l, s, false, "-lang", "fr").has(t, "Verdict : no-nat", "Pas de NAT", "1. Rien à faire.")
+	})
+
+	t.Run("EIM", func(t *testing.T) {
+		t.Parallel()
+		s := sites[netlab.EIM]
+		// No mapping service on the router: hole punching only.
+		r := natcheckIn(t, l, s, true)
+		r.expect(t, "nat-punchable", "")
+		r.agreesWithNatdiscovery(t, s)
+		if r.PortMap == nil || r.PortMap.OK {
+			t.Errorf("portmap %+v, want a failed attempt", r.PortMap)
+		}
+		natcheckIn(t, l, s, false, "-lang", "fr", "-port", "4242").has(t, "Verdict : nat-punchable",
+			"fournisseur d'accès", "NAT de destination", "redirigez le port UDP 4242 vers "+s.HostIP.String(), "hôte DMZ", "dernier recours")
+
+		// miniupnpd: PCP wins, NAT-PMP and UPnP on request, UPnP warned about.
+		s.StartMiniupnpd(netlab.MiniupnpdOptions{})
+		r = natcheckIn(t, l, s, true)
+		r.expect(t, "mapped", "pcp")
+		if p := r.PortMap; p == nil || !p.Public || !p.Removed || p.External == nil || !strings.HasPrefix(*p.External, s.External.String()+":") {
+			t.Errorf("portmap %+v, want a public mapping on %v, removed", r.PortMap, s.External)
+		}
+		natcheckIn(t, l, s, true, "-via", "natpmp").expect(t, "mapped", "natpmp")
+		r = natcheckIn(t, l, s, true, "-via", "upnp")
+		r.expect(t, "mapped", "upnp")
+		if r.Warning == nil || !strings.Contains(*r.Warning, "unsafe") {
+			t.Errorf("no UPnP warning: %v", r.Warning)
+		}
+		natcheckIn(t, l, s, false, "-via", "upnp", "-lang", "fr").has(t, "Verdict : mapped (UPnP)",
+			"problématique et non sûre", "dernier recours", "NAT de destination")
+
+		// SIGINT while the probe still runs (a STUN server that never
+		// answers): the mapping made meanwhile is deleted.
+		p := l.StartHelper(s.Host, "natcheck", "-stun", netlab.Peer.String()+":3478", "-gateway", s.GatewayIP.String(), "-timeout", "30s", "-via", "pcp")
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			rules, err := s.Rules()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(rules, "dport") {
+				break
+			}
+			if time.Now().After(deadline) || p.Exited() {
+				t.Fatalf("natcheck made no mapping:\n%s\n%s", rules, p.Output())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if err := p.Signal(syscall.SIGINT); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Wait(); err == nil || !strings.Contains(p.Output(), "interrupted") {
+			t.Errorf("natcheck after SIGINT: %v\n%s", err, p.Output())
+		}
+		noMappingsLeft(t, s)
+	})
+
+	t.Run("Symmetric", func(t *testing.T) {
+		t.Parallel()
+		s := sites[netlab.Symmetric]
+		r := natcheckIn(t, l, s, true)
+		r.expect(t, "nat-hard", "")
+		r.agreesWithNatdiscovery(t, s)
+		natcheckIn(t, l, s, false, "-lang", "fr").has(t, "Verdict : nat-hard", "NAT « symétrique »", "NAT de destination", "relais TURN")
+		// A mapping on the router lifts it: mapped wins, nat-hard is listed.
+		s.StartMiniupnpd(netlab.MiniupnpdOptions{})
+		natcheckIn(t, l, s, true).expect(t, "mapped", "pcp", "nat-hard")
+	})
+
+	t.Run("PortForward", func(t *testing.T) {
+		t.Parallel()
+		s := sites[netlab.PortForward]
+		r := natcheckIn(t, l, s, true)
+		r.expect(t, "nat-punchable", "")
+		r.agreesWithNatdiscovery(t, s)
+		r.has(t, "a destination NAT or a DMZ host seems to be configured")
+	})
+
+	t.Run("PolicyFilter", func(t *testing.T) {
+		t.Parallel()
+		s := sites[netlab.PolicyFilter]
+		natcheckIn(t, l, s, true).expect(t, "udp-blocked", "")
+		r := natcheckIn(t, l, s, true, "-lang", "fr")
+		r.expect(t, "udp-blocked", "")
+		r.has(t, "filtre basé sur une politique", "fournisseur d'accès", "relais TURN par TCP ou TLS")
+	})
+
+	t.Run("CarrierNAT", func(t *testing.T) {
+		t.Parallel()
+		s := sites[netlab.CarrierNAT]
+		// Without a mapping service the second layer is invisible from
+		// the host: STUN sees one endpoint-independent NAT.
+		r := natcheckIn(t, l, s, true)
+		r.expect(t, "nat-punchable", "")
+		r.agreesWithNatdiscovery(t, s)
+		// The home router's miniupnpd, on 100.64.N.2, refuses: carrier-nat.
+		s.StartMiniupnpd(netlab.MiniupnpdOptions{})
+		natcheckIn(t, l, s, true).expect(t, "carrier-nat", "", "nat-punchable")
+		r = natcheckIn(t, l, s, true, "-lang", "fr")
+		r.expect(t, "carrier-nat", "", "nat-punchable")
+		r.has(t, "Plusieurs couches de NAT de source", "fournisseur d'accès", "IPv4 publique", "IPv6")
+	})
+
+	t.Run("CarrierNATPublicPrefix", func(t *testing.T) {
+		t.Parallel()
+		s := sites[netlab.CarrierNATPublicPrefix]
+		// The mapping succeeds on the home router, on an address that is
+		// not the one the internet sees.
+		s.StartMiniupnpd(netlab.MiniupnpdOptions{})
+		r := natcheckIn(t, l, s, true)
+		r.expect(t, "carrier-nat", "", "nat-punchable")
+		if p := r.PortMap; p == nil || !p.OK || p.Public || !p.Removed || p.External == nil || !strings.HasPrefix(*p.External, s.RouterWAN.String()+":") {
+			t.Errorf("portmap %+v, want a mapping on %v, not public, removed", r.PortMap, s.RouterWAN)
+		}
+		r.has(t, s.RouterWAN.String(), s.External.String(), "another NAT stands beyond your router")
+	})
 }

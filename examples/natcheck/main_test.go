@@ -23,7 +23,8 @@ func checkJSON(t *testing.T, out []byte) {
 	if err := json.Unmarshal(out, &m); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	for _, k := range []string{"udp", "mapped", "mapping", "filtering", "hairpin", "port_preserved", "nat", "servers"} {
+	for _, k := range []string{"udp", "mapped", "mapping", "filtering", "hairpin", "port_preserved", "nat", "servers",
+		"verdict", "via", "also", "lang", "advice", "warning", "steps", "portmap"} {
 		if _, ok := m[k]; !ok {
 			t.Errorf("field %q missing", k)
 		}
@@ -34,6 +35,9 @@ func checkJSON(t *testing.T, out []byte) {
 	if !strings.HasPrefix(m["mapped"].(string), "127.0.0.1:") {
 		t.Errorf("mapped %v", m["mapped"])
 	}
+	if m["verdict"] != "no-nat" || m["via"] != nil || len(m["also"].([]any)) != 0 || m["lang"] != "en" || m["advice"] == "" || len(m["steps"].([]any)) == 0 {
+		t.Errorf("verdict: %s", out)
+	}
 	servers := m["servers"].([]any)
 	if len(servers) != 1 || servers[0].(map[string]any)["rtt_ms"] == nil {
 		t.Errorf("servers %v", servers)
@@ -43,7 +47,7 @@ func checkJSON(t *testing.T, out []byte) {
 func TestRunJSON(t *testing.T) {
 	s := stuntest.NewServer(t, stuntest.Options{TCP: true})
 	var out, errb bytes.Buffer
-	if code := run(context.Background(), []string{"-stun", s.Addr().String(), "-json", "-timeout", "5s", "-hairpin"}, &out, &errb); code != 0 {
+	if code := run(context.Background(), []string{"-stun", s.Addr().String(), "-json", "-timeout", "5s", "-hairpin", "-portmap=false"}, &out, &errb); code != 0 {
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}
 	checkJSON(t, out.Bytes())
@@ -55,41 +59,61 @@ func TestRunJSON(t *testing.T) {
 func TestRunHuman(t *testing.T) {
 	s := stuntest.NewServer(t, stuntest.Options{})
 	var out, errb bytes.Buffer
-	if code := run(context.Background(), []string{"-stun", s.Addr().String()}, &out, &errb); code != 0 {
+	if code := run(context.Background(), []string{"-stun", s.Addr().String(), "-portmap=false"}, &out, &errb); code != 0 {
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}
-	if !strings.Contains(out.String(), "no NAT") || strings.Count(strings.TrimSpace(out.String()), "\n") != 0 {
-		t.Errorf("output: %q", out.String())
+	// Findings, then the verdict, then numbered steps.
+	got := out.String()
+	iFound, iVerdict, iTodo := strings.Index(got, "What natcheck found:"), strings.Index(got, "Verdict: no-nat"), strings.Index(got, "What to do:\n  1. ")
+	if iFound < 0 || iVerdict < iFound || iTodo < iVerdict || !strings.Contains(got, "No NAT") || !strings.Contains(got, "Port mapping: ") {
+		t.Errorf("output:\n%s", got)
 	}
 }
 
 func TestRunUDPBlocked(t *testing.T) {
 	s := stuntest.NewServer(t, stuntest.Options{TCP: true, DropUDP: true})
 	var out, errb bytes.Buffer
-	if code := run(context.Background(), []string{"-stun", s.Addr().String(), "-json"}, &out, &errb); code != 0 {
+	if code := run(context.Background(), []string{"-stun", s.Addr().String(), "-json", "-portmap=false"}, &out, &errb); code != 0 {
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}
 	var m map[string]any
 	if err := json.Unmarshal(out.Bytes(), &m); err != nil {
 		t.Fatal(err)
 	}
-	if m["udp"] != false || m["mapping"] != "unknown" || m["mapped"] != nil {
+	if m["udp"] != false || m["mapping"] != "unknown" || m["mapped"] != nil || m["verdict"] != "udp-blocked" || m["portmap"] != nil {
 		t.Errorf("%s", out.String())
 	}
 	out.Reset()
-	run(context.Background(), []string{"-stun", s.Addr().String()}, &out, &errb)
-	if !strings.Contains(out.String(), "UDP does not get through") {
+	run(context.Background(), []string{"-stun", s.Addr().String(), "-portmap=false"}, &out, &errb)
+	if !strings.Contains(out.String(), "UDP does not get through") || !strings.Contains(out.String(), "TURN relay over TCP or TLS") {
 		t.Errorf("output: %q", out.String())
+	}
+	out.Reset()
+	run(context.Background(), []string{"-stun", s.Addr().String(), "-portmap=false", "-lang", "fr"}, &out, &errb)
+	for _, w := range []string{"Verdict : udp-blocked", "UDP ne passe pas", "filtre basé sur une politique", "fournisseur d'accès", "TURN par TCP ou TLS"} {
+		if !strings.Contains(out.String(), w) {
+			t.Errorf("French output lacks %q:\n%s", w, out.String())
+		}
 	}
 }
 
 func TestRunBadFlags(t *testing.T) {
 	var out, errb bytes.Buffer
-	if code := run(context.Background(), []string{"-stun", "no-port"}, &out, &errb); code != 1 {
+	if code := run(context.Background(), []string{"-stun", "no-port", "-portmap=false"}, &out, &errb); code != 1 {
 		t.Fatalf("exit %d", code)
 	}
-	if code := run(context.Background(), []string{"-nope"}, &out, &errb); code != 2 {
-		t.Fatalf("exit %d", code)
+	for _, args := range [][]string{
+		{"-nope"},
+		{"-via", "pmp"},
+		{"-lang", "de"},
+		{"-gateway", "router.local"},
+		{"-gateway", "::1"},
+		{"-port", "70000"},
+		{"extra"},
+	} {
+		if code := run(context.Background(), args, &out, &errb); code != 2 {
+			t.Errorf("%q: exit %d, want 2", args, code)
+		}
 	}
 }
 
@@ -104,7 +128,7 @@ func TestBinary(t *testing.T) {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	s := stuntest.NewServer(t, stuntest.Options{})
-	out, err := exec.Command(bin, "-stun", s.Addr().String(), "-json", "-timeout", "5s").Output()
+	out, err := exec.Command(bin, "-stun", s.Addr().String(), "-json", "-timeout", "5s", "-portmap=false").Output()
 	if err != nil {
 		t.Fatal(err)
 	}

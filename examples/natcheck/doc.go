@@ -1,0 +1,38 @@
+// Command natcheck tells a node operator what stands between the node and
+// the internet, and what to do about it, in the terms of the operator's
+// guide (source NAT, destination NAT, DMZ host, policy filter).
+//
+// It measures whether UDP gets through, the public address, and the NAT's
+// mapping and filtering behaviour (RFC 4787, measured with RFC 5780 over STUN,
+// RFC 8489); it tries to open a short-lived port mapping on the router with
+// PCP (RFC 6887), NAT-PMP (RFC 6886) or UPnP IGD, checks the mapping's
+// external address against the address STUN saw (a private, shared RFC 6598
+// or different address means another NAT beyond the router), and deletes the
+// mapping before it exits, also on SIGINT and SIGTERM. Then it gives a
+// verdict and numbered steps, in English or French:
+//
+//   - no-nat: the machine's own address is public;
+//   - mapped: source NAT, and a port mapping works (which protocol; a warning
+//     when it is UPnP);
+//   - nat-punchable: source NAT with endpoint-independent mapping, no working
+//     mapping;
+//   - nat-hard: source NAT with endpoint-dependent mapping;
+//   - carrier-nat: more than one layer of source NAT;
+//   - udp-blocked: a policy filter drops UDP;
+//   - unknown: nothing could be claimed (no STUN answer at all, say).
+//
+// Where several hold, the one that most limits reachability wins (in the
+// order udp-blocked, carrier-nat, mapped, nat-hard, nat-punchable, no-nat; a
+// working public mapping lifts the limits of the NAT's mapping behaviour)
+// and the others are listed. docs/natcheck.md has the table.
+//
+// Usage:
+//
+//	natcheck [-stun host:port,...] [-json] [-timeout 5s] [-hairpin]
+//	         [-portmap=true] [-via auto|pcp|natpmp|upnp] [-gateway ADDR]
+//	         [-port N] [-lang en|fr]
+//
+// The language is -lang, else the locale (LC_ALL, LC_MESSAGES, LANG), else
+// English. The flags and the JSON field names are a public contract: they are
+// extended, never renamed or removed.
+package main
