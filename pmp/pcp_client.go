@@ -201,6 +201,14 @@ func (c *Client) pcpExchange(ctx context.Context, req *pcpRequest) (pcpResponse,
 			lastBad = err
 			continue
 		}
+		if stale(req, &resp) {
+			// The late answer to a retransmission of an earlier request of
+			// this mapping (same nonce, same opcode): the gateway's answer
+			// to this one is still to come.
+			c.log.Debug("pmp: stale PCP answer ignored", "lifetime", resp.Lifetime)
+			lastBad = fmt.Errorf("deletion answered with lifetime %d s", resp.Lifetime)
+			continue
+		}
 		reset := false
 		if resp.Version == pcpVersion {
 			reset = c.observeEpoch(PCP, resp.Epoch)
@@ -217,6 +225,16 @@ func (c *Client) pcpExchange(ctx context.Context, req *pcpRequest) (pcpResponse,
 		return pcpResponse{}, false, fmt.Errorf("%w: %v", ErrBadAnswer, lastBad)
 	}
 	return pcpResponse{}, false, fmt.Errorf("%w: PCP, %v", ErrNoAnswer, time.Since(start).Round(time.Millisecond))
+}
+
+// stale reports whether resp, though it matches req, answers an earlier
+// request of the same mapping: a success granting a lifetime to a
+// deletion. A client that retransmits a MAP and then deletes the mapping on
+// the same socket sees exactly that when the gateway answered the MAP twice
+// (seen with miniupnpd under load). The deletion's own answer is awaited;
+// if none comes, the exchange fails with ErrBadAnswer.
+func stale(req *pcpRequest, resp *pcpResponse) bool {
+	return req.Opcode == pcpOpMap && req.Lifetime == 0 && resp.Result == PCPSuccess && resp.Lifetime != 0
 }
 
 // readErr classifies a socket error of the exchange.
