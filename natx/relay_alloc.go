@@ -1,0 +1,390 @@
+// This file holds one TURN allocation: its transport (UDP, TCP or TLS), the
+// pion client running over it, the read loops, and natx's own Refresh
+// transactions (pion refreshes too, but only logs a failure; natx needs to
+// know, to replace a failing allocation).
+
+package natx
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha1" //nolint:gosec // RFC-mandated for REST-style TURN credentials
+	"crypto/tls"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/pion/stun/v4"
+	"github.com/pion/transport/v5"
+	"github.com/pion/turn/v5"
+)
+
+// ErrRelayAuth means a TURN server rejected the credentials (401 after the
+// authenticated request).
+var ErrRelayAuth = errors.New("natx: TURN server rejected the credentials")
+
+// relayReleaseTimeout bounds the Refresh(lifetime 0) sent on release.
+const relayReleaseTimeout = time.Second
+
+// relayAlloc is one allocation on one server.
+type relayAlloc struct {
+	server     RelayServer
+	serverAddr *net.UDPAddr // as handed to pion (the TCP/TLS peer for streams)
+	relayed    netip.AddrPort
+	latency    time.Duration
+	shared     bool // on the conn from OpenUDP
+
+	user, pass string
+	client     *turn.Client
+	wire       *relayWire
+	conn       net.PacketConn // pion's relayed conn
+
+	mu       sync.Mutex
+	nonce    stun.Nonce
+	lifetime time.Duration // last granted
+	expires  time.Time
+
+	closeOnce sync.Once
+	wg        sync.WaitGroup
+}
+
+// relayCredentials returns the username and password to use with s now.
+func relayCredentials(s RelayServer, now time.Time) (user, pass string) {
+	if s.Secret == "" {
+		return s.Username, s.Password
+	}
+	ttl := s.CredentialTTL
+	if ttl <= 0 {
+		ttl = 12 * time.Hour
+	}
+	user = strconv.FormatInt(now.Add(ttl).Unix(), 10)
+	if s.Username != "" {
+		user += ":" + s.Username
+	}
+	mac := hmac.New(sha1.New, []byte(s.Secret))
+	mac.Write([]byte(user))
+	return user, base64.StdEncoding.EncodeToString(mac.Sum(nil))
+}
+
+// relayDial opens the transport to s. shared asks for the conn from
+// OpenUDP (UDP only).
+func (r *relay) relayDial(ctx context.Context, s RelayServer, shared bool) (net.PacketConn, *net.UDPAddr, bool, error) {
+	n := r.net
+	switch s.transport() {
+	case "udp":
+		ua, err := n.ResolveUDPAddr("udp", s.Addr)
+		if err != nil {
+			return nil, nil, false, fmt.Errorf("resolve: %w", err)
+		}
+		ap := relayAddrPortOf(ua)
+		ua = net.UDPAddrFromAddrPort(ap)
+		if shared && r.cfg.OpenUDP != nil {
+			c, err := r.cfg.OpenUDP(ap)
+			if err != nil {
+				return nil, nil, false, fmt.Errorf("open shared socket: %w", err)
+			}
+			return c, ua, false, nil
+		}
+		network, laddr := "udp4", "0.0.0.0:0"
+		if ap.Addr().Is6() {
+			network, laddr = "udp6", "[::]:0"
+		}
+		c, err := n.ListenPacket(network, laddr)
+		if err != nil {
+			return nil, nil, false, fmt.Errorf("listen: %w", err)
+		}
+		return c, ua, false, nil
+	case "tcp", "tls":
+		c, err := relayDialStream(ctx, n, s.Addr)
+		if err != nil {
+			return nil, nil, true, fmt.Errorf("dial: %w", err)
+		}
+		if s.transport() == "tls" {
+			tc := tls.Client(c, relayTLSConfig(s))
+			if err := tc.HandshakeContext(ctx); err != nil {
+				c.Close()
+				return nil, nil, true, fmt.Errorf("tls handshake: %w", err)
+			}
+			c = tc
+		}
+		ta, _ := c.RemoteAddr().(*net.TCPAddr)
+		var ua *net.UDPAddr
+		if ta != nil {
+			ua = net.UDPAddrFromAddrPort(relayAddrPortOf(ta))
+		} else {
+			ua = &net.UDPAddr{}
+		}
+		return turn.NewSTUNConn(c), ua, true, nil
+	default:
+		return nil, nil, false, fmt.Errorf("unknown transport %q", s.Transport)
+	}
+}
+
+// relayDialStream dials TCP through n, honouring ctx.
+func relayDialStream(ctx context.Context, n transport.Net, addr string) (net.Conn, error) {
+	d := n.CreateDialer(&net.Dialer{})
+	if dc, ok := d.(interface {
+		DialContext(context.Context, string, string) (net.Conn, error)
+	}); ok {
+		return dc.DialContext(ctx, "tcp", addr)
+	}
+	type res struct {
+		c   net.Conn
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() { c, err := d.Dial("tcp", addr); ch <- res{c, err} }()
+	select {
+	case v := <-ch:
+		return v.c, v.err
+	case <-ctx.Done():
+		go func() {
+			if v := <-ch; v.c != nil {
+				v.c.Close()
+			}
+		}()
+		return nil, ctx.Err()
+	}
+}
+
+// relayTLSConfig returns s.TLS, or a config with ServerName from s.Addr.
+func relayTLSConfig(s RelayServer) *tls.Config {
+	var c *tls.Config
+	if s.TLS != nil {
+		c = s.TLS.Clone()
+	} else {
+		c = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	if c.ServerName == "" {
+		if host, _, err := net.SplitHostPort(s.Addr); err == nil {
+			c.ServerName = host
+		}
+	}
+	return c
+}
+
+// allocate makes one allocation on s. shared asks for the node's shared
+// UDP socket (OpenUDP) rather than a socket or connection of its own.
+func (r *relay) allocate(ctx context.Context, s RelayServer, shared bool) (*relayAlloc, error) {
+	start := time.Now()
+	pc, serverAddr, stream, err := r.relayDial(ctx, s, shared)
+	if err != nil {
+		return nil, err
+	}
+	a := &relayAlloc{server: s, serverAddr: serverAddr, shared: shared && !stream && r.cfg.OpenUDP != nil}
+	a.user, a.pass = relayCredentials(s, time.Now())
+	a.wire = &relayWire{PacketConn: pc, server: serverAddr, serverA: relayAddrPortOf(serverAddr), stream: stream, counts: &r.wire}
+	a.client, err = turn.NewClient(&turn.ClientConfig{
+		TURNServerAddr: serverAddr.String(),
+		Username:       a.user,
+		Password:       a.pass,
+		Conn:           a.wire,
+		Net:            r.net,
+		LoggerFactory:  relayPionLogs{r.log},
+	})
+	if err != nil {
+		pc.Close()
+		return nil, err
+	}
+	a.wg.Add(1)
+	go a.readLoop()
+
+	var conn net.PacketConn
+	for try := 0; ; try++ {
+		conn, err = a.client.AllocateWithContext(ctx)
+		if err == nil || try >= 2 || relayErrorCode(err) != stun.CodeStaleNonce {
+			break
+		}
+		r.countStale()
+	}
+	if err != nil {
+		a.close()
+		if relayErrorCode(err) == stun.CodeUnauthorized {
+			err = fmt.Errorf("%w: %w", ErrRelayAuth, err)
+		}
+		return nil, fmt.Errorf("allocate: %w", err)
+	}
+	a.conn = conn
+	a.relayed = relayAddrPortOf(conn.LocalAddr())
+	a.latency = time.Since(start)
+	nonce, lt := a.wire.state()
+	if lt <= 0 {
+		lt = 10 * time.Minute
+	}
+	a.nonce, a.lifetime, a.expires = nonce, lt, time.Now().Add(lt)
+	a.wg.Add(1)
+	go a.pump(r)
+	return a, nil
+}
+
+// readLoop feeds the pion client from the transport until it closes.
+func (a *relayAlloc) readLoop() {
+	defer a.wg.Done()
+	buf := make([]byte, 65536)
+	for {
+		n, from, err := a.wire.ReadFrom(buf)
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return
+		}
+		// Errors are per packet (malformed, unknown channel): drop it.
+		_, _ = a.client.HandleInbound(buf[:n], from)
+	}
+}
+
+// pump moves datagrams from the relayed conn to the relay.
+func (a *relayAlloc) pump(r *relay) {
+	defer a.wg.Done()
+	buf := make([]byte, 65536)
+	for {
+		n, from, err := a.conn.ReadFrom(buf)
+		if err != nil {
+			return
+		}
+		r.deliver(buf[:n], relayAddrPortOf(from))
+	}
+}
+
+// relayErrorCode returns the STUN error code inside err, or 0.
+func relayErrorCode(err error) stun.ErrorCode {
+	var te *stun.TurnError
+	if errors.As(err, &te) {
+		return te.ErrorCodeAttr.Code
+	}
+	var tv stun.TurnError
+	if errors.As(err, &tv) {
+		return tv.ErrorCodeAttr.Code
+	}
+	var rc *relayCodeError
+	if errors.As(err, &rc) {
+		return rc.code
+	}
+	return 0
+}
+
+// relayCodeError is an error answer to one of natx's own requests.
+type relayCodeError struct {
+	method string
+	code   stun.ErrorCode
+	reason string
+}
+
+func (e *relayCodeError) Error() string {
+	return fmt.Sprintf("%s: error %d %s", e.method, int(e.code), e.reason)
+}
+
+// refresh sends a Refresh asking for lifetime (0 releases the allocation)
+// and returns the granted lifetime. It adopts the nonce of 401/438 answers
+// and retries, at most twice.
+func (a *relayAlloc) refresh(ctx context.Context, r *relay, lifetime time.Duration) (time.Duration, error) {
+	var lastErr error
+	for try := 0; try < 3; try++ {
+		a.mu.Lock()
+		nonce := a.nonce
+		a.mu.Unlock()
+		realm := a.client.Realm()
+		integrity := stun.NewLongTermIntegrity(a.user, realm.String(), a.pass)
+		msg, err := stun.Build(
+			stun.TransactionID,
+			stun.NewType(stun.MethodRefresh, stun.ClassRequest),
+			relayLifetime(lifetime),
+			stun.NewUsername(a.user),
+			realm,
+			nonce,
+			integrity,
+			stun.Fingerprint,
+		)
+		if err != nil {
+			return 0, err
+		}
+		res, err := a.client.PerformTransactionWithContext(msg, a.serverAddr, false, ctx)
+		if err != nil {
+			return 0, fmt.Errorf("refresh: %w", err)
+		}
+		m := res.Msg
+		if m.Type.Class == stun.ClassErrorResponse {
+			var code stun.ErrorCodeAttribute
+			_ = code.GetFrom(m)
+			lastErr = &relayCodeError{method: "refresh", code: code.Code, reason: string(code.Reason)}
+			var n stun.Nonce
+			if (code.Code == stun.CodeStaleNonce || code.Code == stun.CodeUnauthorized) && n.GetFrom(m) == nil {
+				if code.Code == stun.CodeStaleNonce {
+					r.countStale()
+				}
+				a.mu.Lock()
+				a.nonce = n
+				a.mu.Unlock()
+				continue
+			}
+			return 0, lastErr
+		}
+		var granted time.Duration
+		if v, err := m.Get(stun.AttrLifetime); err == nil && len(v) == 4 {
+			granted = time.Duration(uint32(v[0])<<24|uint32(v[1])<<16|uint32(v[2])<<8|uint32(v[3])) * time.Second
+		}
+		if lifetime > 0 {
+			if granted <= 0 {
+				granted = a.lifetime
+			}
+			a.mu.Lock()
+			a.lifetime, a.expires = granted, time.Now().Add(granted)
+			a.mu.Unlock()
+		}
+		return granted, nil
+	}
+	if relayErrorCode(lastErr) == stun.CodeUnauthorized {
+		lastErr = fmt.Errorf("%w: %w", ErrRelayAuth, lastErr)
+	}
+	return 0, lastErr
+}
+
+// relayLifetime is a LIFETIME attribute setter (RFC 8656 §18.2).
+type relayLifetime time.Duration
+
+func (l relayLifetime) AddTo(m *stun.Message) error {
+	s := uint32(time.Duration(l) / time.Second)
+	m.Add(stun.AttrLifetime, []byte{byte(s >> 24), byte(s >> 16), byte(s >> 8), byte(s)})
+	return nil
+}
+
+// timing returns the last granted lifetime and the expiry time.
+func (a *relayAlloc) timing() (time.Duration, time.Time) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.lifetime, a.expires
+}
+
+// release deletes the allocation at the server (waiting up to
+// relayReleaseTimeout for the answer) and closes it.
+func (a *relayAlloc) release(r *relay) {
+	if a.conn != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), relayReleaseTimeout)
+		_, err := a.refresh(ctx, r, 0)
+		cancel()
+		if err != nil {
+			r.log.Debug("natx: relay release", "server", a.server, "err", err)
+		}
+	}
+	a.close()
+}
+
+// close stops the pion client and the transport and joins the loops. It
+// does not talk to the server beyond what pion's conn Close sends.
+func (a *relayAlloc) close() {
+	a.closeOnce.Do(func() {
+		if a.conn != nil {
+			_ = a.conn.Close() // pion: stop timers, fire-and-forget Refresh(0)
+		}
+		a.client.Close()
+		_ = a.wire.PacketConn.Close()
+		a.wg.Wait()
+	})
+}

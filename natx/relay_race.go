@@ -1,0 +1,112 @@
+// This file starts the relay: it allocates on every configured server at
+// once, keeps the first to succeed (the lowest-latency path, since an
+// allocation is two round trips plus the transport's handshake), and
+// releases the others.
+
+package natx
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/nodeconn/natx/internal/netaddr"
+)
+
+// startRelay allocates on all cfg.Servers concurrently and returns a relay
+// kept alive on the fastest. ctx bounds only the initial allocation.
+func startRelay(ctx context.Context, cfg relayConfig) (*relay, error) {
+	if len(cfg.Servers) == 0 {
+		return nil, errNoRelayServer
+	}
+	n, err := netaddr.Net(cfg.Net)
+	if err != nil {
+		return nil, err
+	}
+	r := &relay{
+		cfg:      cfg,
+		log:      relayLogger(cfg.Logger),
+		net:      n,
+		in:       make(chan relayInbound, 256),
+		evSignal: make(chan struct{}, 1),
+		done:     make(chan struct{}),
+	}
+	r.ctx, r.cancel = context.WithCancel(context.Background())
+	r.wg.Add(1)
+	go r.eventLoop()
+
+	a, err := r.race(ctx, nil)
+	if err != nil {
+		r.Close()
+		return nil, err
+	}
+	r.mu.Lock()
+	r.cur = a
+	r.stat.Allocations++
+	r.mu.Unlock()
+	r.log.Info("natx: relay allocated", "server", a.server, "relayed", a.relayed, "latency", a.latency)
+	r.emit(relayEvent{Kind: relayAllocated, Server: a.server, RelayedAddr: a.relayed})
+	r.wg.Add(1)
+	go r.keep()
+	return r, nil
+}
+
+// race allocates on every server at once and returns the first success.
+// Allocations that succeed later are released in the background. avoid, if
+// not nil, is a live allocation being replaced: its server gets a socket of
+// its own instead of the shared one (a server knows allocations by
+// 5-tuple).
+func (r *relay) race(ctx context.Context, avoid *relayAlloc) (*relayAlloc, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(r.ctx, cancel)
+
+	type result struct {
+		a   *relayAlloc
+		err error
+	}
+	results := make(chan result, len(r.cfg.Servers))
+	for _, s := range r.cfg.Servers {
+		shared := avoid == nil || !avoid.shared || avoid.server.Addr != s.Addr || avoid.server.transport() != s.transport()
+		go func() {
+			a, err := r.allocate(ctx, s, shared)
+			if err != nil {
+				err = fmt.Errorf("natx: relay %v: %w", s, err)
+			}
+			results <- result{a, err}
+		}()
+	}
+	var errs []error
+	for left := len(r.cfg.Servers); left > 0; left-- {
+		res := <-results
+		if res.err != nil {
+			errs = append(errs, res.err)
+			r.log.Debug("natx: relay allocation failed", "err", res.err)
+			continue
+		}
+		if r.closed.Load() {
+			r.wg.Add(1)
+			go func() { defer r.wg.Done(); res.a.release(r) }()
+			continue
+		}
+		// The winner. Cancel the others and release any that still
+		// succeed, in the background.
+		cancel()
+		r.wg.Add(1)
+		go func(left int) {
+			defer r.wg.Done()
+			defer stop()
+			for ; left > 0; left-- {
+				if res := <-results; res.err == nil {
+					res.a.release(r)
+				}
+			}
+		}(left - 1)
+		return res.a, nil
+	}
+	stop()
+	cancel()
+	if r.closed.Load() {
+		return nil, errRelayClosed
+	}
+	return nil, errors.Join(errs...)
+}

@@ -1,0 +1,116 @@
+// This file proves the relayed address reachable from outside: natx permits
+// its own shared socket's IP on the relay, sends a datagram straight from
+// that socket to the relayed address, and waits for it to come back through
+// the relay (RFC 8656 §9: the server relays it only because the permission
+// exists, exactly as it would for a peer).
+
+package natx
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+)
+
+// relayVerifyWait is a Verify in progress.
+type relayVerifyWait struct {
+	token []byte
+	from  netip.Addr
+	ok    chan struct{}
+}
+
+// relayVerifyPrefix starts every verification datagram.
+var relayVerifyPrefix = []byte("natx-relay-verify\x00")
+
+// errRelayNotVerified means no echo came back before the context ended.
+var errRelayNotVerified = errors.New("natx: relayed address not verified: no datagram came back through the relay")
+
+// Verify proves the relayed address reachable: it creates a permission for
+// self's IP (self is the shared socket's address as the TURN server sees
+// it: its server-reflexive address, or its local one on the server's
+// network), then sends datagrams with sendDirect from the shared socket to
+// the relayed address every 200 ms until one comes back through the relay
+// or ctx ends. The echo is consumed; ReadFrom never sees it.
+func (r *relay) Verify(ctx context.Context, self netip.AddrPort, sendDirect func([]byte, netip.AddrPort) error) error {
+	a, err := r.current()
+	if err != nil {
+		return err
+	}
+	self = netip.AddrPortFrom(self.Addr().Unmap(), self.Port())
+	token := append(append([]byte(nil), relayVerifyPrefix...), make([]byte, 16)...)
+	if _, err := rand.Read(token[len(relayVerifyPrefix):]); err != nil {
+		return err
+	}
+	w := &relayVerifyWait{token: token, from: self.Addr(), ok: make(chan struct{})}
+	r.verifyMu.Lock()
+	r.verify = w
+	r.verifyMu.Unlock()
+	defer func() {
+		r.verifyMu.Lock()
+		if r.verify == w {
+			r.verify = nil
+		}
+		r.verifyMu.Unlock()
+	}()
+
+	// pion's CreatePermission has no context: run it aside and stop
+	// waiting for it when ctx ends (it gives up by itself within seconds).
+	perm := make(chan error, 1)
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		perm <- a.client.CreatePermission(net.UDPAddrFromAddrPort(self))
+	}()
+	select {
+	case err := <-perm:
+		if err != nil {
+			return fmt.Errorf("natx: relay verify: permission for %v: %w", self.Addr(), err)
+		}
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %w", errRelayNotVerified, ctx.Err())
+	case <-r.done:
+		return errRelayClosed
+	}
+
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if err := sendDirect(token, a.relayed); err != nil {
+			return fmt.Errorf("natx: relay verify: send: %w", err)
+		}
+		select {
+		case <-w.ok:
+			return nil
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %w", errRelayNotVerified, ctx.Err())
+		case <-r.done:
+			return errRelayClosed
+		case <-tick.C:
+		}
+	}
+}
+
+// verifyMatch reports whether b from is the echo a Verify waits for, and
+// wakes it.
+func (r *relay) verifyMatch(b []byte, from netip.AddrPort) bool {
+	if !bytes.HasPrefix(b, relayVerifyPrefix) {
+		return false
+	}
+	r.verifyMu.Lock()
+	defer r.verifyMu.Unlock()
+	w := r.verify
+	if w == nil || from.Addr() != w.from || !bytes.Equal(b, w.token) {
+		return false
+	}
+	select {
+	case <-w.ok:
+	default:
+		close(w.ok)
+	}
+	return true
+}

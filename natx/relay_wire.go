@@ -1,0 +1,167 @@
+// This file wraps the transport conn that the pion TURN client uses, to
+// count how application data travels (ChannelData or Send/Data indications),
+// to learn the nonce and the granted lifetime from the server's answers, and
+// to drop datagrams that do not come from the TURN server.
+
+package natx
+
+import (
+	"encoding/binary"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/stun/v4"
+)
+
+// relayWireCounters counts TURN framing on the wire, across allocations.
+type relayWireCounters struct {
+	chanOut, sendOut, chanIn, dataIn atomic.Uint64
+}
+
+// relayWireSnapshot is a copy of relayWireCounters.
+type relayWireSnapshot struct{ chanOut, sendOut, chanIn, dataIn uint64 }
+
+// STUN message types natx looks at (RFC 8656 §17; class bits folded in).
+const (
+	relayTypeSendIndication = 0x0016
+	relayTypeDataIndication = 0x0017
+	relayTypeAllocateOK     = 0x0103
+)
+
+// relayWire is the net.PacketConn the pion client writes to and reads from.
+type relayWire struct {
+	net.PacketConn
+	server  *net.UDPAddr // canonical server address handed to pion
+	serverA netip.AddrPort
+	stream  bool // TCP or TLS: every frame is from the server
+	counts  *relayWireCounters
+
+	mu       sync.Mutex
+	nonce    stun.Nonce    // latest NONCE seen in a server answer
+	lifetime time.Duration // LIFETIME of the Allocate success answer
+}
+
+// RemoteAddr lets pion's client recognize a stream transport's server;
+// it is nil for UDP, where the configured server address is used.
+func (w *relayWire) RemoteAddr() net.Addr {
+	if !w.stream {
+		return nil
+	}
+	if rc, ok := w.PacketConn.(interface{ RemoteAddr() net.Addr }); ok {
+		return rc.RemoteAddr()
+	}
+	return nil
+}
+
+// WriteTo counts data frames and sends.
+func (w *relayWire) WriteTo(b []byte, to net.Addr) (int, error) {
+	switch relayFrameKind(b) {
+	case relayTypeSendIndication:
+		w.counts.sendOut.Add(1)
+	case relayFrameChannel:
+		w.counts.chanOut.Add(1)
+	}
+	return w.PacketConn.WriteTo(b, to)
+}
+
+// ReadFrom returns the next frame from the server, dropping anything from
+// elsewhere (on UDP) and noting nonces and lifetimes in answers.
+func (w *relayWire) ReadFrom(b []byte) (int, net.Addr, error) {
+	for {
+		n, from, err := w.PacketConn.ReadFrom(b)
+		if err != nil {
+			return n, from, err
+		}
+		if !w.stream {
+			ap := relayAddrPortOf(from)
+			if ap != w.serverA {
+				continue // not our server: never hand it to the TURN client
+			}
+			from = w.server
+		}
+		switch k := relayFrameKind(b[:n]); k {
+		case relayFrameChannel:
+			w.counts.chanIn.Add(1)
+		case relayTypeDataIndication:
+			w.counts.dataIn.Add(1)
+		case 0:
+		default:
+			w.sniff(b[:n])
+		}
+		return n, from, nil
+	}
+}
+
+// sniff remembers the NONCE of any answer and the LIFETIME of an Allocate
+// success. It never trusts these for anything but scheduling and the next
+// request: the pion client checks integrity itself.
+func (w *relayWire) sniff(b []byte) {
+	cls := binary.BigEndian.Uint16(b) & 0x0110
+	if cls != 0x0100 && cls != 0x0110 { // success or error response
+		return
+	}
+	var m stun.Message
+	m.Raw = append([]byte(nil), b...)
+	if m.Decode() != nil {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var nonce stun.Nonce
+	if nonce.GetFrom(&m) == nil && len(nonce) > 0 {
+		w.nonce = nonce
+	}
+	if m.Type.Value() == relayTypeAllocateOK {
+		if v, err := m.Get(stun.AttrLifetime); err == nil && len(v) == 4 {
+			w.lifetime = time.Duration(binary.BigEndian.Uint32(v)) * time.Second
+		}
+	}
+}
+
+// state returns the sniffed nonce and allocate lifetime.
+func (w *relayWire) state() (stun.Nonce, time.Duration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.nonce, w.lifetime
+}
+
+// relayFrameChannel is relayFrameKind's answer for ChannelData.
+const relayFrameChannel = -1
+
+// relayFrameKind returns relayFrameChannel for ChannelData, the STUN message type for a
+// STUN message, and 0 for anything else.
+func relayFrameKind(b []byte) int {
+	if len(b) < 4 {
+		return 0
+	}
+	if b[0]&0xC0 == 0x40 { // channel numbers 0x4000-0x7FFF (RFC 8656 §12)
+		return relayFrameChannel
+	}
+	if len(b) >= 20 && b[0]&0xC0 == 0 && binary.BigEndian.Uint32(b[4:8]) == relayMagicCookie {
+		return int(binary.BigEndian.Uint16(b))
+	}
+	return 0
+}
+
+// relayAddrPortOf returns a UDP address as an unmapped netip.AddrPort.
+func relayAddrPortOf(a net.Addr) netip.AddrPort {
+	var ap netip.AddrPort
+	switch v := a.(type) {
+	case *net.UDPAddr:
+		ap = v.AddrPort()
+	case *net.TCPAddr:
+		ap = v.AddrPort()
+	default:
+		if a == nil {
+			return ap
+		}
+		ap, _ = netip.ParseAddrPort(a.String())
+	}
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
+
+// relayMagicCookie is the STUN magic cookie (RFC 8489 §5).
+const relayMagicCookie = 0x2112A442
