@@ -51,7 +51,27 @@ func (u *upnpMapper) client(ctx context.Context) (*upnp.Client, error) {
 	if u.c != nil {
 		return u.c, nil
 	}
-	c, err := upnp.Discover(ctx, u.cfg)
+	return u.discoverLocked(ctx, u.cfg)
+}
+
+// discover is client with the wait for a first SSDP answer bounded by
+// answer.
+func (u *upnpMapper) discover(ctx context.Context, answer time.Duration) (*upnp.Client, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.closed {
+		return nil, ErrClosed
+	}
+	if u.c != nil {
+		return u.c, nil
+	}
+	cfg := u.cfg
+	cfg.AnswerTimeout = answer
+	return u.discoverLocked(ctx, cfg)
+}
+
+func (u *upnpMapper) discoverLocked(ctx context.Context, cfg upnp.Config) (*upnp.Client, error) {
+	c, err := upnp.Discover(ctx, cfg)
 	if err != nil {
 		if errors.Is(err, upnp.ErrNoGateway) {
 			err = errors.Join(err, ErrNoGateway)
@@ -117,9 +137,9 @@ func (u *upnpMapper) ExternalAddress(ctx context.Context) (netip.Addr, error) {
 }
 
 // Prepare discovers the gateway, so that a later Map only asks for the
-// mapping.
-func (u *upnpMapper) Prepare(ctx context.Context) error {
-	_, err := u.client(ctx)
+// mapping. Without an SSDP answer by answerBy, discovery gives up.
+func (u *upnpMapper) Prepare(ctx context.Context, answerBy time.Time) error {
+	_, err := u.discover(ctx, max(time.Until(answerBy), time.Millisecond))
 	return err
 }
 

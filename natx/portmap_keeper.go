@@ -79,8 +79,12 @@ type PortMapConfig struct {
 	// are filled from this Config when zero.
 	PMP pmp.Config
 	// UPnP configures UPnP discovery (SSDPPort, SearchTimeout ...). Its
-	// zero value is upnp's defaults, except AnswerTimeout, 250 ms here;
-	// Gateway and Logger are filled from this Config when zero.
+	// zero value is upnp's defaults, except AnswerTimeout: for the first
+	// mapping it counts from the start of NewPortMap and is 250 ms if
+	// zero (UPnP discovery starts after a 50 ms head start for PCP and
+	// NAT-PMP, or as soon as both failed); for rediscoveries after a
+	// gateway reboot, upnp's default applies. Gateway and Logger are
+	// filled from this Config when zero.
 	UPnP upnp.Config
 
 	// NewMappers, if not nil, replaces the backends built from PMP and UPnP
@@ -248,18 +252,25 @@ func (p *PortMap) buildMappers() ([]PortMapper, error) {
 		if uc.Logger == nil {
 			uc.Logger = p.cfg.Logger
 		}
-		if uc.AnswerTimeout == 0 {
-			uc.AnswerTimeout = defaultUPnPAnswerTimeout
-		}
 		out = append(out, newUPnPMapper(uc, p.cfg.Description, p.cfg.rediscover(), p.now, p.log))
 	}
 	return out, nil
 }
 
-// defaultUPnPAnswerTimeout is how long the keeper's UPnP discovery waits for
-// a first SSDP answer, like pmp.DefaultTimeout for PCP and NAT-PMP: a
-// gateway silent to all three is "no mapping service" within about 250 ms.
-const defaultUPnPAnswerTimeout = 250 * time.Millisecond
+// upnpHeadStart is how long UPnP discovery waits for PCP and NAT-PMP to
+// answer before it starts anyway (it starts at once when both failed).
+const upnpHeadStart = 50 * time.Millisecond
+
+// upnpAnswer is how long after the start of an acquisition UPnP discovery
+// waits for a first SSDP answer: UPnP.AnswerTimeout, or 250 ms, like
+// pmp.DefaultTimeout for PCP and NAT-PMP, so that a gateway silent to all
+// three is "no mapping service" within about 250 ms.
+func (c PortMapConfig) upnpAnswer() time.Duration {
+	if c.UPnP.AnswerTimeout > 0 {
+		return c.UPnP.AnswerTimeout
+	}
+	return 250 * time.Millisecond
+}
 
 type attempt struct {
 	i   int
@@ -271,6 +282,7 @@ type attempt struct {
 // that no pending attempt can beat; losers are cleaned up by a goroutine
 // in p.wg, and every mapper but the winner is closed.
 func (p *PortMap) acquire(ctx context.Context, mappers []PortMapper) (Mapping, PortMapper, error) {
+	start := time.Now()
 	actx, cancel := context.WithCancel(ctx)
 	results := make(chan attempt, len(mappers))
 	// failed[i] is closed when mapper i has failed: a mapper that can
@@ -284,7 +296,7 @@ func (p *PortMap) acquire(ctx context.Context, mappers []PortMapper) (Mapping, P
 	}
 	for i := range mappers {
 		go func() {
-			a := p.attempt(actx, i, mappers, failed)
+			a := p.attempt(actx, start, i, mappers, failed)
 			if a.err != nil {
 				close(failed[i])
 			}
@@ -360,25 +372,44 @@ func (p *PortMap) acquire(ctx context.Context, mappers []PortMapper) (Mapping, P
 	return m, mappers[best.i], nil
 }
 
-// attempt runs mapper i's part of acquire.
-func (p *PortMap) attempt(ctx context.Context, i int, mappers []PortMapper, failed []chan struct{}) attempt {
+// attempt runs mapper i's part of acquire, which started at start.
+func (p *PortMap) attempt(ctx context.Context, start time.Time, i int, mappers []PortMapper, failed []chan struct{}) attempt {
 	mp := mappers[i]
 	fail := func(err error) attempt {
 		return attempt{i: i, err: &MappingError{Protocol: mp.Name(), Op: "map", Err: err}}
 	}
 	if pr, ok := mp.(preparer); ok {
-		if err := pr.Prepare(ctx); err != nil {
+		var better []int
+		for j, other := range mappers {
+			if rank(other.Name()) < rank(mp.Name()) {
+				better = append(better, j)
+			}
+		}
+		// allFailed waits until every better-ranked mapper has failed
+		// (true), or until timeout fires or ctx ends (false).
+		allFailed := func(timeout <-chan time.Time) bool {
+			for _, j := range better {
+				select {
+				case <-failed[j]:
+				case <-timeout:
+					return false
+				case <-ctx.Done():
+					return false
+				}
+			}
+			return true
+		}
+		// A head start for the better protocols: a PCP gateway answers
+		// within milliseconds, and then UPnP's discovery (15 searches, a
+		// description fetch) never loads the gateway's daemon at all.
+		head := time.NewTimer(upnpHeadStart)
+		allFailed(head.C)
+		head.Stop()
+		if err := pr.Prepare(ctx, start.Add(p.cfg.upnpAnswer())); err != nil {
 			return attempt{i: i, err: err}
 		}
-		for j, other := range mappers {
-			if rank(other.Name()) >= rank(mp.Name()) {
-				continue
-			}
-			select {
-			case <-failed[j]:
-			case <-ctx.Done():
-				return fail(ctx.Err())
-			}
+		if !allFailed(nil) {
+			return fail(ctx.Err())
 		}
 	}
 	if !p.budget.wait(ctx.Done()) {
@@ -391,7 +422,9 @@ func (p *PortMap) attempt(ctx context.Context, i int, mappers []PortMapper, fail
 // preparer is a PortMapper that can do its slow groundwork (discovery)
 // before it is known whether its mapping will be needed.
 type preparer interface {
-	Prepare(ctx context.Context) error
+	// Prepare gets ready to Map. A gateway that has given no sign of
+	// life by answerBy is given up on.
+	Prepare(ctx context.Context, answerBy time.Time) error
 }
 
 // beatable reports whether a pending attempt could still bring a protocol
