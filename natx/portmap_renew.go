@@ -86,6 +86,13 @@ func (p *PortMap) step(ctx context.Context) {
 	cur, last := p.cur, p.last
 	p.mu.Unlock()
 	if cur.Protocol == "" {
+		p.mu.Lock()
+		fails := p.fails
+		p.mu.Unlock()
+		if fails >= reacquireAfter && p.cfg.NewMappers == nil {
+			p.reacquire(ctx)
+			return
+		}
 		suggested := last.External
 		m, err := p.mapper.Map(ctx, p.transport, p.internal, suggested, p.cfg.lifetime())
 		if err != nil {
@@ -123,6 +130,35 @@ func (p *PortMap) step(ctx context.Context) {
 	reason := joinReasons(reasons)
 	p.log.Warn("natx: mapping changed", "proto", m.Protocol, "reason", reason)
 	p.events.emit(PortMapEvent{Kind: EventChanged, Mapping: m, Prev: cur, Reason: reason})
+}
+
+// reacquireAfter is the number of consecutive failures, once the mapping is
+// lost, after which the keeper asks every enabled protocol again instead of
+// only the one that won: the router may have been replaced or reconfigured
+// (PCP turned off, UPnP still on).
+const reacquireAfter = 3
+
+// reacquire runs the initial acquisition again on fresh backends and, on
+// success, switches to the winner.
+func (p *PortMap) reacquire(ctx context.Context) {
+	mappers, err := p.buildMappers()
+	if err != nil {
+		p.fail(err)
+		return
+	}
+	m, mapper, err := p.acquire(ctx, mappers)
+	if err != nil {
+		p.fail(err)
+		return
+	}
+	p.mu.Lock()
+	old := p.mapper
+	p.mapper = mapper
+	p.mu.Unlock()
+	_ = old.Close()
+	p.setMapping(m)
+	p.log.Info("natx: port mapped again after asking every protocol", "proto", m.Protocol, "external", m.External)
+	p.events.emit(PortMapEvent{Kind: EventMapped, Mapping: m})
 }
 
 // fail records a failed step; a mapping past its expiry is declared lost.

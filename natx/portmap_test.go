@@ -471,3 +471,32 @@ func TestUseOnly(t *testing.T) {
 		t.Errorf("igd: err %v, cfg %+v", err, cfg)
 	}
 }
+
+// The winning protocol goes away for good (the router's PCP/NAT-PMP turned
+// off, UPnP still on): once the mapping is lost and the winner has failed
+// reacquireAfter times, every protocol is asked again and UPnP takes over.
+func TestReacquireOtherProtocol(t *testing.T) {
+	g := newGateways(t, pmptest.Options{Faults: pmptest.Faults{MaxLifetime: 2 * time.Second}}, upnptest.Options{})
+	rec := newRecorder()
+	cfg := g.config(rec)
+	cfg.Lifetime = 2 * time.Second
+	p := newPortMap(t, cfg)
+	if m, _ := p.Mapping(); m.Protocol != "pcp" {
+		t.Fatalf("first mapping %+v, want PCP", m)
+	}
+	g.pmp.SetFaults(pmptest.Faults{Silent: true})
+	e := rec.wait(t, 0, func(e PortMapEvent) bool { return e.Kind == EventMapped && e.Mapping.Protocol == "upnp" })
+	if len(g.upnp.Mappings()) != 1 {
+		t.Fatalf("UPnP table %+v after the switch (event %+v)", g.upnp.Mappings(), e)
+	}
+	rec.mu.Lock()
+	lost := false
+	for _, ev := range rec.events {
+		lost = lost || ev.Kind == EventLost
+	}
+	rec.mu.Unlock()
+	if !lost {
+		t.Error("no lost event before the switch")
+	}
+	closeEmpty(t, p, g)
+}
