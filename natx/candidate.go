@@ -1,0 +1,162 @@
+// This file holds the vocabulary of Open's results: Candidate, its kinds,
+// Reachability, and the order that puts the best candidate first.
+
+package natx
+
+import (
+	"cmp"
+	"fmt"
+	"net/netip"
+	"slices"
+)
+
+// CandidateKind is how a candidate address came about.
+type CandidateKind string
+
+// The kinds of candidate, from the most to the least direct.
+const (
+	// KindHost is an address of a local interface (a public one).
+	KindHost CandidateKind = "host"
+	// KindMapped is a port mapping made on the gateway (PCP, NAT-PMP, UPnP).
+	KindMapped CandidateKind = "mapped"
+	// KindReflexive is the address a STUN server saw (server-reflexive).
+	KindReflexive CandidateKind = "reflexive"
+	// KindRelayed is an address allocated on a TURN server.
+	KindRelayed CandidateKind = "relayed"
+)
+
+// Reachability sums up how peers can reach a listener, or one candidate.
+type Reachability string
+
+// The reachabilities, from the best to the worst.
+const (
+	// ReachPublic: peers send to a public address of this host, unsolicited.
+	ReachPublic Reachability = "public"
+	// ReachMapped: peers send unsolicited to a port mapping on the gateway,
+	// or to a NAT binding whose filtering admits anyone (endpoint-independent
+	// filtering, RFC 4787), which natx keeps open.
+	ReachMapped Reachability = "mapped"
+	// ReachPunchOnly: peers reach this host only by hole punching (the
+	// NAT maps endpoint-independently but filters unsolicited datagrams).
+	ReachPunchOnly Reachability = "punch-only"
+	// ReachRelayOnly: peers reach this host only through a TURN relay.
+	ReachRelayOnly Reachability = "relay-only"
+	// ReachUnreachable: no address that peers can use is known.
+	ReachUnreachable Reachability = "unreachable"
+)
+
+func (r Reachability) order() int {
+	switch r {
+	case ReachPublic:
+		return 0
+	case ReachMapped:
+		return 1
+	case ReachPunchOnly:
+		return 2
+	case ReachRelayOnly:
+		return 3
+	}
+	return 4
+}
+
+// Candidate is one address at which peers may reach the listener.
+type Candidate struct {
+	// Kind is how the address came about.
+	Kind CandidateKind
+	// Addr is the address peers send to.
+	Addr netip.AddrPort
+	// Transport is "udp", or "tcp" for the mapping of Config.TCPPort.
+	Transport string
+	// Via is the protocol or server behind the address: "pcp", "natpmp" or
+	// "upnp" for a mapping, the STUN server for a reflexive address, the
+	// TURN server ("udp://host:port") for a relayed one; empty for a host
+	// address.
+	Via string
+	// Reach is what this address alone gives peers.
+	Reach Reachability
+	// Verified is true when an unsolicited datagram really arrived through
+	// this address: a STUN answer sent from the server's other address (RFC
+	// 5780 CHANGE-REQUEST), or a datagram sent from a relay. False means
+	// untested or failed; Note says which.
+	Verified bool
+	// Note explains, in plain words, an unverified or unusable candidate.
+	Note string
+}
+
+// String returns a one-line summary such as "mapped udp 203.0.113.1:4000
+// via pcp (mapped, verified)".
+func (c Candidate) String() string {
+	s := fmt.Sprintf("%s %s %v", c.Kind, c.Transport, c.Addr)
+	if c.Via != "" {
+		s += " via " + c.Via
+	}
+	v := "unverified"
+	if c.Verified {
+		v = "verified"
+	}
+	return s + " (" + string(c.Reach) + ", " + v + ")"
+}
+
+func kindOrder(k CandidateKind) int {
+	switch k {
+	case KindHost:
+		return 0
+	case KindMapped:
+		return 1
+	case KindReflexive:
+		return 2
+	}
+	return 3
+}
+
+// compareCandidates orders best first: by what the address gives peers,
+// verified before unverified, then host > mapped > reflexive > relayed,
+// PCP > NAT-PMP > UPnP, and the address for a stable order.
+func compareCandidates(a, b Candidate) int {
+	if c := cmp.Compare(a.Reach.order(), b.Reach.order()); c != 0 {
+		return c
+	}
+	if a.Verified != b.Verified {
+		if a.Verified {
+			return -1
+		}
+		return 1
+	}
+	if c := cmp.Compare(kindOrder(a.Kind), kindOrder(b.Kind)); c != 0 {
+		return c
+	}
+	if a.Kind == KindMapped {
+		if c := cmp.Compare(rank(a.Via), rank(b.Via)); c != 0 {
+			return c
+		}
+	}
+	if c := cmp.Compare(a.Transport, b.Transport); c != 0 {
+		return -c // udp before tcp
+	}
+	return a.Addr.Compare(b.Addr)
+}
+
+// sortCandidates sorts cs best first, in place.
+func sortCandidates(cs []Candidate) { slices.SortStableFunc(cs, compareCandidates) }
+
+// summarize returns the reachability of the best UDP candidate.
+func summarize(cs []Candidate) Reachability {
+	best := ReachUnreachable
+	for _, c := range cs {
+		if c.Transport == "udp" && c.Reach.order() < best.order() {
+			best = c.Reach
+		}
+	}
+	return best
+}
+
+// isPublicAddr reports whether a is a global unicast address outside the
+// private, shared (RFC 6598) and special ranges.
+func isPublicAddr(a netip.Addr) bool {
+	a = a.Unmap()
+	if !a.IsValid() || !a.IsGlobalUnicast() || a.IsPrivate() || sharedSpace.Contains(a) {
+		return false
+	}
+	pub, _ := CheckReachability(a, netip.Addr{})
+	return pub
+}

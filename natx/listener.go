@@ -1,0 +1,252 @@
+// This file holds Listener: the net.PacketConn the application uses, its
+// candidates, its counters, and Close.
+
+package natx
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/nodeconn/natx/stunprobe"
+	"github.com/pion/transport/v5"
+)
+
+// Listener is the one UDP socket Open made reachable. It is a
+// net.PacketConn (it can carry QUIC): ReadFrom returns only the
+// application's datagrams, whether they came directly or through the relay
+// (with the peer's address); WriteTo sends directly, or through the relay to
+// a peer last heard through it. STUN traffic (probes, keepalives) never
+// reaches ReadFrom. Its methods are safe for concurrent use.
+type Listener struct {
+	cfg Config
+	n   transport.Net
+	log *slog.Logger
+	m   *mux
+
+	ctx    context.Context // ends at Close
+	cancel context.CancelFunc
+	// mapCtx bounds the port-mapping acquisitions; Close ends it only
+	// after CloseTimeout, so that a request already sent is answered and
+	// its mapping deleted rather than left behind on the gateway.
+	mapCtx    context.Context
+	mapCancel context.CancelFunc
+	wg        sync.WaitGroup
+	events    *eventQueue
+
+	closeOnce sync.Once
+	closeErr  error
+
+	mu      sync.Mutex
+	changed chan struct{} // closed and replaced on every state change
+	opened  bool
+	st      state
+	cands   []Candidate
+	tcp     []Candidate
+	reach   Reachability
+}
+
+// Stats are a Listener's counters since Open.
+type Stats struct {
+	// AppPackets and AppBytes: datagrams queued for ReadFrom (relayed ones
+	// included); AppDropped: dropped because the queue was full.
+	AppPackets, AppBytes, AppDropped uint64
+	// Written and WrittenBytes: datagrams sent from the socket (STUN and
+	// relay control traffic included).
+	Written, WrittenBytes uint64
+	// STUN: STUN messages claimed by natx's own handlers (probe,
+	// keepalive); STUNUnclaimed: STUN messages nobody claimed, dropped.
+	STUN, STUNUnclaimed uint64
+	// ServerPackets: datagrams from TURN servers handed to the relay;
+	// ServerDropped: dropped because the relay was not reading.
+	ServerPackets, ServerDropped uint64
+	// RelayedIn and RelayedOut: application datagrams that came in and
+	// went out through the relay.
+	RelayedIn, RelayedOut uint64
+	// ReadErrors: transient errors reading the socket.
+	ReadErrors uint64
+	// Keepalives and KeepaliveFailures: STUN keepalive rounds answered and
+	// unanswered.
+	Keepalives, KeepaliveFailures uint64
+	// Relay is the relay's own counters (zero without a relay).
+	Relay RelayStats
+}
+
+func newListener(cfg Config, n transport.Net, conn net.PacketConn, log *slog.Logger) *Listener {
+	ctx, cancel := context.WithCancel(context.Background())
+	mapCtx, mapCancel := context.WithCancel(context.Background())
+	l := &Listener{
+		mapCtx: mapCtx, mapCancel: mapCancel,
+		cfg: cfg, n: n, log: log,
+		m:       newMux(conn, cfg.readQueue(), log),
+		ctx:     ctx,
+		cancel:  cancel,
+		changed: make(chan struct{}),
+		reach:   ReachUnreachable,
+	}
+	l.events = newEventQueue(cfg.OnEvent)
+	return l
+}
+
+// ReadFrom reads the next application datagram and its sender: a peer's
+// address, also for datagrams that came through the relay.
+func (l *Listener) ReadFrom(b []byte) (int, net.Addr, error) {
+	n, from, err := l.m.readApp(b)
+	if err != nil {
+		return 0, nil, err
+	}
+	return n, net.UDPAddrFromAddrPort(from), nil
+}
+
+// ReadFromAddrPort is ReadFrom without the allocation of a net.Addr.
+func (l *Listener) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
+	return l.m.readApp(b)
+}
+
+// WriteTo sends b to addr: through the relay when addr was last heard
+// through it, directly otherwise.
+func (l *Listener) WriteTo(b []byte, addr net.Addr) (int, error) {
+	var to netip.AddrPort
+	if u, ok := addr.(*net.UDPAddr); ok {
+		to = u.AddrPort()
+	} else if addr != nil {
+		to, _ = netip.ParseAddrPort(addr.String())
+	}
+	if !to.IsValid() {
+		return 0, &net.OpError{Op: "write", Net: "udp", Addr: addr, Err: errors.New("natx: not a UDP address")}
+	}
+	return l.WriteToAddrPort(b, to)
+}
+
+// WriteToAddrPort is WriteTo with a netip.AddrPort.
+func (l *Listener) WriteToAddrPort(b []byte, to netip.AddrPort) (int, error) {
+	return l.m.writeApp(b, netip.AddrPortFrom(to.Addr().Unmap(), to.Port()))
+}
+
+// LocalAddr is the socket's local address.
+func (l *Listener) LocalAddr() net.Addr { return l.m.conn.LocalAddr() }
+
+// SetDeadline sets the read deadline (writes do not block).
+func (l *Listener) SetDeadline(t time.Time) error { return l.SetReadDeadline(t) }
+
+// SetReadDeadline sets the deadline of ReadFrom; zero means none.
+func (l *Listener) SetReadDeadline(t time.Time) error {
+	l.m.setAppDeadline(t)
+	return nil
+}
+
+// SetWriteDeadline sets the socket's write deadline.
+func (l *Listener) SetWriteDeadline(t time.Time) error { return l.m.conn.SetWriteDeadline(t) }
+
+var _ net.PacketConn = (*Listener)(nil)
+
+// Addrs returns the UDP candidates, best first (see Candidate and the
+// preference in the package doc). The slice is a copy.
+func (l *Listener) Addrs() []Candidate {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]Candidate(nil), l.cands...)
+}
+
+// TCPAddrs returns the candidates of Config.TCPPort (port mappings), best
+// first; nil without TCPPort.
+func (l *Listener) TCPAddrs() []Candidate {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]Candidate(nil), l.tcp...)
+}
+
+// Reachability sums up how peers can reach the listener: that of its best
+// UDP candidate.
+func (l *Listener) Reachability() Reachability {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.reach
+}
+
+// Report returns the STUN classification of the socket, or nil when it is
+// not (yet) known.
+func (l *Listener) Report() *stunprobe.Report {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.st.report == nil {
+		return nil
+	}
+	r := *l.st.report
+	return &r
+}
+
+func (l *Listener) best() Candidate {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.cands) == 0 {
+		return Candidate{}
+	}
+	return l.cands[0]
+}
+
+// Stats returns a snapshot of the counters.
+func (l *Listener) Stats() Stats {
+	s := &l.m.stats
+	out := Stats{
+		AppPackets: s.appPackets.Load(), AppBytes: s.appBytes.Load(), AppDropped: s.appDropped.Load(),
+		Written: s.written.Load(), WrittenBytes: s.writtenBytes.Load(),
+		STUN: s.stunHandled.Load(), STUNUnclaimed: s.stunUnclaimed.Load(),
+		ServerPackets: s.serverPackets.Load(), ServerDropped: s.serverDropped.Load(),
+		RelayedIn: s.relayIn.Load(), RelayedOut: s.relayOut.Load(),
+		ReadErrors: s.readErrors.Load(),
+	}
+	l.mu.Lock()
+	out.Keepalives, out.KeepaliveFailures = l.st.keepalives, l.st.keepaliveFails
+	r := l.st.relay
+	l.mu.Unlock()
+	if r != nil {
+		out.Relay = r.Stats()
+	}
+	return out
+}
+
+// Close deletes the port mappings, releases the relay (each within
+// Config.CloseTimeout), closes the socket, and returns once every goroutine
+// has ended, OnEvent calls included. Pending ReadFrom calls return
+// net.ErrClosed. It is idempotent and returns the first error met.
+func (l *Listener) Close() error {
+	l.closeOnce.Do(func() {
+		l.cancel()
+		l.mu.Lock()
+		l.st.closing = true
+		pm, tpm, r := l.st.pm, l.st.tcpPM, l.st.relay
+		l.mu.Unlock()
+		var errs []error
+		// The tasks see the cancelled context and end; the keepers and the
+		// relay they may still be starting are closed by the tasks
+		// themselves once they see closing.
+		if pm != nil {
+			errs = append(errs, pm.Close())
+		}
+		if tpm != nil {
+			errs = append(errs, tpm.Close())
+		}
+		if r != nil {
+			errs = append(errs, r.Close())
+		}
+		stopMaps := time.AfterFunc(l.cfg.closeTimeout(), l.mapCancel)
+		l.wg.Wait()
+		stopMaps.Stop()
+		l.mapCancel()
+		errs = append(errs, l.m.close())
+		l.events.close()
+		for _, err := range errs {
+			if err != nil && !errors.Is(err, net.ErrClosed) {
+				l.closeErr = err
+				break
+			}
+		}
+		l.log.Debug("natx: closed", "local", l.m.local)
+	})
+	return l.closeErr
+}

@@ -1,0 +1,244 @@
+// This file holds the reading side of the multiplexer. One goroutine at a
+// time reads the socket: the application's ReadFrom while it waits for a
+// datagram (so that an application datagram reaches it without a hand-off
+// between goroutines, as fast as a plain socket), and otherwise a background
+// loop, so that STUN answers and relay traffic keep flowing when the
+// application is not reading. Whoever reads routes what is not its own.
+
+package natx
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// readerState is who may read the socket.
+type readerState struct {
+	tok     chan struct{} // holding a value in it = reading the socket
+	waiting *atomic.Int32 // application readers inside readApp
+	bgWake  chan struct{} // the last application reader left
+	scratch []byte        // the application reader's buffer, under tok
+
+	dmu   *sync.Mutex
+	appDL *time.Time   // the application's read deadline
+	bgIn  *atomic.Bool // the background loop is reading the socket
+}
+
+// bgGrace is how long the background loop leaves the socket alone after
+// the last application reader left.
+const bgGrace = 5 * time.Millisecond
+
+func makeReaderState() readerState {
+	var dl time.Time
+	return readerState{
+		tok: make(chan struct{}, 1), waiting: new(atomic.Int32), bgWake: make(chan struct{}, 1),
+		scratch: make([]byte, maxDatagram), dmu: new(sync.Mutex), appDL: &dl,
+		bgIn: new(atomic.Bool),
+	}
+}
+
+// kick wakes an application reader blocked on the socket, so that it looks
+// at its queue.
+func (m *mux) kick() {
+	if m.reader.waiting.Load() > 0 {
+		_ = m.conn.SetReadDeadline(time.Unix(1, 0))
+	}
+}
+
+// setAppDeadline sets the application's read deadline, also on the socket
+// when an application reader is blocked on it.
+func (m *mux) setAppDeadline(t time.Time) {
+	m.reader.dmu.Lock()
+	*m.reader.appDL = t
+	m.reader.dmu.Unlock()
+	m.readDL.set(t)
+	if m.reader.waiting.Load() > 0 {
+		_ = m.conn.SetReadDeadline(t)
+	}
+}
+
+func (m *mux) appDeadline() time.Time {
+	m.reader.dmu.Lock()
+	defer m.reader.dmu.Unlock()
+	return *m.reader.appDL
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// readLoop reads the socket whenever no application reader does.
+func (m *mux) readLoop() {
+	defer close(m.loopDone)
+	r := &m.reader
+	buf := make([]byte, maxDatagram)
+	errs := 0
+	grace := time.NewTimer(time.Hour)
+	grace.Stop()
+	for {
+		if r.waiting.Load() > 0 {
+			select {
+			case <-r.bgWake:
+			case <-m.closed:
+				return
+			}
+			// An application that reads in a loop comes back at once:
+			// leave it the socket for a moment rather than take it and be
+			// kicked off again.
+			grace.Reset(bgGrace)
+			select {
+			case <-grace.C:
+			case <-m.closed:
+				grace.Stop()
+				return
+			}
+			continue
+		}
+		select {
+		case r.tok <- struct{}{}:
+		case <-r.bgWake:
+			continue
+		case <-m.closed:
+			return
+		}
+		if r.waiting.Load() > 0 { // an application reader came meanwhile
+			<-r.tok
+			continue
+		}
+		_ = m.conn.SetReadDeadline(time.Time{})
+		r.bgIn.Store(true)
+		n, from, err := m.read(buf)
+		r.bgIn.Store(false)
+		<-r.tok
+		if err != nil {
+			select {
+			case <-m.closed:
+				return
+			default:
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			if isTimeout(err) { // a kick or a deadline meant for the application
+				continue
+			}
+			// A transient error (ICMP-induced, buffer): count, back off
+			// a little if it repeats, never spin.
+			m.stats.readErrors.Add(1)
+			errs++
+			if errs > 3 {
+				select {
+				case <-m.closed:
+					return
+				case <-time.After(10 * time.Millisecond):
+				}
+			}
+			continue
+		}
+		errs = 0
+		m.dispatch(buf[:n], from)
+	}
+}
+
+// readApp returns the next application datagram: from the queue (relayed
+// datagrams, or those the background loop read), or straight from the
+// socket.
+func (m *mux) readApp(b []byte) (int, netip.AddrPort, error) {
+	select {
+	case p := <-m.app:
+		return m.fromQueue(b, p)
+	default:
+	}
+	r := &m.reader
+	r.waiting.Add(1)
+	defer func() {
+		if r.waiting.Add(-1) == 0 {
+			select {
+			case r.bgWake <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	// Make the background loop leave the socket to us.
+	if r.bgIn.Load() {
+		_ = m.conn.SetReadDeadline(time.Unix(1, 0))
+	}
+	for {
+		select {
+		case p := <-m.app:
+			return m.fromQueue(b, p)
+		default:
+		}
+		select {
+		case p := <-m.app:
+			return m.fromQueue(b, p)
+		case <-m.closed:
+			return 0, netip.AddrPort{}, net.ErrClosed
+		case <-m.readDL.wait():
+			return 0, netip.AddrPort{}, errTimeout
+		case r.tok <- struct{}{}:
+		}
+		n, from, app, err := m.readDirect(b)
+		<-r.tok
+		if err != nil {
+			select {
+			case <-m.closed:
+				return 0, netip.AddrPort{}, net.ErrClosed
+			default:
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return 0, netip.AddrPort{}, net.ErrClosed
+			}
+			if isTimeout(err) {
+				if dl := m.appDeadline(); !dl.IsZero() && !time.Now().Before(dl) {
+					return 0, netip.AddrPort{}, errTimeout
+				}
+				continue // kicked: look at the queue
+			}
+			m.stats.readErrors.Add(1)
+			continue
+		}
+		if app {
+			m.stats.appPackets.Add(1)
+			m.stats.appBytes.Add(uint64(n))
+			return n, from, nil
+		}
+	}
+}
+
+// readDirect reads one datagram from the socket as the application's reader
+// (holding the token); it routes what is not the application's.
+func (m *mux) readDirect(b []byte) (int, netip.AddrPort, bool, error) {
+	r := &m.reader
+	_ = m.conn.SetReadDeadline(m.appDeadline())
+	// A relayed datagram queued before the deadline above was set would
+	// not kick this read: look at the queue once more.
+	if len(m.app) > 0 {
+		return 0, netip.AddrPort{}, false, errKicked
+	}
+	n, from, err := m.read(r.scratch)
+	if err != nil {
+		return 0, from, false, err
+	}
+	if !m.route(r.scratch[:n], from) {
+		return 0, from, false, nil
+	}
+	return copy(b, r.scratch[:n]), from, true, nil
+}
+
+// errKicked sends readApp back to its queue.
+var errKicked error = timeoutError{}
+
+func (m *mux) fromQueue(b []byte, p packet) (int, netip.AddrPort, error) {
+	n := copy(b, (*p.buf)[:p.n])
+	m.putBuf(p.buf)
+	if p.relay {
+		m.noteRelayPeer(p.from)
+	}
+	return n, p.from, nil
+}

@@ -1,0 +1,209 @@
+// This file holds Open and its Config: bind one UDP socket, start every way
+// of becoming reachable at once from it, and return once the best candidate
+// that can still appear is known.
+
+package natx
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/nodeconn/natx/internal/netaddr"
+	"github.com/nodeconn/natx/stunprobe"
+	"github.com/pion/transport/v5"
+)
+
+// RelayMode says when Open allocates a TURN relay on Config.Relays.
+type RelayMode int
+
+const (
+	// RelayFallback (the zero value) allocates a relay only when discovery
+	// ends without a candidate that peers can reach unsolicited (nothing
+	// better than punch-only).
+	RelayFallback RelayMode = iota
+	// RelayEager allocates a relay at once, alongside everything else.
+	RelayEager
+	// RelayOff never allocates a relay.
+	RelayOff
+)
+
+// Config configures Open. The zero Config binds an ephemeral IPv4 port on
+// the real network, looks for a public address on the local interfaces, and
+// maps the port on the default gateway (PCP, NAT-PMP, UPnP); without STUN
+// servers it cannot see its reflexive address, and without relays it
+// allocates none.
+type Config struct {
+	// Addr is the local address to bind. If zero, the unspecified IPv4
+	// address (every interface). An IPv6 address binds an IPv6 socket.
+	Addr netip.Addr
+	// Port is the local UDP port to bind. If zero, any free port.
+	Port uint16
+
+	// Net is the network. If nil, the real network (pion stdnet); a
+	// vnet.Net for in-process tests.
+	Net transport.Net
+
+	// STUNServers are the STUN servers (RFC 8489; one with RFC 5780 support
+	// for the filtering test that verifies addresses). If empty, no STUN:
+	// no reflexive candidate, no keepalive, nothing verified.
+	STUNServers []netip.AddrPort
+	// Probe tunes the classification (timeouts, lifetime measurement). Its
+	// zero value is stunprobe's defaults; Servers, Net and Logger are filled
+	// from this Config when empty. PortSamples does not apply: Open probes
+	// from its one socket.
+	Probe stunprobe.Config
+	// ProbeTimeout bounds the classification. If zero, 10 s.
+	ProbeTimeout time.Duration
+
+	// Relays are the TURN servers (RFC 8656). If empty, no relay.
+	Relays []RelayServer
+	// RelayMode says when to allocate on Relays. Zero: RelayFallback.
+	RelayMode RelayMode
+	// RelayLifetime is the allocation lifetime asked for. If zero, the
+	// server's default (10 minutes).
+	RelayLifetime time.Duration
+
+	// DisablePortMap turns port mapping off (no PCP, NAT-PMP or UPnP
+	// traffic at all).
+	DisablePortMap bool
+	// PortMap configures the port-mapping keeper. Its zero value finds the
+	// default gateway on the real network: tests must set PortMap.Gateway
+	// (or NewMappers) or DisablePortMap. Net of PortMap.PMP and PortMap.UPnP
+	// is filled from this Config's Net when nil, Logger likewise.
+	PortMap PortMapConfig
+
+	// TCPPort, if non-zero, is the port of a TCP listener the node owns:
+	// natx maps and keeps it on the gateway too (a second keeper, transport
+	// "tcp"), and lists it in TCPAddrs. If zero, no TCP mapping.
+	TCPPort uint16
+
+	// OpenTimeout bounds how long Open waits for candidates; whatever is
+	// still pending then goes on in the background and reports through
+	// OnEvent. If zero, 5 s. The context given to Open may end it sooner.
+	OpenTimeout time.Duration
+
+	// KeepaliveInterval is the interval of the STUN keepalive that holds the
+	// NAT binding open. If zero, two thirds of the binding lifetime measured
+	// by the probe (Probe.Lifetime), else 25 s. If negative, no keepalive.
+	KeepaliveInterval time.Duration
+
+	// ReadQueue is how many application datagrams wait for ReadFrom before
+	// new ones are dropped (and counted in Stats). If zero, 1024.
+	ReadQueue int
+
+	// CloseTimeout bounds the deletion of mappings and the release of the
+	// relay in Close. If zero, 2 s.
+	CloseTimeout time.Duration
+
+	// Logger receives logs; credentials are never logged. If nil, nothing
+	// is logged.
+	Logger *slog.Logger
+
+	// OnEvent, if not nil, is called for every change after Open returned
+	// (and for those during Open too), in order, on a goroutine of its own,
+	// never under a lock of the Listener; it may call the Listener's
+	// methods, except Close. Close waits for the last call.
+	OnEvent func(Event)
+}
+
+func (c *Config) openTimeout() time.Duration {
+	if c.OpenTimeout > 0 {
+		return c.OpenTimeout
+	}
+	return 5 * time.Second
+}
+
+func (c *Config) probeTimeout() time.Duration {
+	if c.ProbeTimeout > 0 {
+		return c.ProbeTimeout
+	}
+	return 10 * time.Second
+}
+
+func (c *Config) readQueue() int {
+	if c.ReadQueue > 0 {
+		return c.ReadQueue
+	}
+	return 1024
+}
+
+func (c *Config) closeTimeout() time.Duration {
+	if c.CloseTimeout > 0 {
+		return c.CloseTimeout
+	}
+	return 2 * time.Second
+}
+
+func (c *Config) relayMode() RelayMode {
+	if len(c.Relays) == 0 {
+		return RelayOff
+	}
+	return c.RelayMode
+}
+
+// Open binds one UDP socket and makes it reachable by every means the
+// network allows, all at once from that socket: a public address on a local
+// interface, STUN classification (stunprobe), a port mapping on the gateway
+// (PCP > NAT-PMP > UPnP), and a TURN relay (eagerly or as a fallback).
+//
+// It returns as soon as the best candidate that can still appear is known:
+// it never waits for a method that cannot beat what it has. At
+// Config.OpenTimeout it returns what it has; what is still pending goes on,
+// and reports through Config.OnEvent. The Listener then keeps everything
+// alive (keepalives, mapping renewals, relay refreshes) until Close.
+//
+// ctx bounds Open only: if it ends before Open returns, Open undoes
+// everything and returns its error; cancelling it afterwards has no effect.
+// The Listener lives until Close.
+func Open(ctx context.Context, cfg Config) (*Listener, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	n, err := netaddr.Net(cfg.Net)
+	if err != nil {
+		return nil, err
+	}
+	network, bind := "udp4", cfg.Addr
+	if !bind.IsValid() {
+		bind = netip.IPv4Unspecified()
+	} else if bind.Unmap().Is6() {
+		network = "udp6"
+	}
+	conn, err := n.ListenUDP(network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(bind.Unmap(), cfg.Port)))
+	if err != nil {
+		return nil, fmt.Errorf("natx: listen: %w", err)
+	}
+	l := newListener(cfg, n, conn, log)
+	l.start()
+
+	timer := time.NewTimer(cfg.openTimeout())
+	defer timer.Stop()
+	for {
+		ch, done := l.settled()
+		if done {
+			break
+		}
+		select {
+		case <-ch:
+			continue
+		case <-timer.C:
+			l.log.Info("natx: open timeout; pending discovery goes on in the background")
+		case <-ctx.Done():
+			_ = l.Close()
+			return nil, fmt.Errorf("natx: open: %w", ctx.Err())
+		}
+		break
+	}
+	l.markOpened()
+	l.log.Info("natx: open", "local", l.m.local, "reachability", l.Reachability(), "best", l.best())
+	return l, nil
+}

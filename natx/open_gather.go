@@ -1,0 +1,267 @@
+// This file holds Open's discovery tasks, all started at once on the shared
+// socket: the look at local interfaces, the STUN classification and then the
+// keepalive, the port mappings (UDP, and TCP for Config.TCPPort), and the
+// relay.
+
+package natx
+
+import (
+	"context"
+	"net/netip"
+	"time"
+
+	"github.com/nodeconn/natx/internal/netaddr"
+	"github.com/nodeconn/natx/stunprobe"
+)
+
+// update applies f to the state under the lock, recomputes the candidates
+// and starts what the change calls for.
+func (l *Listener) update(f func(st *state)) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.st.closing {
+		return
+	}
+	f(&l.st)
+	startRelay, checkMapping := l.updateLocked()
+	if startRelay {
+		l.goLocked(l.runRelay)
+	}
+	if checkMapping {
+		r, addr := l.st.relay, l.st.mappedCandidate(l.st.mapping).Addr
+		l.goLocked(func() { l.checkMapping(r, addr) })
+	}
+}
+
+// goLocked starts f in the Listener's WaitGroup unless closing; l.mu held.
+func (l *Listener) goLocked(f func()) {
+	if l.st.closing {
+		return
+	}
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		f()
+	}()
+}
+
+// start launches every discovery task.
+func (l *Listener) start() {
+	hosts := l.publicHosts()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	st := &l.st
+	st.hosts, st.ifaceDone = hosts, true
+	st.probeDone = len(l.cfg.STUNServers) == 0 && len(l.cfg.Probe.Servers) == 0
+	st.pmDone = l.cfg.DisablePortMap
+	st.tcpDone = l.cfg.DisablePortMap || l.cfg.TCPPort == 0
+	if !st.probeDone {
+		l.goLocked(l.runProbe)
+	}
+	if !st.pmDone {
+		l.goLocked(func() { l.runPortMap("udp", l.m.local.Port()) })
+	}
+	if !st.tcpDone {
+		l.goLocked(func() { l.runPortMap("tcp", l.cfg.TCPPort) })
+	}
+	if l.cfg.relayMode() == RelayEager {
+		st.relayPhase = relayPending
+		l.goLocked(l.runRelay)
+	}
+	startRelay, _ := l.updateLocked()
+	if startRelay {
+		l.goLocked(l.runRelay)
+	}
+}
+
+// publicHosts lists the public addresses the socket is reachable at
+// directly, if any: the bound address, or every interface address of its
+// family when bound to the unspecified address.
+func (l *Listener) publicHosts() []netip.Addr {
+	local := l.m.local.Addr()
+	if local.IsValid() && !local.IsUnspecified() {
+		if isPublicAddr(local) {
+			return []netip.Addr{local.Unmap()}
+		}
+		return nil
+	}
+	addrs, err := netaddr.InterfaceAddrs(l.n)
+	if err != nil {
+		l.log.Debug("natx: cannot list interfaces", "err", err)
+		return nil
+	}
+	v6 := l.cfg.Addr.IsValid() && l.cfg.Addr.Unmap().Is6()
+	var out []netip.Addr
+	for _, a := range addrs {
+		if a.Is6() == v6 && isPublicAddr(a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// runProbe classifies the socket with a stunprobe Prober fed by the mux,
+// then keeps the binding alive.
+func (l *Listener) runProbe() {
+	pc := l.cfg.Probe
+	if len(pc.Servers) == 0 {
+		pc.Servers = l.cfg.STUNServers
+	}
+	if pc.Net == nil {
+		pc.Net = l.n
+	}
+	if pc.Logger == nil {
+		pc.Logger = l.cfg.Logger
+	}
+	p, err := stunprobe.NewProber(pc, l.m.local, l.m.send)
+	if err != nil {
+		l.log.Warn("natx: cannot probe", "err", err)
+		l.update(func(st *state) { st.probeDone = true })
+		return
+	}
+	remove := l.m.addHandler(p)
+	ctx, cancel := context.WithTimeout(l.ctx, l.cfg.probeTimeout())
+	rep, err := p.Run(ctx)
+	cancel()
+	remove()
+	if err != nil || l.ctx.Err() != nil {
+		l.update(func(st *state) { st.probeDone = true })
+		return
+	}
+	l.log.Info("natx: classified", "mapped", rep.Mapped, "nat", rep.NAT, "mapping", rep.Mapping,
+		"filtering", rep.Filtering, "took", rep.Duration)
+	server := keepaliveServer(rep)
+	l.update(func(st *state) {
+		st.probeDone, st.report, st.reflexive, st.kaServer = true, rep, rep.Mapped, server
+	})
+	interval := l.cfg.KeepaliveInterval
+	if interval == 0 {
+		interval = defaultKeepalive
+		if rep.LifetimeMin > 0 {
+			interval = max(rep.LifetimeMin*2/3, time.Second)
+		}
+	}
+	if interval < 0 || !server.IsValid() {
+		return
+	}
+	ka := newKeepalive(l.m.send, server, interval, l.log, l.onKeepalive)
+	remove = l.m.addHandler(ka)
+	defer remove()
+	ka.run(l.ctx.Done())
+}
+
+// keepaliveServer is the server whose answer gave the mapped address (the
+// first that answered), or the zero address.
+func keepaliveServer(r *stunprobe.Report) netip.AddrPort {
+	for _, s := range r.Servers {
+		if s.Answered && s.Mapped == r.Mapped {
+			return s.Addr
+		}
+	}
+	for _, s := range r.Servers {
+		if s.Answered {
+			return s.Addr
+		}
+	}
+	return netip.AddrPort{}
+}
+
+// onKeepalive records one keepalive round.
+func (l *Listener) onKeepalive(mapped netip.AddrPort, ok bool) {
+	l.update(func(st *state) {
+		if !ok {
+			st.keepaliveFails++
+			st.kaFailing = true
+			return
+		}
+		st.keepalives++
+		st.kaFailing = false
+		if mapped != st.reflexive {
+			l.log.Info("natx: reflexive address changed", "from", st.reflexive, "to", mapped)
+			st.reflexive = mapped
+		}
+	})
+}
+
+// runPortMap acquires and keeps the mapping of one local port.
+func (l *Listener) runPortMap(transport string, port uint16) {
+	pc := l.cfg.PortMap
+	if pc.PMP.Net == nil {
+		pc.PMP.Net = l.cfg.Net
+	}
+	if pc.UPnP.Net == nil {
+		pc.UPnP.Net = l.cfg.Net
+	}
+	if pc.Logger == nil {
+		pc.Logger = l.cfg.Logger
+	}
+	if pc.CloseTimeout == 0 {
+		pc.CloseTimeout = l.cfg.closeTimeout()
+	}
+	user := pc.OnEvent
+	pc.OnEvent = func(e PortMapEvent) {
+		if user != nil {
+			user(e)
+		}
+		l.onPortMapEvent(transport, e)
+	}
+	internal := netip.AddrPortFrom(netip.Addr{}, port)
+	if a := l.m.local.Addr(); a.IsValid() && !a.IsUnspecified() {
+		internal = netip.AddrPortFrom(a, port)
+	}
+	pm, err := NewPortMap(l.mapCtx, pc, transport, internal)
+	if err != nil {
+		l.log.Info("natx: no port mapping", "transport", transport, "err", err)
+	}
+	var m Mapping
+	if pm != nil {
+		m, _ = pm.Mapping()
+	}
+	keep := false
+	l.update(func(st *state) {
+		if transport == "tcp" {
+			st.tcpDone = true
+			if pm != nil {
+				st.tcpPM, st.tcpMapping, keep = pm, m, true
+			}
+			return
+		}
+		st.pmDone, st.pmErr = true, err
+		if pm != nil {
+			st.pm, st.mapping, keep = pm, m, true
+		}
+	})
+	if pm != nil && !keep { // closing
+		_ = pm.Close()
+	}
+}
+
+// onPortMapEvent follows the keeper's mapping.
+func (l *Listener) onPortMapEvent(transport string, e PortMapEvent) {
+	if e.Kind == EventRemoved {
+		return
+	}
+	var restarted bool
+	l.update(func(st *state) {
+		cur := &st.mapping
+		if transport == "tcp" {
+			cur = &st.tcpMapping
+		}
+		if cur.Protocol == "" && e.Kind != EventMapped && e.Kind != EventChanged {
+			return // before NewPortMap returned: runPortMap records it
+		}
+		switch e.Kind {
+		case EventLost:
+			*cur = Mapping{}
+		case EventMapped, EventChanged, EventRenewed:
+			*cur = e.Mapping
+			restarted = e.Mapping.GatewayReset
+		}
+	})
+	if restarted {
+		l.mu.Lock()
+		c := l.st.mappedCandidate(e.Mapping)
+		l.events.emit(Event{Kind: EventGatewayRestarted, Candidate: c, Reachability: l.reach})
+		l.mu.Unlock()
+	}
+}

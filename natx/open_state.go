@@ -1,0 +1,381 @@
+// This file turns what Open's discovery tasks found into candidates, decides
+// when Open may return (the best candidate that can still appear is known),
+// and turns every change into events.
+
+package natx
+
+import (
+	"cmp"
+	"fmt"
+	"net/netip"
+	"slices"
+
+	"github.com/nodeconn/natx/stunprobe"
+)
+
+// relayPhase is where the relay stands.
+type relayPhase int
+
+const (
+	relayNone    relayPhase = iota // not started
+	relayPending                   // allocating
+	relayUp                        // allocated
+	relayDown                      // lost; the relay is reallocating
+	relayFailed                    // could not allocate at all
+)
+
+// state is everything discovery found; guarded by Listener.mu.
+type state struct {
+	closing bool
+
+	ifaceDone bool
+	hosts     []netip.Addr // public interface addresses
+
+	probeDone bool
+	report    *stunprobe.Report
+	reflexive netip.AddrPort // latest reflexive address (probe, then keepalive)
+	kaServer  netip.AddrPort
+	kaFailing bool
+
+	keepalives, keepaliveFails uint64
+
+	pmDone  bool // the first acquisition ended (success or failure)
+	pm      *PortMap
+	pmErr   error
+	mapping Mapping // Protocol "" when none
+	// mapVerify is the result of an outside check of mapping.External.
+	mapChecked, mapOK bool
+	mapCheckAddr      netip.AddrPort
+	mapChecking       bool
+
+	tcpDone    bool
+	tcpPM      *PortMap
+	tcpMapping Mapping
+
+	relayPhase    relayPhase
+	relay         *relay
+	relayAddr     netip.AddrPort
+	relayServer   string
+	relayChecked  bool
+	relayVerified bool
+	relayNote     string
+	relayErr      error
+}
+
+// candidates computes the UDP and TCP candidates of st, best first; local
+// is the socket's port.
+func (st *state) candidates(port uint16) (udp, tcp []Candidate) {
+	r := st.report
+	noNAT := r != nil && r.NAT == stunprobe.TriNo
+	hosts := st.hosts
+	if noNAT && r.Mapped.IsValid() && !slices.Contains(hosts, r.Mapped.Addr()) {
+		// The server sees this host's own address (a STUN server on the
+		// same network, or a public address natx did not list).
+		hosts = append(slices.Clip(hosts), r.Mapped.Addr())
+	}
+	for _, a := range hosts {
+		c := Candidate{Kind: KindHost, Addr: netip.AddrPortFrom(a, port), Transport: "udp", Reach: ReachPublic}
+		switch {
+		case r == nil && st.probeDone:
+			c.Note = "not verified: no STUN server"
+		case r == nil:
+			c.Note = "not verified yet: the probe is running"
+		case noNAT && r.Filtering == stunprobe.EndpointIndependent:
+			c.Verified = true
+		case noNAT && (r.Filtering == stunprobe.AddressDependent || r.Filtering == stunprobe.AddressPortDependent):
+			c.Reach = ReachPunchOnly
+			c.Note = "a firewall filters unsolicited datagrams (" + string(r.Filtering) + " filtering)"
+		case noNAT:
+			c.Note = "not verified: filtering could not be measured"
+		case r.Mapped.IsValid():
+			c.Reach = ReachUnreachable
+			c.Note = fmt.Sprintf("the STUN server sees %v, not this address: traffic leaves through a NAT", r.Mapped)
+		default:
+			c.Note = "not verified: no STUN server answered"
+		}
+		if !isPublicAddr(a) {
+			c.Reach = ReachUnreachable
+			c.Note = "not a public address: reachable on its own network only"
+		}
+		udp = append(udp, c)
+	}
+	var mapped Candidate
+	if st.mapping.Protocol != "" {
+		mapped = st.mappedCandidate(st.mapping)
+		udp = append(udp, mapped)
+	}
+	// The reflexive address is listed unless a usable mapping has the very
+	// same address: the mapping is then what makes it reachable (and a
+	// filtering test run before the mapping existed would undersell it).
+	if r != nil && st.reflexive.IsValid() && !noNAT && !(mapped.Addr == st.reflexive && mapped.Reach == ReachMapped) {
+		udp = append(udp, st.reflexiveCandidate())
+	}
+	if st.relayPhase == relayUp && st.relayAddr.IsValid() {
+		c := Candidate{Kind: KindRelayed, Addr: st.relayAddr, Transport: "udp", Via: st.relayServer,
+			Reach: ReachRelayOnly, Verified: st.relayVerified}
+		switch {
+		case !st.relayChecked:
+			c.Note = "not verified yet"
+		case st.relayNote != "":
+			c.Note = st.relayNote
+		case !st.relayVerified:
+			c.Note = "a datagram sent to the relayed address did not come back through the relay"
+		}
+		udp = append(udp, c)
+	}
+	if st.tcpMapping.Protocol != "" {
+		c := st.mappedCandidate(st.tcpMapping)
+		c.Verified = false
+		if c.Reach == ReachMapped {
+			c.Note = "TCP mappings are not verified"
+		}
+		tcp = append(tcp, c)
+	}
+	sortCandidates(udp)
+	sortCandidates(tcp)
+	return udp, tcp
+}
+
+func (st *state) reflexiveCandidate() Candidate {
+	r := st.report
+	c := Candidate{Kind: KindReflexive, Addr: st.reflexive, Transport: "udp", Via: st.kaServer.String()}
+	eim := r.Mapping == stunprobe.EndpointIndependent ||
+		(r.Mapping == stunprobe.Unknown && r.MappingVaries == stunprobe.TriNo && !r.Inconsistent)
+	changed := r.Mapped.IsValid() && st.reflexive != r.Mapped
+	switch {
+	case r.Filtering == stunprobe.EndpointIndependent && !changed:
+		c.Reach, c.Verified = ReachMapped, true
+	case r.Mapping == stunprobe.AddressDependent || r.Mapping == stunprobe.AddressPortDependent:
+		c.Reach = ReachUnreachable
+		c.Note = "endpoint-dependent mapping (" + string(r.Mapping) + "): peers see another port; a relay is needed"
+	case eim && (r.Filtering == stunprobe.AddressDependent || r.Filtering == stunprobe.AddressPortDependent):
+		c.Reach = ReachPunchOnly
+		c.Note = "endpoint-independent mapping, " + string(r.Filtering) + " filtering: reachable by hole punching"
+	case eim:
+		c.Reach = ReachPunchOnly
+		c.Note = "endpoint-independent mapping; filtering not measured"
+	default:
+		c.Reach = ReachPunchOnly
+		c.Note = "mapping behaviour unknown"
+	}
+	if changed {
+		c.Note = fmt.Sprintf("the NAT moved the binding from %v; not verified again", r.Mapped)
+	}
+	if st.kaFailing {
+		c.Note = "the keepalive is unanswered: the address may be gone"
+	}
+	if st.kaServer == (netip.AddrPort{}) {
+		c.Via = r.Mapped.String()
+		if len(r.Servers) > 0 {
+			c.Via = r.Servers[0].Addr.String()
+		}
+	}
+	return c
+}
+
+func (st *state) mappedCandidate(m Mapping) Candidate {
+	c := Candidate{Kind: KindMapped, Addr: m.External, Transport: m.Transport, Via: m.Protocol, Reach: ReachMapped}
+	var seen netip.Addr
+	if st.reflexive.IsValid() {
+		seen = st.reflexive.Addr()
+	}
+	if !m.External.Addr().IsValid() && st.reflexive.IsValid() {
+		// The gateway did not say its address (UPnP without it): the
+		// address STUN sees with the mapped port is the best guess.
+		c.Addr = netip.AddrPortFrom(st.reflexive.Addr(), m.External.Port())
+		c.Note = "external address taken from STUN"
+	}
+	public, reason := CheckReachability(c.Addr.Addr(), seen)
+	r := st.report
+	switch {
+	case !public:
+		c.Reach, c.Note = ReachUnreachable, reason
+	case m.Transport == "udp" && r != nil && c.Addr == st.reflexive && r.Filtering == stunprobe.EndpointIndependent:
+		c.Verified = true // the CHANGE-REQUEST answer came in through this very port
+	case m.Transport == "udp" && st.mapChecked && st.mapCheckAddr == c.Addr && st.mapOK:
+		c.Verified = true
+	case m.Transport == "udp" && st.mapChecked && st.mapCheckAddr == c.Addr:
+		c.Reach = ReachUnreachable
+		c.Note = "a datagram sent to the mapping from the relay did not arrive"
+	case c.Note == "":
+		c.Note = "not verified"
+	}
+	return c
+}
+
+// classCompare orders candidates like compareCandidates but ignores the
+// address: it compares what they are, for Open's "can anything better still
+// come?" question.
+func classCompare(a, b Candidate) int {
+	if c := cmp.Compare(a.Reach.order(), b.Reach.order()); c != 0 {
+		return c
+	}
+	if a.Verified != b.Verified {
+		if a.Verified {
+			return -1
+		}
+		return 1
+	}
+	if c := cmp.Compare(kindOrder(a.Kind), kindOrder(b.Kind)); c != 0 {
+		return c
+	}
+	if a.Kind == KindMapped {
+		return cmp.Compare(rank(a.Via), rank(b.Via))
+	}
+	return 0
+}
+
+// potential lists the best candidate each pending task may still bring.
+func (l *Listener) potential() []Candidate {
+	st := &l.st
+	var out []Candidate
+	if !st.ifaceDone {
+		out = append(out, Candidate{Kind: KindHost, Reach: ReachPublic, Verified: true})
+	}
+	if !st.probeDone {
+		if len(st.hosts) > 0 || !st.ifaceDone {
+			out = append(out, Candidate{Kind: KindHost, Reach: ReachPublic, Verified: true})
+		} else {
+			out = append(out, Candidate{Kind: KindReflexive, Reach: ReachMapped, Verified: true})
+		}
+	}
+	if !st.pmDone {
+		out = append(out, Candidate{Kind: KindMapped, Reach: ReachMapped, Verified: true, Via: "pcp"})
+	} else if st.mapping.Protocol != "" {
+		c := st.mappedCandidate(st.mapping)
+		if c.Reach == ReachMapped && !c.Verified && (!st.probeDone || st.mapChecking) {
+			c.Verified = true
+			out = append(out, c)
+		}
+	}
+	if st.relayPhase == relayPending || (st.relayPhase == relayUp && !st.relayChecked) {
+		out = append(out, Candidate{Kind: KindRelayed, Reach: ReachRelayOnly, Verified: true})
+	}
+	if st.relayPhase == relayNone && l.cfg.relayMode() == RelayFallback && !l.discoveryDone() {
+		out = append(out, Candidate{Kind: KindRelayed, Reach: ReachRelayOnly, Verified: true})
+	}
+	return out
+}
+
+// discoveryDone reports whether every direct method has ended.
+func (l *Listener) discoveryDone() bool {
+	st := &l.st
+	return st.ifaceDone && st.probeDone && st.pmDone && !st.mapChecking
+}
+
+// settled reports whether Open may return; if not, it returns a channel
+// closed at the next change.
+func (l *Listener) settled() (<-chan struct{}, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, p := range l.potential() {
+		if len(l.cands) == 0 || classCompare(p, l.cands[0]) < 0 {
+			return l.changed, false
+		}
+	}
+	return l.changed, true
+}
+
+func (l *Listener) markOpened() {
+	l.mu.Lock()
+	l.opened = true
+	l.mu.Unlock()
+}
+
+// candKey identifies a candidate across updates, to tell "changed" from
+// "lost and added".
+type candKey struct {
+	kind      CandidateKind
+	transport string
+	via       string
+	host      netip.AddrPort
+}
+
+func keyOf(c Candidate) candKey {
+	k := candKey{kind: c.Kind, transport: c.Transport}
+	switch c.Kind {
+	case KindHost:
+		k.host = c.Addr
+	case KindMapped:
+		k.via = c.Via
+	}
+	return k
+}
+
+// updateLocked recomputes the candidates after a change of l.st, queues
+// the events, wakes Open, and returns what the caller must do next outside
+// the lock (start the fallback relay, verify a mapping).
+func (l *Listener) updateLocked() (startRelay, checkMapping bool) {
+	if l.st.closing {
+		return false, false
+	}
+	udp, tcp := l.st.candidates(l.m.local.Port())
+	old := append(append([]Candidate(nil), l.cands...), l.tcp...)
+	oldReach := l.reach
+	l.cands, l.tcp = udp, tcp
+	l.reach = summarize(udp)
+	l.diffLocked(old, append(append([]Candidate(nil), udp...), tcp...))
+	if l.reach != oldReach {
+		l.events.emit(Event{Kind: EventReachabilityChanged, Reachability: l.reach, Best: l.bestLocked()})
+		l.log.Info("natx: reachability", "reachability", l.reach, "best", l.bestLocked())
+	}
+	close(l.changed)
+	l.changed = make(chan struct{})
+
+	if l.st.relayPhase == relayNone && l.cfg.relayMode() == RelayFallback && l.discoveryDone() &&
+		l.reach.order() > ReachMapped.order() {
+		l.st.relayPhase = relayPending
+		startRelay = true
+	}
+	// The mapping check waits for the relay's own verification: both need
+	// a permission on the relay, and one at a time is gentler.
+	if m := l.st.mapping; m.Protocol != "" && l.st.relayPhase == relayUp && l.st.relayChecked && !l.st.mapChecking {
+		c := l.st.mappedCandidate(m)
+		// Only a mapping on another port than the socket's own NAT binding
+		// can be checked from the relay: a datagram to the binding's port
+		// may pass the NAT's filter because of the socket's own traffic
+		// (to the relay among others), which proves nothing.
+		if !c.Verified && c.Addr.IsValid() && c.Addr != l.st.reflexive &&
+			(!l.st.mapChecked || l.st.mapCheckAddr != c.Addr) {
+			pub, _ := CheckReachability(c.Addr.Addr(), netip.Addr{})
+			if pub {
+				l.st.mapChecking = true
+				checkMapping = true
+			}
+		}
+	}
+	return startRelay, checkMapping
+}
+
+func (l *Listener) bestLocked() Candidate {
+	if len(l.cands) == 0 {
+		return Candidate{}
+	}
+	return l.cands[0]
+}
+
+// diffLocked emits added, lost and changed events between two candidate
+// lists.
+func (l *Listener) diffLocked(old, cur []Candidate) {
+	was := make(map[candKey]Candidate, len(old))
+	for _, c := range old {
+		was[keyOf(c)] = c
+	}
+	seen := make(map[candKey]bool, len(cur))
+	for _, c := range cur {
+		k := keyOf(c)
+		seen[k] = true
+		p, ok := was[k]
+		switch {
+		case !ok:
+			l.events.emit(Event{Kind: EventAddrAdded, Candidate: c, Reachability: l.reach})
+		case p != c:
+			l.events.emit(Event{Kind: EventAddrChanged, Candidate: c, Prev: p, Reachability: l.reach})
+		}
+	}
+	for _, c := range old {
+		if !seen[keyOf(c)] {
+			l.events.emit(Event{Kind: EventAddrLost, Candidate: c, Reachability: l.reach})
+		}
+	}
+}
