@@ -1,30 +1,5 @@
-// Command portmap is the operator's tool for "open a port on my router": it
-// asks the gateway for a port mapping with PCP, NAT-PMP or UPnP IGD (the best
-// that answers, UPnP last), keeps it alive until SIGINT or SIGTERM, then
-// removes it and exits 0.
-//
-// Usage:
-//
-//	portmap -port N [-proto udp|tcp] [-via auto|pcp|natpmp|upnp]
-//	        [-stun host:port] [-echo] [-gateway ADDR] [-lifetime 2h] [-timeout 10s]
-//
-// It prints one JSON line per event on stdout:
-//
-//	{"event":"mapped","via":"pcp","internal":"192.168.1.2:4000","external":"7.0.1.1:4000","lifetime_s":7200,"public":true}
-//	{"event":"renewed",...}   the same mapping, renewed
-//	{"event":"changed",...}   renewed, but the gateway restarted or a port changed ("prev_external", "reason")
-//	{"event":"lost",...}      expired without renewal; portmap keeps trying to map again
-//	{"event":"removed",...}   deleted on exit
-//	{"event":"error","error":"..."}   and a non-zero exit status
-//
-// With -stun, the gateway's external address is compared with the address a
-// STUN server sees: when they differ, or the gateway's address is private or
-// shared (100.64.0.0/10), another NAT stands beyond the router and "public"
-// is false, with the reason. With -echo, portmap also listens on the
-// internal port and echoes what arrives, so that the mapping can be tried
-// from outside.
-//
-// The flags and the JSON field names are a public contract.
+// This file holds the command's main code; the package documentation is in doc.go.
+
 package main
 
 import (

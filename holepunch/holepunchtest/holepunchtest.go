@@ -1,7 +1,5 @@
-// Package holepunchtest provides an in-memory Signaler for tests of code
-// that uses package holepunch, in the manner of net/http/httptest: a Hub
-// that peers Join by ID, delivering messages with an optional delay and
-// loss.
+// This file holds package holepunchtest's holepunchtest code; the package documentation is in doc.go.
+
 package holepunchtest
 
 import (

@@ -1,6 +1,5 @@
-// Package netaddr holds the few address helpers that natx's leaf packages
-// (stunprobe, pmp, upnp, holepunch) and their fakes all need. The leaves may
-// not import each other, so what they share lives here.
+// This file holds package netaddr's netaddr code; the package documentation is in doc.go.
+
 package netaddr
 
 import (

@@ -1,0 +1,20 @@
+// Command rendezvous runs a natx rendezvous server (package
+// holepunch/rendezvous): nodes without a signalling channel of their own
+// connect to it over TCP, register their peer ID, and exchange the small
+// messages that set up a hole-punching attempt.
+//
+// Usage:
+//
+//	rendezvous [-listen ADDR] [-max-conns N] [-max-queued N]
+//
+// It prints one JSON line per event on stdout:
+//
+//	{"event":"listening","addr":"0.0.0.0:7777"}
+//	{"event":"registered","peer":"alice","addr":"192.0.2.7:50112"}
+//	{"event":"left","peer":"alice","addr":"192.0.2.7:50112","error":"..."}
+//	{"event":"closed"}
+//
+// "error" is absent when the peer closed its connection itself. On SIGINT
+// or SIGTERM it closes every connection, prints "closed" and exits 0. The
+// flags and the JSON field names are a public contract.
+package main
