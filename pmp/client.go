@@ -123,8 +123,10 @@ type Client struct {
 	done     chan struct{} // closed by Close
 	closeOne sync.Once
 	wg       sync.WaitGroup // go-nat-pmp calls in flight
+	undo     sync.WaitGroup // deletions of mappings whose request was abandoned
 
 	mu      sync.Mutex
+	closing bool // Close has begun: no new deletion of an abandoned request
 	closed  bool
 	conn    transport.UDPConn // PCP socket, connected to the gateway
 	local   netip.Addr        // our address toward the gateway
@@ -208,6 +210,12 @@ func (c *Client) Gateway() netip.Addr { return c.gw }
 // Calls in progress return ErrClosed. Close is idempotent.
 func (c *Client) Close() error {
 	c.closeOne.Do(func() {
+		// Deletions of abandoned requests first: they need the socket,
+		// and each ends within Timeout. No new one starts once closing.
+		c.mu.Lock()
+		c.closing = true
+		c.mu.Unlock()
+		c.undo.Wait()
 		c.mu.Lock()
 		c.closed = true
 		conn := c.conn

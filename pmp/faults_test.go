@@ -458,3 +458,37 @@ func TestConcurrentMappings(t *testing.T) {
 		t.Errorf("%d mappings", len(s.Mappings()))
 	}
 }
+
+// A request abandoned after it was sent (the context ends while the gateway
+// is slow to answer) leaves no mapping behind: the client deletes what the
+// gateway made for nobody, before Close returns.
+func TestAbandonedRequestLeavesNothing(t *testing.T) {
+	for _, tc := range protoCases {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := tc.opts
+			opts.Faults.Delay = 150 * time.Millisecond
+			s, c := newPair(t, opts, pmp.Config{Timeout: time.Second})
+			if tc.name == "natpmp" {
+				// Settle the protocol first, so that the abandoned call
+				// is the mapping itself.
+				if _, err := c.Probe(ctxT(t)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+			defer cancel()
+			if _, err := c.AddMapping(ctx, "tcp", port(8800), port(0), time.Hour); !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, pmp.ErrNoAnswer) {
+				t.Fatalf("err %v, want the context's deadline or no answer", err)
+			}
+			// The gateway makes the mapping when the request reaches it;
+			// wait until it has answered, then close the client.
+			time.Sleep(300 * time.Millisecond)
+			if err := c.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if m := s.Mappings(); len(m) != 0 {
+				t.Fatalf("gateway still holds %+v", m)
+			}
+		})
+	}
+}

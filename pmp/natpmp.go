@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -29,8 +30,11 @@ var (
 
 // natpmpCall runs f on a go-nat-pmp client whose retry schedule ends
 // within c.remaining(ctx). f runs on a goroutine that Close waits for;
-// the call itself returns as soon as ctx ends or the client closes.
-func natpmpCall[T any](ctx context.Context, c *Client, f func(*natpmp.Client) (T, error)) (T, error) {
+// the call itself returns as soon as ctx ends or the client closes. When
+// the call is abandoned that way and f succeeds anyway, undo (if not nil)
+// runs on that goroutine with f's result: a mapping made for nobody is
+// deleted.
+func natpmpCall[T any](ctx context.Context, c *Client, f func(*natpmp.Client) (T, error), undo func(*natpmp.Client, T)) (T, error) {
 	var zero T
 	if !c.realNet || c.port != DefaultPort {
 		return zero, fmt.Errorf("%w: %w", ErrNotSupported, errUnavailable)
@@ -56,11 +60,41 @@ func natpmpCall[T any](ctx context.Context, c *Client, f func(*natpmp.Client) (T
 	c.wg.Add(1)
 	c.mu.Unlock()
 	cl := natpmp.NewClientWithTimeout(c.gw.AsSlice(), wait)
+	var hand sync.Mutex // orders the hand-over of the result with abandoning
+	abandoned := false
+	// cut: the caller's context, not the client's Timeout, bounds the
+	// wait, so a timeout may hide an answer that was on its way.
+	cut := wait < c.timeout
 	go func() {
 		defer c.wg.Done()
 		v, err := f(cl)
-		ch <- result{v, err}
+		hand.Lock()
+		left := abandoned
+		if !left {
+			ch <- result{v, err}
+		}
+		hand.Unlock()
+		if undo != nil && (left && err == nil || cut && errors.Is(natpmpErr(err), ErrNoAnswer)) {
+			undo(cl, v)
+		}
 	}()
+	abandon := func(err error) (T, error) {
+		hand.Lock()
+		abandoned = true
+		var late *result
+		select {
+		case r := <-ch:
+			late = &r
+		default:
+		}
+		hand.Unlock()
+		if late != nil && late.err == nil && undo != nil {
+			// The answer came just as the caller left: undo it here,
+			// within the client's timeout (a rare race).
+			undo(cl, late.v)
+		}
+		return zero, err
+	}
 	select {
 	case r := <-ch:
 		if r.err != nil {
@@ -68,9 +102,9 @@ func natpmpCall[T any](ctx context.Context, c *Client, f func(*natpmp.Client) (T
 		}
 		return r.v, nil
 	case <-ctx.Done():
-		return zero, ctx.Err()
+		return abandon(ctx.Err())
 	case <-c.done:
-		return zero, ErrClosed
+		return abandon(ErrClosed)
 	}
 }
 
@@ -106,7 +140,7 @@ func natpmpErr(err error) error {
 func (c *Client) natpmpExternal(ctx context.Context) (netip.Addr, error) {
 	res, err := natpmpCall(ctx, c, func(cl *natpmp.Client) (*natpmp.GetExternalAddressResult, error) {
 		return cl.GetExternalAddress()
-	})
+	}, nil)
 	if err != nil {
 		return netip.Addr{}, err
 	}
@@ -136,9 +170,17 @@ func (c *Client) natpmpMap(ctx context.Context, transport string, internal netip
 		suggestedPort = 0
 	}
 	secs := int(min(int64(lifetime), math.MaxInt32)) // go-nat-pmp takes an int
+	var undo func(*natpmp.Client, *natpmp.AddPortMappingResult)
+	if lifetime != 0 {
+		undo = func(cl *natpmp.Client, _ *natpmp.AddPortMappingResult) {
+			if _, err := cl.AddPortMapping(transport, int(in.Port()), 0, 0); err != nil {
+				c.log.Debug("pmp: deleting the mapping of an abandoned request failed", "err", err)
+			}
+		}
+	}
 	res, err := natpmpCall(ctx, c, func(cl *natpmp.Client) (*natpmp.AddPortMappingResult, error) {
 		return cl.AddPortMapping(transport, int(in.Port()), int(suggestedPort), secs)
-	})
+	}, undo)
 	if err != nil {
 		return Mapping{}, err
 	}

@@ -296,11 +296,39 @@ func (c *Client) pcpMap(ctx context.Context, proto uint8, transport string, inte
 	if a := suggested.Addr().Unmap(); a.IsValid() && !a.IsUnspecified() && a.Is4() == local.Is4() {
 		req.SuggestedAddr = a
 	}
+	// cut: the caller's context, not the client's Timeout, bounds the wait.
+	cut := c.remaining(ctx) < c.timeout
 	resp, reset, err := c.pcpExchange(ctx, req)
 	if err != nil {
+		if lifetime != 0 && (ctx.Err() != nil || cut && errors.Is(err, ErrNoAnswer)) {
+			// Abandoned after it was sent: the gateway may have made the
+			// mapping and its answer be on its way. Delete it (same
+			// nonce), so that a cancelled request leaves nothing behind.
+			c.undoPCP(proto, transport, in, nonce)
+		}
 		return Mapping{}, err
 	}
 	return pcpMapping(req, &resp, transport, in, reset, c.now())
+}
+
+// undoPCP deletes, in the background and within Timeout, a mapping whose
+// MAP request was abandoned. Close waits for it.
+func (c *Client) undoPCP(proto uint8, transport string, in netip.AddrPort, nonce [12]byte) {
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
+		return
+	}
+	c.undo.Add(1)
+	c.mu.Unlock()
+	go func() {
+		defer c.undo.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+		defer cancel()
+		if _, err := c.pcpMap(ctx, proto, transport, in, netip.AddrPort{}, 0, nonce); err != nil {
+			c.log.Debug("pmp: deleting the mapping of an abandoned request failed", "err", err)
+		}
+	}()
 }
 
 // pcpMapping turns the answer to a MAP request into a Mapping, or an
