@@ -137,9 +137,14 @@ func (u *upnpMapper) ExternalAddress(ctx context.Context) (netip.Addr, error) {
 }
 
 // Prepare discovers the gateway, so that a later Map only asks for the
-// mapping. Without an SSDP answer by answerBy, discovery gives up.
+// mapping. Without an SSDP answer by answerBy (zero: upnp's own search
+// window), discovery gives up.
 func (u *upnpMapper) Prepare(ctx context.Context, answerBy time.Time) error {
-	_, err := u.discover(ctx, max(time.Until(answerBy), time.Millisecond))
+	answer := time.Duration(0) // upnp's default: the whole search window
+	if !answerBy.IsZero() {
+		answer = max(time.Until(answerBy), time.Millisecond)
+	}
+	_, err := u.discover(ctx, answer)
 	return err
 }
 

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/nodeconn/natx/pmp"
@@ -291,13 +292,15 @@ func (p *PortMap) acquire(ctx context.Context, mappers []PortMapper) (Mapping, P
 	// never holds a UPnP entry that PCP makes useless (and two protocols
 	// never race for one internal port on one daemon).
 	failed := make([]chan struct{}, len(mappers))
+	failErrs := make([]error, len(mappers))
 	for i := range failed {
 		failed[i] = make(chan struct{})
 	}
 	for i := range mappers {
 		go func() {
-			a := p.attempt(actx, start, i, mappers, failed)
+			a := p.attempt(actx, start, i, mappers, failed, failErrs)
 			if a.err != nil {
+				failErrs[i] = a.err // read only after failed[i] is closed
 				close(failed[i])
 			}
 			results <- a
@@ -373,7 +376,7 @@ func (p *PortMap) acquire(ctx context.Context, mappers []PortMapper) (Mapping, P
 }
 
 // attempt runs mapper i's part of acquire, which started at start.
-func (p *PortMap) attempt(ctx context.Context, start time.Time, i int, mappers []PortMapper, failed []chan struct{}) attempt {
+func (p *PortMap) attempt(ctx context.Context, start time.Time, i int, mappers []PortMapper, failed []chan struct{}, errs []error) attempt {
 	mp := mappers[i]
 	fail := func(err error) attempt {
 		return attempt{i: i, err: &MappingError{Protocol: mp.Name(), Op: "map", Err: err}}
@@ -405,7 +408,16 @@ func (p *PortMap) attempt(ctx context.Context, start time.Time, i int, mappers [
 		head := time.NewTimer(upnpHeadStart)
 		allFailed(head.C)
 		head.Stop()
-		if err := pr.Prepare(ctx, start.Add(p.cfg.upnpAnswer())); err != nil {
+		err := pr.Prepare(ctx, start.Add(p.cfg.upnpAnswer()))
+		if err != nil && errors.Is(err, ErrNoGateway) && ctx.Err() == nil && !gatewaySilent(better, failed, errs) {
+			// No SSDP answer within the short window, but the gateway is
+			// not silent (it refused PCP/NAT-PMP, so it is up), or UPnP is
+			// the only protocol asked for: give it upnp's whole search
+			// window. Gateways such as miniupnpd delay every SSDP answer
+			// by a random time up to a second.
+			err = pr.Prepare(ctx, time.Time{})
+		}
+		if err != nil {
 			return attempt{i: i, err: err}
 		}
 		if !allFailed(nil) {
@@ -417,6 +429,23 @@ func (p *PortMap) attempt(ctx context.Context, start time.Time, i int, mappers [
 	}
 	m, err := mp.Map(ctx, p.transport, p.internal, netip.AddrPort{}, p.cfg.lifetime())
 	return attempt{i: i, m: m, err: err}
+}
+
+// gatewaySilent reports whether there are better-ranked mappers and all of
+// them failed because the gateway stayed silent: no answer and no ICMP
+// port-unreachable either. It waits for them (they end within their
+// Timeout).
+func gatewaySilent(better []int, failed []chan struct{}, errs []error) bool {
+	if len(better) == 0 {
+		return false
+	}
+	for _, j := range better {
+		<-failed[j]
+		if err := errs[j]; !errors.Is(err, pmp.ErrNoAnswer) || errors.Is(err, syscall.ECONNREFUSED) {
+			return false
+		}
+	}
+	return true
 }
 
 // preparer is a PortMapper that can do its slow groundwork (discovery)

@@ -7,6 +7,7 @@ package natx
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -499,4 +500,35 @@ func TestReacquireOtherProtocol(t *testing.T) {
 		t.Error("no lost event before the switch")
 	}
 	closeEmpty(t, p, g)
+}
+
+// A UPnP-only gateway that answers SSDP late (miniupnpd delays answers by up
+// to a second) but refuses PCP/NAT-PMP at once (ICMP port unreachable): the
+// gateway is alive, so UPnP gets its whole search window, not the 250 ms
+// given to a silent gateway. With PCP and NAT-PMP silent too, the keeper
+// gives up after the short window.
+func TestLateSSDPAnswer(t *testing.T) {
+	for _, silentPMP := range []bool{false, true} {
+		t.Run(fmt.Sprintf("silent-pmp=%v", silentPMP), func(t *testing.T) {
+			g := newGateways(t, pmptest.Options{Faults: pmptest.Faults{Silent: silentPMP}}, upnptest.Options{SSDPDelay: 400 * time.Millisecond})
+			if !silentPMP {
+				_ = g.pmp.Close() // nothing listens on 5351 any more: refused
+			}
+			cfg := g.config(newRecorder())
+			pm, err := NewPortMap(context.Background(), cfg, "udp", internal)
+			if silentPMP {
+				if !errors.Is(err, ErrNoMappingProtocol) {
+					t.Fatalf("err %v, want no mapping service", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m, _ := pm.Mapping(); m.Protocol != "upnp" {
+				t.Fatalf("mapping %+v, want UPnP", m)
+			}
+			_ = pm.Close()
+		})
+	}
 }

@@ -17,7 +17,8 @@ var (
 
 	// ErrNoAnswer means the gateway did not answer within the wait
 	// (Config.Timeout), or refused the datagram (nothing listens at its
-	// port 5351).
+	// port 5351; the error then also matches syscall.ECONNREFUSED: the
+	// gateway is alive, only silent to the protocol).
 	ErrNoAnswer = errors.New("pmp: no answer from gateway")
 
 	// ErrNotSupported means the gateway does not speak the protocol or

@@ -121,7 +121,7 @@ func natpmpErr(err error) error {
 	case strings.HasPrefix(msg, "Timed out"):
 		return fmt.Errorf("%w: NAT-PMP: %v", ErrNoAnswer, err)
 	case errors.Is(err, syscall.ECONNREFUSED):
-		return fmt.Errorf("%w: NAT-PMP port refused: %v", ErrNoAnswer, err)
+		return fmt.Errorf("%w: NAT-PMP port refused: %w", ErrNoAnswer, err)
 	case strings.HasPrefix(msg, "unknown protocol version 2"):
 		return fmt.Errorf("%w: NAT-PMP: %w (%v)", ErrNotSupported, errOtherVersion, err)
 	case strings.HasPrefix(msg, "unknown protocol version"),

@@ -247,7 +247,7 @@ func (c *Client) readErr(ctx context.Context, err error) error {
 	}
 	if errors.Is(err, syscall.ECONNREFUSED) {
 		// An ICMP port unreachable: nothing listens at the port.
-		return fmt.Errorf("%w: PCP port refused: %v", ErrNoAnswer, err)
+		return fmt.Errorf("%w: PCP port refused: %w", ErrNoAnswer, err)
 	}
 	return fmt.Errorf("pmp: PCP socket: %w", err)
 }

@@ -66,7 +66,8 @@ type Options struct {
 	AllowForeignClient bool
 	// SSDPSilent: M-SEARCH requests are counted but never answered.
 	SSDPSilent bool
-	// SSDPDelay delays each SSDP answer.
+	// SSDPDelay delays each SSDP answer, each on its own timer (answers to
+	// several searches are not serialised).
 	SSDPDelay time.Duration
 	// Delay delays each HTTP response.
 	Delay time.Duration

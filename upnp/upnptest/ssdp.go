@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 )
@@ -33,25 +34,45 @@ func (s *Server) ssdpLoop() {
 		if s.opts.SSDPSilent || !s.answers(st) {
 			continue
 		}
-		s.sleep(s.opts.SSDPDelay, nil)
-		if s.rogue != nil {
-			s.mu.Lock()
-			rp := s.roguePort
-			s.mu.Unlock()
-			loc := fmt.Sprintf("http://%s:%d/rootDesc.xml", s.opts.RogueAddr, rp)
-			for i := 0; i < max(1, s.opts.Flood); i++ {
-				s.rogue.WriteToUDP(ssdpAnswer(st, loc), from)
+		if s.opts.SSDPDelay <= 0 {
+			s.answer(st, from)
+			continue
+		}
+		// Each answer is delayed on its own, as a device that schedules
+		// its answers within the MX window does (miniupnpd).
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.sleep(s.opts.SSDPDelay, nil)
+			select {
+			case <-s.done:
+			default:
+				s.answer(st, from)
 			}
-		}
-		for i := range s.opts.Flood {
-			s.ssdp.WriteToUDP(junk(i, st, s.HTTPAddr().String()), from)
-		}
-		loc := s.opts.Location
-		if loc == "" {
-			loc = s.Location()
-		}
-		s.ssdp.WriteToUDP(ssdpAnswer(st, loc), from)
+		}()
 	}
+}
+
+// answer sends the answers to one M-SEARCH for st: the rogue's and the
+// flood's when configured, then the device's own.
+func (s *Server) answer(st string, from *net.UDPAddr) {
+	if s.rogue != nil {
+		s.mu.Lock()
+		rp := s.roguePort
+		s.mu.Unlock()
+		loc := fmt.Sprintf("http://%s:%d/rootDesc.xml", s.opts.RogueAddr, rp)
+		for i := 0; i < max(1, s.opts.Flood); i++ {
+			s.rogue.WriteToUDP(ssdpAnswer(st, loc), from)
+		}
+	}
+	for i := range s.opts.Flood {
+		s.ssdp.WriteToUDP(junk(i, st, s.HTTPAddr().String()), from)
+	}
+	loc := s.opts.Location
+	if loc == "" {
+		loc = s.Location()
+	}
+	s.ssdp.WriteToUDP(ssdpAnswer(st, loc), from)
 }
 
 // parseMSearch returns the ST of an M-SEARCH request.
