@@ -1,0 +1,125 @@
+// The NAT-pair matrix for holepunch and pion/ice side by side, and its
+// table in Markdown.
+
+package punchcompare
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+
+	"github.com/nodeconn/natx/internal/icecompare"
+	"github.com/nodeconn/natx/internal/vnetlab"
+)
+
+// Cell is one pair of the matrix: the initiator (holepunch) or controlling
+// agent (pion/ice) behind A, the other behind B.
+type Cell struct {
+	A, B vnetlab.NAT
+	// HP is holepunch's outcome, HPErr a harness failure.
+	HP    Result
+	HPErr error
+	// ICE is pion/ice's outcome, ICEErr a harness failure.
+	ICE    icecompare.Result
+	ICEErr error
+}
+
+// RunMatrix runs holepunch (Connect) and pion/ice (icecompare.Connect)
+// for every ordered pair of nats (len(nats)² cells, row-major: A is the
+// row), at most parallel attempts at once (if zero, 1). Each attempt has a
+// world of its own; both attempts of a cell get the same world shape and
+// the seed cfg.Seed plus the cell's index. It returns when every attempt is
+// done or ctx ends.
+func RunMatrix(ctx context.Context, nats []vnetlab.NAT, cfg Config, parallel int) []Cell {
+	parallel = max(parallel, 1)
+	cells := make([]Cell, 0, len(nats)*len(nats))
+	for _, a := range nats {
+		for _, b := range nats {
+			cells = append(cells, Cell{A: a, B: b})
+		}
+	}
+	if cfg.Seed == 0 {
+		cfg.Seed = 1
+	}
+	sem := make(chan struct{}, parallel)
+	var wg sync.WaitGroup
+	for i := range cells {
+		c := &cells[i]
+		ccfg := cfg
+		ccfg.Seed += uint64(i)
+		for _, run := range []func(){
+			func() { c.HP, c.HPErr = Connect(ctx, c.A, c.B, ccfg) },
+			func() { c.ICE, c.ICEErr = icecompare.Connect(ctx, c.A, c.B, ccfg.ice()) },
+		} {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				run()
+			}()
+		}
+	}
+	wg.Wait()
+	return cells
+}
+
+// Missing returns the cells that pion/ice connected and holepunch did not:
+// the target is none.
+func Missing(cells []Cell) []Cell {
+	var out []Cell
+	for _, c := range cells {
+		if c.ICEErr == nil && c.ICE.Connected && !(c.HPErr == nil && c.HP.Connected) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// WriteTable writes cells (as RunMatrix returns them for nats) as a
+// Markdown table: one row per NAT of the initiator, one column per NAT of
+// the other side, each cell "hp T / ice T" with the time to connect in
+// seconds or "—", and "(bd)" after holepunch's time when the birthday mode
+// found the path. A last line counts the pairs each connected.
+func WriteTable(w io.Writer, nats []vnetlab.NAT, cells []Cell) error {
+	var b strings.Builder
+	b.WriteString("| A \\ B |")
+	for _, n := range nats {
+		fmt.Fprintf(&b, " %s |", n)
+	}
+	b.WriteString("\n|---|")
+	b.WriteString(strings.Repeat("---|", len(nats)))
+	b.WriteString("\n")
+	var hpN, iceN int
+	for i, a := range nats {
+		fmt.Fprintf(&b, "| %s |", a)
+		for j := range nats {
+			c := cells[i*len(nats)+j]
+			hp, ice := "—", "—"
+			switch {
+			case c.HPErr != nil:
+				hp = "error"
+			case c.HP.Connected:
+				hpN++
+				hp = fmt.Sprintf("%.2f s", c.HP.Elapsed.Seconds())
+				if c.HP.Birthday {
+					hp += " (bd)"
+				}
+			}
+			switch {
+			case c.ICEErr != nil:
+				ice = "error"
+			case c.ICE.Connected:
+				iceN++
+				ice = fmt.Sprintf("%.2f s", c.ICE.Elapsed.Seconds())
+			}
+			fmt.Fprintf(&b, " hp %s / ice %s |", hp, ice)
+		}
+		b.WriteString("\n")
+	}
+	fmt.Fprintf(&b, "\nConnected: holepunch %d of %d pairs, pion/ice %d of %d.\n", hpN, len(cells), iceN, len(cells))
+	_, err := io.WriteString(w, b.String())
+	return err
+}

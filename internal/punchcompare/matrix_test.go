@@ -1,0 +1,82 @@
+package punchcompare_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nodeconn/natx/holepunch"
+	"github.com/nodeconn/natx/internal/punchcompare"
+	"github.com/nodeconn/natx/internal/vnetlab"
+)
+
+// matrixConfig is the matrix's setting: 50 ms one way, 5 % loss, 10 s
+// deadline for both; holepunch's birthday mode with the budget of its own
+// TestBirthday.
+var matrixConfig = punchcompare.Config{
+	Delay:    50 * time.Millisecond,
+	Loss:     0.05,
+	Deadline: 10 * time.Second,
+	Birthday: holepunch.Birthday{Budget: 64, Rate: 200},
+}
+
+// TestMatrix runs holepunch and pion/ice across all 81 NAT pairs, prints
+// both outcomes side by side and asserts the target: every pair that
+// pion/ice connects, holepunch connects too. It also asserts that
+// holepunch fails only with ErrNoDirectPath (or the accepting side's
+// equivalent), never with a harness or signalling error.
+func TestMatrix(t *testing.T) {
+	if testing.Short() {
+		t.Skip("162 attempts, many waiting out a 10 s deadline")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	nats := vnetlab.Matrix()
+	start := time.Now()
+	cells := punchcompare.RunMatrix(ctx, nats, matrixConfig, 12)
+	var table strings.Builder
+	if err := punchcompare.WriteTable(&table, nats, cells); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("holepunch (birthday budget 64) vs pion/ice v4.4.9 (host+srflx), delay 50 ms one way, loss 5%%, deadline 10 s (matrix took %v):\n%s",
+		time.Since(start).Round(time.Second), table.String())
+	for _, c := range cells {
+		if c.HPErr != nil || c.ICEErr != nil {
+			t.Errorf("%v x %v: harness: holepunch %v, ice %v", c.A, c.B, c.HPErr, c.ICEErr)
+			continue
+		}
+		t.Logf("%v x %v: hp %v; ice %v", c.A, c.B, c.HP, c.ICE)
+		if !c.HP.Connected && !errors.Is(c.HP.Err, holepunch.ErrNoDirectPath) {
+			t.Errorf("%v x %v: holepunch failed with %v, want ErrNoDirectPath", c.A, c.B, c.HP.Err)
+		}
+	}
+	for _, c := range punchcompare.Missing(cells) {
+		t.Errorf("%v x %v: pion/ice connected (%v), holepunch did not (%v)", c.A, c.B, c.ICE, c.HP)
+	}
+}
+
+// TestMissing: the target's check flags exactly the cells pion/ice
+// connected and holepunch did not.
+func TestMissing(t *testing.T) {
+	var a, b = vnetlab.Easy, vnetlab.Hard
+	cells := []punchcompare.Cell{{A: a, B: a}, {A: a, B: b}, {A: b, B: a}, {A: b, B: b}}
+	cells[0].HP.Connected, cells[0].ICE.Connected = true, true
+	cells[1].ICE.Connected = true // the only miss
+	cells[2].HP.Connected = true
+	cells[3].HPErr = errors.New("harness")
+	got := punchcompare.Missing(cells)
+	if len(got) != 1 || got[0].A != a || got[0].B != b {
+		t.Fatalf("Missing = %+v, want the one cell %v x %v", got, a, b)
+	}
+	var sb strings.Builder
+	if err := punchcompare.WriteTable(&sb, []vnetlab.NAT{a, b}, cells); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"hp 0.00 s / ice 0.00 s", "hp — / ice 0.00 s", "hp error / ice —", "holepunch 2 of 4 pairs, pion/ice 2 of 4"} {
+		if !strings.Contains(sb.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, sb.String())
+		}
+	}
+}
