@@ -69,6 +69,7 @@ type pair struct {
 	rtt       time.Duration
 	mapped    netip.AddrPort // our address as the peer saw it
 	predicted bool           // a birthday probe: sent once, from the budget
+	triggered bool           // a triggered check was sent on this pair
 }
 
 // start takes the peer's offer or answer: its candidates and NAT.
@@ -312,8 +313,14 @@ func (s *session) onRequest(c *inCheck, from netip.AddrPort, sock *socket) {
 		return
 	}
 	now := time.Now()
-	triggered := !pr.ok && s.selected == nil && now.Sub(pr.last) >= s.p.cfg.retryInterval()/2
+	// The first check from the peer on a pair always triggers ours at once
+	// (RFC 8445 section 7.3.1.4: even when our own check on it is still in
+	// flight, it may have been dropped by the peer's NAT before the peer's
+	// check opened it); later ones at most every half retry interval, so
+	// that a peer cannot make us send faster than it does.
+	triggered := !pr.ok && s.selected == nil && (!pr.triggered || now.Sub(pr.last) >= s.p.cfg.retryInterval()/2)
 	if triggered {
+		pr.triggered = true
 		pr.sent++
 		pr.last = now
 		pr.next = now.Add(s.p.cfg.retryInterval())
