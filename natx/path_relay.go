@@ -1,0 +1,133 @@
+// This file sets up a PeerConn's relayed route. One relay serves both
+// directions: the accepting side's when it has one, else the dialing
+// side's (both compute the same owner from the relayed addresses exchanged
+// through the Signaler). The owner sends a frame through its relay to each
+// public address the peer announced, which makes the TURN server install a
+// permission for the peer's IP; the other side sends hellos from the shared
+// socket straight to the owner's relayed address until the owner, which
+// learns from them the peer's address as the relay sees it, acks through the
+// relay. Datagrams then go from the owner through its relay (ChannelData once
+// pion binds the channel) and from the other side straight to the relayed
+// address.
+
+package natx
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// relayHelloEvery is the interval of hellos and permission frames.
+const relayHelloEvery = 200 * time.Millisecond
+
+// relayLinger is how long the owner keeps acking hellos after set-up (for
+// acks that were lost).
+const relayLinger = 3 * time.Second
+
+// startRelayLocked starts a relay set-up unless one runs; c.mu held.
+func (c *PeerConn) startRelayLocked(initiate bool) {
+	if c.relaying || c.isClosed || c.ps.cfg.Policy == DirectOnly {
+		return
+	}
+	c.relaying = true
+	c.goLocked(func() {
+		err := c.relayRun(initiate)
+		c.mu.Lock()
+		c.relaying = false
+		c.mu.Unlock()
+		if err != nil {
+			c.ps.log.Info("natx: no relayed path", "peer", c.peer, "err", err)
+			select {
+			case c.setupEr <- err:
+			default:
+			}
+		}
+	})
+}
+
+func (c *PeerConn) relayRun(initiate bool) error {
+	ctx, cancel := context.WithTimeout(c.ctx, c.ps.cfg.relayTimeout())
+	defer cancel()
+	ps := c.ps
+	if initiate {
+		m, err := ps.request(ctx, c.peer, ps.msg("relay", c.id), "relay-ok")
+		if err != nil {
+			return err
+		}
+		c.setPeerInfo(m)
+	}
+	mine, rl, _ := ps.selfInfo()
+	c.mu.Lock()
+	peerRelay, peerAddrs := c.peerRelay, append([]netip.AddrPort(nil), c.peerAddrs...)
+	c.mu.Unlock()
+	owner := mine.IsValid() && (!c.dialer || !peerRelay.IsValid())
+	if !owner && !peerRelay.IsValid() {
+		return fmt.Errorf("%w: neither side has a relay", ErrNoPath)
+	}
+	if owner && len(peerAddrs) == 0 {
+		return fmt.Errorf("%w: the peer announced no public address to permit", ErrNoPath)
+	}
+	if len(peerAddrs) > 4 {
+		peerAddrs = peerAddrs[:4]
+	}
+	var established bool
+	var until <-chan time.Time
+	tick := time.NewTicker(relayHelloEvery)
+	defer tick.Stop()
+	send := func() {
+		if established {
+			return
+		}
+		if owner {
+			for _, a := range peerAddrs { // installs the permission
+				_ = c.sendFrame(route{via: rl, to: a}, framePermit, nil)
+			}
+		} else {
+			_ = c.sendFrame(route{to: peerRelay}, frameRelayHello, nil)
+		}
+	}
+	send()
+	for {
+		select {
+		case ev := <-c.relayEv:
+			switch {
+			case owner && ev.kind == frameRelayHello:
+				_ = c.sendFrame(route{via: rl, to: ev.from}, frameRelayAck, nil)
+				if !established {
+					established = true
+					c.mu.Lock()
+					c.allowLocked(ev.from)
+					c.mu.Unlock()
+					c.setRoute(route{kind: PathRelayed, to: ev.from, via: rl, relay: mine,
+						reason: "no direct path; relayed through this side's TURN allocation " + mine.String()})
+					until = time.After(relayLinger)
+				}
+			case !owner && ev.kind == frameRelayAck && ev.from == peerRelay:
+				c.mu.Lock()
+				c.allowLocked(peerRelay)
+				c.mu.Unlock()
+				c.setRoute(route{kind: PathRelayed, to: peerRelay, relay: peerRelay,
+					reason: "no direct path; relayed through the peer's TURN allocation " + peerRelay.String()})
+				return nil
+			}
+		case <-tick.C:
+			send()
+		case <-until:
+			return nil
+		case <-ctx.Done():
+			if established {
+				return nil
+			}
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return fmt.Errorf("%w: relay set-up timed out", ErrNoPath)
+			}
+			return ctx.Err()
+		}
+	}
+}
+
+// relayed returns whether r goes through a relay.
+func (r route) relayed() bool { return r.kind == PathRelayed }

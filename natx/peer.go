@@ -1,0 +1,562 @@
+// This file holds Peers: the peer-to-peer side of a Listener. It shares
+// the Listener's socket with a holepunch Puncher (a STUN handler on the
+// multiplexer that sees only checks), shares the application's Signaler
+// with it (peer_signal.go), and gives the application one PeerConn per peer
+// (path.go) from Dial and Accept.
+
+package natx
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/nodeconn/natx/holepunch"
+)
+
+// Errors of Dial, Accept and PeerConn.
+var (
+	// ErrNoPath means no path to the peer works within the policy: no
+	// direct path, and no relay (none configured, none on either side, or
+	// DirectOnly).
+	ErrNoPath = errors.New("natx: no path to peer")
+	// ErrPeerBusy means a PeerConn to that peer is already open on these
+	// Peers: there is one path per peer.
+	ErrPeerBusy = errors.New("natx: a connection to that peer is already open")
+	// ErrRelayBudget means the PeerConn's relay byte budget is spent and no
+	// direct path is up.
+	ErrRelayBudget = errors.New("natx: relay budget exhausted")
+	// ErrPeerNoAnswer means the peer did not answer natx's open message
+	// through the Signaler.
+	ErrPeerNoAnswer = errors.New("natx: peer did not answer")
+)
+
+// PeerConfig configures Peers. Only Signaler is required; every other
+// field's zero value is a documented default.
+type PeerConfig struct {
+	// Signaler carries natx's and holepunch's messages to and from peers,
+	// each prefixed by one byte. Peers reads it (Recv) until Close; no one
+	// else may. Required.
+	Signaler holepunch.Signaler
+
+	// Policy says whether a relay may carry a PeerConn. Zero: RelayAllowed.
+	Policy RelayPolicy
+	// RelayBudget is the byte budget of RelayBudget per PeerConn. Ignored
+	// by the other policies. If zero with RelayBudget, 1 MiB.
+	RelayBudget int64
+
+	// PunchTimeout bounds one hole-punching attempt. If zero, 5 s.
+	PunchTimeout time.Duration
+	// RelayTimeout bounds the set-up of a relayed path. If zero, 10 s.
+	RelayTimeout time.Duration
+	// RepunchInterval is how often a relayed PeerConn tries hole punching
+	// again (on the dialing side) to upgrade to a direct path. If zero,
+	// 30 s. If negative, never.
+	RepunchInterval time.Duration
+	// KeepaliveInterval is the interval of the direct path's holepunch
+	// keepalives and of the relayed path's pings. If zero, 10 s. A path is
+	// lost after 3 intervals without an answer.
+	KeepaliveInterval time.Duration
+
+	// AllowLAN admits peer candidates with private addresses, only those
+	// inside a prefix of this node's own interfaces (a peer on the same
+	// LAN). If false, every private, shared (100.64.0.0/10) and ULA address
+	// is refused. Loopback, link-local, multicast, unspecified and cloud
+	// metadata addresses (169.254.169.254, fd00:ec2::254) are always refused.
+	AllowLAN bool
+	// MaxCandidates caps the candidates of a peer considered per attempt.
+	// If zero, 8.
+	MaxCandidates int
+	// ProbeRate caps the hole-punching packets sent to one address per
+	// second; ProbeRateTotal caps them for all addresses. If zero, 50 and
+	// 400.
+	ProbeRate, ProbeRateTotal int
+	// MaxPeers caps the PeerConns open at once (dialled and accepted);
+	// further opens are refused. If zero, 64.
+	MaxPeers int
+	// AcceptFrom, if set, is asked about every peer that opens a PeerConn;
+	// false refuses it. If nil, every peer is accepted.
+	AcceptFrom func(peer string) bool
+
+	// ReadQueue is how many datagrams wait for a PeerConn's Read before new
+	// ones are dropped. If zero, 4096.
+	ReadQueue int
+
+	// OnEvent, if not nil, is called for every change of a PeerConn's path,
+	// in order, on a goroutine of its own; Close waits for the last call.
+	OnEvent func(PeerEvent)
+
+	// Logger receives logs; keys are never logged. If nil, the Listener's.
+	Logger *slog.Logger
+}
+
+func (c *PeerConfig) punchTimeout() time.Duration {
+	return durOr(c.PunchTimeout, 5*time.Second)
+}
+func (c *PeerConfig) relayTimeout() time.Duration {
+	return durOr(c.RelayTimeout, 10*time.Second)
+}
+func (c *PeerConfig) keepalive() time.Duration {
+	return durOr(c.KeepaliveInterval, 10*time.Second)
+}
+func (c *PeerConfig) repunch() time.Duration {
+	return durOr(c.RepunchInterval, 30*time.Second)
+}
+func (c *PeerConfig) relayBudget() int64 {
+	if c.RelayBudget > 0 {
+		return c.RelayBudget
+	}
+	return 1 << 20
+}
+
+func durOr(d, def time.Duration) time.Duration {
+	if d != 0 {
+		return d
+	}
+	return def
+}
+
+func intOr(v, def int) int {
+	if v > 0 {
+		return v
+	}
+	return def
+}
+
+// signalRetry is the pause after a failed Signaler receive.
+const signalRetry = 100 * time.Millisecond
+
+func afterDelay(d time.Duration) <-chan time.Time { return time.After(d) }
+
+// Peers is the peer-to-peer side of a Listener: Dial and Accept give one
+// PeerConn per peer over the Listener's socket. Close it before the
+// Listener.
+type Peers struct {
+	l   *Listener
+	cfg PeerConfig
+	sig holepunch.Signaler
+	log *slog.Logger
+	pol remotePolicy
+	lim *rateLimiter
+	p   *holepunch.Puncher
+
+	hpIn     chan sigIn
+	ctx      context.Context
+	cancel   context.CancelFunc
+	done     chan struct{}
+	wg       sync.WaitGroup
+	events   *peerEvents
+	accepted chan *PeerConn
+	removes  []func()
+
+	mu      sync.Mutex
+	closed  bool
+	byPeer  map[string]*PeerConn
+	byID    map[uint64]*PeerConn
+	waiting map[uint64]chan parsedMsg // replies awaited by Dial/relay
+
+	closeOnce sync.Once
+}
+
+// NewPeers attaches hole punching and relayed paths to l, exchanging
+// messages with peers through cfg.Signaler.
+func (l *Listener) NewPeers(cfg PeerConfig) (*Peers, error) {
+	if cfg.Signaler == nil {
+		return nil, errors.New("natx: PeerConfig.Signaler is required")
+	}
+	if l.ctx.Err() != nil {
+		return nil, ErrClosed
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = l.log
+	}
+	ctx, cancel := context.WithCancel(l.ctx)
+	ps := &Peers{
+		l: l, cfg: cfg, sig: cfg.Signaler, log: log,
+		lim:      newRateLimiter(intOr(cfg.ProbeRate, 50), intOr(cfg.ProbeRateTotal, 400)),
+		hpIn:     make(chan sigIn, 64),
+		ctx:      ctx,
+		cancel:   cancel,
+		done:     make(chan struct{}),
+		events:   newPeerEvents(cfg.OnEvent),
+		accepted: make(chan *PeerConn, 16),
+		byPeer:   make(map[string]*PeerConn),
+		byID:     make(map[uint64]*PeerConn),
+		waiting:  make(map[uint64]chan parsedMsg),
+	}
+	ps.pol.allowLAN = cfg.AllowLAN
+	if cfg.AllowLAN {
+		ps.pol.own = ownPrefixes(l)
+	}
+	hcfg := holepunch.Config{
+		Signaler:          hpSignaler{ps},
+		Candidates:        ps.candidates,
+		Net:               l.n,
+		Timeout:           cfg.punchTimeout(),
+		KeepaliveInterval: cfg.keepalive(),
+		MaxCandidates:     intOr(cfg.MaxCandidates, 8),
+		CandidateFilter:   func(c holepunch.Candidate) bool { return ps.pol.allow(c.Addr) },
+		AcceptFrom:        ps.acceptFrom,
+		Logger:            log,
+	}
+	p, err := holepunch.New(hcfg, l.m.local, ps.sendPunch)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("natx: peers: %w", err)
+	}
+	ps.p = p
+	// Frames first: they are the common case on a busy path.
+	ps.removes = append(ps.removes, l.m.addHandler(handlerFunc(ps.handleFrame)), l.m.addHandler(p))
+	ps.wg.Add(2)
+	go ps.readSignals()
+	go ps.acceptPaths()
+	return ps, nil
+}
+
+// ownPrefixes lists the prefixes of the Listener's network interfaces.
+func ownPrefixes(l *Listener) []netip.Prefix {
+	ifs, err := l.n.Interfaces()
+	if err != nil {
+		return nil
+	}
+	var out []netip.Prefix
+	for _, ifc := range ifs {
+		addrs, err := ifc.Addrs()
+		if err != nil {
+			continue
+		}
+		for _, a := range addrs {
+			if pf, err := netip.ParsePrefix(a.String()); err == nil {
+				out = append(out, pf.Masked())
+			}
+		}
+	}
+	return out
+}
+
+func (ps *Peers) acceptFrom(peer string) bool {
+	if ps.cfg.AcceptFrom != nil && !ps.cfg.AcceptFrom(peer) {
+		return false
+	}
+	return true
+}
+
+// sendPunch sends the Puncher's packets within the rate limits.
+func (ps *Peers) sendPunch(b []byte, to netip.AddrPort) error {
+	if !ps.lim.allow(to.Addr(), time.Now(), float64(intOr(ps.cfg.ProbeRateTotal, 400))) {
+		return nil // dropped, as a lossy network would
+	}
+	return ps.l.m.send(b, to)
+}
+
+// candidates gives holepunch the Listener's direct candidates.
+func (ps *Peers) candidates(context.Context) ([]holepunch.Candidate, error) {
+	var out []holepunch.Candidate
+	for _, c := range ps.l.Addrs() {
+		var k holepunch.Kind
+		switch c.Kind {
+		case KindHost:
+			k = holepunch.KindHost
+		case KindMapped:
+			if c.Reach == ReachUnreachable {
+				continue
+			}
+			k = holepunch.KindPortMapped
+		case KindReflexive:
+			k = holepunch.KindServerReflexive
+		default:
+			continue
+		}
+		out = append(out, holepunch.Candidate{Addr: c.Addr, Kind: k})
+	}
+	return out, nil
+}
+
+// selfInfo is this node's relayed address (if any, with its relay) and
+// public addresses, for natx's messages.
+func (ps *Peers) selfInfo() (relayAddr netip.AddrPort, r *relay, addrs []netip.AddrPort) {
+	l := ps.l
+	l.mu.Lock()
+	if l.st.relay != nil && l.st.relayPhase == relayUp {
+		r, relayAddr = l.st.relay, l.st.relayAddr
+	}
+	l.mu.Unlock()
+	for _, c := range l.Addrs() {
+		if c.Kind != KindRelayed && len(addrs) < maxSigAddrs {
+			addrs = append(addrs, c.Addr)
+		}
+	}
+	return relayAddr, r, addrs
+}
+
+func (ps *Peers) msg(t string, id uint64) peerMsg {
+	ra, _, addrs := ps.selfInfo()
+	m := peerMsg{T: t, ID: id}
+	if ra.IsValid() {
+		m.Relay = ra.String()
+	}
+	for _, a := range addrs {
+		m.Addrs = append(m.Addrs, a.String())
+	}
+	return m
+}
+
+func (ps *Peers) send(ctx context.Context, peer string, m peerMsg) error {
+	return ps.sig.Send(ctx, peer, encodePeerMsg(m))
+}
+
+// request sends m until a reply of type want for m.ID arrives.
+func (ps *Peers) request(ctx context.Context, peer string, m peerMsg, want string) (parsedMsg, error) {
+	ch := make(chan parsedMsg, 4)
+	ps.mu.Lock()
+	ps.waiting[m.ID] = ch
+	ps.mu.Unlock()
+	defer func() {
+		ps.mu.Lock()
+		if ps.waiting[m.ID] == ch {
+			delete(ps.waiting, m.ID)
+		}
+		ps.mu.Unlock()
+	}()
+	wait := 500 * time.Millisecond
+	for {
+		if err := ps.send(ctx, peer, m); err != nil {
+			ps.log.Debug("natx: signaler send failed", "peer", peer, "err", err)
+		}
+		t := time.NewTimer(wait)
+		for {
+			select {
+			case r := <-ch:
+				if r.t != want {
+					continue
+				}
+				t.Stop()
+				return r, nil
+			case <-ctx.Done():
+				t.Stop()
+				return parsedMsg{}, ctx.Err()
+			case <-ps.done:
+				t.Stop()
+				return parsedMsg{}, ErrClosed
+			case <-t.C:
+			}
+			break
+		}
+		wait = min(2*wait, 4*time.Second)
+	}
+}
+
+func newConnID() uint64 {
+	var b [8]byte
+	for {
+		_, _ = rand.Read(b[:])
+		if id := binary.BigEndian.Uint64(b[:]); id != 0 {
+			return id
+		}
+	}
+}
+
+// register adds c, or fails when the peer already has one or too many are
+// open.
+func (ps *Peers) register(c *PeerConn) error {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if ps.closed {
+		return ErrClosed
+	}
+	if _, ok := ps.byPeer[c.peer]; ok {
+		return ErrPeerBusy
+	}
+	if len(ps.byPeer) >= intOr(ps.cfg.MaxPeers, 64) {
+		return fmt.Errorf("natx: too many peers (%d)", len(ps.byPeer))
+	}
+	ps.byPeer[c.peer], ps.byID[c.id] = c, c
+	return nil
+}
+
+func (ps *Peers) unregister(c *PeerConn) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if ps.byPeer[c.peer] == c {
+		delete(ps.byPeer, c.peer)
+	}
+	if ps.byID[c.id] == c {
+		delete(ps.byID, c.id)
+	}
+}
+
+// Dial opens a PeerConn to peer (its Signaler ID): a direct path when the
+// peer's public or mapped address answers an authenticated check, else a
+// punched one, else (as the policy allows) a relayed one, which keeps trying
+// to become direct. ctx bounds the set-up only.
+func (ps *Peers) Dial(ctx context.Context, peer string) (*PeerConn, error) {
+	start := time.Now()
+	c := newPeerConn(ps, peer, newConnID(), true)
+	if err := ps.register(c); err != nil {
+		return nil, err
+	}
+	hctx, cancel := context.WithTimeout(ctx, ps.cfg.punchTimeout())
+	ok, err := ps.request(hctx, peer, ps.msg("open", c.id), "ok")
+	cancel()
+	if err != nil {
+		c.abort()
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			err = ErrPeerNoAnswer
+		}
+		return nil, fmt.Errorf("natx: dial %s: %w", peer, err)
+	}
+	c.setPeerInfo(ok)
+	c.start()
+	if err := c.establish(ctx); err != nil {
+		c.abort()
+		return nil, fmt.Errorf("natx: dial %s: %w", peer, err)
+	}
+	c.setupTime = time.Since(start)
+	return c, nil
+}
+
+// Accept returns the next PeerConn a peer opened, once its first path is up.
+func (ps *Peers) Accept(ctx context.Context) (*PeerConn, error) {
+	select {
+	case c := <-ps.accepted:
+		return c, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-ps.done:
+		return nil, ErrClosed
+	}
+}
+
+// onPeerMsg handles a natx message from peer.
+func (ps *Peers) onPeerMsg(peer string, m parsedMsg) {
+	switch m.t {
+	case "ok", "relay-ok":
+		ps.mu.Lock()
+		ch := ps.waiting[m.id]
+		c := ps.byID[m.id]
+		ps.mu.Unlock()
+		if c == nil || c.peer != peer {
+			return
+		}
+		select {
+		case ch <- m:
+		default:
+		}
+	case "open":
+		ps.mu.Lock()
+		c := ps.byID[m.id]
+		ps.mu.Unlock()
+		if c != nil {
+			if c.peer == peer && !c.dialer {
+				_ = ps.send(ps.ctx, peer, ps.msg("ok", m.id)) // our answer was lost
+			}
+			return
+		}
+		if !ps.acceptFrom(peer) {
+			return
+		}
+		ps.mu.Lock()
+		if old := ps.byPeer[peer]; old != nil && !old.dialer {
+			// The peer opens anew (it restarted): the old one is dead.
+			ps.mu.Unlock()
+			old.fail(errors.New("natx: peer reopened"))
+		} else {
+			ps.mu.Unlock()
+		}
+		c = newPeerConn(ps, peer, m.id, false)
+		c.setPeerInfo(m)
+		if err := ps.register(c); err != nil {
+			ps.log.Debug("natx: open refused", "peer", peer, "err", err)
+			return
+		}
+		c.start()
+		_ = ps.send(ps.ctx, peer, ps.msg("ok", m.id))
+	case "relay":
+		ps.mu.Lock()
+		c := ps.byID[m.id]
+		ps.mu.Unlock()
+		if c == nil || c.peer != peer {
+			return
+		}
+		c.setPeerInfo(m)
+		_ = ps.send(ps.ctx, peer, ps.msg("relay-ok", m.id))
+		c.kick(ctlRelay)
+	case "bye":
+		ps.mu.Lock()
+		c := ps.byID[m.id]
+		ps.mu.Unlock()
+		if c != nil && c.peer == peer {
+			c.remoteClosed()
+		}
+	}
+}
+
+// acceptPaths routes the paths peers punched to their PeerConns.
+func (ps *Peers) acceptPaths() {
+	defer ps.wg.Done()
+	for {
+		pa, err := ps.p.Accept(ps.ctx)
+		if err != nil {
+			return
+		}
+		ps.mu.Lock()
+		c := ps.byPeer[pa.Peer()]
+		ps.mu.Unlock()
+		if c == nil || pa.Conn() != nil {
+			_ = pa.Close()
+			continue
+		}
+		c.offerPath(pa)
+	}
+}
+
+// handleFrame is the multiplexer's handler of PeerConn frames.
+func (ps *Peers) handleFrame(b []byte, from netip.AddrPort) bool {
+	if !isFrame(b) {
+		return false
+	}
+	f, err := parseFrame(b)
+	if err != nil {
+		return true // ours by type, malformed: drop
+	}
+	ps.mu.Lock()
+	c := ps.byID[f.conn]
+	ps.mu.Unlock()
+	if c != nil {
+		c.onFrame(f, from)
+	}
+	return true
+}
+
+// Close closes every PeerConn, the Puncher, and waits for every goroutine.
+// It does not close the Signaler nor the Listener. It is idempotent.
+func (ps *Peers) Close() error {
+	ps.closeOnce.Do(func() {
+		ps.mu.Lock()
+		ps.closed = true
+		conns := make([]*PeerConn, 0, len(ps.byPeer))
+		for _, c := range ps.byPeer {
+			conns = append(conns, c)
+		}
+		ps.mu.Unlock()
+		for _, c := range conns {
+			_ = c.Close()
+		}
+		ps.cancel()
+		close(ps.done)
+		_ = ps.p.Close()
+		for _, r := range ps.removes {
+			r()
+		}
+		ps.wg.Wait()
+		ps.events.close()
+	})
+	return nil
+}

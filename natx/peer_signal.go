@@ -1,0 +1,150 @@
+// This file shares the application's Signaler between holepunch and natx's
+// own messages: every message carries a one-byte prefix, 'h' for holepunch
+// (handed to the Puncher through hpSignaler) and 'n' for natx's peer
+// messages (open, ok, relay, relay-ok: a JSON object with the connection ID,
+// the sender's relayed address and its public addresses).
+
+package natx
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/nodeconn/natx/holepunch"
+)
+
+const (
+	sigPunch = 'h'
+	sigNatx  = 'n'
+)
+
+// maxSigAddrs caps the addresses a peer message may carry.
+const maxSigAddrs = 8
+
+// peerMsg is natx's own signalling message.
+type peerMsg struct {
+	// T is "open", "ok", "relay", "relay-ok" or "bye".
+	T string `json:"t"`
+	// ID is the connection ID (hex on the wire through JSON's uint64).
+	ID uint64 `json:"id"`
+	// Relay is the sender's relayed address, if it has one.
+	Relay string `json:"r,omitempty"`
+	// Addrs are the sender's public addresses (reflexive, mapped, host),
+	// for the relay owner's TURN permission.
+	Addrs []string `json:"a,omitempty"`
+}
+
+// parsed is peerMsg with its addresses parsed and filtered.
+type parsedMsg struct {
+	t     string
+	id    uint64
+	relay netip.AddrPort
+	addrs []netip.AddrPort
+}
+
+var errBadMsg = errors.New("natx: bad peer message")
+
+// parsePeerMsg decodes b (without the prefix) and filters its addresses
+// through pol; addresses that fail are dropped, the rest capped.
+func parsePeerMsg(b []byte, pol *remotePolicy) (parsedMsg, error) {
+	if len(b) > holepunch.MaxSignalSize {
+		return parsedMsg{}, errBadMsg
+	}
+	var m peerMsg
+	if err := json.Unmarshal(b, &m); err != nil {
+		return parsedMsg{}, fmt.Errorf("%w: %v", errBadMsg, err)
+	}
+	switch m.T {
+	case "open", "ok", "relay", "relay-ok", "bye":
+	default:
+		return parsedMsg{}, errBadMsg
+	}
+	if m.ID == 0 {
+		return parsedMsg{}, errBadMsg
+	}
+	p := parsedMsg{t: m.T, id: m.ID}
+	if a, err := netip.ParseAddrPort(m.Relay); err == nil && pol.allow(a) {
+		p.relay = netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
+	}
+	for i, s := range m.Addrs {
+		if i >= maxSigAddrs {
+			break
+		}
+		if a, err := netip.ParseAddrPort(s); err == nil && pol.allow(a) {
+			p.addrs = append(p.addrs, netip.AddrPortFrom(a.Addr().Unmap(), a.Port()))
+		}
+	}
+	return p, nil
+}
+
+func encodePeerMsg(m peerMsg) []byte {
+	b, _ := json.Marshal(m) // cannot fail: strings and numbers
+	return append([]byte{sigNatx}, b...)
+}
+
+// hpSignaler is the Puncher's view of the shared Signaler.
+type hpSignaler struct {
+	ps *Peers
+}
+
+func (s hpSignaler) Send(ctx context.Context, to string, msg []byte) error {
+	b := make([]byte, 0, len(msg)+1)
+	b = append(append(b, sigPunch), msg...)
+	return s.ps.sig.Send(ctx, to, b)
+}
+
+func (s hpSignaler) Recv(ctx context.Context) (string, []byte, error) {
+	select {
+	case m := <-s.ps.hpIn:
+		return m.from, m.b, nil
+	case <-ctx.Done():
+		return "", nil, ctx.Err()
+	case <-s.ps.done:
+		return "", nil, ErrClosed
+	}
+}
+
+type sigIn struct {
+	from string
+	b    []byte
+}
+
+// readSignals reads the Signaler until Close and dispatches by prefix.
+func (ps *Peers) readSignals() {
+	defer ps.wg.Done()
+	for {
+		from, b, err := ps.sig.Recv(ps.ctx)
+		if err != nil {
+			if ps.ctx.Err() != nil {
+				return
+			}
+			ps.log.Debug("natx: signaler receive failed", "err", err)
+			select { // a broken Signaler must not spin
+			case <-ps.ctx.Done():
+				return
+			case <-afterDelay(signalRetry):
+			}
+			continue
+		}
+		if len(b) == 0 {
+			continue
+		}
+		switch b[0] {
+		case sigPunch:
+			select {
+			case ps.hpIn <- sigIn{from, b[1:]}:
+			default: // the puncher is not keeping up: drop, as a lossy channel would
+			}
+		case sigNatx:
+			m, err := parsePeerMsg(b[1:], &ps.pol)
+			if err != nil {
+				ps.log.Debug("natx: bad peer message", "peer", from, "err", err)
+				continue
+			}
+			ps.onPeerMsg(from, m)
+		}
+	}
+}
