@@ -48,6 +48,7 @@ type Listener struct {
 	cands   []Candidate
 	tcp     []Candidate
 	reach   Reachability
+	peers   attachedPeers // Peers to close first (peer_attach.go)
 }
 
 // Stats are a Listener's counters since Open.
@@ -212,10 +213,12 @@ func (l *Listener) Stats() Stats {
 
 // Close deletes the port mappings, releases the relay (each within
 // Config.CloseTimeout), closes the socket, and returns once every goroutine
-// has ended, OnEvent calls included. Pending ReadFrom calls return
+// has ended, OnEvent calls included. Peers attached by NewPeers are closed
+// first. Pending ReadFrom calls return
 // net.ErrClosed. It is idempotent and returns the first error met.
 func (l *Listener) Close() error {
 	l.closeOnce.Do(func() {
+		l.closePeers()
 		l.cancel()
 		l.mu.Lock()
 		l.st.closing = true

@@ -122,6 +122,7 @@ type PeerConn struct {
 	addrs      map[netip.AddrPort]struct{} // addresses frames are accepted from
 	peerRelay  netip.AddrPort
 	peerAddrs  []netip.AddrPort
+	peerNAT    string // the peer's NAT hint (peerMsg.NAT)
 	relaying   bool
 	punching   bool
 	relayBytes int64
@@ -188,6 +189,7 @@ func (c *PeerConn) setPeerInfo(m parsedMsg) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.peerRelay, c.peerAddrs = m.relay, m.addrs
+	c.peerNAT = m.nat
 }
 
 // goLocked runs f on a goroutine that Close joins; c.mu must be held.
@@ -279,9 +281,12 @@ func (c *PeerConn) remoteClosed() {
 }
 
 // setRoute makes r the route and reports the change.
-func (c *PeerConn) setRoute(r route) {
+func (c *PeerConn) setRoute(r route) { c.setRouteUnless(r, nil) }
+
+// setRouteUnless is setRoute, unless keep says the current route stays.
+func (c *PeerConn) setRouteUnless(r route, keep func(cur route) bool) {
 	c.mu.Lock()
-	if c.isClosed {
+	if c.isClosed || (keep != nil && keep(c.cur)) {
 		c.mu.Unlock()
 		return
 	}
@@ -312,10 +317,17 @@ func (c *PeerConn) setRoute(r route) {
 }
 
 // pathKind names a punched path by the kinds of its two candidates.
-func pathKind(pa *holepunch.Path) (PathKind, string) {
+func pathKind(pa *holepunch.Path, localPublic bool) (PathKind, string) {
 	l, r := pa.Local().Kind, pa.Remote().Kind
+	// A host candidate makes the path direct only when its address is
+	// public: a NATed side's host candidate is its private socket address
+	// (or, on an accepting side that took the pair before its own check
+	// was answered, the socket's wildcard address).
+	publicHost := func(c holepunch.Candidate) bool {
+		return c.Kind == holepunch.KindHost && isPublicAddr(c.Addr.Addr())
+	}
 	switch {
-	case l == holepunch.KindHost || r == holepunch.KindHost:
+	case publicHost(pa.Remote()) || publicHost(pa.Local()) || localPublic && l == holepunch.KindHost:
 		return PathDirect, "a public address answered an authenticated check (" + l.String() + "↔" + r.String() + ")"
 	case l == holepunch.KindPortMapped || r == holepunch.KindPortMapped:
 		return PathMapped, "a port mapping answered an authenticated check (" + l.String() + "↔" + r.String() + ")"
@@ -324,8 +336,11 @@ func pathKind(pa *holepunch.Path) (PathKind, string) {
 	}
 }
 
-func directRoute(pa *holepunch.Path) route {
-	k, why := pathKind(pa)
+// directRoute is the route over pa. The listener's own reachability tells
+// whether our host candidate is public when pa names it by the socket's
+// wildcard address.
+func (c *PeerConn) directRoute(pa *holepunch.Path) route {
+	k, why := pathKind(pa, c.ps.l.Reachability() == ReachPublic)
 	return route{kind: k, to: pa.Remote().Addr, path: pa, reason: why}
 }
 
@@ -351,7 +366,7 @@ func (c *PeerConn) offerPath(pa *holepunch.Path) {
 		c.dropPath(old)
 	}
 	if adopt {
-		c.setRoute(directRoute(pa))
+		c.setRoute(c.directRoute(pa))
 	}
 	c.kick(ctlSwitch) // the loop tells the peer we hear it on pa
 }

@@ -18,41 +18,6 @@ import (
 // switchEvery is the interval of switch frames on a pending path.
 const switchEvery = 100 * time.Millisecond
 
-// establish is the dialing side's set-up: punch, else relay.
-func (c *PeerConn) establish(ctx context.Context) error {
-	pctx, cancel := context.WithTimeout(ctx, c.ps.cfg.punchTimeout())
-	pa, err := c.ps.p.Connect(pctx, c.peer)
-	cancel()
-	if err == nil && pa.Conn() != nil { // birthday socket: not supported here
-		_ = pa.Close()
-		err = errors.New("natx: path on a separate socket")
-	}
-	if err == nil {
-		c.offerPath(pa)
-		return nil
-	}
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	if c.ps.cfg.Policy == DirectOnly {
-		return fmt.Errorf("%w: %v", ErrNoPath, err)
-	}
-	c.ps.log.Info("natx: no direct path; trying the relay", "peer", c.peer, "err", err)
-	c.mu.Lock()
-	c.startRelayLocked(true)
-	c.mu.Unlock()
-	select {
-	case <-c.ready:
-		return nil
-	case rerr := <-c.setupEr:
-		return fmt.Errorf("%w (punching: %v)", rerr, err)
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-c.closed:
-		return ErrClosed
-	}
-}
-
 // start runs the maintenance loop.
 func (c *PeerConn) start() {
 	c.mu.Lock()
@@ -113,13 +78,14 @@ func (c *PeerConn) loop() {
 			return
 		case <-giveUp:
 			c.ps.log.Info("natx: accepted peer got no path", "peer", c.peer)
-			go c.fail(fmt.Errorf("%w: set-up timed out", ErrNoPath)) // fail joins this loop
+			// fail joins this loop: it runs on a goroutine of the Peers.
+			c.ps.goTracked(func() { c.fail(fmt.Errorf("%w: set-up timed out", ErrNoPath)) })
 			return
 		case e := <-c.ctl:
 			c.onCtl(e, r, pend)
 		case <-sw.C:
 			if pend != nil {
-				_ = c.sendFrame(directRoute(pend), frameSwitch, []byte{1})
+				_ = c.sendFrame(c.directRoute(pend), frameSwitch, []byte{1})
 			}
 		case <-curDone:
 			c.lost(r, r.path.Err())
@@ -129,6 +95,16 @@ func (c *PeerConn) loop() {
 		case <-pendDone:
 			c.dropPath(pend)
 		case <-ping.C:
+			if r.kind == PathNone && isClosed(c.ready) {
+				// A lost route not repaired yet: try again (the relay may
+				// have been reallocated since, the NAT may let a new punch
+				// through).
+				c.mu.Lock()
+				c.startRelayLocked(true)
+				c.mu.Unlock()
+				armRepunch(0)
+				continue
+			}
 			if !r.relayed() {
 				continue
 			}
@@ -184,8 +160,8 @@ func (c *PeerConn) onCtl(e ctlEvt, r route, pend *holepunch.Path) {
 		c.pend = nil
 		old := c.cur
 		c.mu.Unlock()
-		_ = c.sendFrame(directRoute(pend), frameSwitch, []byte{0})
-		c.setRoute(directRoute(pend))
+		_ = c.sendFrame(c.directRoute(pend), frameSwitch, []byte{0})
+		c.setRoute(c.directRoute(pend))
 		if old.path != nil && old.path != pend {
 			c.dropPath(old.path)
 		}
@@ -234,4 +210,14 @@ func (c *PeerConn) repunch() {
 		return
 	}
 	c.offerPath(pa)
+}
+
+// isClosed reports whether ch is closed.
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }

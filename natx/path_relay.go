@@ -1,7 +1,9 @@
 // This file sets up a PeerConn's relayed route. One relay serves both
 // directions: the accepting side's when it has one, else the dialing
-// side's (both compute the same owner from the relayed addresses exchanged
-// through the Signaler). The owner sends a frame through its relay to each
+// side's, except that a side whose UDP is blocked (its NAT hint says so)
+// owns the relay, since only its own TCP allocation reaches it (both compute
+// the same owner from the relayed addresses and hints exchanged through the
+// Signaler). The owner sends a frame through its relay to each
 // public address the peer announced, which makes the TURN server install a
 // permission for the peer's IP; the other side sends hellos from the shared
 // socket straight to the owner's relayed address until the owner, which
@@ -63,7 +65,20 @@ func (c *PeerConn) relayRun(initiate bool) error {
 	c.mu.Lock()
 	peerRelay, peerAddrs := c.peerRelay, append([]netip.AddrPort(nil), c.peerAddrs...)
 	c.mu.Unlock()
-	owner := mine.IsValid() && (!c.dialer || !peerRelay.IsValid())
+	c.mu.Lock()
+	peerNAT := c.peerNAT
+	c.mu.Unlock()
+	selfNAT := ps.natHint()
+	var owner bool
+	switch {
+	case selfNAT == natNoUDP && mine.IsValid():
+		// Our UDP is blocked: only our own relay (over TCP) reaches us.
+		owner = true
+	case peerNAT == natNoUDP && peerRelay.IsValid():
+		owner = false
+	default:
+		owner = mine.IsValid() && (!c.dialer || !peerRelay.IsValid())
+	}
 	if !owner && !peerRelay.IsValid() {
 		return fmt.Errorf("%w: neither side has a relay", ErrNoPath)
 	}
@@ -101,7 +116,7 @@ func (c *PeerConn) relayRun(initiate bool) error {
 					c.mu.Lock()
 					c.allowLocked(ev.from)
 					c.mu.Unlock()
-					c.setRoute(route{kind: PathRelayed, to: ev.from, via: rl, relay: mine,
+					c.setRelayRoute(route{kind: PathRelayed, to: ev.from, via: rl, relay: mine,
 						reason: "no direct path; relayed through this side's TURN allocation " + mine.String()})
 					until = time.After(relayLinger)
 				}
@@ -109,7 +124,7 @@ func (c *PeerConn) relayRun(initiate bool) error {
 				c.mu.Lock()
 				c.allowLocked(peerRelay)
 				c.mu.Unlock()
-				c.setRoute(route{kind: PathRelayed, to: peerRelay, relay: peerRelay,
+				c.setRelayRoute(route{kind: PathRelayed, to: peerRelay, relay: peerRelay,
 					reason: "no direct path; relayed through the peer's TURN allocation " + peerRelay.String()})
 				return nil
 			}
@@ -127,6 +142,15 @@ func (c *PeerConn) relayRun(initiate bool) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// setRelayRoute makes the relayed r the route unless a direct route is
+// up: a relay raced against punching (path_race.go) must not replace the
+// punched path that came first. The relayed route stays heard.
+func (c *PeerConn) setRelayRoute(r route) {
+	c.setRouteUnless(r, func(cur route) bool {
+		return cur.kind != "" && cur.kind != PathNone && cur.kind != PathRelayed
+	})
 }
 
 // relayed returns whether r goes through a relay.

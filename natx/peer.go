@@ -53,6 +53,13 @@ type PeerConfig struct {
 
 	// PunchTimeout bounds one hole-punching attempt. If zero, 5 s.
 	PunchTimeout time.Duration
+	// RelayHeadStart is how long Dial punches alone before it starts
+	// setting up the relay in parallel; the punched path stays preferred
+	// and replaces the relayed one when it comes. When both sides map
+	// endpoint-dependently, or either side's UDP is blocked (punching is
+	// unlikely), the relay starts at once. If zero, 1 s. If negative, the
+	// relay is tried only after punching failed (PunchTimeout).
+	RelayHeadStart time.Duration
 	// RelayTimeout bounds the set-up of a relayed path. If zero, 10 s.
 	RelayTimeout time.Duration
 	// RepunchInterval is how often a relayed PeerConn tries hole punching
@@ -135,8 +142,8 @@ const signalRetry = 100 * time.Millisecond
 func afterDelay(d time.Duration) <-chan time.Time { return time.After(d) }
 
 // Peers is the peer-to-peer side of a Listener: Dial and Accept give one
-// PeerConn per peer over the Listener's socket. Close it before the
-// Listener.
+// PeerConn per peer over the Listener's socket. Closing the Listener
+// closes its Peers first.
 type Peers struct {
 	l   *Listener
 	cfg PeerConfig
@@ -212,6 +219,11 @@ func (l *Listener) NewPeers(cfg PeerConfig) (*Peers, error) {
 		return nil, fmt.Errorf("natx: peers: %w", err)
 	}
 	ps.p = p
+	if !l.attach(ps) {
+		cancel()
+		_ = p.Close()
+		return nil, ErrClosed
+	}
 	// Frames first: they are the common case on a busy path.
 	ps.removes = append(ps.removes, l.m.addHandler(handlerFunc(ps.handleFrame)), l.m.addHandler(p))
 	ps.wg.Add(2)
@@ -298,7 +310,7 @@ func (ps *Peers) selfInfo() (relayAddr netip.AddrPort, r *relay, addrs []netip.A
 
 func (ps *Peers) msg(t string, id uint64) peerMsg {
 	ra, _, addrs := ps.selfInfo()
-	m := peerMsg{T: t, ID: id}
+	m := peerMsg{T: t, ID: id, NAT: ps.natHint()}
 	if ra.IsValid() {
 		m.Relay = ra.String()
 	}
@@ -351,6 +363,21 @@ func (ps *Peers) request(ctx context.Context, peer string, m peerMsg, want strin
 		}
 		wait = min(2*wait, 4*time.Second)
 	}
+}
+
+// goTracked runs f on a goroutine that Close joins, unless Peers are
+// closing (then Close itself closes every PeerConn).
+func (ps *Peers) goTracked(f func()) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if ps.closed {
+		return
+	}
+	ps.wg.Add(1)
+	go func() {
+		defer ps.wg.Done()
+		f()
+	}()
 }
 
 func newConnID() uint64 {
@@ -557,6 +584,7 @@ func (ps *Peers) Close() error {
 		}
 		ps.wg.Wait()
 		ps.events.close()
+		ps.l.detach(ps)
 	})
 	return nil
 }

@@ -35,6 +35,11 @@ type peerMsg struct {
 	// Addrs are the sender's public addresses (reflexive, mapped, host),
 	// for the relay owner's TURN permission.
 	Addrs []string `json:"a,omitempty"`
+	// NAT is the sender's NAT as its Listener measured it: natEDM
+	// (endpoint-dependent mapping), natNoUDP (UDP blocked) or empty
+	// (endpoint-independent, none, or unknown). It only decides how early
+	// the relay is set up (path_race.go).
+	NAT string `json:"n,omitempty"`
 }
 
 // parsed is peerMsg with its addresses parsed and filtered.
@@ -43,6 +48,7 @@ type parsedMsg struct {
 	id    uint64
 	relay netip.AddrPort
 	addrs []netip.AddrPort
+	nat   string
 }
 
 var errBadMsg = errors.New("natx: bad peer message")
@@ -66,6 +72,9 @@ func parsePeerMsg(b []byte, pol *remotePolicy) (parsedMsg, error) {
 		return parsedMsg{}, errBadMsg
 	}
 	p := parsedMsg{t: m.T, id: m.ID}
+	if m.NAT == natEDM || m.NAT == natNoUDP {
+		p.nat = m.NAT
+	}
 	if a, err := netip.ParseAddrPort(m.Relay); err == nil && pol.allow(a) {
 		p.relay = netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
 	}

@@ -17,7 +17,6 @@ import (
 	"github.com/nodeconn/natx/internal/vnetlab"
 	"github.com/nodeconn/natx/natx/turntest"
 	"github.com/nodeconn/natx/stunprobe/stuntest"
-	"github.com/pion/transport/v5/vnet"
 )
 
 // peerWorld is a simulated internet with two hosts, STUN and TURN.
@@ -30,6 +29,13 @@ type peerWorld struct {
 }
 
 func newPeerWorld(t testing.TB, delay time.Duration, loss float64, a, b []vnetlab.NAT) *peerWorld {
+	t.Helper()
+	return newPeerWorldTURN(t, delay, loss, a, b, 0)
+}
+
+// newPeerWorldTURN is newPeerWorld with the TURN server's allocation
+// lifetime (zero: 10 minutes).
+func newPeerWorldTURN(t testing.TB, delay time.Duration, loss float64, a, b []vnetlab.NAT, turnLifetime time.Duration) *peerWorld {
 	t.Helper()
 	w, err := vnetlab.New(vnetlab.Config{Delay: delay, Loss: loss, Seed: 11})
 	if err != nil {
@@ -55,17 +61,20 @@ func newPeerWorld(t testing.TB, delay time.Duration, loss float64, a, b []vnetla
 	t.Cleanup(func() { _ = w.Close() })
 	t.Cleanup(pw.hub.Close)
 	pw.stun = stuntest.NewServer(t, stuntest.Options{Net: stunNet, Addrs: [2]netip.Addr{stunIPs[0], stunIPs[1]}, Ports: [2]uint16{3478, 3479}})
-	pw.turn = newPeerTURN(t, turnNet, turnIPs[0])
+	pw.turn = turntest.NewServer(t, turntest.Config{Net: turnNet, Addr: turnIPs[0], Port: 3478,
+		Users: map[string]string{"natx": "pw"}, Lifetime: turnLifetime})
 	return pw
-}
-
-func newPeerTURN(t testing.TB, n *vnet.Net, ip netip.Addr) *turntest.Server {
-	return turntest.NewServer(t, turntest.Config{Net: n, Addr: ip, Port: 3478, Users: map[string]string{"natx": "pw"}})
 }
 
 // listener opens host i's Listener: STUN, no port mapping, an eager relay
 // behind a NAT (a public host needs none).
 func (pw *peerWorld) listener(t testing.TB, i int) *Listener {
+	t.Helper()
+	return pw.listenerWith(t, i, nil)
+}
+
+// listenerWith is listener with edit applied to the Config (if not nil).
+func (pw *peerWorld) listenerWith(t testing.TB, i int, edit func(*Config)) *Listener {
 	t.Helper()
 	h := pw.hosts[i]
 	cfg := Config{
@@ -79,6 +88,9 @@ func (pw *peerWorld) listener(t testing.TB, i int) *Listener {
 	if len(h.NATs) > 0 {
 		cfg.Relays = []RelayServer{{Addr: pw.turn.Addr().String(), Username: "natx", Password: "pw"}}
 		cfg.RelayMode = RelayEager
+	}
+	if edit != nil {
+		edit(&cfg)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

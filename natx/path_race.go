@@ -1,0 +1,145 @@
+// This file holds the dialing side's first set-up: hole punching, and the
+// relay raced against it. Punching runs alone for a head start
+// (PeerConfig.RelayHeadStart); then the relay is set up in parallel, at once
+// when the two sides' NAT hints say punching is unlikely (both map
+// endpoint-dependently, or either side's UDP is blocked). Whichever path
+// comes first carries the data; a punched path that comes after the relayed
+// one replaces it through the lossless switch of path_loop.go, and a relayed
+// path that comes after a punched one is not used.
+
+package natx
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nodeconn/natx/stunprobe"
+)
+
+// NAT hints carried by peerMsg.NAT.
+const (
+	natEDM   = "edm"    // endpoint-dependent mapping
+	natNoUDP = "no-udp" // UDP blocked (a policy filter)
+)
+
+// natHint is this node's NAT as its Listener measured it.
+func (ps *Peers) natHint() string {
+	r := ps.l.Report()
+	if r == nil {
+		return ""
+	}
+	if r.UDPv4 == stunprobe.TriNo && !r.Mapped.IsValid() {
+		return natNoUDP
+	}
+	if r.Mapping == stunprobe.AddressDependent || r.Mapping == stunprobe.AddressPortDependent {
+		return natEDM
+	}
+	return ""
+}
+
+// punchUnlikely says whether the NAT hints of the two sides leave hole
+// punching (without the birthday mode, which Dial does not use) no chance.
+func punchUnlikely(self, peer string) bool {
+	return self == natNoUDP || peer == natNoUDP || (self == natEDM && peer == natEDM)
+}
+
+// relayHeadStart is how long punching runs alone before the relay starts;
+// negative: only after punching failed.
+func (c *PeerConn) relayHeadStart() time.Duration {
+	hs := c.ps.cfg.RelayHeadStart
+	if hs < 0 || c.ps.cfg.Policy == DirectOnly {
+		return -1
+	}
+	c.mu.Lock()
+	peer := c.peerNAT
+	c.mu.Unlock()
+	if punchUnlikely(c.ps.natHint(), peer) {
+		return 0
+	}
+	return durOr(hs, time.Second)
+}
+
+// establish is the dialing side's set-up: punch, and relay after the head
+// start or once punching failed. It returns when the first path is up, or
+// when both failed. Punching goes on after a relayed path came first, until
+// PunchTimeout, bounded by the PeerConn's life rather than by ctx.
+func (c *PeerConn) establish(ctx context.Context) error {
+	punched := make(chan error, 1)
+	c.mu.Lock()
+	c.punching = true // the loop's re-punch waits for this attempt
+	c.goLocked(func() {
+		defer func() {
+			c.mu.Lock()
+			c.punching = false
+			c.mu.Unlock()
+			c.kick(0) // re-arm the loop's re-punch timer
+		}()
+		pctx, cancel := context.WithTimeout(c.ctx, c.ps.cfg.punchTimeout())
+		pa, err := c.ps.p.Connect(pctx, c.peer)
+		cancel()
+		if err == nil && pa.Conn() != nil { // birthday socket: not supported here
+			_ = pa.Close()
+			err = errors.New("natx: path on a separate socket")
+		}
+		if err == nil {
+			c.offerPath(pa)
+		}
+		punched <- err
+	})
+	c.mu.Unlock()
+
+	var headStart <-chan time.Time
+	if hs := c.relayHeadStart(); hs >= 0 {
+		t := time.NewTimer(hs)
+		defer t.Stop()
+		headStart = t.C
+	}
+	relayStarted := false
+	startRelay := func(why string) {
+		if relayStarted {
+			return
+		}
+		relayStarted = true
+		c.ps.log.Info("natx: setting up the relay", "peer", c.peer, "why", why)
+		c.mu.Lock()
+		c.startRelayLocked(true)
+		c.mu.Unlock()
+	}
+	var punchErr, relayErr error
+	for {
+		select {
+		case <-c.ready:
+			return nil
+		case err := <-punched:
+			punched = nil
+			if err == nil {
+				continue // offerPath made it the route: ready is closed
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			punchErr = err
+			if c.ps.cfg.Policy == DirectOnly {
+				return fmt.Errorf("%w: %v", ErrNoPath, err)
+			}
+			if relayErr != nil {
+				return fmt.Errorf("%w (punching: %v)", relayErr, punchErr)
+			}
+			startRelay("no direct path: " + err.Error())
+		case <-headStart:
+			headStart = nil
+			startRelay("punching has not succeeded yet, or is unlikely to")
+		case rerr := <-c.setupEr:
+			if punched == nil { // punching is over too
+				return fmt.Errorf("%w (punching: %v)", rerr, punchErr)
+			}
+			relayErr = rerr
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-c.closed:
+			return ErrClosed
+		}
+	}
+}
