@@ -10,7 +10,9 @@ require (
 	github.com/pion/stun/v4 v4.0.1
 	github.com/pion/transport/v5 v5.1.5
 	github.com/pion/turn/v5 v5.1.3
+	github.com/quic-go/quic-go v0.59.1
 	go.uber.org/goleak v1.3.0
+	golang.org/x/net v0.49.0
 	golang.org/x/sys v0.41.0
 )
 
@@ -21,7 +23,6 @@ require (
 	github.com/pion/randutil v0.1.0 // indirect
 	github.com/wlynxg/anet v0.0.5 // indirect
 	golang.org/x/crypto v0.48.0 // indirect
-	golang.org/x/net v0.49.0 // indirect
-	golang.org/x/sync v0.0.0-20210220032951-036812b2e83c // indirect
+	golang.org/x/sync v0.16.0 // indirect
 	golang.org/x/time v0.14.0 // indirect
 )

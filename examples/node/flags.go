@@ -1,0 +1,297 @@
+package main
+
+// The command line: flags, the TURN URL grammar, and their translation into
+// a natx.Config.
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nodeconn/natx/holepunch/rendezvous"
+	"github.com/nodeconn/natx/natx"
+)
+
+// Default ports of RFC 7065 TURN URIs.
+const (
+	turnPort  = 3478
+	turnsPort = 5349
+)
+
+// options are the parsed flags.
+type options struct {
+	id         string
+	addr       netip.Addr
+	port       uint16
+	stun       []string // host:port each; resolved at start
+	stunTCP    bool
+	turn       []natx.RelayServer
+	relay      natx.RelayMode
+	rendezvous string
+	dial       string
+	send       string
+	gateway    netip.Addr
+	portmap    string // auto, pcp, natpmp, upnp or off
+	timeout    time.Duration
+	dialWait   time.Duration
+}
+
+// listFlag collects a flag given several times, each possibly a
+// comma-separated list.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(s string) error {
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			*l = append(*l, part)
+		}
+	}
+	return nil
+}
+
+// parse parses the command line. Errors say which flag is wrong.
+func parse(args []string, stderr io.Writer) (options, error) {
+	fs := flag.NewFlagSet("node", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o options
+	var stun, turn listFlag
+	var addr, gw, relay string
+	var port int
+	fs.StringVar(&o.id, "id", "", "peer ID to register with the rendezvous server (letters, digits, -._~+/=:@)")
+	fs.StringVar(&addr, "addr", "", "local address to bind (default: every IPv4 interface)")
+	fs.IntVar(&port, "port", 0, "local UDP port (default: any free port)")
+	fs.Var(&stun, "stun", "STUN server host:port (default port 3478); repeat or comma-separate for several")
+	fs.BoolVar(&o.stunTCP, "stun-tcp", true, "also ask the STUN servers over TCP, so that blocked UDP shows at once")
+	fs.Var(&turn, "turn", "TURN server turn:USER:PASS@HOST[:PORT][?transport=udp|tcp] or turns:USER:PASS@HOST[:PORT] (TLS); repeat or comma-separate for several")
+	fs.StringVar(&relay, "relay", "fallback", "when to allocate a TURN relay: eager, fallback (only when nothing better is reachable) or off")
+	fs.StringVar(&o.rendezvous, "rendezvous", "", "rendezvous server host:port (TCP)")
+	fs.StringVar(&o.dial, "dial", "", "peer ID to connect to through the rendezvous server")
+	fs.StringVar(&o.send, "send", "", "text to send to each peer once connected: the -dial peer, and peers that connect to this node")
+	fs.StringVar(&gw, "gateway", "", "port-mapping gateway address (default: the default route's)")
+	fs.StringVar(&o.portmap, "portmap", "auto", "port mapping: auto (PCP, NAT-PMP, then UPnP), pcp, natpmp, upnp or off")
+	fs.DurationVar(&o.timeout, "timeout", 5*time.Second, "how long to wait for addresses before printing ready")
+	fs.DurationVar(&o.dialWait, "dial-timeout", 30*time.Second, "how long -dial may take, waiting for the peer to register included")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if addr != "" {
+		a, err := netip.ParseAddr(addr)
+		if err != nil {
+			return o, fmt.Errorf("-addr: %w", err)
+		}
+		o.addr = a.Unmap()
+	}
+	if port < 0 || port > 65535 {
+		return o, fmt.Errorf("-port %d: want 0..65535", port)
+	}
+	o.port = uint16(port)
+	for _, s := range stun {
+		hp, err := withDefaultPort(s, turnPort)
+		if err != nil {
+			return o, fmt.Errorf("-stun %q: %w", s, err)
+		}
+		o.stun = append(o.stun, hp)
+	}
+	for _, s := range turn {
+		r, err := parseTURN(s)
+		if err != nil {
+			return o, fmt.Errorf("-turn: %w", err)
+		}
+		o.turn = append(o.turn, r)
+	}
+	var err error
+	if o.relay, err = parseRelayMode(relay); err != nil {
+		return o, err
+	}
+	if o.id != "" && !rendezvous.ValidID(o.id) {
+		return o, fmt.Errorf("-id %q: %w", o.id, rendezvous.ErrInvalidID)
+	}
+	if o.dial != "" && !rendezvous.ValidID(o.dial) {
+		return o, fmt.Errorf("-dial %q: %w", o.dial, rendezvous.ErrInvalidID)
+	}
+	if o.rendezvous != "" {
+		if _, _, err := net.SplitHostPort(o.rendezvous); err != nil {
+			return o, fmt.Errorf("-rendezvous %q: %w", o.rendezvous, err)
+		}
+		if o.id == "" {
+			return o, errors.New("-rendezvous needs -id")
+		}
+	}
+	if o.dial != "" && o.rendezvous == "" {
+		return o, errors.New("-dial needs -rendezvous")
+	}
+	if o.send != "" && o.rendezvous == "" {
+		return o, errors.New("-send needs -rendezvous")
+	}
+	if gw != "" {
+		a, err := netip.ParseAddr(gw)
+		if err != nil {
+			return o, fmt.Errorf("-gateway: %w", err)
+		}
+		o.gateway = a.Unmap()
+	}
+	if o.portmap != "off" {
+		if err := new(natx.PortMapConfig).UseOnly(o.portmap); err != nil {
+			return o, fmt.Errorf("-portmap: %w", err)
+		}
+	}
+	if o.timeout <= 0 {
+		return o, fmt.Errorf("-timeout %v: want more than zero", o.timeout)
+	}
+	if o.dialWait <= 0 {
+		return o, fmt.Errorf("-dial-timeout %v: want more than zero", o.dialWait)
+	}
+	return o, nil
+}
+
+func parseRelayMode(s string) (natx.RelayMode, error) {
+	switch s {
+	case "fallback", "":
+		return natx.RelayFallback, nil
+	case "eager":
+		return natx.RelayEager, nil
+	case "off":
+		return natx.RelayOff, nil
+	}
+	return 0, fmt.Errorf("-relay %q: want eager, fallback or off", s)
+}
+
+// withDefaultPort returns s as host:port, adding port when s has none.
+func withDefaultPort(s string, port int) (string, error) {
+	if host, p, err := net.SplitHostPort(s); err == nil {
+		if host == "" || strings.ContainsAny(host, "[]/?#@ ") {
+			return "", errors.New("want host or host:port")
+		}
+		if n, err := strconv.Atoi(p); err != nil || n <= 0 || n > 65535 {
+			return "", fmt.Errorf("bad port %q", p)
+		}
+		return s, nil
+	}
+	host := strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")
+	if host == "" || strings.ContainsAny(host, "[]/?#@ ") {
+		return "", errors.New("want host or host:port")
+	}
+	if strings.Contains(host, ":") { // a bare IPv6 address
+		if _, err := netip.ParseAddr(host); err != nil {
+			return "", errors.New("want host or host:port")
+		}
+	}
+	return net.JoinHostPort(host, strconv.Itoa(port)), nil
+}
+
+// parseTURN parses one TURN server:
+//
+//	turn:USER:PASS@HOST[:PORT][?transport=udp|tcp]
+//	turns:USER:PASS@HOST[:PORT][?transport=tcp]
+//
+// The scheme is RFC 7065's; the credentials before the last "@" are this
+// program's addition (RFC 7065 URIs carry none). USER ends at the first
+// ":", PASS is the rest; both may be percent-encoded. PORT defaults to 3478
+// (turn) or 5349 (turns). "turns" is TURN over TLS; it takes no
+// transport other than tcp (no DTLS).
+func parseTURN(s string) (natx.RelayServer, error) {
+	var r natx.RelayServer
+	scheme, rest, ok := strings.Cut(s, ":")
+	if !ok {
+		return r, fmt.Errorf("%q: want the scheme turn or turns", redact(s))
+	}
+	port := turnPort
+	switch strings.ToLower(scheme) {
+	case "turn":
+		r.Transport = "udp"
+	case "turns":
+		r.Transport = "tls"
+		port = turnsPort
+	default:
+		return r, fmt.Errorf("%q: scheme %q, want turn or turns", redact(s), scheme)
+	}
+	rest, query, _ := strings.Cut(rest, "?")
+	at := strings.LastIndexByte(rest, '@')
+	if at < 0 {
+		return r, fmt.Errorf("%q: no USER:PASS@ before the host", redact(s))
+	}
+	user, pass, ok := strings.Cut(rest[:at], ":")
+	if !ok || user == "" {
+		return r, fmt.Errorf("%q: want USER:PASS@ before the host", redact(s))
+	}
+	var err error
+	if r.Username, err = url.PathUnescape(user); err != nil {
+		return r, fmt.Errorf("%q: user: %w", redact(s), err)
+	}
+	if r.Password, err = url.PathUnescape(pass); err != nil {
+		return r, fmt.Errorf("%q: password is not valid percent-encoding", redact(s))
+	}
+	if r.Addr, err = withDefaultPort(rest[at+1:], port); err != nil {
+		return r, fmt.Errorf("%q: %w", redact(s), err)
+	}
+	if query != "" {
+		q, err := url.ParseQuery(query)
+		if err != nil {
+			return r, fmt.Errorf("%q: query: %w", redact(s), err)
+		}
+		for k, v := range q {
+			if k != "transport" || len(v) != 1 {
+				return r, fmt.Errorf("%q: unknown or repeated parameter %q", redact(s), k)
+			}
+			switch t := strings.ToLower(v[0]); {
+			case t == "tcp" && r.Transport == "udp":
+				r.Transport = "tcp"
+			case t == "tcp" && r.Transport == "tls", t == "udp" && r.Transport == "udp":
+			default:
+				return r, fmt.Errorf("%q: transport=%s not supported with %s", redact(s), v[0], scheme)
+			}
+		}
+	}
+	return r, nil
+}
+
+// redact hides the password of a TURN URL in error messages.
+func redact(s string) string {
+	at := strings.LastIndexByte(s, '@')
+	if at < 0 {
+		return s
+	}
+	scheme, rest, ok := strings.Cut(s[:at], ":")
+	if !ok {
+		return "…" + s[at:]
+	}
+	user, _, ok := strings.Cut(rest, ":")
+	if !ok {
+		return s
+	}
+	return scheme + ":" + user + ":…" + s[at:]
+}
+
+// config turns the options into natx's configuration. stun holds the
+// resolved STUN servers.
+func (o options) config(stun []netip.AddrPort, onEvent func(natx.Event)) natx.Config {
+	cfg := natx.Config{
+		Addr:        o.addr,
+		Port:        o.port,
+		STUNServers: stun,
+		Relays:      o.turn,
+		RelayMode:   o.relay,
+		OpenTimeout: o.timeout,
+		OnEvent:     onEvent,
+	}
+	cfg.Probe.TCP = o.stunTCP
+	if o.portmap == "off" {
+		cfg.DisablePortMap = true
+	} else {
+		cfg.PortMap.Gateway = o.gateway
+		_ = cfg.PortMap.UseOnly(o.portmap) // checked by parse
+	}
+	return cfg
+}

@@ -1,0 +1,283 @@
+package main
+
+// Lab tests (root only; docs/lab.md): node itself — its run function, as a
+// whole process in a site's host namespace — behind each kind of router of
+// internal/netlab, with coturn and a rendezvous server on the lab's
+// internet. It must print the right reachability; an unsolicited datagram
+// from the internet to each advertised address must get the echo exactly
+// where node claims peers can send unsolicited (public, mapped); after
+// SIGTERM it must exit 0 and the router must hold none of its mappings.
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"net/netip"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nodeconn/natx/holepunch/rendezvous"
+	"github.com/nodeconn/natx/internal/netlab"
+)
+
+func TestNetlabHelper(t *testing.T) {
+	netlab.Helper(t, map[string]netlab.HelperFunc{"node": func(args []string) error {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		if code := run(ctx, args, os.Stdout, os.Stderr); code != 0 {
+			return os.ErrInvalid
+		}
+		return nil
+	}})
+}
+
+// rendezvousPort is where the lab's rendezvous server listens, on ServerA.
+const rendezvousPort = 7777
+
+// labRendezvous serves a rendezvous server on the lab's internet, from this
+// process (the listener is made inside the internet namespace).
+func labRendezvous(t *testing.T, l *netlab.Lab) string {
+	t.Helper()
+	addr := netip.AddrPortFrom(netlab.ServerA, rendezvousPort).String()
+	var ln net.Listener
+	if err := l.Internet.Do(func() (err error) {
+		ln, err = net.Listen("tcp4", addr)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	srv := rendezvous.NewServer(rendezvous.ServerConfig{})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.Serve(ctx, ln)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		_ = srv.Close()
+		<-done
+	})
+	return addr
+}
+
+// startNode runs node in the site's host namespace and waits for its ready
+// (or error) line.
+func startNode(t *testing.T, l *netlab.Lab, s *netlab.Site, args ...string) (*netlab.Process, event) {
+	t.Helper()
+	args = append([]string{"-gateway", s.GatewayIP.String()}, args...)
+	p := l.StartHelper(s.Host, "node", args...)
+	t.Cleanup(func() {
+		if !p.Exited() {
+			p.Kill()
+			_ = p.Wait()
+		}
+	})
+	e, err := netlab.WaitJSON(p, 40*time.Second, func(e event) bool { return e.Event == "ready" || e.Event == "error" })
+	if err != nil {
+		t.Fatalf("node %v: %v\n%s", args, err, p.Output())
+	}
+	return p, e
+}
+
+// stopNode sends SIGTERM and wants exit 0 after a closed line.
+func stopNode(t *testing.T, p *netlab.Process) {
+	t.Helper()
+	_ = p.Signal(syscall.SIGTERM)
+	if err := p.Wait(); err != nil {
+		t.Fatalf("node exit after SIGTERM: %v\n%s", err, p.Output())
+	}
+	if !strings.HasSuffix(strings.TrimSpace(p.Output()), `{"event":"closed"}`) {
+		t.Fatalf("closed is not the last line:\n%s", p.Output())
+	}
+}
+
+// TestLabNode: behind each kind of router node prints the reachability that
+// is true, and the echo answers exactly where it claims peers can send
+// unsolicited.
+func TestLabNode(t *testing.T) {
+	t.Parallel()
+	l := netlab.New(t)
+	coturn := l.StartCoturn()
+	rv := labRendezvous(t, l)
+	stun := coturn.Addr().String()
+	turnUDP := "turn:" + netlab.TURNUser + ":" + netlab.TURNPass + "@" + stun
+	turnTCP := turnUDP + "?transport=tcp"
+
+	pub := l.AddSite(netlab.Public)
+	fwd := l.AddSite(netlab.PortForward)
+	upnp := l.AddSite(netlab.EIM)
+	upnp.StartMiniupnpd(netlab.MiniupnpdOptions{})
+	eim := l.AddSite(netlab.EIM)
+	sym := l.AddSite(netlab.Symmetric)
+	cgn := l.AddSite(netlab.CarrierNAT)
+	cgn.StartMiniupnpd(netlab.MiniupnpdOptions{})
+	pf := l.AddSite(netlab.PolicyFilter)
+
+	cases := []struct {
+		name   string
+		site   *netlab.Site
+		turn   string
+		reach  string
+		best   string
+		via    string
+		mapped bool // miniupnpd runs: check its rules after exit
+	}{
+		{"Public", pub, "", "public", "host", "", false},
+		// Every inbound datagram is forwarded: the reflexive address admits
+		// anyone (verified by CHANGE-REQUEST).
+		{"PortForward", fwd, "", "mapped", "reflexive", "", false},
+		{"Miniupnpd", upnp, turnUDP, "mapped", "mapped", "pcp", true},
+		{"EIM", eim, "", "punch-only", "reflexive", "", false},
+		{"Symmetric", sym, turnUDP, "relay-only", "relayed", "", false},
+		// The home router's gateway refuses (its WAN is in 100.64/10); the
+		// provider's EIM NAT leaves hole punching.
+		{"CarrierNAT", cgn, "", "punch-only", "reflexive", "", true},
+		// UDP blocked: the relay over TCP is all that is left.
+		{"PolicyFilter", pf, turnTCP, "relay-only", "relayed", "", false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			args := []string{"-id", strings.ToLower(tc.name), "-port", strconv.Itoa(24500 + tc.site.N),
+				"-stun", stun, "-rendezvous", rv, "-timeout", "10s"}
+			if tc.turn != "" {
+				args = append(args, "-turn", tc.turn)
+			}
+			p, e := startNode(t, l, tc.site, args...)
+			js, _ := json.Marshal(e)
+			t.Logf("%s", js)
+			if e.Event != "ready" || len(e.Addrs) == 0 {
+				t.Fatalf("got %s\n%s", js, p.Output())
+			}
+			best := e.Addrs[0]
+			if e.Reachability != tc.reach || best.Kind != tc.best || (tc.via != "" && best.Via != tc.via) {
+				t.Errorf("reachability %s, best %+v; want %s, %s %s", e.Reachability, best, tc.reach, tc.best, tc.via)
+			}
+			for _, a := range e.Addrs {
+				if a.Kind == "relayed" {
+					continue // the relay admits only permitted peers
+				}
+				err := l.Internet.ProbeEcho("udp", netip.MustParseAddrPort(a.Addr))
+				claims := a.Reach == "public" || a.Reach == "mapped"
+				if claims && err != nil {
+					t.Errorf("node claims %+v reachable, but the unsolicited datagram got no echo: %v", a, err)
+				}
+				if !claims && err == nil {
+					t.Errorf("node says %+v is %s, but an unsolicited datagram got an echo", a, a.Reach)
+				}
+			}
+			if tc.reach == "public" || tc.reach == "mapped" {
+				if err := l.Internet.ProbeEcho("udp", netip.MustParseAddrPort(best.Addr)); err != nil {
+					t.Errorf("best %+v: %v", best, err)
+				}
+			}
+			if _, err := netlab.WaitJSON(p, 15*time.Second, func(e event) bool { return e.Event == "registered" || e.Event == "error" }); err != nil ||
+				!strings.Contains(p.Output(), `"event":"registered"`) {
+				t.Errorf("not registered with the rendezvous server: %v\n%s", err, p.Output())
+			}
+			if best.Kind == "mapped" { // the check after exit can see a mapping
+				if rules, _ := tc.site.Rules(); !strings.Contains(rules, "dnat") {
+					t.Errorf("node advertises %+v, but the router holds no mapping:\n%s", best, rules)
+				}
+			}
+			stopNode(t, p)
+			if tc.mapped {
+				rules, err := tc.site.Rules()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if strings.Contains(rules, "dnat") {
+					t.Errorf("router still holds mappings after node exited:\n%s", rules)
+				}
+			}
+		})
+	}
+}
+
+// TestLabDial: two nodes connect through the rendezvous server, one dialling
+// the other by ID, each sends its -send text, and each prints connected with
+// the expected kind of path and received with the other's text; both exit 0
+// on SIGTERM.
+func TestLabDial(t *testing.T) {
+	t.Parallel()
+	l := netlab.New(t)
+	coturn := l.StartCoturn()
+	rv := labRendezvous(t, l)
+	stun := coturn.Addr().String()
+	turnUDP := "turn:" + netlab.TURNUser + ":" + netlab.TURNPass + "@" + stun
+	turnTCP := turnUDP + "?transport=tcp"
+
+	pub := l.AddSite(netlab.Public)
+	eimA := l.AddSite(netlab.EIM)
+	eimB := l.AddSite(netlab.EIM)
+	symC := l.AddSite(netlab.Symmetric)
+	symD := l.AddSite(netlab.Symmetric)
+	cgn := l.AddSite(netlab.CarrierNAT)
+	pf := l.AddSite(netlab.PolicyFilter)
+
+	type side struct {
+		site *netlab.Site
+		turn string
+	}
+	pairs := []struct {
+		name   string
+		a, b   side // a dials b
+		path   string
+		reason string
+	}{
+		{"EIM-EIM", side{eimA, ""}, side{eimB, ""}, "punched", "both endpoint-independent: hole punching"},
+		{"EIM-Public", side{eimA, ""}, side{pub, ""}, "direct", "the public host's own address answers"},
+		{"CarrierNAT-EIM", side{cgn, ""}, side{eimB, ""}, "punched", "two layers of EIM masquerade are EIM as a whole"},
+		{"Symmetric-Symmetric", side{symC, turnUDP}, side{symD, turnUDP}, "relayed", "no check can cross two endpoint-dependent NATs"},
+		{"PolicyFilter-EIM", side{pf, turnTCP}, side{eimA, ""}, "relayed", "UDP is blocked: the relay over TCP"},
+	}
+	for i, pr := range pairs {
+		t.Run(pr.name, func(t *testing.T) {
+			t.Parallel()
+			idA, idB := "a-"+strings.ToLower(pr.name), "b-"+strings.ToLower(pr.name)
+			args := func(s side, id string, port int, extra ...string) []string {
+				a := []string{"-id", id, "-port", strconv.Itoa(port), "-stun", stun, "-rendezvous", rv, "-timeout", "10s"}
+				if s.turn != "" {
+					a = append(a, "-turn", s.turn)
+				}
+				return append(a, extra...)
+			}
+			pb, eb := startNode(t, l, pr.b.site, args(pr.b, idB, 24600+10*i, "-send", "hello from "+idB)...)
+			pa, ea := startNode(t, l, pr.a.site, args(pr.a, idA, 24601+10*i, "-dial", idB, "-send", "hello from "+idA)...)
+			t.Logf("%s: %s %s; %s: %s %s", idA, ea.Event, ea.Reachability, idB, eb.Event, eb.Reachability)
+			for _, n := range []struct {
+				p          *netlab.Process
+				self, peer string
+			}{{pa, idA, idB}, {pb, idB, idA}} {
+				c, err := netlab.WaitJSON(n.p, 40*time.Second, func(e event) bool {
+					return e.Event == "connected" || e.Event == "error" && e.Peer != ""
+				})
+				if err != nil || c.Event != "connected" {
+					t.Fatalf("%s: no connection to %s: %v %+v\n%s", n.self, n.peer, err, c, n.p.Output())
+				}
+				js, _ := json.Marshal(c)
+				t.Logf("%s: %s", n.self, js)
+				if c.Peer != n.peer || c.Path != pr.path {
+					t.Errorf("%s connected to %q over %q, want %q over %s (%s)", n.self, c.Peer, c.Path, n.peer, pr.path, pr.reason)
+				}
+				if c.Path == "punched" || c.Path == "direct" {
+					if c.RTTms == nil {
+						t.Errorf("%s: a %s path without rtt_ms", n.self, c.Path)
+					}
+				}
+				r, err := netlab.WaitJSON(n.p, 20*time.Second, func(e event) bool { return e.Event == "received" && e.Peer != "" })
+				if err != nil || r.Data == nil || *r.Data != "hello from "+n.peer || r.Peer != n.peer {
+					t.Errorf("%s: want %q from %s, got %+v (%v)\n%s", n.self, "hello from "+n.peer, n.peer, r, err, n.p.Output())
+				}
+			}
+			stopNode(t, pa)
+			stopNode(t, pb)
+		})
+	}
+}

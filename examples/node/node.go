@@ -1,0 +1,192 @@
+package main
+
+// The node's life: open, print ready, register with the rendezvous server,
+// echo unsolicited datagrams, close on a signal.
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nodeconn/natx/holepunch/rendezvous"
+	"github.com/nodeconn/natx/natx"
+)
+
+// echoPrefix starts the answer to an unsolicited datagram.
+const echoPrefix = "echo:"
+
+// node is one running node.
+type node struct {
+	o     options
+	out   *printer
+	l     *natx.Listener
+	ready atomic.Bool // "ready" printed: natx events are printed from then on
+
+	stop chan struct{} // closed when the node stops
+	wg   sync.WaitGroup
+}
+
+// run runs the node until ctx ends and returns the exit status.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	out := newPrinter(stdout)
+	o, err := parse(args, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		out.fail(err)
+		return 2
+	}
+	n := &node{o: o, out: out, stop: make(chan struct{})}
+	return n.run(ctx)
+}
+
+func (n *node) run(ctx context.Context) int {
+	stun, err := resolveSTUN(ctx, n.o.stun, n.o.addr.Is6())
+	if err != nil {
+		n.out.fail(err)
+		return 1
+	}
+	l, err := natx.Open(ctx, n.o.config(stun, n.onEvent))
+	if err != nil {
+		n.out.fail(fmt.Errorf("open: %w", err))
+		return 1
+	}
+	n.l = l
+	n.out.print(event{Event: "ready", Reachability: reachName(l.Reachability()),
+		Local: l.LocalAddr().String(), Addrs: toAddrs(l.Addrs())})
+	n.ready.Store(true)
+
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.readLoop()
+	}()
+
+	var rv *rendezvous.Client
+	if n.o.rendezvous != "" {
+		if rv, err = n.register(ctx); err != nil {
+			n.out.fail(fmt.Errorf("rendezvous: %w", err))
+		}
+	}
+	var ps *natx.Peers
+	if rv != nil {
+		if ps, err = n.startPeers(ctx, rv); err != nil {
+			n.out.fail(fmt.Errorf("peers: %w", err))
+		}
+	}
+
+	<-ctx.Done()
+	close(n.stop)
+	status := 0
+	if ps != nil {
+		_ = ps.Close()
+	}
+	if rv != nil {
+		_ = rv.Close()
+	}
+	if err := l.Close(); err != nil {
+		n.out.fail(fmt.Errorf("close: %w", err))
+		status = 1
+	}
+	n.wg.Wait()
+	n.out.print(event{Event: "closed"})
+	return status
+}
+
+// onEvent prints natx's changes of addresses once ready is out (ready
+// already holds what happened during Open).
+func (n *node) onEvent(e natx.Event) {
+	if !n.ready.Load() {
+		return
+	}
+	a := toAddr(e.Candidate)
+	n.out.print(event{Event: "addrs", Change: string(e.Kind), Addr: &a,
+		Reachability: reachName(e.Reachability), Addrs: toAddrs(n.l.Addrs())})
+}
+
+// register connects to the rendezvous server under the node's ID.
+func (n *node) register(ctx context.Context) (*rendezvous.Client, error) {
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	rv, err := rendezvous.Dial(dctx, n.o.rendezvous, n.o.id, rendezvous.Config{})
+	if err != nil {
+		return nil, err
+	}
+	e := event{Event: "registered", Rendezvous: n.o.rendezvous, ID: rv.ID()}
+	if a := rv.ObservedAddr(); a.IsValid() {
+		e.Observed = a.String()
+	}
+	n.out.print(e)
+	return rv, nil
+}
+
+// readLoop reads the listener's application datagrams until it is closed
+// and echoes them (peers' datagrams go to their PeerConn, not here).
+func (n *node) readLoop() {
+	buf := make([]byte, 64<<10)
+	for {
+		k, from, err := n.l.ReadFromAddrPort(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		b := buf[:k]
+		switch {
+		case bytes.HasPrefix(b, []byte(echoPrefix)):
+			n.out.print(event{Event: "received", From: from.String(), Data: text(b)})
+		default:
+			reply := append([]byte(echoPrefix), b...)
+			if _, err := n.l.WriteToAddrPort(reply, from); err != nil {
+				n.out.fail(fmt.Errorf("echo to %v: %w", from, err))
+				continue
+			}
+			n.out.print(event{Event: "echoed", From: from.String(), Bytes: k})
+		}
+	}
+}
+
+func text(b []byte) *string {
+	s := string(b)
+	return &s
+}
+
+// resolveSTUN turns host:port strings into addresses of the listener's
+// family (IPv6 when v6).
+func resolveSTUN(ctx context.Context, servers []string, v6 bool) ([]netip.AddrPort, error) {
+	var out []netip.AddrPort
+	network := "ip4"
+	if v6 {
+		network = "ip6"
+	}
+	for _, s := range servers {
+		host, p, err := net.SplitHostPort(s)
+		if err != nil {
+			return nil, fmt.Errorf("-stun %q: %w", s, err)
+		}
+		port, _ := strconv.Atoi(p) // checked by parse
+		if a, err := netip.ParseAddr(host); err == nil {
+			out = append(out, netip.AddrPortFrom(a.Unmap(), uint16(port)))
+			continue
+		}
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		addrs, err := net.DefaultResolver.LookupNetIP(rctx, network, host)
+		cancel()
+		if err != nil || len(addrs) == 0 {
+			return nil, fmt.Errorf("-stun %q: cannot resolve: %v", s, err)
+		}
+		out = append(out, netip.AddrPortFrom(addrs[0].Unmap(), uint16(port)))
+	}
+	return out, nil
+}

@@ -1,0 +1,51 @@
+// Command quic carries a QUIC connection (quic-go, RFC 9000, RFC 9001) between
+// two nodes behind NATs, over the path natx opened between them: punched
+// through both NATs when it can, through a TURN relay (RFC 8656) when it
+// cannot. One node serves; the other dials it by its ID through a
+// rendezvous server, sends N bytes (10 MB by default) on one QUIC stream with
+// their SHA-256, and waits for the server to check the digest and answer.
+//
+//	quic -id b -stun 7.0.0.10:3478 -turn turn:user:pass@7.0.0.10 -rendezvous 7.0.0.11:7000
+//	quic -id a -stun 7.0.0.10:3478 -turn turn:user:pass@7.0.0.10 -rendezvous 7.0.0.11:7000 -dial b -bytes 10000000
+//
+// It prints one JSON line per event: ready (reachability and addresses),
+// connected (the natx path: punched, relayed, direct), quic (the handshake,
+// the server certificate's SHA-256 fingerprint), transfer (bytes, seconds,
+// mbit_s, sha256_ok), path (a change of the natx path under QUIC), error and
+// closed. The dialing side exits after its transfer (status 0 when the
+// server confirmed the digest); the serving side runs until SIGINT/SIGTERM.
+//
+// # Why an adapter over the PeerConn, not QUIC on the Listener
+//
+// natx.Listener is a net.PacketConn too, and quic-go could run on it
+// directly. But then QUIC would see the peer's transport address: the
+// punched address, or the relay's. When natx changes the route (a relayed
+// path upgraded to a punched one, a lost punched path repaired through the
+// relay), QUIC would see a new address and have to validate a migration
+// (RFC 9000 section 9), and a relayed path would not work at all unless the
+// relay were the Listener's own. A natx.PeerConn hides all that: it is one
+// datagram path to one peer, named by a stable address (the peer's ID),
+// which natx moves between routes without loss of identity. So this program
+// presents each PeerConn to quic-go as a single-peer net.PacketConn
+// (peerPacketConn): ReadFrom returns the PeerConn's datagrams with its
+// RemoteAddr, WriteTo writes to it, deadlines pass through. quic-go gets one
+// quic.Transport per peer.
+//
+// # Datagram sizes
+//
+// A PeerConn adds 28 bytes of framing to each datagram, and a relayed path
+// adds TURN's (4 bytes of ChannelData, 36 for a Send indication). quic-go's
+// path MTU discovery needs a socket it can set the Don't Fragment bit on,
+// which a PeerConn is not, so it is off, and QUIC packets stay at
+// quic.Config.InitialPacketSize: 1200 bytes here, the least QUIC allows,
+// which with every header above still fits the 1280-byte minimum IPv6 MTU.
+// ECN and GSO need a *net.UDPConn and are off too.
+//
+// # TLS
+//
+// The server makes a self-signed ECDSA certificate in memory at start and
+// prints its SHA-256 fingerprint. The dialer accepts any certificate unless
+// -pin gives the fingerprint to expect; it prints the fingerprint it saw.
+// natx authenticates the hole-punching checks, not the peer's identity: a
+// real node pins the peer's key (for example a peer ID derived from it).
+package main

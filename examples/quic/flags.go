@@ -1,0 +1,186 @@
+package main
+
+// The command line and its translation into a config.
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nodeconn/natx/holepunch/rendezvous"
+	"github.com/nodeconn/natx/natx"
+)
+
+// defaultBytes is what -dial sends unless -bytes says otherwise: 10 MB.
+const defaultBytes = 10_000_000
+
+// listFlag collects a flag given several times, each possibly a
+// comma-separated list.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(s string) error {
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			*l = append(*l, part)
+		}
+	}
+	return nil
+}
+
+// parse parses the command line into a config (without Net and Signaler:
+// the real network and a rendezvous client).
+func parse(args []string, stderr io.Writer) (config, error) {
+	fs := flag.NewFlagSet("quic", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c config
+	var stun, turn listFlag
+	var addr, relay, policy, gw string
+	var port int
+	fs.StringVar(&c.id, "id", "", "this node's ID at the rendezvous server (required)")
+	fs.StringVar(&addr, "addr", "", "local address to bind (default: every IPv4 interface)")
+	fs.IntVar(&port, "port", 0, "local UDP port (default: any free port)")
+	fs.Var(&stun, "stun", "STUN server IP:port; repeat or comma-separate for several")
+	fs.Var(&turn, "turn", "TURN server turn:USER:PASS@HOST:PORT[?transport=tcp]; repeat or comma-separate for several")
+	fs.StringVar(&relay, "relay", "fallback", "when to allocate a TURN relay: eager, fallback or off")
+	fs.StringVar(&c.rendezvous, "rendezvous", "", "rendezvous server host:port (TCP; required)")
+	fs.StringVar(&c.dial, "dial", "", "peer ID to connect to and send -bytes to (default: serve)")
+	fs.Int64Var(&c.bytes, "bytes", defaultBytes, "bytes to send with -dial")
+	fs.Int64Var(&c.maxBytes, "max-bytes", 1<<30, "most bytes accepted from a peer when serving")
+	fs.StringVar(&policy, "policy", "relay", "relay: a TURN relay may carry the path when punching fails; direct: never")
+	fs.StringVar(&c.pin, "pin", "", "SHA-256 fingerprint (hex) the server's certificate must have, with -dial")
+	fs.StringVar(&gw, "gateway", "", "port-mapping gateway address (default: the default route's)")
+	fs.StringVar(&c.portmap, "portmap", "auto", "port mapping: auto (PCP, NAT-PMP, then UPnP), pcp, natpmp, upnp or off")
+	fs.DurationVar(&c.timeout, "timeout", 5*time.Second, "how long to wait for addresses before printing ready")
+	fs.DurationVar(&c.dialTimeout, "dial-timeout", 30*time.Second, "how long -dial may take, waiting for the peer to register included")
+	fs.DurationVar(&c.transferTimeout, "transfer-timeout", 5*time.Minute, "bound of one transfer")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if c.id == "" || !rendezvous.ValidID(c.id) {
+		return c, fmt.Errorf("-id %q: %w", c.id, rendezvous.ErrInvalidID)
+	}
+	if c.dial != "" && !rendezvous.ValidID(c.dial) {
+		return c, fmt.Errorf("-dial %q: %w", c.dial, rendezvous.ErrInvalidID)
+	}
+	if _, _, err := net.SplitHostPort(c.rendezvous); err != nil {
+		return c, fmt.Errorf("-rendezvous %q: %w", c.rendezvous, err)
+	}
+	if addr != "" {
+		a, err := netip.ParseAddr(addr)
+		if err != nil {
+			return c, fmt.Errorf("-addr: %w", err)
+		}
+		c.addr = a.Unmap()
+	}
+	if port < 0 || port > 65535 {
+		return c, fmt.Errorf("-port %d: want 0..65535", port)
+	}
+	c.port = uint16(port)
+	for _, s := range stun {
+		ap, err := netip.ParseAddrPort(s)
+		if err != nil {
+			return c, fmt.Errorf("-stun %q: want IP:port", s)
+		}
+		c.stun = append(c.stun, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()))
+	}
+	for _, s := range turn {
+		r, err := parseTURN(s)
+		if err != nil {
+			return c, fmt.Errorf("-turn: %w", err)
+		}
+		c.relays = append(c.relays, r)
+	}
+	switch relay {
+	case "fallback":
+		c.relayMode = natx.RelayFallback
+	case "eager":
+		c.relayMode = natx.RelayEager
+	case "off":
+		c.relayMode = natx.RelayOff
+	default:
+		return c, fmt.Errorf("-relay %q: want eager, fallback or off", relay)
+	}
+	switch policy {
+	case "relay":
+		c.policy = natx.RelayAllowed
+	case "direct":
+		c.policy = natx.DirectOnly
+	default:
+		return c, fmt.Errorf("-policy %q: want relay or direct", policy)
+	}
+	if c.bytes < 0 || c.maxBytes < 0 {
+		return c, errors.New("-bytes and -max-bytes must not be negative")
+	}
+	if gw != "" {
+		a, err := netip.ParseAddr(gw)
+		if err != nil {
+			return c, fmt.Errorf("-gateway: %w", err)
+		}
+		c.gateway = a.Unmap()
+	}
+	if c.portmap != "off" {
+		if err := new(natx.PortMapConfig).UseOnly(c.portmap); err != nil {
+			return c, fmt.Errorf("-portmap: %w", err)
+		}
+	}
+	if c.timeout <= 0 || c.dialTimeout <= 0 || c.transferTimeout <= 0 {
+		return c, errors.New("-timeout, -dial-timeout and -transfer-timeout must be more than zero")
+	}
+	return c, nil
+}
+
+// parseTURN parses turn:USER:PASS@HOST:PORT[?transport=udp|tcp] (RFC 7065's
+// scheme with credentials added; USER ends at the first ":"; both may be
+// percent-encoded).
+func parseTURN(s string) (natx.RelayServer, error) {
+	var r natx.RelayServer
+	rest, ok := strings.CutPrefix(s, "turn:")
+	if !ok {
+		return r, errors.New("want turn:USER:PASS@HOST:PORT")
+	}
+	rest, query, _ := strings.Cut(rest, "?")
+	at := strings.LastIndexByte(rest, '@')
+	if at < 0 {
+		return r, errors.New("want turn:USER:PASS@HOST:PORT")
+	}
+	user, pass, ok := strings.Cut(rest[:at], ":")
+	if !ok || user == "" {
+		return r, errors.New("want USER:PASS@ before the host")
+	}
+	var err error
+	if r.Username, err = url.PathUnescape(user); err != nil {
+		return r, errors.New("user is not valid percent-encoding")
+	}
+	if r.Password, err = url.PathUnescape(pass); err != nil {
+		return r, errors.New("password is not valid percent-encoding")
+	}
+	host, p, err := net.SplitHostPort(rest[at+1:])
+	if err != nil || host == "" {
+		return r, fmt.Errorf("server %q: want HOST:PORT", rest[at+1:])
+	}
+	if n, err := strconv.Atoi(p); err != nil || n <= 0 || n > 65535 {
+		return r, fmt.Errorf("server %q: bad port", rest[at+1:])
+	}
+	r.Addr = rest[at+1:]
+	r.Transport = "udp"
+	switch query {
+	case "", "transport=udp":
+	case "transport=tcp":
+		r.Transport = "tcp"
+	default:
+		return r, fmt.Errorf("unknown parameters %q", query)
+	}
+	return r, nil
+}

@@ -1,0 +1,244 @@
+package main
+
+// The node: natx.Open, a rendezvous client as Signaler, natx.Peers; then
+// either dial one peer and send it a transfer over QUIC, or serve every peer
+// that connects.
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/nodeconn/natx/holepunch"
+	"github.com/nodeconn/natx/holepunch/rendezvous"
+	"github.com/nodeconn/natx/natx"
+	"github.com/pion/transport/v5"
+)
+
+// config is what a node needs; parse fills it from flags.
+type config struct {
+	id, rendezvous, dial, pin string
+	// net is the network; nil: the real one.
+	net transport.Net
+	// signaler, if set, replaces the rendezvous client (tests on vnet).
+	signaler holepunch.Signaler
+
+	addr      netip.Addr
+	port      uint16
+	stun      []netip.AddrPort
+	relays    []natx.RelayServer
+	relayMode natx.RelayMode
+	policy    natx.RelayPolicy
+	gateway   netip.Addr
+	portmap   string
+
+	bytes, maxBytes                       int64
+	timeout, dialTimeout, transferTimeout time.Duration
+	// punchTimeout is natx's PeerConfig.PunchTimeout (zero: its default).
+	punchTimeout time.Duration
+}
+
+// run parses args and runs a node until ctx ends (serving) or its transfer
+// is over (-dial). It returns the exit status.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	out := newPrinter(stdout)
+	c, err := parse(args, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		out.fail(err)
+		return 2
+	}
+	return runNode(ctx, c, out)
+}
+
+// natxConfig is the Listener's configuration.
+func (c config) natxConfig() natx.Config {
+	cfg := natx.Config{
+		Addr:        c.addr,
+		Port:        c.port,
+		Net:         c.net,
+		STUNServers: c.stun,
+		Relays:      c.relays,
+		RelayMode:   c.relayMode,
+		OpenTimeout: c.timeout,
+	}
+	if c.portmap == "off" {
+		cfg.DisablePortMap = true
+	} else {
+		cfg.PortMap.Gateway = c.gateway
+		_ = cfg.PortMap.UseOnly(c.portmap) // checked by parse
+	}
+	return cfg
+}
+
+// runNode runs a node with c and returns the exit status.
+func runNode(ctx context.Context, c config, out *printer) int {
+	l, err := natx.Open(ctx, c.natxConfig())
+	if err != nil {
+		out.fail(fmt.Errorf("open: %w", err))
+		return 1
+	}
+	defer func() {
+		_ = l.Close()
+		out.print(event{Event: "closed"})
+	}()
+	if c.relayMode == natx.RelayEager && len(c.relays) > 0 {
+		waitRelay(ctx, l, c.timeout)
+	}
+	ready := event{Event: "ready", ID: c.id, Reachability: string(l.Reachability())}
+	for _, a := range l.Addrs() {
+		ready.Addrs = append(ready.Addrs, a.String())
+	}
+	out.print(ready)
+
+	sig := c.signaler
+	if sig == nil {
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		rv, err := rendezvous.Dial(rctx, c.rendezvous, c.id, rendezvous.Config{})
+		cancel()
+		if err != nil {
+			out.fail(fmt.Errorf("rendezvous: %w", err))
+			return 1
+		}
+		defer rv.Close()
+		sig = rv
+	}
+	ps, err := l.NewPeers(natx.PeerConfig{
+		Signaler:     sig,
+		Policy:       c.policy,
+		PunchTimeout: c.punchTimeout,
+		OnEvent:      func(e natx.PeerEvent) { onPeerEvent(out, e) },
+	})
+	if err != nil {
+		out.fail(fmt.Errorf("peers: %w", err))
+		return 1
+	}
+	defer ps.Close()
+	if c.dial != "" {
+		return dialPeer(ctx, c, ps, out)
+	}
+	return servePeers(ctx, c, ps, out)
+}
+
+// waitRelay waits, at most d, for the relayed candidate of an eager relay,
+// so that a relayed path is there when punching fails.
+func waitRelay(ctx context.Context, l *natx.Listener, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		for _, a := range l.Addrs() {
+			if a.Kind == natx.KindRelayed {
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// onPeerEvent prints the changes of a path after it came up: a change under
+// a running QUIC connection is invisible to QUIC, and shown here.
+func onPeerEvent(out *printer, e natx.PeerEvent) {
+	switch e.Kind {
+	case natx.PeerPathChanged, natx.PeerRelayBudget:
+		ev := pathEvent("path", e.Peer, e.State)
+		ev.Change = string(e.Kind)
+		out.print(ev)
+	case natx.PeerPathLost:
+		ev := pathEvent("path", e.Peer, e.Prev)
+		ev.Change = string(e.Kind)
+		if e.Err != nil {
+			ev.Error = e.Err.Error()
+		}
+		out.print(ev)
+	}
+}
+
+// dialPeer connects to c.dial (waiting for it to register, up to
+// c.dialTimeout), runs QUIC over the PeerConn and sends c.bytes.
+func dialPeer(ctx context.Context, c config, ps *natx.Peers, out *printer) int {
+	pc, err := dialRetry(ctx, ps, c.dial, c.dialTimeout)
+	if err != nil {
+		out.print(event{Event: "error", Peer: c.dial, Error: "dial: " + err.Error()})
+		return 1
+	}
+	defer pc.Close()
+	ev := pathEvent("connected", pc.Peer(), pc.State())
+	ev.SetupMs = ms(pc.SetupTime())
+	out.print(ev)
+	r, err := dialQUIC(ctx, pc, c.bytes, c.pin, c.transferTimeout, func(q quicInfo) {
+		out.print(event{Event: "quic", Peer: pc.Peer(), Role: "client", HandshakeMs: ms(q.Handshake), Fingerprint: q.Fingerprint, ALPN: q.ALPN})
+	})
+	out.print(transferEvent(pc.Peer(), "sender", pc.State(), r, err))
+	if err != nil || !r.OK {
+		return 1
+	}
+	return 0
+}
+
+// dialRetry dials peer until it answers, up to d: two nodes started
+// together need not start in order.
+func dialRetry(ctx context.Context, ps *natx.Peers, peer string, d time.Duration) (*natx.PeerConn, error) {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	for {
+		c, err := ps.Dial(ctx, peer)
+		if err == nil || !errors.Is(err, rendezvous.ErrPeerUnknown) && !errors.Is(err, natx.ErrPeerNoAnswer) {
+			return c, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// servePeers accepts peers until ctx ends and receives one transfer from
+// each, on a goroutine per peer.
+func servePeers(ctx context.Context, c config, ps *natx.Peers, out *printer) int {
+	cert, fp, err := selfSigned(c.id)
+	if err != nil {
+		out.fail(fmt.Errorf("certificate: %w", err))
+		return 1
+	}
+	out.print(event{Event: "listening", ID: c.id, Fingerprint: fp, ALPN: alpn})
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		pc, err := ps.Accept(ctx)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return 0
+			}
+			out.fail(fmt.Errorf("accept: %w", err))
+			return 1
+		}
+		ev := pathEvent("connected", pc.Peer(), pc.State())
+		out.print(ev)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer pc.Close()
+			r, err := serveQUIC(ctx, pc, cert, fp, c.maxBytes, c.transferTimeout, func(q quicInfo) {
+				out.print(event{Event: "quic", Peer: pc.Peer(), Role: "server", HandshakeMs: ms(q.Handshake), Fingerprint: q.Fingerprint, ALPN: q.ALPN})
+			})
+			out.print(transferEvent(pc.Peer(), "receiver", pc.State(), r, err))
+		}()
+	}
+}
