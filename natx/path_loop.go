@@ -183,6 +183,13 @@ func (c *PeerConn) lost(r route, err error) {
 	st := c.cur.state()
 	c.startRelayLocked(true)
 	c.mu.Unlock()
+	if r.kind == PathRelayed {
+		// Our TURN server may have restarted and forgotten our allocation:
+		// it says so only when asked, so ask now.
+		if _, rl, _ := c.ps.selfInfo(); rl != nil {
+			rl.CheckSoon()
+		}
+	}
 	if r.path != nil {
 		c.dropPath(r.path)
 	}

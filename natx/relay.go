@@ -192,6 +192,9 @@ type relay struct {
 	evQueue  []relayEvent
 	evSignal chan struct{}
 
+	checkNow  chan struct{} // CheckSoon: refresh now instead of at half the lifetime
+	lastCheck atomic.Int64  // unix nanoseconds of the last CheckSoon taken
+
 	done      chan struct{}
 	ctx       context.Context // cancelled by Close
 	cancel    context.CancelFunc
@@ -207,6 +210,27 @@ type relay struct {
 type relayInbound struct {
 	b    []byte
 	from netip.AddrPort
+}
+
+// relayCheckEvery is the least time between two refreshes asked by
+// CheckSoon.
+const relayCheckEvery = 2 * time.Second
+
+// CheckSoon asks for a refresh of the allocation now rather than at half
+// its lifetime: a user of the relay saw its traffic stop (a TURN server
+// that restarted has forgotten the allocation, and says so only when
+// asked). A failed refresh makes a new allocation, as usual. Calls closer
+// together than relayCheckEvery are ignored.
+func (r *relay) CheckSoon() {
+	now := time.Now().UnixNano()
+	last := r.lastCheck.Load()
+	if now-last < int64(relayCheckEvery) || !r.lastCheck.CompareAndSwap(last, now) {
+		return
+	}
+	select {
+	case r.checkNow <- struct{}{}:
+	default:
+	}
 }
 
 // RelayedAddr returns the current relayed address (it changes on

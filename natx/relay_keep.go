@@ -53,6 +53,9 @@ func (r *relay) keep() {
 			t.Stop()
 			return
 		case <-t.C:
+		case <-r.checkNow:
+			t.Stop()
+			r.log.Debug("natx: relay refresh asked for now", "server", a.server)
 		}
 
 		if !lost {

@@ -29,6 +29,7 @@ func startRelay(ctx context.Context, cfg relayConfig) (*relay, error) {
 		net:      n,
 		in:       make(chan relayInbound, 256),
 		evSignal: make(chan struct{}, 1),
+		checkNow: make(chan struct{}, 1),
 		done:     make(chan struct{}),
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
