@@ -36,7 +36,7 @@ type Listener struct {
 	mapCtx    context.Context
 	mapCancel context.CancelFunc
 	wg        sync.WaitGroup
-	events    *eventQueue
+	events    *eventQueue[Event]
 
 	closeOnce sync.Once
 	closeErr  error

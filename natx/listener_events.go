@@ -1,9 +1,7 @@
-// This file holds the Listener's events and the queue that delivers them to
-// Config.OnEvent in order, on a goroutine of its own.
+// This file holds the Listener's events; an eventQueue (events.go) delivers
+// them to Config.OnEvent in order, on a goroutine of its own.
 
 package natx
-
-import "sync"
 
 // EventKind names a change of a Listener's addresses.
 type EventKind string
@@ -46,73 +44,4 @@ type Event struct {
 	Best Candidate
 	// Err is the cause of a loss, when known.
 	Err error
-}
-
-// eventQueue delivers events to f in order from one goroutine, without
-// ever blocking the emitter.
-type eventQueue struct {
-	f    func(Event)
-	mu   sync.Mutex
-	q    []Event
-	wake chan struct{}
-	done chan struct{}
-	stop chan struct{}
-	once sync.Once
-}
-
-func newEventQueue(f func(Event)) *eventQueue {
-	e := &eventQueue{f: f, wake: make(chan struct{}, 1), done: make(chan struct{}), stop: make(chan struct{})}
-	if f == nil {
-		close(e.done)
-		return e
-	}
-	go e.run()
-	return e
-}
-
-func (e *eventQueue) emit(ev Event) {
-	if e.f == nil {
-		return
-	}
-	e.mu.Lock()
-	e.q = append(e.q, ev)
-	e.mu.Unlock()
-	select {
-	case e.wake <- struct{}{}:
-	default:
-	}
-}
-
-func (e *eventQueue) run() {
-	defer close(e.done)
-	for {
-		e.mu.Lock()
-		q := e.q
-		e.q = nil
-		e.mu.Unlock()
-		for _, ev := range q {
-			e.f(ev)
-		}
-		if len(q) > 0 {
-			continue
-		}
-		select {
-		case <-e.wake:
-		case <-e.stop:
-			e.mu.Lock()
-			q := e.q
-			e.q = nil
-			e.mu.Unlock()
-			for _, ev := range q {
-				e.f(ev)
-			}
-			return
-		}
-	}
-}
-
-// close delivers what is queued and waits for the last call.
-func (e *eventQueue) close() {
-	e.once.Do(func() { close(e.stop) })
-	<-e.done
 }

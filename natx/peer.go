@@ -158,7 +158,7 @@ type Peers struct {
 	cancel   context.CancelFunc
 	done     chan struct{}
 	wg       sync.WaitGroup
-	events   *peerEvents
+	events   *eventQueue[PeerEvent]
 	accepted chan *PeerConn
 	removes  []func()
 
@@ -192,7 +192,7 @@ func (l *Listener) NewPeers(cfg PeerConfig) (*Peers, error) {
 		ctx:      ctx,
 		cancel:   cancel,
 		done:     make(chan struct{}),
-		events:   newPeerEvents(cfg.OnEvent),
+		events:   newEventQueue(cfg.OnEvent),
 		accepted: make(chan *PeerConn, 16),
 		byPeer:   make(map[string]*PeerConn),
 		byID:     make(map[uint64]*PeerConn),

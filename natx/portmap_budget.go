@@ -1,5 +1,5 @@
-// This file holds the per-gateway request budget and the event dispatcher
-// of the port-mapping keeper.
+// This file holds the per-gateway request budget and the events of the
+// port-mapping keeper (delivered by an eventQueue, events.go).
 
 package natx
 
@@ -76,68 +76,4 @@ type PortMapEvent struct {
 	Prev    Mapping // for changed: the mapping before
 	Reason  string  // for changed and lost: why
 	Err     error   // for lost and removed: the last error, if any
-}
-
-// dispatcher calls fn with queued events on its own goroutine, in order,
-// never under the keeper's lock.
-type dispatcher struct {
-	fn   func(PortMapEvent)
-	mu   sync.Mutex
-	q    []PortMapEvent
-	kick chan struct{}
-	stop chan struct{}
-	done chan struct{}
-}
-
-func newDispatcher(fn func(PortMapEvent)) *dispatcher {
-	d := &dispatcher{fn: fn, kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
-	go d.run()
-	return d
-}
-
-func (d *dispatcher) emit(e PortMapEvent) {
-	if d.fn == nil {
-		return
-	}
-	d.mu.Lock()
-	d.q = append(d.q, e)
-	d.mu.Unlock()
-	select {
-	case d.kick <- struct{}{}:
-	default:
-	}
-}
-
-func (d *dispatcher) run() {
-	defer close(d.done)
-	for {
-		d.mu.Lock()
-		q := d.q
-		d.q = nil
-		d.mu.Unlock()
-		for _, e := range q {
-			d.fn(e)
-		}
-		if len(q) > 0 {
-			continue
-		}
-		select {
-		case <-d.kick:
-		case <-d.stop:
-			d.mu.Lock()
-			rest := d.q
-			d.q = nil
-			d.mu.Unlock()
-			for _, e := range rest {
-				d.fn(e)
-			}
-			return
-		}
-	}
-}
-
-// close delivers what is queued and waits for the goroutine.
-func (d *dispatcher) close() {
-	close(d.stop)
-	<-d.done
 }

@@ -139,7 +139,7 @@ type PortMap struct {
 	internal  netip.AddrPort
 	mapper    PortMapper
 	budget    *budget
-	events    *dispatcher
+	events    *eventQueue[PortMapEvent]
 
 	stop      chan struct{}
 	wg        sync.WaitGroup
@@ -214,7 +214,7 @@ func NewPortMap(ctx context.Context, cfg PortMapConfig, transport string, intern
 	}
 	p.mapper = mapper
 	p.setMapping(m)
-	p.events = newDispatcher(cfg.OnEvent)
+	p.events = newEventQueue(cfg.OnEvent)
 	p.events.emit(PortMapEvent{Kind: EventMapped, Mapping: m})
 	p.log.Info("natx: port mapped", "proto", m.Protocol, "internal", m.Internal, "external", m.External,
 		"lifetime", m.Lifetime, "public", m.Public, "reason", m.Reason)
