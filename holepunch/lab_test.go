@@ -10,46 +10,14 @@ package holepunch_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/netip"
 	"strconv"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/nodeconn/natx/holepunch/rendezvous"
 	"github.com/nodeconn/natx/internal/netlab"
 )
-
-// labRendezvousPort is the rendezvous server's TCP port on netlab.ServerB.
-const labRendezvousPort = 7000
-
-// startLabRendezvous serves a rendezvous server in the lab's internet
-// namespace, on ServerB, until the test ends. The listener is made inside
-// the namespace (Namespace.Do), so the server's goroutines, which run in
-// this process, accept there.
-func startLabRendezvous(t testing.TB, l *netlab.Lab) string {
-	t.Helper()
-	addr := netip.AddrPortFrom(netlab.ServerB, labRendezvousPort).String()
-	var ln net.Listener
-	if err := l.Internet.Do(func() (err error) {
-		ln, err = net.Listen("tcp4", addr)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	srv := rendezvous.NewServer(rendezvous.ServerConfig{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = srv.Serve(context.Background(), ln)
-	}()
-	t.Cleanup(func() {
-		_ = srv.Close()
-		<-done
-	})
-	return addr
-}
 
 // labPair is one row of the lab's table: a connects to b.
 type labPair struct {
@@ -81,7 +49,7 @@ type labPair struct {
 func TestLabPunch(t *testing.T) {
 	l := netlab.New(t)
 	coturn := l.StartCoturn()
-	rv := startLabRendezvous(t, l)
+	rv := l.StartRendezvous()
 	eimA := l.AddSite(netlab.EIM)
 	eimB := l.AddSite(netlab.EIM)
 	symC := l.AddSite(netlab.Symmetric)
@@ -218,7 +186,7 @@ func describePeer(e peerEvent) string {
 func BenchmarkLabBirthday(b *testing.B) {
 	l := netlab.New(b)
 	coturn := l.StartCoturn()
-	rv := startLabRendezvous(b, l)
+	rv := l.StartRendezvous()
 	eim := l.AddSite(netlab.EIM)
 	sym := l.AddSite(netlab.Symmetric)
 	port := 30000

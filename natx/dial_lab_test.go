@@ -200,31 +200,6 @@ func hasKind(cs []natx.Candidate, k natx.CandidateKind) bool {
 	return false
 }
 
-// startDialRendezvous serves a rendezvous server in the lab's internet
-// namespace (on ServerB) until the test ends.
-func startDialRendezvous(t testing.TB, l *netlab.Lab) string {
-	t.Helper()
-	addr := netip.AddrPortFrom(netlab.ServerB, 7000).String()
-	var ln net.Listener
-	if err := l.Internet.Do(func() (err error) {
-		ln, err = net.Listen("tcp4", addr)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	srv := rendezvous.NewServer(rendezvous.ServerConfig{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = srv.Serve(context.Background(), ln)
-	}()
-	t.Cleanup(func() {
-		_ = srv.Close()
-		<-done
-	})
-	return addr
-}
-
 // dialPair is one row of TestLabDial: a dials b.
 type dialPair struct {
 	name   string
@@ -311,7 +286,7 @@ func recovered(t *testing.T, proc *netlab.Process, mark dialEvent, bound time.Du
 func TestLabDial(t *testing.T) {
 	l := netlab.New(t)
 	coturn := l.StartCoturn()
-	rv := startDialRendezvous(t, l)
+	rv := l.StartRendezvous()
 	eimA, eimB := l.AddSite(netlab.EIM), l.AddSite(netlab.EIM)
 	symC, symD := l.AddSite(netlab.Symmetric), l.AddSite(netlab.Symmetric)
 	cgn := l.AddSite(netlab.CarrierNAT)

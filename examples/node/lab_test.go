@@ -11,7 +11,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"net"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -21,7 +20,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nodeconn/natx/holepunch/rendezvous"
 	"github.com/nodeconn/natx/internal/netlab"
 )
 
@@ -34,36 +32,6 @@ func TestNetlabHelper(t *testing.T) {
 		}
 		return nil
 	}})
-}
-
-// rendezvousPort is where the lab's rendezvous server listens, on ServerA.
-const rendezvousPort = 7777
-
-// labRendezvous serves a rendezvous server on the lab's internet, from this
-// process (the listener is made inside the internet namespace).
-func labRendezvous(t *testing.T, l *netlab.Lab) string {
-	t.Helper()
-	addr := netip.AddrPortFrom(netlab.ServerA, rendezvousPort).String()
-	var ln net.Listener
-	if err := l.Internet.Do(func() (err error) {
-		ln, err = net.Listen("tcp4", addr)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	srv := rendezvous.NewServer(rendezvous.ServerConfig{})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = srv.Serve(ctx, ln)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		_ = srv.Close()
-		<-done
-	})
-	return addr
 }
 
 // startNode runs node in the site's host namespace and waits for its ready
@@ -104,7 +72,7 @@ func TestLabNode(t *testing.T) {
 	t.Parallel()
 	l := netlab.New(t)
 	coturn := l.StartCoturn()
-	rv := labRendezvous(t, l)
+	rv := l.StartRendezvous()
 	stun := coturn.Addr().String()
 	turnUDP := "turn:" + netlab.TURNUser + ":" + netlab.TURNPass + "@" + stun
 	turnTCP := turnUDP + "?transport=tcp"
@@ -208,7 +176,7 @@ func TestLabDial(t *testing.T) {
 	t.Parallel()
 	l := netlab.New(t)
 	coturn := l.StartCoturn()
-	rv := labRendezvous(t, l)
+	rv := l.StartRendezvous()
 	stun := coturn.Addr().String()
 	turnUDP := "turn:" + netlab.TURNUser + ":" + netlab.TURNPass + "@" + stun
 	turnTCP := turnUDP + "?transport=tcp"

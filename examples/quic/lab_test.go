@@ -11,7 +11,6 @@ package main
 
 import (
 	"context"
-	"net"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -22,7 +21,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nodeconn/natx/holepunch/rendezvous"
 	"github.com/nodeconn/natx/internal/netlab"
 )
 
@@ -35,31 +33,6 @@ func TestNetlabHelper(t *testing.T) {
 		}
 		return nil
 	}})
-}
-
-// labRendezvous serves a rendezvous server on the lab's internet (ServerB),
-// from this process, with its listener made inside the internet namespace.
-func labRendezvous(t *testing.T, l *netlab.Lab) string {
-	t.Helper()
-	addr := netip.AddrPortFrom(netlab.ServerB, 7000).String()
-	var ln net.Listener
-	if err := l.Internet.Do(func() (err error) {
-		ln, err = net.Listen("tcp4", addr)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	srv := rendezvous.NewServer(rendezvous.ServerConfig{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = srv.Serve(context.Background(), ln)
-	}()
-	t.Cleanup(func() {
-		_ = srv.Close()
-		<-done
-	})
-	return addr
 }
 
 // blockRule drops forwarded UDP between the router's site and the other
@@ -98,7 +71,7 @@ func blockedPackets(t *testing.T, s *netlab.Site) int {
 func TestLabQUIC(t *testing.T) {
 	l := netlab.New(t)
 	coturn := l.StartCoturn()
-	rv := labRendezvous(t, l)
+	rv := l.StartRendezvous()
 	a := l.AddSite(netlab.EIM)
 	b := l.AddSite(netlab.EIM)
 	stun := coturn.Addr().String()
