@@ -141,6 +141,12 @@ func TestLabOpen(t *testing.T) {
 		{"CarrierNAT", cgn, "", "punch-only", "reflexive", "", false},
 		{"CarrierNATPublicPrefix", cgnPub, "", "punch-only", "reflexive", "", false},
 	}
+	// Every listener closed: coturn holds none of their allocations.
+	t.Cleanup(func() {
+		if err := coturn.WaitNoAllocations(3 * time.Second); err != nil {
+			t.Error(err)
+		}
+	})
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			p := l.StartHelper(tc.site.Host, "open", tc.site.GatewayIP.String(), coturn.Addr().String(), tc.relay, "2s")

@@ -109,6 +109,12 @@ func TestLabNode(t *testing.T) {
 		// UDP blocked: the relay over TCP is all that is left.
 		{"PolicyFilter", pf, turnTCP, "relay-only", "relayed", "", false},
 	}
+	// Every node exited: coturn holds none of their allocations.
+	t.Cleanup(func() {
+		if err := coturn.WaitNoAllocations(3 * time.Second); err != nil {
+			t.Error(err)
+		}
+	})
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -148,6 +154,11 @@ func TestLabNode(t *testing.T) {
 			if _, err := netlab.WaitJSON(p, 15*time.Second, func(e event) bool { return e.Event == "registered" || e.Event == "error" }); err != nil ||
 				!strings.Contains(p.Output(), `"event":"registered"`) {
 				t.Errorf("not registered with the rendezvous server: %v\n%s", err, p.Output())
+			}
+			if best.Kind == "relayed" { // the check after exit can see an allocation
+				if n, err := coturn.RelaySockets(); err != nil || n == 0 {
+					t.Errorf("node advertises %+v, but coturn holds no relay socket (%v)", best, err)
+				}
 			}
 			if best.Kind == "mapped" { // the check after exit can see a mapping
 				if rules, _ := tc.site.Rules(); !strings.Contains(rules, "dnat") {

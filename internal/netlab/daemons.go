@@ -220,3 +220,45 @@ func (c *Coturn) Restart() error {
 
 // Addr returns coturn's main address on ServerA.
 func (c *Coturn) Addr() netip.AddrPort { return netip.AddrPortFrom(ServerA, STUNPort) }
+
+// RelaySockets counts coturn's relay sockets (UDP on ServerA, ports from
+// 49152), the mark of allocations it still holds: coturn closes an
+// allocation's sockets when it is released (a Refresh with lifetime 0) or
+// expires. Allocations of every client of the lab count.
+func (c *Coturn) RelaySockets() (int, error) {
+	out, err := c.lab.Internet.Exec("ss", "-Huanp")
+	if err != nil {
+		return 0, fmt.Errorf("ss: %v\n%s", err, out)
+	}
+	n := 0
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 6 || !strings.Contains(line, `"turnserver"`) {
+			continue
+		}
+		ap, err := netip.ParseAddrPort(f[3])
+		if err == nil && ap.Addr() == ServerA && ap.Port() >= 49152 {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// WaitNoAllocations waits up to d for coturn to hold no allocation, and
+// says how many relay sockets are left if it still does.
+func (c *Coturn) WaitNoAllocations(d time.Duration) error {
+	deadline := time.Now().Add(d)
+	for {
+		n, err := c.RelaySockets()
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("coturn still holds %d relay sockets after %v", n, d)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
