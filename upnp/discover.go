@@ -152,20 +152,17 @@ type searcher struct {
 // unroutable (vnet, containers).
 func (s *searcher) send() error {
 	for i, d := range s.dests {
-		host, mx, copies := d.String(), 0, 2
+		host, mx := d.String(), 0
 		if i > 0 {
-			mx, copies = 1, 1
+			mx = 1
 		}
-	targets:
 		for _, st := range searchTargets {
-			for range copies {
-				if _, err := s.conn.WriteTo(mSearch(host, st, mx), d); err != nil {
-					if i == 0 {
-						return err
-					}
-					s.log.Debug("upnp: multicast M-SEARCH failed", "err", err)
-					break targets
+			if _, err := s.conn.WriteTo(mSearch(host, st, mx), d); err != nil {
+				if i == 0 {
+					return err
 				}
+				s.log.Debug("upnp: multicast M-SEARCH failed", "err", err)
+				break
 			}
 		}
 	}
