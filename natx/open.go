@@ -67,6 +67,10 @@ type Config struct {
 	// RelayLifetime is the allocation lifetime asked for. If zero, the
 	// server's default (10 minutes).
 	RelayLifetime time.Duration
+	// RelayCheckInterval caps the time between two refreshes of the
+	// allocation, which is how long a relay whose server restarted (and
+	// forgot it) can stay dead unnoticed. If zero, 60 s.
+	RelayCheckInterval time.Duration
 
 	// DisablePortMap turns port mapping off (no PCP, NAT-PMP or UPnP
 	// traffic at all).

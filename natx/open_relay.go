@@ -21,12 +21,13 @@ const verifyTimeout = 5 * time.Second
 // runRelay allocates the relay and, once it is up, pumps and verifies it.
 func (l *Listener) runRelay() {
 	rc := relayConfig{
-		Servers:  l.cfg.Relays,
-		Net:      l.n,
-		OpenUDP:  l.m.openServer,
-		Lifetime: l.cfg.RelayLifetime,
-		Logger:   l.cfg.Logger,
-		OnEvent:  l.onRelayEvent,
+		Servers:       l.cfg.Relays,
+		Net:           l.n,
+		OpenUDP:       l.m.openServer,
+		Lifetime:      l.cfg.RelayLifetime,
+		CheckInterval: l.cfg.RelayCheckInterval,
+		Logger:        l.cfg.Logger,
+		OnEvent:       l.onRelayEvent,
 	}
 	var r *relay
 	for wait := relayRetry; ; wait = min(2*wait, relayRetryMax) {

@@ -155,8 +155,15 @@ type relayConfig struct {
 
 	// Lifetime is the allocation lifetime natx asks for in refreshes. Zero
 	// means whatever the server grants (RFC 8656 default: 10 minutes).
-	// natx refreshes at half the granted lifetime.
+	// natx refreshes at half the granted lifetime, or every CheckInterval
+	// if that comes sooner.
 	Lifetime time.Duration
+
+	// CheckInterval caps the time between two refreshes: a TURN server
+	// that restarted has forgotten the allocation and says so only when
+	// asked, so this bounds how long a silent relay can stay dead
+	// unnoticed. Zero: 60 s.
+	CheckInterval time.Duration
 
 	// Logger receives lifecycle logs (never credentials). Nil: silent.
 	Logger *slog.Logger

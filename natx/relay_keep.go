@@ -13,6 +13,14 @@ import (
 // relayReallocTimeout bounds one attempt to replace an allocation.
 const relayReallocTimeout = 10 * time.Second
 
+// checkInterval is CheckInterval or its default.
+func (c relayConfig) checkInterval() time.Duration {
+	if c.CheckInterval > 0 {
+		return c.CheckInterval
+	}
+	return time.Minute
+}
+
 // relayRequestTimeout is how long natx waits for one refresh answer.
 func relayRequestTimeout(lifetime time.Duration) time.Duration {
 	return min(max(lifetime/4, time.Second), 5*time.Second)
@@ -43,7 +51,7 @@ func (r *relay) keep() {
 		a := r.cur
 		r.mu.Unlock()
 		lifetime, expires := a.timing()
-		wait := lifetime / 2
+		wait := min(lifetime/2, r.cfg.checkInterval())
 		if failures > 0 {
 			wait = relayRetryDelay(lifetime, failures)
 		}
