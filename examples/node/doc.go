@@ -1,0 +1,77 @@
+// Command node is a minimal real natx node: it opens one UDP socket with
+// natx.Open (public address, port mapping, STUN, TURN relay), prints the
+// addresses peers can use and how reachable it is, echoes the datagrams
+// that reach it unsolicited, registers with a rendezvous server, and can
+// connect to another node by its ID through that server.
+//
+// Usage:
+//
+//	node [-id ID] [-addr IP] [-port N] [-stun HOST:PORT[,HOST:PORT]]
+//	     [-turn turn:USER:PASS@HOST:PORT[?transport=tcp]] [-turn turns:USER:PASS@HOST:PORT]
+//	     [-relay eager|fallback|off] [-rendezvous HOST:PORT] [-dial PEERID] [-send TEXT]
+//	     [-gateway IP] [-portmap auto|pcp|natpmp|upnp|off] [-timeout 5s] [-dial-timeout 30s]
+//	     [-stun-tcp=true]
+//
+// -stun and -turn may be repeated or comma-separated. A TURN server is
+// turn:USER:PASS@HOST[:PORT] (UDP, port 3478 by default), with
+// ?transport=tcp for TURN over TCP, or turns:USER:PASS@HOST[:PORT] for TURN
+// over TLS (port 5349 by default); USER and PASS may be percent-encoded.
+// -gateway names the port-mapping gateway (default: the default route's);
+// -portmap off sends nothing to any gateway. -rendezvous needs -id; -dial
+// needs -rendezvous; -send needs -rendezvous.
+//
+// With -rendezvous the node registers under -id and accepts every peer
+// that connects to it through the server (natx.Peers: a direct, punched or
+// relayed path); with -dial it connects to that peer, waiting up to
+// -dial-timeout for it to register and answer. With -send it sends TEXT
+// to each peer as soon as connected (the dialled one and those that
+// connect), and prints "sent"; because a path loses datagrams as UDP does
+// (the first ones may arrive before the far side has taken the path), it
+// sends TEXT again 250 ms, 1 s and 3 s after the connection: a peer
+// usually prints it several times. Every datagram a peer
+// sends is printed as "received".
+//
+// It prints one JSON line per event on stdout:
+//
+//	{"event":"ready","reachability":"mapped","local":"0.0.0.0:4000","addrs":[{"kind":"mapped","addr":"7.0.1.1:4000","via":"pcp","verified":true,"reach":"mapped"},...]}
+//	{"event":"addrs","change":"addr-added","addr":{...},"reachability":"mapped","addrs":[...]}
+//	{"event":"registered","rendezvous":"7.0.0.10:7777","id":"alice","observed":"7.0.1.1:50112"}
+//	{"event":"connected","peer":"bob","path":"punched","route":"punched","remote":"7.0.1.2:4000","rtt_ms":1.8,"setup_ms":12.5,"reason":"..."}
+//	{"event":"sent","peer":"bob","data":"hello"}
+//	{"event":"received","peer":"bob","data":"hello"}
+//	{"event":"path","peer":"bob","change":"path-changed","path":"punched",...}
+//	{"event":"disconnected","peer":"bob"}
+//	{"event":"echoed","from":"7.0.0.20:5000","bytes":4}
+//	{"event":"error","error":"..."}
+//	{"event":"closed"}
+//
+// "ready" comes once, when natx.Open returns: reachability is one of
+// public, mapped, punch-only, relay-only, unreachable; addrs are best
+// first, kind one of host, mapped, reflexive, relayed, via the protocol
+// (pcp, natpmp, upnp), STUN server or TURN server behind the address, and
+// verified whether an unsolicited datagram really arrived through it. Each
+// later change of natx's addresses prints "addrs" with the natx event name
+// in change and the whole list again. "connected" names how the path to a
+// peer was made: direct (a public or port-mapped address of one side
+// answered: no hole to punch), punched (hole punching) or relayed (TURN);
+// route is natx's own, finer name (direct, mapped, punched, relayed), and
+// rtt_ms is present on direct and punched paths. Later changes of a path
+// print "path" (change: path-changed, path-lost, relay-budget); the end of
+// a connection prints "disconnected".
+//
+// Echo: every datagram that reaches the listener outside a peer connection
+// (peers' datagrams travel in natx's own frames) is answered with "echo:"
+// followed by the same bytes, so that anyone with a UDP socket (netlab's
+// ProbeEcho, say) can check an advertised address from outside, and printed
+// as "echoed". A datagram that itself starts with "echo:" is printed as
+// "received" (with "from" instead of "peer") and not answered, so that two
+// nodes never echo each other forever. Data is printed as text (invalid
+// UTF-8 becomes U+FFFD).
+//
+// On SIGINT or SIGTERM it closes the listener — the port mappings are
+// deleted and the TURN allocation released — prints "closed" and exits 0.
+// It exits 2 on a bad command line and 1 when natx.Open fails.
+//
+// The flags and the JSON field names are a public contract: other tools
+// test natx through this program.
+package main
