@@ -209,12 +209,18 @@ func TestLabDial(t *testing.T) {
 		a, b   side // a dials b
 		path   string
 		reason string
+		alt    string // another acceptable path, when chance decides
 	}{
-		{"EIM-EIM", side{eimA, ""}, side{eimB, ""}, "punched", "both endpoint-independent: hole punching"},
-		{"EIM-Public", side{eimA, ""}, side{pub, ""}, "direct", "the public host's own address answers"},
-		{"CarrierNAT-EIM", side{cgn, ""}, side{eimB, ""}, "punched", "two layers of EIM masquerade are EIM as a whole"},
-		{"Symmetric-Symmetric", side{symC, turnUDP}, side{symD, turnUDP}, "relayed", "no check can cross two endpoint-dependent NATs"},
-		{"PolicyFilter-EIM", side{pf, turnTCP}, side{eimA, ""}, "relayed", "UDP is blocked: the relay over TCP"},
+		{"EIM-EIM", side{eimA, ""}, side{eimB, ""}, "punched", "both endpoint-independent: hole punching", ""},
+		{"EIM-Public", side{eimA, ""}, side{pub, ""}, "direct", "the public host's own address answers", ""},
+		{"CarrierNAT-EIM", side{cgn, ""}, side{eimB, ""}, "punched", "two layers of EIM masquerade are EIM as a whole", ""},
+		{"Symmetric-Symmetric", side{symC, turnUDP}, side{symD, turnUDP}, "relayed", "no check can cross two endpoint-dependent NATs", ""},
+		{"PolicyFilter-EIM", side{pf, turnTCP}, side{eimA, ""}, "relayed", "UDP is blocked: the relay over TCP", ""},
+		// The Symmetric router picks a random port per mapping: the EIM
+		// side's address-and-port filter drops the Symmetric side's checks
+		// unless a birthday search hits its port, which a modest budget
+		// rarely does (docs/benchmarks.md).
+		{"EIM-Symmetric", side{eimB, ""}, side{symD, turnUDP}, "relayed", "endpoint-dependent mapping against an address-and-port filter", "punched"},
 	}
 	for i, pr := range pairs {
 		t.Run(pr.name, func(t *testing.T) {
@@ -242,7 +248,7 @@ func TestLabDial(t *testing.T) {
 				}
 				js, _ := json.Marshal(c)
 				t.Logf("%s: %s", n.self, js)
-				if c.Peer != n.peer || c.Path != pr.path {
+				if c.Peer != n.peer || c.Path != pr.path && (pr.alt == "" || c.Path != pr.alt) {
 					t.Errorf("%s connected to %q over %q, want %q over %s (%s)", n.self, c.Peer, c.Path, n.peer, pr.path, pr.reason)
 				}
 				if c.Path == "punched" || c.Path == "direct" {
