@@ -10,7 +10,6 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -191,88 +190,9 @@ func withDefaultPort(s string, port int) (string, error) {
 	return net.JoinHostPort(host, strconv.Itoa(port)), nil
 }
 
-// parseTURN parses one TURN server:
-//
-//	turn:USER:PASS@HOST[:PORT][?transport=udp|tcp]
-//	turns:USER:PASS@HOST[:PORT][?transport=tcp]
-//
-// The scheme is RFC 7065's; the credentials before the last "@" are this
-// program's addition (RFC 7065 URIs carry none). USER ends at the first
-// ":", PASS is the rest; both may be percent-encoded. PORT defaults to 3478
-// (turn) or 5349 (turns). "turns" is TURN over TLS; it takes no
-// transport other than tcp (no DTLS).
-func parseTURN(s string) (natx.RelayServer, error) {
-	var r natx.RelayServer
-	scheme, rest, ok := strings.Cut(s, ":")
-	if !ok {
-		return r, fmt.Errorf("%q: want the scheme turn or turns", redact(s))
-	}
-	port := turnPort
-	switch strings.ToLower(scheme) {
-	case "turn":
-		r.Transport = "udp"
-	case "turns":
-		r.Transport = "tls"
-		port = turnsPort
-	default:
-		return r, fmt.Errorf("%q: scheme %q, want turn or turns", redact(s), scheme)
-	}
-	rest, query, _ := strings.Cut(rest, "?")
-	at := strings.LastIndexByte(rest, '@')
-	if at < 0 {
-		return r, fmt.Errorf("%q: no USER:PASS@ before the host", redact(s))
-	}
-	user, pass, ok := strings.Cut(rest[:at], ":")
-	if !ok || user == "" {
-		return r, fmt.Errorf("%q: want USER:PASS@ before the host", redact(s))
-	}
-	var err error
-	if r.Username, err = url.PathUnescape(user); err != nil {
-		return r, fmt.Errorf("%q: user: %w", redact(s), err)
-	}
-	if r.Password, err = url.PathUnescape(pass); err != nil {
-		return r, fmt.Errorf("%q: password is not valid percent-encoding", redact(s))
-	}
-	if r.Addr, err = withDefaultPort(rest[at+1:], port); err != nil {
-		return r, fmt.Errorf("%q: %w", redact(s), err)
-	}
-	if query != "" {
-		q, err := url.ParseQuery(query)
-		if err != nil {
-			return r, fmt.Errorf("%q: query: %w", redact(s), err)
-		}
-		for k, v := range q {
-			if k != "transport" || len(v) != 1 {
-				return r, fmt.Errorf("%q: unknown or repeated parameter %q", redact(s), k)
-			}
-			switch t := strings.ToLower(v[0]); {
-			case t == "tcp" && r.Transport == "udp":
-				r.Transport = "tcp"
-			case t == "tcp" && r.Transport == "tls", t == "udp" && r.Transport == "udp":
-			default:
-				return r, fmt.Errorf("%q: transport=%s not supported with %s", redact(s), v[0], scheme)
-			}
-		}
-	}
-	return r, nil
-}
-
-// redact hides the password of a TURN URL in error messages.
-func redact(s string) string {
-	at := strings.LastIndexByte(s, '@')
-	if at < 0 {
-		return s
-	}
-	scheme, rest, ok := strings.Cut(s[:at], ":")
-	if !ok {
-		return "…" + s[at:]
-	}
-	user, _, ok := strings.Cut(rest, ":")
-	if !ok {
-		return s
-	}
-	return scheme + ":" + user + ":…" + s[at:]
-}
+// parseTURN parses one -turn value (natx.ParseRelayURL: turn: or turns:
+// USER:PASS@HOST[:PORT][?transport=udp|tcp]).
+func parseTURN(s string) (natx.RelayServer, error) { return natx.ParseRelayURL(s) }
 
 // config turns the options into natx's configuration. stun holds the
 // resolved STUN servers.

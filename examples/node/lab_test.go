@@ -9,11 +9,8 @@ package main
 // SIGTERM it must exit 0 and the router must hold none of its mappings.
 
 import (
-	"context"
 	"encoding/json"
 	"net/netip"
-	"os"
-	"os/signal"
 	"strconv"
 	"strings"
 	"syscall"
@@ -24,14 +21,7 @@ import (
 )
 
 func TestNetlabHelper(t *testing.T) {
-	netlab.Helper(t, map[string]netlab.HelperFunc{"node": func(args []string) error {
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		defer stop()
-		if code := run(ctx, args, os.Stdout, os.Stderr); code != 0 {
-			return os.ErrInvalid
-		}
-		return nil
-	}})
+	netlab.Helper(t, map[string]netlab.HelperFunc{"node": netlab.CommandHelper(run)})
 }
 
 // startNode runs node in the site's host namespace and waits for its ready

@@ -9,13 +9,10 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"net"
 	"net/netip"
-	"os"
-	"os/signal"
 	"strconv"
 	"strings"
 	"syscall"
@@ -26,14 +23,7 @@ import (
 )
 
 func TestNetlabHelper(t *testing.T) {
-	netlab.Helper(t, map[string]netlab.HelperFunc{"portmap": func(args []string) error {
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		defer stop()
-		if code := run(ctx, args, os.Stdout, os.Stderr); code != 0 {
-			return os.ErrInvalid
-		}
-		return nil
-	}})
+	netlab.Helper(t, map[string]netlab.HelperFunc{"portmap": netlab.CommandHelper(run)})
 }
 
 // startPortmap runs portmap on the site's host and waits for its first

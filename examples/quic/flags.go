@@ -9,8 +9,6 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -141,46 +139,5 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	return c, nil
 }
 
-// parseTURN parses turn:USER:PASS@HOST:PORT[?transport=udp|tcp] (RFC 7065's
-// scheme with credentials added; USER ends at the first ":"; both may be
-// percent-encoded).
-func parseTURN(s string) (natx.RelayServer, error) {
-	var r natx.RelayServer
-	rest, ok := strings.CutPrefix(s, "turn:")
-	if !ok {
-		return r, errors.New("want turn:USER:PASS@HOST:PORT")
-	}
-	rest, query, _ := strings.Cut(rest, "?")
-	at := strings.LastIndexByte(rest, '@')
-	if at < 0 {
-		return r, errors.New("want turn:USER:PASS@HOST:PORT")
-	}
-	user, pass, ok := strings.Cut(rest[:at], ":")
-	if !ok || user == "" {
-		return r, errors.New("want USER:PASS@ before the host")
-	}
-	var err error
-	if r.Username, err = url.PathUnescape(user); err != nil {
-		return r, errors.New("user is not valid percent-encoding")
-	}
-	if r.Password, err = url.PathUnescape(pass); err != nil {
-		return r, errors.New("password is not valid percent-encoding")
-	}
-	host, p, err := net.SplitHostPort(rest[at+1:])
-	if err != nil || host == "" {
-		return r, fmt.Errorf("server %q: want HOST:PORT", rest[at+1:])
-	}
-	if n, err := strconv.Atoi(p); err != nil || n <= 0 || n > 65535 {
-		return r, fmt.Errorf("server %q: bad port", rest[at+1:])
-	}
-	r.Addr = rest[at+1:]
-	r.Transport = "udp"
-	switch query {
-	case "", "transport=udp":
-	case "transport=tcp":
-		r.Transport = "tcp"
-	default:
-		return r, fmt.Errorf("unknown parameters %q", query)
-	}
-	return r, nil
-}
+// parseTURN parses one -turn value (natx.ParseRelayURL).
+func parseTURN(s string) (natx.RelayServer, error) { return natx.ParseRelayURL(s) }

@@ -10,10 +10,7 @@ package main
 // and the same transfer goes through coturn's relay.
 
 import (
-	"context"
 	"net/netip"
-	"os"
-	"os/signal"
 	"regexp"
 	"strconv"
 	"strings"
@@ -25,14 +22,7 @@ import (
 )
 
 func TestNetlabHelper(t *testing.T) {
-	netlab.Helper(t, map[string]netlab.HelperFunc{"quic": func(args []string) error {
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		defer stop()
-		if code := run(ctx, args, os.Stdout, os.Stderr); code != 0 {
-			return os.ErrInvalid
-		}
-		return nil
-	}})
+	netlab.Helper(t, map[string]netlab.HelperFunc{"quic": netlab.CommandHelper(run)})
 }
 
 // blockRule drops forwarded UDP between the router's site and the other

@@ -42,7 +42,7 @@ func TestParse(t *testing.T) {
 		append(base[:4:4], "-bytes", "-1"),
 		append(base[:4:4], "-stun", "stun.example"),
 		append(base[:4:4], "-turn", "turn:nopass@127.0.0.1:3478"),
-		append(base[:4:4], "-turn", "turn:u:p@127.0.0.1"),
+		append(base[:4:4], "-turn", "turn:nopassword@127.0.0.1:3478"),
 		append(base[:4:4], "-turn", "turn:u:p@127.0.0.1:3478?transport=sctp"),
 		append(base[:4:4], "-port", "70000"),
 		append(base[:4:4], "-portmap", "carrier-pigeon"),

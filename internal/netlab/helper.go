@@ -5,8 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
+	"os/signal"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -115,5 +118,19 @@ func WaitJSON[T any](p *Process, d time.Duration, done func(T) bool) (T, error) 
 			return zero, fmt.Errorf("netlab: %s printed no awaited line within %v:\n%s", p.Name, d, tail(p.Output(), 4000))
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// CommandHelper makes a HelperFunc of a program's run function (the
+// examples' run(ctx, args, stdout, stderr) exit status): run gets a context
+// that SIGINT and SIGTERM cancel, and a non-zero status is an error.
+func CommandHelper(run func(ctx context.Context, args []string, stdout, stderr io.Writer) int) HelperFunc {
+	return func(args []string) error {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		if code := run(ctx, args, os.Stdout, os.Stderr); code != 0 {
+			return fmt.Errorf("exit status %d", code)
+		}
+		return nil
 	}
 }
