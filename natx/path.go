@@ -108,6 +108,7 @@ type PeerConn struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
+	sockWG  sync.WaitGroup // read loops of birthday sockets (peer_birthday.go)
 	relayEv chan relayEvt
 	ctl     chan ctlEvt
 	setupEr chan error // the first relay set-up failed
@@ -356,6 +357,7 @@ func (c *PeerConn) offerPath(pa *holepunch.Path) {
 	}
 	c.paths = append(c.paths, pa)
 	c.allowLocked(pa.Remote().Addr)
+	c.watchPathConnLocked(pa)
 	adopt := c.cur.kind == "" || c.cur.kind == PathNone
 	var old *holepunch.Path
 	if !adopt {
@@ -484,6 +486,12 @@ func (c *PeerConn) sendRaw(r route, buf []byte) error {
 		_, err := r.via.WriteTo(buf, net.UDPAddrFromAddrPort(r.to))
 		return err
 	}
+	if r.path != nil {
+		if conn := r.path.Conn(); conn != nil { // a birthday socket
+			_, err := conn.WriteTo(buf, net.UDPAddrFromAddrPort(r.to))
+			return err
+		}
+	}
 	_, err := c.ps.l.m.writeTo(buf, r.to)
 	return err
 }
@@ -521,6 +529,7 @@ func (c *PeerConn) shutdown(err error) {
 	for _, pa := range paths {
 		_ = pa.Close()
 	}
+	c.sockWG.Wait() // their sockets are closed: the read loops end
 	c.rdl.stop()
 }
 

@@ -212,10 +212,6 @@ func (c *PeerConn) repunch() {
 		c.ps.log.Debug("natx: re-punch failed", "peer", c.peer, "err", err)
 		return
 	}
-	if pa.Conn() != nil {
-		_ = pa.Close()
-		return
-	}
 	c.offerPath(pa)
 }
 

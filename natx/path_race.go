@@ -11,7 +11,6 @@ package natx
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -40,7 +39,8 @@ func (ps *Peers) natHint() string {
 }
 
 // punchUnlikely says whether the NAT hints of the two sides leave hole
-// punching (without the birthday mode, which Dial does not use) no chance.
+// punching no chance (the birthday mode too needs one side to map
+// endpoint-independently).
 func punchUnlikely(self, peer string) bool {
 	return self == natNoUDP || peer == natNoUDP || (self == natEDM && peer == natEDM)
 }
@@ -79,10 +79,6 @@ func (c *PeerConn) establish(ctx context.Context) error {
 		pctx, cancel := context.WithTimeout(c.ctx, c.ps.cfg.punchTimeout())
 		pa, err := c.ps.p.Connect(pctx, c.peer)
 		cancel()
-		if err == nil && pa.Conn() != nil { // birthday socket: not supported here
-			_ = pa.Close()
-			err = errors.New("natx: path on a separate socket")
-		}
 		if err == nil {
 			c.offerPath(pa)
 		}

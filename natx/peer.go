@@ -66,6 +66,21 @@ type PeerConfig struct {
 	// again (on the dialing side) to upgrade to a direct path. If zero,
 	// 30 s. If negative, never.
 	RepunchInterval time.Duration
+	// Birthday tunes holepunch's birthday mode, which connects an
+	// endpoint-dependent mapping (symmetric NAT) on one side with an
+	// endpoint-independent mapping and a port-dependent filter on the
+	// other: the first side makes new mappings, the second sends checks to
+	// the ports they are predicted to get. It runs only when both sides
+	// enable it and their NATs (this side's from the Listener's STUN probe
+	// as it stood at NewPeers, Listener.Report) call for it. A path it finds
+	// may run on a socket the mode opened instead of the Listener's: the
+	// PeerConn then sends and reads there (State and events do not differ).
+	// Zero value: on, with a budget of 64 checks to predicted ports per
+	// attempt, at the per-address probe rate (ProbeRate), and holepunch's
+	// default extra sockets (none with sequential port allocation, 32 with
+	// random). Budget negative: off. Rate is capped at ProbeRate.
+	Birthday holepunch.Birthday
+
 	// KeepaliveInterval is the interval of the direct path's holepunch
 	// keepalives and of the relayed path's pings. If zero, 10 s. A path is
 	// lost after 3 intervals without an answer.
@@ -211,6 +226,8 @@ func (l *Listener) NewPeers(cfg PeerConfig) (*Peers, error) {
 		MaxCandidates:     intOr(cfg.MaxCandidates, 8),
 		CandidateFilter:   func(c holepunch.Candidate) bool { return ps.pol.allow(c.Addr) },
 		AcceptFrom:        ps.acceptFrom,
+		NAT:               natInfo(l.Report()),
+		Birthday:          cfg.birthday(),
 		Logger:            log,
 	}
 	p, err := holepunch.New(hcfg, l.m.local, ps.sendPunch)
@@ -536,7 +553,7 @@ func (ps *Peers) acceptPaths() {
 		ps.mu.Lock()
 		c := ps.byPeer[pa.Peer()]
 		ps.mu.Unlock()
-		if c == nil || pa.Conn() != nil {
+		if c == nil {
 			_ = pa.Close()
 			continue
 		}

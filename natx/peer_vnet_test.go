@@ -210,7 +210,7 @@ func TestPeersVnetMatrix(t *testing.T) {
 		{"EIM-EIF x APDM", []vnetlab.NAT{apdm}, []vnetlab.NAT{eimEIF}, PathPunched},
 		{"APDM x public", []vnetlab.NAT{apdm}, nil, PathDirect},
 		{"public x EIM-APDF", nil, []vnetlab.NAT{eimAPDF}, PathDirect},
-		{"EIM-APDF x APDM", []vnetlab.NAT{eimAPDF}, []vnetlab.NAT{apdm}, PathRelayed},
+		{"EIM-APDF x APDM", []vnetlab.NAT{eimAPDF}, []vnetlab.NAT{apdm}, PathPunched}, // birthday mode
 		{"APDM x APDM", []vnetlab.NAT{apdm}, []vnetlab.NAT{apdm}, PathRelayed},
 	}
 	for _, tc := range cases {

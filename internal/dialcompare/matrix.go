@@ -1,0 +1,149 @@
+// The NAT-pair matrix of Dial and pion/ice side by side, its target check
+// and its table in Markdown.
+
+package dialcompare
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+
+	"github.com/nodeconn/natx/internal/icecompare"
+	"github.com/nodeconn/natx/internal/vnetlab"
+	"github.com/nodeconn/natx/natx"
+)
+
+// Cell is one pair: the dialer (natx) or controlling agent (pion/ice)
+// behind A, the other behind B.
+type Cell struct {
+	A, B vnetlab.NAT
+	// Dial is natx's outcome, DialErr a harness failure.
+	Dial    Result
+	DialErr error
+	// ICE is pion/ice's outcome, ICEErr a harness failure.
+	ICE    icecompare.Result
+	ICEErr error
+}
+
+// RunMatrix runs Connect and icecompare.Connect for every ordered pair of
+// nats (row-major: A is the row), at most parallel attempts at once (if
+// zero, 1). Both attempts of a cell get the same world shape and the seed
+// cfg.Seed plus the cell's index. It returns when every attempt is done or
+// ctx ends.
+func RunMatrix(ctx context.Context, nats []vnetlab.NAT, cfg Config, parallel int) []Cell {
+	parallel = max(parallel, 1)
+	cells := make([]Cell, 0, len(nats)*len(nats))
+	for _, a := range nats {
+		for _, b := range nats {
+			cells = append(cells, Cell{A: a, B: b})
+		}
+	}
+	if cfg.Seed == 0 {
+		cfg.Seed = 1
+	}
+	sem := make(chan struct{}, parallel)
+	var wg sync.WaitGroup
+	for i := range cells {
+		c := &cells[i]
+		ccfg := cfg
+		ccfg.Seed += uint64(i)
+		for _, run := range []func(){
+			func() { c.Dial, c.DialErr = Connect(ctx, c.A, c.B, ccfg) },
+			func() { c.ICE, c.ICEErr = icecompare.Connect(ctx, c.A, c.B, ccfg.ice()) },
+		} {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				run()
+			}()
+		}
+	}
+	wg.Wait()
+	return cells
+}
+
+// Missing returns the cells that miss the target: pion/ice connected
+// (always directly: it has no relay here) and Dial did not connect, or
+// connected only through the relay.
+func Missing(cells []Cell) []Cell {
+	var out []Cell
+	for _, c := range cells {
+		if c.ICEErr != nil || !c.ICE.Connected {
+			continue
+		}
+		if c.DialErr != nil || !c.Dial.Connected || c.Dial.Final == natx.PathRelayed {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// short names a path kind in a table cell.
+func short(k natx.PathKind) string {
+	switch k {
+	case natx.PathDirect:
+		return "direct"
+	case natx.PathMapped:
+		return "mapped"
+	case natx.PathPunched:
+		return "punched"
+	case natx.PathRelayed:
+		return "relayed"
+	}
+	return string(k)
+}
+
+// WriteTable writes cells (as RunMatrix returns them for nats) as a
+// Markdown table: one row per NAT of the dialer, one column per NAT of the
+// other side, each cell "Dial kind T / ice T": Dial's final path kind and
+// its time (Dial's return; "relayed 1.4 s → punched 2.1 s" when a punched
+// path replaced the relayed one), ice's time to connect, "—" for none. A
+// last line counts the pairs.
+func WriteTable(w io.Writer, nats []vnetlab.NAT, cells []Cell) error {
+	var b strings.Builder
+	b.WriteString("| A \\ B |")
+	for _, n := range nats {
+		fmt.Fprintf(&b, " %s |", n)
+	}
+	b.WriteString("\n|---|")
+	b.WriteString(strings.Repeat("---|", len(nats)))
+	b.WriteString("\n")
+	var dN, dDirect, iceN int
+	for i, a := range nats {
+		fmt.Fprintf(&b, "| %s |", a)
+		for j := range nats {
+			c := cells[i*len(nats)+j]
+			d, ice := "—", "—"
+			switch {
+			case c.DialErr != nil:
+				d = "error"
+			case c.Dial.Connected:
+				dN++
+				if c.Dial.Final != natx.PathRelayed {
+					dDirect++
+				}
+				d = fmt.Sprintf("%s %.2f s", short(c.Dial.First), c.Dial.Elapsed.Seconds())
+				if c.Dial.Final != c.Dial.First {
+					d += fmt.Sprintf(" → %s %.2f s", short(c.Dial.Final), c.Dial.Upgrade.Seconds())
+				}
+			}
+			switch {
+			case c.ICEErr != nil:
+				ice = "error"
+			case c.ICE.Connected:
+				iceN++
+				ice = fmt.Sprintf("%.2f s", c.ICE.Elapsed.Seconds())
+			}
+			fmt.Fprintf(&b, " %s / ice %s |", d, ice)
+		}
+		b.WriteString("\n")
+	}
+	fmt.Fprintf(&b, "\nConnected: Dial %d of %d pairs (%d without the relay), pion/ice %d of %d.\n",
+		dN, len(cells), dDirect, iceN, len(cells))
+	_, err := io.WriteString(w, b.String())
+	return err
+}
