@@ -150,13 +150,20 @@ func (c *Config) relayMode() RelayMode {
 	return c.RelayMode
 }
 
+// openMapPatience is how long Open waits for a port mapping that could
+// improve on the candidates it has; a later mapping arrives as an event.
+const openMapPatience = 300 * time.Millisecond
+
 // Open binds one UDP socket and makes it reachable by every means the
 // network allows, all at once from that socket: a public address on a local
 // interface, STUN classification (stunprobe), a port mapping on the gateway
 // (PCP > NAT-PMP > UPnP), and a TURN relay (eagerly or as a fallback).
 //
 // It returns as soon as the best candidate that can still appear is known:
-// it never waits for a method that cannot beat what it has. At
+// it never waits for a method that cannot give peers more than what it has
+// (a better reachability, or the same verified: a port mapping next to a
+// verified reflexive address of the same reach arrives as an event), and
+// waits at most 300 ms for a port mapping. At
 // Config.OpenTimeout it returns what it has; what is still pending goes on,
 // and reports through Config.OnEvent. The Listener then keeps everything
 // alive (keepalives, mapping renewals, relay refreshes) until Close.
@@ -191,6 +198,8 @@ func Open(ctx context.Context, cfg Config) (*Listener, error) {
 
 	timer := time.NewTimer(cfg.openTimeout())
 	defer timer.Stop()
+	patience := time.NewTimer(openMapPatience)
+	defer patience.Stop()
 	for {
 		ch, done := l.settled()
 		if done {
@@ -198,6 +207,12 @@ func Open(ctx context.Context, cfg Config) (*Listener, error) {
 		}
 		select {
 		case <-ch:
+			continue
+		case <-patience.C:
+			// A gateway that maps answers within milliseconds (PCP,
+			// NAT-PMP) or a few hundred (UPnP behind a random SSDP delay);
+			// past this, a mapping is unlikely and arrives as an event.
+			l.mapLate()
 			continue
 		case <-timer.C:
 			l.log.Info("natx: open timeout; pending discovery goes on in the background")

@@ -40,6 +40,7 @@ type state struct {
 	keepalives, keepaliveFails uint64
 
 	pmDone  bool // the first acquisition ended (success or failure)
+	pmLate  bool // openMapPatience passed: Open no longer waits for a mapping
 	pm      *PortMap
 	pmErr   error
 	mapping Mapping // Protocol "" when none
@@ -203,28 +204,6 @@ func (st *state) mappedCandidate(m Mapping) Candidate {
 	return c
 }
 
-// classCompare orders candidates like compareCandidates but ignores the
-// address: it compares what they are, for Open's "can anything better still
-// come?" question.
-func classCompare(a, b Candidate) int {
-	if c := cmp.Compare(a.Reach.order(), b.Reach.order()); c != 0 {
-		return c
-	}
-	if a.Verified != b.Verified {
-		if a.Verified {
-			return -1
-		}
-		return 1
-	}
-	if c := cmp.Compare(kindOrder(a.Kind), kindOrder(b.Kind)); c != 0 {
-		return c
-	}
-	if a.Kind == KindMapped {
-		return cmp.Compare(rank(a.Via), rank(b.Via))
-	}
-	return 0
-}
-
 // potential lists the best candidate each pending task may still bring.
 func (l *Listener) potential() []Candidate {
 	st := &l.st
@@ -239,7 +218,7 @@ func (l *Listener) potential() []Candidate {
 			out = append(out, Candidate{Kind: KindReflexive, Reach: ReachMapped, Verified: true})
 		}
 	}
-	if !st.pmDone {
+	if !st.pmDone && !st.pmLate {
 		out = append(out, Candidate{Kind: KindMapped, Reach: ReachMapped, Verified: true, Via: "pcp"})
 	} else if st.mapping.Protocol != "" {
 		c := st.mappedCandidate(st.mapping)
@@ -263,17 +242,42 @@ func (l *Listener) discoveryDone() bool {
 	return st.ifaceDone && st.probeDone && st.pmDone && !st.mapChecking
 }
 
-// settled reports whether Open may return; if not, it returns a channel
-// closed at the next change.
+// reachCompare orders candidates by what they give peers: their
+// reachability, then whether they were verified.
+func reachCompare(a, b Candidate) int {
+	if c := cmp.Compare(a.Reach.order(), b.Reach.order()); c != 0 {
+		return c
+	}
+	switch {
+	case a.Verified == b.Verified:
+		return 0
+	case a.Verified:
+		return -1
+	}
+	return 1
+}
+
+// settled reports whether Open may return: no pending task can still bring
+// a candidate that gives peers more (a better reachability, or the same
+// verified) than the best one known; one that would only rank higher by
+// kind (a port mapping next to a verified reflexive address) arrives as an
+// event. If not settled, it returns a channel closed at the next change.
 func (l *Listener) settled() (<-chan struct{}, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, p := range l.potential() {
-		if len(l.cands) == 0 || classCompare(p, l.cands[0]) < 0 {
+		if len(l.cands) == 0 || reachCompare(p, l.cands[0]) < 0 {
 			return l.changed, false
 		}
 	}
 	return l.changed, true
+}
+
+// mapLate tells Open to stop waiting for the port mapping.
+func (l *Listener) mapLate() {
+	l.mu.Lock()
+	l.st.pmLate = true
+	l.mu.Unlock()
 }
 
 func (l *Listener) markOpened() {

@@ -81,6 +81,9 @@ type RelayStats struct {
 
 	PacketsSent, BytesSent         uint64 // application payloads written to peers
 	PacketsReceived, BytesReceived uint64 // application payloads read from peers
+	// PacketsDropped counts payloads from peers dropped because the reader
+	// fell behind (the relay's queue was full).
+	PacketsDropped uint64
 
 	// ChannelDataSent and SendIndicationsSent split PacketsSent by how the
 	// payload travelled to the server (RFC 8656 §12 vs §11).
@@ -210,7 +213,9 @@ type relay struct {
 	closed    atomic.Bool
 
 	// counters updated on the data path without the lock
-	pktSent, bytesSent, pktRecv, bytesRecv atomic.Uint64
+	pktSent, bytesSent, pktRecv, bytesRecv, pktDropped atomic.Uint64
+
+	chanBufs sync.Pool // *[]byte for ChannelData framing (relay_chan.go)
 }
 
 // relayInbound is one datagram from a peer, read through the relay.
@@ -285,7 +290,8 @@ func (r *relay) ReadFrom(b []byte) (int, net.Addr, error) {
 
 // WriteTo sends b to a peer through the relay. The first datagram to a new
 // peer IP waits for a CreatePermission round trip; datagrams travel as Send
-// indications until the channel binding completes, then as ChannelData.
+// indications until the channel binding completes, then as ChannelData
+// (framed by natx itself: relay_chan.go).
 func (r *relay) WriteTo(b []byte, to net.Addr) (int, error) {
 	a, err := r.current()
 	if err != nil {
@@ -295,7 +301,16 @@ func (r *relay) WriteTo(b []byte, to net.Addr) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	n, err := a.conn.WriteTo(b, net.UDPAddrFromAddrPort(ap))
+	var n int
+	sent := false
+	if p := a.chans.Load(); p != nil {
+		if sent, err = p.write(a, b, ap); sent && err == nil {
+			n = len(b)
+		}
+	}
+	if !sent {
+		n, err = a.conn.WriteTo(b, net.UDPAddrFromAddrPort(ap))
+	}
 	if err != nil {
 		return n, fmt.Errorf("natx: relay write to %v: %w", ap, err)
 	}
@@ -333,6 +348,7 @@ func (r *relay) Stats() RelayStats {
 	s.BytesSent = r.bytesSent.Load()
 	s.PacketsReceived = r.pktRecv.Load()
 	s.BytesReceived = r.bytesRecv.Load()
+	s.PacketsDropped = r.pktDropped.Load()
 	c := r.wireCounts()
 	s.ChannelDataSent, s.SendIndicationsSent = c.chanOut, c.sendOut
 	s.ChannelDataReceived, s.DataIndicationsReceived = c.chanIn, c.dataIn

@@ -17,6 +17,7 @@ import (
 	"net/netip"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/stun/v4"
@@ -42,7 +43,8 @@ type relayAlloc struct {
 	user, pass string
 	client     *turn.Client
 	wire       *relayWire
-	conn       net.PacketConn // pion's relayed conn
+	conn       net.PacketConn                // pion's relayed conn
+	chans      atomic.Pointer[relayChanPath] // set once conn is; nil without
 
 	mu       sync.Mutex
 	nonce    stun.Nonce
@@ -210,6 +212,9 @@ func (r *relay) allocate(ctx context.Context, s RelayServer, shared bool) (*rela
 		return nil, fmt.Errorf("allocate: %w", err)
 	}
 	a.conn = conn
+	if p := newRelayChanPath(r, conn); p != nil {
+		a.chans.Store(p)
+	}
 	a.relayed = relayAddrPortOf(conn.LocalAddr())
 	a.latency = time.Since(start)
 	nonce, lt := a.wire.state()
@@ -234,6 +239,11 @@ func (a *relayAlloc) readLoop() {
 				continue
 			}
 			return
+		}
+		if relayFrameKind(buf[:n]) == relayFrameChannel {
+			if p := a.chans.Load(); p != nil && p.read(buf[:n]) {
+				continue
+			}
 		}
 		// Errors are per packet (malformed, unknown channel): drop it.
 		_, _ = a.client.HandleInbound(buf[:n], from)

@@ -1,0 +1,290 @@
+package natx_test
+
+// Lab benchmark of Open (issue 6): per router kind of internal/netlab, the
+// time from Open's call to its return ("ms/open", also ns/op) and to the
+// first verified candidate ("ms/verified"), and, measured separately in the
+// same run and the same namespace, the time of the slowest step the best
+// candidate needs, done alone ("ms/step"): stunprobe's classification on a
+// fresh socket (Public, PortForward, EIM: the CHANGE-REQUEST that verifies
+// the address is part of it), a PCP mapping with pmp.Client (EIM+miniupnpd),
+// a TURN allocation with pion/turn on coturn (Symmetric over UDP,
+// PolicyFilter over TCP, the TCP connection included). "ms/open-over-step"
+// and "ms/verified-over-step" are the differences. Root only (docs/lab.md):
+//
+//	go test ./natx -run '^$' -bench LabOpen -benchtime 5x
+//
+// Open runs in a helper process in the site's host namespace (it starts
+// goroutines, which a thread switched into a namespace would not carry
+// along); the helper times n rounds (Open, wait for a verified candidate,
+// Close; then the step alone) and prints the means.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/turn/v5"
+
+	"github.com/nodeconn/natx/internal/netlab"
+	"github.com/nodeconn/natx/natx"
+	"github.com/nodeconn/natx/pmp"
+	"github.com/nodeconn/natx/stunprobe"
+)
+
+type openBenchResult struct {
+	Tool       string  `json:"tool"`
+	N          int     `json:"n"`
+	OpenNs     float64 `json:"open_ns"`
+	VerifiedNs float64 `json:"verified_ns"` // mean over the rounds with a verified candidate
+	Verified   int     `json:"verified"`    // rounds with a verified candidate
+	StepNs     float64 `json:"step_ns"`
+	Best       string  `json:"best,omitempty"`
+	First      string  `json:"first,omitempty"` // the first verified candidate of the last round
+	Reach      string  `json:"reach,omitempty"`
+	Error      string  `json:"error,omitempty"`
+}
+
+// openBenchHelper args: gateway, stun server, relay transport ("" none),
+// n, step ("stun", "pcp", "turn-udp", "turn-tcp"), verify ("wait" to wait
+// up to 6 s after Open for a verified candidate, "" not to).
+func openBenchHelper(args []string) error {
+	gw, stunServer, relay := netip.MustParseAddr(args[0]), netip.MustParseAddrPort(args[1]), args[2]
+	n, _ := strconv.Atoi(args[3])
+	step, wait := args[4], args[5] == "wait"
+	res := openBenchResult{Tool: "openbench", N: n}
+	var open, verified, steps time.Duration
+	for i := range n {
+		o, v, err := openOnce(gw, stunServer, relay, wait, &res)
+		if err != nil {
+			res.Error = fmt.Sprintf("round %d: open: %v", i, err)
+			break
+		}
+		open += o
+		if v > 0 {
+			verified += v
+			res.Verified++
+		}
+		s, err := stepOnce(step, gw, stunServer)
+		if err != nil {
+			res.Error = fmt.Sprintf("round %d: step %s: %v", i, step, err)
+			break
+		}
+		steps += s
+	}
+	res.OpenNs = float64(open.Nanoseconds()) / float64(n)
+	res.StepNs = float64(steps.Nanoseconds()) / float64(n)
+	if res.Verified > 0 {
+		res.VerifiedNs = float64(verified.Nanoseconds()) / float64(res.Verified)
+	}
+	return netlab.PrintJSON(res)
+}
+
+// openOnce opens a Listener as openHelper does and times its return and
+// its first verified candidate (zero when none came), then closes it.
+func openOnce(gw netip.Addr, stunServer netip.AddrPort, relay string, wait bool, res *openBenchResult) (time.Duration, time.Duration, error) {
+	var (
+		mu       sync.Mutex
+		start    time.Time
+		verified time.Duration
+		first    natx.Candidate
+	)
+	got := make(chan struct{}, 1)
+	note := func(c natx.Candidate) {
+		mu.Lock()
+		defer mu.Unlock()
+		if verified == 0 && c.Verified {
+			verified, first = time.Since(start), c
+			select {
+			case got <- struct{}{}:
+			default:
+			}
+		}
+	}
+	cfg := natx.Config{
+		PortMap:     natx.PortMapConfig{Gateway: gw},
+		STUNServers: []netip.AddrPort{stunServer},
+		Probe:       stunprobe.Config{TCP: true},
+		OpenTimeout: 10 * time.Second,
+		OnEvent:     func(e natx.Event) { note(e.Candidate) },
+	}
+	if relay != "" {
+		cfg.Relays = []natx.RelayServer{{Addr: stunServer.String(), Transport: relay,
+			Username: netlab.TURNUser, Password: netlab.TURNPass}}
+		cfg.RelayMode = natx.RelayEager
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	mu.Lock()
+	start = time.Now()
+	mu.Unlock()
+	l, err := natx.Open(ctx, cfg)
+	open := time.Since(start)
+	if err != nil {
+		return 0, 0, err
+	}
+	// A candidate verified by the time Open returned counts at Open's
+	// return unless its event came sooner.
+	for _, c := range l.Addrs() {
+		note(c)
+	}
+	if wait {
+		select {
+		case <-got:
+		case <-time.After(6 * time.Second):
+		}
+	}
+	mu.Lock()
+	v := verified
+	if v > 0 {
+		res.First = first.String()
+	}
+	mu.Unlock()
+	if cs := l.Addrs(); len(cs) > 0 {
+		res.Best = cs[0].String()
+	}
+	res.Reach = string(l.Reachability())
+	if err := l.Close(); err != nil {
+		return 0, 0, fmt.Errorf("close: %w", err)
+	}
+	return open, v, nil
+}
+
+// stepOnce times one step alone, on a fresh socket, and undoes it untimed.
+func stepOnce(step string, gw netip.Addr, stunServer netip.AddrPort) (time.Duration, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	switch step {
+	case "stun":
+		pc, err := net.ListenPacket("udp4", "0.0.0.0:0")
+		if err != nil {
+			return 0, err
+		}
+		defer pc.Close()
+		start := time.Now()
+		rep, err := stunprobe.ProbeConn(ctx, pc, stunprobe.Config{Servers: []netip.AddrPort{stunServer}, TCP: true})
+		d := time.Since(start)
+		if err == nil && rep == nil {
+			err = errors.New("no report")
+		}
+		return d, err
+	case "pcp":
+		pc, err := net.ListenPacket("udp4", "0.0.0.0:0")
+		if err != nil {
+			return 0, err
+		}
+		defer pc.Close()
+		port := pc.LocalAddr().(*net.UDPAddr).AddrPort().Port()
+		c, err := pmp.NewClient(pmp.Config{Gateway: gw, Protocols: []pmp.Protocol{pmp.PCP}})
+		if err != nil {
+			return 0, err
+		}
+		defer c.Close()
+		internal := netip.AddrPortFrom(netip.Addr{}, port)
+		start := time.Now()
+		m, err := c.AddMapping(ctx, "udp", internal, netip.AddrPort{}, 2*time.Minute)
+		d := time.Since(start)
+		if err != nil {
+			return d, err
+		}
+		return d, c.DeleteMapping(ctx, m)
+	case "turn-udp", "turn-tcp":
+		start := time.Now()
+		var conn net.PacketConn
+		if step == "turn-udp" {
+			pc, err := net.ListenPacket("udp4", "0.0.0.0:0")
+			if err != nil {
+				return 0, err
+			}
+			conn = pc
+		} else {
+			var d net.Dialer
+			c, err := d.DialContext(ctx, "tcp4", stunServer.String())
+			if err != nil {
+				return 0, err
+			}
+			conn = turn.NewSTUNConn(c)
+		}
+		defer conn.Close()
+		client, err := turn.NewClient(&turn.ClientConfig{
+			TURNServerAddr: stunServer.String(),
+			Username:       netlab.TURNUser,
+			Password:       netlab.TURNPass,
+			Conn:           conn,
+		})
+		if err != nil {
+			return 0, err
+		}
+		defer client.Close()
+		if err := client.Listen(); err != nil {
+			return 0, err
+		}
+		relayed, err := client.AllocateWithContext(ctx)
+		d := time.Since(start)
+		if err != nil {
+			return d, err
+		}
+		return d, relayed.Close() // releases the allocation (Refresh 0)
+	}
+	return 0, errors.New("unknown step " + step)
+}
+
+func BenchmarkLabOpen(b *testing.B) {
+	l := netlab.New(b)
+	coturn := l.StartCoturn()
+	pub := l.AddSite(netlab.Public)
+	fwd := l.AddSite(netlab.PortForward)
+	eimUPnP := l.AddSite(netlab.EIM)
+	eimUPnP.StartMiniupnpd(netlab.MiniupnpdOptions{})
+	eim := l.AddSite(netlab.EIM)
+	sym := l.AddSite(netlab.Symmetric)
+	pf := l.AddSite(netlab.PolicyFilter)
+	cases := []struct {
+		name  string
+		site  *netlab.Site
+		relay string
+		step  string
+		wait  string
+	}{
+		{"Public", pub, "", "stun", "wait"},
+		{"PortForward", fwd, "", "stun", "wait"},
+		{"EIM+miniupnpd", eimUPnP, "", "pcp", "wait"},
+		{"EIM", eim, "", "stun", ""}, // punch-only: nothing to verify
+		{"Symmetric+relay", sym, "udp", "turn-udp", "wait"},
+		// UDP is blocked: no STUN answer tells the socket's address, so the
+		// relayed address cannot be verified (relay_verify.go).
+		{"PolicyFilter+relay-tcp", pf, "tcp", "turn-tcp", ""},
+	}
+	for _, tc := range cases {
+		b.Run(tc.name, func(b *testing.B) {
+			p := l.StartHelper(tc.site.Host, "openbench", tc.site.GatewayIP.String(), coturn.Addr().String(),
+				tc.relay, strconv.Itoa(b.N), tc.step, tc.wait)
+			res, err := netlab.WaitJSON(p, time.Duration(b.N)*40*time.Second, func(r openBenchResult) bool { return r.Tool != "" })
+			_ = p.Wait()
+			if err != nil {
+				b.Fatal(err)
+			}
+			if res.Error != "" {
+				b.Fatalf("%s\n%s", res.Error, p.Output())
+			}
+			ms := func(ns float64) float64 { return ns / 1e6 }
+			b.ReportMetric(res.OpenNs, "ns/op")
+			b.ReportMetric(ms(res.OpenNs), "ms/open")
+			b.ReportMetric(ms(res.StepNs), "ms/step")
+			b.ReportMetric(ms(res.OpenNs-res.StepNs), "ms/open-over-step")
+			if res.Verified > 0 {
+				b.ReportMetric(ms(res.VerifiedNs), "ms/verified")
+				b.ReportMetric(ms(res.VerifiedNs-res.StepNs), "ms/verified-over-step")
+			}
+			b.Logf("best %s (%s); first verified: %q in %d of %d rounds", res.Best, res.Reach, res.First, res.Verified, res.N)
+		})
+	}
+	if err := coturn.WaitNoAllocations(3 * time.Second); err != nil {
+		b.Error(err)
+	}
+}

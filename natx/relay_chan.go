@@ -1,0 +1,146 @@
+// This file is the relay's data path once a channel is bound (RFC 8656
+// §12): natx frames ChannelData itself, in a pooled buffer, and writes it
+// straight to the server, and it takes inbound ChannelData off the wire
+// itself and hands the payload to the relay, instead of going through the
+// pion client's WriteTo and its two copies and goroutine hop per datagram
+// inbound. Everything else (permissions, channel binding and its refresh,
+// Send and Data indications, transactions) stays with pion: natx only asks
+// it which channel is bound to which peer and whether the binding is
+// active.
+
+package natx
+
+import (
+	"encoding/binary"
+	"net"
+	"net/netip"
+	"sync"
+)
+
+// relayChannels is what natx asks of pion's relayed conn (pion/turn/v5's
+// client UDPConn) to use the channels pion binds.
+type relayChannels interface {
+	FindAddrByChannelNumber(chNum uint16) (net.Addr, bool)
+	FindChannelNumberByAddr(addr net.Addr) (uint16, bool)
+	IsChannelActive(chNum uint16) bool
+}
+
+// relayChanHeader is the ChannelData header: channel number and length.
+const relayChanHeader = 4
+
+// relayChanPath is the fast path of one allocation. It exists once the
+// allocation is made and its conn offers relayChannels.
+type relayChanPath struct {
+	r  *relay
+	ch relayChannels
+
+	mu    sync.RWMutex
+	cache map[netip.AddrPort]uint16 // peers whose channel was found active
+}
+
+// newRelayChanPath returns the fast path for conn, or nil when conn does
+// not tell its channels.
+func newRelayChanPath(r *relay, conn net.PacketConn) *relayChanPath {
+	ch, ok := conn.(relayChannels)
+	if !ok {
+		return nil
+	}
+	return &relayChanPath{r: r, ch: ch, cache: make(map[netip.AddrPort]uint16)}
+}
+
+// channel returns the active channel bound to peer, if any. A cached
+// number is checked against pion each time: a binding that failed or whose
+// number went to another peer is never used.
+func (p *relayChanPath) channel(peer netip.AddrPort) (uint16, bool) {
+	p.mu.RLock()
+	num, ok := p.cache[peer]
+	p.mu.RUnlock()
+	if ok {
+		if p.ch.IsChannelActive(num) {
+			if a, ok := p.ch.FindAddrByChannelNumber(num); ok && relayAddrPortOf(a) == peer {
+				return num, true
+			}
+		}
+		p.mu.Lock()
+		delete(p.cache, peer)
+		p.mu.Unlock()
+	}
+	num, ok = p.ch.FindChannelNumberByAddr(net.UDPAddrFromAddrPort(peer))
+	if !ok || !p.ch.IsChannelActive(num) {
+		return 0, false
+	}
+	p.mu.Lock()
+	if len(p.cache) >= relayChanCacheMax {
+		clear(p.cache)
+	}
+	p.cache[peer] = num
+	p.mu.Unlock()
+	return num, true
+}
+
+// relayChanCacheMax bounds the cache (pion binds at most 0x4000 channels).
+const relayChanCacheMax = 4096
+
+// write sends b to peer as ChannelData when its channel is active and
+// reports whether it did; otherwise the caller goes through pion.
+func (p *relayChanPath) write(a *relayAlloc, b []byte, peer netip.AddrPort) (bool, error) {
+	num, ok := p.channel(peer)
+	if !ok || len(b) > 0xFFFF {
+		return false, nil
+	}
+	// Padded to a multiple of four: required over TCP and TLS (RFC 8656
+	// §12.5), harmless over UDP, and what pion does.
+	size := relayChanHeader + (len(b)+3)&^3
+	bp, _ := p.r.chanBufs.Get().(*[]byte)
+	if bp == nil || cap(*bp) < size {
+		nb := make([]byte, max(size, relayChanHeader+maxDatagram+3))
+		bp = &nb
+	}
+	buf := (*bp)[:size]
+	binary.BigEndian.PutUint16(buf, num)
+	binary.BigEndian.PutUint16(buf[2:], uint16(len(b)))
+	n := copy(buf[relayChanHeader:], b)
+	clear(buf[relayChanHeader+n:])
+	_, err := a.wire.WriteTo(buf, a.serverAddr)
+	p.r.chanBufs.Put(bp)
+	return true, err
+}
+
+// read takes one ChannelData frame from the server and delivers its
+// payload to the relay. It reports false when the frame is not one it
+// knows (pion then handles it: a channel pion has not told about yet, for
+// example). A malformed frame is dropped.
+func (p *relayChanPath) read(b []byte) bool {
+	if len(b) < relayChanHeader {
+		return true
+	}
+	num := binary.BigEndian.Uint16(b)
+	n := int(binary.BigEndian.Uint16(b[2:]))
+	if relayChanHeader+n > len(b) {
+		return true // shorter than its length says: drop
+	}
+	a, ok := p.ch.FindAddrByChannelNumber(num)
+	if !ok {
+		return false
+	}
+	p.r.offer(b[relayChanHeader:relayChanHeader+n], relayAddrPortOf(a))
+	return true
+}
+
+// offer delivers a payload from a peer like deliver, but never blocks the
+// transport's read loop (which also carries the server's answers): when
+// the reader is behind, the payload is dropped and counted, as the pion
+// client drops when its own queue is full.
+func (r *relay) offer(b []byte, from netip.AddrPort) {
+	if r.verifyMatch(b, from) {
+		return
+	}
+	select {
+	case r.in <- relayInbound{b: append([]byte(nil), b...), from: from}:
+		r.pktRecv.Add(1)
+		r.bytesRecv.Add(uint64(len(b)))
+	case <-r.done:
+	default:
+		r.pktDropped.Add(1)
+	}
+}
