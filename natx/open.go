@@ -152,7 +152,11 @@ func (c *Config) relayMode() RelayMode {
 
 // openMapPatience is how long Open waits for a port mapping that could
 // improve on the candidates it has; a later mapping arrives as an event.
-const openMapPatience = 300 * time.Millisecond
+// PCP and NAT-PMP answer within milliseconds or fail within 250 ms, and a
+// UPnP gateway answers an M-SEARCH within its MX window (natx asks 1 s; a
+// gateway silent to everything has failed by 250 ms): past a second, a
+// mapping is unlikely.
+const openMapPatience = time.Second
 
 // Open binds one UDP socket and makes it reachable by every means the
 // network allows, all at once from that socket: a public address on a local
@@ -163,7 +167,7 @@ const openMapPatience = 300 * time.Millisecond
 // it never waits for a method that cannot give peers more than what it has
 // (a better reachability, or the same verified: a port mapping next to a
 // verified reflexive address of the same reach arrives as an event), and
-// waits at most 300 ms for a port mapping. At
+// waits at most a second for a port mapping. At
 // Config.OpenTimeout it returns what it has; what is still pending goes on,
 // and reports through Config.OnEvent. The Listener then keeps everything
 // alive (keepalives, mapping renewals, relay refreshes) until Close.
@@ -209,9 +213,8 @@ func Open(ctx context.Context, cfg Config) (*Listener, error) {
 		case <-ch:
 			continue
 		case <-patience.C:
-			// A gateway that maps answers within milliseconds (PCP,
-			// NAT-PMP) or a few hundred (UPnP behind a random SSDP delay);
-			// past this, a mapping is unlikely and arrives as an event.
+			// Past openMapPatience a mapping is unlikely; if one
+			// comes, it arrives as an event.
 			l.mapLate()
 			continue
 		case <-timer.C:
