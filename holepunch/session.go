@@ -70,6 +70,7 @@ type pair struct {
 	mapped    netip.AddrPort // our address as the peer saw it
 	predicted bool           // a birthday probe: sent once, from the budget
 	triggered bool           // a triggered check was sent on this pair
+	nominated bool           // the peer nominated it before our own check on it succeeded
 }
 
 // start takes the peer's offer or answer: its candidates and NAT.
@@ -307,10 +308,19 @@ func (s *session) onRequest(c *inCheck, from netip.AddrPort, sock *socket) {
 		}
 	}
 	if !s.controlling && c.nominate && s.selected == nil {
-		s.selected = pr
-		close(s.selCh)
-		s.mu.Unlock()
-		return
+		if pr.ok {
+			s.selected = pr
+			close(s.selCh)
+			s.mu.Unlock()
+			return
+		}
+		// Nominated before our own check on the pair succeeded: the
+		// pair becomes ours when it does (RFC 8445 section 7.3.1.5: only
+		// a valid pair can be nominated), so that the path knows our
+		// address as the peer sees it and its round-trip time. The
+		// triggered check below gets it at once.
+		pr.nominated = true
+		pr.triggered = false
 	}
 	now := time.Now()
 	// The first check from the peer on a pair always triggers ours at once
@@ -362,7 +372,7 @@ func (s *session) onResponse(c *inCheck, from netip.AddrPort, t txn) {
 	if !pr.ok {
 		pr.ok, pr.rtt, pr.mapped = true, rtt, c.mapped
 	}
-	if s.controlling && s.selected == nil {
+	if s.selected == nil && (s.controlling || pr.nominated) {
 		s.selected = pr
 		close(s.selCh)
 	}

@@ -196,13 +196,47 @@ func (r *relay) allocate(ctx context.Context, s RelayServer, shared bool) (*rela
 	a.wg.Add(1)
 	go a.readLoop()
 
+	// The Allocate in flight outlives a cancellation of ctx by up to a
+	// second: the server may already have made the allocation, and
+	// abandoning the transaction would leave it there until it expires.
+	// If it succeeds after ctx ended, it is released at once.
+	actx, acancel := context.WithCancel(context.WithoutCancel(ctx))
+	if dl, ok := ctx.Deadline(); ok {
+		actx, acancel = context.WithDeadline(context.WithoutCancel(ctx), dl)
+	}
+	done := make(chan struct{})
+	var graceWG sync.WaitGroup
+	graceWG.Add(1)
+	go func() {
+		defer graceWG.Done()
+		select {
+		case <-done:
+			return
+		case <-ctx.Done():
+		}
+		t := time.NewTimer(time.Second)
+		defer t.Stop()
+		select {
+		case <-done:
+		case <-t.C:
+			acancel()
+		}
+	}()
 	var conn net.PacketConn
 	for try := 0; ; try++ {
-		conn, err = a.client.AllocateWithContext(ctx)
-		if err == nil || try >= 2 || relayErrorCode(err) != stun.CodeStaleNonce {
+		conn, err = a.client.AllocateWithContext(actx)
+		if err == nil || try >= 2 || relayErrorCode(err) != stun.CodeStaleNonce || ctx.Err() != nil {
 			break
 		}
 		r.countStale()
+	}
+	close(done)
+	graceWG.Wait()
+	acancel()
+	if err == nil && ctx.Err() != nil {
+		a.conn = conn
+		a.release(r)
+		return nil, fmt.Errorf("allocate: %w", ctx.Err())
 	}
 	if err != nil {
 		a.close()
