@@ -27,33 +27,42 @@ type Cell struct {
 // cells do not share one loss pattern. It returns when every cell is done
 // or ctx ends.
 func RunMatrix(ctx context.Context, nats []vnetlab.NAT, cfg Config, parallel int) []Cell {
-	if parallel < 1 {
-		parallel = 1
+	cells := make([]Cell, len(nats)*len(nats))
+	RunPairs(nats, cfg.Seed, parallel, func(i int, a, b vnetlab.NAT, seed uint64) []func() {
+		c := cfg
+		c.Seed = seed
+		cells[i].A, cells[i].B = a, b
+		return []func(){func() { cells[i].Result, cells[i].Err = Connect(ctx, a, b, c) }}
+	})
+	return cells
+}
+
+// RunPairs is the matrix runner that the comparisons share: for every
+// ordered pair of nats (row-major; i is the cell's index), it calls cell
+// with the cell's seed (seed, or 1 if zero, plus i) and runs the attempts
+// cell returns, at most parallel at once in all (if zero, 1). It returns
+// when every attempt is done.
+func RunPairs(nats []vnetlab.NAT, seed uint64, parallel int, cell func(i int, a, b vnetlab.NAT, seed uint64) []func()) {
+	if seed == 0 {
+		seed = 1
 	}
-	cells := make([]Cell, 0, len(nats)*len(nats))
-	for _, a := range nats {
-		for _, b := range nats {
-			cells = append(cells, Cell{A: a, B: b})
+	sem := make(chan struct{}, max(parallel, 1))
+	var wg sync.WaitGroup
+	for ia, a := range nats {
+		for ib, b := range nats {
+			i := ia*len(nats) + ib
+			for _, run := range cell(i, a, b, seed+uint64(i)) {
+				wg.Add(1)
+				sem <- struct{}{}
+				go func() {
+					defer wg.Done()
+					defer func() { <-sem }()
+					run()
+				}()
+			}
 		}
 	}
-	sem := make(chan struct{}, parallel)
-	var wg sync.WaitGroup
-	for i := range cells {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			c := cfg
-			if c.Seed == 0 {
-				c.Seed = 1
-			}
-			c.Seed += uint64(i)
-			cells[i].Result, cells[i].Err = Connect(ctx, cells[i].A, cells[i].B, c)
-		}()
-	}
 	wg.Wait()
-	return cells
 }
 
 // WriteTable writes cells (as RunMatrix returns them for nats) as a

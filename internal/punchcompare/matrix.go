@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"sync"
 
 	"github.com/nodeconn/natx/internal/icecompare"
 	"github.com/nodeconn/natx/internal/vnetlab"
@@ -33,36 +32,17 @@ type Cell struct {
 // the seed cfg.Seed plus the cell's index. It returns when every attempt is
 // done or ctx ends.
 func RunMatrix(ctx context.Context, nats []vnetlab.NAT, cfg Config, parallel int) []Cell {
-	parallel = max(parallel, 1)
-	cells := make([]Cell, 0, len(nats)*len(nats))
-	for _, a := range nats {
-		for _, b := range nats {
-			cells = append(cells, Cell{A: a, B: b})
-		}
-	}
-	if cfg.Seed == 0 {
-		cfg.Seed = 1
-	}
-	sem := make(chan struct{}, parallel)
-	var wg sync.WaitGroup
-	for i := range cells {
+	cells := make([]Cell, len(nats)*len(nats))
+	icecompare.RunPairs(nats, cfg.Seed, parallel, func(i int, a, b vnetlab.NAT, seed uint64) []func() {
 		c := &cells[i]
+		c.A, c.B = a, b
 		ccfg := cfg
-		ccfg.Seed += uint64(i)
-		for _, run := range []func(){
-			func() { c.HP, c.HPErr = Connect(ctx, c.A, c.B, ccfg) },
-			func() { c.ICE, c.ICEErr = icecompare.Connect(ctx, c.A, c.B, ccfg.ice()) },
-		} {
-			wg.Add(1)
-			sem <- struct{}{}
-			go func() {
-				defer wg.Done()
-				defer func() { <-sem }()
-				run()
-			}()
+		ccfg.Seed = seed
+		return []func(){
+			func() { c.HP, c.HPErr = Connect(ctx, a, b, ccfg) },
+			func() { c.ICE, c.ICEErr = icecompare.Connect(ctx, a, b, ccfg.ice()) },
 		}
-	}
-	wg.Wait()
+	})
 	return cells
 }
 
