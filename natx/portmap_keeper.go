@@ -76,12 +76,13 @@ type PortMapConfig struct {
 	Now func() time.Time
 
 	// PMP configures the PCP/NAT-PMP client (Gateway, Timeout, Protocols,
-	// Net ...). Its zero value is pmp's defaults; Gateway, Now and Logger
-	// are filled from this Config when zero.
+	// Net ...). Its zero value is pmp's defaults, except Timeout: 240 ms
+	// if zero; Gateway, Now and Logger are filled from this Config when
+	// zero.
 	PMP pmp.Config
 	// UPnP configures UPnP discovery (SSDPPort, SearchTimeout ...). Its
 	// zero value is upnp's defaults, except AnswerTimeout: for the first
-	// mapping it counts from the start of NewPortMap and is 250 ms if
+	// mapping it counts from the start of NewPortMap and is 240 ms if
 	// zero (UPnP discovery starts after a 50 ms head start for PCP and
 	// NAT-PMP, or as soon as both failed); for rediscoveries after a
 	// gateway reboot, upnp's default applies. Gateway and Logger are
@@ -236,6 +237,9 @@ func (p *PortMap) buildMappers() ([]PortMapper, error) {
 		if pc.Now == nil {
 			pc.Now = p.now
 		}
+		if pc.Timeout == 0 {
+			pc.Timeout = silenceWindow
+		}
 		if pc.Logger == nil {
 			pc.Logger = p.cfg.Logger
 		}
@@ -262,15 +266,21 @@ func (p *PortMap) buildMappers() ([]PortMapper, error) {
 // answer before it starts anyway (it starts at once when both failed).
 const upnpHeadStart = 50 * time.Millisecond
 
+// silenceWindow is how long the keeper gives a gateway to show any sign of
+// life: the PCP/NAT-PMP Timeout (when PMP.Timeout is zero) and the wait for
+// a first SSDP answer (when UPnP.AnswerTimeout is zero). A gateway silent
+// to all three is "no mapping service" after it plus the keeper's own
+// overhead (about a millisecond): within 250 ms. A gateway daemon answers
+// within milliseconds (miniupnpd: PCP in 1 to 40 ms, SSDP in 51 ms).
+const silenceWindow = 240 * time.Millisecond
+
 // upnpAnswer is how long after the start of an acquisition UPnP discovery
-// waits for a first SSDP answer: UPnP.AnswerTimeout, or 250 ms, like
-// pmp.DefaultTimeout for PCP and NAT-PMP, so that a gateway silent to all
-// three is "no mapping service" within about 250 ms.
+// waits for a first SSDP answer: UPnP.AnswerTimeout, or silenceWindow.
 func (c PortMapConfig) upnpAnswer() time.Duration {
 	if c.UPnP.AnswerTimeout > 0 {
 		return c.UPnP.AnswerTimeout
 	}
-	return 250 * time.Millisecond
+	return silenceWindow
 }
 
 type attempt struct {

@@ -17,7 +17,9 @@ import (
 )
 
 // resendAfter is the M-SEARCH schedule, relative to the start of Discover.
-var resendAfter = [...]time.Duration{0, 250 * time.Millisecond, 750 * time.Millisecond}
+// Round 0 is one unicast search for searchTargets[0]; the others are full
+// rounds: every target, unicast and multicast.
+var resendAfter = [...]time.Duration{0, 100 * time.Millisecond, 300 * time.Millisecond, 800 * time.Millisecond}
 
 // Discover finds the UPnP Internet Gateway Device on the default gateway and
 // returns a Client for it. It sends M-SEARCH unicast to the gateway (and
@@ -60,7 +62,7 @@ func Discover(ctx context.Context, cfg Config) (*Client, error) {
 	var lastErr error
 	for {
 		if sent < len(resendAfter) && !time.Now().Before(start.Add(resendAfter[sent])) {
-			if err := s.send(); err != nil {
+			if err := s.send(sent == 0); err != nil {
 				h.close()
 				return nil, fmt.Errorf("upnp: M-SEARCH: %w", err)
 			}
@@ -147,16 +149,24 @@ type searcher struct {
 	buf   [maxDatagram + 1]byte
 }
 
-// send sends one M-SEARCH per search target to every destination. Only a
-// failure on the unicast destination is an error: multicast may well be
-// unroutable (vnet, containers).
-func (s *searcher) send() error {
+// send sends one M-SEARCH per search target to every destination, or,
+// if first, one unicast search for the first target only. Only a failure
+// on the unicast destination is an error: multicast may well be unroutable
+// (vnet, containers).
+func (s *searcher) send(first bool) error {
 	for i, d := range s.dests {
 		host, mx := d.String(), 0
 		if i > 0 {
 			mx = 1
 		}
-		for _, st := range searchTargets {
+		targets := searchTargets[:]
+		if first {
+			if i > 0 {
+				break
+			}
+			targets = targets[:1]
+		}
+		for _, st := range targets {
 			if _, err := s.conn.WriteTo(mSearch(host, st, mx), d); err != nil {
 				if i == 0 {
 					return err

@@ -59,6 +59,38 @@ func (c *Client) ExternalAddress(ctx context.Context) (netip.Addr, error) {
 	return a, nil
 }
 
+// pendingAddr is an external address being asked for in the background.
+type pendingAddr struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+	addr   netip.Addr // valid, not unspecified, or the gateway did not say
+}
+
+// externalAddrAsync starts asking for the external address. The caller
+// calls wait for it, or stop (which may follow wait) to abandon it; both
+// return only once the request ended.
+func (c *Client) externalAddrAsync(ctx context.Context) *pendingAddr {
+	ctx, cancel := context.WithCancel(ctx)
+	p := &pendingAddr{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		if a, err := c.externalAddr(ctx); err == nil && !a.IsUnspecified() {
+			p.addr = a
+		}
+	}()
+	return p
+}
+
+func (p *pendingAddr) wait() netip.Addr {
+	<-p.done
+	return p.addr
+}
+
+func (p *pendingAddr) stop() {
+	p.cancel()
+	<-p.done
+}
+
 // externalAddr asks for the external address and parses it.
 func (c *Client) externalAddr(ctx context.Context) (netip.Addr, error) {
 	var s string
@@ -129,6 +161,11 @@ func (c *Client) AddMapping(ctx context.Context, proto string, internal netip.Ad
 	useAny := c.svc.any != nil && !c.noAddAny
 	c.mu.Unlock()
 
+	// The external address is asked for alongside the ladder: it does not
+	// depend on it, and a round trip to the daemon costs 1 to 10 ms.
+	ext4 := c.externalAddrAsync(ctx)
+	defer ext4.stop()
+
 	m := Mapping{Transport: strings.ToLower(p), Internal: internal, Description: description, Service: c.svc.urn}
 	conflicts, triedSamePort := 0, false
 	for {
@@ -177,7 +214,7 @@ func (c *Client) AddMapping(ctx context.Context, proto string, internal netip.Ad
 		}
 		c.log.Debug("upnp: retrying mapping", "err", err, "ext", ext, "lease", lease)
 	}
-	if a, err := c.externalAddr(ctx); err == nil && a.IsValid() && !a.IsUnspecified() {
+	if a := ext4.wait(); a.IsValid() {
 		m.External = netip.AddrPortFrom(a, m.External.Port())
 		c.remember(m)
 	}
@@ -341,7 +378,8 @@ func (c *Client) ListMappings(ctx context.Context) ([]Mapping, error) {
 		return nil, err
 	}
 	defer end()
-	extIP, _ := c.externalAddr(ctx)
+	ext4 := c.externalAddrAsync(ctx)
+	defer ext4.stop()
 	var out []Mapping
 	for i := range maxListEntries {
 		var client, proto, desc string
@@ -357,20 +395,28 @@ func (c *Client) ListMappings(ctx context.Context) ([]Mapping, error) {
 			break // the end of the table, however the gateway says it
 		}
 		if err != nil {
-			return out, err
+			return withExternal(out, ext4.wait()), err
 		}
 		in, _ := netip.ParseAddr(strings.TrimSpace(client))
 		out = append(out, Mapping{
 			Transport:   strings.ToLower(proto),
 			Internal:    netip.AddrPortFrom(in.Unmap(), port),
-			External:    netip.AddrPortFrom(extIP, ext),
+			External:    netip.AddrPortFrom(netip.Addr{}, ext),
 			Lifetime:    time.Duration(lease) * time.Second,
 			Permanent:   lease == 0,
 			Description: desc,
 			Service:     c.svc.urn,
 		})
 	}
-	return out, nil
+	return withExternal(out, ext4.wait()), nil
+}
+
+// withExternal sets the address of every mapping's External to a.
+func withExternal(ms []Mapping, a netip.Addr) []Mapping {
+	for i := range ms {
+		ms[i].External = netip.AddrPortFrom(a, ms[i].External.Port())
+	}
+	return ms
 }
 
 func (c *Client) remember(m Mapping) {
