@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nodeconn/natx/stunprobe"
@@ -40,6 +41,10 @@ type Listener struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	// prober is the classification while it runs (nil otherwise): a new
+	// port mapping makes it resend its pending requests (runPortMap).
+	prober atomic.Pointer[stunprobe.Prober]
 
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced on every state change

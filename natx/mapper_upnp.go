@@ -67,6 +67,9 @@ func (u *upnpMapper) discover(ctx context.Context, answer time.Duration) (*upnp.
 	}
 	cfg := u.cfg
 	cfg.AnswerTimeout = answer
+	// An acquisition does not wait on a gateway whose SSDP port is closed
+	// (rediscoveries, through client, keep searching: a rebooting daemon).
+	cfg.FailFastOnRefusal = true
 	return u.discoverLocked(ctx, cfg)
 }
 

@@ -195,34 +195,62 @@ func (m *mux) read(buf []byte) (int, netip.AddrPort, error) {
 // dispatch routes one datagram: STUN to the handlers, a TURN server's
 // datagrams to its view, the rest to the application's queue.
 func (m *mux) dispatch(b []byte, from netip.AddrPort) {
-	if m.route(b, from) {
-		m.deliverApp(b, from, false)
+	if app, afrom, relayed := m.route(b, from); app != nil {
+		m.deliverApp(app, afrom, relayed)
 	}
 }
 
-// route hands b to a STUN handler or a server view and returns false, or
-// returns true when b is the application's. A STUN message no handler claims
-// is dropped unless it came from a TURN server.
-func (m *mux) route(b []byte, from netip.AddrPort) (app bool) {
+// route hands b to a STUN handler or a server view and returns nil, or
+// returns the application's datagram in it: b itself from from, or, when
+// relayed, the payload of a relay frame (aliasing b) from the peer that
+// sent it through the relay. A STUN message no handler claims is dropped
+// unless it came from a TURN server.
+func (m *mux) route(b []byte, from netip.AddrPort) (app []byte, appFrom netip.AddrPort, relayed bool) {
 	stun := isSTUN(b)
 	if stun {
 		for _, e := range *m.handlers.Load() {
 			if e.h.HandlePacket(b, from) {
 				m.stats.stunHandled.Add(1)
-				return false
+				return nil, from, false
 			}
 		}
 	}
 	if servers := *m.servers.Load(); len(servers) > 0 {
 		if s := servers[from]; s != nil {
+			if f := s.fast.Load(); f != nil && !stun {
+				if pl, peer, ok := (*f)(b); ok {
+					if pl == nil || !m.relayedApp(pl, peer) {
+						return nil, from, false
+					}
+					return pl, peer, true
+				}
+			}
 			s.deliver(b)
-			return false
+			return nil, from, false
 		}
 	}
 	if stun {
 		m.stats.stunUnclaimed.Add(1)
+		return nil, from, false
+	}
+	return b, from, false
+}
+
+// relayedApp reports whether b, relayed from peer, is the application's:
+// STUN-format payloads go to the STUN handlers instead (claimed or
+// dropped), as the relay's pump does for those it reads.
+func (m *mux) relayedApp(b []byte, peer netip.AddrPort) bool {
+	if isSTUN(b) {
+		for _, e := range *m.handlers.Load() {
+			if e.h.HandlePacket(b, peer) {
+				m.stats.stunHandled.Add(1)
+				return false
+			}
+		}
+		m.stats.stunUnclaimed.Add(1)
 		return false
 	}
+	m.stats.relayIn.Add(1)
 	return true
 }
 

@@ -225,10 +225,14 @@ func (m *mux) readDirect(b []byte) (int, netip.AddrPort, bool, error) {
 	if err != nil {
 		return 0, from, false, err
 	}
-	if !m.route(r.scratch[:n], from) {
+	app, afrom, relayed := m.route(r.scratch[:n], from)
+	if app == nil {
 		return 0, from, false, nil
 	}
-	return copy(b, r.scratch[:n]), from, true, nil
+	if relayed {
+		m.noteRelayPeer(afrom) // as fromQueue does for queued relayed datagrams
+	}
+	return copy(b, app), afrom, true, nil
 }
 
 // errKicked sends readApp back to its queue.

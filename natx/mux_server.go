@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nodeconn/natx/internal/netaddr"
@@ -28,6 +29,25 @@ type serverConn struct {
 	dl     deadline
 	done   chan struct{}
 	once   sync.Once
+	fast   atomic.Pointer[serverFastPath]
+}
+
+// serverFastPath looks at a datagram from the server on the goroutine that
+// read it, before it is queued. handled false: queue it as usual. handled
+// with payload nil: consumed (or dropped). handled with a payload: an
+// application datagram from peer, relayed by the server (a ChannelData
+// frame on a bound channel); payload aliases b.
+type serverFastPath func(b []byte) (payload []byte, peer netip.AddrPort, handled bool)
+
+// SetFastPath installs f (nil removes it). The relay installs one once its
+// channels are bound, so that relayed datagrams reach the application
+// reader without a queue, a copy or a goroutine hop (relay_chan.go).
+func (s *serverConn) SetFastPath(f serverFastPath) {
+	if f == nil {
+		s.fast.Store(nil)
+		return
+	}
+	s.fast.Store(&f)
 }
 
 var errServerConnClosed = fmt.Errorf("natx: server view closed: %w", net.ErrClosed)

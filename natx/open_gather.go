@@ -121,7 +121,9 @@ func (l *Listener) runProbe() {
 	}
 	remove := l.m.addHandler(p)
 	ctx, cancel := context.WithTimeout(l.ctx, l.cfg.probeTimeout())
+	l.prober.Store(p)
 	rep, err := p.Run(ctx)
+	l.prober.Store(nil)
 	cancel()
 	remove()
 	if err != nil || l.ctx.Err() != nil {
@@ -233,6 +235,14 @@ func (l *Listener) runPortMap(transport string, port uint16) {
 	})
 	if pm != nil && !keep { // closing
 		_ = pm.Close()
+	}
+	if keep && transport == "udp" {
+		// The mapping may open the NAT's filter to the classification's
+		// filtering test, which would otherwise see it only at its next
+		// send (up to 25 ms later): the mapping's verification with it.
+		if p := l.prober.Load(); p != nil {
+			p.Resend()
+		}
 	}
 }
 

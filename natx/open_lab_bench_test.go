@@ -22,8 +22,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
@@ -53,6 +56,11 @@ type openBenchResult struct {
 // openBenchHelper args: gateway, stun server, relay transport ("" none),
 // n, step ("stun", "pcp", "turn-udp", "turn-tcp"), verify ("wait" to wait
 // up to 6 s after Open for a verified candidate, "" not to).
+// envBenchLog, when set to a directory, makes the Open benchmark helper log
+// at debug level and the benchmark write that log there, one file per
+// router: where an Open spends its time.
+const envBenchLog = "NATX_BENCH_LOG"
+
 func openBenchHelper(args []string) error {
 	gw, stunServer, relay := netip.MustParseAddr(args[0]), netip.MustParseAddrPort(args[1]), args[2]
 	n, _ := strconv.Atoi(args[3])
@@ -106,7 +114,12 @@ func openOnce(gw netip.Addr, stunServer netip.AddrPort, relay string, wait bool,
 			}
 		}
 	}
+	var log *slog.Logger
+	if os.Getenv(envBenchLog) != "" {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 	cfg := natx.Config{
+		Logger:      log,
 		PortMap:     natx.PortMapConfig{Gateway: gw},
 		STUNServers: []netip.AddrPort{stunServer},
 		Probe:       stunprobe.Config{TCP: true},
@@ -260,6 +273,17 @@ func BenchmarkLabOpen(b *testing.B) {
 		// relayed address cannot be verified (relay_verify.go).
 		{"PolicyFilter+relay-tcp", pf, "tcp", "turn-tcp", ""},
 	}
+	// A node opens once; the benchmark opens in a loop, and Linux lets a
+	// router send a host about six ICMP errors in a burst, then one a
+	// second: the refusals of PCP, NAT-PMP and SSDP that tell Open at once
+	// that no mapping can come would turn into silence from the second
+	// round on. As in BenchmarkLabPortMapping, the routers' ICMP rate limit
+	// is off.
+	for _, s := range []*netlab.Site{fwd, eimUPnP, eim, sym, pf} { // Public has no router
+		if out, err := s.Router.Exec("sysctl", "-w", "net.ipv4.icmp_ratelimit=0"); err != nil {
+			b.Fatalf("%v: %s", err, out)
+		}
+	}
 	for _, tc := range cases {
 		b.Run(tc.name, func(b *testing.B) {
 			p := l.StartHelper(tc.site.Host, "openbench", tc.site.GatewayIP.String(), coturn.Addr().String(),
@@ -282,6 +306,13 @@ func BenchmarkLabOpen(b *testing.B) {
 				b.ReportMetric(ms(res.VerifiedNs-res.StepNs), "ms/verified-over-step")
 			}
 			b.Logf("best %s (%s); first verified: %q in %d of %d rounds", res.Best, res.Reach, res.First, res.Verified, res.N)
+			if dir := os.Getenv(envBenchLog); dir != "" {
+				f := filepath.Join(dir, "openbench-"+tc.name+".log")
+				if err := os.WriteFile(f, []byte(p.Output()), 0o644); err != nil {
+					b.Error(err)
+				}
+				b.Logf("helper log in %s", f)
+			}
 		})
 	}
 	if err := coturn.WaitNoAllocations(3 * time.Second); err != nil {

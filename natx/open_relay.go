@@ -7,6 +7,7 @@ package natx
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/netip"
 	"time"
@@ -139,6 +140,26 @@ func (l *Listener) selfAddr() netip.AddrPort {
 	return netip.AddrPort{}
 }
 
+// relaySelfTimeout bounds the Binding request of relaySelf.
+const relaySelfTimeout = 2 * time.Second
+
+// relaySelf asks the relay's server at which address it sees the shared
+// socket (relay.SelfAddr): available about a millisecond after the
+// allocation, where waitSelf waits for the classification (its filtering
+// test waits 150 ms for answers that may not come).
+func (l *Listener) relaySelf(r *relay) (netip.AddrPort, bool) {
+	ctx, cancel := context.WithTimeout(l.ctx, relaySelfTimeout)
+	defer cancel()
+	a, err := r.SelfAddr(ctx)
+	if err != nil {
+		if !errors.Is(err, errRelayNotShared) {
+			l.log.Debug("natx: relay binding failed; waiting for the classification", "err", err)
+		}
+		return netip.AddrPort{}, false
+	}
+	return a, true
+}
+
 // waitSelf waits for the probe to end and returns selfAddr.
 func (l *Listener) waitSelf() (netip.AddrPort, bool) {
 	for {
@@ -160,7 +181,10 @@ func (l *Listener) waitSelf() (netip.AddrPort, bool) {
 // verifyRelay checks that a datagram sent from the socket to the relayed
 // address comes back through the relay.
 func (l *Listener) verifyRelay(r *relay) {
-	self, ok := l.waitSelf()
+	self, ok := l.relaySelf(r)
+	if !ok {
+		self, ok = l.waitSelf()
+	}
 	if !ok {
 		l.log.Info("natx: relay not verified: this socket's address as the relay sees it is unknown (no STUN answer)")
 		addr := r.RelayedAddr()

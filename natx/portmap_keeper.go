@@ -419,12 +419,14 @@ func (p *PortMap) attempt(ctx context.Context, start time.Time, i int, mappers [
 		allFailed(head.C)
 		head.Stop()
 		err := pr.Prepare(ctx, start.Add(p.cfg.upnpAnswer()))
-		if err != nil && errors.Is(err, ErrNoGateway) && ctx.Err() == nil && !gatewaySilent(better, failed, errs) {
+		if err != nil && errors.Is(err, ErrNoGateway) && !errors.Is(err, syscall.ECONNREFUSED) &&
+			ctx.Err() == nil && !gatewaySilent(better, failed, errs) {
 			// No SSDP answer within the short window, but the gateway is
 			// not silent (it refused PCP/NAT-PMP, so it is up), or UPnP is
 			// the only protocol asked for: give it upnp's whole search
-			// window. Gateways such as miniupnpd delay every SSDP answer
-			// by a random time up to a second.
+			// window, for gateways that answer only the multicast search
+			// (within its 1 s MX window). A gateway that refused the
+			// unicast search has no SSDP daemon on its address: no wait.
 			err = pr.Prepare(ctx, time.Time{})
 		}
 		if err != nil {

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -530,5 +531,27 @@ func TestLateSSDPAnswer(t *testing.T) {
 			}
 			_ = pm.Close()
 		})
+	}
+}
+
+// A router without any mapping daemon refuses PCP, NAT-PMP and the unicast
+// M-SEARCH at once (ICMP port unreachable): "no mapping service" comes
+// without waiting out the SSDP window (the keeper, and so Open, never waits
+// for a method that cannot win).
+func TestNoDaemonRefusesFast(t *testing.T) {
+	g := newGateways(t, pmptest.Options{}, upnptest.Options{})
+	cfg := g.config(newRecorder())
+	_ = g.pmp.Close()
+	_ = g.upnp.Close() // nothing listens on the SSDP port any more
+	start := time.Now()
+	_, err := NewPortMap(context.Background(), cfg, "udp", internal)
+	took := time.Since(start)
+	if !errors.Is(err, ErrNoMappingProtocol) || !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("err %v, want no mapping service, refused", err)
+	}
+	// The windows it must not wait for: the keeper's 240 ms for a first
+	// answer, UPnP's 2 s search.
+	if took >= silenceWindow {
+		t.Fatalf("took %v, want less than the %v silence window", took, silenceWindow)
 	}
 }

@@ -248,6 +248,9 @@ func (r *relay) allocate(ctx context.Context, s RelayServer, shared bool) (*rela
 	a.conn = conn
 	if p := newRelayChanPath(r, conn); p != nil {
 		a.chans.Store(p)
+		if fp, ok := pc.(interface{ SetFastPath(serverFastPath) }); ok && a.shared {
+			fp.SetFastPath(p.fast(a))
+		}
 	}
 	a.relayed = relayAddrPortOf(conn.LocalAddr())
 	a.latency = time.Since(start)

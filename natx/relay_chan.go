@@ -127,6 +127,36 @@ func (p *relayChanPath) read(b []byte) bool {
 	return true
 }
 
+// fast returns the shared socket's fast path for a's ChannelData
+// (serverFastPath): a frame on a channel pion knows is counted and its
+// payload handed back for the application reader, on the goroutine that
+// read the socket; the relay's own verification echo is consumed; anything
+// else goes to the queue and pion as before.
+func (p *relayChanPath) fast(a *relayAlloc) serverFastPath {
+	return func(b []byte) ([]byte, netip.AddrPort, bool) {
+		if relayFrameKind(b) != relayFrameChannel || len(b) < relayChanHeader {
+			return nil, netip.AddrPort{}, false
+		}
+		num := binary.BigEndian.Uint16(b)
+		n := int(binary.BigEndian.Uint16(b[2:]))
+		if relayChanHeader+n > len(b) {
+			return nil, netip.AddrPort{}, true // shorter than its length says: drop
+		}
+		peerAddr, ok := p.ch.FindAddrByChannelNumber(num)
+		if !ok {
+			return nil, netip.AddrPort{}, false
+		}
+		a.wire.counts.chanIn.Add(1)
+		payload, peer := b[relayChanHeader:relayChanHeader+n], relayAddrPortOf(peerAddr)
+		if p.r.verifyMatch(payload, peer) {
+			return nil, netip.AddrPort{}, true
+		}
+		p.r.pktRecv.Add(1)
+		p.r.bytesRecv.Add(uint64(n))
+		return payload, peer, true
+	}
+}
+
 // offer delivers a payload from a peer like deliver, but never blocks the
 // transport's read loop (which also carries the server's answers): when
 // the reader is behind, the payload is dropped and counted, as the pion

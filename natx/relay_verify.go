@@ -15,6 +15,8 @@ import (
 	"net"
 	"net/netip"
 	"time"
+
+	"github.com/nodeconn/natx/internal/netaddr"
 )
 
 // relayVerifyWait is a Verify in progress.
@@ -92,6 +94,54 @@ func (r *relay) Verify(ctx context.Context, self netip.AddrPort, sendDirect func
 			return errRelayClosed
 		case <-tick.C:
 		}
+	}
+}
+
+// errRelayNotShared: the allocation does not run on the shared UDP socket,
+// so its server's view of the client says nothing of that socket.
+var errRelayNotShared = errors.New("natx: relay does not run on the shared socket")
+
+// SelfAddr asks the TURN server, with a Binding request on the current
+// allocation's transport, at which address it sees the client. When the
+// allocation runs on the shared UDP socket, that is the socket's
+// server-reflexive address toward the relay: what Verify must permit, known
+// one round trip after the allocation instead of at the end of the
+// classification. Other transports give errRelayNotShared.
+func (r *relay) SelfAddr(ctx context.Context) (netip.AddrPort, error) {
+	a, err := r.current()
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	if !a.shared {
+		return netip.AddrPort{}, errRelayNotShared
+	}
+	type answer struct {
+		addr net.Addr
+		err  error
+	}
+	// pion's SendBindingRequestTo has no context: run it aside (it gives
+	// up by itself) and stop waiting when ctx ends.
+	res := make(chan answer, 1)
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		addr, err := a.client.SendBindingRequestTo(a.serverAddr)
+		res <- answer{addr, err}
+	}()
+	select {
+	case ans := <-res:
+		if ans.err != nil {
+			return netip.AddrPort{}, fmt.Errorf("natx: relay binding: %w", ans.err)
+		}
+		ap := netaddr.AddrPort(ans.addr)
+		if !ap.IsValid() || ap.Addr().IsUnspecified() {
+			return netip.AddrPort{}, fmt.Errorf("natx: relay binding: no usable mapped address (%v)", ans.addr)
+		}
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), nil
+	case <-ctx.Done():
+		return netip.AddrPort{}, ctx.Err()
+	case <-r.done:
+		return netip.AddrPort{}, errRelayClosed
 	}
 }
 

@@ -76,10 +76,18 @@ type Config struct {
 	// with ErrNoGateway instead of waiting out SearchTimeout. Once an
 	// answer came, SearchTimeout bounds the rest (description, checks).
 	// A gateway that speaks UPnP answers a unicast M-SEARCH within
-	// milliseconds, or within its random MX delay (miniupnpd: up to 1 s per
-	// search, hence the many searches; see docs/upnp.md). If zero,
-	// SearchTimeout.
+	// milliseconds (miniupnpd: 51 ms), or within the MX window of the
+	// multicast search (1 s; see docs/upnp.md). If zero, SearchTimeout.
 	AnswerTimeout time.Duration
+
+	// FailFastOnRefusal makes Discover fail at once, with ErrNoGateway
+	// wrapping syscall.ECONNREFUSED, when the gateway refuses the unicast
+	// M-SEARCH (an ICMP port unreachable: nothing listens for SSDP on its
+	// address, so no answer it could give would pass the LOCATION rule).
+	// If false, a refusal is only remembered and the search goes on, for
+	// a daemon that is restarting. natx's keeper sets it for its first
+	// mapping, not for rediscoveries after a gateway reboot.
+	FailFastOnRefusal bool
 
 	// RequestTimeout bounds each HTTP request (description fetch, every SOAP
 	// action) and the deletions done by Close. If zero, 3 s.

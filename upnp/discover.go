@@ -10,7 +10,8 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/nodeconn/natx/internal/netaddr"
@@ -26,7 +27,9 @@ var resendAfter = [...]time.Duration{0, 100 * time.Millisecond, 300 * time.Milli
 // multicast, see Config.DisableMulticast), vets each answer as it arrives,
 // and returns as soon as one description holds a usable WAN connection
 // service, without waiting out the search window. It fails with
-// ErrNoGateway when none is found within Config.SearchTimeout or ctx.
+// ErrNoGateway when none is found within Config.SearchTimeout or ctx, and
+// at once, wrapping syscall.ECONNREFUSED, when Config.FailFastOnRefusal is
+// set and the gateway refuses the unicast search.
 //
 // ctx bounds discovery only; cancelling it after Discover returns has no
 // effect on the Client.
@@ -37,57 +40,72 @@ func Discover(ctx context.Context, cfg Config) (*Client, error) {
 		return nil, err
 	}
 	log = log.With("gw", gw)
-	conn, err := listenUDP(cfg)
+	ctx, cancel := context.WithTimeout(ctx, cfg.searchTimeout())
+	defer cancel()
+	s, err := newSearcher(cfg, gw, log)
 	if err != nil {
 		return nil, fmt.Errorf("upnp: ssdp socket: %w", err)
 	}
-	defer conn.Close()
-
-	ctx, cancel := context.WithTimeout(ctx, cfg.searchTimeout())
-	defer cancel()
-	stop := unblockOnDone(ctx, conn)
-	defer stop()
+	defer s.close()
 
 	h := newHTTPClient(gw, cfg.Net, cfg.requestTimeout())
-	s := &searcher{conn: conn, gw: gw, log: log}
-	s.dests = append(s.dests, net.UDPAddrFromAddrPort(netip.AddrPortFrom(gw, cfg.ssdpPort())))
-	if !cfg.DisableMulticast && !gw.IsLoopback() {
-		s.dests = append(s.dests, &net.UDPAddr{IP: net.ParseIP(ssdpMulticastAddr), Port: int(cfg.ssdpPort())})
-	}
-
 	start := time.Now()
-	deadline, _ := ctx.Deadline()
+	answerBy := start.Add(cfg.answerTimeout())
+	timer := time.NewTimer(0)
+	defer timer.Stop()
 	sent := 0
 	seen := make(map[string]bool)
 	var lastErr error
 	for {
-		if sent < len(resendAfter) && !time.Now().Before(start.Add(resendAfter[sent])) {
-			if err := s.send(sent == 0); err != nil {
+		now := time.Now()
+		var refused error // the gateway's ICMP port unreachable, seen by a send or a read
+		if sent < len(resendAfter) && !now.Before(start.Add(resendAfter[sent])) {
+			err := s.send(sent == 0)
+			sent++
+			if errors.Is(err, syscall.ECONNREFUSED) {
+				refused = err
+			} else if err != nil {
 				h.close()
 				return nil, fmt.Errorf("upnp: M-SEARCH: %w", err)
 			}
-			sent++
 		}
-		readBy := deadline
-		if sent < len(resendAfter) {
-			readBy = start.Add(resendAfter[sent])
+		if len(seen) == 0 && !now.Before(answerBy) {
+			log.Debug("upnp: no SSDP answer from the gateway", "after", cfg.answerTimeout())
+			break
 		}
-		if answerBy := start.Add(cfg.answerTimeout()); len(seen) == 0 && answerBy.Before(readBy) {
-			readBy = answerBy
+		wake := answerBy
+		if len(seen) > 0 {
+			wake = start.Add(cfg.searchTimeout())
 		}
-		ans, err := s.next(readBy)
+		if sent < len(resendAfter) && start.Add(resendAfter[sent]).Before(wake) {
+			wake = start.Add(resendAfter[sent])
+		}
+		var p packet
+		if refused == nil {
+			timer.Reset(time.Until(wake))
+			select {
+			case <-ctx.Done():
+			case <-timer.C:
+				continue
+			case p = <-s.packets:
+			}
+			if ctx.Err() != nil {
+				break
+			}
+			refused = p.err
+		}
+		if refused != nil {
+			lastErr = fmt.Errorf("SSDP port %d refused: %w", cfg.ssdpPort(), refused)
+			if cfg.FailFastOnRefusal && len(seen) == 0 {
+				log.Debug("upnp: gateway refused the M-SEARCH", "err", refused)
+				break
+			}
+			continue
+		}
+		ans, err := parseSSDPAnswer(p.b, p.from, gw)
 		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-				break
-			}
-			if len(seen) == 0 && !time.Now().Before(start.Add(cfg.answerTimeout())) {
-				s.log.Debug("upnp: no SSDP answer from the gateway", "after", cfg.answerTimeout())
-				break
-			}
-			if !errors.Is(err, os.ErrDeadlineExceeded) {
-				// A transient socket error: do not spin on it.
-				lastErr = err
-				time.Sleep(10 * time.Millisecond)
+			if p.from.Addr().Unmap() == gw {
+				log.Debug("upnp: SSDP answer dropped", "err", err)
 			}
 			continue
 		}
@@ -117,88 +135,124 @@ func Discover(ctx context.Context, cfg Config) (*Client, error) {
 	return nil, err
 }
 
-// listenUDP opens the SSDP socket.
-func listenUDP(cfg Config) (net.PacketConn, error) {
-	if cfg.Net != nil {
-		return cfg.Net.ListenPacket("udp4", "0.0.0.0:0")
-	}
-	return net.ListenPacket("udp4", "0.0.0.0:0")
+// packet is one datagram read by a searcher, or a read error.
+type packet struct {
+	b    []byte
+	from netip.AddrPort
+	err  error
 }
 
-// unblockOnDone makes a blocked read on conn return when ctx ends. The
-// returned stop waits for the watcher if it already started.
-func unblockOnDone(ctx context.Context, conn net.PacketConn) (stop func()) {
-	fired := make(chan struct{})
-	stopAF := context.AfterFunc(ctx, func() {
-		defer close(fired)
-		conn.SetReadDeadline(time.Unix(1, 0))
-	})
-	return func() {
-		if !stopAF() {
-			<-fired
-		}
-	}
-}
-
-// searcher sends M-SEARCH and reads vetted answers from the gateway.
+// searcher sends M-SEARCH and reads the answers: unicast on a socket
+// connected to the gateway (so that an ICMP port unreachable shows as
+// ECONNREFUSED), multicast on an unconnected one.
 type searcher struct {
-	conn  net.PacketConn
-	gw    netip.Addr
-	dests []net.Addr // unicast to the gateway first, then multicast
-	log   *slog.Logger
-	buf   [maxDatagram + 1]byte
+	gw      netip.Addr
+	uni     net.Conn
+	multi   net.PacketConn // nil: no multicast
+	mdst    net.Addr
+	log     *slog.Logger
+	packets chan packet
+	done    chan struct{}
+	wg      sync.WaitGroup
 }
 
-// send sends one M-SEARCH per search target to every destination, or,
-// if first, one unicast search for the first target only. Only a failure
-// on the unicast destination is an error: multicast may well be unroutable
-// (vnet, containers).
+func newSearcher(cfg Config, gw netip.Addr, log *slog.Logger) (*searcher, error) {
+	s := &searcher{gw: gw, log: log, packets: make(chan packet, 16), done: make(chan struct{})}
+	dst := netip.AddrPortFrom(gw, cfg.ssdpPort()).String()
+	var err error
+	if cfg.Net != nil {
+		s.uni, err = cfg.Net.Dial("udp4", dst)
+	} else {
+		s.uni, err = net.Dial("udp4", dst)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !cfg.DisableMulticast && !gw.IsLoopback() {
+		if cfg.Net != nil {
+			s.multi, err = cfg.Net.ListenPacket("udp4", "0.0.0.0:0")
+		} else {
+			s.multi, err = net.ListenPacket("udp4", "0.0.0.0:0")
+		}
+		if err != nil {
+			s.uni.Close()
+			return nil, err
+		}
+		s.mdst = &net.UDPAddr{IP: net.ParseIP(ssdpMulticastAddr), Port: int(cfg.ssdpPort())}
+	}
+	s.wg.Add(1)
+	go s.read(func(b []byte) (int, netip.AddrPort, error) {
+		n, err := s.uni.Read(b)
+		return n, netaddr.AddrPort(s.uni.RemoteAddr()), err
+	})
+	if s.multi != nil {
+		s.wg.Add(1)
+		go s.read(func(b []byte) (int, netip.AddrPort, error) {
+			n, from, err := s.multi.ReadFrom(b)
+			return n, netaddr.AddrPort(from), err
+		})
+	}
+	return s, nil
+}
+
+// read reads datagrams with rd until its socket is closed. A datagram
+// longer than maxDatagram is passed on truncated to maxDatagram+1 bytes,
+// for parseSSDPAnswer to refuse.
+func (s *searcher) read(rd func([]byte) (int, netip.AddrPort, error)) {
+	defer s.wg.Done()
+	for {
+		b := make([]byte, maxDatagram+1)
+		n, from, err := rd(b)
+		var p packet
+		switch {
+		case err == nil:
+			p = packet{b: b[:n], from: from}
+		case errors.Is(err, syscall.ECONNREFUSED):
+			p = packet{err: err} // the next read waits again
+		default:
+			return // closed
+		}
+		select {
+		case s.packets <- p:
+		case <-s.done:
+			return
+		}
+	}
+}
+
+// close closes the sockets and waits for the readers.
+func (s *searcher) close() {
+	close(s.done)
+	s.uni.Close()
+	if s.multi != nil {
+		s.multi.Close()
+	}
+	s.wg.Wait()
+}
+
+// send sends one M-SEARCH per search target, unicast and multicast, or, if
+// first, one unicast search for the first target only. Only a failure on
+// the unicast socket is an error (ECONNREFUSED included: the refusal of an
+// earlier search): multicast may well be unroutable (vnet, containers).
 func (s *searcher) send(first bool) error {
-	for i, d := range s.dests {
-		host, mx := d.String(), 0
-		if i > 0 {
-			mx = 1
+	targets := searchTargets[:]
+	if first {
+		targets = targets[:1]
+	}
+	host := netip.AddrPortFrom(s.gw, netaddr.AddrPort(s.uni.RemoteAddr()).Port()).String()
+	for _, st := range targets {
+		if _, err := s.uni.Write(mSearch(host, st, 0)); err != nil {
+			return err
 		}
-		targets := searchTargets[:]
-		if first {
-			if i > 0 {
-				break
-			}
-			targets = targets[:1]
-		}
-		for _, st := range targets {
-			if _, err := s.conn.WriteTo(mSearch(host, st, mx), d); err != nil {
-				if i == 0 {
-					return err
-				}
-				s.log.Debug("upnp: multicast M-SEARCH failed", "err", err)
-				break
-			}
+	}
+	if first || s.multi == nil {
+		return nil
+	}
+	for _, st := range targets {
+		if _, err := s.multi.WriteTo(mSearch(s.mdst.String(), st, 1), s.mdst); err != nil {
+			s.log.Debug("upnp: multicast M-SEARCH failed", "err", err)
+			break
 		}
 	}
 	return nil
-}
-
-// next returns the next vetted answer, or an error at readBy. Answers that
-// fail vetting are dropped here; their count is bounded only by time, and
-// each costs one parse of at most maxDatagram bytes.
-func (s *searcher) next(readBy time.Time) (ssdpAnswer, error) {
-	if err := s.conn.SetReadDeadline(readBy); err != nil {
-		return ssdpAnswer{}, err
-	}
-	for {
-		n, from, err := s.conn.ReadFrom(s.buf[:])
-		if err != nil {
-			return ssdpAnswer{}, err
-		}
-		src := netaddr.AddrPort(from)
-		ans, err := parseSSDPAnswer(s.buf[:n], src, s.gw)
-		if err != nil {
-			if src.Addr().Unmap() == s.gw {
-				s.log.Debug("upnp: SSDP answer dropped", "err", err)
-			}
-			continue
-		}
-		return ans, nil
-	}
 }

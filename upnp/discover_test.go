@@ -8,10 +8,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -99,6 +101,47 @@ func TestDiscoverSilentGateway(t *testing.T) {
 	want := 1 + (len(resendAfter)-1)*len(searchTargets) // round 0: one search
 	if n := s.Count("M-SEARCH"); n != want {
 		t.Fatalf("%d M-SEARCH, want %d", n, want)
+	}
+}
+
+// closedUDPPort returns a loopback UDP port that nothing listens on.
+func closedUDPPort(t *testing.T) uint16 {
+	t.Helper()
+	c, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := uint16(c.LocalAddr().(*net.UDPAddr).Port)
+	c.Close()
+	return port
+}
+
+func TestDiscoverRefused(t *testing.T) {
+	// Nothing listens on the SSDP port: the kernel answers the unicast
+	// search with ICMP port unreachable.
+	cfg := Config{Gateway: netip.MustParseAddr("127.0.0.1"), SSDPPort: closedUDPPort(t),
+		DisableMulticast: true, SearchTimeout: 600 * time.Millisecond, FailFastOnRefusal: true}
+	start := time.Now()
+	_, err := Discover(context.Background(), cfg)
+	took := time.Since(start)
+	if !errors.Is(err, ErrNoGateway) || !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("err %v, want ErrNoGateway wrapping ECONNREFUSED", err)
+	}
+	// Not the search window: the first refusal ends it.
+	if took >= cfg.SearchTimeout {
+		t.Fatalf("took %v: waited out the %v window", took, cfg.SearchTimeout)
+	}
+
+	// Without FailFastOnRefusal the search goes on (a daemon may be
+	// restarting) and the refusal is the reason given at the end.
+	cfg.FailFastOnRefusal = false
+	start = time.Now()
+	_, err = Discover(context.Background(), cfg)
+	if took := time.Since(start); took < cfg.SearchTimeout {
+		t.Fatalf("gave up after %v, before the %v window", took, cfg.SearchTimeout)
+	}
+	if !errors.Is(err, ErrNoGateway) || !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("err %v, want ErrNoGateway wrapping ECONNREFUSED", err)
 	}
 }
 

@@ -97,6 +97,28 @@ func (p recPC) WriteTo(b []byte, a net.Addr) (int, error) {
 	return p.PacketConn.WriteTo(b, a)
 }
 
+// Dial records a UDP socket connected to addr; its writes are sends to addr.
+func (r *recordingNet) Dial(network, addr string) (net.Conn, error) {
+	c, err := r.Net.Dial(network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return recConn{c, r, addr}, nil
+}
+
+type recConn struct {
+	net.Conn
+	r    *recordingNet
+	addr string
+}
+
+func (c recConn) Write(b []byte) (int, error) {
+	c.r.mu.Lock()
+	c.r.tx = append(c.r.tx, c.addr)
+	c.r.mu.Unlock()
+	return c.Conn.Write(b)
+}
+
 // decoy is an HTTP server off the gateway that counts what it receives.
 type decoy struct {
 	*httptest.Server
