@@ -114,34 +114,41 @@ func (m *mux) readLoop() {
 		r.bgIn.Store(true)
 		n, from, err := m.read(buf)
 		r.bgIn.Store(false)
+		if err == nil {
+			// Route before giving the socket back: an application reader
+			// that takes it next looks at its queue first (readDirect),
+			// and must find this datagram there. Routed after, it could
+			// wait in the queue, unseen, until the next datagram woke the
+			// reader (a lost first datagram, in effect, for a protocol
+			// that waits for an answer).
+			errs = 0
+			m.dispatch(buf[:n], from)
+			<-r.tok
+			continue
+		}
 		<-r.tok
-		if err != nil {
+		select {
+		case <-m.closed:
+			return
+		default:
+		}
+		if errors.Is(err, net.ErrClosed) {
+			return
+		}
+		if isTimeout(err) { // a kick or a deadline meant for the application
+			continue
+		}
+		// A transient error (ICMP-induced, buffer): count, back off a
+		// little if it repeats, never spin.
+		m.stats.readErrors.Add(1)
+		errs++
+		if errs > 3 {
 			select {
 			case <-m.closed:
 				return
-			default:
+			case <-time.After(10 * time.Millisecond):
 			}
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			if isTimeout(err) { // a kick or a deadline meant for the application
-				continue
-			}
-			// A transient error (ICMP-induced, buffer): count, back off
-			// a little if it repeats, never spin.
-			m.stats.readErrors.Add(1)
-			errs++
-			if errs > 3 {
-				select {
-				case <-m.closed:
-					return
-				case <-time.After(10 * time.Millisecond):
-				}
-			}
-			continue
 		}
-		errs = 0
-		m.dispatch(buf[:n], from)
 	}
 }
 

@@ -269,3 +269,33 @@ func FuzzSTUNDemux(f *testing.F) {
 		}
 	})
 }
+
+// A datagram that the background loop reads just as the application's
+// reader arrives must reach that reader at once: it once waited in the
+// queue, unseen, until the next datagram woke the reader blocked on the
+// socket (the loop gave the socket back before queueing). One in several
+// hundred fresh listeners lost its first ping that way; 2000 of them make
+// the test fail almost surely when the race is back.
+func TestMuxFirstDatagramReachesReader(t *testing.T) {
+	c, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	msg, buf := make([]byte, 100), make([]byte, 200)
+	for round := range 2000 {
+		l, err := Open(context.Background(), Config{Addr: netip.MustParseAddr("127.0.0.1"), DisablePortMap: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := echoServer(l)
+		_, _ = c.WriteTo(msg, l.LocalAddr())
+		_ = c.SetReadDeadline(time.Now().Add(time.Second))
+		_, _, err = c.ReadFrom(buf)
+		_ = l.Close()
+		<-done
+		if err != nil {
+			t.Fatalf("listener %d: no echo of its first datagram: %v (stats %+v)", round, err, l.Stats())
+		}
+	}
+}
