@@ -178,6 +178,12 @@ func (c *Client) AddMapping(ctx context.Context, proto string, internal netip.Ad
 		} else {
 			err = c.addPort(ctx, p, ext, internal, description, lease)
 		}
+		if err != nil && ctx.Err() != nil {
+			// Abandoned mid-request (the caller's context, or Close): the
+			// gateway may have made the mapping all the same.
+			c.undoAbandoned(m, ext, useAny)
+			return Mapping{}, err
+		}
 		if err == nil {
 			m.External = netip.AddrPortFrom(netip.Addr{}, ext)
 			m.Lifetime = time.Duration(lease) * time.Second
@@ -219,6 +225,44 @@ func (c *Client) AddMapping(ctx context.Context, proto string, internal netip.Ad
 		c.remember(m)
 	}
 	return m, nil
+}
+
+// undoAbandoned deletes, in the background (Close waits for it), what an
+// add request abandoned by its caller may have left on the gateway: the
+// entry on the port asked for if it is ours (internal client and port,
+// description) and not a mapping this client holds (an abandoned renewal
+// leaves its mapping alone), and, after AddAnyPortMapping, which may have
+// picked another port, every such entry of the table.
+func (c *Client) undoAbandoned(m Mapping, asked uint16, anyPort bool) {
+	c.wg.Add(1) // the abandoned call still holds one: Close cannot be past Wait
+	go func() {
+		defer c.wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), c.cfg.requestTimeout())
+		defer cancel()
+		ours := func(transport string, ext uint16, in netip.AddrPort, desc string) bool {
+			c.mu.Lock()
+			_, held := c.active[Mapping{Transport: transport, External: netip.AddrPortFrom(netip.Addr{}, ext)}.key()]
+			c.mu.Unlock()
+			return !held && transport == m.Transport && in == m.Internal && desc == m.Description
+		}
+		var stale []Mapping
+		if e, err := c.getSpecific(ctx, m.Transport, asked); err == nil &&
+			ours(m.Transport, asked, netip.AddrPortFrom(e.client, e.port), e.desc) {
+			stale = append(stale, Mapping{Transport: m.Transport, Internal: m.Internal, External: netip.AddrPortFrom(netip.Addr{}, asked)})
+		} else if anyPort {
+			list, _ := c.listMappings(ctx)
+			for _, x := range list {
+				if ours(x.Transport, x.External.Port(), x.Internal, x.Description) {
+					stale = append(stale, x)
+				}
+			}
+		}
+		for _, x := range stale {
+			err := c.deleteRaw(ctx, x)
+			c.log.Info("upnp: deleted the mapping of an abandoned request", "transport", x.Transport,
+				"external", x.External.Port(), "err", err)
+		}
+	}()
 }
 
 // isConflict reports a 718 or an entry found to belong to another client.
@@ -378,6 +422,10 @@ func (c *Client) ListMappings(ctx context.Context) ([]Mapping, error) {
 		return nil, err
 	}
 	defer end()
+	return c.listMappings(ctx)
+}
+
+func (c *Client) listMappings(ctx context.Context) ([]Mapping, error) {
 	ext4 := c.externalAddrAsync(ctx)
 	defer ext4.stop()
 	var out []Mapping

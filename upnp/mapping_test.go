@@ -5,6 +5,7 @@ package upnp
 
 import (
 	"context"
+	"fmt"
 	"errors"
 	"net"
 	"net/netip"
@@ -371,5 +372,49 @@ func TestCloseAbortsCallInFlight(t *testing.T) {
 	}
 	if err := <-errc; !errors.Is(err, ErrClosed) {
 		t.Fatalf("call in flight: %v, want ErrClosed", err)
+	}
+}
+
+// A caller that gives up while the gateway is answering its add leaves
+// nothing behind: the mapping the gateway made anyway is deleted in the
+// background, and Close waits for that. An abandoned renewal of a mapping
+// the client holds leaves that mapping alone.
+func TestAbandonedAddUndone(t *testing.T) {
+	for _, version := range []int{1, 2} { // AddPortMapping, AddAnyPortMapping
+		t.Run(fmt.Sprintf("IGDv%d", version), func(t *testing.T) {
+			s := upnptest.NewServer(t, upnptest.Options{Version: version})
+			c := discover(t, s, nil)
+			held, err := c.AddMapping(context.Background(), "udp", internal(c), 6000, time.Hour, "natx-held")
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.SetAnswerDelay(300 * time.Millisecond)
+			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+			in := netip.AddrPortFrom(internal(c).Addr(), 7000)
+			_, err = c.AddMapping(ctx, "tcp", in, 7000, time.Hour, "natx-abandoned")
+			cancel()
+			if err == nil {
+				t.Fatal("the abandoned add succeeded")
+			}
+			// The renewal of the held mapping, abandoned too.
+			ctx, cancel = context.WithTimeout(context.Background(), 100*time.Millisecond)
+			_, err = c.AddMapping(ctx, "udp", internal(c), held.External.Port(), time.Hour, "natx-held")
+			cancel()
+			if err == nil {
+				t.Fatal("the abandoned renewal succeeded")
+			}
+			s.SetAnswerDelay(0)
+			deadline := time.Now().Add(5 * time.Second)
+			for {
+				table := s.Mappings()
+				if len(table) == 1 && table[0].ExternalPort == held.External.Port() {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("table %+v: want only the held mapping on %d", table, held.External.Port())
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		})
 	}
 }

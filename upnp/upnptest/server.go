@@ -71,6 +71,10 @@ type Options struct {
 	SSDPDelay time.Duration
 	// Delay delays each HTTP response.
 	Delay time.Duration
+	// AnswerDelay delays each SOAP answer after its action was carried out
+	// (a router that maps, then answers late): a client that gives up
+	// meanwhile has a mapping it never heard of.
+	AnswerDelay time.Duration
 	// Location, if set, is sent as the LOCATION of SSDP answers instead of
 	// the server's own description URL.
 	Location string
@@ -287,6 +291,20 @@ func (s *Server) FailNext(action string, code, n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults = append(s.faults, Fault{Action: action, Code: code, Count: n})
+}
+
+// SetAnswerDelay changes Options.AnswerDelay for the requests that come
+// next.
+func (s *Server) SetAnswerDelay(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.opts.AnswerDelay = d
+}
+
+func (s *Server) answerDelay() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.opts.AnswerDelay
 }
 
 // SetExternalIP sets GetExternalIPAddress's answer, verbatim.

@@ -121,6 +121,7 @@ func (s *Server) control(w http.ResponseWriter, r *http.Request) {
 	}
 	requester, _ := netip.ParseAddrPort(r.RemoteAddr)
 	out, code := s.act(action, args, requester.Addr().Unmap())
+	s.sleep(s.answerDelay(), r.Context().Done())
 	if code != 0 {
 		soapFault(w, code, errorName(code))
 		return
