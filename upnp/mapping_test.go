@@ -5,8 +5,8 @@ package upnp
 
 import (
 	"context"
-	"fmt"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"testing"
