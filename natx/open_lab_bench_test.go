@@ -257,6 +257,13 @@ func BenchmarkLabOpen(b *testing.B) {
 	eim := l.AddSite(netlab.EIM)
 	sym := l.AddSite(netlab.Symmetric)
 	pf := l.AddSite(netlab.PolicyFilter)
+	// No gateway daemon, and a router that drops its ports silently
+	// instead of refusing them: the keeper's "no mapping service" comes
+	// only at its 240 ms silence window.
+	silent := l.AddSite(netlab.EIM)
+	if err := silent.Router.NFT(`insert rule inet filter input iifname "lan" udp dport { 1900, 5351 } drop`); err != nil {
+		b.Fatal(err)
+	}
 	cases := []struct {
 		name  string
 		site  *netlab.Site
@@ -268,6 +275,7 @@ func BenchmarkLabOpen(b *testing.B) {
 		{"PortForward", fwd, "", "stun", "wait"},
 		{"EIM+miniupnpd", eimUPnP, "", "pcp", "wait"},
 		{"EIM", eim, "", "stun", ""}, // punch-only: nothing to verify
+		{"EIM+silent-gateway", silent, "", "stun", ""},
 		{"Symmetric+relay", sym, "udp", "turn-udp", "wait"},
 		// UDP is blocked: no STUN answer tells the socket's address, so the
 		// relayed address cannot be verified (relay_verify.go).
@@ -279,7 +287,7 @@ func BenchmarkLabOpen(b *testing.B) {
 	// that no mapping can come would turn into silence from the second
 	// round on. As in BenchmarkLabPortMapping, the routers' ICMP rate limit
 	// is off.
-	for _, s := range []*netlab.Site{fwd, eimUPnP, eim, sym, pf} { // Public has no router
+	for _, s := range []*netlab.Site{fwd, eimUPnP, eim, sym, pf, silent} { // Public has no router
 		if out, err := s.Router.Exec("sysctl", "-w", "net.ipv4.icmp_ratelimit=0"); err != nil {
 			b.Fatalf("%v: %s", err, out)
 		}
