@@ -126,7 +126,10 @@ func TestUnknownPeer(t *testing.T) {
 	if err := alice.Send(ctx, "alice", []byte("x")); err != nil {
 		t.Fatal(err)
 	}
-	// A peer that leaves becomes unknown.
+	// A peer that leaves becomes unknown. Until the server has seen the
+	// connection end, messages to it are accepted and then refused with
+	// ErrQueueFull once its queue is full (seen under -race on a loaded
+	// machine): both are the server telling the truth at that moment.
 	bob := dial(t, addr, "bob", rendezvous.Config{})
 	_ = bob.Close()
 	deadline := time.Now().Add(5 * time.Second)
@@ -134,6 +137,9 @@ func TestUnknownPeer(t *testing.T) {
 		err := alice.Send(ctx, "bob", []byte("x"))
 		if errors.Is(err, rendezvous.ErrPeerUnknown) {
 			break
+		}
+		if errors.Is(err, rendezvous.ErrQueueFull) {
+			err = nil
 		}
 		if err != nil || time.Now().After(deadline) {
 			t.Fatalf("Send to a peer that left: %v, want ErrPeerUnknown", err)
