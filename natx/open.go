@@ -152,10 +152,11 @@ func (c *Config) relayMode() RelayMode {
 
 // openMapPatience is how long Open waits for a port mapping that could
 // improve on the candidates it has; a later mapping arrives as an event.
-// PCP and NAT-PMP answer within milliseconds or fail within 250 ms, and a
-// UPnP gateway answers an M-SEARCH within its MX window (natx asks 1 s; a
-// gateway silent to everything has failed by 250 ms): past a second, a
-// mapping is unlikely.
+// PCP and NAT-PMP answer within milliseconds or fail within 240 ms (the
+// keeper's silence window), a gateway without a daemon refuses all three
+// protocols at once, and a UPnP gateway answers the multicast M-SEARCH
+// within its MX window (natx asks 1 s): past a second, a mapping is
+// unlikely.
 const openMapPatience = time.Second
 
 // Open binds one UDP socket and makes it reachable by every means the

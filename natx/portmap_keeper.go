@@ -413,7 +413,7 @@ func (p *PortMap) attempt(ctx context.Context, start time.Time, i int, mappers [
 			return true
 		}
 		// A head start for the better protocols: a PCP gateway answers
-		// within milliseconds, and then UPnP's discovery (15 searches, a
+		// within milliseconds, and then UPnP's discovery (its searches, a
 		// description fetch) never loads the gateway's daemon at all.
 		head := time.NewTimer(upnpHeadStart)
 		allFailed(head.C)
