@@ -15,10 +15,14 @@ package natx_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
+	"os/exec"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -185,4 +189,60 @@ func BenchmarkLabPortMapping(b *testing.B) {
 		runProcessBench(b, upnpOnly, []string{"upnpc", "-r", "24507", "udp"}, []string{"upnpc", "-d", "24507", "udp"})
 	})
 	b.Run("silent/keeper", func(b *testing.B) { runMapBench(b, l, silent, "keeper", 24508, "fail") })
+
+	// Tailscale's portmapper, the reference issue 4 names: a program of its
+	// own module (internal/tsportmap), so that natx never depends on
+	// tailscale.com.
+	ts, err := buildTailscaleBench(b.TempDir())
+	if err != nil {
+		b.Logf("*** Tailscale's portmapper NOT measured: internal/tsportmap does not build here: %v", err)
+	}
+	b.Run("full/tailscale", func(b *testing.B) { runTailscaleBench(b, ts, full, "map", 24509, true) })
+	b.Run("full/tailscale-warm", func(b *testing.B) { runTailscaleBench(b, ts, full, "warm", 24512, true) })
+	b.Run("upnp-only/tailscale", func(b *testing.B) { runTailscaleBench(b, ts, upnpOnly, "map", 24510, true) })
+	b.Run("upnp-only/tailscale-warm", func(b *testing.B) { runTailscaleBench(b, ts, upnpOnly, "warm", 24513, true) })
+	b.Run("silent/tailscale-probe", func(b *testing.B) { runTailscaleBench(b, ts, silent, "probe", 24511, false) })
+}
+
+// buildTailscaleBench builds internal/tsportmap (its own module; the Go
+// command fetches tailscale.com into the module cache if needed) into dir.
+func buildTailscaleBench(dir string) (string, error) {
+	bin := filepath.Join(dir, "tsportmap")
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	cmd.Dir = filepath.Join("..", "internal", "tsportmap")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("%v: %s", err, out)
+	}
+	return bin, nil
+}
+
+// runTailscaleBench runs tsportmap mode in the host's namespace of s, b.N
+// operations, and reports its mean as ns/op.
+func runTailscaleBench(b *testing.B, bin string, s *netlab.Site, mode string, port int, wantOK bool) {
+	if bin == "" {
+		b.Skip("*** internal/tsportmap did not build: Tailscale's portmapper not measured")
+	}
+	out, err := s.Host.Exec(bin, mode, s.GatewayIP.String(), s.HostIP.String(), strconv.Itoa(port), strconv.Itoa(b.N))
+	if err != nil {
+		b.Fatalf("tsportmap: %v\n%s", err, out)
+	}
+	var res struct {
+		NsOp  float64   `json:"ns_op"`
+		Via   string    `json:"via"`
+		Ms    []float64 `json:"ms"`
+		Fails int       `json:"fails"`
+		Error string    `json:"error"`
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &res); err != nil {
+		b.Fatalf("tsportmap output: %v\n%s", err, out)
+	}
+	if res.Error != "" {
+		b.Fatal(res.Error)
+	}
+	if wantOK && res.Fails > 0 {
+		b.Fatalf("tailscale: %d of %d mappings failed; each op (ms): %v", res.Fails, b.N, res.Ms)
+	}
+	b.ReportMetric(res.NsOp, "ns/op")
+	b.Logf("tailscale (%s) via %q: each op (ms): %v", mode, res.Via, res.Ms)
 }

@@ -74,13 +74,15 @@ func NewProber(cfg Config, local netip.AddrPort, send SendFunc) (*Prober, error)
 	}, nil
 }
 
-// Resend sends every request still waiting for its answer once more, now,
-// instead of at its next retransmission. Call it when the path just
+// Resend sends every negative-test request (RFC 5780 filtering tests, which
+// wait for answers a NAT may drop) still waiting for its answer once more,
+// now, instead of at its next send. Call it when the path just
 // changed in a way that an answer may now pass, e.g. a port mapping was
 // made for the socket: a filtering test whose requests the NAT dropped
 // then sees its answer within a round trip instead of after up to 25 ms
 // (the spacing of its sends). A resend counts as a send of its
-// transaction; its schedule goes on from there. Safe for concurrent use.
+// transaction, on top of its schedule, which it leaves unchanged. Safe for
+// concurrent use.
 func (p *Prober) Resend() {
 	p.mu.Lock()
 	close(p.resend)
@@ -108,6 +110,7 @@ type txn struct {
 	answerAt    time.Time
 	firstSend   time.Time
 	lastSend    time.Time
+	resent      bool // a Resend added a send: see result
 	sends       int
 	wrongSource []netip.AddrPort // matching ID from an unexpected source (capped)
 	errCode     int              // error response from the right source
@@ -234,7 +237,8 @@ func (p *Prober) exchange(ctx context.Context, to, want netip.AddrPort, change u
 	}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
-	for i := 0; ; i++ {
+	// send sends the request once and records it; false: it failed.
+	send := func() bool {
 		now := time.Now()
 		err := p.send(t.req, to)
 		p.mu.Lock()
@@ -253,6 +257,11 @@ func (p *Prober) exchange(ctx context.Context, to, want netip.AddrPort, change u
 		}
 		if err != nil {
 			p.log.Debug("stunprobe: send failed", "to", to, "err", err)
+		}
+		return err == nil
+	}
+	for i := 0; ; i++ {
+		if !send() {
 			return t
 		}
 		next := r.interval(i)
@@ -264,18 +273,45 @@ func (p *Prober) exchange(ctx context.Context, to, want netip.AddrPort, change u
 		p.mu.Lock()
 		resend := p.resend
 		p.mu.Unlock()
-		if next == 0 {
-			resend = nil // the schedule is over: only the answer is awaited
+		if next == 0 || !r.even {
+			// The schedule is over (only the answer is awaited), or the
+			// test is a positive one, whose answer a new mapping does not
+			// let through any sooner: resending it would only blur its
+			// RTT sample.
+			resend = nil
 		}
-		select {
-		case <-t.done:
-			return t
-		case <-ctx.Done():
-			return t
-		case <-end:
-			return t
-		case <-tick:
-		case <-resend:
+	wait:
+		for {
+			select {
+			case <-t.done:
+				return t
+			case <-ctx.Done():
+				return t
+			case <-end:
+				return t
+			case <-tick:
+				break wait
+			case <-resend:
+				// An extra send: the schedule's timer runs on untouched,
+				// and a negative test resends no later than its own last
+				// scheduled send, so that every answer stays due within
+				// its negative wait (one sent later could arrive after the
+				// next phase opened the filter and read as "late": RFC
+				// 5780 tests II/III, seen on simnet under load).
+				p.mu.Lock()
+				resend = p.resend
+				p.mu.Unlock()
+				if !time.Now().Before(t.firstSend.Add(r.spread * time.Duration(r.n-1) / time.Duration(r.n))) {
+					resend = nil
+					continue
+				}
+				p.mu.Lock()
+				t.resent = true
+				p.mu.Unlock()
+				if !send() {
+					return t
+				}
+			}
 		}
 	}
 }
@@ -323,6 +359,14 @@ func (p *Prober) result(t *txn) result {
 		// With retransmissions the answer may be to an earlier send (Karn's
 		// ambiguity); the time since the last send is then a lower bound.
 		res.rtt = t.answerAt.Sub(t.lastSend)
+		if t.resent {
+			// A Resend may come a moment after a send whose answer is
+			// on its way: that lower bound could be near zero and make
+			// the negative waits built on it too short (answers then
+			// arrive "late"). The time since the first send is an upper
+			// bound, the safe side for them.
+			res.rtt = t.answerAt.Sub(t.firstSend)
+		}
 	}
 	return res
 }
