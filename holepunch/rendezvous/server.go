@@ -464,14 +464,11 @@ func (sc *sconn) serve() error {
 		return fmt.Errorf("%w: version %d", errProtocol, f.ver)
 	}
 	sc.id = f.id
-	// The welcome goes first in the queue: once registered, messages for
-	// the peer may arrive at any moment.
 	welcome := ""
 	if sc.addr.IsValid() {
 		welcome = sc.addr.String()
 	}
-	sc.push(mustFrame(frame{typ: typeWelcome, text: welcome}), false)
-	if !sc.register() {
+	if !sc.register(mustFrame(frame{typ: typeWelcome, text: welcome})) {
 		return net.ErrClosed
 	}
 
@@ -498,8 +495,12 @@ func (sc *sconn) serve() error {
 	}
 }
 
-// register makes sc the peer for its ID, replacing an older connection.
-func (sc *sconn) register() bool {
+// register makes sc the peer for its ID, replacing an older connection,
+// and queues welcome for it in the same step: the welcome is the first
+// frame the client gets, and once the client has it, it is known (a
+// welcome queued before the peer was visible let a client tell another to
+// send to it and that send be refused as unknown; seen under -race load).
+func (sc *sconn) register(welcome []byte) bool {
 	s := sc.s
 	s.mu.Lock()
 	if s.closed {
@@ -512,6 +513,9 @@ func (sc *sconn) register() bool {
 	}
 	s.peers[sc.id] = sc
 	sc.registered = true
+	// Under s.mu: route finds sc only after this, so nothing can be queued
+	// before the welcome (s.mu before sc.mu, as in Close).
+	sc.push(welcome, false)
 	s.mu.Unlock()
 	if old != nil {
 		old.close(codeReplaced, ErrReplaced)
