@@ -207,13 +207,8 @@ func (m *mux) dispatch(b []byte, from netip.AddrPort) {
 // unless it came from a TURN server.
 func (m *mux) route(b []byte, from netip.AddrPort) (app []byte, appFrom netip.AddrPort, relayed bool) {
 	stun := isSTUN(b)
-	if stun {
-		for _, e := range *m.handlers.Load() {
-			if e.h.HandlePacket(b, from) {
-				m.stats.stunHandled.Add(1)
-				return nil, from, false
-			}
-		}
+	if stun && m.claimSTUN(b, from) {
+		return nil, from, false
 	}
 	if servers := *m.servers.Load(); len(servers) > 0 {
 		if s := servers[from]; s != nil {
@@ -241,17 +236,25 @@ func (m *mux) route(b []byte, from netip.AddrPort) (app []byte, appFrom netip.Ad
 // dropped), as the relay's pump does for those it reads.
 func (m *mux) relayedApp(b []byte, peer netip.AddrPort) bool {
 	if isSTUN(b) {
-		for _, e := range *m.handlers.Load() {
-			if e.h.HandlePacket(b, peer) {
-				m.stats.stunHandled.Add(1)
-				return false
-			}
+		if !m.claimSTUN(b, peer) {
+			m.stats.stunUnclaimed.Add(1)
 		}
-		m.stats.stunUnclaimed.Add(1)
 		return false
 	}
 	m.stats.relayIn.Add(1)
 	return true
+}
+
+// claimSTUN offers a STUN-format datagram to the handlers and reports
+// whether one claimed it (counted).
+func (m *mux) claimSTUN(b []byte, from netip.AddrPort) bool {
+	for _, e := range *m.handlers.Load() {
+		if e.h.HandlePacket(b, from) {
+			m.stats.stunHandled.Add(1)
+			return true
+		}
+	}
+	return false
 }
 
 // deliverApp queues a copy of b for the application, or drops it when the

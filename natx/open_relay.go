@@ -95,9 +95,10 @@ func (l *Listener) relayWanted() bool {
 	return l.reach.order() > ReachMapped.order()
 }
 
-// pumpRelay moves what peers send through the relay into the application's
-// queue (STUN-format datagrams to the handlers instead) until the relay
-// closes.
+// pumpRelay moves what peers send through the relay, and what the mux's
+// fast path left to pion (Data indications, channels pion had not told
+// about yet), into the application's queue (STUN-format datagrams to the
+// handlers instead, as relayedApp sorts them) until the relay closes.
 func (l *Listener) pumpRelay(r *relay) {
 	buf := make([]byte, maxDatagram)
 	for {
@@ -106,23 +107,9 @@ func (l *Listener) pumpRelay(r *relay) {
 			return
 		}
 		b, ap := buf[:n], netaddr.AddrPort(from)
-		if isSTUN(b) {
-			claimed := false
-			for _, e := range *l.m.handlers.Load() {
-				if e.h.HandlePacket(b, ap) {
-					claimed = true
-					break
-				}
-			}
-			if claimed {
-				l.m.stats.stunHandled.Add(1)
-			} else {
-				l.m.stats.stunUnclaimed.Add(1)
-			}
-			continue
+		if l.m.relayedApp(b, ap) {
+			l.m.deliverApp(b, ap, true)
 		}
-		l.m.stats.relayIn.Add(1)
-		l.m.deliverApp(b, ap, true)
 	}
 }
 

@@ -4,37 +4,12 @@
 package natx
 
 import (
-	"errors"
 	"fmt"
-	"net"
-	"net/netip"
 	"net/url"
-	"strconv"
 	"strings"
-)
 
-// relayHostPort returns s as host:port, adding port when s has none.
-func relayHostPort(s string, port int) (string, error) {
-	if host, p, err := net.SplitHostPort(s); err == nil {
-		if host == "" || strings.ContainsAny(host, "[]/?#@ ") {
-			return "", errors.New("want host or host:port")
-		}
-		if n, err := strconv.Atoi(p); err != nil || n <= 0 || n > 65535 {
-			return "", fmt.Errorf("bad port %q", p)
-		}
-		return s, nil
-	}
-	host := strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")
-	if host == "" || strings.ContainsAny(host, "[]/?#@ ") {
-		return "", errors.New("want host or host:port")
-	}
-	if strings.Contains(host, ":") { // a bare IPv6 address
-		if _, err := netip.ParseAddr(host); err != nil {
-			return "", errors.New("want host or host:port")
-		}
-	}
-	return net.JoinHostPort(host, strconv.Itoa(port)), nil
-}
+	"github.com/nodeconn/natx/internal/netaddr"
+)
 
 // ParseRelayURL parses one TURN server, as operators write them:
 //
@@ -78,7 +53,7 @@ func ParseRelayURL(s string) (RelayServer, error) {
 	if r.Password, err = url.PathUnescape(pass); err != nil {
 		return r, fmt.Errorf("%q: password is not valid percent-encoding", redactRelayURL(s))
 	}
-	if r.Addr, err = relayHostPort(rest[at+1:], port); err != nil {
+	if r.Addr, err = netaddr.WithDefaultPort(rest[at+1:], port); err != nil {
 		return r, fmt.Errorf("%q: %w", redactRelayURL(s), err)
 	}
 	if query != "" {

@@ -60,23 +60,14 @@ func (r *relay) Verify(ctx context.Context, self netip.AddrPort, sendDirect func
 		r.verifyMu.Unlock()
 	}()
 
-	// pion's CreatePermission has no context: run it aside and stop
-	// waiting for it when ctx ends (it gives up by itself within seconds).
-	perm := make(chan error, 1)
-	r.wg.Add(1)
-	go func() {
-		defer r.wg.Done()
-		perm <- a.client.CreatePermission(net.UDPAddrFromAddrPort(self))
-	}()
-	select {
-	case err := <-perm:
-		if err != nil {
-			return fmt.Errorf("natx: relay verify: permission for %v: %w", self.Addr(), err)
-		}
-	case <-ctx.Done():
+	err = r.aside(ctx, func() error { return a.client.CreatePermission(net.UDPAddrFromAddrPort(self)) })
+	switch {
+	case ctx.Err() != nil:
 		return fmt.Errorf("%w: %w", errRelayNotVerified, ctx.Err())
-	case <-r.done:
-		return errRelayClosed
+	case errors.Is(err, errRelayClosed):
+		return err
+	case err != nil:
+		return fmt.Errorf("natx: relay verify: permission for %v: %w", self.Addr(), err)
 	}
 
 	tick := time.NewTicker(200 * time.Millisecond)
@@ -115,33 +106,42 @@ func (r *relay) SelfAddr(ctx context.Context) (netip.AddrPort, error) {
 	if !a.shared {
 		return netip.AddrPort{}, errRelayNotShared
 	}
-	type answer struct {
-		addr net.Addr
-		err  error
+	var mapped net.Addr
+	err = r.aside(ctx, func() (err error) {
+		mapped, err = a.client.SendBindingRequestTo(a.serverAddr)
+		return err
+	})
+	switch {
+	case errors.Is(err, errRelayClosed) || (err != nil && errors.Is(err, ctx.Err())):
+		return netip.AddrPort{}, err
+	case err != nil:
+		return netip.AddrPort{}, fmt.Errorf("natx: relay binding: %w", err)
 	}
-	// pion's SendBindingRequestTo has no context: run it aside (it gives
-	// up by itself) and stop waiting when ctx ends.
-	res := make(chan answer, 1)
+	ap := netaddr.AddrPort(mapped)
+	if !ap.IsValid() || ap.Addr().IsUnspecified() {
+		return netip.AddrPort{}, fmt.Errorf("natx: relay binding: no usable mapped address (%v)", mapped)
+	}
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), nil
+}
+
+// aside runs f, a pion client call without a context (it gives up by
+// itself within seconds), on a goroutine joined by Close, and stops waiting
+// for it when ctx ends (ctx's error) or the relay closes (errRelayClosed).
+// f's results must be read only when aside returned f's own error.
+func (r *relay) aside(ctx context.Context, f func() error) error {
+	res := make(chan error, 1)
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
-		addr, err := a.client.SendBindingRequestTo(a.serverAddr)
-		res <- answer{addr, err}
+		res <- f()
 	}()
 	select {
-	case ans := <-res:
-		if ans.err != nil {
-			return netip.AddrPort{}, fmt.Errorf("natx: relay binding: %w", ans.err)
-		}
-		ap := netaddr.AddrPort(ans.addr)
-		if !ap.IsValid() || ap.Addr().IsUnspecified() {
-			return netip.AddrPort{}, fmt.Errorf("natx: relay binding: no usable mapped address (%v)", ans.addr)
-		}
-		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), nil
+	case err := <-res:
+		return err
 	case <-ctx.Done():
-		return netip.AddrPort{}, ctx.Err()
+		return ctx.Err()
 	case <-r.done:
-		return netip.AddrPort{}, errRelayClosed
+		return errRelayClosed
 	}
 }
 

@@ -10,11 +10,11 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/nodeconn/natx/holepunch/rendezvous"
+	"github.com/nodeconn/natx/internal/netaddr"
 	"github.com/nodeconn/natx/natx"
 )
 
@@ -97,7 +97,7 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	}
 	o.port = uint16(port)
 	for _, s := range stun {
-		hp, err := withDefaultPort(s, turnPort)
+		hp, err := netaddr.WithDefaultPort(s, turnPort)
 		if err != nil {
 			return o, fmt.Errorf("-stun %q: %w", s, err)
 		}
@@ -165,29 +165,6 @@ func parseRelayMode(s string) (natx.RelayMode, error) {
 		return natx.RelayOff, nil
 	}
 	return 0, fmt.Errorf("-relay %q: want eager, fallback or off", s)
-}
-
-// withDefaultPort returns s as host:port, adding port when s has none.
-func withDefaultPort(s string, port int) (string, error) {
-	if host, p, err := net.SplitHostPort(s); err == nil {
-		if host == "" || strings.ContainsAny(host, "[]/?#@ ") {
-			return "", errors.New("want host or host:port")
-		}
-		if n, err := strconv.Atoi(p); err != nil || n <= 0 || n > 65535 {
-			return "", fmt.Errorf("bad port %q", p)
-		}
-		return s, nil
-	}
-	host := strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")
-	if host == "" || strings.ContainsAny(host, "[]/?#@ ") {
-		return "", errors.New("want host or host:port")
-	}
-	if strings.Contains(host, ":") { // a bare IPv6 address
-		if _, err := netip.ParseAddr(host); err != nil {
-			return "", errors.New("want host or host:port")
-		}
-	}
-	return net.JoinHostPort(host, strconv.Itoa(port)), nil
 }
 
 // parseTURN parses one -turn value (natx.ParseRelayURL: turn: or turns:
