@@ -29,18 +29,7 @@ func TestNetlabHelper(t *testing.T) {
 func startNode(t *testing.T, l *netlab.Lab, s *netlab.Site, args ...string) (*netlab.Process, event) {
 	t.Helper()
 	args = append([]string{"-gateway", s.GatewayIP.String()}, args...)
-	p := l.StartHelper(s.Host, "node", args...)
-	t.Cleanup(func() {
-		if !p.Exited() {
-			p.Kill()
-			_ = p.Wait()
-		}
-	})
-	e, err := netlab.WaitJSON(p, 40*time.Second, func(e event) bool { return e.Event == "ready" || e.Event == "error" })
-	if err != nil {
-		t.Fatalf("node %v: %v\n%s", args, err, p.Output())
-	}
-	return p, e
+	return netlab.StartJSON(t, l, s.Host, "node", 40*time.Second, func(e event) bool { return e.Event == "ready" || e.Event == "error" }, args...)
 }
 
 // stopNode sends SIGTERM and wants exit 0 after a closed line.

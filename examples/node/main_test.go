@@ -7,16 +7,15 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"net"
 	"net/netip"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/nodeconn/natx/holepunch/rendezvous"
+	"github.com/nodeconn/natx/internal/progtest"
 	"github.com/nodeconn/natx/natx"
 	"github.com/nodeconn/natx/natx/turntest"
 	"github.com/nodeconn/natx/pmp/pmptest"
@@ -26,85 +25,12 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// lines is an io.Writer that hands out complete JSON lines as they come.
-type lines struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-	all []string
-	ch  chan event
-}
-
-func newLines() *lines { return &lines{ch: make(chan event, 256)} }
-
-func (l *lines) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.buf.Write(p)
-	for {
-		i := bytes.IndexByte(l.buf.Bytes(), '\n')
-		if i < 0 {
-			return len(p), nil
-		}
-		line := l.buf.Next(i + 1)
-		l.all = append(l.all, string(line))
-		var e event
-		if err := json.Unmarshal(line, &e); err != nil {
-			e = event{Event: "unparsable", Error: string(line)}
-		}
-		select {
-		case l.ch <- e:
-		default:
-		}
-	}
-}
-
-func (l *lines) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Join(l.all, "")
-}
-
-// waitFor returns the first line for which ok is true, skipping others.
-func (l *lines) waitFor(t *testing.T, what string, ok func(event) bool) event {
-	t.Helper()
-	deadline := time.After(20 * time.Second)
-	for {
-		select {
-		case e := <-l.ch:
-			if ok(e) {
-				return e
-			}
-		case <-deadline:
-			t.Fatalf("no %s line within 20 s; output:\n%s", what, l)
-			return event{}
-		}
-	}
-}
-
 // start runs node with args until the returned stop is called (as SIGTERM
 // would); stop returns the exit status.
-func start(t *testing.T, args ...string) (*lines, func() int) {
+func start(t *testing.T, args ...string) (*progtest.Lines[event], func() int) {
 	t.Helper()
-	out := newLines()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int, 1)
-	var stderr bytes.Buffer
-	go func() { done <- run(ctx, args, out, &stderr) }()
-	var once sync.Once
-	var code int
-	stop := func() int {
-		once.Do(func() {
-			cancel()
-			select {
-			case code = <-done:
-			case <-time.After(20 * time.Second):
-				t.Fatal("node did not exit within 20 s of its signal")
-			}
-		})
-		return code
-	}
-	t.Cleanup(func() { stop() })
-	return out, stop
+	out := progtest.NewLines(func(line string) event { return event{Event: "unparsable", Error: line} })
+	return out, progtest.Start(t, "node", run, out, args...)
 }
 
 // rendezvousServer serves on loopback until the test ends.
@@ -203,7 +129,7 @@ func TestRunLoopback(t *testing.T) {
 	out, stop := start(t, "-id", "alice", "-addr", "127.0.0.1", "-gateway", gw.Addr().String(),
 		"-stun", stun.Addr().String(), "-turn", "turn:natx:p@ss:word@"+turn.Addr().String(), "-relay", "eager",
 		"-rendezvous", rv, "-timeout", "3s")
-	ready := out.waitFor(t, "ready", func(e event) bool { return e.Event == "ready" || e.Event == "error" })
+	ready := out.WaitFor(t, "ready", func(e event) bool { return e.Event == "ready" || e.Event == "error" })
 	if ready.Event != "ready" {
 		t.Fatalf("got %+v", ready)
 	}
@@ -229,13 +155,13 @@ func TestRunLoopback(t *testing.T) {
 	if ready.Local == "" {
 		t.Fatal("ready without the local address")
 	}
-	if e := out.waitFor(t, "registered", func(e event) bool { return e.Event == "registered" || e.Event == "error" }); e.Event != "registered" || e.ID != "alice" {
+	if e := out.WaitFor(t, "registered", func(e event) bool { return e.Event == "registered" || e.Event == "error" }); e.Event != "registered" || e.ID != "alice" {
 		t.Fatalf("got %+v, want registered as alice", e)
 	}
 	if got := probeEcho(t, ready.Local, "ping"); got != "echo:ping" {
 		t.Errorf("echo %q, want echo:ping", got)
 	}
-	if e := out.waitFor(t, "echoed", func(e event) bool { return e.Event == "echoed" }); e.Bytes != 4 {
+	if e := out.WaitFor(t, "echoed", func(e event) bool { return e.Event == "echoed" }); e.Bytes != 4 {
 		t.Errorf("echoed %+v", e)
 	}
 	if len(gw.Mappings()) == 0 || turn.Allocations() != 1 {
@@ -259,7 +185,7 @@ func TestRunLoopback(t *testing.T) {
 // and not answered.
 func TestEchoNoLoop(t *testing.T) {
 	out, _ := start(t, "-addr", "127.0.0.1", "-portmap", "off", "-timeout", "100ms")
-	ready := out.waitFor(t, "ready", func(e event) bool { return e.Event == "ready" || e.Event == "error" })
+	ready := out.WaitFor(t, "ready", func(e event) bool { return e.Event == "ready" || e.Event == "error" })
 	if ready.Event != "ready" || ready.Reachability != "unreachable" {
 		t.Fatalf("got %+v, want ready and unreachable (no STUN, no mapping, no relay)", ready)
 	}
@@ -271,7 +197,7 @@ func TestEchoNoLoop(t *testing.T) {
 	if _, err := c.Write([]byte("echo:x")); err != nil {
 		t.Fatal(err)
 	}
-	e := out.waitFor(t, "received", func(e event) bool { return e.Event == "received" || e.Event == "echoed" })
+	e := out.WaitFor(t, "received", func(e event) bool { return e.Event == "received" || e.Event == "echoed" })
 	if e.Event != "received" || e.Data == nil || *e.Data != "echo:x" || e.From != c.LocalAddr().String() {
 		t.Fatalf("got %+v", e)
 	}

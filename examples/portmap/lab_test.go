@@ -31,18 +31,7 @@ func TestNetlabHelper(t *testing.T) {
 func startPortmap(t *testing.T, l *netlab.Lab, s *netlab.Site, args ...string) (*netlab.Process, event) {
 	t.Helper()
 	args = append([]string{"-gateway", s.GatewayIP.String()}, args...)
-	p := l.StartHelper(s.Host, "portmap", args...)
-	t.Cleanup(func() {
-		if !p.Exited() {
-			p.Kill()
-			_ = p.Wait()
-		}
-	})
-	e, err := netlab.WaitJSON(p, 20*time.Second, func(e event) bool { return e.Event == "mapped" || e.Event == "error" })
-	if err != nil {
-		t.Fatalf("portmap %v: %v\n%s", args, err, p.Output())
-	}
-	return p, e
+	return netlab.StartJSON(t, l, s.Host, "portmap", 20*time.Second, func(e event) bool { return e.Event == "mapped" || e.Event == "error" }, args...)
 }
 
 // echoFrom sends "ping" from the namespace to dst over network and wants

@@ -12,54 +12,16 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/nodeconn/natx/internal/progtest"
 	"github.com/nodeconn/natx/pmp/pmptest"
 	"github.com/nodeconn/natx/stunprobe/stuntest"
 	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// lines is an io.Writer that hands out complete JSON lines as they come.
-type lines struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-	ch  chan event
-}
-
-func newLines() *lines { return &lines{ch: make(chan event, 64)} }
-
-func (l *lines) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.buf.Write(p)
-	for {
-		i := bytes.IndexByte(l.buf.Bytes(), '\n')
-		if i < 0 {
-			return len(p), nil
-		}
-		line := l.buf.Next(i + 1)
-		var e event
-		if err := json.Unmarshal(line, &e); err != nil {
-			e = event{Event: "unparsable", Error: string(line)}
-		}
-		l.ch <- e
-	}
-}
-
-func (l *lines) next(t *testing.T) event {
-	t.Helper()
-	select {
-	case e := <-l.ch:
-		return e
-	case <-time.After(20 * time.Second):
-		t.Fatal("no JSON line within 20 s")
-		return event{}
-	}
-}
 
 // freePort returns a UDP port free on loopback now.
 func freePort(t *testing.T) int {
@@ -74,28 +36,10 @@ func freePort(t *testing.T) int {
 
 // start runs portmap with args until the returned stop is called; stop
 // returns the exit status.
-func start(t *testing.T, args ...string) (*lines, func() int) {
+func start(t *testing.T, args ...string) (*progtest.Lines[event], func() int) {
 	t.Helper()
-	out := newLines()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int, 1)
-	var stderr bytes.Buffer
-	go func() { done <- run(ctx, args, out, &stderr) }()
-	var once sync.Once
-	var code int
-	stop := func() int {
-		once.Do(func() {
-			cancel()
-			select {
-			case code = <-done:
-			case <-time.After(20 * time.Second):
-				t.Fatal("portmap did not exit within 20 s of its signal")
-			}
-		})
-		return code
-	}
-	t.Cleanup(func() { stop() })
-	return out, stop
+	out := progtest.NewLines(func(line string) event { return event{Event: "unparsable", Error: line} })
+	return out, progtest.Start(t, "portmap", run, out, args...)
 }
 
 func TestMappedRenewedRemoved(t *testing.T) {
@@ -104,7 +48,7 @@ func TestMappedRenewedRemoved(t *testing.T) {
 			gw := pmptest.NewServer(t, pmptest.Options{})
 			port := freePort(t)
 			out, stop := start(t, "-port", strconv.Itoa(port), "-via", via, "-gateway", gw.Addr().String(), "-lifetime", "2s")
-			e := out.next(t)
+			e := out.Next(t)
 			want := via
 			if via == "auto" {
 				want = "pcp"
@@ -118,7 +62,7 @@ func TestMappedRenewedRemoved(t *testing.T) {
 			if e.LifetimeS < 1 || e.Public == nil || !*e.Public {
 				t.Fatalf("mapped line %+v: want a lifetime and public (no STUN to contradict)", e)
 			}
-			if r := out.next(t); r.Event != "renewed" || r.External != e.External {
+			if r := out.Next(t); r.Event != "renewed" || r.External != e.External {
 				t.Fatalf("second line %+v, want renewed on %s", r, e.External)
 			}
 			if len(gw.Mappings()) != 1 {
@@ -128,7 +72,7 @@ func TestMappedRenewedRemoved(t *testing.T) {
 				t.Fatalf("exit %d, want 0", code)
 			}
 			for {
-				r := out.next(t)
+				r := out.Next(t)
 				if r.Event == "renewed" {
 					continue
 				}
@@ -147,7 +91,7 @@ func TestMappedRenewedRemoved(t *testing.T) {
 func TestTCP(t *testing.T) {
 	gw := pmptest.NewServer(t, pmptest.Options{})
 	out, stop := start(t, "-port", "4242", "-proto", "tcp", "-gateway", gw.Addr().String())
-	if e := out.next(t); e.Event != "mapped" || e.Proto != "tcp" {
+	if e := out.Next(t); e.Event != "mapped" || e.Proto != "tcp" {
 		t.Fatalf("got %+v, want a TCP mapping", e)
 	}
 	if m := gw.Mappings(); len(m) != 1 || m[0].Transport != "tcp" {
@@ -167,7 +111,7 @@ func TestSTUNDisagrees(t *testing.T) {
 	gw := pmptest.NewServer(t, pmptest.Options{})
 	srv := stuntest.NewServer(t, stuntest.Options{})
 	out, _ := start(t, "-port", strconv.Itoa(freePort(t)), "-gateway", gw.Addr().String(), "-stun", srv.Addr().String())
-	e := out.next(t)
+	e := out.Next(t)
 	if e.Event != "mapped" || e.Public == nil || *e.Public || e.STUNMapped == "" || e.Reason == "" {
 		t.Fatalf("got %+v, want mapped, not public, with the STUN address and a reason", e)
 	}
@@ -177,10 +121,10 @@ func TestSTUNDisagrees(t *testing.T) {
 func TestGatewayReboot(t *testing.T) {
 	gw := pmptest.NewServer(t, pmptest.Options{})
 	out, _ := start(t, "-port", strconv.Itoa(freePort(t)), "-gateway", gw.Addr().String(), "-lifetime", "2s")
-	e := out.next(t)
+	e := out.Next(t)
 	gw.Reboot()
 	for {
-		r := out.next(t)
+		r := out.Next(t)
 		if r.Event == "renewed" {
 			continue
 		}
@@ -233,7 +177,7 @@ func TestEcho(t *testing.T) {
 	gw := pmptest.NewServer(t, pmptest.Options{})
 	port := freePort(t)
 	out, _ := start(t, "-port", strconv.Itoa(port), "-gateway", gw.Addr().String(), "-echo")
-	if e := out.next(t); e.Event != "mapped" {
+	if e := out.Next(t); e.Event != "mapped" {
 		t.Fatalf("got %+v", e)
 	}
 	c, err := net.Dial("udp", "127.0.0.1:"+strconv.Itoa(port))

@@ -134,3 +134,23 @@ func CommandHelper(run func(ctx context.Context, args []string, stdout, stderr i
 		return nil
 	}
 }
+
+// StartJSON starts the helper name in ns with args, kills it at the end of
+// the test if it is still running, and waits up to d for its first JSON
+// line that decodes into a T for which done is true; it fails t otherwise.
+// The example programs' lab tests start their program this way.
+func StartJSON[T any](t testing.TB, l *Lab, ns *Namespace, name string, d time.Duration, done func(T) bool, args ...string) (*Process, T) {
+	t.Helper()
+	p := l.StartHelper(ns, name, args...)
+	t.Cleanup(func() {
+		if !p.Exited() {
+			p.Kill()
+			_ = p.Wait()
+		}
+	})
+	v, err := WaitJSON(p, d, done)
+	if err != nil {
+		t.Fatalf("%s %v: %v\n%s", name, args, err, p.Output())
+	}
+	return p, v
+}
