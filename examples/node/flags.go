@@ -10,10 +10,10 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/nodeconn/natx/holepunch/rendezvous"
+	"github.com/nodeconn/natx/internal/cliflag"
 	"github.com/nodeconn/natx/internal/netaddr"
 	"github.com/nodeconn/natx/natx"
 )
@@ -42,27 +42,12 @@ type options struct {
 	dialWait   time.Duration
 }
 
-// listFlag collects a flag given several times, each possibly a
-// comma-separated list.
-type listFlag []string
-
-func (l *listFlag) String() string { return strings.Join(*l, ",") }
-
-func (l *listFlag) Set(s string) error {
-	for _, part := range strings.Split(s, ",") {
-		if part = strings.TrimSpace(part); part != "" {
-			*l = append(*l, part)
-		}
-	}
-	return nil
-}
-
 // parse parses the command line. Errors say which flag is wrong.
 func parse(args []string, stderr io.Writer) (options, error) {
 	fs := flag.NewFlagSet("node", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o options
-	var stun, turn listFlag
+	var stun, turn cliflag.List
 	var addr, gw, relay string
 	var port int
 	fs.StringVar(&o.id, "id", "", "peer ID to register with the rendezvous server (letters, digits, -._~+/=:@)")

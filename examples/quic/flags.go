@@ -9,30 +9,15 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/nodeconn/natx/holepunch/rendezvous"
+	"github.com/nodeconn/natx/internal/cliflag"
 	"github.com/nodeconn/natx/natx"
 )
 
 // defaultBytes is what -dial sends unless -bytes says otherwise: 10 MB.
 const defaultBytes = 10_000_000
-
-// listFlag collects a flag given several times, each possibly a
-// comma-separated list.
-type listFlag []string
-
-func (l *listFlag) String() string { return strings.Join(*l, ",") }
-
-func (l *listFlag) Set(s string) error {
-	for _, part := range strings.Split(s, ",") {
-		if part = strings.TrimSpace(part); part != "" {
-			*l = append(*l, part)
-		}
-	}
-	return nil
-}
 
 // parse parses the command line into a config (without Net and Signaler:
 // the real network and a rendezvous client).
@@ -40,7 +25,7 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	fs := flag.NewFlagSet("quic", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var c config
-	var stun, turn listFlag
+	var stun, turn cliflag.List
 	var addr, relay, policy, gw string
 	var port int
 	fs.StringVar(&c.id, "id", "", "this node's ID at the rendezvous server (required)")
