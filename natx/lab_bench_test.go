@@ -18,7 +18,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -82,7 +84,12 @@ func mapOnce(tool string, gw netip.Addr, internal netip.AddrPort) (time.Duration
 	start := time.Now()
 	switch tool {
 	case "keeper":
-		pm, err := natx.NewPortMap(ctx, natx.PortMapConfig{Gateway: gw}, "udp", internal)
+		var log *slog.Logger
+		if os.Getenv(envBenchLog) != "" {
+			log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+			log.Debug("bench: map")
+		}
+		pm, err := natx.NewPortMap(ctx, natx.PortMapConfig{Gateway: gw, Logger: log}, "udp", internal)
 		d := time.Since(start)
 		if err != nil {
 			return d, "", err
@@ -130,6 +137,13 @@ func runMapBench(b *testing.B, l *netlab.Lab, s *netlab.Site, tool string, port 
 		b.Logf("%s mapped via %s", tool, res.Via)
 	}
 	b.Logf("%s: each op (ms): %v", tool, res.Ms)
+	if dir := os.Getenv(envBenchLog); dir != "" {
+		f := filepath.Join(dir, "mapbench-"+strings.ReplaceAll(b.Name(), "/", "-")+".log")
+		if err := os.WriteFile(f, []byte(p.Output()), 0o644); err != nil {
+			b.Error(err)
+		}
+		b.Logf("helper log in %s", f)
+	}
 }
 
 // runProcessBench times a whole command per op in the host's namespace,

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"net/url"
 	"sync"
+	"time"
 
 	"github.com/huin/goupnp/soap"
 )
@@ -34,6 +35,7 @@ type Client struct {
 	permanentOnly bool               // the gateway answered 725: ask for lease 0 from now on
 	noAddAny      bool               // AddAnyPortMapping is not implemented after all
 	active        map[string]Mapping // mappings we made and not deleted, by key()
+	addr          *pendingAddr       // the latest external address asked for alongside other calls
 }
 
 // newClient fetches the description behind ans and picks its service.
@@ -145,7 +147,9 @@ func (c *Client) soapCall(ctx context.Context, action string, f func(context.Con
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.requestTimeout())
 	defer cancel()
 	ctx, st := withCallState(ctx)
+	start := time.Now()
 	err := f(ctx)
+	c.log.Debug("upnp: SOAP call", "action", action, "took", time.Since(start), "err", err)
 	if err == nil {
 		return nil
 	}

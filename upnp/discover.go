@@ -114,6 +114,7 @@ func Discover(ctx context.Context, cfg Config) (*Client, error) {
 			continue
 		}
 		seen[key] = true
+		log.Debug("upnp: SSDP answer", "location", key, "elapsed", time.Since(start))
 		c, err := newClient(ctx, cfg, gw, h, ans, log)
 		if err != nil {
 			log.Debug("upnp: gateway answer not usable", "location", key, "err", err)

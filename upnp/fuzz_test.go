@@ -164,7 +164,7 @@ func FuzzSOAPResponse(f *testing.F) {
 		ep, _ := url.Parse("http://192.168.1.1:5000/ctl")
 		svc := &internetgateway2.WANIPConnection2{ServiceClient: goupnp.ServiceClient{
 			SOAPClient: &soap.SOAPClient{EndpointURL: *ep, HTTPClient: *hc}}}
-		c := &Client{cfg: Config{}, svc: wanService{urn: urnWANIP2, conn: svc, any: svc}}
+		c := &Client{cfg: Config{}, log: (&Config{}).logger(), svc: wanService{urn: urnWANIP2, conn: svc, any: svc}}
 		c.life, c.cancel = context.WithCancel(context.Background())
 		defer c.cancel()
 		port, err := c.addAny(context.Background(), "UDP", 4242, netip.MustParseAddrPort("192.168.1.2:4242"), "x", 60)
