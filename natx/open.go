@@ -143,6 +143,11 @@ func (c *Config) closeTimeout() time.Duration {
 	return 2 * time.Second
 }
 
+// probing reports whether Open classifies its socket with STUN.
+func (c *Config) probing() bool {
+	return len(c.STUNServers) > 0 || len(c.Probe.Servers) > 0
+}
+
 func (c *Config) relayMode() RelayMode {
 	if len(c.Relays) == 0 {
 		return RelayOff
@@ -150,13 +155,12 @@ func (c *Config) relayMode() RelayMode {
 	return c.RelayMode
 }
 
-// openMapPatience is how long Open waits for a port mapping that could
-// improve on the candidates it has; a later mapping arrives as an event.
-// PCP and NAT-PMP answer within milliseconds or fail within 240 ms (the
-// keeper's silence window), a gateway without a daemon refuses all three
-// protocols at once, and a UPnP gateway answers the multicast M-SEARCH
-// within its MX window (natx asks 1 s): past a second, a mapping is
-// unlikely.
+// openMapPatience is the longest Open waits for a port mapping that could
+// improve on the candidates it has, once a UPnP gateway has answered its
+// discovery (a UPnP gateway may answer only the multicast M-SEARCH, within
+// its MX window, natx asks 1 s); a later mapping arrives as an event. A
+// gateway that has not answered by the end of the classification is not
+// waited for at all (Listener.pmWaitedLocked).
 const openMapPatience = time.Second
 
 // Open binds one UDP socket and makes it reachable by every means the
@@ -167,8 +171,10 @@ const openMapPatience = time.Second
 // It returns as soon as the best candidate that can still appear is known:
 // it never waits for a method that cannot give peers more than what it has
 // (a better reachability, or the same verified: a port mapping next to a
-// verified reflexive address of the same reach arrives as an event), and
-// waits at most a second for a port mapping. At
+// verified reflexive address of the same reach arrives as an event). It
+// never waits for a silent gateway's verdict either: once the
+// classification has ended, it waits for a port mapping only if a gateway
+// has answered (UPnP found, mapping under way), and at most a second. At
 // Config.OpenTimeout it returns what it has; what is still pending goes on,
 // and reports through Config.OnEvent. The Listener then keeps everything
 // alive (keepalives, mapping renewals, relay refreshes) until Close.

@@ -52,7 +52,7 @@ func (l *Listener) start() {
 	defer l.mu.Unlock()
 	st := &l.st
 	st.hosts, st.ifaceDone = hosts, true
-	st.probeDone = len(l.cfg.STUNServers) == 0 && len(l.cfg.Probe.Servers) == 0
+	st.probeDone = !l.cfg.probing()
 	st.pmDone = l.cfg.DisablePortMap
 	st.tcpDone = l.cfg.DisablePortMap || l.cfg.TCPPort == 0
 	if !st.probeDone {
@@ -199,6 +199,9 @@ func (l *Listener) runPortMap(transport string, port uint16) {
 	}
 	if pc.CloseTimeout == 0 {
 		pc.CloseTimeout = l.cfg.closeTimeout()
+	}
+	if transport == "udp" {
+		pc.onAnswered = func() { l.update(func(st *state) { st.pmAnswered = true }) }
 	}
 	user := pc.OnEvent
 	pc.OnEvent = func(e PortMapEvent) {

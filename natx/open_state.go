@@ -39,11 +39,14 @@ type state struct {
 
 	keepalives, keepaliveFails uint64
 
-	pmDone  bool // the first acquisition ended (success or failure)
-	pmLate  bool // openMapPatience passed: Open no longer waits for a mapping
-	pm      *PortMap
-	pmErr   error
-	mapping Mapping // Protocol "" when none
+	pmDone bool // the first acquisition ended (success or failure)
+	pmLate bool // openMapPatience passed: Open no longer waits for a mapping
+	// pmAnswered: a UPnP gateway answered the acquisition's discovery, so
+	// a mapping is on its way (PCP and NAT-PMP answers end their attempt).
+	pmAnswered bool
+	pm         *PortMap
+	pmErr      error
+	mapping    Mapping // Protocol "" when none
 	// mapVerify is the result of an outside check of mapping.External.
 	mapChecked, mapOK bool
 	mapCheckAddr      netip.AddrPort
@@ -218,7 +221,7 @@ func (l *Listener) potential() []Candidate {
 			out = append(out, Candidate{Kind: KindReflexive, Reach: ReachMapped, Verified: true})
 		}
 	}
-	if !st.pmDone && !st.pmLate {
+	if l.pmWaitedLocked() {
 		out = append(out, Candidate{Kind: KindMapped, Reach: ReachMapped, Verified: true, Via: "pcp"})
 	} else if st.mapping.Protocol != "" {
 		c := st.mappedCandidate(st.mapping)
@@ -236,10 +239,28 @@ func (l *Listener) potential() []Candidate {
 	return out
 }
 
-// discoveryDone reports whether every direct method has ended.
+// discoveryDone reports whether every direct method has ended, or is no
+// longer waited for (a port mapping, see pmWaitedLocked).
 func (l *Listener) discoveryDone() bool {
 	st := &l.st
-	return st.ifaceDone && st.probeDone && st.pmDone && !st.mapChecking
+	return st.ifaceDone && st.probeDone && !l.pmWaitedLocked() && !st.mapChecking
+}
+
+// pmWaitedLocked reports whether Open still counts on the first port
+// mapping: until the classification has ended, then only if the gateway
+// has answered (a UPnP discovery that found it; a PCP or NAT-PMP answer
+// ends the acquisition at once), and at most openMapPatience. A gateway
+// still silent when the classification ends may be slow or may never
+// answer, which only its silence window (240 ms) tells apart: Open does
+// not wait for that verdict, and a mapping that comes later arrives as an
+// event. Without a classification, the mapping is all there is to wait
+// for. l.mu held.
+func (l *Listener) pmWaitedLocked() bool {
+	st := &l.st
+	if st.pmDone || st.pmLate {
+		return false
+	}
+	return st.pmAnswered || !st.probeDone || !l.cfg.probing()
 }
 
 // reachCompare orders candidates by what they give peers: their

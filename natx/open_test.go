@@ -66,6 +66,34 @@ func TestOpenTimeoutThenEvent(t *testing.T) {
 	}
 }
 
+// TestOpenSilentGatewayNotWaited: a gateway still silent when the
+// classification ends is not waited for (neither its silence verdict nor
+// Open's patience for a mapping): Open returns with what the
+// classification found, and the keeper goes on in the background.
+func TestOpenSilentGatewayNotWaited(t *testing.T) {
+	ow := newOpenWorld(t, worldOpts{pcp: true, gwExtIP: true}, vnetlab.Easy)
+	ow.pcp.SetFaults(pmptest.Faults{Silent: true})
+	cfg := ow.config()
+	// The keeper's verdict comes after Open's patience for a mapping (1 s):
+	// before this change Open returned then, with its patience out.
+	cfg.PortMap.PMP.Timeout = 2 * time.Second
+	l := openT(t, cfg)
+	l.mu.Lock()
+	probeDone, pmDone, pmLate := l.st.probeDone, l.st.pmDone, l.st.pmLate
+	l.mu.Unlock()
+	logCands(t, l)
+	if !probeDone || pmDone || pmLate {
+		t.Fatalf("Open returned with classification done %v, mapping done %v, patience out %v; want true, false, false",
+			probeDone, pmDone, pmLate)
+	}
+	if _, ok := findKind(l.Addrs(), KindReflexive); !ok {
+		t.Errorf("no reflexive candidate: %v", l.Addrs())
+	}
+	if r := l.Reachability(); r != ReachPunchOnly {
+		t.Errorf("reachability %v, want %v", r, ReachPunchOnly)
+	}
+}
+
 // TestOpenCloseEveryPhase: Close right after Open, at several moments of
 // the background work, ends every goroutine (goleak) and releases the
 // gateway's mappings and the relay's allocation.

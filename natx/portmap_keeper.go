@@ -93,6 +93,12 @@ type PortMapConfig struct {
 	// (and the Disable switches): it returns the mappers to try. The
 	// keeper closes them.
 	NewMappers func() ([]PortMapper, error)
+
+	// onAnswered, if not nil, is called when, during the first
+	// acquisition, a gateway answered a discovery (UPnP found it): a
+	// mapping is on its way. Open uses it to tell a slow gateway from a
+	// silent one.
+	onAnswered func()
 }
 
 func (c *PortMapConfig) lifetime() time.Duration {
@@ -431,6 +437,9 @@ func (p *PortMap) attempt(ctx context.Context, start time.Time, i int, mappers [
 		}
 		if err != nil {
 			return attempt{i: i, err: err}
+		}
+		if p.cfg.onAnswered != nil {
+			p.cfg.onAnswered()
 		}
 		if !allFailed(nil) {
 			return fail(ctx.Err())

@@ -555,3 +555,48 @@ func TestNoDaemonRefusesFast(t *testing.T) {
 		t.Fatalf("took %v, want less than the %v silence window", took, silenceWindow)
 	}
 }
+
+// TestOnAnswered: the first acquisition tells its caller (Open) when a UPnP
+// gateway has answered discovery, before the mapping itself, so that a
+// slow gateway is told from a silent one; a gateway that never answers
+// never calls it.
+func TestOnAnswered(t *testing.T) {
+	g := newGateways(t, pmptest.Options{}, upnptest.Options{AnswerDelay: 100 * time.Millisecond})
+	cfg := g.config(newRecorder())
+	cfg.DisablePMP = true
+	var mu sync.Mutex
+	var calls []bool // whether the mapping was there at each call
+	var p *PortMap
+	cfg.onAnswered = func() {
+		mu.Lock()
+		calls = append(calls, p != nil)
+		mu.Unlock()
+	}
+	pm, err := NewPortMap(ctxT(t), cfg, "udp", internal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	p = pm
+	got := append([]bool(nil), calls...)
+	mu.Unlock()
+	if len(got) != 1 || got[0] {
+		t.Errorf("onAnswered calls %v, want one before NewPortMap returned", got)
+	}
+	closeEmpty(t, pm, g)
+
+	// Silent to all: no call.
+	g = newGateways(t, pmptest.Options{}, upnptest.Options{SSDPSilent: true})
+	g.pmp.SetFaults(pmptest.Faults{Silent: true})
+	cfg = g.config(newRecorder())
+	cfg.UPnP.SearchTimeout = 300 * time.Millisecond
+	n := 0
+	cfg.onAnswered = func() { n++ }
+	if pm, err := NewPortMap(ctxT(t), cfg, "udp", internal); err == nil {
+		_ = pm.Close()
+		t.Fatal("mapped on a silent gateway")
+	}
+	if n != 0 {
+		t.Errorf("onAnswered called %d times on a silent gateway", n)
+	}
+}
