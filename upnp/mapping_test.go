@@ -307,6 +307,33 @@ func TestListMappings(t *testing.T) {
 	}
 }
 
+// TestExternalAddressShared: listing the table then adding (the keeper's
+// first mapping) asks for the external address once; ExternalAddress
+// always asks.
+func TestExternalAddressShared(t *testing.T) {
+	s := upnptest.NewServer(t, upnptest.Options{})
+	c := discover(t, s, nil)
+	if _, err := c.ListMappings(bg); err != nil {
+		t.Fatal(err)
+	}
+	m, err := c.AddMapping(bg, "udp", internal(c), 7000, time.Hour, "natx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !m.External.Addr().IsValid() {
+		t.Errorf("mapping %+v without its external address", m)
+	}
+	if n := s.Count("GetExternalIPAddress"); n != 1 {
+		t.Errorf("%d GetExternalIPAddress calls for a list and an add, want 1", n)
+	}
+	if _, err := c.ExternalAddress(bg); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.Count("GetExternalIPAddress"); n != 2 {
+		t.Errorf("%d GetExternalIPAddress calls after ExternalAddress, want 2", n)
+	}
+}
+
 func TestSlowGateway(t *testing.T) {
 	// Slower than RequestTimeout: discovery gives up.
 	s := upnptest.NewServer(t, upnptest.Options{Delay: 2 * time.Second})
