@@ -94,10 +94,10 @@ type PortMapConfig struct {
 	// keeper closes them.
 	NewMappers func() ([]PortMapper, error)
 
-	// onAnswered, if not nil, is called when, during the first
-	// acquisition, a gateway answered a discovery (UPnP found it): a
-	// mapping is on its way. Open uses it to tell a slow gateway from a
-	// silent one.
+	// onAnswered, if not nil, is called when, during an acquisition (the
+	// first, or one after repeated failures), a gateway answered a
+	// discovery (UPnP found it): a mapping is on its way. Open uses it,
+	// for the first, to tell a slow gateway from a silent one.
 	onAnswered func()
 }
 
