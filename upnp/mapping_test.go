@@ -125,6 +125,37 @@ func TestAddAnyNotImplemented(t *testing.T) {
 	}
 }
 
+// TestAbandonedAddAnyOtherPortUndone: an abandoned AddAnyPortMapping whose
+// asked port was taken, so that the gateway picked another, is found by a
+// table scan and deleted; the other host's entry stays.
+func TestAbandonedAddAnyOtherPortUndone(t *testing.T) {
+	s := upnptest.NewServer(t, upnptest.Options{Version: 2})
+	s.AddEntry(foreign)
+	c := discover(t, s, nil)
+	s.SetAnswerDelay(300 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	_, err := c.AddMapping(ctx, "udp", internal(c), foreign.ExternalPort, time.Hour, "natx-abandoned")
+	cancel()
+	if err == nil {
+		t.Fatal("the abandoned add succeeded")
+	}
+	s.SetAnswerDelay(0)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		table := s.Mappings()
+		if len(table) == 1 && table[0] == foreign {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("table %+v: want only the other host's entry", table)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if s.Count("GetGenericPortMappingEntry") == 0 {
+		t.Error("the entry was not found by a table scan")
+	}
+}
+
 func TestAddAnyPicksFreePort(t *testing.T) {
 	s := upnptest.NewServer(t, upnptest.Options{Version: 2})
 	s.AddEntry(foreign)
