@@ -87,8 +87,8 @@ func (c *Client) externalAddrAsync(ctx context.Context) *addrWaiter {
 	fresh := false
 	if p != nil {
 		select {
-		case <-p.done:
-			fresh = time.Since(p.at) < addrReuse
+		case <-p.done: // an answer without an address is asked again
+			fresh = p.addr.IsValid() && time.Since(p.at) < addrReuse
 		default:
 			fresh = true // in flight
 		}

@@ -363,6 +363,21 @@ func TestExternalAddressShared(t *testing.T) {
 	if n := s.Count("GetExternalIPAddress"); n != 2 {
 		t.Errorf("%d GetExternalIPAddress calls after ExternalAddress, want 2", n)
 	}
+
+	// A failed request is not shared: the add asks again.
+	s = upnptest.NewServer(t, upnptest.Options{})
+	c = discover(t, s, nil)
+	s.FailNext("GetExternalIPAddress", 501, 1)
+	if _, err := c.ListMappings(bg); err != nil {
+		t.Fatal(err)
+	}
+	m, err = c.AddMapping(bg, "udp", internal(c), 7000, time.Hour, "natx")
+	if err != nil || !m.External.Addr().IsValid() {
+		t.Errorf("after a failed request: mapping %+v, err %v; want the external address", m, err)
+	}
+	if n := s.Count("GetExternalIPAddress"); n != 2 {
+		t.Errorf("%d GetExternalIPAddress calls, want 2 (the failed one, the add's)", n)
+	}
 }
 
 func TestSlowGateway(t *testing.T) {
