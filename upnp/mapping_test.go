@@ -140,17 +140,9 @@ func TestAbandonedAddAnyOtherPortUndone(t *testing.T) {
 		t.Fatal("the abandoned add succeeded")
 	}
 	s.SetAnswerDelay(0)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		table := s.Mappings()
-		if len(table) == 1 && table[0] == foreign {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("table %+v: want only the other host's entry", table)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitTable(t, s, "only the other host's entry", func(table []upnptest.Entry) bool {
+		return len(table) == 1 && table[0] == foreign
+	})
 	if s.Count("GetGenericPortMappingEntry") == 0 {
 		t.Error("the entry was not found by a table scan")
 	}
@@ -477,17 +469,26 @@ func TestAbandonedAddUndone(t *testing.T) {
 				t.Fatal("the abandoned renewal succeeded")
 			}
 			s.SetAnswerDelay(0)
-			deadline := time.Now().Add(5 * time.Second)
-			for {
-				table := s.Mappings()
-				if len(table) == 1 && table[0].ExternalPort == held.External.Port() {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("table %+v: want only the held mapping on %d", table, held.External.Port())
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
+			waitTable(t, s, fmt.Sprintf("only the held mapping on %d", held.External.Port()), func(table []upnptest.Entry) bool {
+				return len(table) == 1 && table[0].ExternalPort == held.External.Port()
+			})
 		})
+	}
+}
+
+// waitTable waits up to 5 s for the gateway's table to satisfy ok (the
+// undoing of an abandoned request runs in the background).
+func waitTable(t *testing.T, s *upnptest.Server, want string, ok func([]upnptest.Entry) bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		table := s.Mappings()
+		if ok(table) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("table %+v: want %s", table, want)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
