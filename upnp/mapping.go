@@ -80,7 +80,7 @@ const addrReuse = time.Second
 // asked for less than addrReuse ago, or starts asking. A caller that does
 // not wait leaves the request to the others (it ends within the request
 // timeout, or at Close).
-func (c *Client) externalAddrAsync(ctx context.Context) *addrWaiter {
+func (c *Client) externalAddrAsync() *pendingAddr {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	p := c.addr
@@ -111,22 +111,16 @@ func (c *Client) externalAddrAsync(ctx context.Context) *addrWaiter {
 		p = &pendingAddr{done: make(chan struct{})}
 		close(p.done)
 	}
-	return &addrWaiter{p: p, ctx: ctx}
-}
-
-// addrWaiter is one call's handle on a shared pendingAddr.
-type addrWaiter struct {
-	p   *pendingAddr
-	ctx context.Context
+	return p
 }
 
 // wait returns the address, or the zero Addr if the gateway did not say
-// or the call's context ended first.
-func (w *addrWaiter) wait() netip.Addr {
+// or ctx ended first.
+func (p *pendingAddr) wait(ctx context.Context) netip.Addr {
 	select {
-	case <-w.p.done:
-		return w.p.addr
-	case <-w.ctx.Done():
+	case <-p.done:
+		return p.addr
+	case <-ctx.Done():
 		return netip.Addr{}
 	}
 }
@@ -203,7 +197,7 @@ func (c *Client) AddMapping(ctx context.Context, proto string, internal netip.Ad
 
 	// The external address is asked for alongside the ladder: it does not
 	// depend on it, and a round trip to the daemon costs 1 to 10 ms.
-	ext4 := c.externalAddrAsync(ctx)
+	ext4 := c.externalAddrAsync()
 
 	m := Mapping{Transport: strings.ToLower(p), Internal: internal, Description: description, Service: c.svc.urn}
 	conflicts, triedSamePort := 0, false
@@ -259,7 +253,7 @@ func (c *Client) AddMapping(ctx context.Context, proto string, internal netip.Ad
 		}
 		c.log.Debug("upnp: retrying mapping", "err", err, "ext", ext, "lease", lease)
 	}
-	if a := ext4.wait(); a.IsValid() {
+	if a := ext4.wait(ctx); a.IsValid() {
 		m.External = netip.AddrPortFrom(a, m.External.Port())
 		c.remember(m)
 	}
@@ -465,7 +459,7 @@ func (c *Client) ListMappings(ctx context.Context) ([]Mapping, error) {
 }
 
 func (c *Client) listMappings(ctx context.Context) ([]Mapping, error) {
-	ext4 := c.externalAddrAsync(ctx)
+	ext4 := c.externalAddrAsync()
 	var out []Mapping
 	for i := range maxListEntries {
 		var client, proto, desc string
@@ -481,7 +475,7 @@ func (c *Client) listMappings(ctx context.Context) ([]Mapping, error) {
 			break // the end of the table, however the gateway says it
 		}
 		if err != nil {
-			return withExternal(out, ext4.wait()), err
+			return withExternal(out, ext4.wait(ctx)), err
 		}
 		in, _ := netip.ParseAddr(strings.TrimSpace(client))
 		out = append(out, Mapping{
@@ -494,7 +488,7 @@ func (c *Client) listMappings(ctx context.Context) ([]Mapping, error) {
 			Service:     c.svc.urn,
 		})
 	}
-	return withExternal(out, ext4.wait()), nil
+	return withExternal(out, ext4.wait(ctx)), nil
 }
 
 // withExternal sets the address of every mapping's External to a.
