@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -100,19 +101,16 @@ func New(opts Options) (*Server, error) {
 		return nil, errors.New("stuntest: the two addresses must differ")
 	}
 	s := &Server{opts: opts, done: make(chan struct{}), tcpConns: map[net.Conn]struct{}{}}
-	for pi := 0; pi < 2; pi++ {
-		a, b, err := s.listenPair(opts.Ports[pi], pi == 1)
-		if err != nil {
-			s.closeConns()
-			return nil, err
+	// The TCP listener takes the primary UDP port's number, which the
+	// system picked for UDP only: another process may hold it for TCP
+	// (seen in CI, with many tests listening at once). Then pick again.
+	for try := 0; ; try++ {
+		err := s.listenAll()
+		if err == nil {
+			break
 		}
-		s.conns[2*pi], s.conns[2*pi+1] = a, b
-		s.addrs[2*pi] = netaddr.AddrPort(a.LocalAddr())
-		s.addrs[2*pi+1] = netaddr.AddrPort(b.LocalAddr())
-	}
-	if opts.TCP {
-		if err := s.listenTCP(); err != nil {
-			s.closeConns()
+		s.closeConns()
+		if !errors.Is(err, errTCPPortTaken) || opts.Ports[0] != 0 || try == 9 {
 			return nil, err
 		}
 	}
@@ -121,6 +119,32 @@ func New(opts Options) (*Server, error) {
 		go s.serveUDP(i)
 	}
 	return s, nil
+}
+
+// errTCPPortTaken: the primary UDP port's number is taken for TCP.
+var errTCPPortTaken = errors.New("stuntest: the primary port is taken for TCP")
+
+// listenAll binds the four UDP sockets, and the TCP listener with
+// Options.TCP.
+func (s *Server) listenAll() error {
+	for pi := 0; pi < 2; pi++ {
+		a, b, err := s.listenPair(s.opts.Ports[pi], pi == 1)
+		if err != nil {
+			return err
+		}
+		s.conns[2*pi], s.conns[2*pi+1] = a, b
+		s.addrs[2*pi] = netaddr.AddrPort(a.LocalAddr())
+		s.addrs[2*pi+1] = netaddr.AddrPort(b.LocalAddr())
+	}
+	if s.opts.TCP {
+		if err := s.listenTCP(); err != nil {
+			if errors.Is(err, syscall.EADDRINUSE) {
+				return fmt.Errorf("%w: %w", errTCPPortTaken, err)
+			}
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *Server) listen(ap netip.AddrPort) (net.PacketConn, error) {
@@ -162,9 +186,10 @@ func (s *Server) listenPair(port uint16, avoid bool) (net.PacketConn, net.Packet
 }
 
 func (s *Server) closeConns() {
-	for _, c := range s.conns {
+	for i, c := range s.conns {
 		if c != nil {
 			_ = c.Close()
+			s.conns[i] = nil
 		}
 	}
 }

@@ -10,12 +10,15 @@ import (
 	"github.com/nodeconn/natx/internal/netaddr"
 )
 
+// listenTCPFunc is net.Listen; tests replace it.
+var listenTCPFunc = net.Listen
+
 // listenTCP listens for STUN over TCP on the primary address and port.
 func (s *Server) listenTCP() error {
 	if s.opts.Net != nil {
 		return errors.New("stuntest: TCP needs the real network (vnet has no TCP)")
 	}
-	l, err := net.Listen("tcp", s.addrs[0].String())
+	l, err := listenTCPFunc("tcp", s.addrs[0].String())
 	if err != nil {
 		return err
 	}
