@@ -18,9 +18,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/netip"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -84,10 +82,9 @@ func mapOnce(tool string, gw netip.Addr, internal netip.AddrPort) (time.Duration
 	start := time.Now()
 	switch tool {
 	case "keeper":
-		var log *slog.Logger
-		if os.Getenv(envBenchLog) != "" {
-			log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-			log.Debug("bench: map")
+		log := benchLogger()
+		if log != nil {
+			log.Debug("bench: map") // marks where each op starts in the log
 		}
 		pm, err := natx.NewPortMap(ctx, natx.PortMapConfig{Gateway: gw, Logger: log}, "udp", internal)
 		d := time.Since(start)
@@ -137,13 +134,7 @@ func runMapBench(b *testing.B, l *netlab.Lab, s *netlab.Site, tool string, port 
 		b.Logf("%s mapped via %s", tool, res.Via)
 	}
 	b.Logf("%s: each op (ms): %v", tool, res.Ms)
-	if dir := os.Getenv(envBenchLog); dir != "" {
-		f := filepath.Join(dir, "mapbench-"+strings.ReplaceAll(b.Name(), "/", "-")+".log")
-		if err := os.WriteFile(f, []byte(p.Output()), 0o644); err != nil {
-			b.Error(err)
-		}
-		b.Logf("helper log in %s", f)
-	}
+	saveBenchLog(b, "mapbench-"+strings.ReplaceAll(b.Name(), "/", "-"), p)
 }
 
 // runProcessBench times a whole command per op in the host's namespace,

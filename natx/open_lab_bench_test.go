@@ -61,6 +61,29 @@ type openBenchResult struct {
 // router: where an Open spends its time.
 const envBenchLog = "NATX_BENCH_LOG"
 
+// benchLogger is a debug logger to stderr (the helper's output) when
+// NATX_BENCH_LOG is set, else nil.
+func benchLogger() *slog.Logger {
+	if os.Getenv(envBenchLog) == "" {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// saveBenchLog writes a helper's output to NATX_BENCH_LOG/name.log, if set.
+func saveBenchLog(b *testing.B, name string, p *netlab.Process) {
+	b.Helper()
+	dir := os.Getenv(envBenchLog)
+	if dir == "" {
+		return
+	}
+	f := filepath.Join(dir, name+".log")
+	if err := os.WriteFile(f, []byte(p.Output()), 0o644); err != nil {
+		b.Error(err)
+	}
+	b.Logf("helper log in %s", f)
+}
+
 func openBenchHelper(args []string) error {
 	gw, stunServer, relay := netip.MustParseAddr(args[0]), netip.MustParseAddrPort(args[1]), args[2]
 	n, _ := strconv.Atoi(args[3])
@@ -114,12 +137,8 @@ func openOnce(gw netip.Addr, stunServer netip.AddrPort, relay string, wait bool,
 			}
 		}
 	}
-	var log *slog.Logger
-	if os.Getenv(envBenchLog) != "" {
-		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
 	cfg := natx.Config{
-		Logger:      log,
+		Logger:      benchLogger(),
 		PortMap:     natx.PortMapConfig{Gateway: gw},
 		STUNServers: []netip.AddrPort{stunServer},
 		Probe:       stunprobe.Config{TCP: true},
@@ -314,13 +333,7 @@ func BenchmarkLabOpen(b *testing.B) {
 				b.ReportMetric(ms(res.VerifiedNs-res.StepNs), "ms/verified-over-step")
 			}
 			b.Logf("best %s (%s); first verified: %q in %d of %d rounds", res.Best, res.Reach, res.First, res.Verified, res.N)
-			if dir := os.Getenv(envBenchLog); dir != "" {
-				f := filepath.Join(dir, "openbench-"+tc.name+".log")
-				if err := os.WriteFile(f, []byte(p.Output()), 0o644); err != nil {
-					b.Error(err)
-				}
-				b.Logf("helper log in %s", f)
-			}
+			saveBenchLog(b, "openbench-"+tc.name, p)
 		})
 	}
 	if err := coturn.WaitNoAllocations(3 * time.Second); err != nil {

@@ -10,7 +10,8 @@ import (
 	"github.com/nodeconn/natx/internal/netaddr"
 )
 
-// listenTCPFunc is net.Listen; tests replace it.
+// listenTCPFunc is net.Listen; a test replaces it (so no test of this
+// package may run in parallel with that one).
 var listenTCPFunc = net.Listen
 
 // listenTCP listens for STUN over TCP on the primary address and port.
