@@ -27,7 +27,7 @@
 // datagram path to one peer, named by a stable address (the peer's ID),
 // which natx moves between routes without loss of identity. So this program
 // presents each PeerConn to quic-go as a single-peer net.PacketConn
-// (peerPacketConn): ReadFrom returns the PeerConn's datagrams with its
+// (natx.PeerPacketConn, from PeerConn.PacketConn): ReadFrom returns the PeerConn's datagrams with its
 // RemoteAddr, WriteTo writes to it, deadlines pass through. quic-go gets one
 // quic.Transport per peer.
 //

@@ -60,7 +60,7 @@ func Example_quicOverPeerConn() {
 		return
 	}
 	defer pc.Close()
-	tr := &quic.Transport{Conn: newPeerPacketConn(pc)}
+	tr := &quic.Transport{Conn: pc.PacketConn()}
 	defer tr.Close()
 	qc, err := tr.Dial(ctx, pc.RemoteAddr(), clientTLS("", nil), quicConfig())
 	if err != nil {

@@ -2,7 +2,7 @@ package main
 
 // QUIC over one PeerConn: the dialer's side (client, sender) and the
 // server's side (receiver), each on a quic.Transport of its own over a
-// peerPacketConn.
+// natx.PeerPacketConn (PeerConn.PacketConn).
 
 import (
 	"context"
@@ -50,7 +50,7 @@ type quicInfo struct {
 // onConnected is called after the handshake.
 func dialQUIC(ctx context.Context, c *natx.PeerConn, n int64, pin string, timeout time.Duration,
 	onConnected func(quicInfo)) (result, error) {
-	pc := newPeerPacketConn(c)
+	pc := c.PacketConn()
 	tr := &quic.Transport{Conn: pc}
 	defer func() { _ = tr.Close() }()
 	var mu sync.Mutex
@@ -77,7 +77,7 @@ func dialQUIC(ctx context.Context, c *natx.PeerConn, n int64, pin string, timeou
 		code, msg = codeFailed, "transfer failed"
 	}
 	_ = qc.CloseWithError(code, msg)
-	r.Dropped = pc.dropped.Load()
+	r.Dropped = pc.Dropped()
 	return r, err
 }
 
@@ -87,7 +87,7 @@ func dialQUIC(ctx context.Context, c *natx.PeerConn, n int64, pin string, timeou
 // delivered. onConnected is called after the handshake.
 func serveQUIC(ctx context.Context, c *natx.PeerConn, cert tls.Certificate, fp string, max int64, timeout time.Duration,
 	onConnected func(quicInfo)) (result, error) {
-	pc := newPeerPacketConn(c)
+	pc := c.PacketConn()
 	tr := &quic.Transport{Conn: pc}
 	defer func() { _ = tr.Close() }()
 	ln, err := tr.Listen(serverTLS(cert), quicConfig())
@@ -104,7 +104,7 @@ func serveQUIC(ctx context.Context, c *natx.PeerConn, cert tls.Certificate, fp s
 	}
 	onConnected(quicInfo{Handshake: time.Since(start), Fingerprint: fp, ALPN: qc.ConnectionState().TLS.NegotiatedProtocol})
 	r, err := receive(ctx, qc, max, timeout)
-	r.Dropped = pc.dropped.Load()
+	r.Dropped = pc.Dropped()
 	if err != nil {
 		_ = qc.CloseWithError(codeFailed, "transfer failed")
 		return r, err

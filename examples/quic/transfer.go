@@ -41,7 +41,7 @@ type result struct {
 	Bytes    int64
 	Duration time.Duration
 	OK       bool   // the digests matched
-	Dropped  uint64 // datagrams the path failed to send (see peerPacketConn)
+	Dropped  uint64 // datagrams the path failed to send (see natx.PeerPacketConn.Dropped)
 }
 
 // mbits is the throughput in megabits per second.
