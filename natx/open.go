@@ -6,6 +6,7 @@ package natx
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -43,6 +44,13 @@ type Config struct {
 	Addr netip.Addr
 	// Port is the local UDP port to bind. If zero, any free port.
 	Port uint16
+	// Conn, if not nil, is the node's own UDP socket, used instead of
+	// binding one (Addr and Port must then be zero: the socket's address
+	// is used). Open takes it over at the call: natx reads it from then on
+	// (the node must not), and it is closed by Listener.Close, or by Open
+	// when Open fails. Usually a *net.UDPConn; any net.PacketConn of
+	// Config.Net works.
+	Conn net.PacketConn
 
 	// Net is the network. If nil, the real network (pion stdnet); a
 	// vnet.Net for in-process tests.
@@ -184,6 +192,7 @@ const openMapPatience = time.Second
 // The Listener lives until Close.
 func Open(ctx context.Context, cfg Config) (*Listener, error) {
 	if err := ctx.Err(); err != nil {
+		closeGiven(cfg)
 		return nil, err
 	}
 	log := cfg.Logger
@@ -192,17 +201,12 @@ func Open(ctx context.Context, cfg Config) (*Listener, error) {
 	}
 	n, err := netaddr.Net(cfg.Net)
 	if err != nil {
+		closeGiven(cfg)
 		return nil, err
 	}
-	network, bind := "udp4", cfg.Addr
-	if !bind.IsValid() {
-		bind = netip.IPv4Unspecified()
-	} else if bind.Unmap().Is6() {
-		network = "udp6"
-	}
-	conn, err := n.ListenUDP(network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(bind.Unmap(), cfg.Port)))
+	conn, err := bindSocket(n, &cfg)
 	if err != nil {
-		return nil, fmt.Errorf("natx: listen: %w", err)
+		return nil, err
 	}
 	l := newListener(cfg, n, conn, log)
 	l.start()
@@ -235,4 +239,42 @@ func Open(ctx context.Context, cfg Config) (*Listener, error) {
 	l.markOpened()
 	l.log.Info("natx: open", "local", l.m.local, "reachability", l.Reachability(), "best", l.best())
 	return l, nil
+}
+
+// bindSocket returns the Listener's socket: cfg.Conn, or a new one bound to
+// cfg.Addr and cfg.Port. With cfg.Conn it sets cfg.Addr to the socket's
+// address, which decides the address family for the rest of Open.
+func bindSocket(n transport.Net, cfg *Config) (net.PacketConn, error) {
+	if cfg.Conn != nil {
+		if cfg.Addr.IsValid() || cfg.Port != 0 {
+			closeGiven(*cfg)
+			return nil, errors.New("natx: Config.Conn is set: Addr and Port must be zero (the socket's address is used)")
+		}
+		local := netaddr.AddrPort(cfg.Conn.LocalAddr())
+		if !local.IsValid() {
+			closeGiven(*cfg)
+			return nil, fmt.Errorf("natx: Config.Conn has no IP address (%v)", cfg.Conn.LocalAddr())
+		}
+		cfg.Addr = local.Addr()
+		return cfg.Conn, nil
+	}
+	network, bind := "udp4", cfg.Addr
+	if !bind.IsValid() {
+		bind = netip.IPv4Unspecified()
+	} else if bind.Unmap().Is6() {
+		network = "udp6"
+	}
+	conn, err := n.ListenUDP(network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(bind.Unmap(), cfg.Port)))
+	if err != nil {
+		return nil, fmt.Errorf("natx: listen: %w", err)
+	}
+	return conn, nil
+}
+
+// closeGiven closes the node's own socket (Config.Conn) when Open fails
+// before the Listener owns it.
+func closeGiven(cfg Config) {
+	if cfg.Conn != nil {
+		_ = cfg.Conn.Close()
+	}
 }
