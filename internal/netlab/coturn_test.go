@@ -1,6 +1,9 @@
 package netlab_test
 
 import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"net"
 	"net/netip"
 	"strings"
@@ -8,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nodeconn/natx/internal/netlab"
+	"github.com/nodeconn/natx/natx/turntest"
 	"github.com/pion/turn/v5"
 )
 
@@ -64,27 +68,18 @@ func TestCoturn(t *testing.T) {
 // datagram each way with a peer on the internet.
 func relayRoundTrip(t *testing.T, l *netlab.Lab, conn net.PacketConn) {
 	t.Helper()
-	server := netip.AddrPortFrom(netlab.ServerA, netlab.STUNPort).String()
-	client, err := turn.NewClient(&turn.ClientConfig{
-		STUNServerAddr: server,
-		TURNServerAddr: server,
-		Username:       netlab.TURNUser,
-		Password:       netlab.TURNPass,
-		Realm:          netlab.TURNRealm,
-		Conn:           conn,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	relayRoundTripAs(t, l, conn, netlab.TURNUser, netlab.TURNPass)
+}
+
+// relayRoundTripAs is relayRoundTrip with the given credentials.
+func relayRoundTripAs(t *testing.T, l *netlab.Lab, conn net.PacketConn, user, pass string) {
+	t.Helper()
 	defer conn.Close()
-	defer client.Close()
-	if err := client.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	relay, err := client.Allocate()
+	relay, client, err := allocate(conn, user, pass)
 	if err != nil {
 		t.Fatalf("allocate: %v", err)
 	}
+	defer client.Close()
 	defer relay.Close()
 	relayed := relay.LocalAddr().(*net.UDPAddr).AddrPort()
 	if relayed.Addr() != netlab.ServerA {
@@ -123,4 +118,102 @@ func relayRoundTrip(t *testing.T, l *netlab.Lab, conn net.PacketConn) {
 			return
 		}
 	}
+}
+
+// allocate allocates a relay on coturn through conn.
+func allocate(conn net.PacketConn, user, pass string) (net.PacketConn, *turn.Client, error) {
+	server := netip.AddrPortFrom(netlab.ServerA, netlab.STUNPort).String()
+	client, err := turn.NewClient(&turn.ClientConfig{
+		STUNServerAddr: server,
+		TURNServerAddr: server,
+		Username:       user,
+		Password:       pass,
+		Realm:          netlab.TURNRealm,
+		Conn:           conn,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := client.Listen(); err != nil {
+		client.Close()
+		return nil, nil, err
+	}
+	relay, err := client.Allocate()
+	if err != nil {
+		client.Close()
+		return nil, nil, err
+	}
+	return relay, client, nil
+}
+
+// TestCoturnFromDocs runs coturn from docs/coturn.conf as written (time-limited
+// REST credentials from a shared secret; TURN over TLS on 443): allocations
+// over UDP (behind EIM), TCP and TLS on 443 (behind the UDP policy filter)
+// relay both ways; an expired credential and a certificate for another name
+// are refused. This is what makes docs/servers.md a tested document.
+func TestCoturnFromDocs(t *testing.T) {
+	t.Parallel()
+	l := netlab.New(t)
+	coturn := l.StartCoturnWith(netlab.CoturnOptions{REST: true})
+	eim := l.AddSite(netlab.EIM)
+	policy := l.AddSite(netlab.PolicyFilter)
+	fresh := func() (string, string) {
+		return turntest.RESTCredentials(netlab.TURNSecret, "node", time.Now().Add(time.Hour))
+	}
+	dialTCP := func(t *testing.T, port int) net.Conn {
+		var c net.Conn
+		err := policy.Host.Do(func() (err error) {
+			c, err = net.DialTimeout("tcp4", netip.AddrPortFrom(netlab.ServerA, uint16(port)).String(), 5*time.Second)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	tlsTo := func(t *testing.T, name string) (*tls.Conn, error) {
+		c := tls.Client(dialTCP(t, netlab.TLSPort), &tls.Config{RootCAs: coturn.TLS.Roots, ServerName: name, MinVersion: tls.VersionTLS12})
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		err := c.Handshake()
+		_ = c.SetDeadline(time.Time{})
+		return c, err
+	}
+	t.Run("udp", func(t *testing.T) {
+		u, p := fresh()
+		relayRoundTripAs(t, l, udpIn(t, eim.Host, ":0"), u, p)
+	})
+	t.Run("tcp", func(t *testing.T) {
+		u, p := fresh()
+		relayRoundTripAs(t, l, turn.NewSTUNConn(dialTCP(t, netlab.STUNPort)), u, p)
+	})
+	t.Run("tls-443", func(t *testing.T) {
+		c, err := tlsTo(t, netlab.TURNServerName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, p := fresh()
+		relayRoundTripAs(t, l, turn.NewSTUNConn(c), u, p)
+	})
+	t.Run("tls-wrong-name", func(t *testing.T) {
+		c, err := tlsTo(t, "other.example.net")
+		if err == nil {
+			_ = c.Close()
+			t.Fatal("a certificate for another name was accepted")
+		}
+		var herr x509.HostnameError
+		if !errors.As(err, &herr) {
+			t.Fatalf("err %v, want an x509.HostnameError", err)
+		}
+	})
+	t.Run("expired-credential", func(t *testing.T) {
+		u, p := turntest.RESTCredentials(netlab.TURNSecret, "node", time.Now().Add(-time.Minute))
+		conn := udpIn(t, eim.Host, ":0")
+		defer conn.Close()
+		relay, client, err := allocate(conn, u, p)
+		if err == nil {
+			_ = relay.Close()
+			client.Close()
+			t.Fatal("an expired REST credential was accepted")
+		}
+	})
 }

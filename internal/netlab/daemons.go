@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -137,10 +138,15 @@ func (s *Site) Rules() (string, error) {
 }
 
 // Coturn is coturn serving STUN (RFC 5780, on ServerA and ServerB) and TURN
-// over UDP and TCP in the internet namespace.
+// over UDP, TCP and TLS (port TLSPort) in the internet namespace, started
+// from docs/coturn.conf (coturn_conf.go).
 type Coturn struct {
 	*Process
-	lab *Lab
+	lab  *Lab
+	opts CoturnOptions
+	conf string
+	// TLS is the lab's CA and coturn's certificate (TURN over TLS).
+	TLS *LabTLS
 }
 
 // TURN credentials of the lab's coturn (long-term mechanism).
@@ -153,38 +159,61 @@ const (
 	STUNPort = 3478
 )
 
-// StartCoturn starts coturn in the internet namespace and waits until it
-// answers. It fails the test on error.
+// StartCoturn starts coturn in the internet namespace, with the lab's
+// long-term user, and waits until it answers. It fails the test on error.
 func (l *Lab) StartCoturn() *Coturn {
 	l.t.Helper()
-	c, err := l.startCoturn()
-	if err != nil {
+	return l.StartCoturnWith(CoturnOptions{})
+}
+
+// StartCoturnWith is StartCoturn with options.
+func (l *Lab) StartCoturnWith(opts CoturnOptions) *Coturn {
+	l.t.Helper()
+	c := &Coturn{lab: l, opts: opts}
+	if err := c.start(); err != nil {
 		l.t.Fatalf("netlab: coturn: %v", err)
 	}
 	return c
 }
 
-func (l *Lab) startCoturn() (*Coturn, error) {
-	c := &Coturn{lab: l}
-	return c, c.start()
+// configure writes the lab's certificate and its version of
+// docs/coturn.conf, once per Coturn (a restart reuses them).
+func (c *Coturn) configure() error {
+	if c.conf != "" {
+		return nil
+	}
+	l := c.lab
+	t, err := newLabTLS(l.Dir)
+	if err != nil {
+		return fmt.Errorf("lab certificate: %w", err)
+	}
+	path, err := coturnConfFile()
+	if err != nil {
+		return err
+	}
+	doc, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	conf, err := coturnConf(string(doc), c.opts, t.CertFile, t.KeyFile)
+	if err != nil {
+		return err
+	}
+	file := filepath.Join(l.Dir, "coturn.conf")
+	if err := os.WriteFile(file, []byte(conf), 0o600); err != nil {
+		return err
+	}
+	c.conf, c.TLS = file, t
+	return nil
 }
 
 func (c *Coturn) start() error {
 	l := c.lab
+	if err := c.configure(); err != nil {
+		return err
+	}
 	args := []string{
-		"-n", // no configuration file
-		"--listening-ip=" + ServerA.String(),
-		"--listening-ip=" + ServerB.String(),
-		"--relay-ip=" + ServerA.String(),
-		fmt.Sprintf("--listening-port=%d", STUNPort),
-		fmt.Sprintf("--alt-listening-port=%d", STUNPort+1),
-		"--min-port=49152", "--max-port=65535",
-		"--lt-cred-mech",
-		"--user=" + TURNUser + ":" + TURNPass,
-		"--realm=" + TURNRealm,
-		"--fingerprint",
-		"--no-tls", "--no-dtls", "--no-cli",
-		"--no-software-attribute",
+		"-c", c.conf,
 		"--db=" + filepath.Join(l.Dir, "turndb"),
 		"--pidfile=" + filepath.Join(l.Dir, "turnserver.pid"),
 		"--log-file=stdout", "--simple-log", "--verbose",
@@ -194,7 +223,7 @@ func (c *Coturn) start() error {
 		return err
 	}
 	c.Process = p
-	// Ready once both addresses are bound for UDP and TCP.
+	// Ready once both addresses are bound for UDP and TCP, and TLS too.
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
 		if p.Exited() {
@@ -204,7 +233,8 @@ func (c *Coturn) start() error {
 		tcp, err2 := l.Internet.Exec("ss", "-Hlnt")
 		if err == nil && err2 == nil &&
 			strings.Contains(out, ServerA.String()+":3478") && strings.Contains(out, ServerB.String()+":3478") &&
-			strings.Contains(out, ServerA.String()+":3479") && strings.Contains(tcp, ServerA.String()+":3478") {
+			strings.Contains(out, ServerA.String()+":3479") && strings.Contains(tcp, ServerA.String()+":3478") &&
+			strings.Contains(tcp, fmt.Sprintf("%s:%d", ServerA, TLSPort)) {
 			return nil
 		}
 		time.Sleep(50 * time.Millisecond)
