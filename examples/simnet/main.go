@@ -96,8 +96,8 @@ func run(ctx context.Context, o Options) (*Result, error) {
 	}
 	defer wd.Close() // again, for the early returns
 	res := &Result{DelayMS: ms(o.Delay), Loss: o.Loss, Seed: o.Seed, Notes: notes,
-		Servers: Servers{TURN: "udp://" + wd.turn.Addr().String(), Rendezvous: "in-process"}}
-	res.Servers.STUN = []string{wd.stun.Addr().String(), wd.stun.OtherAddr().String()}
+		Servers: Servers{TURN: "udp://" + wd.w.TURN().Addr, Rendezvous: "in-process"}}
+	res.Servers.STUN = []string{wd.w.STUN().String(), wd.w.STUNOther().String()}
 
 	res.Nodes = openAll(ctx, wd, specs)
 

@@ -6,13 +6,12 @@ package main
 
 import (
 	"context"
-	"errors"
-	"net"
 	"net/netip"
 	"sync"
 	"time"
 
 	"github.com/nodeconn/natx/internal/vnetlab"
+	"github.com/nodeconn/natx/natx/natxtest"
 	"github.com/nodeconn/natx/natx"
 )
 
@@ -66,30 +65,17 @@ func (n *Node) OK() bool {
 // port would.
 const nodePort = 4000
 
-// openConfig is the natx configuration of node i: the world's STUN and
-// TURN servers, PCP on the node's gateway when it has one (UPnP needs TCP,
-// which vnet lacks), short timeouts for a 20 ms world.
-func openConfig(wd *world, s nodeSpec, h *vnetlab.Host) natx.Config {
-	cfg := natx.Config{
-		Net:          h.Net,
-		Port:         nodePort,
-		STUNServers:  []netip.AddrPort{wd.stun.Addr()},
-		Relays:       []natx.RelayServer{{Addr: wd.turn.Addr().String(), Username: turnUser, Password: turnPass}},
-		RelayMode:    natx.RelayEager,
-		OpenTimeout:  3 * time.Second,
-		ProbeTimeout: 2 * time.Second,
-		CloseTimeout: time.Second,
-		PortMap: natx.PortMapConfig{
-			Gateway:     h.Gateway,
-			DisableUPnP: true,
-		},
-	}
-	switch {
-	case !h.Gateway.IsValid():
-		// A public host has no gateway; natx would look for the real
-		// machine's default route, which simnet never touches.
-		cfg.DisablePortMap = true
-	case !s.pcp:
+// openConfig is the natx configuration of node i: natxtest's (the world's
+// STUN and TURN servers, port mapping on the node's gateway: PCP answers
+// where the node has it), an eager relay, short timeouts for a 20 ms world.
+func openConfig(s nodeSpec, node *natxtest.Node) natx.Config {
+	cfg := node.Config()
+	cfg.Port = nodePort
+	cfg.RelayMode = natx.RelayEager
+	cfg.OpenTimeout = 3 * time.Second
+	cfg.ProbeTimeout = 2 * time.Second
+	cfg.CloseTimeout = time.Second
+	if !s.pcp && !cfg.DisablePortMap {
 		cfg.PortMap.PMP.Timeout = 250 * time.Millisecond
 	}
 	return cfg
@@ -108,15 +94,15 @@ func openAll(ctx context.Context, wd *world, specs []nodeSpec) []*Node {
 			n.NATFiltering = vnetlab.BehaviourName(s.nats[0].Filtering)
 		}
 		out[i] = n
-		wg.Go(func() { openNode(ctx, wd, s, wd.hosts[i], n) })
+		wg.Go(func() { openNode(ctx, wd, s, wd.nodes[i], n) })
 	}
 	wg.Wait()
 	return out
 }
 
-func openNode(ctx context.Context, wd *world, s nodeSpec, h *vnetlab.Host, n *Node) {
+func openNode(ctx context.Context, wd *world, s nodeSpec, node *natxtest.Node, n *Node) {
 	changed := make(chan struct{}, 1)
-	cfg := openConfig(wd, s, h)
+	cfg := openConfig(s, node)
 	cfg.OnEvent = func(natx.Event) {
 		select {
 		case changed <- struct{}{}:
@@ -177,11 +163,6 @@ func settle(ctx context.Context, l *natx.Listener, changed <-chan struct{}) {
 // unsolicited sends a few datagrams from an internet host that the node
 // never contacted to addr, and reports whether the node's ReadFrom got one.
 func unsolicited(ctx context.Context, wd *world, l *natx.Listener, addr netip.AddrPort) (bool, error) {
-	pc, err := wd.probe.ListenPacket("udp4", "0.0.0.0:0")
-	if err != nil {
-		return false, err
-	}
-	defer pc.Close()
 	payload := []byte("unsolicited hello to " + addr.String())
 	got := make(chan bool, 1)
 	var wg sync.WaitGroup
@@ -202,9 +183,8 @@ func unsolicited(ctx context.Context, wd *world, l *natx.Listener, addr netip.Ad
 			}
 		}
 	})
-	to := net.UDPAddrFromAddrPort(addr)
 	for range 3 {
-		if _, err := pc.WriteTo(payload, to); err != nil && !errors.Is(err, net.ErrClosed) {
+		if err := wd.w.SendUnsolicited(addr, payload); err != nil {
 			return false, err
 		}
 		select {

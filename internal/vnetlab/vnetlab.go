@@ -222,6 +222,12 @@ type Host struct {
 	// no stack of their own: a fake gateway service placed on this address
 	// with AddGatewayService answers there.
 	Gateway netip.Addr
+	// HomeWAN is the external address of the innermost router (the
+	// router's address on the network outside it): External behind one
+	// NAT, an address in the carrier's 100.64.0.0/10 network behind a
+	// chain; the zero Addr for a public host. A fake gateway service on
+	// that router reports it as its external address.
+	HomeWAN netip.Addr
 	// Routers are the host's NAT routers, innermost first.
 	Routers []*vnet.Router
 	// NATs are the NATs as configured, innermost first.
@@ -294,6 +300,9 @@ func (w *World) AddHost(nats ...NAT) (*Host, error) {
 		}
 		routers[i] = r
 		parent = r
+		if i == 0 {
+			h.HomeWAN = wanIP
+		}
 		b := prefix.As4()
 		wanIP = netip.AddrFrom4([4]byte{b[0], b[1], b[2], 2})
 		if i == 0 {

@@ -3,6 +3,7 @@ package vnetlab_test
 import (
 	"context"
 	"net"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -87,6 +88,9 @@ func TestCarrierNATChain(t *testing.T) {
 	_, h, srv := world(t, vnetlab.Config{}, vnetlab.Easy, vnetlab.Easy)
 	if len(h.Routers) != 2 || !h.Gateway.IsPrivate() {
 		t.Fatalf("host %+v: want two routers and a private gateway", h)
+	}
+	if !netip.MustParsePrefix("100.64.0.0/10").Contains(h.HomeWAN) {
+		t.Errorf("home router's WAN %v, want an address in the carrier's 100.64.0.0/10", h.HomeWAN)
 	}
 	seen, err := observe.MappedBy(context.Background(), listen(t, h), srv.A1P1, observe.Options{})
 	if err != nil {
