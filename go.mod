@@ -14,6 +14,7 @@ require (
 	go.uber.org/goleak v1.3.0
 	golang.org/x/net v0.49.0
 	golang.org/x/sys v0.41.0
+	golang.org/x/time v0.14.0
 )
 
 require (
@@ -24,5 +25,4 @@ require (
 	github.com/wlynxg/anet v0.0.5 // indirect
 	golang.org/x/crypto v0.48.0 // indirect
 	golang.org/x/sync v0.16.0 // indirect
-	golang.org/x/time v0.14.0 // indirect
 )

@@ -81,7 +81,7 @@ var _ holepunch.Signaler = (*Client)(nil)
 // Dial connects to the server at addr (host:port), registers id (see
 // ValidID) and returns the client once the server has accepted it. ctx
 // bounds the connection and the hello exchange only. A refusal by the server
-// is returned as ErrServerFull, ErrInvalidID or another error that matches
+// is returned as ErrServerFull, ErrAddrLimit, ErrInvalidID or another error that matches
 // ErrDisconnected.
 func Dial(ctx context.Context, addr, id string, cfg Config) (*Client, error) {
 	if !ValidID(id) {
@@ -150,7 +150,7 @@ func hello(ctx context.Context, conn net.Conn, br *bufio.Reader, id string) (net
 		return observed, nil
 	case typeError:
 		err := codeError(f.code)
-		if errors.Is(err, ErrServerFull) || errors.Is(err, ErrInvalidID) {
+		if errors.Is(err, ErrServerFull) || errors.Is(err, ErrAddrLimit) || errors.Is(err, ErrInvalidID) {
 			return netip.AddrPort{}, err
 		}
 		return netip.AddrPort{}, fmt.Errorf("%w: refused: %w", ErrDisconnected, err)

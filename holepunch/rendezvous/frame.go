@@ -60,6 +60,7 @@ const (
 	codeProtocol    byte = 7
 	codeShutdown    byte = 8
 	codeIdle        byte = 9
+	codeAddrLimit   byte = 10
 )
 
 // Errors. Send reports a refusal by the server as one of ErrPeerUnknown,
@@ -86,6 +87,9 @@ var (
 	ErrReplaced = errors.New("rendezvous: replaced by a newer connection with the same ID")
 	// ErrServerFull: the server has reached its connection limit.
 	ErrServerFull = errors.New("rendezvous: server full")
+	// ErrAddrLimit: the server has reached its limit of connections from
+	// the client's address (ServerConfig.MaxConnsPerAddr).
+	ErrAddrLimit = errors.New("rendezvous: too many connections from this address")
 	// ErrClosed: the client was closed.
 	ErrClosed = closedError{}
 	// errProtocol: the other side sent a malformed or unexpected frame.
@@ -116,6 +120,8 @@ func codeError(code byte) error {
 		return ErrReplaced
 	case codeServerFull:
 		return ErrServerFull
+	case codeAddrLimit:
+		return ErrAddrLimit
 	case codeShutdown:
 		return errors.New("rendezvous: server shutting down")
 	case codeIdle:

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/nodeconn/natx/internal/netaddr"
+	"golang.org/x/time/rate"
 )
 
 // ServerConfig configures a Server. The zero ServerConfig is usable.
@@ -25,6 +26,22 @@ type ServerConfig struct {
 	// connection beyond it gets an error frame (the client's Dial returns
 	// ErrServerFull) and is closed. If zero, 1024.
 	MaxConns int
+	// MaxConnsPerAddr caps the connections open at once from one address
+	// (an IPv4 address, or an IPv6 /64: one host's or one site's), so that
+	// one host cannot hold every slot of MaxConns; a connection beyond it
+	// gets an error frame (Dial returns ErrAddrLimit) and is closed. Many
+	// nodes behind one carrier NAT share an address: raise it where that
+	// is the case. If zero, 32.
+	MaxConnsPerAddr int
+	// MsgRate and MsgBurst bound the frames (hello, ping, send) the server
+	// reads per second from one address, over all its connections: a
+	// token bucket of MsgBurst tokens refilled at MsgRate per second.
+	// Beyond it the server stops reading that address's connections until
+	// a token is there (TCP then slows the sender down), so a flooding host
+	// costs the others nothing and takeovers of an ID happen at most at
+	// that rate. If zero, 50 per second and a burst of 100.
+	MsgRate  float64
+	MsgBurst int
 	// MaxQueued caps the messages waiting to be written to one peer; a
 	// message beyond it is refused to its sender with ErrQueueFull. If zero,
 	// 64.
@@ -62,7 +79,15 @@ type Event struct {
 	Err error
 }
 
-func (c ServerConfig) maxConns() int        { return orInt(c.MaxConns, 1024) }
+func (c ServerConfig) maxConns() int   { return orInt(c.MaxConns, 1024) }
+func (c ServerConfig) maxPerAddr() int { return orInt(c.MaxConnsPerAddr, 32) }
+func (c ServerConfig) msgBurst() int   { return orInt(c.MsgBurst, 100) }
+func (c ServerConfig) msgRate() rate.Limit {
+	if c.MsgRate > 0 {
+		return rate.Limit(c.MsgRate)
+	}
+	return 50
+}
 func (c ServerConfig) maxQueued() int       { return orInt(c.MaxQueued, 64) }
 func (c ServerConfig) hello() time.Duration { return orDur(c.HelloTimeout, 10*time.Second) }
 func (c ServerConfig) idle() time.Duration  { return orDur(c.IdleTimeout, 60*time.Second) }
@@ -106,9 +131,14 @@ type Server struct {
 	closed    bool
 	peers     map[string]*sconn
 	conns     map[*sconn]struct{}
+	byAddr    map[netip.Addr]*addrState // per source address (IPv6: /64)
 	listeners map[net.Listener]struct{}
 	done      chan struct{}
 	wg        sync.WaitGroup
+
+	// refusalLog and takeoverLog bound the logs that a hostile client
+	// could otherwise make the server write without limit.
+	refusalLog, takeoverLog *rate.Limiter
 }
 
 // NewServer returns a server that serves nothing until Serve is called.
@@ -122,8 +152,12 @@ func NewServer(cfg ServerConfig) *Server {
 		log:       log,
 		peers:     make(map[string]*sconn),
 		conns:     make(map[*sconn]struct{}),
+		byAddr:    make(map[netip.Addr]*addrState),
 		listeners: make(map[net.Listener]struct{}),
 		done:      make(chan struct{}),
+
+		refusalLog:  rate.NewLimiter(1, 5),
+		takeoverLog: rate.NewLimiter(1, 5),
 	}
 }
 
@@ -232,17 +266,57 @@ func (s *Server) accept(c net.Conn) {
 	}
 	if len(s.conns) >= s.cfg.maxConns() {
 		s.mu.Unlock()
-		s.log.Warn("rendezvous: refusing connection, server full", "from", sc.addr)
-		_ = c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
-		_, _ = c.Write(mustFrame(frame{typ: typeError, code: codeServerFull}))
-		_ = c.Close()
+		s.refuse(sc, codeServerFull, "server full")
 		return
 	}
+	key := addrKey(sc.addr.Addr())
+	as := s.byAddr[key]
+	if as == nil {
+		as = &addrState{lim: rate.NewLimiter(s.cfg.msgRate(), s.cfg.msgBurst())}
+		s.byAddr[key] = as
+	}
+	if as.conns >= s.cfg.maxPerAddr() {
+		s.mu.Unlock()
+		s.refuse(sc, codeAddrLimit, "too many connections from this address")
+		return
+	}
+	as.conns++
+	sc.as, sc.key = as, key
 	s.conns[sc] = struct{}{}
 	s.wg.Add(2)
 	s.mu.Unlock()
 	go sc.writeLoop()
 	go sc.readLoop()
+}
+
+// refuse writes an error frame with code to a connection the server does
+// not take, and closes it. Refusals are logged at most once a second.
+func (s *Server) refuse(sc *sconn, code byte, why string) {
+	if s.refusalLog.Allow() {
+		s.log.Warn("rendezvous: refusing connection", "why", why, "from", sc.addr)
+	}
+	_ = sc.c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+	_, _ = sc.c.Write(mustFrame(frame{typ: typeError, code: code}))
+	_ = sc.c.Close()
+}
+
+// addrState is what the server keeps per source address: its open
+// connections and its frame budget. It is dropped with the address's last
+// connection.
+type addrState struct {
+	conns int // guarded by Server.mu
+	lim   *rate.Limiter
+}
+
+// addrKey is the unit of the per-address limits: an IPv4 address, or the
+// /64 of an IPv6 one (a host or a site may use a whole /64).
+func addrKey(a netip.Addr) netip.Addr {
+	a = a.Unmap()
+	if a.Is6() {
+		p, _ := a.WithZone("").Prefix(64)
+		return p.Addr()
+	}
+	return a
 }
 
 // Close stops every listener and closes every connection (clients get an
@@ -284,6 +358,8 @@ type sconn struct {
 	c    net.Conn
 	addr netip.AddrPort
 	id   string // set once by the read loop, before registration
+	as   *addrState
+	key  netip.Addr // as's key in Server.byAddr
 
 	mu      sync.Mutex
 	q       [][]byte
@@ -415,6 +491,9 @@ func (sc *sconn) readLoop() {
 
 	s.mu.Lock()
 	delete(s.conns, sc)
+	if sc.as.conns--; sc.as.conns == 0 {
+		delete(s.byAddr, sc.key)
+	}
 	wasRegistered := sc.registered
 	sc.registered = false
 	if wasRegistered && s.peers[sc.id] == sc {
@@ -454,6 +533,9 @@ func (sc *sconn) serve() error {
 	br := bufio.NewReaderSize(sc.c, 4096)
 	_ = sc.c.SetReadDeadline(time.Now().Add(s.cfg.hello()))
 	f, err := readFrame(br)
+	if err == nil {
+		err = sc.budget()
+	}
 	if err != nil {
 		return err
 	}
@@ -480,6 +562,9 @@ func (sc *sconn) serve() error {
 		}
 		_ = sc.c.SetReadDeadline(time.Now().Add(s.cfg.idle()))
 		f, err := readFrame(br)
+		if err == nil {
+			err = sc.budget()
+		}
 		if err != nil {
 			return err
 		}
@@ -492,6 +577,26 @@ func (sc *sconn) serve() error {
 		default:
 			return fmt.Errorf("%w: unexpected frame type %#x", errProtocol, f.typ)
 		}
+	}
+}
+
+// budget waits until the frame just read fits its address's budget
+// (ServerConfig.MsgRate): meanwhile the connection is not read. It returns
+// net.ErrClosed if the connection ends while it waits.
+func (sc *sconn) budget() error {
+	r := sc.as.lim.Reserve()
+	d := r.Delay()
+	if d == 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-sc.closing:
+		r.Cancel()
+		return net.ErrClosed
 	}
 }
 
@@ -519,7 +624,9 @@ func (sc *sconn) register(welcome []byte) bool {
 	s.mu.Unlock()
 	if old != nil {
 		old.close(codeReplaced, ErrReplaced)
-		s.log.Debug("rendezvous: peer replaced", "peer", sc.id, "old", old.addr, "new", sc.addr)
+		if s.takeoverLog.Allow() {
+			s.log.Warn("rendezvous: peer replaced by a new connection", "peer", sc.id, "old", old.addr, "new", sc.addr)
+		}
 		s.event(Event{Kind: "left", ID: old.id, Addr: old.addr, Err: ErrReplaced})
 	}
 	s.log.Debug("rendezvous: peer registered", "peer", sc.id, "from", sc.addr)
