@@ -1,5 +1,6 @@
-// The client: one TCP connection to a server, registered under the node's
-// peer ID, implementing holepunch.Signaler.
+// The client: a TCP connection to a server, registered under the node's
+// peer ID, made again when it is lost (client_session.go holds one
+// connection), implementing holepunch.Signaler.
 
 package rendezvous
 
@@ -9,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"sync"
@@ -33,6 +35,21 @@ type Config struct {
 	IdleTimeout time.Duration
 	// WriteTimeout bounds each write to the server. If zero, 10 s.
 	WriteTimeout time.Duration
+	// NoReconnect makes the client end with its first connection (Done is
+	// closed, Err says why). If false, a lost connection is made again
+	// with back-off (from 100 ms, doubling, up to ReconnectBackoff, with
+	// jitter) and the ID registered again, until Close; meanwhile Send
+	// returns an error matching ErrDisconnected. A refusal of the ID
+	// (ErrInvalidID) and a takeover by another connection (ErrReplaced)
+	// end the client all the same.
+	NoReconnect bool
+	// ReconnectBackoff caps the wait between two reconnection attempts. If
+	// zero, 10 s.
+	ReconnectBackoff time.Duration
+	// OnRegistered, if not nil, is called with the address the server saw
+	// each time the client registers again after a lost connection (not for
+	// the first registration, which Dial returns). It must not block.
+	OnRegistered func(observed netip.AddrPort)
 	// RecvQueue is how many received messages wait for Recv; when the
 	// application falls further behind, newer messages are dropped (a
 	// Signaler may lose messages) and counted by Dropped. If zero, 64.
@@ -44,31 +61,41 @@ type Config struct {
 func (c Config) ping() time.Duration  { return orDur(c.PingInterval, 15*time.Second) }
 func (c Config) idle() time.Duration  { return orDur(c.IdleTimeout, 45*time.Second) }
 func (c Config) write() time.Duration { return orDur(c.WriteTimeout, 10*time.Second) }
+func (c Config) backoff() time.Duration {
+	return orDur(c.ReconnectBackoff, 10*time.Second)
+}
+
+// firstBackoff is the wait before the first reconnection attempt.
+const firstBackoff = 100 * time.Millisecond
 
 // dialHelloTimeout bounds the hello exchange when ctx has no deadline.
 const dialHelloTimeout = 10 * time.Second
 
-// Client is a connection to a rendezvous server, registered under one peer
-// ID. It implements holepunch.Signaler and is safe for concurrent use.
+// Client is a node's registration with a rendezvous server under one peer
+// ID, over a TCP connection that it makes again when it is lost (see
+// Config.NoReconnect). It implements holepunch.Signaler and is safe for
+// concurrent use.
 type Client struct {
-	cfg      Config
-	log      *slog.Logger
-	id       string
-	conn     net.Conn
-	observed netip.AddrPort
+	cfg  Config
+	log  *slog.Logger
+	id   string
+	addr string
+	dial func(ctx context.Context, network, addr string) (net.Conn, error)
 
-	wmu sync.Mutex // serialises writes to conn
+	mu         sync.Mutex
+	sess       *session // nil while reconnecting
+	observed   netip.AddrPort
+	reconnects uint64
 
-	mu      sync.Mutex
-	seq     uint32
-	waiting map[uint32]chan byte
-	err     error // why the connection ended; set before done is closed
-
-	in      chan delivery
-	done    chan struct{}
-	once    sync.Once
-	wg      sync.WaitGroup
+	in      chan delivery // across connections
 	dropped atomic.Uint64
+
+	ctx    context.Context // ends at Close or the client's end
+	cancel context.CancelFunc
+	done   chan struct{}
+	once   sync.Once
+	err    error // why the client ended; set before done is closed
+	wg     sync.WaitGroup
 }
 
 type delivery struct {
@@ -80,48 +107,131 @@ var _ holepunch.Signaler = (*Client)(nil)
 
 // Dial connects to the server at addr (host:port), registers id (see
 // ValidID) and returns the client once the server has accepted it. ctx
-// bounds the connection and the hello exchange only. A refusal by the server
-// is returned as ErrServerFull, ErrAddrLimit, ErrInvalidID or another error that matches
-// ErrDisconnected.
+// bounds this first connection and its hello exchange only. A refusal by
+// the server is returned as ErrServerFull, ErrAddrLimit, ErrInvalidID or
+// another error that matches ErrDisconnected.
 func Dial(ctx context.Context, addr, id string, cfg Config) (*Client, error) {
 	if !ValidID(id) {
 		return nil, fmt.Errorf("%w: %q", ErrInvalidID, id)
-	}
-	dial := cfg.Dial
-	if dial == nil {
-		var d net.Dialer
-		dial = d.DialContext
-	}
-	conn, err := dial(ctx, "tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("rendezvous: dial %s: %w", addr, err)
-	}
-	// One reader for the connection's life: a message may follow the
-	// welcome in the same segment.
-	br := bufio.NewReaderSize(conn, 4096)
-	observed, err := hello(ctx, conn, br, id)
-	if err != nil {
-		_ = conn.Close()
-		return nil, err
 	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	c := &Client{
-		cfg:      cfg,
-		log:      log,
-		id:       id,
-		conn:     conn,
-		observed: observed,
-		waiting:  make(map[uint32]chan byte),
-		in:       make(chan delivery, orInt(cfg.RecvQueue, 64)),
-		done:     make(chan struct{}),
+		cfg:  cfg,
+		log:  log,
+		id:   id,
+		addr: addr,
+		dial: cfg.Dial,
+		in:   make(chan delivery, orInt(cfg.RecvQueue, 64)),
+		done: make(chan struct{}),
 	}
-	c.wg.Add(2)
-	go c.readLoop(br)
-	go c.pingLoop()
+	if c.dial == nil {
+		var d net.Dialer
+		c.dial = d.DialContext
+	}
+	s, err := c.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.mu.Lock()
+	c.sess, c.observed = s, s.observed
+	c.mu.Unlock()
+	s.start()
+	c.wg.Add(1)
+	go c.supervise(s)
 	return c, nil
+}
+
+// connect opens a connection and registers the client's ID on it.
+func (c *Client) connect(ctx context.Context) (*session, error) {
+	conn, err := c.dial(ctx, "tcp", c.addr)
+	if err != nil {
+		return nil, fmt.Errorf("%w: dial %s: %w", ErrDisconnected, c.addr, err)
+	}
+	// One reader for the connection's life: a message may follow the
+	// welcome in the same segment.
+	br := bufio.NewReaderSize(conn, 4096)
+	observed, err := hello(ctx, conn, br, c.id)
+	if err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
+	return newSession(c, conn, br, observed), nil
+}
+
+// supervise waits for each connection to end and makes the next one, until
+// Close or an end the client does not come back from.
+func (c *Client) supervise(s *session) {
+	defer c.wg.Done()
+	for {
+		select {
+		case <-s.done:
+		case <-c.ctx.Done():
+			s.fail(ErrClosed)
+			s.wait()
+			return
+		}
+		s.wait()
+		c.mu.Lock()
+		c.sess = nil
+		c.mu.Unlock()
+		if c.cfg.NoReconnect || errors.Is(s.err, ErrReplaced) || errors.Is(s.err, ErrInvalidID) {
+			c.fail(s.err)
+			return
+		}
+		c.log.Debug("rendezvous: connection lost, reconnecting", "peer", c.id, "err", s.err)
+		if s = c.reconnect(); s == nil {
+			return
+		}
+	}
+}
+
+// reconnect makes a new connection with back-off; it returns nil when the
+// client ended meanwhile (Close, or a refusal of its ID).
+func (c *Client) reconnect() *session {
+	wait := firstBackoff
+	for {
+		t := time.NewTimer(jitter(wait))
+		select {
+		case <-t.C:
+		case <-c.ctx.Done():
+			t.Stop()
+			return nil
+		}
+		ctx, cancel := context.WithTimeout(c.ctx, dialHelloTimeout)
+		s, err := c.connect(ctx)
+		cancel()
+		if err == nil {
+			c.mu.Lock()
+			c.sess, c.observed = s, s.observed
+			c.reconnects++
+			c.mu.Unlock()
+			s.start()
+			c.log.Debug("rendezvous: registered again", "peer", c.id, "observed", s.observed)
+			if c.cfg.OnRegistered != nil {
+				c.cfg.OnRegistered(s.observed)
+			}
+			return s
+		}
+		if errors.Is(err, ErrInvalidID) {
+			c.fail(err)
+			return nil
+		}
+		if c.ctx.Err() != nil {
+			return nil
+		}
+		c.log.Debug("rendezvous: reconnection failed", "peer", c.id, "err", err, "retry_in", wait)
+		wait = min(2*wait, c.cfg.backoff())
+	}
+}
+
+// jitter spreads d by ±20 %, so that nodes that lost the same server do not
+// all come back at once.
+func jitter(d time.Duration) time.Duration {
+	return d - d/5 + time.Duration(rand.Int64N(int64(d)*2/5+1))
 }
 
 // hello registers id on conn and returns the address the server saw.
@@ -174,18 +284,33 @@ func dialErr(ctx context.Context, fromCtx bool, err error) error {
 func (c *Client) ID() string { return c.id }
 
 // ObservedAddr returns the address the server saw the connection come
-// from, or the zero AddrPort if the server did not say. Behind a NAT it is
-// the NAT's TCP mapping, which tells nothing certain about UDP.
-func (c *Client) ObservedAddr() netip.AddrPort { return c.observed }
+// from (the latest connection's), or the zero AddrPort if the server did
+// not say. Behind a NAT it is the NAT's TCP mapping, which tells nothing
+// certain about UDP.
+func (c *Client) ObservedAddr() netip.AddrPort {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.observed
+}
+
+// Reconnects returns how many times the client has registered again after
+// a lost connection.
+func (c *Client) Reconnects() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.reconnects
+}
 
 // Dropped returns how many received messages were dropped because Recv
 // fell more than Config.RecvQueue messages behind.
 func (c *Client) Dropped() uint64 { return c.dropped.Load() }
 
-// Done is closed when the connection has ended (Err then says why).
+// Done is closed when the client has ended (Err then says why): at Close,
+// on a refusal of its ID or a takeover, and with NoReconnect when its
+// connection ended. A connection lost and being made again is not an end.
 func (c *Client) Done() <-chan struct{} { return c.done }
 
-// Err returns why the connection ended, or nil while it is up.
+// Err returns why the client ended, or nil while it runs.
 func (c *Client) Err() error {
 	select {
 	case <-c.done:
@@ -200,7 +325,8 @@ func (c *Client) Err() error {
 // Send returns ErrPeerUnknown (no such peer is connected), ErrQueueFull (the
 // peer has too many undelivered messages) or ErrTooLarge; the message is
 // then dropped. If ctx ends first, Send returns ctx's error and the message
-// may still be delivered. After the connection ended it returns Err().
+// may still be delivered. While the connection is being made again it
+// returns an error matching ErrDisconnected; after the client ended, Err().
 func (c *Client) Send(ctx context.Context, to string, msg []byte) error {
 	if len(msg) > holepunch.MaxSignalSize {
 		return fmt.Errorf("%w: %d bytes", ErrTooLarge, len(msg))
@@ -214,37 +340,20 @@ func (c *Client) Send(ctx context.Context, to string, msg []byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	ack := make(chan byte, 1)
 	c.mu.Lock()
-	c.seq++
-	seq := c.seq
-	c.waiting[seq] = ack
+	s := c.sess
 	c.mu.Unlock()
-	defer func() {
-		c.mu.Lock()
-		delete(c.waiting, seq)
-		c.mu.Unlock()
-	}()
-	if err := c.write(mustFrame(frame{typ: typeSend, seq: seq, id: to, msg: msg})); err != nil {
-		return err
+	if s == nil {
+		return fmt.Errorf("%w: reconnecting", ErrDisconnected)
 	}
-	select {
-	case code := <-ack:
-		if err := codeError(code); err != nil {
-			return fmt.Errorf("send to %q: %w", to, err)
-		}
-		return nil
-	case <-c.done:
-		return c.err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return s.send(ctx, to, msg)
 }
 
 // Recv returns the next message for this node and its sender's ID. It
-// blocks until one arrives, ctx ends (ctx's error), or the connection ends
-// (Err(): ErrDisconnected, ErrClosed after Close); messages that arrived
-// before the end are returned first.
+// blocks until one arrives, ctx ends (ctx's error), or the client ends
+// (Err(): ErrClosed after Close, an error matching ErrDisconnected
+// otherwise); messages that arrived before the end are returned first. A
+// connection being made again does not end Recv.
 func (c *Client) Recv(ctx context.Context) (string, []byte, error) {
 	select {
 	case d := <-c.in:
@@ -266,15 +375,15 @@ func (c *Client) Recv(ctx context.Context) (string, []byte, error) {
 	}
 }
 
-// Close closes the connection and returns once the client's goroutines
-// have ended. It is safe to call more than once.
+// Close closes the connection (and stops making it again) and returns once
+// the client's goroutines have ended. It is safe to call more than once.
 func (c *Client) Close() error {
 	c.fail(ErrClosed)
 	c.wg.Wait()
 	return nil
 }
 
-// fail ends the connection for reason (the first reason wins).
+// fail ends the client for reason (the first reason wins).
 func (c *Client) fail(reason error) {
 	c.once.Do(func() {
 		if !errors.Is(reason, ErrClosed) && !errors.Is(reason, ErrDisconnected) {
@@ -282,79 +391,6 @@ func (c *Client) fail(reason error) {
 		}
 		c.err = reason
 		close(c.done)
-		_ = c.conn.Close()
+		c.cancel()
 	})
-}
-
-// write writes one encoded frame within WriteTimeout; a failure ends the
-// connection, since a partly written frame leaves the stream unusable.
-func (c *Client) write(b []byte) error {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	select {
-	case <-c.done:
-		return c.err
-	default:
-	}
-	_ = c.conn.SetWriteDeadline(time.Now().Add(c.cfg.write()))
-	if _, err := c.conn.Write(b); err != nil {
-		c.fail(fmt.Errorf("write: %w", err))
-		return c.err
-	}
-	return nil
-}
-
-func (c *Client) readLoop(br *bufio.Reader) {
-	defer c.wg.Done()
-	for {
-		_ = c.conn.SetReadDeadline(time.Now().Add(c.cfg.idle()))
-		f, err := readFrame(br)
-		if err != nil {
-			c.fail(err)
-			return
-		}
-		switch f.typ {
-		case typeDeliver:
-			select {
-			case c.in <- delivery{from: f.id, msg: f.msg}:
-			default:
-				c.dropped.Add(1)
-				c.log.Debug("rendezvous: receive queue full, message dropped", "from", f.id)
-			}
-		case typeAck:
-			c.mu.Lock()
-			ack := c.waiting[f.seq]
-			c.mu.Unlock()
-			if ack != nil {
-				select {
-				case ack <- f.code:
-				default:
-				}
-			}
-		case typePong:
-		case typeError:
-			c.fail(codeError(f.code))
-			return
-		default:
-			c.fail(fmt.Errorf("%w: unexpected frame type %#x", errProtocol, f.typ))
-			return
-		}
-	}
-}
-
-func (c *Client) pingLoop() {
-	defer c.wg.Done()
-	t := time.NewTicker(c.cfg.ping())
-	defer t.Stop()
-	ping := mustFrame(frame{typ: typePing})
-	for {
-		select {
-		case <-c.done:
-			return
-		case <-t.C:
-			if c.write(ping) != nil {
-				return
-			}
-		}
-	}
 }

@@ -23,7 +23,16 @@
 // (whose Recv then returns an error matching ErrReplaced and
 // ErrDisconnected): a node that lost its connection can come back at once.
 // IDs are therefore not authenticated; holepunch authenticates its own
-// messages end to end, and the server only moves bytes.
+// messages end to end, and the server only moves bytes. A replaced client
+// ends; it does not take its ID back.
+//
+// A client whose connection is lost otherwise (the server restarted, a
+// network change, a garbled stream) makes it again with back-off and
+// registers again (Config.NoReconnect, ReconnectBackoff, OnRegistered);
+// Recv goes on across it, Send fails with ErrDisconnected meanwhile.
+//
+// One host cannot fill the server: connections and frames are limited per
+// source address (ServerConfig.MaxConnsPerAddr, MsgRate, MsgBurst).
 //
 // pion's vnet has no TCP, so the server takes a net.Listener and the client
 // a dial function: tests run on loopback, the lab on real sockets.

@@ -60,12 +60,12 @@ func TestSlowReaderDoesNotBlockOthers(t *testing.T) {
 	recvFrom(t, ctx, bob, "alice", "after")
 }
 
-// TestServerCloseEndsRecv: closing the server ends a blocked Recv with
-// ErrDisconnected, and Send fails too.
+// TestServerCloseEndsRecv: with NoReconnect, closing the server ends a
+// blocked Recv with ErrDisconnected, and Send fails too.
 func TestServerCloseEndsRecv(t *testing.T) {
 	s, addr := startServer(t, rendezvous.ServerConfig{})
 	ctx := testCtx(t)
-	alice := dial(t, addr, "alice", rendezvous.Config{})
+	alice := dial(t, addr, "alice", rendezvous.Config{NoReconnect: true})
 	errc := make(chan error, 1)
 	go func() {
 		_, _, err := alice.Recv(ctx)
@@ -97,7 +97,7 @@ func TestServeContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
 	go func() { served <- s.Serve(ctx, l) }()
-	alice := dial(t, l.Addr().String(), "alice", rendezvous.Config{})
+	alice := dial(t, l.Addr().String(), "alice", rendezvous.Config{NoReconnect: true})
 	cancel()
 	if err := <-served; !errors.Is(err, context.Canceled) {
 		t.Fatalf("Serve: %v, want context.Canceled", err)

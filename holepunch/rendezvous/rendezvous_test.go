@@ -326,7 +326,7 @@ func TestClientIdleTimeout(t *testing.T) {
 		accepted <- c
 	}()
 	ctx := testCtx(t)
-	c, err := rendezvous.Dial(ctx, l.Addr().String(), "alice", rendezvous.Config{PingInterval: 20 * time.Millisecond, IdleTimeout: 150 * time.Millisecond})
+	c, err := rendezvous.Dial(ctx, l.Addr().String(), "alice", rendezvous.Config{PingInterval: 20 * time.Millisecond, IdleTimeout: 150 * time.Millisecond, NoReconnect: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -371,7 +371,7 @@ func TestGarbageFromServer(t *testing.T) {
 				_, _ = io.Copy(io.Discard, c)
 			}()
 			ctx := testCtx(t)
-			c, err := rendezvous.Dial(ctx, l.Addr().String(), "alice", rendezvous.Config{})
+			c, err := rendezvous.Dial(ctx, l.Addr().String(), "alice", rendezvous.Config{NoReconnect: true})
 			if err != nil {
 				t.Fatal(err)
 			}

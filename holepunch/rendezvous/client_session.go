@@ -1,0 +1,163 @@
+// One connection of a Client: its writes, its acknowledgements, its read
+// and ping loops.
+
+package rendezvous
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// session is one registered connection of a Client.
+type session struct {
+	c        *Client
+	conn     net.Conn
+	br       *bufio.Reader
+	observed netip.AddrPort
+
+	wmu sync.Mutex // serialises writes to conn
+
+	mu      sync.Mutex
+	seq     uint32
+	waiting map[uint32]chan byte
+
+	done chan struct{}
+	once sync.Once
+	err  error // why the connection ended; set before done is closed
+	wg   sync.WaitGroup
+}
+
+func newSession(c *Client, conn net.Conn, br *bufio.Reader, observed netip.AddrPort) *session {
+	return &session{c: c, conn: conn, br: br, observed: observed, waiting: make(map[uint32]chan byte), done: make(chan struct{})}
+}
+
+// start runs the connection's read and ping loops.
+func (s *session) start() {
+	s.wg.Add(2)
+	go s.readLoop()
+	go s.pingLoop()
+}
+
+// wait returns once the loops have ended.
+func (s *session) wait() { s.wg.Wait() }
+
+// fail ends the connection for reason (the first reason wins).
+func (s *session) fail(reason error) {
+	s.once.Do(func() {
+		if !errors.Is(reason, ErrClosed) && !errors.Is(reason, ErrDisconnected) {
+			reason = fmt.Errorf("%w: %w", ErrDisconnected, reason)
+		}
+		s.err = reason
+		close(s.done)
+		_ = s.conn.Close()
+	})
+}
+
+// send writes a message frame and waits for the server's ack.
+func (s *session) send(ctx context.Context, to string, msg []byte) error {
+	ack := make(chan byte, 1)
+	s.mu.Lock()
+	s.seq++
+	seq := s.seq
+	s.waiting[seq] = ack
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.waiting, seq)
+		s.mu.Unlock()
+	}()
+	if err := s.write(mustFrame(frame{typ: typeSend, seq: seq, id: to, msg: msg})); err != nil {
+		return err
+	}
+	select {
+	case code := <-ack:
+		if err := codeError(code); err != nil {
+			return fmt.Errorf("send to %q: %w", to, err)
+		}
+		return nil
+	case <-s.done:
+		return s.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// write writes one encoded frame within WriteTimeout; a failure ends the
+// connection, since a partly written frame leaves the stream unusable.
+func (s *session) write(b []byte) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	select {
+	case <-s.done:
+		return s.err
+	default:
+	}
+	_ = s.conn.SetWriteDeadline(time.Now().Add(s.c.cfg.write()))
+	if _, err := s.conn.Write(b); err != nil {
+		s.fail(fmt.Errorf("write: %w", err))
+		return s.err
+	}
+	return nil
+}
+
+func (s *session) readLoop() {
+	defer s.wg.Done()
+	c := s.c
+	for {
+		_ = s.conn.SetReadDeadline(time.Now().Add(c.cfg.idle()))
+		f, err := readFrame(s.br)
+		if err != nil {
+			s.fail(err)
+			return
+		}
+		switch f.typ {
+		case typeDeliver:
+			select {
+			case c.in <- delivery{from: f.id, msg: f.msg}:
+			default:
+				c.dropped.Add(1)
+				c.log.Debug("rendezvous: receive queue full, message dropped", "from", f.id)
+			}
+		case typeAck:
+			s.mu.Lock()
+			ack := s.waiting[f.seq]
+			s.mu.Unlock()
+			if ack != nil {
+				select {
+				case ack <- f.code:
+				default:
+				}
+			}
+		case typePong:
+		case typeError:
+			s.fail(codeError(f.code))
+			return
+		default:
+			s.fail(fmt.Errorf("%w: unexpected frame type %#x", errProtocol, f.typ))
+			return
+		}
+	}
+}
+
+func (s *session) pingLoop() {
+	defer s.wg.Done()
+	t := time.NewTicker(s.c.cfg.ping())
+	defer t.Stop()
+	ping := mustFrame(frame{typ: typePing})
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-t.C:
+			if s.write(ping) != nil {
+				return
+			}
+		}
+	}
+}
