@@ -486,3 +486,40 @@ func TestDialGuardAlone(t *testing.T) {
 		t.Errorf("decoy got %d requests", n)
 	}
 }
+
+// TestLocationCheckAlone tests the LOCATION check by itself, without the
+// dial guard behind it (TestUnsafeLocationRefused cannot: with the check
+// gone, the guard still refuses the dial, so each layer hides the other).
+// An SSDP answer from the gateway naming a LOCATION off the gateway is
+// refused with ErrUnsafeLocation; one on the gateway is taken.
+//
+// Mutation caught (internal/mutation "upnp-location-pin"): in ssdp.go's
+// checkPinned, `a.Unmap() != gw` removed, so that a LOCATION on any
+// literal IP is taken.
+func TestLocationCheckAlone(t *testing.T) {
+	answer := func(loc string) []byte {
+		return []byte("HTTP/1.1 200 OK\r\nCACHE-CONTROL: max-age=120\r\nST: " + urnIGD1 +
+			"\r\nUSN: uuid:x::" + urnIGD1 + "\r\nEXT:\r\nLOCATION: " + loc + "\r\n\r\n")
+	}
+	from := netip.AddrPortFrom(gw2, 1900)
+	for _, loc := range []string{
+		"http://127.0.0.3:5000/rootDesc.xml",
+		"http://127.0.0.1:5000/rootDesc.xml",
+		"http://[::1]:5000/rootDesc.xml",
+		"http://[::ffff:127.0.0.3]:5000/rootDesc.xml",
+		"http://169.254.169.254/latest/meta-data/",
+		"http://0.0.0.0:5000/",
+	} {
+		if a, err := parseSSDPAnswer(answer(loc), from, gw2); !errors.Is(err, ErrUnsafeLocation) {
+			t.Errorf("LOCATION %s: took %v (err %v), want ErrUnsafeLocation", loc, a.Location, err)
+		}
+	}
+	for _, loc := range []string{"http://127.0.0.2:5000/rootDesc.xml", "http://[::ffff:127.0.0.2]:5000/x"} {
+		a, err := parseSSDPAnswer(answer(loc), from, gw2)
+		if err != nil {
+			t.Errorf("LOCATION %s on the gateway refused: %v", loc, err)
+		} else if a.Location.Hostname() != "127.0.0.2" && a.Location.Hostname() != "::ffff:127.0.0.2" {
+			t.Errorf("LOCATION %s: took %s", loc, a.Location)
+		}
+	}
+}
