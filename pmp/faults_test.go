@@ -81,6 +81,11 @@ func TestNATPMPResultCodes(t *testing.T) {
 	}
 }
 
+// TestPCPMalformedAnswers: each defective answer is ignored, alone and
+// before the genuine one.
+//
+// Mutation caught (internal/mutation "pmp-pcp-nonce", with TestPCPMatch):
+// the nonce comparison removed from pcpResponse.match.
 func TestPCPMalformedAnswers(t *testing.T) {
 	cases := []struct {
 		how  pmptest.Malformation
