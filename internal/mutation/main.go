@@ -10,8 +10,8 @@
 //	go run ./internal/mutation -list      # print the list
 //
 // It copies the tracked files (git ls-files, as they are in the working
-// tree) into a temporary directory once and mutates only that copy: the
-// working tree is never written. For each entry it applies the change
+// tree; a new file counts once git-added) into a temporary directory once
+// and mutates only that copy: the working tree is never written. For each entry it applies the change
 // (Find must occur exactly once in File), runs
 // `go test -count=1 -json -run Run Pkg` there, classifies the run, and
 // restores the file. Each entry ends as one of:
