@@ -1,10 +1,13 @@
 # natx — build and test entry points. See README.md.
 #
-#   make check   everything CI runs: gofmt, go vet, staticcheck, and every test
-#                with -race, including the network-namespace lab (as root it
-#                first installs the lab's Debian packages; as non-root the lab
-#                tests are skipped and this says so loudly)
+#   make check   everything CI runs: gofmt, go vet, staticcheck, the mutation
+#                check (make mutate), and every test with -race, including
+#                the network-namespace lab (as root it first installs the
+#                lab's Debian packages; as non-root the lab tests are
+#                skipped and this says so loudly)
 #   make test    the fast tests only (no root, no lab)
+#   make mutate  the mutation check: each listed defence switched off must
+#                make its tests fail (docs/mutation.md)
 #   make bench   the benchmarks (figures in docs/benchmarks.md)
 
 GO            ?= go
@@ -16,9 +19,9 @@ LAB_PACKAGES  := iproute2 procps nftables conntrack miniupnpd-nftables miniupnpc
 ROOT          := $(shell id -u)
 TESTFLAGS     ?=
 
-.PHONY: check test bench fmt vet staticcheck lab-deps lab-banner
+.PHONY: check test bench fmt vet staticcheck mutate lab-deps lab-banner
 
-check: lab-deps fmt vet staticcheck
+check: lab-deps fmt vet staticcheck mutate
 ifeq ($(ROOT),0)
 	NATX_LAB=require $(GO) test -race $(TESTFLAGS) ./...
 else
@@ -42,6 +45,11 @@ vet:
 
 staticcheck:
 	$(GO) run $(STATICCHECK) ./...
+
+# Switches each defence of internal/mutation/list.go off in a copy of the
+# tree and requires the tests named for it to fail.
+mutate:
+	$(GO) run ./internal/mutation
 
 # Installs the lab's packages when running as root and any is missing.
 lab-deps:

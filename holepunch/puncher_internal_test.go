@@ -1,6 +1,7 @@
 package holepunch
 
 import (
+	"bytes"
 	"context"
 	"net/netip"
 	"sync"
@@ -21,6 +22,9 @@ func (nopSignaler) Recv(ctx context.Context) (string, []byte, error) {
 // TestHandlePacket: unauthenticated or reflected checks get no answer and
 // change nothing; an authentic one gets one answer no larger than itself;
 // what is not ours is left to the caller.
+//
+// Mutation caught (internal/mutation "holepunch-request-mac"): the
+// authenticate check disabled in session.go's onRequest.
 func TestHandlePacket(t *testing.T) {
 	var mu sync.Mutex
 	var sent [][]byte
@@ -93,5 +97,87 @@ func TestHandlePacket(t *testing.T) {
 	c, err := decodeCheck(sent[0])
 	if err != nil || c.msg.Type != stun.BindingSuccess || c.authenticate(testKey) != nil || c.mapped != from {
 		t.Errorf("answer %v, err %v", c, err)
+	}
+}
+
+// TestForgedResponseIgnored: a response to one of our checks counts only
+// when it authenticates with the attempt key. Forged responses (the right
+// transaction ID and source, from someone who saw our check but lacks the
+// key: signed with another key, or not signed at all) leave the pair
+// unconfirmed and select nothing; the genuine response then confirms and
+// selects it (the controlling side nominates the first confirmed pair).
+//
+// Mutation caught (internal/mutation "holepunch-response-mac"): in
+// session.go's onResponse, the authenticate check disabled, so that an
+// unauthenticated response confirms the pair.
+func TestForgedResponseIgnored(t *testing.T) {
+	var mu sync.Mutex
+	var sent [][]byte
+	local := netip.MustParseAddrPort("7.0.0.1:7000")
+	p, err := New(Config{Signaler: nopSignaler{}}, local, func(b []byte, to netip.AddrPort) error {
+		mu.Lock()
+		defer mu.Unlock()
+		sent = append(sent, append([]byte(nil), b...))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	s, err := p.newSession("peer", true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.abort()
+	peer := netip.MustParseAddrPort("7.0.0.2:9")
+	s.mu.Lock()
+	s.addRemoteLocked(Candidate{Addr: peer, Kind: KindHost})
+	s.mu.Unlock()
+	s.sendCheck(p.sock0, peer, false)
+	mu.Lock()
+	if len(sent) != 1 {
+		mu.Unlock()
+		t.Fatalf("%d checks sent", len(sent))
+	}
+	req, err := decodeCheck(sent[0])
+	mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := func() (ok bool, selected bool) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		pr := s.pairs[pairKey{0, peer}]
+		return pr != nil && pr.ok, s.selected != nil
+	}
+	seen := netip.MustParseAddrPort("198.51.100.7:40000") // our address as the peer sees it
+	unsigned := stun.MustBuild(stun.NewTransactionIDSetter(req.msg.TransactionID), stun.BindingSuccess,
+		&stun.XORMappedAddress{IP: seen.Addr().AsSlice(), Port: int(seen.Port())}, stun.Fingerprint).Raw
+	for name, b := range map[string][]byte{
+		"other key": req.response(bytes.Repeat([]byte{7}, keySize), seen),
+		"unsigned":  unsigned,
+	} {
+		if b == nil {
+			t.Fatalf("%s: no response built", name)
+		}
+		if !p.HandlePacket(b, peer) {
+			t.Fatalf("%s: a response with our transaction ID not taken as ours", name)
+		}
+		if ok, sel := state(); ok || sel {
+			t.Fatalf("%s: forged response confirmed the pair (ok %v, selected %v)", name, ok, sel)
+		}
+	}
+	genuine := req.response(s.key, seen)
+	if !p.HandlePacket(genuine, peer) {
+		t.Fatal("genuine response not taken")
+	}
+	if ok, sel := state(); !ok || !sel {
+		t.Fatalf("genuine response: ok %v, selected %v", ok, sel)
+	}
+	s.mu.Lock()
+	mapped := s.selected.mapped
+	s.mu.Unlock()
+	if mapped != seen {
+		t.Fatalf("mapped %v, want %v", mapped, seen)
 	}
 }

@@ -81,6 +81,11 @@ func TestNATPMPResultCodes(t *testing.T) {
 	}
 }
 
+// TestPCPMalformedAnswers: each defective answer is ignored, alone and
+// before the genuine one.
+//
+// Mutation caught (internal/mutation "pmp-pcp-nonce", with TestPCPMatch):
+// the nonce comparison removed from pcpResponse.match.
 func TestPCPMalformedAnswers(t *testing.T) {
 	cases := []struct {
 		how  pmptest.Malformation
@@ -490,5 +495,61 @@ func TestAbandonedRequestLeavesNothing(t *testing.T) {
 				t.Fatalf("gateway still holds %+v", m)
 			}
 		})
+	}
+}
+
+// TestCloseWaitsForAbandonedDeletion: Close waits for the deletion of a
+// mapping whose request was abandoned, even when that deletion needs a
+// retransmission. The gateway makes the mapping but its answer is lost
+// (the caller gives up), and it drops the first deletion request; the
+// client's retransmission of the deletion, before Close returns, removes
+// the mapping. pmp.Client.Close deletes no other mapping (by design: see
+// its doc); this is the deletion it owes.
+//
+// Mutation caught (internal/mutation "pmp-close-waits-deletion"): in
+// client.go's Close, `c.undo.Wait()` removed, so that Close closes the
+// socket under the deletion in flight and the mapping stays.
+func TestCloseWaitsForAbandonedDeletion(t *testing.T) {
+	var mu sync.Mutex
+	held := map[[12]byte]bool{} // the gateway's table, by nonce
+	deletions := 0
+	answer := func(req []byte, _ netip.AddrPort) [][]byte {
+		if len(req) < 60 || req[1] != 1 {
+			return nil // only MAP requests
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		nonce := [12]byte(req[24:36])
+		if req[4]|req[5]|req[6]|req[7] != 0 {
+			held[nonce] = true
+			return nil // mapped, but the answer is lost
+		}
+		deletions++
+		if deletions == 1 {
+			return nil // the first deletion request is lost too
+		}
+		delete(held, nonce)
+		return [][]byte{forgeMapAnswer(req, 0)}
+	}
+	cfg := pmp.Config{Timeout: time.Second, Protocols: []pmp.Protocol{pmp.PCP}}
+	_, c := newPair(t, pmptest.Options{Faults: pmptest.Faults{Answer: answer}}, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := c.AddMapping(ctx, "udp", port(8900), port(0), time.Hour); !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, pmp.ErrNoAnswer) {
+		t.Fatalf("err %v, want the context's deadline or no answer", err)
+	}
+	mu.Lock()
+	n := len(held)
+	mu.Unlock()
+	if n != 1 {
+		t.Fatalf("the gateway holds %d mappings before Close, want 1", n)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(held) != 0 || deletions < 2 {
+		t.Fatalf("after Close: the gateway holds %d mappings after %d deletion requests", len(held), deletions)
 	}
 }

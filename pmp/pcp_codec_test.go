@@ -184,6 +184,11 @@ func TestParsePCPResponseRejects(t *testing.T) {
 	}
 }
 
+// TestPCPMatch: an answer matches its request only with the same nonce,
+// protocol, internal port, opcode and version.
+//
+// Mutation caught (internal/mutation "pmp-pcp-nonce"): the nonce
+// comparison removed from pcpResponse.match.
 func TestPCPMatch(t *testing.T) {
 	req := pcpRequest{Opcode: pcpOpMap, Lifetime: 60, Nonce: [12]byte{9}, Protocol: protoUDP, InternalPort: 5000}
 	ok := pcpResponse{Version: 2, Opcode: 1, HasMap: true, Nonce: req.Nonce, Protocol: protoUDP, InternalPort: 5000, Lifetime: 60}

@@ -118,6 +118,10 @@ func FuzzParseMessage(f *testing.F) {
 }
 
 // TestHandlePacketSeeds spells out what FuzzResponse checks on its seeds.
+//
+// Mutation caught (internal/mutation "stunprobe-udp-txid", with
+// FuzzResponse's seeds): handle taking any pending transaction instead of
+// the one with the datagram's transaction ID.
 func TestHandlePacketSeeds(t *testing.T) {
 	seeds := fuzzSeeds()
 	tests := []struct {

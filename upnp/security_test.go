@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -405,3 +406,120 @@ func TestForeignInternalRefused(t *testing.T) {
 }
 
 var itoa = strconv.Itoa
+
+// TestDialGuardAlone tests the HTTP client's dial guard by itself, without
+// the LOCATION check in front of it (TestUnsafeLocationRefused cannot: the
+// LOCATION check refuses first, so each layer hides the other). The guard
+// is called directly, and through a description fetch whose URL never went
+// through checkLocation; it must refuse every address but the gateway's,
+// on the standard dialer and on a transport.Net, before anything dials.
+//
+// Mutation caught (internal/mutation "upnp-dial-guard"): in http.go's
+// dial, `ap.Addr().Unmap() != h.gw` removed from the guard, so that any
+// literal address is dialled.
+func TestDialGuardAlone(t *testing.T) {
+	ev := newDecoy(t, "127.0.0.3")
+	evPort := ev.Listener.Addr().(*net.TCPAddr).Port
+	// The gateway's own server: the positive control, so that a guard that
+	// refuses everything does not pass either.
+	gwSrv := newDecoy(t, gw2.String())
+	gwAddr := gwSrv.Listener.Addr().String()
+	// Loopback only: under the mutation these are really dialled.
+	offGateway := []string{
+		ev.Listener.Addr().String(),          // another host
+		"127.0.0.1:" + itoa(evPort),          // loopback, not the gateway
+		"[::ffff:127.0.0.3]:" + itoa(evPort), // v4-mapped other host
+		"[::1]:" + itoa(evPort),              // IPv6 loopback
+		"localhost:" + itoa(evPort),          // a name
+		"127.0.0.3",                          // no port
+	}
+	for _, useNet := range []bool{false, true} {
+		name := "stdlib"
+		if useNet {
+			name = "transport.Net"
+		}
+		t.Run(name, func(t *testing.T) {
+			rec := newRecordingNet(t)
+			var n transport.Net
+			if useNet {
+				n = rec
+			}
+			h := newHTTPClient(gw2, n, 2*time.Second)
+			defer h.close()
+			ctx := context.Background()
+			for _, addr := range offGateway {
+				c, err := h.dial(ctx, "tcp", addr)
+				if err == nil {
+					c.Close()
+					t.Errorf("dial %s: allowed", addr)
+					continue
+				}
+				if !errors.Is(err, ErrUnsafeLocation) {
+					t.Errorf("dial %s: err %v, want ErrUnsafeLocation", addr, err)
+				}
+			}
+			// A description URL off the gateway that skipped checkLocation.
+			u, err := url.Parse(ev.URL + "/rootDesc.xml")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := h.fetchRoot(ctx, u); !errors.Is(err, ErrUnsafeLocation) {
+				t.Errorf("fetch %s: err %v, want ErrUnsafeLocation", u, err)
+			}
+			if d := rec.dials(); len(d) != 0 {
+				t.Errorf("dialed %v", d)
+			}
+			// The gateway itself is dialled.
+			c, err := h.dial(ctx, "tcp", gwAddr)
+			if err != nil {
+				t.Fatalf("dial the gateway %s: %v", gwAddr, err)
+			}
+			c.Close()
+			if useNet {
+				if d := rec.dials(); len(d) != 1 || d[0] != gwAddr {
+					t.Errorf("dials %v, want only %s", d, gwAddr)
+				}
+			}
+		})
+	}
+	if n := ev.hits.Load(); n != 0 {
+		t.Errorf("decoy got %d requests", n)
+	}
+}
+
+// TestLocationCheckAlone tests the LOCATION check by itself, without the
+// dial guard behind it (TestUnsafeLocationRefused cannot: with the check
+// gone, the guard still refuses the dial, so each layer hides the other).
+// An SSDP answer from the gateway naming a LOCATION off the gateway is
+// refused with ErrUnsafeLocation; one on the gateway is taken.
+//
+// Mutation caught (internal/mutation "upnp-location-pin"): in ssdp.go's
+// checkPinned, `a.Unmap() != gw` removed, so that a LOCATION on any
+// literal IP is taken.
+func TestLocationCheckAlone(t *testing.T) {
+	answer := func(loc string) []byte {
+		return []byte("HTTP/1.1 200 OK\r\nCACHE-CONTROL: max-age=120\r\nST: " + urnIGD1 +
+			"\r\nUSN: uuid:x::" + urnIGD1 + "\r\nEXT:\r\nLOCATION: " + loc + "\r\n\r\n")
+	}
+	from := netip.AddrPortFrom(gw2, 1900)
+	for _, loc := range []string{
+		"http://127.0.0.3:5000/rootDesc.xml",
+		"http://127.0.0.1:5000/rootDesc.xml",
+		"http://[::1]:5000/rootDesc.xml",
+		"http://[::ffff:127.0.0.3]:5000/rootDesc.xml",
+		"http://169.254.169.254/latest/meta-data/",
+		"http://0.0.0.0:5000/",
+	} {
+		if a, err := parseSSDPAnswer(answer(loc), from, gw2); !errors.Is(err, ErrUnsafeLocation) {
+			t.Errorf("LOCATION %s: took %v (err %v), want ErrUnsafeLocation", loc, a.Location, err)
+		}
+	}
+	for _, loc := range []string{"http://127.0.0.2:5000/rootDesc.xml", "http://[::ffff:127.0.0.2]:5000/x"} {
+		a, err := parseSSDPAnswer(answer(loc), from, gw2)
+		if err != nil {
+			t.Errorf("LOCATION %s on the gateway refused: %v", loc, err)
+		} else if a.Location.Hostname() != "127.0.0.2" && a.Location.Hostname() != "::ffff:127.0.0.2" {
+			t.Errorf("LOCATION %s: took %s", loc, a.Location)
+		}
+	}
+}
