@@ -25,13 +25,13 @@ func Example_node() {
 		log.Fatal(err)
 	}
 	defer l.Close() // removes the port mapping, releases the relay
-	log.Printf("reachability: %s", l.Reachability())
+	log.Printf("reachability: %s", l.Reachability()) // public, mapped, punch-only, relay-only, unreachable
 	for _, c := range l.Addrs() { // best first: advertise these to peers
 		log.Printf("%s %s via=%s verified=%v", c.Kind, c.Addr, c.Via, c.Verified)
 	}
 	buf := make([]byte, 1500)
 	for {
-		n, from, err := l.ReadFrom(buf) // application datagrams only
+		n, from, err := l.ReadFrom(buf) // application datagrams only: STUN never shows here
 		if err != nil {
 			return
 		}
