@@ -17,7 +17,7 @@ func newFS() (*flag.FlagSet, *bool, *string) {
 
 // TestParse: -h prints the usage (exit 0 follows), anything else wrong is
 // returned and printed by nobody. Mutation caught: leaving the flag
-// package's output on stderr (the error then shows twice).
+// package's output on stderr (the error and the usage then show there too).
 func TestParse(t *testing.T) {
 	for _, h := range []string{"-h", "-help", "--help"} {
 		fs, _, _ := newFS()
@@ -38,6 +38,7 @@ func TestParse(t *testing.T) {
 	} {
 		fs, _, _ := newFS()
 		var stderr bytes.Buffer
+		fs.SetOutput(&stderr) // as the programs did before Parse
 		help, err := Parse(fs, tc.args, &stderr)
 		if help || err == nil || !strings.Contains(err.Error(), tc.want) || stderr.Len() != 0 {
 			t.Errorf("%q: help %v, err %v (want %q), stderr %q", tc.args, help, err, tc.want, stderr.String())
