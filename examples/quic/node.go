@@ -117,6 +117,9 @@ func runNode(ctx context.Context, c config, out *printer) int {
 		rv, err := rendezvous.Dial(rctx, c.rendezvous, c.id, rendezvous.Config{})
 		cancel()
 		if err != nil {
+			if ctx.Err() != nil { // SIGINT or SIGTERM while connecting: a stop, not an error
+				return 0
+			}
 			out.fail(fmt.Errorf("rendezvous: %w", err))
 			return 1
 		}
