@@ -70,13 +70,14 @@ type result struct {
 
 // TestProgramsAgree runs the rules on every program: the list comes from go
 // list, so a new program fails here until it follows them. Mutations caught
-// (each tried, then reverted): rendezvous returning 2 on -h (the help row);
-// natcheck printing its error on stderr with -json (the bad-flag JSON row);
-// quic taking -stun as IP:port only (the default-port row: `-stun
-// "127.0.0.1": want IP:port`); node building its "addrs" line from the
-// zero Candidate (caught by the node run's "invalid AddrPort" check only
-// when a reachability change occurs, so also by examples/node's
-// TestOnEventReachability); natcheck exiting 0 on unknown (the unknown row).
+// (each tried, then reverted): rendezvous returning 2 on -h (rendezvous/help);
+// natcheck printing its errors on stderr with -json (natcheck's JSON rows,
+// natcheck no usable server); natcheck exiting 0 on unknown (natcheck
+// unknown); quic taking -stun as IP:port only (quic default port);
+// cliflag.STUN without the default port (natcheck, node, portmap: "a/b"
+// is then no command-line error); simnet reporting in JSON only when -json
+// came before the mistake (simnet: "-nope -json"). The "addrs" line of a
+// reachability change is examples/node's TestOnEventReachability.
 func TestProgramsAgree(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds every program")
