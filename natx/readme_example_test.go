@@ -25,7 +25,8 @@ func Example_node() {
 		log.Fatal(err)
 	}
 	defer l.Close() // removes the port mapping, releases the relay
-	log.Printf("reachability: %s", l.Reachability()) // public, mapped, punch-only, relay-only, unreachable
+	// Reachability: public, mapped, punch-only, relay-only or unreachable.
+	log.Printf("reachability: %s", l.Reachability())
 	for _, c := range l.Addrs() { // best first: advertise these to peers
 		log.Printf("%s %s via=%s verified=%v", c.Kind, c.Addr, c.Via, c.Verified)
 	}
