@@ -84,9 +84,17 @@ type Candidate struct {
 }
 
 // String returns a one-line summary such as "mapped udp 203.0.113.1:4000
-// via pcp (mapped, verified)".
+// via pcp (mapped, verified)", or "none" for the zero Candidate (no
+// candidate: what the Listener logs as its best when it has none).
 func (c Candidate) String() string {
-	s := fmt.Sprintf("%s %s %v", c.Kind, c.Transport, c.Addr)
+	if c == (Candidate{}) {
+		return "none"
+	}
+	addr := "no address"
+	if c.Addr.IsValid() {
+		addr = c.Addr.String()
+	}
+	s := fmt.Sprintf("%s %s %s", c.Kind, c.Transport, addr)
 	if c.Via != "" {
 		s += " via " + c.Via
 	}

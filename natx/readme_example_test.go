@@ -25,13 +25,14 @@ func Example_node() {
 		log.Fatal(err)
 	}
 	defer l.Close() // removes the port mapping, releases the relay
+	// Reachability: public, mapped, punch-only, relay-only or unreachable.
 	log.Printf("reachability: %s", l.Reachability())
 	for _, c := range l.Addrs() { // best first: advertise these to peers
 		log.Printf("%s %s via=%s verified=%v", c.Kind, c.Addr, c.Via, c.Verified)
 	}
 	buf := make([]byte, 1500)
 	for {
-		n, from, err := l.ReadFrom(buf) // application datagrams only
+		n, from, err := l.ReadFrom(buf) // application datagrams only: STUN never shows here
 		if err != nil {
 			return
 		}

@@ -28,11 +28,21 @@
 //
 // Usage:
 //
-//	natcheck [-stun host:port,...] [-json] [-timeout 5s] [-hairpin]
+//	natcheck [-stun host[:port],...] [-json] [-timeout 5s] [-hairpin]
 //	         [-portmap=true] [-via auto|pcp|natpmp|upnp] [-gateway ADDR]
 //	         [-port N] [-lang en|fr]
 //
+// A STUN server is a host name or address, port 3478 unless it names one.
 // The language is -lang, else the locale (LC_ALL, LC_MESSAGES, LANG), else
-// English. The flags and the JSON field names are a public contract: they are
+// English.
+//
+// Exit status: 0 with a verdict, 3 when the verdict is unknown (the result
+// is printed all the same), 1 when there is no usable STUN server or the
+// probe fails, 2 for a bad command line, 130 after SIGINT or SIGTERM. -h
+// prints the usage on stderr and exits 0. An error is printed once: with
+// -json as one line {"event":"error","error":"..."} on stdout instead of the
+// document, else on stderr.
+//
+// The flags and the JSON field names are a public contract: they are
 // extended, never renamed or removed.
 package main

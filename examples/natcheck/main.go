@@ -6,16 +6,17 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/netip"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
+	"github.com/nodeconn/natx/internal/cliflag"
 	"github.com/nodeconn/natx/natx"
 	"github.com/nodeconn/natx/stunprobe"
 )
@@ -25,8 +26,19 @@ import (
 // address and let natcheck compare destinations.
 const defaultServers = "stun.l.google.com:19302,stun.cloudflare.com:3478"
 
-// exitInterrupted is the exit status after SIGINT or SIGTERM (128 + SIGINT).
-const exitInterrupted = 130
+// The exit statuses: 0 when natcheck could give a verdict other than
+// unknown.
+const (
+	// exitFailure: no usable STUN server, or the probe failed.
+	exitFailure = 1
+	// exitUsage: a bad command line.
+	exitUsage = 2
+	// exitUnknown: the check ran and printed its result, but the verdict
+	// is unknown (no STUN answer at all, say).
+	exitUnknown = 3
+	// exitInterrupted: SIGINT or SIGTERM (128 + SIGINT).
+	exitInterrupted = 130
+)
 
 func main() {
 	os.Exit(runMain(os.Args[1:], os.Stdout, os.Stderr))
@@ -56,7 +68,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 func runWith(parent context.Context, args []string, h hooks, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("natcheck", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	servers := fs.String("stun", defaultServers, "comma-separated STUN servers, host:port")
+	servers := fs.String("stun", defaultServers, "comma-separated STUN servers, host[:port] (default port 3478)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	timeout := fs.Duration("timeout", 5*time.Second, "deadline for the whole check")
 	hairpin := fs.Bool("hairpin", false, "also test hairpinning (some firewalls dislike it)")
@@ -65,50 +77,58 @@ func runWith(parent context.Context, args []string, h hooks, stdout, stderr io.W
 	gateway := fs.String("gateway", "", "the router's address for port mapping (default: the default route's gateway)")
 	port := fs.Uint("port", 0, "the node's UDP port, to map and to name in the advice (default: any free port)")
 	langFlag := fs.String("lang", "", "language: en or fr (default: from LC_ALL, LC_MESSAGES, LANG)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	help, err := cliflag.Parse(fs, args, stderr)
+	if help {
+		return 0
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "natcheck: unexpected argument %q\n", fs.Arg(0))
-		return 2
+	// fail reports err once: a JSON line on stdout with -json (even when
+	// the command line is wrong further on), else a line on stderr.
+	fail := func(code int, err error) int {
+		if *asJSON || cliflag.BoolSet(fs, args, "json") {
+			enc := json.NewEncoder(stdout)
+			enc.SetEscapeHTML(false)
+			_ = enc.Encode(errorLine{Event: "error", Error: err.Error()})
+		} else {
+			fmt.Fprintln(stderr, "natcheck:", err)
+		}
+		return code
+	}
+	if err != nil {
+		return fail(exitUsage, err)
 	}
 	l, err := chooseLang(*langFlag, h.getenv)
 	if err != nil {
-		fmt.Fprintln(stderr, "natcheck:", err)
-		return 2
+		return fail(exitUsage, err)
 	}
 	mo := mapOptions{Enabled: *portmap, Via: *via}
 	if err := parseVia(*via); err != nil {
-		fmt.Fprintln(stderr, "natcheck:", err)
-		return 2
+		return fail(exitUsage, err)
 	}
 	if *port > 65535 {
-		fmt.Fprintf(stderr, "natcheck: -port %d: want 0 to 65535\n", *port)
-		return 2
+		return fail(exitUsage, fmt.Errorf("-port %d: want 0 to 65535", *port))
 	}
 	mo.Port = uint16(*port)
 	if *gateway != "" {
 		if mo.Gateway, err = netip.ParseAddr(*gateway); err != nil || !mo.Gateway.Is4() {
-			fmt.Fprintf(stderr, "natcheck: -gateway %q: want an IPv4 address\n", *gateway)
-			return 2
+			return fail(exitUsage, fmt.Errorf("-gateway %q: want an IPv4 address", *gateway))
 		}
+	}
+	names, err := cliflag.STUNList(*servers)
+	if err != nil {
+		return fail(exitUsage, err)
+	}
+	if len(names) == 0 {
+		return fail(exitUsage, errors.New("-stun: no server given"))
 	}
 
 	ctx, cancel := context.WithTimeout(parent, *timeout)
 	defer cancel()
-	var names []string
-	for _, s := range strings.Split(*servers, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			names = append(names, s)
-		}
-	}
 	addrs, errs := stunprobe.ResolveServers(ctx, nil, names)
-	for _, err := range errs {
-		fmt.Fprintln(stderr, "natcheck:", err)
-	}
 	if len(addrs) == 0 {
-		fmt.Fprintln(stderr, "natcheck: no usable STUN server")
-		return 1
+		return fail(exitFailure, fmt.Errorf("no usable STUN server: %w", errors.Join(errs...)))
+	}
+	for _, err := range errs { // the others are used: a warning, not the error
+		fmt.Fprintln(stderr, "natcheck:", err)
 	}
 
 	// The mapping attempt runs alongside the probe; whatever happens next,
@@ -134,8 +154,7 @@ func runWith(parent context.Context, args []string, h hooks, stdout, stderr io.W
 		return exitInterrupted
 	}
 	if err != nil {
-		fmt.Fprintln(stderr, "natcheck:", err)
-		return 1
+		return fail(exitFailure, err)
 	}
 
 	f := facts{Report: r, Map: mres, Port: mo.Port, Local: localToward(addrs[0])}
@@ -148,11 +167,22 @@ func runWith(parent context.Context, args []string, h hooks, stdout, stderr io.W
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(toOutput(r, d, a, f, l, mo)); err != nil {
-			fmt.Fprintln(stderr, "natcheck:", err)
-			return 1
+			fmt.Fprintln(stderr, "natcheck:", err) // stdout itself failed
+			return exitFailure
 		}
-		return 0
+	} else {
+		printHuman(stdout, l, d, a, f)
 	}
-	printHuman(stdout, l, d, a, f)
+	if d.Verdict == Unknown {
+		return exitUnknown
+	}
 	return 0
+}
+
+// errorLine is what natcheck prints on stdout instead of its document when
+// -json is on and it fails: one line, like the error lines of the other
+// programs.
+type errorLine struct {
+	Event string `json:"event"` // "error"
+	Error string `json:"error"`
 }

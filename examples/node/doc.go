@@ -6,13 +6,14 @@
 //
 // Usage:
 //
-//	node [-id ID] [-addr IP] [-port N] [-stun HOST:PORT[,HOST:PORT]]
+//	node [-id ID] [-addr IP] [-port N] [-stun HOST[:PORT][,HOST[:PORT]]]
 //	     [-turn turn:USER:PASS@HOST:PORT[?transport=tcp]] [-turn turns:USER:PASS@HOST:PORT]
 //	     [-relay eager|fallback|off] [-rendezvous HOST:PORT] [-dial PEERID] [-send TEXT]
 //	     [-gateway IP] [-portmap auto|pcp|natpmp|upnp|off] [-timeout 5s] [-dial-timeout 30s]
 //	     [-stun-tcp=true]
 //
-// -stun and -turn may be repeated or comma-separated. A TURN server is
+// -stun and -turn may be repeated or comma-separated. A STUN server is a
+// host name or address, port 3478 unless it names one. A TURN server is
 // turn:USER:PASS@HOST[:PORT] (UDP, port 3478 by default), with
 // ?transport=tcp for TURN over TCP, or turns:USER:PASS@HOST[:PORT] for TURN
 // over TLS (port 5349 by default); USER and PASS may be percent-encoded.
@@ -70,7 +71,10 @@
 //
 // On SIGINT or SIGTERM it closes the listener — the port mappings are
 // deleted and the TURN allocation released — prints "closed" and exits 0.
-// It exits 2 on a bad command line and 1 when natx.Open fails.
+// It exits 2 on a bad command line and 1 when natx.Open fails; either way
+// the error is one "error" line on stdout, and nothing is printed on
+// stderr. -h prints the usage on stderr and exits 0. An "addrs" line for a
+// change of reachability alone (change "reachability") has no "addr".
 //
 // The flags and the JSON field names are a public contract: other tools
 // test natx through this program.

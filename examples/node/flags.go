@@ -14,14 +14,7 @@ import (
 
 	"github.com/nodeconn/natx/holepunch/rendezvous"
 	"github.com/nodeconn/natx/internal/cliflag"
-	"github.com/nodeconn/natx/internal/netaddr"
 	"github.com/nodeconn/natx/natx"
-)
-
-// Default ports of RFC 7065 TURN URIs.
-const (
-	turnPort  = 3478
-	turnsPort = 5349
 )
 
 // options are the parsed flags.
@@ -64,11 +57,11 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.portmap, "portmap", "auto", "port mapping: auto (PCP, NAT-PMP, then UPnP), pcp, natpmp, upnp or off")
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Second, "how long to wait for addresses before printing ready")
 	fs.DurationVar(&o.dialWait, "dial-timeout", 30*time.Second, "how long -dial may take, waiting for the peer to register included")
-	if err := fs.Parse(args); err != nil {
+	if help, err := cliflag.Parse(fs, args, stderr); help || err != nil {
+		if help {
+			return o, flag.ErrHelp
+		}
 		return o, err
-	}
-	if fs.NArg() > 0 {
-		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	if addr != "" {
 		a, err := netip.ParseAddr(addr)
@@ -81,12 +74,9 @@ func parse(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("-port %d: want 0..65535", port)
 	}
 	o.port = uint16(port)
-	for _, s := range stun {
-		hp, err := netaddr.WithDefaultPort(s, turnPort)
-		if err != nil {
-			return o, fmt.Errorf("-stun %q: %w", s, err)
-		}
-		o.stun = append(o.stun, hp)
+	var err error
+	if o.stun, err = cliflag.STUNList(stun...); err != nil {
+		return o, err
 	}
 	for _, s := range turn {
 		r, err := parseTURN(s)
@@ -95,7 +85,6 @@ func parse(args []string, stderr io.Writer) (options, error) {
 		}
 		o.turn = append(o.turn, r)
 	}
-	var err error
 	if o.relay, err = parseRelayMode(relay); err != nil {
 		return o, err
 	}

@@ -230,3 +230,31 @@ func TestExitStatus(t *testing.T) {
 		t.Errorf("-h: exit %d", code)
 	}
 }
+
+// TestOnEventReachability: natx's reachability event concerns no one
+// candidate (its Candidate is zero), so the "addrs" line has no "addr"
+// rather than {"addr":"invalid AddrPort",...}; an address event keeps it.
+// Mutation caught: building addr from e.Candidate unconditionally.
+func TestOnEventReachability(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	l, err := natx.Open(ctx, natx.Config{Addr: netip.MustParseAddr("127.0.0.1"), DisablePortMap: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var b bytes.Buffer
+	n := &node{out: newPrinter(&b), l: l}
+	n.ready.Store(true)
+	n.onEvent(natx.Event{Kind: natx.EventReachabilityChanged, Reachability: natx.ReachRelayOnly})
+	line := b.String()
+	if strings.Contains(line, `"addr":`) || strings.Contains(line, "invalid") || !strings.Contains(line, `"change":"reachability"`) {
+		t.Errorf("reachability line %s", line)
+	}
+	b.Reset()
+	c := natx.Candidate{Kind: natx.KindHost, Addr: netip.MustParseAddrPort("192.0.2.1:4000"), Reach: natx.ReachPublic}
+	n.onEvent(natx.Event{Kind: natx.EventAddrAdded, Candidate: c, Reachability: natx.ReachPublic})
+	if !strings.Contains(b.String(), `"addr":{"kind":"host","addr":"192.0.2.1:4000"`) {
+		t.Errorf("addr-added line %s", b.String())
+	}
+}

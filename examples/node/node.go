@@ -109,9 +109,13 @@ func (n *node) onEvent(e natx.Event) {
 	if !n.ready.Load() {
 		return
 	}
-	a := toAddr(e.Candidate)
-	n.out.print(event{Event: "addrs", Change: string(e.Kind), Addr: &a,
-		Reachability: reachName(e.Reachability), Addrs: toAddrs(n.l.Addrs())})
+	ev := event{Event: "addrs", Change: string(e.Kind),
+		Reachability: reachName(e.Reachability), Addrs: toAddrs(n.l.Addrs())}
+	if e.Candidate.Addr.IsValid() { // a reachability change concerns no one candidate
+		a := toAddr(e.Candidate)
+		ev.Addr = &a
+	}
+	n.out.print(ev)
 }
 
 // register connects to the rendezvous server under the node's ID.

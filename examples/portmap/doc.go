@@ -6,7 +6,7 @@
 // Usage:
 //
 //	portmap -port N [-proto udp|tcp] [-via auto|pcp|natpmp|upnp]
-//	        [-stun host:port] [-echo] [-gateway ADDR] [-lifetime 2h] [-timeout 10s]
+//	        [-stun host[:port]] [-echo] [-gateway ADDR] [-lifetime 2h] [-timeout 10s]
 //
 // It prints one JSON line per event on stdout:
 //
@@ -23,6 +23,11 @@
 // is false, with the reason. With -echo, portmap also listens on the
 // internal port and echoes what arrives, so that the mapping can be tried
 // from outside.
+//
+// -port is required; -stun takes a host name or address, with port 3478
+// unless it names one. -h prints the usage on stderr and exits 0. Every
+// error is one "error" line on stdout (nothing on stderr): exit status 2 for
+// a bad command line, 1 for a failure.
 //
 // The flags and the JSON field names are a public contract.
 package main

@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nodeconn/natx/internal/cliflag"
 	"github.com/nodeconn/natx/natx"
 	"github.com/nodeconn/natx/pmp"
 )
@@ -82,16 +83,19 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.port, "port", 0, "internal port to map (required)")
 	fs.StringVar(&o.proto, "proto", "udp", "transport: udp or tcp")
 	fs.StringVar(&o.via, "via", "auto", "protocol: auto (PCP, then NAT-PMP, then UPnP), pcp, natpmp or upnp")
-	fs.StringVar(&o.stun, "stun", "", "STUN server host:port to check the external address against (UDP)")
+	fs.StringVar(&o.stun, "stun", "", "STUN server host[:port] (default port 3478) to check the external address against (UDP)")
 	fs.BoolVar(&o.echo, "echo", false, "listen on the internal port and echo what arrives")
 	fs.StringVar(&gw, "gateway", "", "gateway address (default: the default route's)")
 	fs.DurationVar(&o.lifetime, "lifetime", 2*time.Hour, "lifetime asked for the mapping; renewed at half of it")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Second, "deadline for the first mapping")
-	if err := fs.Parse(args); err != nil {
+	if help, err := cliflag.Parse(fs, args, stderr); help || err != nil {
+		if help {
+			return o, flag.ErrHelp
+		}
 		return o, err
 	}
-	if fs.NArg() > 0 {
-		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	if !isSet(fs, "port") {
+		return o, errors.New("-port is required: the internal port to map, 1..65535")
 	}
 	if o.port <= 0 || o.port > 65535 {
 		return o, fmt.Errorf("-port %d: want 1..65535", o.port)
@@ -109,10 +113,23 @@ func parse(args []string, stderr io.Writer) (options, error) {
 		}
 		o.gateway = a.Unmap()
 	}
+	if o.stun != "" {
+		var err error
+		if o.stun, err = cliflag.STUN(o.stun); err != nil {
+			return o, err
+		}
+	}
 	if o.lifetime < 2*time.Second {
 		return o, fmt.Errorf("-lifetime %v: want at least 2s", o.lifetime)
 	}
 	return o, nil
+}
+
+// isSet reports whether the command line gave the flag name.
+func isSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // mapConfig turns the options into the keeper's configuration.

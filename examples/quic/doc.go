@@ -15,6 +15,11 @@
 // closed. The dialing side exits after its transfer (status 0 when the
 // server confirmed the digest); the serving side runs until SIGINT/SIGTERM.
 //
+// -id and -rendezvous are required. -stun takes a host name or address, port
+// 3478 unless it names one (repeat or comma-separate for several). -h
+// prints the usage on stderr and exits 0; every error is one "error" line
+// on stdout (nothing on stderr), with exit status 2 for a bad command line.
+//
 // # Why an adapter over the PeerConn, not QUIC on the Listener
 //
 // natx.Listener is a net.PacketConn too, and quic-go could run on it

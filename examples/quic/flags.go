@@ -31,7 +31,7 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.id, "id", "", "this node's ID at the rendezvous server (required)")
 	fs.StringVar(&addr, "addr", "", "local address to bind (default: every IPv4 interface)")
 	fs.IntVar(&port, "port", 0, "local UDP port (default: any free port)")
-	fs.Var(&stun, "stun", "STUN server IP:port; repeat or comma-separate for several")
+	fs.Var(&stun, "stun", "STUN server host[:port] (default port 3478); repeat or comma-separate for several")
 	fs.Var(&turn, "turn", "TURN server turn:USER:PASS@HOST:PORT[?transport=tcp]; repeat or comma-separate for several")
 	fs.StringVar(&relay, "relay", "fallback", "when to allocate a TURN relay: eager, fallback or off")
 	fs.StringVar(&c.rendezvous, "rendezvous", "", "rendezvous server host:port (TCP; required)")
@@ -45,17 +45,23 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.timeout, "timeout", 5*time.Second, "how long to wait for addresses before printing ready")
 	fs.DurationVar(&c.dialTimeout, "dial-timeout", 30*time.Second, "how long -dial may take, waiting for the peer to register included")
 	fs.DurationVar(&c.transferTimeout, "transfer-timeout", 5*time.Minute, "bound of one transfer")
-	if err := fs.Parse(args); err != nil {
+	if help, err := cliflag.Parse(fs, args, stderr); help || err != nil {
+		if help {
+			return c, flag.ErrHelp
+		}
 		return c, err
 	}
-	if fs.NArg() > 0 {
-		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	if c.id == "" {
+		return c, errors.New("-id is required: this node's ID at the rendezvous server")
 	}
-	if c.id == "" || !rendezvous.ValidID(c.id) {
+	if !rendezvous.ValidID(c.id) {
 		return c, fmt.Errorf("-id %q: %w", c.id, rendezvous.ErrInvalidID)
 	}
 	if c.dial != "" && !rendezvous.ValidID(c.dial) {
 		return c, fmt.Errorf("-dial %q: %w", c.dial, rendezvous.ErrInvalidID)
+	}
+	if c.rendezvous == "" {
+		return c, errors.New("-rendezvous is required: the rendezvous server's host:port")
 	}
 	if _, _, err := net.SplitHostPort(c.rendezvous); err != nil {
 		return c, fmt.Errorf("-rendezvous %q: %w", c.rendezvous, err)
@@ -71,12 +77,16 @@ func parse(args []string, stderr io.Writer) (config, error) {
 		return c, fmt.Errorf("-port %d: want 0..65535", port)
 	}
 	c.port = uint16(port)
-	for _, s := range stun {
-		ap, err := netip.ParseAddrPort(s)
-		if err != nil {
-			return c, fmt.Errorf("-stun %q: want IP:port", s)
+	servers, err := cliflag.STUNList(stun...)
+	if err != nil {
+		return c, err
+	}
+	for _, s := range servers {
+		if ap, err := netip.ParseAddrPort(s); err == nil {
+			c.stun = append(c.stun, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()))
+		} else {
+			c.stunNames = append(c.stunNames, s) // resolved at start
 		}
-		c.stun = append(c.stun, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()))
 	}
 	for _, s := range turn {
 		r, err := parseTURN(s)

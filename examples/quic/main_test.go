@@ -29,6 +29,10 @@ func TestParse(t *testing.T) {
 	if !c.natxConfig().DisablePortMap {
 		t.Error("-portmap off did not disable port mapping")
 	}
+	n, err := parse(append(base, "-stun", "stun.example.org,127.0.0.1"), &bytes.Buffer{})
+	if err != nil || len(n.stunNames) != 1 || n.stunNames[0] != "stun.example.org:3478" || len(n.stun) != 1 || n.stun[0].Port() != 3478 {
+		t.Errorf("-stun host[:port]: names %q, addrs %v, %v", n.stunNames, n.stun, err)
+	}
 	d, err := parse(base, &bytes.Buffer{})
 	if err != nil || d.bytes != defaultBytes || d.policy != natx.RelayAllowed {
 		t.Errorf("defaults %+v %v", d, err)
@@ -40,7 +44,7 @@ func TestParse(t *testing.T) {
 		append(base[:4:4], "-policy", "maybe"),
 		append(base[:4:4], "-relay", "sometimes"),
 		append(base[:4:4], "-bytes", "-1"),
-		append(base[:4:4], "-stun", "stun.example"),
+		append(base[:4:4], "-stun", "stun.example/x"),
 		append(base[:4:4], "-turn", "turn:nopass@127.0.0.1:3478"),
 		append(base[:4:4], "-turn", "turn:nopassword@127.0.0.1:3478"),
 		append(base[:4:4], "-turn", "turn:u:p@127.0.0.1:3478?transport=sctp"),

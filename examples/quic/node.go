@@ -18,6 +18,7 @@ import (
 	"github.com/nodeconn/natx/holepunch"
 	"github.com/nodeconn/natx/holepunch/rendezvous"
 	"github.com/nodeconn/natx/natx"
+	"github.com/nodeconn/natx/stunprobe"
 	"github.com/pion/transport/v5"
 )
 
@@ -29,9 +30,12 @@ type config struct {
 	// signaler, if set, replaces the rendezvous client (tests on vnet).
 	signaler holepunch.Signaler
 
-	addr      netip.Addr
-	port      uint16
-	stun      []netip.AddrPort
+	addr netip.Addr
+	port uint16
+	stun []netip.AddrPort
+	// stunNames are -stun servers given by name, host:port each: resolved
+	// at start and added to stun.
+	stunNames []string
 	relays    []natx.RelayServer
 	relayMode natx.RelayMode
 	policy    natx.RelayPolicy
@@ -55,6 +59,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		out.fail(err)
 		return 2
+	}
+	if len(c.stunNames) > 0 {
+		addrs, errs := stunprobe.ResolveServers(ctx, c.net, c.stunNames)
+		if len(errs) > 0 {
+			out.fail(fmt.Errorf("-stun: %w", errors.Join(errs...)))
+			return 1
+		}
+		c.stun = append(c.stun, addrs...)
 	}
 	return runNode(ctx, c, out)
 }
@@ -105,6 +117,9 @@ func runNode(ctx context.Context, c config, out *printer) int {
 		rv, err := rendezvous.Dial(rctx, c.rendezvous, c.id, rendezvous.Config{})
 		cancel()
 		if err != nil {
+			if ctx.Err() != nil { // SIGINT or SIGTERM while connecting: a stop, not an error
+				return 0
+			}
 			out.fail(fmt.Errorf("rendezvous: %w", err))
 			return 1
 		}

@@ -14,7 +14,12 @@
 //	{"event":"left","peer":"alice","addr":"192.0.2.7:50112","error":"..."}
 //	{"event":"closed"}
 //
-// "error" is absent when the peer closed its connection itself. On SIGINT
-// or SIGTERM it closes every connection, prints "closed" and exits 0. The
-// flags and the JSON field names are a public contract.
+//	{"event":"error","error":"..."}
+//
+// "error" is absent from "left" when the peer closed its connection itself.
+// On SIGINT or SIGTERM it closes every connection, prints "closed" and
+// exits 0. -h prints the usage on stderr and exits 0. An error is one
+// "error" line (and nothing on stderr): a bad command line exits 2, a
+// failure to listen or to serve exits 1. The flags and the JSON field names
+// are a public contract.
 package main

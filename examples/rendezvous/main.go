@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
-	"fmt"
 	"io"
 	"net"
 	"os"
@@ -15,6 +14,7 @@ import (
 	"syscall"
 
 	"github.com/nodeconn/natx/holepunch/rendezvous"
+	"github.com/nodeconn/natx/internal/cliflag"
 )
 
 func main() {
@@ -50,26 +50,28 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	listen := fs.String("listen", ":7777", "TCP address to listen on, host:port")
 	maxConns := fs.Int("max-conns", 0, "most connections at once (0: 1024)")
 	maxQueued := fs.Int("max-queued", 0, "most messages waiting for one peer (0: 64)")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "rendezvous: unexpected arguments %q\n", fs.Args())
-		return 2
-	}
 	out := &printer{enc: json.NewEncoder(stdout)}
+	if help, err := cliflag.Parse(fs, args, stderr); help || err != nil {
+		if err != nil {
+			out.print(event{Event: "error", Error: err.Error()})
+			return 2
+		}
+		return 0
+	}
 	var lc net.ListenConfig
 	l, err := lc.Listen(ctx, "tcp", *listen)
 	if err != nil {
 		out.print(event{Event: "error", Error: err.Error()})
-		fmt.Fprintln(stderr, "rendezvous:", err)
 		return 1
 	}
 	srv := rendezvous.NewServer(rendezvous.ServerConfig{
 		MaxConns:  *maxConns,
 		MaxQueued: *maxQueued,
 		OnEvent: func(e rendezvous.Event) {
-			ev := event{Event: e.Kind, Peer: e.ID, Addr: e.Addr.String()}
+			ev := event{Event: e.Kind, Peer: e.ID}
+			if e.Addr.IsValid() {
+				ev.Addr = e.Addr.String()
+			}
 			if e.Err != nil {
 				ev.Error = e.Err.Error()
 			}
@@ -81,7 +83,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	_ = srv.Close()
 	if err != nil && ctx.Err() == nil {
 		out.print(event{Event: "error", Error: err.Error()})
-		fmt.Fprintln(stderr, "rendezvous:", err)
 		return 1
 	}
 	out.print(event{Event: "closed"})

@@ -199,7 +199,10 @@ func dialPair(ctx context.Context, ps *natx.Peers, p *Pair) {
 	defer c.Close()
 	p.SetupMS = ms(c.SetupTime())
 	st := c.State()
-	p.Path, p.Reason, p.Remote = string(st.Kind), st.Reason, st.Remote.String()
+	p.Path, p.Reason = string(st.Kind), st.Reason
+	if st.Remote.IsValid() {
+		p.Remote = st.Remote.String()
+	}
 	if st.Relay.IsValid() {
 		p.Relay = st.Relay.String()
 	}

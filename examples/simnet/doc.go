@@ -30,6 +30,11 @@
 //
 //	go run ./examples/simnet [-delay 20ms] [-loss 0] [-seed 1] [-json]
 //
+// Exit status: 0 when every row is as expected, 1 when one is not, 2 on a
+// bad command line or a failure to build the simulation. -h prints the
+// usage on stderr and exits 0. An error is printed once: with -json as one
+// line {"event":"error","error":"..."} on stdout, else on stderr.
+//
 // With -json it prints one JSON object, whose field names are a contract
 // for tools:
 //

@@ -12,34 +12,64 @@ import (
 	"time"
 
 	"github.com/nodeconn/natx/holepunch/holepunchtest"
+	"github.com/nodeconn/natx/internal/cliflag"
 )
 
 func main() {
+	os.Exit(runMain(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// runMain runs the command with args and returns its exit status: 0 when
+// every node and pair is as expected, 1 when one is not, 2 on a bad command
+// line or a failure to run. -h prints the usage on stderr (status 0). An
+// error is printed once: as a JSON line {"event":"error","error":...} on
+// stdout with -json, else on stderr.
+func runMain(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("simnet", flag.ContinueOnError)
 	var o Options
-	flag.DurationVar(&o.Delay, "delay", 20*time.Millisecond, "one-way delay of the simulated internet")
-	flag.Float64Var(&o.Loss, "loss", 0, "probability (0 to 1) that the simulated internet drops a datagram")
-	flag.Uint64Var(&o.Seed, "seed", 1, "seed of the simulated loss")
-	asJSON := flag.Bool("json", false, "print one JSON object (fields in the package documentation) instead of tables")
-	flag.Parse()
+	fs.DurationVar(&o.Delay, "delay", 20*time.Millisecond, "one-way delay of the simulated internet")
+	fs.Float64Var(&o.Loss, "loss", 0, "probability (0 to 1) that the simulated internet drops a datagram")
+	fs.Uint64Var(&o.Seed, "seed", 1, "seed of the simulated loss")
+	asJSON := fs.Bool("json", false, "print one JSON object (fields in the package documentation) instead of tables")
+	help, err := cliflag.Parse(fs, args, stderr)
+	if help {
+		return 0
+	}
+	fail := func(err error) int {
+		if *asJSON || cliflag.BoolSet(fs, args, "json") {
+			enc := json.NewEncoder(stdout)
+			enc.SetEscapeHTML(false)
+			_ = enc.Encode(struct {
+				Event string `json:"event"`
+				Error string `json:"error"`
+			}{"error", err.Error()})
+		} else {
+			fmt.Fprintln(stderr, "simnet:", err)
+		}
+		return 2
+	}
+	if err != nil {
+		return fail(err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	res, err := run(ctx, o)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "simnet:", err)
-		os.Exit(2)
+		return fail(err)
 	}
 	if *asJSON {
-		err = writeJSON(os.Stdout, res)
+		err = writeJSON(stdout, res)
 	} else {
-		err = render(os.Stdout, res)
+		err = render(stdout, res)
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "simnet:", err)
-		os.Exit(2)
+		fmt.Fprintln(stderr, "simnet:", err) // stdout itself failed
+		return 2
 	}
 	if !res.OK {
-		os.Exit(1)
+		return 1
 	}
+	return 0
 }
 
 // Options shape the simulated internet.
