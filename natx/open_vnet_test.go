@@ -209,9 +209,11 @@ func TestOpenVnetMatrix(t *testing.T) {
 		{name: "EDM", nats: []vnetlab.NAT{vnetlab.Hard}, reach: ReachUnreachable, best: KindReflexive},
 		// A PCP gateway that reports the NAT's own external address: the
 		// mapping is plausible (public, same address STUN sees) but nothing
-		// verified it; it ranks above the punch-only reflexive address.
+		// verified it (and the fake's mapping forwards nothing); it ranks
+		// above the punch-only reflexive address, but the reachability
+		// claims no more than punch-only on its strength.
 		{name: "EIM-APDF+PCP", nats: []vnetlab.NAT{vnetlab.Easy}, o: worldOpts{pcp: true, gwExtIP: true},
-			reach: ReachMapped, best: KindMapped, mappedVia: "pcp"},
+			reach: ReachPunchOnly, best: KindMapped, mappedVia: "pcp"},
 		// A PCP gateway behind another NAT: its mapping is not public and
 		// natx says so.
 		{name: "EIM-APDF+PCP-behind-NAT", nats: []vnetlab.NAT{vnetlab.Easy}, o: worldOpts{pcp: true},
@@ -255,6 +257,7 @@ func TestOpenVnetMatrix(t *testing.T) {
 					t.Errorf("unsolicited datagram to verified %v did not arrive", cs[0])
 				}
 			}
+			CheckClaims(t, l.Reachability(), cs, func(a netip.AddrPort) bool { return sendUnsolicited(t, ow, l, a) })
 			if tc.reach == ReachPunchOnly || tc.reach == ReachUnreachable {
 				if r, ok := findKind(cs, KindReflexive); ok && sendUnsolicited(t, ow, l, r.Addr) {
 					t.Errorf("unsolicited datagram to %v arrived, but natx says %v", r, tc.reach)
@@ -337,4 +340,53 @@ func TestOpenVnetKeepalive(t *testing.T) {
 	if !strings.Contains(l.Addrs()[0].Via, ow.stun.Addr().Addr().String()) {
 		t.Errorf("reflexive via %q, want the STUN server", l.Addrs()[0].Via)
 	}
+}
+
+// natBindingPort is the external port vnet's NAT gives its first UDP
+// binding (pion/transport vnet: NAPT ports start at 0xC000): the shared
+// socket's, since it is the first to send out.
+const natBindingPort = 0xC000
+
+// TestOpenVnetClaims runs Open behind each of the nine NATs vnet builds,
+// with a PCP gateway whose mapping has the very address of the socket's
+// NAT binding (the NAT's external address, the binding's port) but
+// forwards nothing (the fake's table is not the NAT's), and holds every
+// claim to the truth (CheckClaims): what is verified admits an unsolicited
+// datagram from a fresh internet host, and the reachability rests on a
+// verified candidate.
+//
+// Mutation caught (open_state.go, mappedCandidate): the "mapping equals
+// reflexive" shortcut without its filtering condition
+// (`&& r.Filtering == stunprobe.EndpointIndependent` removed) marks the
+// mapping verified behind filtering NATs, and the datagram does not arrive.
+func TestOpenVnetClaims(t *testing.T) {
+	for _, nat := range vnetlab.Matrix() {
+		t.Run(nat.String(), func(t *testing.T) {
+			ow := newOpenWorld(t, worldOpts{pcp: true, gwExtIP: true}, nat)
+			ow.pcp.SetFaults(pmptest.Faults{ExternalPort: natBindingPort})
+			l := openT(t, ow.config())
+			logCands(t, l)
+			CheckClaims(t, l.Reachability(), l.Addrs(), func(a netip.AddrPort) bool { return sendUnsolicited(t, ow, l, a) })
+		})
+	}
+}
+
+// TestOpenVnetMappingOnBindingPort is TestOpenVnetClaims's filtering case
+// alone, short enough for the mutation run: behind EIM/APDF, a PCP mapping
+// on the binding's own address and port is not verified by the filtering
+// test (which measured the NAT's filter before the mapping existed, and
+// found it closed).
+//
+// Mutation caught (open_state.go, mappedCandidate): the shortcut's
+// `&& r.Filtering == stunprobe.EndpointIndependent` removed.
+func TestOpenVnetMappingOnBindingPort(t *testing.T) {
+	ow := newOpenWorld(t, worldOpts{pcp: true, gwExtIP: true}, vnetlab.Easy)
+	ow.pcp.SetFaults(pmptest.Faults{ExternalPort: natBindingPort})
+	l := openT(t, ow.config())
+	logCands(t, l)
+	m, ok := findKind(l.Addrs(), KindMapped)
+	if !ok || m.Addr != netip.AddrPortFrom(ow.host.External, natBindingPort) {
+		t.Fatalf("no mapping on the binding's address %v:%d: %v", ow.host.External, natBindingPort, l.Addrs())
+	}
+	CheckClaims(t, l.Reachability(), l.Addrs(), func(a netip.AddrPort) bool { return sendUnsolicited(t, ow, l, a) })
 }
