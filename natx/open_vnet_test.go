@@ -36,9 +36,10 @@ type openWorld struct {
 
 type worldOpts struct {
 	loss    float64
-	pcp     bool // a fake PCP gateway on the host's router
-	turn    bool // an extra internet server for a TURN server
-	gwExtIP bool // the fake gateway reports the NAT's true external address
+	pcp     bool       // a fake PCP gateway on the host's router
+	turn    bool       // an extra internet server for a TURN server
+	gwExtIP bool       // the fake gateway reports the NAT's true external address
+	gwExt   netip.Addr // if valid, the external address the fake gateway reports
 }
 
 func newOpenWorld(t testing.TB, o worldOpts, nats ...vnetlab.NAT) *openWorld {
@@ -92,6 +93,9 @@ func newOpenWorldDelay(t testing.TB, o worldOpts, delay time.Duration, nats ...v
 		ext := netip.MustParseAddr("203.0.113.1")
 		if o.gwExtIP {
 			ext = h.External
+		}
+		if o.gwExt.IsValid() {
+			ext = o.gwExt
 		}
 		ow.pcp, err = pmptest.Start(pmptest.Options{Net: gw, Addr: netip.AddrPortFrom(h.Gateway, pmptest.Port), External: ext})
 		if err != nil {
@@ -269,6 +273,10 @@ func TestOpenVnetMatrix(t *testing.T) {
 
 // TestOpenVnetNoSTUN: without STUN servers and without port mapping, a NATed
 // host has no candidate and says so at once.
+//
+// Mutation caught (candidate.go, isPublicAddr): every valid address taken
+// for public (its body reduced to `return a.IsValid()`): the host's
+// private and loopback interface addresses are listed as public hosts.
 func TestOpenVnetNoSTUN(t *testing.T) {
 	ow := newOpenWorld(t, worldOpts{}, vnetlab.Easy)
 	cfg := ow.config()
@@ -389,4 +397,52 @@ func TestOpenVnetMappingOnBindingPort(t *testing.T) {
 		t.Fatalf("no mapping on the binding's address %v:%d: %v", ow.host.External, natBindingPort, l.Addrs())
 	}
 	CheckClaims(t, l.Reachability(), l.Addrs(), func(a netip.AddrPort) bool { return sendUnsolicited(t, ow, l, a) })
+}
+
+// TestOpenVnetMappingScope: a PCP gateway reports its external address;
+// without STUN nothing else tells natx whether it is reachable from the
+// internet. A mapping on a private, shared (carrier-grade NAT), loopback,
+// unspecified or link-local external address is listed as unreachable with
+// the reason; on a public address it is a (not yet verified) mapping. The
+// reachability never claims more than punch-only from an unverified
+// mapping.
+//
+// Mutation caught (portmap_reach.go, CheckReachability): the shared
+// address space case disabled (`case sharedSpace.Contains(a):` made
+// `case false:`): the mapping on 100.64.0.1 is listed as mapped.
+func TestOpenVnetMappingScope(t *testing.T) {
+	for _, tc := range []struct {
+		ext    string
+		public bool
+	}{
+		{"198.51.100.9", true},
+		{"10.0.0.1", false},
+		{"100.64.0.1", false},
+		{"127.0.0.1", false},
+		{"0.0.0.0", false},
+		{"169.254.1.1", false},
+	} {
+		t.Run(tc.ext, func(t *testing.T) {
+			ow := newOpenWorld(t, worldOpts{pcp: true, gwExt: netip.MustParseAddr(tc.ext)}, vnetlab.Easy)
+			cfg := ow.config()
+			cfg.STUNServers = nil
+			l := openT(t, cfg)
+			m, ok := findKind(l.Addrs(), KindMapped)
+			switch {
+			case !ok && !tc.public:
+				// Refused at the protocol (pmp takes an unspecified
+				// external address for "no public address"): no claim.
+				t.Logf("no mapping listed: %v", l.Addrs())
+			case !ok:
+				t.Fatalf("no mapping: %v", l.Addrs())
+			case tc.public && (m.Reach != ReachMapped || m.Verified):
+				t.Errorf("mapping %v (%q), want an unverified mapped candidate", m, m.Note)
+			case !tc.public && (m.Reach != ReachUnreachable || m.Note == "" || m.Verified):
+				t.Errorf("mapping %v (%q), want unreachable with the reason", m, m.Note)
+			}
+			if got := l.Reachability(); got.order() < ReachPunchOnly.order() {
+				t.Errorf("reachability %v from an unverified mapping", got)
+			}
+		})
+	}
 }
