@@ -147,12 +147,20 @@ func compareCandidates(a, b Candidate) int {
 // sortCandidates sorts cs best first, in place.
 func sortCandidates(cs []Candidate) { slices.SortStableFunc(cs, compareCandidates) }
 
-// summarize returns the reachability of the best UDP candidate.
+// summarize returns the reachability of the best UDP candidate. Public and
+// mapped, which tell peers to send unsolicited, are claimed only on the
+// strength of a verified candidate: an unverified one (a mapping nothing
+// has sent through, a public address without a STUN answer) gives
+// punch-only, what peers that send first themselves get from it.
 func summarize(cs []Candidate) Reachability {
 	best := ReachUnreachable
 	for _, c := range cs {
-		if c.Transport == "udp" && c.Reach.order() < best.order() {
-			best = c.Reach
+		r := c.Reach
+		if !c.Verified && r.order() < ReachPunchOnly.order() {
+			r = ReachPunchOnly
+		}
+		if c.Transport == "udp" && r.order() < best.order() {
+			best = r
 		}
 	}
 	return best

@@ -167,7 +167,8 @@ func (l *Listener) TCPAddrs() []Candidate {
 }
 
 // Reachability sums up how peers can reach the listener: that of its best
-// UDP candidate.
+// UDP candidate, where public and mapped need a verified one (an unverified
+// candidate gives at most punch-only).
 func (l *Listener) Reachability() Reachability {
 	l.mu.Lock()
 	defer l.mu.Unlock()

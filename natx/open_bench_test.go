@@ -29,7 +29,7 @@ func BenchmarkOpenVnet(b *testing.B) {
 		{"public", nil, worldOpts{}, false, ReachPublic},
 		{"EIM-EIF", []vnetlab.NAT{eimEIF}, worldOpts{}, false, ReachMapped},
 		{"EIM-APDF", []vnetlab.NAT{vnetlab.Easy}, worldOpts{}, false, ReachPunchOnly},
-		{"EIM-APDF+PCP", []vnetlab.NAT{vnetlab.Easy}, worldOpts{pcp: true, gwExtIP: true}, false, ReachMapped},
+		{"EIM-APDF+PCP", []vnetlab.NAT{vnetlab.Easy}, worldOpts{pcp: true, gwExtIP: true}, false, ReachPunchOnly}, // the mapping is unverified
 		{"EDM+relay", []vnetlab.NAT{vnetlab.Hard}, worldOpts{turn: true}, true, ReachRelayOnly},
 	}
 	for _, tc := range cases {

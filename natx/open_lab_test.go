@@ -11,6 +11,7 @@ package natx_test
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"net/netip"
 	"strings"
 	"testing"
@@ -176,6 +177,16 @@ func TestLabOpen(t *testing.T) {
 					t.Errorf("natx says %+v is %s, but an unsolicited datagram got an echo", c, c.Reach)
 				}
 			}
+			// The property shared with the vnet tests: what natx verified
+			// admits a datagram from an address it never contacted, and
+			// the reachability rests on a verified candidate.
+			natx.CheckClaims(t, natx.Reachability(e.Reach), fromLab(e.Cands), func(a netip.AddrPort) bool {
+				err := peerEcho(l, a)
+				if err != nil {
+					t.Logf("from %v to %v: %v", netlab.Peer, a, err)
+				}
+				return err == nil
+			})
 			if tc.direct && best.Kind != "relayed" {
 				if err := l.Internet.ProbeEcho("udp", best.Addr); err != nil {
 					t.Errorf("best %+v: %v", best, err)
@@ -192,6 +203,45 @@ func TestLabOpen(t *testing.T) {
 			}
 		})
 	}
+}
+
+// fromLab turns the helper's JSON candidates back into natx's (all UDP:
+// the helper prints Addrs).
+func fromLab(cs []labCandidate) []natx.Candidate {
+	var out []natx.Candidate
+	for _, c := range cs {
+		out = append(out, natx.Candidate{Kind: natx.CandidateKind(c.Kind), Addr: c.Addr, Transport: "udp", Via: c.Via,
+			Reach: natx.Reachability(c.Reach), Verified: c.Verified, Note: c.Note})
+	}
+	return out
+}
+
+// peerEcho sends "ping" to dst from a fresh socket on netlab.Peer, an
+// internet address no helper ever contacts (unlike the STUN/TURN server's,
+// which an address-dependent filter lets through), and waits for the
+// helper's echo: the datagram reached the Listener's ReadFrom. Three
+// tries, 300 ms each.
+func peerEcho(l *netlab.Lab, dst netip.AddrPort) error {
+	var conn *net.UDPConn
+	err := l.Internet.Do(func() (err error) {
+		conn, err = net.DialUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(netlab.Peer, 0)), net.UDPAddrFromAddrPort(dst))
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	buf := make([]byte, 64)
+	for range 3 {
+		if _, err := conn.Write([]byte("ping")); err != nil {
+			return err
+		}
+		_ = conn.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		if k, err := conn.Read(buf); err == nil && string(buf[:k]) == "echo:ping" {
+			return nil
+		}
+	}
+	return netlab.ErrNoEcho
 }
 
 func itoa(p uint16) string {

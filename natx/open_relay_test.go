@@ -13,6 +13,7 @@ import (
 
 	"github.com/nodeconn/natx/internal/vnetlab"
 	"github.com/nodeconn/natx/natx/turntest"
+	"github.com/pion/transport/v5/vnet"
 )
 
 func (ow *openWorld) turn(t testing.TB) *turntest.Server { return ow.turnLifetime(t, 0) }
@@ -208,4 +209,53 @@ func TestOpenVnetRelayRetry(t *testing.T) {
 	if got := l.Reachability(); got != ReachRelayOnly {
 		t.Errorf("reachability %v", got)
 	}
+}
+
+// TestOpenVnetRelayUnverified: the internet drops what the host sends to
+// the relayed address (a firewall on the path, say), so the relay's own
+// echo (relay.Verify: a datagram from the shared socket to the relayed
+// address) never comes back through the relay. The relayed candidate is
+// listed, checked and not verified, with the reason.
+//
+// Mutation caught (open_relay.go, verifyRelay): recording the check as
+// verified whatever its outcome (`st.relayChecked, st.relayVerified,
+// st.relayNote = true, err == nil, ""` with `true` for `err == nil`).
+func TestOpenVnetRelayUnverified(t *testing.T) {
+	ow := newOpenWorld(t, worldOpts{turn: true}, vnetlab.Hard)
+	ts := ow.turn(t)
+	server := ow.extraIPs[0]
+	ow.w.Internet().AddChunkFilter(func(c vnet.Chunk) bool {
+		to, ok := c.DestinationAddr().(*net.UDPAddr)
+		if !ok || c.Network() != "udp" {
+			return true
+		}
+		from := c.SourceAddr().(*net.UDPAddr)
+		// Drop the host's datagrams to the server's relayed ports; its
+		// TURN traffic to port 3478 passes.
+		return !(netaddrOf(to) == server && to.Port != 3478 && netaddrOf(from) == ow.host.External)
+	})
+	cfg := ow.config()
+	cfg.DisablePortMap = true
+	cfg.Relays = relayServers(ts)
+	cfg.RelayMode = RelayEager
+	l := openT(t, cfg)
+	var c Candidate
+	waitFor(t, "the relay's check", 15*time.Second, func() bool {
+		var ok bool
+		c, ok = findKind(l.Addrs(), KindRelayed)
+		return ok && c.Note != "not verified yet"
+	})
+	logCands(t, l)
+	if c.Verified || c.Note == "" {
+		t.Errorf("relayed %v (%q): its echo never came back, want unverified with the reason", c, c.Note)
+	}
+	if got := l.Reachability(); got != ReachRelayOnly {
+		t.Errorf("reachability %v, want relay-only", got)
+	}
+	CheckClaims(t, l.Reachability(), l.Addrs(), func(a netip.AddrPort) bool { return sendUnsolicited(t, ow, l, a) })
+}
+
+func netaddrOf(a *net.UDPAddr) netip.Addr {
+	ip, _ := netip.AddrFromSlice(a.IP)
+	return ip.Unmap()
 }

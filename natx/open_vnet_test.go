@@ -36,9 +36,10 @@ type openWorld struct {
 
 type worldOpts struct {
 	loss    float64
-	pcp     bool // a fake PCP gateway on the host's router
-	turn    bool // an extra internet server for a TURN server
-	gwExtIP bool // the fake gateway reports the NAT's true external address
+	pcp     bool       // a fake PCP gateway on the host's router
+	turn    bool       // an extra internet server for a TURN server
+	gwExtIP bool       // the fake gateway reports the NAT's true external address
+	gwExt   netip.Addr // if valid, the external address the fake gateway reports
 }
 
 func newOpenWorld(t testing.TB, o worldOpts, nats ...vnetlab.NAT) *openWorld {
@@ -92,6 +93,9 @@ func newOpenWorldDelay(t testing.TB, o worldOpts, delay time.Duration, nats ...v
 		ext := netip.MustParseAddr("203.0.113.1")
 		if o.gwExtIP {
 			ext = h.External
+		}
+		if o.gwExt.IsValid() {
+			ext = o.gwExt
 		}
 		ow.pcp, err = pmptest.Start(pmptest.Options{Net: gw, Addr: netip.AddrPortFrom(h.Gateway, pmptest.Port), External: ext})
 		if err != nil {
@@ -209,9 +213,11 @@ func TestOpenVnetMatrix(t *testing.T) {
 		{name: "EDM", nats: []vnetlab.NAT{vnetlab.Hard}, reach: ReachUnreachable, best: KindReflexive},
 		// A PCP gateway that reports the NAT's own external address: the
 		// mapping is plausible (public, same address STUN sees) but nothing
-		// verified it; it ranks above the punch-only reflexive address.
+		// verified it (and the fake's mapping forwards nothing); it ranks
+		// above the punch-only reflexive address, but the reachability
+		// claims no more than punch-only on its strength.
 		{name: "EIM-APDF+PCP", nats: []vnetlab.NAT{vnetlab.Easy}, o: worldOpts{pcp: true, gwExtIP: true},
-			reach: ReachMapped, best: KindMapped, mappedVia: "pcp"},
+			reach: ReachPunchOnly, best: KindMapped, mappedVia: "pcp"},
 		// A PCP gateway behind another NAT: its mapping is not public and
 		// natx says so.
 		{name: "EIM-APDF+PCP-behind-NAT", nats: []vnetlab.NAT{vnetlab.Easy}, o: worldOpts{pcp: true},
@@ -255,6 +261,7 @@ func TestOpenVnetMatrix(t *testing.T) {
 					t.Errorf("unsolicited datagram to verified %v did not arrive", cs[0])
 				}
 			}
+			CheckClaims(t, l.Reachability(), cs, func(a netip.AddrPort) bool { return sendUnsolicited(t, ow, l, a) })
 			if tc.reach == ReachPunchOnly || tc.reach == ReachUnreachable {
 				if r, ok := findKind(cs, KindReflexive); ok && sendUnsolicited(t, ow, l, r.Addr) {
 					t.Errorf("unsolicited datagram to %v arrived, but natx says %v", r, tc.reach)
@@ -266,6 +273,10 @@ func TestOpenVnetMatrix(t *testing.T) {
 
 // TestOpenVnetNoSTUN: without STUN servers and without port mapping, a NATed
 // host has no candidate and says so at once.
+//
+// Mutation caught (candidate.go, isPublicAddr): every valid address taken
+// for public (its body reduced to `return a.IsValid()`): the host's
+// private and loopback interface addresses are listed as public hosts.
 func TestOpenVnetNoSTUN(t *testing.T) {
 	ow := newOpenWorld(t, worldOpts{}, vnetlab.Easy)
 	cfg := ow.config()
@@ -336,5 +347,102 @@ func TestOpenVnetKeepalive(t *testing.T) {
 	}
 	if !strings.Contains(l.Addrs()[0].Via, ow.stun.Addr().Addr().String()) {
 		t.Errorf("reflexive via %q, want the STUN server", l.Addrs()[0].Via)
+	}
+}
+
+// natBindingPort is the external port vnet's NAT gives its first UDP
+// binding (pion/transport vnet: NAPT ports start at 0xC000): the shared
+// socket's, since it is the first to send out.
+const natBindingPort = 0xC000
+
+// TestOpenVnetClaims runs Open behind each of the nine NATs vnet builds,
+// with a PCP gateway whose mapping has the very address of the socket's
+// NAT binding (the NAT's external address, the binding's port) but
+// forwards nothing (the fake's table is not the NAT's), and holds every
+// claim to the truth (CheckClaims): what is verified admits an unsolicited
+// datagram from a fresh internet host, and the reachability rests on a
+// verified candidate.
+//
+// Mutation caught (open_state.go, mappedCandidate): the "mapping equals
+// reflexive" shortcut without its filtering condition
+// (`&& r.Filtering == stunprobe.EndpointIndependent` removed) marks the
+// mapping verified behind filtering NATs, and the datagram does not arrive.
+func TestOpenVnetClaims(t *testing.T) {
+	for _, nat := range vnetlab.Matrix() {
+		t.Run(nat.String(), func(t *testing.T) {
+			ow := newOpenWorld(t, worldOpts{pcp: true, gwExtIP: true}, nat)
+			ow.pcp.SetFaults(pmptest.Faults{ExternalPort: natBindingPort})
+			l := openT(t, ow.config())
+			logCands(t, l)
+			CheckClaims(t, l.Reachability(), l.Addrs(), func(a netip.AddrPort) bool { return sendUnsolicited(t, ow, l, a) })
+		})
+	}
+}
+
+// TestOpenVnetMappingOnBindingPort is TestOpenVnetClaims's filtering case
+// alone, short enough for the mutation run: behind EIM/APDF, a PCP mapping
+// on the binding's own address and port is not verified by the filtering
+// test (which measured the NAT's filter before the mapping existed, and
+// found it closed).
+//
+// Mutation caught (open_state.go, mappedCandidate): the shortcut's
+// `&& r.Filtering == stunprobe.EndpointIndependent` removed.
+func TestOpenVnetMappingOnBindingPort(t *testing.T) {
+	ow := newOpenWorld(t, worldOpts{pcp: true, gwExtIP: true}, vnetlab.Easy)
+	ow.pcp.SetFaults(pmptest.Faults{ExternalPort: natBindingPort})
+	l := openT(t, ow.config())
+	logCands(t, l)
+	m, ok := findKind(l.Addrs(), KindMapped)
+	if !ok || m.Addr != netip.AddrPortFrom(ow.host.External, natBindingPort) {
+		t.Fatalf("no mapping on the binding's address %v:%d: %v", ow.host.External, natBindingPort, l.Addrs())
+	}
+	CheckClaims(t, l.Reachability(), l.Addrs(), func(a netip.AddrPort) bool { return sendUnsolicited(t, ow, l, a) })
+}
+
+// TestOpenVnetMappingScope: a PCP gateway reports its external address;
+// without STUN nothing else tells natx whether it is reachable from the
+// internet. A mapping on a private, shared (carrier-grade NAT), loopback,
+// unspecified or link-local external address is listed as unreachable with
+// the reason; on a public address it is a (not yet verified) mapping. The
+// reachability never claims more than punch-only from an unverified
+// mapping.
+//
+// Mutation caught (portmap_reach.go, CheckReachability): the shared
+// address space case disabled (`case sharedSpace.Contains(a):` made
+// `case false:`): the mapping on 100.64.0.1 is listed as mapped.
+func TestOpenVnetMappingScope(t *testing.T) {
+	for _, tc := range []struct {
+		ext    string
+		public bool
+	}{
+		{"198.51.100.9", true},
+		{"10.0.0.1", false},
+		{"100.64.0.1", false},
+		{"127.0.0.1", false},
+		{"0.0.0.0", false},
+		{"169.254.1.1", false},
+	} {
+		t.Run(tc.ext, func(t *testing.T) {
+			ow := newOpenWorld(t, worldOpts{pcp: true, gwExt: netip.MustParseAddr(tc.ext)}, vnetlab.Easy)
+			cfg := ow.config()
+			cfg.STUNServers = nil
+			l := openT(t, cfg)
+			m, ok := findKind(l.Addrs(), KindMapped)
+			switch {
+			case !ok && !tc.public:
+				// Refused at the protocol (pmp takes an unspecified
+				// external address for "no public address"): no claim.
+				t.Logf("no mapping listed: %v", l.Addrs())
+			case !ok:
+				t.Fatalf("no mapping: %v", l.Addrs())
+			case tc.public && (m.Reach != ReachMapped || m.Verified):
+				t.Errorf("mapping %v (%q), want an unverified mapped candidate", m, m.Note)
+			case !tc.public && (m.Reach != ReachUnreachable || m.Note == "" || m.Verified):
+				t.Errorf("mapping %v (%q), want unreachable with the reason", m, m.Note)
+			}
+			if got := l.Reachability(); got.order() < ReachPunchOnly.order() {
+				t.Errorf("reachability %v from an unverified mapping", got)
+			}
+		})
 	}
 }

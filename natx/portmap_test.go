@@ -8,6 +8,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/netip"
 	"slices"
 	"strings"
@@ -343,10 +345,28 @@ func TestRenewalPortChangeDetected(t *testing.T) {
 	closeEmpty(t, p, g)
 }
 
+// The keeper itself deletes the mapping before it closes the backend
+// (PortMapper.Close "need not delete mappings"; upnp.Client.Close happens
+// to, best effort): the UPnP mapper is wrapped so that the gateway's table
+// is read at the moment the keeper closes it, and must be empty then.
+//
+// Mutation caught (portmap_renew.go, PortMap.Close): the keeper's delete
+// removed (`if err = p.unmapBounded(p.mapper, cur); err != nil {` made
+// `if err = error(nil); err != nil {`); the table at the backend's Close
+// still holds the lease.
 func TestPermanentLeaseDeletedOnClose(t *testing.T) {
 	g := newGateways(t, pmptest.Options{}, upnptest.Options{OnlyPermanentLeases: true})
 	cfg := g.config(newRecorder())
-	cfg.DisablePMP = true
+	var atClose []upnptest.Entry
+	closed := false
+	cfg.NewMappers = func() ([]PortMapper, error) {
+		uc := cfg.UPnP
+		uc.Gateway = cfg.Gateway
+		u := newUPnPMapper(uc, "natx udp 4711", cfg.rediscover(), time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		return []PortMapper{&closeWatch{upnpMapper: u, atClose: func() {
+			atClose, closed = g.upnp.Mappings(), true
+		}}}, nil
+	}
 	p := newPortMap(t, cfg)
 	if m, _ := p.Mapping(); !m.Permanent || m.Protocol != "upnp" {
 		t.Fatalf("mapping %+v, want permanent upnp", m)
@@ -355,6 +375,119 @@ func TestPermanentLeaseDeletedOnClose(t *testing.T) {
 		t.Fatalf("table %+v", tab)
 	}
 	closeEmpty(t, p, g)
+	if !closed || len(atClose) != 0 {
+		t.Errorf("when the keeper closed its backend (closed: %v) the gateway still held %+v: the keeper did not delete it", closed, atClose)
+	}
+}
+
+// closeWatch is natx's UPnP mapper with a hook run when the keeper closes
+// it, before the client's own clean-up.
+type closeWatch struct {
+	*upnpMapper
+	atClose func()
+}
+
+func (c *closeWatch) Close() error {
+	c.atClose()
+	return c.upnpMapper.Close()
+}
+
+// tableMapper is a PortMapper on a shared fake gateway table: Map adds an
+// entry after delay (whatever its context: a gateway that maps, then
+// answers late), Unmap removes it, and Close deletes nothing (as
+// PortMapper allows).
+type tableMapper struct {
+	name  string
+	delay time.Duration
+	port  uint16
+	tab   *fakeTable
+}
+
+type fakeTable struct {
+	mu   sync.Mutex
+	rows map[string]Mapping
+}
+
+func (f *fakeTable) list() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for k := range f.rows {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (m *tableMapper) Name() string { return m.name }
+func (m *tableMapper) ExternalAddress(context.Context) (netip.Addr, error) {
+	return netip.MustParseAddr("198.51.100.1"), nil
+}
+func (m *tableMapper) Map(_ context.Context, transport string, internal, _ netip.AddrPort, life time.Duration) (Mapping, error) {
+	time.Sleep(m.delay)
+	mp := Mapping{Protocol: m.name, Transport: transport, Internal: internal,
+		External: netip.AddrPortFrom(netip.MustParseAddr("198.51.100.1"), m.port), Lifetime: life, Expires: time.Now().Add(life)}
+	m.tab.mu.Lock()
+	m.tab.rows[m.name] = mp
+	m.tab.mu.Unlock()
+	return mp, nil
+}
+func (m *tableMapper) Renew(ctx context.Context, mp Mapping, life time.Duration) (Mapping, error) {
+	return m.Map(ctx, mp.Transport, mp.Internal, mp.External, life)
+}
+func (m *tableMapper) Unmap(_ context.Context, mp Mapping) error {
+	m.tab.mu.Lock()
+	delete(m.tab.rows, mp.Protocol)
+	m.tab.mu.Unlock()
+	return nil
+}
+func (m *tableMapper) Close() error { return nil }
+
+// TestLosingMappingDeleted: two protocols both map; the keeper keeps the
+// better (PCP) and deletes the worse one's mapping itself, whether the
+// worse answered first (and was the best so far) or was still pending
+// when PCP won (it maps, then answers late). Backends' Close deletes
+// nothing here, so only the keeper's deletion empties the table.
+//
+// Mutations caught (portmap_keeper.go): discard without its delete
+// (`_ = p.unmapBounded(mp, m)` removed: "worse first" keeps the NAT-PMP
+// entry); the abandoned attempt's delete removed (`_ =
+// p.unmapBounded(mappers[a.i], a.m)`: "better first" keeps it after Close).
+func TestLosingMappingDeleted(t *testing.T) {
+	for _, tc := range []struct {
+		name             string
+		pcpIn, natpmpIn  time.Duration
+		winnerAtReturnOK bool // the loser's entry is gone when NewPortMap returns
+	}{
+		{"worse first", 150 * time.Millisecond, 0, true},
+		{"better first", 0, 150 * time.Millisecond, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tab := &fakeTable{rows: map[string]Mapping{}}
+			cfg := PortMapConfig{NewMappers: func() ([]PortMapper, error) {
+				return []PortMapper{
+					&tableMapper{name: "pcp", delay: tc.pcpIn, port: 4000, tab: tab},
+					&tableMapper{name: "natpmp", delay: tc.natpmpIn, port: 4001, tab: tab},
+				}, nil
+			}}
+			p, err := NewPortMap(ctxT(t), cfg, "udp", internal)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m, _ := p.Mapping(); m.Protocol != "pcp" {
+				t.Errorf("kept %+v, want the PCP mapping", m)
+			}
+			if got := tab.list(); tc.winnerAtReturnOK && !slices.Equal(got, []string{"pcp"}) {
+				t.Errorf("gateway holds %v when NewPortMap returns, want only pcp", got)
+			}
+			if err := p.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if got := tab.list(); len(got) != 0 {
+				t.Errorf("gateway holds %v after Close, want nothing", got)
+			}
+		})
+	}
 }
 
 // F7: a gateway that refuses every renewal is asked no more than the
