@@ -46,6 +46,9 @@ func TestThousandConnsFromOneAddrLeaveRoom(t *testing.T) {
 		switch {
 		case err == nil:
 			held = append(held, c)
+			if len(held) > 32 {
+				t.Fatalf("connection %d from one address accepted: the per-address limit is 32", len(held))
+			}
 		case errors.Is(err, rendezvous.ErrAddrLimit):
 			limited++
 		default:
