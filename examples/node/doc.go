@@ -36,7 +36,7 @@
 //
 //	{"event":"ready","reachability":"mapped","local":"0.0.0.0:4000","addrs":[{"kind":"mapped","addr":"7.0.1.1:4000","via":"pcp","verified":true,"reach":"mapped"},...]}
 //	{"event":"addrs","change":"addr-added","addr":{...},"reachability":"mapped","addrs":[...]}
-//	{"event":"registered","rendezvous":"7.0.0.10:7777","id":"alice","observed":"7.0.1.1:50112"}
+//	{"event":"registered","rendezvous":"7.0.0.10:7777","id":"alice","observed":"7.0.1.1:50112"}   again after the server was lost and found again
 //	{"event":"connected","peer":"bob","path":"punched","route":"punched","remote":"7.0.1.2:4000","rtt_ms":1.8,"setup_ms":12.5,"reason":"..."}
 //	{"event":"sent","peer":"bob","data":"hello"}
 //	{"event":"received","peer":"bob","data":"hello"}

@@ -258,3 +258,38 @@ func TestOnEventReachability(t *testing.T) {
 		t.Errorf("addr-added line %s", b.String())
 	}
 }
+
+// TestRegisteredAgainAfterServerRestart: the rendezvous server stops and a
+// new one starts on its address; the node registers again by itself and
+// says so with a second "registered" line.
+func TestRegisteredAgainAfterServerRestart(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	serve := func(ln net.Listener) func() {
+		srv := rendezvous.NewServer(rendezvous.ServerConfig{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_ = srv.Serve(context.Background(), ln)
+		}()
+		return func() { _ = srv.Close(); <-done }
+	}
+	stop1 := serve(ln)
+	out, stop := start(t, "-id", "alice", "-addr", "127.0.0.1", "-portmap", "off", "-rendezvous", addr, "-timeout", "2s")
+	defer stop()
+	if e := out.WaitFor(t, "registered", func(e event) bool { return e.Event == "registered" || e.Event == "error" }); e.Event != "registered" {
+		t.Fatalf("got %+v, want registered", e)
+	}
+	stop1()
+	ln2, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("the server's port was not free again: %v", err)
+	}
+	defer serve(ln2)()
+	if e := out.WaitFor(t, "registered again", func(e event) bool { return e.Event == "registered" || e.Event == "error" }); e.Event != "registered" || e.ID != "alice" {
+		t.Fatalf("got %+v, want registered again as alice", e)
+	}
+}

@@ -122,15 +122,20 @@ func (n *node) onEvent(e natx.Event) {
 func (n *node) register(ctx context.Context) (*rendezvous.Client, error) {
 	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	rv, err := rendezvous.Dial(dctx, n.o.rendezvous, n.o.id, rendezvous.Config{})
+	registered := func(observed netip.AddrPort) {
+		e := event{Event: "registered", Rendezvous: n.o.rendezvous, ID: n.o.id}
+		if observed.IsValid() {
+			e.Observed = observed.String()
+		}
+		n.out.print(e)
+	}
+	// A lost connection to the server is made again by the client; each
+	// registration after it is a "registered" line too.
+	rv, err := rendezvous.Dial(dctx, n.o.rendezvous, n.o.id, rendezvous.Config{OnRegistered: registered})
 	if err != nil {
 		return nil, err
 	}
-	e := event{Event: "registered", Rendezvous: n.o.rendezvous, ID: rv.ID()}
-	if a := rv.ObservedAddr(); a.IsValid() {
-		e.Observed = a.String()
-	}
-	n.out.print(e)
+	registered(rv.ObservedAddr())
 	return rv, nil
 }
 

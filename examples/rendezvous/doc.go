@@ -6,6 +6,7 @@
 // Usage:
 //
 //	rendezvous [-listen ADDR] [-max-conns N] [-max-queued N]
+//	           [-max-conns-per-addr N] [-msg-rate R]
 //
 // It prints one JSON line per event on stdout:
 //

@@ -50,6 +50,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	listen := fs.String("listen", ":7777", "TCP address to listen on, host:port")
 	maxConns := fs.Int("max-conns", 0, "most connections at once (0: 1024)")
 	maxQueued := fs.Int("max-queued", 0, "most messages waiting for one peer (0: 64)")
+	maxPerAddr := fs.Int("max-conns-per-addr", 0, "most connections at once from one IPv4 address or IPv6 /64 (0: 32)")
+	msgRate := fs.Float64("msg-rate", 0, "frames per second one address may send, over all its connections (0: 50)")
 	out := &printer{enc: json.NewEncoder(stdout)}
 	if help, err := cliflag.Parse(fs, args, stderr); help || err != nil {
 		if err != nil {
@@ -65,8 +67,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	srv := rendezvous.NewServer(rendezvous.ServerConfig{
-		MaxConns:  *maxConns,
-		MaxQueued: *maxQueued,
+		MaxConns:        *maxConns,
+		MaxQueued:       *maxQueued,
+		MaxConnsPerAddr: *maxPerAddr,
+		MsgRate:         *msgRate,
 		OnEvent: func(e rendezvous.Event) {
 			ev := event{Event: e.Kind, Peer: e.ID}
 			if e.Addr.IsValid() {

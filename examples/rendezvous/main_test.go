@@ -188,3 +188,38 @@ func TestUsage(t *testing.T) {
 		t.Errorf("bad address printed %q, want an error event", out.String())
 	}
 }
+
+// TestPerAddrFlag: -max-conns-per-addr reaches the server: with 1, a second
+// connection from the same address is refused with ErrAddrLimit.
+func TestPerAddrFlag(t *testing.T) {
+	pr, pw := io.Pipe()
+	ch := events(t, pr)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"-listen", "127.0.0.1:0", "-max-conns-per-addr", "1", "-msg-rate", "100"}, pw, io.Discard)
+		_ = pw.Close()
+	}()
+	defer func() {
+		cancel()
+		<-done
+		for range ch {
+		}
+	}()
+	e := next(t, ch, "listening")
+	dctx, dcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer dcancel()
+	first, err := rendezvous.Dial(dctx, e.Addr, "first", rendezvous.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	second, err := rendezvous.Dial(dctx, e.Addr, "second", rendezvous.Config{})
+	if err == nil {
+		_ = second.Close()
+		t.Fatal("a second connection from one address was accepted with -max-conns-per-addr 1")
+	}
+	if !errors.Is(err, rendezvous.ErrAddrLimit) {
+		t.Fatalf("second connection: %v, want ErrAddrLimit", err)
+	}
+}

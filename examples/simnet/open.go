@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/nodeconn/natx/internal/vnetlab"
-	"github.com/nodeconn/natx/natx/natxtest"
 	"github.com/nodeconn/natx/natx"
+	"github.com/nodeconn/natx/natx/natxtest"
 )
 
 // Candidate is one address natx found for a node (natx.Candidate, flat).
