@@ -19,9 +19,9 @@ LAB_PACKAGES  := iproute2 procps nftables conntrack miniupnpd-nftables miniupnpc
 ROOT          := $(shell id -u)
 TESTFLAGS     ?=
 
-.PHONY: check test bench fmt vet staticcheck mutate lab-deps lab-banner
+.PHONY: check test bench fmt vet staticcheck mutate nested lab-deps lab-banner
 
-check: lab-deps fmt vet staticcheck mutate
+check: lab-deps fmt vet staticcheck nested mutate
 ifeq ($(ROOT),0)
 	NATX_LAB=require $(GO) test -race $(TESTFLAGS) ./...
 else
@@ -42,6 +42,11 @@ fmt:
 
 vet:
 	$(GO) vet ./...
+
+# The nested modules natx itself must not depend on: the Prometheus
+# collector (natx/natxprom) is vetted and tested on its own.
+nested:
+	cd natx/natxprom && $(GO) vet ./... && $(GO) test -race $(TESTFLAGS) ./...
 
 staticcheck:
 	$(GO) run $(STATICCHECK) ./...

@@ -54,6 +54,25 @@ type Listener struct {
 	tcp     []Candidate
 	reach   Reachability
 	peers   attachedPeers // Peers to close first (peer_attach.go)
+
+	// pmEvents counts the keepers' events by kind (Stats).
+	pmEvents [4]atomic.Uint64
+}
+
+// pmEventIndex is the index of a counted port-mapping event kind in
+// Listener.pmEvents, or -1.
+func pmEventIndex(k PortMapEventKind) int {
+	switch k {
+	case EventMapped:
+		return 0
+	case EventRenewed:
+		return 1
+	case EventChanged:
+		return 2
+	case EventLost:
+		return 3
+	}
+	return -1
 }
 
 // Stats are a Listener's counters since Open.
@@ -78,6 +97,10 @@ type Stats struct {
 	// Keepalives and KeepaliveFailures: STUN keepalive rounds answered and
 	// unanswered.
 	Keepalives, KeepaliveFailures uint64
+	// MappingsMade, MappingRenewals, MappingChanges and MappingLosses count
+	// the port-mapping keepers' events (UDP and TCP): EventMapped,
+	// EventRenewed, EventChanged, EventLost.
+	MappingsMade, MappingRenewals, MappingChanges, MappingLosses uint64
 	// Relay is the relay's own counters (zero without a relay).
 	Relay RelayStats
 }
@@ -207,6 +230,8 @@ func (l *Listener) Stats() Stats {
 		RelayedIn: s.relayIn.Load(), RelayedOut: s.relayOut.Load(),
 		ReadErrors: s.readErrors.Load(),
 	}
+	out.MappingsMade, out.MappingRenewals = l.pmEvents[0].Load(), l.pmEvents[1].Load()
+	out.MappingChanges, out.MappingLosses = l.pmEvents[2].Load(), l.pmEvents[3].Load()
 	l.mu.Lock()
 	out.Keepalives, out.KeepaliveFailures = l.st.keepalives, l.st.keepaliveFails
 	r := l.st.relay

@@ -251,6 +251,9 @@ func (l *Listener) runPortMap(transport string, port uint16) {
 
 // onPortMapEvent follows the keeper's mapping.
 func (l *Listener) onPortMapEvent(transport string, e PortMapEvent) {
+	if i := pmEventIndex(e.Kind); i >= 0 {
+		l.pmEvents[i].Add(1)
+	}
 	if e.Kind == EventRemoved {
 		return
 	}

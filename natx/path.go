@@ -130,9 +130,9 @@ type PeerConn struct {
 	overBudget bool
 	lastPong   time.Time
 	failErr    error
-	dropped    uint64
 
 	setupTime time.Duration
+	stats     peerCounters
 }
 
 type ctlKind int
@@ -248,10 +248,12 @@ func (c *PeerConn) onFrame(f frame, from netip.AddrPort) {
 		d := append([]byte(nil), f.payload...)
 		select {
 		case c.in <- d:
-		default:
 			c.mu.Lock()
-			c.dropped++
+			k := c.cur.kind
 			c.mu.Unlock()
+			c.stats.recv[pathIndex(k)].add(len(d))
+		default:
+			c.stats.readDropped.Add(1)
 		}
 	case framePing:
 		select {
@@ -293,6 +295,7 @@ func (c *PeerConn) setRouteUnless(r route, keep func(cur route) bool) {
 	}
 	prev := c.cur
 	c.cur = r
+	c.stats.routes[pathIndex(r.kind)].Add(1)
 	c.allowLocked(r.to)
 	if r.kind == PathRelayed {
 		c.lastPong = time.Now()
@@ -472,6 +475,7 @@ func (c *PeerConn) Write(b []byte) (int, error) {
 	if err := c.sendFrame(r, frameData, b); err != nil {
 		return 0, err
 	}
+	c.stats.sent[pathIndex(r.kind)].add(len(b))
 	return len(b), nil
 }
 

@@ -207,7 +207,7 @@ func (c *PeerConn) repunch() {
 	}()
 	ctx, cancel := context.WithTimeout(c.ctx, c.ps.cfg.punchTimeout())
 	defer cancel()
-	pa, err := c.ps.p.Connect(ctx, c.peer)
+	pa, err := c.punch(ctx)
 	if err != nil {
 		c.ps.log.Debug("natx: re-punch failed", "peer", c.peer, "err", err)
 		return

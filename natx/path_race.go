@@ -77,7 +77,7 @@ func (c *PeerConn) establish(ctx context.Context) error {
 			c.kick(0) // re-arm the loop's re-punch timer
 		}()
 		pctx, cancel := context.WithTimeout(c.ctx, c.ps.cfg.punchTimeout())
-		pa, err := c.ps.p.Connect(pctx, c.peer)
+		pa, err := c.punch(pctx)
 		cancel()
 		if err == nil {
 			c.offerPath(pa)

@@ -29,6 +29,7 @@ type node struct {
 	o     options
 	out   *printer
 	l     *natx.Listener
+	peers atomic.Pointer[natx.Peers] // for /metrics, once started
 	ready atomic.Bool // "ready" printed: natx events are printed from then on
 
 	stop chan struct{} // closed when the node stops
@@ -65,6 +66,15 @@ func (n *node) run(ctx context.Context) int {
 	n.out.print(event{Event: "ready", Reachability: reachName(l.Reachability()),
 		Local: l.LocalAddr().String(), Addrs: toAddrs(l.Addrs())})
 	n.ready.Store(true)
+	if n.o.metrics != "" {
+		stopMetrics, err := n.serveMetrics(n.o.metrics)
+		if err != nil {
+			n.out.fail(fmt.Errorf("metrics: %w", err))
+			_ = l.Close()
+			return 1
+		}
+		defer stopMetrics()
+	}
 
 	n.wg.Add(1)
 	go func() {
@@ -83,6 +93,7 @@ func (n *node) run(ctx context.Context) int {
 		if ps, err = n.startPeers(ctx, rv); err != nil {
 			n.out.fail(fmt.Errorf("peers: %w", err))
 		}
+		n.peers.Store(ps)
 	}
 
 	<-ctx.Done()

@@ -39,6 +39,9 @@ type event struct {
 	Reason  string  `json:"reason,omitempty"`
 	Data    *string `json:"data,omitempty"`
 
+	// metrics: where /metrics is served
+	Listen string `json:"listen,omitempty"`
+
 	// echoed
 	From  string `json:"from,omitempty"`
 	Bytes int    `json:"bytes,omitempty"`
