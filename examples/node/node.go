@@ -30,7 +30,7 @@ type node struct {
 	out   *printer
 	l     *natx.Listener
 	peers atomic.Pointer[natx.Peers] // for /metrics, once started
-	ready atomic.Bool // "ready" printed: natx events are printed from then on
+	ready atomic.Bool                // "ready" printed: natx events are printed from then on
 
 	stop chan struct{} // closed when the node stops
 	wg   sync.WaitGroup
