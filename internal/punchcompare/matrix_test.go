@@ -65,6 +65,7 @@ func TestMissing(t *testing.T) {
 	cells := []punchcompare.Cell{{A: a, B: a}, {A: a, B: b}, {A: b, B: a}, {A: b, B: b}}
 	cells[0].HP.Connected, cells[0].ICE.Connected = true, true
 	cells[0].HP.Elapsed, cells[0].ICE.Elapsed = time.Second, 2*time.Second
+	cells[0].HP.Connect = time.Second / 2
 	cells[1].ICE.Connected = true // the only miss
 	cells[2].HP.Connected = true
 	cells[3].HPErr = errors.New("harness")
@@ -76,11 +77,16 @@ func TestMissing(t *testing.T) {
 	if err := punchcompare.WriteTable(&sb, []vnetlab.NAT{a, b}, cells); err != nil {
 		t.Fatal(err)
 	}
-	if both, sooner, cls := punchcompare.Sooner(cells); both != 1 || sooner != 1 || len(cls) != 3 {
-		t.Errorf("Sooner = %d, %d, %v; want 1 pair, sooner in 1, three classifications", both, sooner, cls)
+	if both, sooner, soonerConnect, cls := punchcompare.Sooner(cells); both != 1 || sooner != 1 || soonerConnect != 1 || len(cls) != 3 {
+		t.Errorf("Sooner = %d, %d, %d, %v; want 1 pair, sooner in 1 both ways, three classifications", both, sooner, soonerConnect, cls)
 	}
+	cells[0].HP.Elapsed = 3 * time.Second // classification counted: later than ice
+	if _, sooner, soonerConnect, _ := punchcompare.Sooner(cells); sooner != 0 || soonerConnect != 1 {
+		t.Errorf("Sooner: %d with classification, %d without; want 0 and 1", sooner, soonerConnect)
+	}
+	cells[0].HP.Elapsed = time.Second
 	for _, want := range []string{"hp 1.00 s / ice 2.00 s", "hp — / ice 0.00 s", "hp error / ice —", "holepunch 2 of 4 pairs, pion/ice 2 of 4",
-		"Both connected: 1 pairs; holepunch sooner (classification included) in 1 of them"} {
+		"Both connected: 1 pairs; holepunch sooner in 1 of them with its classification counted, in 1 without it"} {
 		if !strings.Contains(sb.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, sb.String())
 		}
