@@ -134,7 +134,6 @@ func TestVnetAllocationSockets(t *testing.T) {
 	for _, f := range []vnetlab.Behaviour{vnetlab.EndpointIndependent, vnetlab.AddressDependent, vnetlab.AddressPortDependent} {
 		nat := vnetlab.NAT{Mapping: vnetlab.AddressDependent, Filtering: f}
 		t.Run(nat.String(), func(t *testing.T) {
-			t.Parallel()
 			sw := newSimWorld(t, vnetlab.Config{}, stuntest.Options{}, nat)
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
@@ -170,7 +169,6 @@ func TestVnetAllocationSocketsLoss(t *testing.T) {
 	for i, f := range []vnetlab.Behaviour{vnetlab.EndpointIndependent, vnetlab.AddressDependent, vnetlab.AddressPortDependent} {
 		nat := vnetlab.NAT{Mapping: vnetlab.AddressDependent, Filtering: f}
 		t.Run(nat.String(), func(t *testing.T) {
-			t.Parallel()
 			sw := newSimWorld(t, vnetlab.Config{Delay: 5 * time.Millisecond, Loss: 0.05, Seed: uint64(300 + i)}, stuntest.Options{}, nat)
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
