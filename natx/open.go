@@ -63,7 +63,9 @@ type Config struct {
 	// Probe tunes the classification (timeouts, lifetime measurement). Its
 	// zero value is stunprobe's defaults; Servers, Net and Logger are filled
 	// from this Config when empty. PortSamples does not apply: Open probes
-	// from its one socket.
+	// from its one socket, and opens AllocationSockets more (if zero, 2; if
+	// negative, none) only when that socket alone cannot show the port
+	// allocation that the birthday mode needs (address-dependent mapping).
 	Probe stunprobe.Config
 	// ProbeTimeout bounds the classification. If zero, 10 s.
 	ProbeTimeout time.Duration

@@ -113,6 +113,9 @@ func (l *Listener) runProbe() {
 	if pc.Logger == nil {
 		pc.Logger = l.cfg.Logger
 	}
+	if pc.AllocationSockets == 0 {
+		pc.AllocationSockets = 2 // the birthday mode needs the allocation
+	}
 	p, err := stunprobe.NewProber(pc, l.m.local, l.m.send)
 	if err != nil {
 		l.log.Warn("natx: cannot probe", "err", err)

@@ -67,6 +67,21 @@ type Config struct {
 	// use only the caller's socket.
 	PortSamples int
 
+	// AllocationSockets is how many extra sockets Prober and ProbeConn
+	// open (through Net) when the mapping varies by destination but the
+	// probed socket made too few mappings to name the port allocation:
+	// behind address-dependent mapping the RFC 5780 tests make two (one
+	// per server address) and it takes three. Each sends one Binding
+	// request to the RFC 5780 server's primary address; their first sends
+	// come after the socket's own mapping tests and in socket order, so the
+	// NAT makes their mappings last, in that order, and a NAT that numbers
+	// its mappings from one counter (the usual sequential kind) shows its
+	// step across them. They run alongside the filtering controls, so they
+	// add at most a round trip, and are closed before Run returns. If zero
+	// or negative, none: such an allocation stays unknown. natx.Open uses
+	// 2. Ignored by Probe, which samples with PortSamples.
+	AllocationSockets int
+
 	// Logger receives debug traces. If nil, nothing is logged.
 	Logger *slog.Logger
 }
@@ -110,6 +125,8 @@ func (c *Config) portSamples() int {
 	}
 	return c.PortSamples
 }
+
+func (c *Config) allocationSockets() int { return max(c.AllocationSockets, 0) }
 
 func (c *Config) lifetimeMax() time.Duration {
 	if c.LifetimeMax > 0 {

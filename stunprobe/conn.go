@@ -108,6 +108,7 @@ func Probe(ctx context.Context, cfg Config) (*Report, error) {
 		}
 		c := cfg
 		c.Servers = fam
+		c.AllocationSockets = 0 // samplePorts samples, after the probe
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -181,13 +182,36 @@ func samplePorts(ctx context.Context, n transport.Net, network, bind string, cfg
 	for _, port := range r.Ports {
 		samples = append(samples, portSample{local: r.Local.Port(), mapped: port})
 	}
+	more, why := sampleSockets(ctx, n, network, bind, cfg, srv, rtt, cfg.portSamples())
+	for _, w := range why {
+		r.note("port_allocation", "%s", w)
+	}
+	samples = append(samples, more...)
+	notes := r.Notes[:0:0]
+	for _, nt := range r.Notes {
+		if !strings.HasPrefix(nt, "port_allocation: fewer") && !strings.HasPrefix(nt, "port_allocation: two") {
+			notes = append(notes, nt)
+		}
+	}
+	r.Notes, r.Ports = notes, nil
+	(&Prober{}).classifyPorts(r, samples)
+}
+
+// sampleSockets opens count sockets on n (network, bound to bind), sends
+// one Binding request from each to srv, whose RTT is rtt (first sends in
+// socket order, so the NAT makes the mappings in that order), and returns
+// the mappings in that order, up to the first socket that could not be
+// opened or got no answer (a gap would hide a step of the allocation), with
+// the reason it stopped. It closes the sockets before it returns.
+func sampleSockets(ctx context.Context, n transport.Net, network, bind string, cfg Config, srv netip.AddrPort, rtt time.Duration, count int) ([]portSample, []string) {
+	var why []string
 	c := cfg
 	c.Servers = []netip.AddrPort{srv}
 	var conns []net.PacketConn
-	for range cfg.portSamples() {
+	for range count {
 		conn, err := n.ListenPacket(network, bind)
 		if err != nil {
-			r.note("port_allocation", "cannot open a sample socket: %v", err)
+			why = append(why, fmt.Sprintf("cannot open a sample socket: %v", err))
 			break
 		}
 		defer conn.Close()
@@ -208,21 +232,15 @@ func samplePorts(ctx context.Context, n transport.Net, network, bind string, cfg
 		}
 	}
 	wg.Wait()
+	var out []portSample
 	for i, m := range mapped {
 		if !m.IsValid() {
-			r.note("port_allocation", "a sample socket got no answer")
+			why = append(why, "a sample socket got no answer")
 			break
 		}
-		samples = append(samples, portSample{local: netaddr.AddrPort(conns[i].LocalAddr()).Port(), mapped: m.Port()})
+		out = append(out, portSample{local: netaddr.AddrPort(conns[i].LocalAddr()).Port(), mapped: m.Port()})
 	}
-	notes := r.Notes[:0:0]
-	for _, nt := range r.Notes {
-		if !strings.HasPrefix(nt, "port_allocation: fewer") && !strings.HasPrefix(nt, "port_allocation: two") {
-			notes = append(notes, nt)
-		}
-	}
-	r.Notes, r.Ports = notes, nil
-	(&Prober{}).classifyPorts(r, samples)
+	return out, why
 }
 
 // sampleOne sends one Binding from conn to cfg.Servers[0] and returns the

@@ -39,7 +39,7 @@ func allocationOf(samples []portSample) (Allocation, int, string) {
 		return AllocationPreserved, 0, ""
 	}
 	if len(samples) < 3 {
-		return AllocationUnknown, 0, "two mappings are too few to tell sequential from random"
+		return AllocationUnknown, 0, "two mappings are too few to tell sequential from random (Config.AllocationSockets samples more sockets)"
 	}
 	counts := map[int]int{}
 	for i := 1; i < len(samples); i++ {

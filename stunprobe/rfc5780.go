@@ -2,9 +2,12 @@ package stunprobe
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/nodeconn/natx/internal/netaddr"
 )
 
 // portSample is one mapping: the local port it was made from and the
@@ -103,12 +106,22 @@ func (p *Prober) rfc5780(ctx context.Context, r *Report, prim, other, mapped net
 	}
 	wg.Wait()
 	ii, iii, iv := p.result(tII), p.result(tIII), p.result(tIV)
+	// Too few mappings on this socket to name the port allocation (behind
+	// address-dependent mapping): more sockets, alongside the controls.
+	var extra []portSample
+	var extraWhy []string
+	var wgSample sync.WaitGroup
+	if k := p.cfg.allocationSockets(); k > 0 && fewMappings(mapped, ii, iii, iv) {
+		wgSample.Add(1)
+		go func() { defer wgSample.Done(); extra, extraWhy = p.sampleAllocation(ctx, prim, rtt, k) }()
+	}
 	// A control that cannot be answered (the mapping tests made another
 	// binding, so nothing opened the filter) is not waited for.
 	if (!ipCtl || (iii.answered && iii.msg.mapped != mapped)) && (!portCtl || (iv.answered && iv.msg.mapped != mapped)) {
 		ctlCancel()
 	}
 	wgCtl.Wait()
+	wgSample.Wait()
 	// An answer to a filtering test that came after its negative wait means
 	// the wait was too short for this path (jitter, a stalled host): the
 	// silence proved nothing.
@@ -143,7 +156,44 @@ func (p *Prober) rfc5780(ctx context.Context, r *Report, prim, other, mapped net
 			out = append(out, portSample{local: p.local.Port(), mapped: x.msg.mapped.Port()})
 		}
 	}
-	return out
+	for _, w := range extraWhy {
+		r.note("port_allocation", "%s", w)
+	}
+	return append(out, extra...)
+}
+
+// fewMappings reports whether the mapping tests showed a mapping that
+// varies by destination but made fewer than three distinct mappings in
+// all (test I's included): too few to tell sequential from random.
+func fewMappings(mapped netip.AddrPort, tests ...result) bool {
+	seen := map[netip.AddrPort]bool{mapped: true}
+	varies := false
+	for _, x := range tests {
+		if x.answered {
+			seen[x.msg.mapped] = true
+			varies = varies || x.msg.mapped != mapped
+		}
+	}
+	return varies && len(seen) < 3
+}
+
+// sampleAllocation opens k sockets beside the probed one (on its address
+// when it is bound to one) and returns the mappings a Binding request from
+// each to srv gets, in the order the NAT made them (see
+// Config.AllocationSockets), and why it stopped short.
+func (p *Prober) sampleAllocation(ctx context.Context, srv netip.AddrPort, rtt time.Duration, k int) ([]portSample, []string) {
+	n, err := netaddr.Net(p.cfg.Net)
+	if err != nil {
+		return nil, []string{fmt.Sprintf("cannot open sample sockets: %v", err)}
+	}
+	network, bind := "udp4", "0.0.0.0:0"
+	if srv.Addr().Is6() {
+		network, bind = "udp6", "[::]:0"
+	}
+	if a := p.local.Addr(); a.IsValid() && !a.IsUnspecified() && a.Is4() == srv.Addr().Is4() {
+		bind = netip.AddrPortFrom(a, 0).String()
+	}
+	return sampleSockets(ctx, n, network, bind, p.cfg, srv, rtt, k)
 }
 
 // hairpin sends a Binding request to our own mapped address and waits for

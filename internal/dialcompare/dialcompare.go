@@ -15,6 +15,7 @@ import (
 	"github.com/nodeconn/natx/internal/vnetlab"
 	"github.com/nodeconn/natx/natx"
 	"github.com/nodeconn/natx/natx/turntest"
+	"github.com/nodeconn/natx/stunprobe"
 	"github.com/nodeconn/natx/stunprobe/stuntest"
 )
 
@@ -28,10 +29,11 @@ type Config struct {
 	Loss float64
 	// Seed seeds the loss. If zero, 1.
 	Seed uint64
-	// Deadline bounds Dial (and, on the other side, ice's attempt from
-	// gathering to connected). Dial's hole punching runs for the same time
-	// (PeerConfig.PunchTimeout); a relayed path that comes first is given
-	// that long to be replaced by a punched one. If zero, 10 s.
+	// Deadline bounds the attempt from the start of both Opens to Dial's
+	// return (and, on the other side, ice's attempt from gathering to
+	// connected). Dial's hole punching is given the same time
+	// (PeerConfig.PunchTimeout); a relayed path that comes first may be
+	// replaced by a punched one until the deadline. If zero, 10 s.
 	Deadline time.Duration
 }
 
@@ -55,12 +57,21 @@ type Result struct {
 	// punching had its time (Config.Deadline from Dial), as a relayed path
 	// is replaced by a punched one when that comes.
 	First, Final natx.PathKind
-	// Elapsed is Dial's time (after both Listeners were open), or until it
-	// failed.
+	// Elapsed is the time from the start of both sides' Open (at once)
+	// to Dial's return, or until it failed: Open's classification and
+	// gathering included, as pion/ice's time includes its gathering.
 	Elapsed time.Duration
-	// Upgrade is the time from Dial's call to the final path, when it
-	// differs from the first one.
+	// Open is Elapsed's part until both Listeners were open (with their
+	// relayed candidate, see Connect) and Dial was called; Dial the rest:
+	// Dial's own time.
+	Open, Dial time.Duration
+	// Upgrade is the time from the start of both Opens to the final path,
+	// when it differs from the first one.
 	Upgrade time.Duration
+	// Known is what each side's classification reported (mapping/filtering/
+	// port allocation, as natx.Listener.Report gives it to holepunch):
+	// the dialer's, then the other's.
+	Known [2]string
 	// Reason is the final path's reason.
 	Reason string
 	// Err is why Dial failed or the data did not flow; nil when connected.
@@ -71,16 +82,19 @@ func (r Result) String() string {
 	if !r.Connected {
 		return fmt.Sprintf("no (%.1fs: %v)", r.Elapsed.Seconds(), r.Err)
 	}
+	parts := fmt.Sprintf("open %.2fs + dial %.2fs; known %s, %s", r.Open.Seconds(), r.Dial.Seconds(), r.Known[0], r.Known[1])
 	if r.First != r.Final {
-		return fmt.Sprintf("%s %.2fs → %s %.2fs (%s)", r.First, r.Elapsed.Seconds(), r.Final, r.Upgrade.Seconds(), r.Reason)
+		return fmt.Sprintf("%s %.2fs → %s %.2fs (%s; %s)", r.First, r.Elapsed.Seconds(), r.Final, r.Upgrade.Seconds(), parts, r.Reason)
 	}
-	return fmt.Sprintf("%s %.2fs (%s)", r.Final, r.Elapsed.Seconds(), r.Reason)
+	return fmt.Sprintf("%s %.2fs (%s; %s)", r.Final, r.Elapsed.Seconds(), parts, r.Reason)
 }
 
 // Connect builds a world with a STUN server, a TURN server and two hosts
-// behind NATs a and b, opens a Listener and Peers on each, dials the host
-// behind b from the host behind a, checks a datagram each way, and tears
-// everything down. Not connecting is a Result, not an error; the error is
+// behind NATs a and b, opens a Listener (both at once) and Peers on each,
+// dials the host behind b from the host behind a, checks a datagram each
+// way, and tears everything down. Each Listener knows of its NAT only what
+// its own classification measured (natx.Open's, on its socket); the world's
+// NAT types are never given to natx. Not connecting is a Result, not an error; the error is
 // for a harness that could not be set up, or ctx ending.
 func Connect(ctx context.Context, a, b vnetlab.NAT, cfg Config) (Result, error) {
 	w, err := vnetlab.New(vnetlab.Config{Delay: cfg.Delay, Loss: cfg.Loss, Seed: cfg.Seed})
@@ -118,13 +132,34 @@ func Connect(ctx context.Context, a, b vnetlab.NAT, cfg Config) (Result, error) 
 	hub := holepunchtest.NewHub()
 	defer hub.Close()
 
-	var peers [2]*natx.Peers
+	// The clock starts here, before both Opens (at once, as two nodes
+	// starting): pion/ice's starts before gathering.
+	start := time.Now()
+	var ls [2]*natx.Listener
+	var lerr [2]error
+	var wg sync.WaitGroup
 	for i, h := range hosts {
-		l, err := listen(ctx, h, stun.Addr(), turn.Addr().String())
-		if err != nil {
-			return Result{}, fmt.Errorf("host %d: %w", i, err)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ls[i], lerr[i] = listen(ctx, h, stun.Addr(), turn.Addr().String())
+		}()
+	}
+	wg.Wait()
+	for i, l := range ls {
+		if l != nil {
+			defer l.Close()
 		}
-		defer l.Close()
+		if lerr[i] != nil {
+			return Result{}, fmt.Errorf("host %d: %w", i, lerr[i])
+		}
+	}
+	var peers [2]*natx.Peers
+	var known [2]string
+	for i, l := range ls {
+		if r := l.Report(); r != nil {
+			known[i] = fmt.Sprintf("%s/%s/%s", short5780(r.Mapping), short5780(r.Filtering), r.PortAllocation)
+		}
 		sig := hub.Join(fmt.Sprint(i))
 		defer sig.Close()
 		ps, err := l.NewPeers(natx.PeerConfig{Signaler: sig, PunchTimeout: cfg.deadline(), RepunchInterval: -1})
@@ -134,7 +169,22 @@ func Connect(ctx context.Context, a, b vnetlab.NAT, cfg Config) (Result, error) 
 		defer ps.Close()
 		peers[i] = ps
 	}
-	return dial(ctx, peers[0], peers[1], cfg.deadline())
+	r, err := dial(ctx, peers[0], peers[1], start, time.Since(start), cfg.deadline())
+	r.Known = known
+	return r, err
+}
+
+// short5780 abbreviates a stunprobe behaviour as vnetlab's NAT names do.
+func short5780(b stunprobe.Behaviour) string {
+	switch b {
+	case stunprobe.EndpointIndependent:
+		return "EI"
+	case stunprobe.AddressDependent:
+		return "AD"
+	case stunprobe.AddressPortDependent:
+		return "APD"
+	}
+	return "?"
 }
 
 // listen opens h's Listener with STUN and an eager relay, and waits (at
@@ -170,9 +220,11 @@ func listen(ctx context.Context, h *vnetlab.Host, stun netip.AddrPort, turn stri
 	}
 }
 
-// dial dials b ("1") from a and checks the path.
-func dial(ctx context.Context, a, b *natx.Peers, deadline time.Duration) (Result, error) {
-	dctx, cancel := context.WithTimeout(ctx, deadline)
+// dial dials b ("1") from a and checks the path; start is when both
+// Opens began, opened how long they took, and deadline counts from start.
+func dial(ctx context.Context, a, b *natx.Peers, start time.Time, opened, deadline time.Duration) (Result, error) {
+	until := start.Add(deadline)
+	dctx, cancel := context.WithDeadline(ctx, until)
 	defer cancel()
 	var cb *natx.PeerConn
 	var wg sync.WaitGroup
@@ -181,9 +233,9 @@ func dial(ctx context.Context, a, b *natx.Peers, deadline time.Duration) (Result
 		defer wg.Done()
 		cb, _ = b.Accept(dctx)
 	}()
-	start := time.Now()
+	dialAt := time.Now()
 	ca, err := a.Dial(dctx, "1")
-	elapsed := time.Since(start)
+	elapsed, dialed := time.Since(start), time.Since(dialAt)
 	if err != nil {
 		cancel()
 	}
@@ -198,16 +250,15 @@ func dial(ctx context.Context, a, b *natx.Peers, deadline time.Duration) (Result
 		return Result{}, ctx.Err()
 	}
 	if err != nil {
-		return Result{Elapsed: elapsed, Err: err}, nil
+		return Result{Elapsed: elapsed, Open: opened, Err: err}, nil
 	}
 	defer ca.Close()
 	if cb == nil {
-		return Result{Elapsed: elapsed, Err: errors.New("the other side accepted nothing")}, nil
+		return Result{Elapsed: elapsed, Open: opened, Err: errors.New("the other side accepted nothing")}, nil
 	}
-	r := Result{First: ca.State().Kind, Elapsed: elapsed}
-	// A relayed path may be replaced by a punched one until punching ends.
+	r := Result{First: ca.State().Kind, Elapsed: elapsed, Open: opened, Dial: dialed}
+	// A relayed path may be replaced by a punched one until the deadline.
 	if r.First == natx.PathRelayed {
-		until := start.Add(deadline)
 		for time.Now().Before(until) && ca.State().Kind == natx.PathRelayed {
 			time.Sleep(20 * time.Millisecond)
 		}

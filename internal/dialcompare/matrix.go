@@ -7,7 +7,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/nodeconn/natx/internal/icecompare"
 	"github.com/nodeconn/natx/internal/vnetlab"
@@ -62,6 +64,34 @@ func Missing(cells []Cell) []Cell {
 	return out
 }
 
+// Sooner counts the cells both connected and, of those, the cells Dial
+// connected sooner, its time counting both sides' Open; it also returns
+// the Open time of every attempt whose Listeners opened.
+func Sooner(cells []Cell) (both, sooner int, opens []time.Duration) {
+	for _, c := range cells {
+		if c.DialErr == nil && c.Dial.Open > 0 {
+			opens = append(opens, c.Dial.Open)
+		}
+		if c.DialErr != nil || c.ICEErr != nil || !c.Dial.Connected || !c.ICE.Connected {
+			continue
+		}
+		both++
+		if c.Dial.Elapsed < c.ICE.Elapsed {
+			sooner++
+		}
+	}
+	return both, sooner, opens
+}
+
+func median(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
 // short names a path kind in a table cell.
 func short(k natx.PathKind) string {
 	switch k {
@@ -79,10 +109,11 @@ func short(k natx.PathKind) string {
 
 // WriteTable writes cells (as RunMatrix returns them for nats) as a
 // Markdown table: one row per NAT of the dialer, one column per NAT of the
-// other side, each cell "Dial kind T / ice T": Dial's final path kind and
-// its time (Dial's return; "relayed 1.4 s → punched 2.1 s" when a punched
-// path replaced the relayed one), ice's time to connect, "—" for none. A
-// last line counts the pairs.
+// other side, each cell "Dial kind T / ice T": Dial's first path kind and
+// its time (from the start of both Opens to Dial's return; "relayed 1.4 s
+// → punched 2.1 s" when a punched path replaced the relayed one), ice's
+// time to connect (from the start of gathering), "—" for none. The last
+// lines count the pairs, those Dial connected sooner, and the median Open.
 func WriteTable(w io.Writer, nats []vnetlab.NAT, cells []Cell) error {
 	var b strings.Builder
 	b.WriteString("| A \\ B |")
@@ -124,6 +155,9 @@ func WriteTable(w io.Writer, nats []vnetlab.NAT, cells []Cell) error {
 	}
 	fmt.Fprintf(&b, "\nConnected: Dial %d of %d pairs (%d without the relay), pion/ice %d of %d.\n",
 		dN, len(cells), dDirect, iceN, len(cells))
+	both, sooner, opens := Sooner(cells)
+	fmt.Fprintf(&b, "Both connected: %d pairs; Dial sooner (Open included) in %d of them. Open (both sides, until Dial): median %.2f s of %d attempts.\n",
+		both, sooner, median(opens).Seconds(), len(opens))
 	_, err := io.WriteString(w, b.String())
 	return err
 }

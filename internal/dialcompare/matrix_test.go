@@ -56,8 +56,10 @@ func TestMissing(t *testing.T) {
 	cells := []dialcompare.Cell{{A: a, B: a}, {A: a, B: b}, {A: b, B: a}, {A: b, B: b}}
 	ok := dialcompare.Result{Connected: true, First: natx.PathPunched, Final: natx.PathPunched}
 	cells[0].Dial, cells[0].ICE.Connected = ok, true
+	cells[0].Dial.Open, cells[0].Dial.Elapsed, cells[0].ICE.Elapsed = time.Second, 3*time.Second, 2*time.Second
 	cells[1].ICE.Connected = true                                                                                                       // missed: no Dial
 	cells[2].Dial, cells[2].ICE.Connected = dialcompare.Result{Connected: true, First: natx.PathRelayed, Final: natx.PathRelayed}, true // missed: relayed
+	cells[2].Dial.Elapsed, cells[2].ICE.Elapsed = time.Second, 2*time.Second                                                            // sooner, though relayed
 	cells[3].DialErr = errors.New("harness")
 	got := dialcompare.Missing(cells)
 	if len(got) != 2 || got[0].B != b || got[1].A != b {
@@ -68,8 +70,11 @@ func TestMissing(t *testing.T) {
 	if err := dialcompare.WriteTable(&sb, []vnetlab.NAT{a, b}, cells); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"punched 0.00 s / ice 0.00 s", "relayed 0.00 s → punched 0.00 s", "error / ice —",
-		"Dial 3 of 4 pairs (2 without the relay), pion/ice 3 of 4"} {
+	if both, sooner, opens := dialcompare.Sooner(cells); both != 3 || sooner != 1 || len(opens) != 1 {
+		t.Errorf("Sooner = %d, %d, %v; want 3 pairs, sooner in 1 (cell 2; a tie is not sooner), one Open", both, sooner, opens)
+	}
+	for _, want := range []string{"punched 3.00 s / ice 2.00 s", "relayed 0.00 s → punched 0.00 s", "error / ice —",
+		"Dial 3 of 4 pairs (2 without the relay), pion/ice 3 of 4", "Dial sooner (Open included) in"} {
 		if !strings.Contains(sb.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, sb.String())
 		}
@@ -83,6 +88,29 @@ func TestConnectEasy(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("EIM/APDF x APDM: %v", r)
+	if !r.Connected || r.Final != natx.PathPunched {
+		t.Fatalf("Dial %v, want punched (birthday mode)", r)
+	}
+	if r.Open <= 0 || r.Dial <= 0 || r.Elapsed < r.Open+r.Dial-time.Millisecond {
+		t.Errorf("elapsed %v, open %v, dial %v: the clock must include both Opens", r.Elapsed, r.Open, r.Dial)
+	}
+}
+
+// TestConnectAddressDependentPunched: the pair the matrix once left
+// relayed because the ADM host's classification could not tell its port
+// allocation (natx.Open now samples it, stunprobe.Config.AllocationSockets),
+// so no birthday attempt was planned. Mutation caught: Open with
+// AllocationSockets -1 (the path stays relayed; known "AD/EI/unknown").
+func TestConnectAddressDependentPunched(t *testing.T) {
+	adm := vnetlab.NAT{Mapping: vnetlab.AddressDependent, Filtering: vnetlab.EndpointIndependent}
+	r, err := dialcompare.Connect(context.Background(), adm, vnetlab.Easy, dialcompare.Config{Delay: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("ADM/EIF x EIM/APDF: %v", r)
+	if r.Known[0] != "AD/EI/sequential" {
+		t.Errorf("the ADM side knew %q, want AD/EI/sequential", r.Known[0])
+	}
 	if !r.Connected || r.Final != natx.PathPunched {
 		t.Fatalf("Dial %v, want punched (birthday mode)", r)
 	}

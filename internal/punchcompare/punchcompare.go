@@ -6,13 +6,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/nodeconn/natx/holepunch"
 	"github.com/nodeconn/natx/holepunch/holepunchtest"
 	"github.com/nodeconn/natx/internal/icecompare"
 	"github.com/nodeconn/natx/internal/vnetlab"
+	"github.com/nodeconn/natx/stunprobe"
 	"github.com/nodeconn/natx/stunprobe/stuntest"
 )
 
@@ -26,8 +29,8 @@ type Config struct {
 	Loss float64
 	// Seed seeds the loss. If zero, 1.
 	Seed uint64
-	// Deadline bounds the attempt, from the start of candidate gathering
-	// to both sides holding the path. If zero, 10 s.
+	// Deadline bounds the attempt, from the start of classification to
+	// both sides holding the path. If zero, 10 s.
 	Deadline time.Duration
 	// SignalDelay is the one-way delay of holepunch's signalling. If zero,
 	// none (as icecompare's in-process exchange of candidates).
@@ -53,10 +56,19 @@ type Result struct {
 	// Connected reports whether both sides held the confirmed path within
 	// the deadline.
 	Connected bool
-	// Elapsed is the time from the call to Connect (gathering, signalling,
-	// checks) to both sides holding the path; when not connected, the time
-	// until the attempt ended.
+	// Elapsed is the time from the start of both sides' classification
+	// (stunprobe on each side's socket, at once) through the call to
+	// Connect (gathering, signalling, checks) to both sides holding the
+	// path; when not connected, the time until the attempt ended.
 	Elapsed time.Duration
+	// Classify is the classification's part of Elapsed (the slower side's).
+	Classify time.Duration
+	// Connect is Elapsed without the classification: from the call to
+	// Connect to both sides holding the path; zero when not connected.
+	Connect time.Duration
+	// Known is what each side's classification told holepunch of its NAT
+	// (Config.NAT): the initiator's, then the other's.
+	Known [2]holepunch.NATInfo
 	// Setup is the later of the two sides' Path.SetupTime (from the end of
 	// signalling to the path); zero when not connected.
 	Setup time.Duration
@@ -85,26 +97,48 @@ func (r Result) String() string {
 
 const stunPort = 3478
 
-// natInfo is what a stunprobe run reports for n on vnet, whose NATs
-// allocate ports sequentially, one apart.
-func natInfo(n vnetlab.NAT) holepunch.NATInfo {
-	b := func(v vnetlab.Behaviour) holepunch.Behaviour {
-		switch v {
-		case vnetlab.EndpointIndependent:
-			return holepunch.EndpointIndependent
-		case vnetlab.AddressDependent:
-			return holepunch.AddressDependent
-		}
-		return holepunch.AddressPortDependent
+// natInfo maps a stunprobe report onto holepunch's NATInfo as natx does
+// (natInfo in natx/peer_birthday.go): contradicting answers give the zero
+// NATInfo, and whatever the probe could not tell stays unknown.
+func natInfo(r *stunprobe.Report) holepunch.NATInfo {
+	if r == nil || r.Inconsistent {
+		return holepunch.NATInfo{}
 	}
-	return holepunch.NATInfo{Mapping: b(n.Mapping), Filtering: b(n.Filtering), Allocation: holepunch.AllocationSequential, PortDelta: 1}
+	beh := func(b stunprobe.Behaviour) holepunch.Behaviour {
+		switch b {
+		case stunprobe.EndpointIndependent:
+			return holepunch.EndpointIndependent
+		case stunprobe.AddressDependent:
+			return holepunch.AddressDependent
+		case stunprobe.AddressPortDependent:
+			return holepunch.AddressPortDependent
+		}
+		return holepunch.BehaviourUnknown
+	}
+	n := holepunch.NATInfo{Mapping: beh(r.Mapping), Filtering: beh(r.Filtering)}
+	switch r.PortAllocation {
+	case stunprobe.AllocationPreserved:
+		n.Allocation = holepunch.AllocationPreserved
+	case stunprobe.AllocationSequential:
+		n.Allocation, n.PortDelta = holepunch.AllocationSequential, r.PortDelta
+	case stunprobe.AllocationRandom:
+		n.Allocation = holepunch.AllocationRandom
+	}
+	return n
+}
+
+// probeConfig is the classification natx.Open runs on its socket, with
+// Open's defaults: the one RFC 5780 server, two allocation sockets.
+func probeConfig(h *vnetlab.Host, stun netip.AddrPort) stunprobe.Config {
+	return stunprobe.Config{Servers: []netip.AddrPort{stun}, Net: h.Net, AllocationSockets: 2}
 }
 
 // Connect builds a world with a STUN server and two hosts behind NATs a
-// and b, runs one holepunch attempt from the host behind a to the host
-// behind b, and tears everything down. Not connecting is a Result, not an
-// error; the error is for a harness that could not be set up, or ctx ending
-// before the deadline.
+// and b, classifies each host's socket with stunprobe (both at once, as two
+// nodes starting), runs one holepunch attempt on those sockets from the
+// host behind a to the host behind b, and tears everything down. Not
+// connecting is a Result, not an error; the error is for a harness that
+// could not be set up, or ctx ending before the deadline.
 func Connect(ctx context.Context, a, b vnetlab.NAT, cfg Config) (Result, error) {
 	w, err := vnetlab.New(vnetlab.Config{Delay: cfg.Delay, Loss: cfg.Loss, Seed: cfg.Seed})
 	if err != nil {
@@ -136,31 +170,70 @@ func Connect(ctx context.Context, a, b vnetlab.NAT, cfg Config) (Result, error) 
 	hub := holepunchtest.NewHub()
 	hub.Delay = cfg.SignalDelay
 	defer hub.Close()
+	stunAddr := netip.AddrPortFrom(srvIPs[0], stunPort)
 
+	var conns [2]net.PacketConn
+	for i, h := range hosts {
+		c, err := h.Net.ListenPacket("udp4", netip.AddrPortFrom(h.IP, 7000).String())
+		if err != nil {
+			return Result{}, err
+		}
+		defer c.Close() // the Endpoint's Close closes it too
+		conns[i] = c
+	}
+	// The clock starts here, before classification: pion/ice's starts
+	// before gathering and needs no classification.
+	start := time.Now()
+	until := start.Add(cfg.deadline())
+	dctx, cancel := context.WithDeadline(ctx, until)
+	defer cancel()
+	var reps [2]*stunprobe.Report
+	var perr [2]error
+	var wg sync.WaitGroup
+	for i, h := range hosts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			reps[i], perr[i] = stunprobe.ProbeConn(dctx, conns[i], probeConfig(h, stunAddr))
+		}()
+	}
+	wg.Wait()
+	classified := time.Since(start)
+	if ctx.Err() != nil {
+		return Result{}, ctx.Err()
+	}
+	if err := errors.Join(perr[0], perr[1]); err != nil {
+		return Result{}, err
+	}
+	var known [2]holepunch.NATInfo
 	var eps [2]*holepunch.Endpoint
-	for i, n := range []vnetlab.NAT{a, b} {
+	for i := range hosts {
 		sig := hub.Join(fmt.Sprint(i))
 		defer sig.Close()
-		ep, err := holepunch.Listen(holepunch.Config{
+		known[i] = natInfo(reps[i])
+		ep, err := holepunch.NewEndpoint(conns[i], holepunch.Config{
 			Signaler:    sig,
 			Net:         hosts[i].Net,
-			STUNServers: []netip.AddrPort{netip.AddrPortFrom(srvIPs[0], stunPort)},
-			NAT:         natInfo(n),
+			STUNServers: []netip.AddrPort{stunAddr},
+			NAT:         known[i],
 			Timeout:     cfg.deadline(),
 			Birthday:    cfg.Birthday,
-		}, netip.AddrPortFrom(hosts[i].IP, 7000))
+		})
 		if err != nil {
 			return Result{}, err
 		}
 		defer ep.Close()
 		eps[i] = ep
 	}
-	return attempt(ctx, eps[0], eps[1], cfg.deadline())
+	r, err := attempt(ctx, eps[0], eps[1], start, until)
+	r.Classify, r.Known = classified, known
+	return r, err
 }
 
-// attempt connects a to b ("1") while b accepts, within deadline.
-func attempt(ctx context.Context, a, b *holepunch.Endpoint, deadline time.Duration) (Result, error) {
-	actx, cancel := context.WithTimeout(ctx, deadline)
+// attempt connects a to b ("1") while b accepts, until the deadline
+// until; times count from start.
+func attempt(ctx context.Context, a, b *holepunch.Endpoint, start, until time.Time) (Result, error) {
+	actx, cancel := context.WithDeadline(ctx, until)
 	defer cancel()
 	type accepted struct {
 		p   *holepunch.Path
@@ -172,7 +245,7 @@ func attempt(ctx context.Context, a, b *holepunch.Endpoint, deadline time.Durati
 		p, err := b.Accept(actx)
 		acc <- accepted{p, err, time.Now()}
 	}()
-	start := time.Now()
+	connectAt := time.Now()
 	pa, errA := a.Connect(actx, "1")
 	doneA := time.Now()
 	if errA != nil {
@@ -199,6 +272,7 @@ func attempt(ctx context.Context, a, b *holepunch.Endpoint, deadline time.Durati
 	return Result{
 		Connected: true,
 		Elapsed:   max(rb.at.Sub(start), doneA.Sub(start)),
+		Connect:   max(rb.at.Sub(connectAt), doneA.Sub(connectAt)),
 		Setup:     max(pa.SetupTime(), rb.p.SetupTime()),
 		Local:     pa.Local().Kind.String(),
 		Remote:    pa.Remote().Kind.String(),

@@ -5,7 +5,8 @@
 // honoured, and optionally STUN over TCP on the primary address. Knobs make
 // it misbehave the way real servers do: no OTHER-ADDRESS, a lying
 // OTHER-ADDRESS, CHANGE-REQUEST ignored or dropped, UDP dropped, answers
-// delayed, a lying mapped address.
+// delayed, a lying mapped address; Options.Mapping plays a NAT in front of
+// the clients whose mapping depends on the destination.
 //
 // On loopback (Options.Net nil) its addresses are 127.0.0.1 and 127.0.0.2;
 // on a pion vnet, pass the server's transport.Net and its two addresses.

@@ -53,6 +53,13 @@ type Options struct {
 	// MappedAddress, if non-nil, rewrites the mapped address the server
 	// reports (a lying server or one behind its own NAT).
 	MappedAddress func(seen netip.AddrPort) netip.AddrPort
+	// Mapping, if non-nil, gives the mapped address reported for a request
+	// from seen that arrived at to (one of Addrs, whatever address the
+	// answer leaves from): a NAT in front of the clients whose mapping
+	// depends on the destination, such as address-dependent mapping. It
+	// takes precedence over MappedAddress. It is called from the server's
+	// four sockets' goroutines at once: it must be safe for concurrent use.
+	Mapping func(seen, to netip.AddrPort) netip.AddrPort
 	// TCP also listens for STUN over TCP on the primary address and port
 	// (real network only: vnet has no TCP).
 	TCP bool
@@ -293,7 +300,7 @@ func (s *Server) serveUDP(i int) {
 		if s.opts.DropAlternate && (i&1 == 1 || out&1 == 1) {
 			continue
 		}
-		resp := s.response(id, src, s.addrs[out], s.addrs[i^3])
+		resp := s.response(id, src, s.addrs[i], s.addrs[out], s.addrs[i^3])
 		s.send(func() { _, _ = s.conns[out].WriteTo(resp, net.UDPAddrFromAddrPort(src)) })
 	}
 }
@@ -333,12 +340,15 @@ func parseRequest(b []byte) (id [stun.TransactionIDSize]byte, change uint32, ok 
 	return m.TransactionID, change, true
 }
 
-// response builds a Binding success response to a request from src, sent
-// from origin; other is the address different in IP and port from the one
-// that received the request (RFC 5780 section 7.4).
-func (s *Server) response(id [stun.TransactionIDSize]byte, src, origin, other netip.AddrPort) []byte {
+// response builds a Binding success response to a request from src that
+// arrived at to, sent from origin; other is the address different in IP and
+// port from the one that received the request (RFC 5780 section 7.4).
+func (s *Server) response(id [stun.TransactionIDSize]byte, src, to, origin, other netip.AddrPort) []byte {
 	mapped := src
-	if s.opts.MappedAddress != nil {
+	switch {
+	case s.opts.Mapping != nil:
+		mapped = s.opts.Mapping(src, to)
+	case s.opts.MappedAddress != nil:
 		mapped = s.opts.MappedAddress(src)
 	}
 	m := stun.New()

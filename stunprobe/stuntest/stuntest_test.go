@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -214,4 +215,41 @@ func ExampleNewServer() {
 	defer s.Close()
 	fmt.Println(s.Addr().Addr(), s.OtherAddr().Addr())
 	// Output: 127.0.0.1 127.0.0.2
+}
+
+// Options.Mapping gets the client's address and the address the request
+// arrived at (not the one the answer leaves from, for CHANGE-REQUEST), and
+// its result is the mapped address reported. Mutation caught: passing the
+// answer's origin as to (the change requests then report A2:P2's port).
+func TestMappingSeesDestination(t *testing.T) {
+	var srv atomic.Pointer[stuntest.Server] // set before the first request
+	s := stuntest.NewServer(t, stuntest.Options{Mapping: func(seen, to netip.AddrPort) netip.AddrPort {
+		for i, a := range srv.Load().Addrs() {
+			if a == to {
+				return netip.AddrPortFrom(netip.MustParseAddr("203.0.113.1"), uint16(1000+i))
+			}
+		}
+		return netip.AddrPort{}
+	}})
+	srv.Store(s)
+	c, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	a := s.Addrs()
+	for _, tt := range []struct {
+		dst    netip.AddrPort
+		change uint32
+		want   string
+	}{{a[0], 0, "203.0.113.1:1000"}, {a[3], 0, "203.0.113.1:1003"}, {a[0], 0x06, "203.0.113.1:1000"}, {a[1], 0x02, "203.0.113.1:1001"}} {
+		resp, _, ok := exchange(t, c, tt.dst, tt.change)
+		if !ok {
+			t.Fatalf("to %v change %#x: no answer", tt.dst, tt.change)
+		}
+		var x stun.XORMappedAddress
+		if err := x.GetFrom(resp); err != nil || x.String() != tt.want {
+			t.Errorf("to %v change %#x: mapped %v (%v), want %s", tt.dst, tt.change, x, err, tt.want)
+		}
+	}
 }

@@ -84,7 +84,7 @@ func (s *Server) serveTCP(c net.Conn) {
 		s.mu.Lock()
 		s.tcpReqs++
 		s.mu.Unlock()
-		resp := s.response(id, src, s.addrs[0], s.addrs[3])
+		resp := s.response(id, src, s.addrs[0], s.addrs[0], s.addrs[3])
 		done := make(chan struct{})
 		s.send(func() { _, _ = c.Write(resp); close(done) })
 		select {
