@@ -334,19 +334,51 @@ func (c *Client) Send(ctx context.Context, to string, msg []byte) error {
 	if !ValidID(to) {
 		return fmt.Errorf("%w: %q", ErrInvalidID, to)
 	}
-	if err := c.Err(); err != nil {
+	s, err := c.session(ctx)
+	if err != nil {
 		return err
 	}
+	if err := s.request(ctx, frame{typ: typeSend, id: to, msg: msg}); err != nil {
+		return fmt.Errorf("send to %q: %w", to, err)
+	}
+	return nil
+}
+
+// session returns the connection to send on, or why there is none.
+func (c *Client) session(ctx context.Context) (*session, error) {
+	if err := c.Err(); err != nil {
+		return nil, err
+	}
 	if err := ctx.Err(); err != nil {
-		return err
+		return nil, err
 	}
 	c.mu.Lock()
 	s := c.sess
 	c.mu.Unlock()
 	if s == nil {
-		return fmt.Errorf("%w: reconnecting", ErrDisconnected)
+		return nil, fmt.Errorf("%w: reconnecting", ErrDisconnected)
 	}
-	return s.send(ctx, to, msg)
+	return s, nil
+}
+
+// DialBack asks the server to send one UDP datagram, DialBackMessage(token),
+// to this client's own IP address as the server sees it (ObservedAddr's) at
+// port, and returns once the server said it did (the datagram itself may
+// still be lost or filtered: that is what it tests). It returns
+// ErrNoDialBack when the server offers none and ErrRateLimited past its
+// per-address rate. The server never sends to another address.
+func (c *Client) DialBack(ctx context.Context, port uint16, token [12]byte) error {
+	if port == 0 {
+		return errors.New("rendezvous: dial-back to port 0")
+	}
+	s, err := c.session(ctx)
+	if err != nil {
+		return err
+	}
+	if err := s.request(ctx, frame{typ: typeDialBack, port: port, token: token}); err != nil {
+		return fmt.Errorf("dial-back: %w", err)
+	}
+	return nil
 }
 
 // Recv returns the next message for this node and its sender's ID. It

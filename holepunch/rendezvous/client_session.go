@@ -59,28 +59,26 @@ func (s *session) fail(reason error) {
 	})
 }
 
-// send writes a message frame and waits for the server's ack.
-func (s *session) send(ctx context.Context, to string, msg []byte) error {
+// request writes f (a send or dialback frame) with the next sequence
+// number and waits for the server's ack; it returns the ack's error.
+func (s *session) request(ctx context.Context, f frame) error {
 	ack := make(chan byte, 1)
 	s.mu.Lock()
 	s.seq++
-	seq := s.seq
-	s.waiting[seq] = ack
+	f.seq = s.seq
+	s.waiting[f.seq] = ack
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
-		delete(s.waiting, seq)
+		delete(s.waiting, f.seq)
 		s.mu.Unlock()
 	}()
-	if err := s.write(mustFrame(frame{typ: typeSend, seq: seq, id: to, msg: msg})); err != nil {
+	if err := s.write(mustFrame(f)); err != nil {
 		return err
 	}
 	select {
 	case code := <-ack:
-		if err := codeError(code); err != nil {
-			return fmt.Errorf("send to %q: %w", to, err)
-		}
-		return nil
+		return codeError(code)
 	case <-s.done:
 		return s.err
 	case <-ctx.Done():

@@ -25,17 +25,20 @@ import (
 //	error    0x06  code(1) text (connection-level; the sender closes after it)
 //	ping     0x07  (empty)
 //	pong     0x08  (empty)
+//	dialback 0x09  seq(4) port(2) token(12): send a UDP datagram to my
+//	               observed IP at port (answered by an ack)
 //
 // n is at most maxFrame. Unknown types are a protocol error.
 const (
-	typeHello   byte = 0x01
-	typeWelcome byte = 0x02
-	typeSend    byte = 0x03
-	typeDeliver byte = 0x04
-	typeAck     byte = 0x05
-	typeError   byte = 0x06
-	typePing    byte = 0x07
-	typePong    byte = 0x08
+	typeHello    byte = 0x01
+	typeWelcome  byte = 0x02
+	typeSend     byte = 0x03
+	typeDeliver  byte = 0x04
+	typeAck      byte = 0x05
+	typeError    byte = 0x06
+	typePing     byte = 0x07
+	typePong     byte = 0x08
+	typeDialBack byte = 0x09
 
 	protocolVersion = 1
 
@@ -61,6 +64,8 @@ const (
 	codeShutdown    byte = 8
 	codeIdle        byte = 9
 	codeAddrLimit   byte = 10
+	codeNoDialBack  byte = 11
+	codeRateLimited byte = 12
 )
 
 // Errors. Send reports a refusal by the server as one of ErrPeerUnknown,
@@ -90,6 +95,12 @@ var (
 	// ErrAddrLimit: the server has reached its limit of connections from
 	// the client's address (ServerConfig.MaxConnsPerAddr).
 	ErrAddrLimit = errors.New("rendezvous: too many connections from this address")
+	// ErrNoDialBack: the server does not send dial-back datagrams
+	// (ServerConfig.DialBack is not set).
+	ErrNoDialBack = errors.New("rendezvous: the server has no dial-back")
+	// ErrRateLimited: the server refused a dial-back: too many from this
+	// address.
+	ErrRateLimited = errors.New("rendezvous: rate limited")
 	// ErrClosed: the client was closed.
 	ErrClosed = closedError{}
 	// errProtocol: the other side sent a malformed or unexpected frame.
@@ -122,6 +133,10 @@ func codeError(code byte) error {
 		return ErrServerFull
 	case codeAddrLimit:
 		return ErrAddrLimit
+	case codeNoDialBack:
+		return ErrNoDialBack
+	case codeRateLimited:
+		return ErrRateLimited
 	case codeShutdown:
 		return errors.New("rendezvous: server shutting down")
 	case codeIdle:
@@ -153,13 +168,15 @@ func ValidID(id string) bool {
 
 // frame is one decoded frame; only the fields of its type are set.
 type frame struct {
-	typ  byte
-	seq  uint32 // send, ack
-	code byte   // ack, error
-	id   string // hello (own ID), send (to), deliver (from)
-	msg  []byte // send, deliver
-	text string // welcome (observed address), error
-	ver  byte   // hello
+	typ   byte
+	seq   uint32   // send, ack
+	code  byte     // ack, error
+	id    string   // hello (own ID), send (to), deliver (from)
+	msg   []byte   // send, deliver
+	text  string   // welcome (observed address), error
+	ver   byte     // hello
+	port  uint16   // dialback
+	token [12]byte // dialback
 }
 
 // errFrameTooLarge is returned by readFrame for a length above the limit.
@@ -249,6 +266,16 @@ func parseFrame(b []byte) (frame, error) {
 		if len(p) != 0 {
 			return bad("ping")
 		}
+	case typeDialBack:
+		if len(p) != 4+2+12 {
+			return bad("dialback")
+		}
+		f.seq = binary.BigEndian.Uint32(p)
+		f.port = binary.BigEndian.Uint16(p[4:])
+		copy(f.token[:], p[6:])
+		if f.port == 0 {
+			return bad("dialback")
+		}
 	default:
 		return frame{}, fmt.Errorf("%w: unknown frame type %#x", errProtocol, f.typ)
 	}
@@ -296,6 +323,13 @@ func appendFrame(b []byte, f frame) ([]byte, error) {
 		b = append(b, f.code)
 		b = append(b, text...)
 	case typePing, typePong:
+	case typeDialBack:
+		if f.port == 0 {
+			return nil, fmt.Errorf("%w: dialback to port 0", errProtocol)
+		}
+		b = binary.BigEndian.AppendUint32(b, f.seq)
+		b = binary.BigEndian.AppendUint16(b, f.port)
+		b = append(b, f.token[:]...)
 	default:
 		return nil, fmt.Errorf("%w: unknown frame type %#x", errProtocol, f.typ)
 	}

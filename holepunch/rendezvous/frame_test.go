@@ -38,6 +38,7 @@ func sampleFrames() []frame {
 		{typ: typeError, code: codeReplaced, text: "replaced"},
 		{typ: typePing},
 		{typ: typePong},
+		{typ: typeDialBack, seq: 9, port: 4242, token: [12]byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}},
 	}
 }
 

@@ -6,6 +6,7 @@ package rendezvous
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -42,6 +43,21 @@ type ServerConfig struct {
 	// that rate. If zero, 50 per second and a burst of 100.
 	MsgRate  float64
 	MsgBurst int
+	// DialBack, if not nil, is a UDP socket from which the server answers
+	// dial-back requests (Client.DialBack): one small datagram (a 20-byte
+	// STUN Binding indication carrying the client's token as its
+	// transaction ID) to the client's own observed IP address, at the
+	// port it names; never to any other address, and at most
+	// DialBackRate per second per address (burst 5). A node uses it to
+	// prove that an address of its own is reachable by a host it never
+	// sent to, without an RFC 5780 STUN server. Give it an IP address the
+	// nodes do not send UDP to otherwise (not a STUN server's), or the
+	// proof is worth nothing behind address-dependent filtering. Serve
+	// does not close it. If nil, dial-back requests get ErrNoDialBack.
+	DialBack net.PacketConn
+	// DialBackRate bounds the dial-backs per second per address. If zero,
+	// 1.
+	DialBackRate float64
 	// MaxQueued caps the messages waiting to be written to one peer; a
 	// message beyond it is refused to its sender with ErrQueueFull. If zero,
 	// 64.
@@ -81,7 +97,13 @@ type Event struct {
 
 func (c ServerConfig) maxConns() int   { return orInt(c.MaxConns, 1024) }
 func (c ServerConfig) maxPerAddr() int { return orInt(c.MaxConnsPerAddr, 32) }
-func (c ServerConfig) msgBurst() int   { return orInt(c.MsgBurst, 100) }
+func (c ServerConfig) dialBackRate() rate.Limit {
+	if c.DialBackRate > 0 {
+		return rate.Limit(c.DialBackRate)
+	}
+	return 1
+}
+func (c ServerConfig) msgBurst() int { return orInt(c.MsgBurst, 100) }
 func (c ServerConfig) msgRate() rate.Limit {
 	if c.MsgRate > 0 {
 		return rate.Limit(c.MsgRate)
@@ -272,7 +294,7 @@ func (s *Server) accept(c net.Conn) {
 	key := addrKey(sc.addr.Addr())
 	as := s.byAddr[key]
 	if as == nil {
-		as = &addrState{lim: rate.NewLimiter(s.cfg.msgRate(), s.cfg.msgBurst())}
+		as = &addrState{lim: rate.NewLimiter(s.cfg.msgRate(), s.cfg.msgBurst()), dialBack: rate.NewLimiter(s.cfg.dialBackRate(), 5)}
 		s.byAddr[key] = as
 	}
 	if as.conns >= s.cfg.maxPerAddr() {
@@ -304,8 +326,9 @@ func (s *Server) refuse(sc *sconn, code byte, why string) {
 // connections and its frame budget. It is dropped with the address's last
 // connection.
 type addrState struct {
-	conns int // guarded by Server.mu
-	lim   *rate.Limiter
+	conns    int // guarded by Server.mu
+	lim      *rate.Limiter
+	dialBack *rate.Limiter
 }
 
 // addrKey is the unit of the per-address limits: an IPv4 address, or the
@@ -574,10 +597,41 @@ func (sc *sconn) serve() error {
 		case typeSend:
 			code := s.route(sc.id, f.id, f.msg)
 			sc.push(mustFrame(frame{typ: typeAck, seq: f.seq, code: code}), false)
+		case typeDialBack:
+			sc.push(mustFrame(frame{typ: typeAck, seq: f.seq, code: sc.dialBack(f.port, f.token)}), false)
 		default:
 			return fmt.Errorf("%w: unexpected frame type %#x", errProtocol, f.typ)
 		}
 	}
+}
+
+// dialBack sends the dial-back datagram for token to the connection's own
+// IP address at port, and returns the ack code.
+func (sc *sconn) dialBack(port uint16, token [12]byte) byte {
+	s := sc.s
+	if s.cfg.DialBack == nil {
+		return codeNoDialBack
+	}
+	if !sc.addr.IsValid() || !sc.as.dialBack.Allow() {
+		return codeRateLimited
+	}
+	to := netip.AddrPortFrom(sc.addr.Addr(), port)
+	if _, err := s.cfg.DialBack.WriteTo(DialBackMessage(token), net.UDPAddrFromAddrPort(to)); err != nil {
+		s.log.Debug("rendezvous: dial-back failed", "to", to, "err", err)
+	}
+	return codeOK
+}
+
+// DialBackMessage is the datagram a server sends for a dial-back with
+// token: a STUN Binding indication (RFC 8489: type 0x0011, no attributes)
+// whose transaction ID is the token, so that a node's STUN demultiplexer
+// takes it and its application never sees it.
+func DialBackMessage(token [12]byte) []byte {
+	b := make([]byte, 20)
+	binary.BigEndian.PutUint16(b[0:], 0x0011)
+	binary.BigEndian.PutUint32(b[4:], 0x2112A442)
+	copy(b[8:], token[:])
+	return b
 }
 
 // budget waits until the frame just read fits its address's budget
