@@ -64,6 +64,9 @@ type state struct {
 	relayVerified bool
 	relayNote     string
 	relayErr      error
+
+	// dialBacks are the results of VerifyByDialBack, by address.
+	dialBacks map[netip.AddrPort]dialBackResult
 }
 
 // candidates computes the UDP and TCP candidates of st, best first; local
@@ -135,6 +138,7 @@ func (st *state) candidates(port uint16) (udp, tcp []Candidate) {
 		}
 		tcp = append(tcp, c)
 	}
+	st.applyDialBacks(udp)
 	sortCandidates(udp)
 	sortCandidates(tcp)
 	return udp, tcp

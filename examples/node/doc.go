@@ -10,7 +10,7 @@
 //	     [-turn turn:USER:PASS@HOST:PORT[?transport=tcp]] [-turn turns:USER:PASS@HOST:PORT]
 //	     [-relay eager|fallback|off] [-rendezvous HOST:PORT] [-dial PEERID] [-send TEXT]
 //	     [-gateway IP] [-portmap auto|pcp|natpmp|upnp|off] [-timeout 5s] [-dial-timeout 30s]
-//	     [-stun-tcp=true]
+//	     [-stun-tcp=true] [-metrics HOST:PORT] [-dialback]
 //
 // -stun and -turn may be repeated or comma-separated. A STUN server is a
 // host name or address, port 3478 unless it names one. A TURN server is

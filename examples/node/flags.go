@@ -34,6 +34,7 @@ type options struct {
 	timeout    time.Duration
 	dialWait   time.Duration
 	metrics    string // host:port to serve /metrics on, or ""
+	dialBack   bool   // ask the rendezvous server to verify addresses
 }
 
 // parse parses the command line. Errors say which flag is wrong.
@@ -57,6 +58,7 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&gw, "gateway", "", "port-mapping gateway address (default: the default route's)")
 	fs.StringVar(&o.portmap, "portmap", "auto", "port mapping: auto (PCP, NAT-PMP, then UPnP), pcp, natpmp, upnp or off")
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Second, "how long to wait for addresses before printing ready")
+	fs.BoolVar(&o.dialBack, "dialback", false, "ask the rendezvous server for a dial-back to verify the addresses no RFC 5780 STUN server verified (the server needs -dialback)")
 	fs.StringVar(&o.metrics, "metrics", "", "serve Prometheus metrics at http://ADDR/metrics (host:port; port 0 picks one, printed in a metrics line)")
 	fs.DurationVar(&o.dialWait, "dial-timeout", 30*time.Second, "how long -dial may take, waiting for the peer to register included")
 	if help, err := cliflag.Parse(fs, args, stderr); help || err != nil {

@@ -88,6 +88,14 @@ func (n *node) run(ctx context.Context) int {
 			n.out.fail(fmt.Errorf("rendezvous: %w", err))
 		}
 	}
+	if rv != nil && n.o.dialBack {
+		// The results arrive as natx events (addrs lines).
+		dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		if err := n.l.VerifyByDialBack(dctx, rv); err != nil {
+			n.out.fail(fmt.Errorf("dialback: %w", err))
+		}
+		cancel()
+	}
 	var ps *natx.Peers
 	if rv != nil {
 		if ps, err = n.startPeers(ctx, rv); err != nil {

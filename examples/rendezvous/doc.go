@@ -6,11 +6,12 @@
 // Usage:
 //
 //	rendezvous [-listen ADDR] [-max-conns N] [-max-queued N]
-//	           [-max-conns-per-addr N] [-msg-rate R]
+//	           [-max-conns-per-addr N] [-msg-rate R] [-dialback UDPADDR]
 //
 // It prints one JSON line per event on stdout:
 //
 //	{"event":"listening","addr":"0.0.0.0:7777"}
+//	{"event":"dialback","addr":"0.0.0.0:7778"}   with -dialback: where dial-backs are sent from
 //	{"event":"registered","peer":"alice","addr":"192.0.2.7:50112"}
 //	{"event":"left","peer":"alice","addr":"192.0.2.7:50112","error":"..."}
 //	{"event":"closed"}

@@ -52,6 +52,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	maxQueued := fs.Int("max-queued", 0, "most messages waiting for one peer (0: 64)")
 	maxPerAddr := fs.Int("max-conns-per-addr", 0, "most connections at once from one IPv4 address or IPv6 /64 (0: 32)")
 	msgRate := fs.Float64("msg-rate", 0, "frames per second one address may send, over all its connections (0: 50)")
+	dialBack := fs.String("dialback", "", "UDP address (host:port) to send dial-back datagrams from, so that nodes can verify their addresses without an RFC 5780 STUN server; an IP the nodes do not otherwise send to (default: no dial-back)")
 	out := &printer{enc: json.NewEncoder(stdout)}
 	if help, err := cliflag.Parse(fs, args, stderr); help || err != nil {
 		if err != nil {
@@ -66,7 +67,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		out.print(event{Event: "error", Error: err.Error()})
 		return 1
 	}
+	var db net.PacketConn
+	if *dialBack != "" {
+		if db, err = lc.ListenPacket(ctx, "udp", *dialBack); err != nil {
+			_ = l.Close()
+			out.print(event{Event: "error", Error: "dialback: " + err.Error()})
+			return 1
+		}
+		defer db.Close()
+		out.print(event{Event: "dialback", Addr: db.LocalAddr().String()})
+	}
 	srv := rendezvous.NewServer(rendezvous.ServerConfig{
+		DialBack:        db,
 		MaxConns:        *maxConns,
 		MaxQueued:       *maxQueued,
 		MaxConnsPerAddr: *maxPerAddr,
