@@ -48,7 +48,6 @@ type Listener struct {
 
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced on every state change
-	opened  bool
 	st      state
 	cands   []Candidate
 	tcp     []Candidate

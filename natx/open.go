@@ -232,7 +232,6 @@ func Open(ctx context.Context, cfg Config) (*Listener, error) {
 		}
 		break
 	}
-	l.markOpened()
 	l.log.Info("natx: open", "local", l.m.local, "reachability", l.Reachability(), "best", l.best())
 	return l, nil
 }

@@ -301,12 +301,6 @@ func (l *Listener) mapLate() {
 	l.mu.Unlock()
 }
 
-func (l *Listener) markOpened() {
-	l.mu.Lock()
-	l.opened = true
-	l.mu.Unlock()
-}
-
 // candKey identifies a candidate across updates, to tell "changed" from
 // "lost and added".
 type candKey struct {
