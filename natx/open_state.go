@@ -45,7 +45,6 @@ type state struct {
 	// a mapping is on its way (PCP and NAT-PMP answers end their attempt).
 	pmAnswered bool
 	pm         *PortMap
-	pmErr      error
 	mapping    Mapping // Protocol "" when none
 	// mapVerify is the result of an outside check of mapping.External.
 	mapChecked, mapOK bool
