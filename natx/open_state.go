@@ -62,7 +62,6 @@ type state struct {
 	relayChecked  bool
 	relayVerified bool
 	relayNote     string
-	relayErr      error
 }
 
 // candidates computes the UDP and TCP candidates of st, best first; local
