@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nodeconn/natx/internal/netaddr"
+
 	"github.com/pion/stun/v4"
 )
 
@@ -76,7 +78,7 @@ func (w *relayWire) ReadFrom(b []byte) (int, net.Addr, error) {
 			return n, from, err
 		}
 		if !w.stream {
-			ap := relayAddrPortOf(from)
+			ap := netaddr.AddrPort(from)
 			if ap != w.serverA {
 				continue // not our server: never hand it to the TURN client
 			}
@@ -144,23 +146,6 @@ func relayFrameKind(b []byte) int {
 		return int(binary.BigEndian.Uint16(b))
 	}
 	return 0
-}
-
-// relayAddrPortOf returns a UDP address as an unmapped netip.AddrPort.
-func relayAddrPortOf(a net.Addr) netip.AddrPort {
-	var ap netip.AddrPort
-	switch v := a.(type) {
-	case *net.UDPAddr:
-		ap = v.AddrPort()
-	case *net.TCPAddr:
-		ap = v.AddrPort()
-	default:
-		if a == nil {
-			return ap
-		}
-		ap, _ = netip.ParseAddrPort(a.String())
-	}
-	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 }
 
 // relayMagicCookie is the STUN magic cookie (RFC 8489 §5).
