@@ -142,11 +142,8 @@ func relayFrameKind(b []byte) int {
 	if b[0]&0xC0 == 0x40 { // channel numbers 0x4000-0x7FFF (RFC 8656 §12)
 		return relayFrameChannel
 	}
-	if len(b) >= 20 && b[0]&0xC0 == 0 && binary.BigEndian.Uint32(b[4:8]) == relayMagicCookie {
+	if len(b) >= 20 && b[0]&0xC0 == 0 && binary.BigEndian.Uint32(b[4:8]) == stunMagicCookie {
 		return int(binary.BigEndian.Uint16(b))
 	}
 	return 0
 }
-
-// relayMagicCookie is the STUN magic cookie (RFC 8489 §5).
-const relayMagicCookie = 0x2112A442
