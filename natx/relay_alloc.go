@@ -21,7 +21,9 @@ import (
 	"time"
 
 	"github.com/nodeconn/natx/internal/netaddr"
+	"github.com/nodeconn/natx/internal/pionlog"
 
+	"github.com/pion/logging"
 	"github.com/pion/stun/v4"
 	"github.com/pion/transport/v5"
 	"github.com/pion/turn/v5"
@@ -189,7 +191,7 @@ func (r *relay) allocate(ctx context.Context, s RelayServer, shared bool) (*rela
 		Password:       a.pass,
 		Conn:           a.wire,
 		Net:            r.net,
-		LoggerFactory:  relayPionLogs{r.log},
+		LoggerFactory:  pionlog.Factory{Log: r.log, Min: logging.LogLevelInfo},
 	})
 	if err != nil {
 		pc.Close()

@@ -16,7 +16,9 @@ import (
 	"time"
 
 	"github.com/nodeconn/natx/internal/netaddr"
+	"github.com/nodeconn/natx/internal/pionlog"
 
+	"github.com/pion/logging"
 	"github.com/pion/transport/v5"
 	"github.com/pion/transport/v5/stdnet"
 	"github.com/pion/turn/v5"
@@ -213,7 +215,7 @@ func (s *Server) start() error {
 		Realm:              s.realm,
 		AuthHandler:        s.authenticate,
 		AllocationLifetime: s.cfg.Lifetime,
-		LoggerFactory:      pionLogs{s.cfg.Logger},
+		LoggerFactory:      pionlog.Factory{Log: s.cfg.Logger, Min: logging.LogLevelWarn},
 		PacketConnConfigs:  []turn.PacketConnConfig{{PacketConn: pipe, RelayAddressGenerator: gen()}},
 		EventHandler: turn.EventHandler{OnAuth: func(_, _ net.Addr, _, _, _ string, _ string, ok bool) {
 			if !ok {
