@@ -7,7 +7,6 @@ package natx
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -186,10 +185,7 @@ func Open(ctx context.Context, cfg Config) (*Listener, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
+	log := orDiscard(cfg.Logger)
 	n, err := netaddr.Net(cfg.Net)
 	if err != nil {
 		return nil, err
