@@ -364,6 +364,7 @@ func (l *Listener) updateLocked() (startRelay, checkMapping bool) {
 	return startRelay, checkMapping
 }
 
+// bestLocked is best, with l.mu held.
 func (l *Listener) bestLocked() Candidate {
 	if len(l.cands) == 0 {
 		return Candidate{}
