@@ -5,6 +5,8 @@ package holepunch
 import (
 	"fmt"
 	"net/netip"
+
+	"github.com/nodeconn/natx/internal/netscope"
 )
 
 // Kind says where a candidate address comes from (RFC 8445 section 5.1.1).
@@ -79,28 +81,36 @@ func (c Candidate) priority() uint32 {
 
 // checkAddr applies the built-in candidate policy to a, the address of a
 // peer's candidate: no unspecified, multicast, broadcast, link-local,
-// zoned or port-0 addresses, and no loopback unless allowLoopback.
+// reserved (0.0.0.0/8, 240.0.0.0/4, IPv6 outside 2000::/3, ...; netscope),
+// cloud metadata, zoned or port-0 addresses, and no loopback unless
+// allowLoopback.
 func checkAddr(a netip.AddrPort, allowLoopback bool) error {
-	ip := a.Addr().Unmap()
-	switch {
-	case !a.IsValid() || !ip.IsValid():
+	in := netscope.Of(a.Addr())
+	switch in.Class {
+	case netscope.Invalid:
 		return fmt.Errorf("invalid address")
+	case netscope.Unspecified:
+		return fmt.Errorf("unspecified address")
+	case netscope.Multicast:
+		return fmt.Errorf("multicast address")
+	case netscope.Broadcast:
+		return fmt.Errorf("broadcast address")
+	case netscope.LinkLocal:
+		return fmt.Errorf("link-local address")
+	case netscope.Reserved:
+		return fmt.Errorf("reserved address")
+	case netscope.Loopback:
+		if !allowLoopback {
+			return fmt.Errorf("loopback address")
+		}
+	}
+	switch {
 	case a.Port() == 0:
 		return fmt.Errorf("port 0")
-	case ip.IsUnspecified():
-		return fmt.Errorf("unspecified address")
-	case ip.IsMulticast():
-		return fmt.Errorf("multicast address")
-	case ip == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
-		return fmt.Errorf("broadcast address")
-	case ip.IsLinkLocalUnicast():
-		return fmt.Errorf("link-local address")
-	case ip.Zone() != "":
+	case in.Zoned:
 		return fmt.Errorf("zoned address")
-	case ip.IsLoopback() && !allowLoopback:
-		return fmt.Errorf("loopback address")
-	case ip.Is4() && ip.As4()[0] == 0:
-		return fmt.Errorf("address in 0.0.0.0/8")
+	case in.Metadata:
+		return fmt.Errorf("cloud metadata address")
 	}
 	return nil
 }

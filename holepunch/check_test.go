@@ -152,6 +152,22 @@ func TestCandidatePolicy(t *testing.T) {
 		{"[fe80::1]:5", true, false},
 		{"0.1.2.3:5", true, false},
 		{"7.0.0.1:0", true, false},
+		// The netscope rule (docs/addresses.md): reserved space, cloud
+		// metadata, NAT64 of loopback and zoned addresses are refused;
+		// private, ULA and shared addresses pass (a LAN peer).
+		{"240.0.0.1:5", true, false},
+		{"192.0.0.1:5", true, false},
+		{"[fec0::1]:5", true, false},
+		{"[64:ff9b::127.0.0.1]:5", true, false},
+		{"[fd00:ec2::254]:80", true, false},
+		{"100.100.100.200:80", true, false},
+		{"[2001:db8::1%eth0]:5", true, false},
+		{"[::ffff:127.0.0.1]:5", false, false},
+		{"[::ffff:7.0.0.1]:5", false, true},
+		{"10.0.0.1:5", false, true},
+		{"100.64.0.1:5", false, true},
+		{"[fd12::1]:5", false, true},
+		{"198.18.0.1:5", false, true},
 	} {
 		err := checkAddr(netip.MustParseAddrPort(tt.addr), tt.loopback)
 		if (err == nil) != tt.ok {

@@ -67,7 +67,8 @@ type Config struct {
 	// AllowLoopback admits peers' loopback candidates (for tests on one
 	// machine). If false, they are dropped with the other candidates the
 	// built-in policy refuses: unspecified, multicast, broadcast,
-	// link-local, zoned, 0.0.0.0/8, port 0.
+	// link-local, reserved (0.0.0.0/8, 240.0.0.0/4, ...), cloud metadata,
+	// zoned, port 0.
 	AllowLoopback bool
 	// CandidateFilter, if set, is asked about every peer candidate that
 	// passed the built-in policy; false drops it (natx adds its own policy

@@ -85,8 +85,10 @@
 // response counts only with the transaction ID of a pending check and from
 // the address that check went to. The peer's candidates are filtered before
 // anything is sent to them: no unspecified, multicast, broadcast,
-// link-local, 0.0.0.0/8 or port-0 addresses, no loopback unless
-// Config.AllowLoopback, then Config.CandidateFilter. The key travels
+// link-local, reserved (0.0.0.0/8, 240.0.0.0/4, IPv6 outside 2000::/3, ...),
+// cloud metadata (169.254.169.254, fd00:ec2::254, 100.100.100.200), zoned or
+// port-0 addresses, no loopback unless Config.AllowLoopback, then
+// Config.CandidateFilter. The key travels
 // through the Signaler: a Signaler that others can read lets them forge
 // checks for that attempt. Keys are never logged.
 //

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+
+	"github.com/nodeconn/natx/internal/netscope"
 )
 
 // CandidateKind is how a candidate address came about.
@@ -166,13 +168,7 @@ func summarize(cs []Candidate) Reachability {
 	return best
 }
 
-// isPublicAddr reports whether a is a global unicast address outside the
-// private, shared (RFC 6598) and special ranges.
-func isPublicAddr(a netip.Addr) bool {
-	a = a.Unmap()
-	if !a.IsValid() || !a.IsGlobalUnicast() || a.IsPrivate() || sharedSpace.Contains(a) {
-		return false
-	}
-	pub, _ := CheckReachability(a, netip.Addr{})
-	return pub
-}
+// isPublicAddr reports whether a is an internet address (netscope's
+// Public: global, or a documentation or benchmarking address standing in
+// for one), as CheckReachability decides for a gateway's address.
+func isPublicAddr(a netip.Addr) bool { return netscope.Of(a).Public() }

@@ -48,7 +48,6 @@ type Listener struct {
 
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced on every state change
-	opened  bool
 	st      state
 	cands   []Candidate
 	tcp     []Candidate
@@ -210,13 +209,11 @@ func (l *Listener) Report() *stunprobe.Report {
 	return &r
 }
 
+// best returns the first candidate, or the zero Candidate when there is none.
 func (l *Listener) best() Candidate {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if len(l.cands) == 0 {
-		return Candidate{}
-	}
-	return l.cands[0]
+	return l.bestLocked()
 }
 
 // Stats returns a snapshot of the counters.

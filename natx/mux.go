@@ -77,7 +77,6 @@ type muxStats struct {
 	serverPackets, serverDropped      atomic.Uint64
 	relayIn, relayOut                 atomic.Uint64
 	written, writtenBytes, readErrors atomic.Uint64
-	relayPeerEvictions                atomic.Uint64
 }
 
 // mux owns the socket and its read loop.
@@ -288,7 +287,6 @@ func (m *mux) noteRelayPeer(from netip.AddrPort) {
 			}
 		}
 		delete(m.relayPeers, oldest)
-		m.stats.relayPeerEvictions.Add(1)
 	}
 	m.relayPeers[from] = time.Now()
 	m.anyRelay.Store(true)

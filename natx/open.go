@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -197,10 +196,7 @@ func Open(ctx context.Context, cfg Config) (*Listener, error) {
 		closeGiven(cfg)
 		return nil, err
 	}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
+	log := orDiscard(cfg.Logger)
 	n, err := netaddr.Net(cfg.Net)
 	if err != nil {
 		closeGiven(cfg)
@@ -238,7 +234,6 @@ func Open(ctx context.Context, cfg Config) (*Listener, error) {
 		}
 		break
 	}
-	l.markOpened()
 	l.log.Info("natx: open", "local", l.m.local, "reachability", l.Reachability(), "best", l.best())
 	return l, nil
 }

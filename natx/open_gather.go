@@ -234,7 +234,7 @@ func (l *Listener) runPortMap(transport string, port uint16) {
 			}
 			return
 		}
-		st.pmDone, st.pmErr = true, err
+		st.pmDone = true
 		if pm != nil {
 			st.pm, st.mapping, keep = pm, m, true
 		}

@@ -43,7 +43,7 @@ func (l *Listener) runRelay() {
 			return
 		}
 		l.log.Warn("natx: no relay; trying again later", "err", err, "in", wait)
-		l.update(func(st *state) { st.relayPhase, st.relayErr = relayFailed, err })
+		l.update(func(st *state) { st.relayPhase = relayFailed })
 		t := time.NewTimer(wait)
 		select {
 		case <-l.ctx.Done():

@@ -45,7 +45,6 @@ type state struct {
 	// a mapping is on its way (PCP and NAT-PMP answers end their attempt).
 	pmAnswered bool
 	pm         *PortMap
-	pmErr      error
 	mapping    Mapping // Protocol "" when none
 	// mapVerify is the result of an outside check of mapping.External.
 	mapChecked, mapOK bool
@@ -63,7 +62,6 @@ type state struct {
 	relayChecked  bool
 	relayVerified bool
 	relayNote     string
-	relayErr      error
 
 	// dialBacks are the results of VerifyByDialBack, by address.
 	dialBacks map[netip.AddrPort]dialBackResult
@@ -305,12 +303,6 @@ func (l *Listener) mapLate() {
 	l.mu.Unlock()
 }
 
-func (l *Listener) markOpened() {
-	l.mu.Lock()
-	l.opened = true
-	l.mu.Unlock()
-}
-
 // candKey identifies a candidate across updates, to tell "changed" from
 // "lost and added".
 type candKey struct {
@@ -376,6 +368,7 @@ func (l *Listener) updateLocked() (startRelay, checkMapping bool) {
 	return startRelay, checkMapping
 }
 
+// bestLocked is best, with l.mu held.
 func (l *Listener) bestLocked() Candidate {
 	if len(l.cands) == 0 {
 		return Candidate{}

@@ -129,7 +129,6 @@ type PeerConn struct {
 	relayBytes int64
 	overBudget bool
 	lastPong   time.Time
-	failErr    error
 
 	setupTime time.Duration
 	stats     peerCounters
@@ -252,7 +251,7 @@ func (c *PeerConn) onFrame(f frame, from netip.AddrPort) {
 			k := c.cur.kind
 			c.mu.Unlock()
 			c.stats.recv[pathIndex(k)].add(len(d))
-		default:
+		default: // the reader is behind: the datagram is dropped
 			c.stats.readDropped.Add(1)
 		}
 	case framePing:
@@ -512,17 +511,16 @@ func (c *PeerConn) Close() error {
 				_ = c.sendFrame(r, frameClose, nil)
 			}
 		}
-		c.shutdown(nil)
+		c.shutdown()
 		c.ps.events.emit(PeerEvent{Peer: c.peer, Kind: PeerClosed, Prev: r.state()})
 	})
 	return nil
 }
 
-// shutdown ends everything; err is the cause of a failed set-up.
-func (c *PeerConn) shutdown(err error) {
+// shutdown ends everything.
+func (c *PeerConn) shutdown() {
 	c.mu.Lock()
 	c.isClosed = true
-	c.failErr = err
 	paths := c.paths
 	c.paths, c.pend = nil, nil
 	c.mu.Unlock()
@@ -539,13 +537,13 @@ func (c *PeerConn) shutdown(err error) {
 
 // abort closes a PeerConn whose set-up failed, without telling anyone.
 func (c *PeerConn) abort() {
-	c.closeOnce.Do(func() { c.shutdown(nil) })
+	c.closeOnce.Do(func() { c.shutdown() })
 }
 
 // fail closes c because of err.
 func (c *PeerConn) fail(err error) {
 	c.closeOnce.Do(func() {
-		c.shutdown(err)
+		c.shutdown()
 		c.ps.events.emit(PeerEvent{Peer: c.peer, Kind: PeerClosed, Err: err})
 	})
 }

@@ -89,8 +89,10 @@ type PeerConfig struct {
 	// AllowLAN admits peer candidates with private addresses, only those
 	// inside a prefix of this node's own interfaces (a peer on the same
 	// LAN). If false, every private, shared (100.64.0.0/10) and ULA address
-	// is refused. Loopback, link-local, multicast, unspecified and cloud
-	// metadata addresses (169.254.169.254, fd00:ec2::254) are always refused.
+	// is refused. Loopback, link-local, multicast, broadcast, unspecified,
+	// reserved (0.0.0.0/8, 240.0.0.0/4, ...) and cloud metadata addresses
+	// (169.254.169.254, fd00:ec2::254, 100.100.100.200) are always refused
+	// (docs/addresses.md).
 	AllowLAN bool
 	// MaxCandidates caps the candidates of a peer considered per attempt.
 	// If zero, 8.

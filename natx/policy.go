@@ -9,6 +9,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/nodeconn/natx/internal/netscope"
 )
 
 // RelayPolicy says whether a peer path may go through a TURN relay.
@@ -39,25 +41,17 @@ func (p RelayPolicy) String() string {
 	}
 }
 
-// metadataAddrs are cloud instance-metadata services: never a peer.
-var metadataAddrs = [...]netip.Addr{
-	netip.AddrFrom4([4]byte{169, 254, 169, 254}),
-	netip.MustParseAddr("fd00:ec2::254"),
-	netip.AddrFrom4([4]byte{100, 100, 100, 200}), // Alibaba Cloud
-}
-
-// sharedPrefix is RFC 6598 carrier-grade NAT space.
-var sharedPrefix = netip.MustParsePrefix("100.64.0.0/10")
-
 // remotePolicy decides which peer-supplied addresses this node sends to.
 //
-// The rule: a peer's address must be a global unicast address outside
-// private (RFC 1918, fc00::/7), shared (RFC 6598), loopback, link-local,
-// multicast, unspecified, 0.0.0.0/8, 240.0.0.0/4 and cloud metadata
-// addresses. With AllowLAN, a private or shared address is admitted only
-// when it lies inside a prefix of one of this node's own interfaces (the
-// peer is on the same LAN by design), never another private network;
-// metadata, loopback and link-local stay refused.
+// The rule (netscope's classes; docs/addresses.md): a peer's address must be
+// public (global unicast, or a documentation or benchmarking address), with
+// no zone and not a cloud instance-metadata address. Private (RFC 1918),
+// ULA (fc00::/7) and shared (RFC 6598) addresses are refused, unless
+// AllowLAN is set and the address lies inside a prefix of one of this
+// node's own interfaces (the peer is on the same LAN by design), never
+// another private network. Loopback, link-local, multicast, broadcast,
+// unspecified, reserved (0.0.0.0/8, 240.0.0.0/4, ...) and metadata
+// addresses are always refused.
 type remotePolicy struct {
 	allowLAN bool
 	own      []netip.Prefix // this node's interface prefixes
@@ -67,34 +61,21 @@ func (p *remotePolicy) allow(a netip.AddrPort) bool {
 	if a.Port() == 0 {
 		return false
 	}
-	ip := a.Addr().Unmap()
-	if !ip.IsValid() || ip.Zone() != "" || ip.IsUnspecified() || ip.IsLoopback() || ip.IsMulticast() ||
-		ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsInterfaceLocalMulticast() {
+	in := netscope.Of(a.Addr())
+	switch {
+	case in.Zoned || in.Metadata:
 		return false
-	}
-	for _, m := range metadataAddrs {
-		if ip == m {
-			return false
-		}
-	}
-	if ip.Is4() {
-		b := ip.As4()
-		if b[0] == 0 || b[0] >= 240 {
-			return false
-		}
-	}
-	if ip.IsPrivate() || sharedPrefix.Contains(ip) {
-		if !p.allowLAN {
-			return false
-		}
+	case in.Public():
+		return true
+	case in.LocalNetwork() && p.allowLAN:
+		ip := a.Addr().Unmap()
 		for _, pf := range p.own {
 			if pf.Contains(ip) {
 				return true
 			}
 		}
-		return false
 	}
-	return ip.IsGlobalUnicast()
+	return false
 }
 
 // rateLimiter is a token bucket per destination address plus one for all

@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/netip"
 	"sync"
@@ -197,11 +196,8 @@ func NewPortMap(ctx context.Context, cfg PortMapConfig, transport string, intern
 		cfg.Description = fmt.Sprintf("natx %s %d", transport, internal.Port())
 	}
 	p := &PortMap{
-		cfg: cfg, log: cfg.Logger, now: cfg.Now, transport: transport, internal: internal,
+		cfg: cfg, log: orDiscard(cfg.Logger), now: cfg.Now, transport: transport, internal: internal,
 		stop: make(chan struct{}),
-	}
-	if p.log == nil {
-		p.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	if p.now == nil {
 		p.now = time.Now

@@ -6,10 +6,9 @@ package natx
 import (
 	"fmt"
 	"net/netip"
-)
 
-// sharedSpace is the carrier-grade NAT range of RFC 6598.
-var sharedSpace = netip.MustParsePrefix("100.64.0.0/10")
+	"github.com/nodeconn/natx/internal/netscope"
+)
 
 // CheckReachability reports whether a gateway's external address can be
 // reached from the internet, and if not, why. stunMapped is the address a
@@ -17,27 +16,31 @@ var sharedSpace = netip.MustParsePrefix("100.64.0.0/10")
 // external, another NAT stands beyond the router.
 //
 // Not public: invalid, unspecified (0.0.0.0, ::), loopback, private
-// (RFC 1918, fc00::/7), shared (100.64.0.0/10, RFC 6598), link-local and
-// multicast addresses. Documentation ranges (such as 203.0.113.0/24, which
-// the test fakes report) count as public.
+// (RFC 1918, fc00::/7), shared (100.64.0.0/10, RFC 6598), link-local,
+// multicast, broadcast and reserved addresses (0.0.0.0/8, 240.0.0.0/4,
+// IPv6 outside 2000::/3, ...). Documentation and benchmarking ranges (such
+// as 203.0.113.0/24, which the test fakes report) count as public; see
+// docs/addresses.md.
 //
 // This is a necessary condition only: the mapping is verified reachable
 // only when an unsolicited packet from outside has arrived through it.
 func CheckReachability(external, stunMapped netip.Addr) (public bool, reason string) {
 	a := external.Unmap()
-	switch {
-	case !a.IsValid():
+	switch in := netscope.Of(a); in.Class {
+	case netscope.Invalid:
 		return false, "gateway did not report its external address"
-	case a.IsUnspecified():
+	case netscope.Unspecified:
 		return false, fmt.Sprintf("gateway reports external address %v: it has no public address (behind the provider's NAT?)", a)
-	case a.IsLoopback():
+	case netscope.Loopback:
 		return false, fmt.Sprintf("gateway's external address %v is a loopback address", a)
-	case sharedSpace.Contains(a):
+	case netscope.Shared:
 		return false, fmt.Sprintf("gateway's external address %v is in the shared address space 100.64.0.0/10: behind the provider's carrier-grade NAT", a)
-	case a.IsPrivate():
+	case netscope.Private, netscope.ULA:
 		return false, fmt.Sprintf("gateway's external address %v is private: another NAT stands beyond the router", a)
-	case a.IsLinkLocalUnicast() || a.IsMulticast() || a.IsInterfaceLocalMulticast():
+	case netscope.LinkLocal, netscope.Multicast, netscope.Broadcast:
 		return false, fmt.Sprintf("gateway's external address %v is not a unicast global address", a)
+	case netscope.Reserved:
+		return false, fmt.Sprintf("gateway's external address %v is in reserved address space, not on the internet", a)
 	}
 	if s := stunMapped.Unmap(); s.IsValid() && s != a {
 		return false, fmt.Sprintf("gateway says %v but STUN sees %v: another NAT stands beyond the router", a, s)

@@ -20,6 +20,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nodeconn/natx/internal/netaddr"
+	"github.com/nodeconn/natx/internal/pionlog"
+
+	"github.com/pion/logging"
 	"github.com/pion/stun/v4"
 	"github.com/pion/transport/v5"
 	"github.com/pion/turn/v5"
@@ -83,7 +87,7 @@ func (r *relay) relayDial(ctx context.Context, s RelayServer, shared bool) (net.
 		if err != nil {
 			return nil, nil, false, fmt.Errorf("resolve: %w", err)
 		}
-		ap := relayAddrPortOf(ua)
+		ap := netaddr.AddrPort(ua)
 		ua = net.UDPAddrFromAddrPort(ap)
 		if shared && r.cfg.OpenUDP != nil {
 			c, err := r.cfg.OpenUDP(ap)
@@ -117,7 +121,7 @@ func (r *relay) relayDial(ctx context.Context, s RelayServer, shared bool) (net.
 		ta, _ := c.RemoteAddr().(*net.TCPAddr)
 		var ua *net.UDPAddr
 		if ta != nil {
-			ua = net.UDPAddrFromAddrPort(relayAddrPortOf(ta))
+			ua = net.UDPAddrFromAddrPort(netaddr.AddrPort(ta))
 		} else {
 			ua = &net.UDPAddr{}
 		}
@@ -180,14 +184,14 @@ func (r *relay) allocate(ctx context.Context, s RelayServer, shared bool) (*rela
 	}
 	a := &relayAlloc{server: s, serverAddr: serverAddr, shared: shared && !stream && r.cfg.OpenUDP != nil}
 	a.user, a.pass = relayCredentials(s, time.Now())
-	a.wire = &relayWire{PacketConn: pc, server: serverAddr, serverA: relayAddrPortOf(serverAddr), stream: stream, counts: &r.wire}
+	a.wire = &relayWire{PacketConn: pc, server: serverAddr, serverA: netaddr.AddrPort(serverAddr), stream: stream, counts: &r.wire}
 	a.client, err = turn.NewClient(&turn.ClientConfig{
 		TURNServerAddr: serverAddr.String(),
 		Username:       a.user,
 		Password:       a.pass,
 		Conn:           a.wire,
 		Net:            r.net,
-		LoggerFactory:  relayPionLogs{r.log},
+		LoggerFactory:  pionlog.Factory{Log: r.log, Min: logging.LogLevelInfo},
 	})
 	if err != nil {
 		pc.Close()
@@ -252,7 +256,7 @@ func (r *relay) allocate(ctx context.Context, s RelayServer, shared bool) (*rela
 			fp.SetFastPath(p.fast(a))
 		}
 	}
-	a.relayed = relayAddrPortOf(conn.LocalAddr())
+	a.relayed = netaddr.AddrPort(conn.LocalAddr())
 	a.latency = time.Since(start)
 	nonce, lt := a.wire.state()
 	if lt <= 0 {
@@ -296,7 +300,7 @@ func (a *relayAlloc) pump(r *relay) {
 		if err != nil {
 			return
 		}
-		r.deliver(buf[:n], relayAddrPortOf(from))
+		r.deliver(buf[:n], netaddr.AddrPort(from))
 	}
 }
 

@@ -15,6 +15,8 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+
+	"github.com/nodeconn/natx/internal/netaddr"
 )
 
 // relayChannels is what natx asks of pion's relayed conn (pion/turn/v5's
@@ -57,7 +59,7 @@ func (p *relayChanPath) channel(peer netip.AddrPort) (uint16, bool) {
 	p.mu.RUnlock()
 	if ok {
 		if p.ch.IsChannelActive(num) {
-			if a, ok := p.ch.FindAddrByChannelNumber(num); ok && relayAddrPortOf(a) == peer {
+			if a, ok := p.ch.FindAddrByChannelNumber(num); ok && netaddr.AddrPort(a) == peer {
 				return num, true
 			}
 		}
@@ -123,7 +125,7 @@ func (p *relayChanPath) read(b []byte) bool {
 	if !ok {
 		return false
 	}
-	p.r.offer(b[relayChanHeader:relayChanHeader+n], relayAddrPortOf(a))
+	p.r.offer(b[relayChanHeader:relayChanHeader+n], netaddr.AddrPort(a))
 	return true
 }
 
@@ -147,7 +149,7 @@ func (p *relayChanPath) fast(a *relayAlloc) serverFastPath {
 			return nil, netip.AddrPort{}, false
 		}
 		a.wire.counts.chanIn.Add(1)
-		payload, peer := b[relayChanHeader:relayChanHeader+n], relayAddrPortOf(peerAddr)
+		payload, peer := b[relayChanHeader:relayChanHeader+n], netaddr.AddrPort(peerAddr)
 		if p.r.verifyMatch(payload, peer) {
 			return nil, netip.AddrPort{}, true
 		}

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nodeconn/natx/internal/netaddr"
+
 	"github.com/pion/stun/v4"
 )
 
@@ -37,6 +39,6 @@ func FuzzRelayWire(f *testing.F) {
 		if len(nonce) > len(b) || lt < 0 {
 			t.Fatalf("nonce %d bytes, lifetime %v from %d bytes", len(nonce), lt, len(b))
 		}
-		_ = relayAddrPortOf(&net.UDPAddr{IP: b, Port: len(b)})
+		_ = netaddr.AddrPort(&net.UDPAddr{IP: b, Port: len(b)})
 	})
 }

@@ -25,7 +25,7 @@ func startRelay(ctx context.Context, cfg relayConfig) (*relay, error) {
 	}
 	r := &relay{
 		cfg:      cfg,
-		log:      relayLogger(cfg.Logger),
+		log:      orDiscard(cfg.Logger),
 		net:      n,
 		in:       make(chan relayInbound, 256),
 		evSignal: make(chan struct{}, 1),

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nodeconn/natx/internal/netaddr"
 	"github.com/nodeconn/natx/natx/turntest"
 )
 
@@ -46,7 +47,7 @@ func newRelayTestMux(t *testing.T) *relayTestMux {
 				return
 			}
 			m.mu.Lock()
-			s := m.subs[relayAddrPortOf(from)]
+			s := m.subs[netaddr.AddrPort(from)]
 			m.mu.Unlock()
 			if s != nil {
 				select {
@@ -60,7 +61,7 @@ func newRelayTestMux(t *testing.T) *relayTestMux {
 	return m
 }
 
-func (m *relayTestMux) addr() netip.AddrPort { return relayAddrPortOf(m.sock.LocalAddr()) }
+func (m *relayTestMux) addr() netip.AddrPort { return netaddr.AddrPort(m.sock.LocalAddr()) }
 
 func (m *relayTestMux) open(server netip.AddrPort) (net.PacketConn, error) {
 	m.mu.Lock()
@@ -160,7 +161,7 @@ func relayEcho(t *testing.T, r *relay, msg string) {
 	if err != nil || string(buf[:n]) != msg {
 		t.Fatalf("peer got %q, %v", buf[:n], err)
 	}
-	if got := relayAddrPortOf(from); got != r.RelayedAddr() {
+	if got := netaddr.AddrPort(from); got != r.RelayedAddr() {
 		t.Fatalf("peer saw %v, relayed address is %v", got, r.RelayedAddr())
 	}
 	if _, err := peer.WriteTo([]byte("re:"+msg), from); err != nil {
@@ -173,7 +174,7 @@ func relayEcho(t *testing.T, r *relay, msg string) {
 			got <- err.Error()
 			return
 		}
-		if relayAddrPortOf(src) != relayAddrPortOf(peer.LocalAddr()) {
+		if netaddr.AddrPort(src) != netaddr.AddrPort(peer.LocalAddr()) {
 			got <- "from " + src.String()
 			return
 		}

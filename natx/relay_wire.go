@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nodeconn/natx/internal/netaddr"
+
 	"github.com/pion/stun/v4"
 )
 
@@ -76,7 +78,7 @@ func (w *relayWire) ReadFrom(b []byte) (int, net.Addr, error) {
 			return n, from, err
 		}
 		if !w.stream {
-			ap := relayAddrPortOf(from)
+			ap := netaddr.AddrPort(from)
 			if ap != w.serverA {
 				continue // not our server: never hand it to the TURN client
 			}
@@ -140,28 +142,8 @@ func relayFrameKind(b []byte) int {
 	if b[0]&0xC0 == 0x40 { // channel numbers 0x4000-0x7FFF (RFC 8656 §12)
 		return relayFrameChannel
 	}
-	if len(b) >= 20 && b[0]&0xC0 == 0 && binary.BigEndian.Uint32(b[4:8]) == relayMagicCookie {
+	if len(b) >= 20 && b[0]&0xC0 == 0 && binary.BigEndian.Uint32(b[4:8]) == stunMagicCookie {
 		return int(binary.BigEndian.Uint16(b))
 	}
 	return 0
 }
-
-// relayAddrPortOf returns a UDP address as an unmapped netip.AddrPort.
-func relayAddrPortOf(a net.Addr) netip.AddrPort {
-	var ap netip.AddrPort
-	switch v := a.(type) {
-	case *net.UDPAddr:
-		ap = v.AddrPort()
-	case *net.TCPAddr:
-		ap = v.AddrPort()
-	default:
-		if a == nil {
-			return ap
-		}
-		ap, _ = netip.ParseAddrPort(a.String())
-	}
-	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-}
-
-// relayMagicCookie is the STUN magic cookie (RFC 8489 §5).
-const relayMagicCookie = 0x2112A442

@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/netip"
 
+	"github.com/nodeconn/natx/internal/netscope"
+
 	"github.com/pion/stun/v4"
 )
 
@@ -146,13 +148,17 @@ func addrAttr(m *stun.Message, t stun.AttrType, xor bool) (netip.AddrPort, bool)
 }
 
 // otherProblem says why an OTHER-ADDRESS cannot be trusted as a second
-// server address for the RFC 5780 tests, or "" if it is plausible.
+// server address for the RFC 5780 tests, or "" if it is plausible. Scopes
+// are netscope's: a server not on a local network cannot have its other
+// address on one (private, ULA or shared).
 func otherProblem(primary, other netip.AddrPort) string {
 	p, o := primary.Addr().Unmap(), other.Addr().Unmap()
+	ps, oc := netscope.Of(p), netscope.Of(o)
 	switch {
 	case !other.IsValid():
 		return "no OTHER-ADDRESS"
-	case o.IsUnspecified() || o.IsMulticast() || o.IsInterfaceLocalMulticast():
+	case oc.Class == netscope.Unspecified || oc.Class == netscope.Multicast ||
+		oc.Class == netscope.Broadcast || oc.Class == netscope.Reserved:
 		return fmt.Sprintf("OTHER-ADDRESS %v is not a unicast address", other)
 	case o == p:
 		return fmt.Sprintf("OTHER-ADDRESS %v has the primary address's IP", other)
@@ -160,11 +166,11 @@ func otherProblem(primary, other netip.AddrPort) string {
 		return fmt.Sprintf("OTHER-ADDRESS %v has the primary port", other)
 	case o.Is4() != p.Is4():
 		return fmt.Sprintf("OTHER-ADDRESS %v is of another address family", other)
-	case o.IsLoopback() != p.IsLoopback():
+	case (oc.Class == netscope.Loopback) != (ps.Class == netscope.Loopback):
 		return fmt.Sprintf("OTHER-ADDRESS %v: loopback mismatch with %v", other, primary)
-	case o.IsLinkLocalUnicast() && !p.IsLinkLocalUnicast():
+	case oc.Class == netscope.LinkLocal && ps.Class != netscope.LinkLocal:
 		return fmt.Sprintf("OTHER-ADDRESS %v is link-local", other)
-	case o.IsPrivate() && !p.IsPrivate():
+	case oc.LocalNetwork() && !ps.LocalNetwork():
 		return fmt.Sprintf("OTHER-ADDRESS %v is private while the server is public", other)
 	}
 	return ""

@@ -29,7 +29,7 @@ var (
 
 	// ErrNotPublic: the gateway reported an external address that is not a
 	// public unicast address (unspecified, private, carrier-grade NAT
-	// 100.64.0.0/10, loopback, link-local). A port mapping behind such an
+	// 100.64.0.0/10, loopback, link-local, reserved). A port mapping behind such an
 	// address is not reachable from the internet (double NAT).
 	ErrNotPublic = errors.New("upnp: external address is not public")
 

@@ -10,6 +10,8 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/nodeconn/natx/internal/netscope"
 )
 
 // Mapping is a port mapping on the gateway.
@@ -38,7 +40,8 @@ func (m Mapping) key() string { return m.Transport + "/" + fmt.Sprint(m.External
 
 // ExternalAddress returns the gateway's external IPv4 address
 // (GetExternalIPAddress). If the address is valid but not public (private,
-// 100.64.0.0/10, loopback, link-local) it is returned together with an error
+// 100.64.0.0/10, loopback, link-local, reserved such as 0.0.0.0/8 or
+// 240.0.0.0/4) it is returned together with an error
 // wrapping ErrNotPublic, so callers can report double NAT.
 func (c *Client) ExternalAddress(ctx context.Context) (netip.Addr, error) {
 	ctx, end, err := c.begin(ctx)
@@ -142,15 +145,10 @@ func (c *Client) externalAddr(ctx context.Context) (netip.Addr, error) {
 	return a.Unmap(), nil
 }
 
-var cgnat = netip.MustParsePrefix("100.64.0.0/10")
-
-// isPublic reports whether a is a global unicast address outside the
-// private, shared (carrier-grade NAT) and "this network" ranges.
-func isPublic(a netip.Addr) bool {
-	a = a.Unmap()
-	return a.IsGlobalUnicast() && !a.IsPrivate() && !cgnat.Contains(a) &&
-		!(a.Is4() && a.As4()[0] == 0)
-}
+// isPublic reports whether a is an internet address: global unicast, or a
+// documentation or benchmarking address standing in for one (netscope's
+// Public, the rule natx.CheckReachability applies too).
+func isPublic(a netip.Addr) bool { return netscope.Of(a).Public() }
 
 // AddMapping maps an external port of the gateway to internal, which must
 // be this host's address (LocalAddr) or unspecified (then LocalAddr is used).

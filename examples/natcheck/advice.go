@@ -9,6 +9,8 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/nodeconn/natx/internal/netscope"
+	"github.com/nodeconn/natx/natx"
 	"github.com/nodeconn/natx/stunprobe"
 )
 
@@ -177,20 +179,20 @@ func carrierWhy(l lang, r *stunprobe.Report, m mapResult) string {
 		return l.t("e.carrier.notpublic", m.Reason)
 	}
 	ext := m.External.Addr()
-	switch {
-	case sharedSpace.Contains(ext):
+	switch netscope.Of(ext).Class {
+	case netscope.Shared:
 		return l.t("e.carrier.shared", ext)
-	case ext.IsPrivate() || ext.IsLoopback() || ext.IsLinkLocalUnicast() || ext.IsUnspecified():
+	case netscope.Private, netscope.ULA, netscope.Loopback, netscope.LinkLocal, netscope.Unspecified:
 		return l.t("e.carrier.private", ext)
-	case r.Mapped.IsValid():
+	}
+	if public, reason := natx.CheckReachability(ext, netip.Addr{}); !public {
+		return l.t("e.carrier.notpublic", reason)
+	}
+	if r.Mapped.IsValid() {
 		return l.t("e.carrier.differs", ext, r.Mapped.Addr())
 	}
 	return l.t("e.carrier.refused")
 }
-
-// sharedSpace is RFC 6598's shared address space, where carrier-grade NATs
-// number their customers' routers.
-var sharedSpace = netip.MustParsePrefix("100.64.0.0/10")
 
 func contains(vs []Verdict, v Verdict) bool {
 	for _, x := range vs {

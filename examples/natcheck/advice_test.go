@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/nodeconn/natx/stunprobe"
 )
 
 var (
@@ -165,5 +167,33 @@ func TestLocaleChoosesFrench(t *testing.T) {
 	r := runJSON(t, hooks{getenv: func(k string) string { return env[k] }}, "-stun", s.Addr().String(), "-portmap=false")
 	if r.Lang != "fr" || r.Verdict != "nat-punchable" || !strings.Contains(r.Advice, "NAT de source") || !strings.Contains(r.Steps[1], "hôte DMZ") {
 		t.Errorf("got %+v", r)
+	}
+}
+
+// TestCarrierWhy: the explanation of a second NAT follows netscope's classes
+// of the router's external address. Mutation caught: the classification
+// before netscope, which explained a reserved external address (240.0.0.1)
+// as "the internet sees another address" instead of saying it is reserved.
+func TestCarrierWhy(t *testing.T) {
+	stun := stunprobe.Report{Mapped: netip.MustParseAddrPort("198.51.100.1:40000")}
+	for _, tc := range []struct {
+		ext  string
+		r    stunprobe.Report
+		want string
+	}{
+		{"100.64.7.2:40000", stun, "shared address space"},
+		{"[::ffff:100.64.7.2]:40000", stun, "shared address space"},
+		{"10.0.0.2:40000", stun, "is a private address"},
+		{"[fd00::2]:40000", stun, "is a private address"},
+		{"169.254.1.2:40000", stun, "is a private address"},
+		{"240.0.0.1:40000", stun, "reserved address space"},
+		{"0.1.2.3:40000", stun, "reserved address space"},
+		{"6.0.3.2:40000", stun, "but the internet sees 198.51.100.1"},
+		{"6.0.3.2:40000", stunprobe.Report{}, "refused the port mapping"},
+	} {
+		m := mapResult{Tried: true, OK: true, External: netip.MustParseAddrPort(tc.ext)}
+		if got := carrierWhy(english, &tc.r, m); !strings.Contains(got, tc.want) {
+			t.Errorf("%s: %q, want %q in it", tc.ext, got, tc.want)
+		}
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nodeconn/natx/internal/pionlog"
+
 	"github.com/pion/logging"
 	"github.com/pion/transport/v5/vnet"
 )
@@ -125,7 +127,7 @@ func New(cfg Config) (*World, error) {
 		cfg.Seed = 1
 	}
 	if cfg.LoggerFactory == nil {
-		cfg.LoggerFactory = quietLoggerFactory{}
+		cfg.LoggerFactory = pionlog.Factory{} // no Log: drops everything
 	}
 	wan, err := vnet.NewRouter(&vnet.RouterConfig{
 		Name:          "internet",

@@ -5,15 +5,11 @@
 package turntest
 
 import (
-	"context"
 	"encoding/binary"
-	"fmt"
-	"log/slog"
 	"net"
 	"sync"
 	"time"
 
-	"github.com/pion/logging"
 	"github.com/pion/stun/v4"
 )
 
@@ -259,33 +255,3 @@ func (l *streamListener) closeAll() {
 		c.Close()
 	}
 }
-
-// pionLogs adapts pion's logger to slog: warnings and errors at debug
-// level, nothing else.
-type pionLogs struct{ log *slog.Logger }
-
-func (f pionLogs) NewLogger(scope string) logging.LeveledLogger {
-	return pionLog{log: f.log, scope: scope}
-}
-
-type pionLog struct {
-	log   *slog.Logger
-	scope string
-}
-
-func (l pionLog) out(msg string) {
-	if l.log != nil && l.log.Enabled(context.Background(), slog.LevelDebug) {
-		l.log.Debug(msg, "pion", l.scope)
-	}
-}
-
-func (l pionLog) Trace(string)                   {}
-func (l pionLog) Tracef(string, ...any)          {}
-func (l pionLog) Debug(string)                   {}
-func (l pionLog) Debugf(string, ...any)          {}
-func (l pionLog) Info(string)                    {}
-func (l pionLog) Infof(string, ...any)           {}
-func (l pionLog) Warn(msg string)                { l.out(msg) }
-func (l pionLog) Warnf(format string, a ...any)  { l.out(fmt.Sprintf(format, a...)) }
-func (l pionLog) Error(msg string)               { l.out(msg) }
-func (l pionLog) Errorf(format string, a ...any) { l.out(fmt.Sprintf(format, a...)) }

@@ -15,6 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nodeconn/natx/internal/netaddr"
+	"github.com/nodeconn/natx/internal/pionlog"
+
+	"github.com/pion/logging"
 	"github.com/pion/transport/v5"
 	"github.com/pion/transport/v5/stdnet"
 	"github.com/pion/turn/v5"
@@ -211,7 +215,7 @@ func (s *Server) start() error {
 		Realm:              s.realm,
 		AuthHandler:        s.authenticate,
 		AllocationLifetime: s.cfg.Lifetime,
-		LoggerFactory:      pionLogs{s.cfg.Logger},
+		LoggerFactory:      pionlog.Factory{Log: s.cfg.Logger, Min: logging.LogLevelWarn},
 		PacketConnConfigs:  []turn.PacketConnConfig{{PacketConn: pipe, RelayAddressGenerator: gen()}},
 		EventHandler: turn.EventHandler{OnAuth: func(_, _ net.Addr, _, _, _ string, _ string, ok bool) {
 			if !ok {
@@ -272,14 +276,14 @@ func (s *Server) stop(srv *turn.Server) {
 }
 
 // Addr returns the UDP address: give it to the client.
-func (s *Server) Addr() netip.AddrPort { return addrPortOf(s.udp.LocalAddr()) }
+func (s *Server) Addr() netip.AddrPort { return netaddr.AddrPort(s.udp.LocalAddr()) }
 
 // TCPAddr returns the TCP address, or the zero AddrPort without Config.TCP.
 func (s *Server) TCPAddr() netip.AddrPort {
 	if s.tcpLn == nil {
 		return netip.AddrPort{}
 	}
-	return addrPortOf(s.tcpLn.Addr())
+	return netaddr.AddrPort(s.tcpLn.Addr())
 }
 
 // TLSAddr returns the TLS address, or the zero AddrPort without Config.TLS.
@@ -287,7 +291,7 @@ func (s *Server) TLSAddr() netip.AddrPort {
 	if s.tlsLn == nil {
 		return netip.AddrPort{}
 	}
-	return addrPortOf(s.tlsLn.Addr())
+	return netaddr.AddrPort(s.tlsLn.Addr())
 }
 
 // ClientTLSConfig returns a client TLS config that trusts the server's
@@ -362,18 +366,4 @@ func (s *Server) closeSockets() {
 			_ = c.Close()
 		}
 	}
-}
-
-// addrPortOf converts a net.Addr.
-func addrPortOf(a net.Addr) netip.AddrPort {
-	switch v := a.(type) {
-	case *net.UDPAddr:
-		ap := v.AddrPort()
-		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-	case *net.TCPAddr:
-		ap := v.AddrPort()
-		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-	}
-	ap, _ := netip.ParseAddrPort(a.String())
-	return ap
 }
