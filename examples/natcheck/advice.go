@@ -134,6 +134,9 @@ func advise(l lang, d diagnosis, f facts) advice {
 	case CarrierNAT:
 		a.Explain = append(a.Explain, carrierWhy(l, r, m), l.t("e.carrier"))
 		a.Steps = []string{l.t("s.provider.carrier"), l.t("s.carrier.own", port), l.t("s.relay")}
+	case DoubleNAT:
+		a.Explain = append(a.Explain, l.t("e.double", m.External.Addr()), l.t("e.double.mapping"))
+		a.Steps = []string{l.t("s.double.bridge"), l.t("s.double.dmz", m.External.Addr(), port), l.t("s.double.provider"), l.t("s.relay")}
 	case UDPBlocked:
 		a.Explain = append(a.Explain, l.t("e.udp-blocked"))
 		a.Steps = []string{l.t("s.provider.filter"), l.t("s.turn.tcp")}

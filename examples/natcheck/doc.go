@@ -17,12 +17,14 @@
 //   - nat-punchable: source NAT with endpoint-independent mapping, no working
 //     mapping;
 //   - nat-hard: source NAT with endpoint-dependent mapping;
-//   - carrier-nat: more than one layer of source NAT;
+//   - carrier-nat: more than one layer of source NAT (the provider's);
+//   - double-nat: two routers at home (the router's external address is
+//     private, RFC 1918);
 //   - udp-blocked: a policy filter drops UDP;
 //   - unknown: nothing could be claimed (no STUN answer at all, say).
 //
 // Where several hold, the one that most limits reachability wins (in the
-// order udp-blocked, carrier-nat, mapped, nat-hard, nat-punchable, no-nat; a
+// order udp-blocked, carrier-nat, double-nat, mapped, nat-hard, nat-punchable, no-nat; a
 // working public mapping lifts the limits of the NAT's mapping behaviour)
 // and the others are listed. docs/natcheck.md has the table.
 //

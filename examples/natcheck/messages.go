@@ -36,6 +36,10 @@ var catalog = map[string][2]string{
 		"Several layers of source NAT: your provider runs a NAT in front of your router.",
 		"Plusieurs couches de NAT de source : votre fournisseur d'accès exécute un NAT devant votre routeur.",
 	},
+	"h.double-nat": {
+		"Two layers of source NAT at home: your router is connected to another router (often your provider's box), which does NAT too.",
+		"Deux couches de NAT de source chez vous : votre routeur est branché sur un autre routeur (souvent la box de votre fournisseur d'accès), qui fait lui aussi du NAT.",
+	},
 	"h.udp-blocked": {
 		"UDP does not get through: a policy filter drops it.",
 		"UDP ne passe pas : un filtre basé sur une politique le supprime.",
@@ -122,6 +126,14 @@ var catalog = map[string][2]string{
 		"A mapping or a destination NAT on your own router cannot open a port to the internet.",
 		"Une redirection ou un NAT de destination sur votre propre routeur ne peut pas ouvrir de port vers l'internet.",
 	},
+	"e.double": {
+		"Your router's external address, %s, is a private address: the NAT beyond it is run by a router on your side (a private range, not the provider's shared space 100.64.0.0/10), unless your provider numbers its own NAT with private addresses.",
+		"L'adresse externe de votre routeur, %s, est une adresse privée : le NAT au-delà est exécuté par un routeur de votre côté (une plage privée, pas l'espace partagé 100.64.0.0/10 du fournisseur), à moins que votre fournisseur d'accès ne numérote son propre NAT avec des adresses privées.",
+	},
+	"e.double.mapping": {
+		"A port mapping or a destination NAT on your router alone opens nothing to the internet: the outer router drops what comes in first.",
+		"Une redirection de port ou un NAT de destination sur votre seul routeur n'ouvre rien vers l'internet : le routeur extérieur rejette d'abord ce qui arrive.",
+	},
 	"e.udp-blocked": {
 		"The STUN servers answer over TCP but never over UDP, so your provider or a firewall drops UDP. Direct peer-to-peer connections over UDP are impossible from here.",
 		"Les serveurs STUN répondent par TCP mais jamais par UDP : votre fournisseur d'accès ou un pare-feu supprime UDP. Les connexions directes entre pairs par UDP sont impossibles d'ici.",
@@ -151,6 +163,18 @@ var catalog = map[string][2]string{
 	"s.carrier.own": {
 		"If that other NAT is a router of your own (two routers in a row), configure destination NAT for %s on both, or make your router the DMZ host of the outer one.",
 		"Si cet autre NAT est un routeur à vous (deux routeurs à la suite), configurez le NAT de destination pour %s sur les deux, ou faites de votre routeur l'hôte DMZ du routeur extérieur.",
+	},
+	"s.double.bridge": {
+		"Remove one layer: put the provider's box in bridge mode (modem only) so that your router gets the public address, or connect this machine to the provider's box and not to your router.",
+		"Supprimez une couche : mettez la box du fournisseur en mode pont (bridge, modem seul) pour que votre routeur reçoive l'adresse publique, ou branchez cette machine sur la box du fournisseur et non sur votre routeur.",
+	},
+	"s.double.dmz": {
+		"Otherwise, on the outer router (the provider's box), make your router (%s) the DMZ host, or forward %s to it; then forward it on your router to this machine (or let natx map it there).",
+		"Sinon, sur le routeur extérieur (la box du fournisseur), faites de votre routeur (%s) l'hôte DMZ, ou redirigez-lui %s ; puis redirigez-le sur votre routeur vers cette machine (ou laissez natx le faire).",
+	},
+	"s.double.provider": {
+		"If you have only one router, the private address comes from your provider's own NAT: ask your provider for a public IPv4 address of your own, or for IPv6.",
+		"Si vous n'avez qu'un seul routeur, l'adresse privée vient du NAT de votre fournisseur d'accès : demandez-lui une adresse IPv4 publique à vous, ou IPv6.",
 	},
 	"s.provider.filter": {
 		"Ask your provider (or the network's administrator) to lift the policy filter that drops UDP for you.",

@@ -7,6 +7,7 @@ package main
 import (
 	"net/netip"
 
+	"github.com/nodeconn/natx/internal/netscope"
 	"github.com/nodeconn/natx/natx"
 	"github.com/nodeconn/natx/stunprobe"
 )
@@ -23,6 +24,12 @@ const (
 	// address is not public, or not the one the internet sees, or the
 	// gateway said it stands behind another NAT.
 	CarrierNAT Verdict = "carrier-nat"
+	// DoubleNAT: two layers of source NAT at home: the router's external
+	// address is a private one (RFC 1918: 10/8, 172.16/12, 192.168/16),
+	// so the router sits behind another router, usually the provider's box
+	// in router mode, not behind the provider's carrier-grade NAT (which
+	// numbers its side in 100.64.0.0/10). An extension of the contract.
+	DoubleNAT Verdict = "double-nat"
 	// Mapped: source NAT, and a port mapping (PCP, NAT-PMP or UPnP) was made
 	// on the router with a public external address, the one the internet
 	// sees.
@@ -44,7 +51,7 @@ const (
 // loses. A working public port mapping makes the node reachable whatever its
 // NAT's mapping behaviour, so Mapped outranks NATHard (which then stays
 // listed among the others, as what the node is without the mapping).
-var precedence = []Verdict{UDPBlocked, CarrierNAT, Mapped, NATHard, NATPunchable, NoNAT, Unknown}
+var precedence = []Verdict{UDPBlocked, CarrierNAT, DoubleNAT, Mapped, NATHard, NATPunchable, NoNAT, Unknown}
 
 // mapResult is what natcheck's port-mapping attempt found.
 type mapResult struct {
@@ -113,6 +120,12 @@ func diagnose(r *stunprobe.Report, m mapResult) diagnosis {
 		public, _ = natx.CheckReachability(m.External.Addr(), r.Mapped.Addr())
 	}
 	carrier := m.BehindCarrier || (m.OK && !public)
+	// A private external address on the router: a second router at home,
+	// told apart from the provider's carrier NAT.
+	double := carrier && m.OK && m.External.IsValid() && netscope.Of(m.External.Addr()).Class == netscope.Private
+	if double {
+		carrier = false
+	}
 
 	switch {
 	case r.NAT == stunprobe.TriNo:
@@ -121,6 +134,7 @@ func diagnose(r *stunprobe.Report, m mapResult) diagnosis {
 		holds[NoNAT] = true
 	case r.NAT == stunprobe.TriYes:
 		holds[CarrierNAT] = carrier
+		holds[DoubleNAT] = double
 		holds[Mapped] = m.OK && public
 		varies := r.Mapping == stunprobe.AddressDependent || r.Mapping == stunprobe.AddressPortDependent ||
 			(r.Mapping == stunprobe.Unknown && r.MappingVaries == stunprobe.TriYes && !r.Inconsistent)
@@ -131,6 +145,7 @@ func diagnose(r *stunprobe.Report, m mapResult) diagnosis {
 		// still counts: a second NAT layer, or a public mapping (judged
 		// without STUN).
 		holds[CarrierNAT] = carrier
+		holds[DoubleNAT] = double
 		holds[Mapped] = m.OK && public
 	}
 

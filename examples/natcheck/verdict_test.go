@@ -30,6 +30,13 @@ func mappedOn(via, external string) mapResult {
 	return mapResult{Tried: true, OK: true, Via: via, External: netip.MustParseAddrPort(external), Public: true, Removed: true}
 }
 
+// notPublic is m as natcheck's mapping step leaves a mapping whose external
+// address natx.CheckReachability refuses.
+func notPublic(m mapResult) mapResult {
+	m.Public, m.Reason = false, "private"
+	return m
+}
+
 var (
 	noMap     = mapResult{Tried: true, Err: "natx: no port-mapping protocol succeeded"}
 	refused   = mapResult{Tried: true, Err: "natx: gateway is behind another NAT", BehindCarrier: true}
@@ -38,6 +45,8 @@ var (
 	goodUPnP  = mappedOn("upnp", "198.51.100.1:40000")
 	sharedMap = mappedOn("upnp", "100.64.7.2:40000")
 	otherMap  = mappedOn("pcp", "6.0.3.2:40000") // public-looking, not what STUN saw
+	homeMap   = notPublic(mappedOn("upnp", "192.168.0.20:40000"))
+	home10Map = notPublic(mappedOn("pcp", "10.1.2.3:40000"))
 )
 
 type verdictCase struct {
@@ -71,6 +80,10 @@ var verdictCases = []verdictCase{
 	{"carrier-nat: mapping made but marked not public", natted, mapResult{Tried: true, OK: true, Via: "upnp", Reason: "private"}, CarrierNAT, "", []Verdict{NATPunchable}},
 	{"udp-blocked", blocked, noMap, UDPBlocked, "", nil},
 	{"udp-blocked outranks carrier-nat", blocked, refused, UDPBlocked, "", []Verdict{CarrierNAT}},
+	{"double-nat: the router's external address is 192.168/16", natted, homeMap, DoubleNAT, "", []Verdict{NATPunchable}},
+	{"double-nat: the router's external address is 10/8", with(natted, symmetric), home10Map, DoubleNAT, "", []Verdict{NATHard}},
+	{"double-nat without STUN", stunprobe.Report{}, homeMap, DoubleNAT, "", nil},
+	{"udp-blocked outranks double-nat", blocked, homeMap, UDPBlocked, "", []Verdict{DoubleNAT}},
 	{"udp-blocked outranks mapped", blocked, goodPCP, UDPBlocked, "", []Verdict{Mapped}},
 	{"unknown: no answer at all", silent, noMap, Unknown, "", nil},
 	{"unknown: no answer, but the gateway's public mapping", silent, goodPCP, Mapped, "pcp", nil},
