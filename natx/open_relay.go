@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nodeconn/natx/internal/netaddr"
+	"github.com/nodeconn/natx/stunprobe"
 	"github.com/pion/stun/v4"
 )
 
@@ -29,6 +30,7 @@ func (l *Listener) runRelay() {
 		CheckInterval: l.cfg.RelayCheckInterval,
 		Logger:        l.cfg.Logger,
 		OnEvent:       l.onRelayEvent,
+		UDPBlocked:    l.udpBlocked,
 	}
 	var r *relay
 	for wait := relayRetry; ; wait = min(2*wait, relayRetryMax) {
@@ -168,6 +170,22 @@ func (l *Listener) waitSelf() (netip.AddrPort, bool) {
 // verifyRelay checks that a datagram sent from the socket to the relayed
 // address comes back through the relay.
 func (l *Listener) verifyRelay(r *relay) {
+	if t := r.Server().transport(); t == "tcp" || t == "tls" {
+		// Reached over TCP or TLS, most likely because UDP does not pass:
+		// a datagram from this socket to the relayed address cannot be
+		// the proof. The proof is the server's answers over that
+		// connection, authenticated with the node's credentials
+		// (MESSAGE-INTEGRITY on the allocation and its refreshes): the
+		// relayed address exists and carries what permitted peers send.
+		addr := r.RelayedAddr()
+		l.update(func(st *state) {
+			if st.relay == r && st.relayAddr == addr {
+				st.relayChecked, st.relayVerified = true, true
+				st.relayNote = "verified by the TURN server's authenticated answers over " + t
+			}
+		})
+		return
+	}
 	self, ok := l.relaySelf(r)
 	if !ok {
 		self, ok = l.waitSelf()
@@ -294,4 +312,11 @@ func (l *Listener) probeThroughRelay(r *relay, addr netip.AddrPort) bool {
 		wait *= 2
 	}
 	return false
+}
+
+// udpBlocked reports whether the classification found UDP blocked (no
+// answer over UDP, one over TCP): the relay then goes over TCP at once.
+func (l *Listener) udpBlocked() bool {
+	r := l.Report()
+	return r != nil && r.UDPv4 == stunprobe.TriNo && r.UDPv6 != stunprobe.TriYes
 }

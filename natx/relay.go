@@ -30,9 +30,12 @@ type RelayServer struct {
 	// the relay's transport.Net.
 	Addr string
 
-	// Transport is "udp" (zero value), "tcp" or "tls": how natx talks to
-	// the server. The relayed address is always UDP (RFC 8656 over a TCP
-	// or TLS control connection; RFC 6062 TCP relays are not used).
+	// Transport is how natx talks to the server: "udp", "tcp", "tls", or
+	// "" (the zero value): automatic, UDP first and TCP to the same address
+	// when UDP has not allocated within relayTCPHeadStart (at once when
+	// the classification found UDP blocked), the first allocation that
+	// succeeds winning. The relayed address is always UDP (RFC 8656 over a
+	// TCP or TLS control connection; RFC 6062 TCP relays are not used).
 	Transport string
 
 	// Username and Password are long-term credentials (RFC 8656 §9.2). With
@@ -167,6 +170,10 @@ type relayConfig struct {
 	// asked, so this bounds how long a silent relay can stay dead
 	// unnoticed. Zero: 60 s.
 	CheckInterval time.Duration
+
+	// UDPBlocked, if set, says whether the node's UDP is known to be
+	// blocked: an automatic server is then tried over TCP at once.
+	UDPBlocked func() bool
 
 	// Logger receives lifecycle logs (never credentials). Nil: silent.
 	Logger *slog.Logger

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/nodeconn/natx/internal/netaddr"
 )
@@ -65,10 +66,22 @@ func (r *relay) race(ctx context.Context, avoid *relayAlloc) (*relayAlloc, error
 		a   *relayAlloc
 		err error
 	}
-	results := make(chan result, len(r.cfg.Servers))
-	for _, s := range r.cfg.Servers {
+	tries := r.tries()
+	results := make(chan result, len(tries))
+	for _, t := range tries {
+		s := t.server
 		shared := avoid == nil || !avoid.shared || avoid.server.Addr != s.Addr || avoid.server.transport() != s.transport()
 		go func() {
+			if t.after > 0 {
+				timer := time.NewTimer(t.after)
+				select {
+				case <-timer.C:
+				case <-ctx.Done():
+					timer.Stop()
+					results <- result{nil, fmt.Errorf("natx: relay %v: not tried: %w", s, ctx.Err())}
+					return
+				}
+			}
 			a, err := r.allocate(ctx, s, shared)
 			if err != nil {
 				err = fmt.Errorf("natx: relay %v: %w", s, err)
@@ -77,7 +90,7 @@ func (r *relay) race(ctx context.Context, avoid *relayAlloc) (*relayAlloc, error
 		}()
 	}
 	var errs []error
-	for left := len(r.cfg.Servers); left > 0; left-- {
+	for left := len(tries); left > 0; left-- {
 		res := <-results
 		if res.err != nil {
 			errs = append(errs, res.err)
@@ -110,4 +123,40 @@ func (r *relay) race(ctx context.Context, avoid *relayAlloc) (*relayAlloc, error
 		return nil, errRelayClosed
 	}
 	return nil, errors.Join(errs...)
+}
+
+// relayTCPHeadStart is how long UDP runs alone for a server of automatic
+// transport before TCP to the same address is tried too: an allocation
+// over UDP takes two round trips, one more over TCP (its handshake), so a
+// UDP path that works wins well within it, and one that is blocked costs
+// this much.
+const relayTCPHeadStart = 300 * time.Millisecond
+
+// relayTry is one allocation attempt of a race: a server with a concrete
+// transport, started after a delay.
+type relayTry struct {
+	server RelayServer
+	after  time.Duration
+}
+
+// tries expands the configured servers into attempts: a server of
+// automatic transport is tried over UDP at once and over TCP after
+// relayTCPHeadStart (at once, and without UDP, when UDP is known blocked).
+func (r *relay) tries() []relayTry {
+	blocked := r.cfg.UDPBlocked != nil && r.cfg.UDPBlocked()
+	var out []relayTry
+	for _, s := range r.cfg.Servers {
+		if s.Transport != "" {
+			out = append(out, relayTry{server: s})
+			continue
+		}
+		u, t := s, s
+		u.Transport, t.Transport = "udp", "tcp"
+		if blocked {
+			out = append(out, relayTry{server: t})
+			continue
+		}
+		out = append(out, relayTry{server: u}, relayTry{server: t, after: relayTCPHeadStart})
+	}
+	return out
 }
