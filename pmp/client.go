@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"math"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -452,9 +453,36 @@ func (c *Client) AddMapping(ctx context.Context, transport string, internal, sug
 	err := c.negotiate(ctx, true, func(p Protocol) error {
 		var err error
 		m, err = c.mapWith(ctx, p, transport, internal, suggested, lifetimeSeconds(lifetime), nonce)
+		if p == PCP && notAuthorized(err) && slices.Contains(c.protos, NATPMP) && ctx.Err() == nil {
+			m, err = c.mapAfterRefusal(ctx, err, transport, internal, suggested, lifetime)
+		}
 		return err
 	})
 	return m, err
+}
+
+// notAuthorized reports whether err is PCP's NOT_AUTHORIZED.
+func notAuthorized(err error) bool {
+	var pe *PCPError
+	return errors.As(err, &pe) && pe.Code == PCPNotAuthorized
+}
+
+// mapAfterRefusal asks NAT-PMP for a mapping PCP refused with
+// NOT_AUTHORIZED (pcpErr). A gateway that checks nonces (RFC 6887 section
+// 11.3) refuses a port whose mapping another nonce made: this host's own,
+// typically, made before a crash and live for up to its lifetime. NAT-PMP
+// has no nonce, and such a gateway lets this host's NAT-PMP request renew
+// that mapping. The Mapping returned is then NAT-PMP's, renewed and
+// deleted with NAT-PMP. If NAT-PMP fails too, both errors are returned.
+func (c *Client) mapAfterRefusal(ctx context.Context, pcpErr error, transport string, internal, suggested netip.AddrPort, lifetime time.Duration) (Mapping, error) {
+	m, err := c.mapWith(ctx, NATPMP, transport, internal, suggested, lifetimeSeconds(lifetime), [12]byte{})
+	if err != nil {
+		c.log.Debug("pmp: NAT-PMP after PCP's NOT_AUTHORIZED failed", "err", err)
+		return Mapping{}, errors.Join(pcpErr, err)
+	}
+	c.log.Info("pmp: PCP refused the port (NOT_AUTHORIZED: a mapping made with another nonce, such as this host's before a restart); NAT-PMP mapped it",
+		"internal", m.Internal, "external", m.External)
+	return m, nil
 }
 
 // RenewMapping extends m for lifetime (zero: DefaultLifetime) with the
