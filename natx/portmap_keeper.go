@@ -181,8 +181,11 @@ func rank(name string) int {
 // answer that can still come has come (PCP > NAT-PMP > UPnP); slower
 // attempts are abandoned, and anything they map is deleted in the
 // background (joined by Close). It fails with an error wrapping
-// ErrNoMappingProtocol and each protocol's *MappingError, and wrapping
-// ErrBehindCarrierNAT when a gateway said so.
+// ErrNoMappingProtocol and each protocol's *MappingError, wrapping
+// ErrBehindCarrierNAT when a gateway said so, and ErrPortRefused when PCP
+// refused the port for a live mapping of another nonce (after a crash)
+// and neither NAT-PMP nor UPnP mapped it: try again later (Open does,
+// with back-off).
 //
 // ctx bounds the initial acquisition only; cancelling it after NewPortMap
 // returns has no effect. The keeper lives until Close.
@@ -362,6 +365,9 @@ func (p *PortMap) acquire(ctx context.Context, mappers []PortMapper) (Mapping, P
 		err := fmt.Errorf("%w: %w", ErrNoMappingProtocol, errors.Join(errs...))
 		if errors.Is(err, ErrBehindCarrierNAT) {
 			err = fmt.Errorf("%w: %w", ErrBehindCarrierNAT, err)
+		}
+		if errors.Is(err, ErrPortRefused) {
+			err = fmt.Errorf("%w: %w", ErrPortRefused, err)
 		}
 		return Mapping{}, nil, err
 	}
