@@ -8,6 +8,13 @@ import (
 	"net/netip"
 )
 
+// ReasonExternalUnknown is the Reason of a Mapping whose external address
+// is unknown: the gateway did not report one, or its answer could not be
+// used (too large, empty, not an address). The mapped port may well work;
+// it counts as reachable only once a datagram from outside has arrived
+// through it (Open checks it from its relay).
+const ReasonExternalUnknown = "gateway did not report a usable external address: unknown until a datagram from outside arrives through the mapping"
+
 // sharedSpace is the carrier-grade NAT range of RFC 6598.
 var sharedSpace = netip.MustParsePrefix("100.64.0.0/10")
 
@@ -27,7 +34,7 @@ func CheckReachability(external, stunMapped netip.Addr) (public bool, reason str
 	a := external.Unmap()
 	switch {
 	case !a.IsValid():
-		return false, "gateway did not report its external address"
+		return false, ReasonExternalUnknown
 	case a.IsUnspecified():
 		return false, fmt.Sprintf("gateway reports external address %v: it has no public address (behind the provider's NAT?)", a)
 	case a.IsLoopback():
