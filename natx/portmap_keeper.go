@@ -63,6 +63,15 @@ type PortMapConfig struct {
 	// CloseTimeout bounds the deletion of the mapping in Close. If zero, 2s.
 	CloseTimeout time.Duration
 
+	// StateDir, if not empty, is a directory (it must exist) where the
+	// keeper remembers what it leaves on the gateway across restarts: the
+	// PCP nonce of its mapping (pmp.Config.StateDir, file
+	// pmp-nonces.json, 0600), so that a run after a crash renews the
+	// crashed run's mapping instead of being refused for it
+	// (ErrPortRefused). If empty, PMP.StateDir applies; if that is empty
+	// too, nothing outlives the process.
+	StateDir string
+
 	// Logger receives logs. If nil, nothing is logged.
 	Logger *slog.Logger
 
@@ -251,6 +260,9 @@ func (p *PortMap) buildMappers() ([]PortMapper, error) {
 		}
 		if pc.Logger == nil {
 			pc.Logger = p.cfg.Logger
+		}
+		if pc.StateDir == "" {
+			pc.StateDir = p.cfg.StateDir
 		}
 		m, err := newPMPMapper(pc)
 		if err != nil {

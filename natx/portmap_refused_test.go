@@ -5,6 +5,9 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -141,5 +144,58 @@ func TestPortRefusedRetried(t *testing.T) {
 	defer mu.Unlock()
 	if refused == 0 || mappedEarly != 0 {
 		t.Errorf("%d refusals reported, %d mappings before the stale one expired", refused, mappedEarly)
+	}
+}
+
+// TestCrashRestartCyclesStateDir: as TestCrashRestartCycles, with a state
+// directory: every restart finds the crashed run's PCP nonce in the ledger
+// and renews the same entry with PCP (never refused, never NAT-PMP), on
+// the same external port; the nonce file is 0600. Mutation caught:
+// AddMapping without rememberedNonce (restart 1 is NAT-PMP's).
+func TestCrashRestartCyclesStateDir(t *testing.T) {
+	g := newGateways(t, pmptest.Options{}, upnptest.Options{})
+	dir := t.TempDir()
+	var abandoned []*PortMap
+	defer func() {
+		for _, p := range abandoned {
+			_ = p.Close()
+		}
+	}()
+	var first Mapping
+	for i := range 10 {
+		cfg := g.config(newRecorder())
+		cfg.StateDir = dir
+		p, err := NewPortMap(ctxT(t), cfg, "udp", internal)
+		if err != nil {
+			t.Fatalf("restart %d: %v", i, err)
+		}
+		abandoned = append(abandoned, p)
+		m, _ := p.Mapping()
+		if i == 0 {
+			first = m
+		}
+		if m.Protocol != "pcp" || m.External != first.External {
+			t.Errorf("restart %d: %s %v, want PCP's renewal of %v", i, m.Protocol, m.External, first.External)
+		}
+		if entries := g.pmp.Mappings(); len(entries) != 1 {
+			t.Fatalf("restart %d: gateway holds %+v", i, entries)
+		}
+	}
+	st, err := os.Stat(filepath.Join(dir, "pmp-nonces.json"))
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("nonce file: %v, %v", st, err)
+	}
+	// A clean exit deletes the mapping and forgets its nonce.
+	last := abandoned[len(abandoned)-1]
+	abandoned = abandoned[:len(abandoned)-1]
+	if err := last.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(g.pmp.Mappings()); n != 0 {
+		t.Errorf("after Close the gateway holds %d entries", n)
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "pmp-nonces.json"))
+	if strings.Contains(string(b), "pcp ") {
+		t.Errorf("nonce still recorded after the deletion: %s", b)
 	}
 }

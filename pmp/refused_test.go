@@ -1,7 +1,11 @@
 package pmp_test
 
 import (
+	"encoding/hex"
 	"errors"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -74,5 +78,31 @@ func TestNotAuthorizedNATPMP(t *testing.T) {
 	}
 	if got := p.Mappings(); len(got) != 1 {
 		t.Errorf("PCP-only gateway holds %+v", got)
+	}
+}
+
+// A nonce file that cannot be read does not stop the client: it maps, and
+// the file is replaced by a valid one holding the new nonce. Mutation
+// caught: NewClient falling back to memory on the ledger's error (the
+// file stays garbage).
+func TestStateDirCorrupt(t *testing.T) {
+	s := pmptest.NewServer(t, pmptest.Options{})
+	dir := t.TempDir()
+	path := filepath.Join(dir, "pmp-nonces.json")
+	if err := os.WriteFile(path, []byte("{garbage"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := pmp.NewClient(pmp.Config{Gateway: s.Addr(), StateDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	m, err := c.AddMapping(ctxT(t), "udp", port(7500), port(0), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil || !strings.Contains(string(b), hex.EncodeToString(m.Nonce[:])) {
+		t.Fatalf("nonce file %q, %v", b, err)
 	}
 }
