@@ -475,7 +475,7 @@ func (c *Client) AddMapping(ctx context.Context, transport string, internal, sug
 		if p == PCP {
 			n = c.rememberedNonce(transport, internal, nonce)
 		}
-		m, err = c.mapWith(ctx, p, transport, internal, suggested, lifetimeSeconds(lifetime), n)
+		m, err = c.mapWith(ctx, p, transport, internal, suggested, lifetimeSeconds(lifetime), n, false)
 		if p == PCP && notAuthorized(err) && slices.Contains(c.protos, NATPMP) && ctx.Err() == nil {
 			m, err = c.mapAfterRefusal(ctx, err, transport, internal, suggested, lifetime)
 		}
@@ -558,7 +558,7 @@ func notAuthorized(err error) bool {
 // that mapping. The Mapping returned is then NAT-PMP's, renewed and
 // deleted with NAT-PMP. If NAT-PMP fails too, both errors are returned.
 func (c *Client) mapAfterRefusal(ctx context.Context, pcpErr error, transport string, internal, suggested netip.AddrPort, lifetime time.Duration) (Mapping, error) {
-	m, err := c.mapWith(ctx, NATPMP, transport, internal, suggested, lifetimeSeconds(lifetime), [12]byte{})
+	m, err := c.mapWith(ctx, NATPMP, transport, internal, suggested, lifetimeSeconds(lifetime), [12]byte{}, false)
 	if err != nil {
 		c.log.Debug("pmp: NAT-PMP after PCP's NOT_AUTHORIZED failed", "err", err)
 		return Mapping{}, errors.Join(pcpErr, err)
@@ -583,7 +583,7 @@ func (c *Client) RenewMapping(ctx context.Context, m Mapping, lifetime time.Dura
 	if c.isClosed() {
 		return Mapping{}, ErrClosed
 	}
-	nm, err := c.mapWith(ctx, m.Protocol, m.Transport, m.Internal, m.External, lifetimeSeconds(lifetime), m.Nonce)
+	nm, err := c.mapWith(ctx, m.Protocol, m.Transport, m.Internal, m.External, lifetimeSeconds(lifetime), m.Nonce, true)
 	if err == nil {
 		c.rememberNonce(nm)
 	}
@@ -596,7 +596,7 @@ func (c *Client) DeleteMapping(ctx context.Context, m Mapping) error {
 	if c.isClosed() {
 		return ErrClosed
 	}
-	_, err := c.mapWith(ctx, m.Protocol, m.Transport, m.Internal, netip.AddrPort{}, 0, m.Nonce)
+	_, err := c.mapWith(ctx, m.Protocol, m.Transport, m.Internal, netip.AddrPort{}, 0, m.Nonce, false)
 	if err == nil {
 		c.forgetNonce(m)
 	}
@@ -604,16 +604,18 @@ func (c *Client) DeleteMapping(ctx context.Context, m Mapping) error {
 }
 
 // mapWith runs one MAP request (lifetime 0: delete) with protocol p.
-func (c *Client) mapWith(ctx context.Context, p Protocol, transport string, internal, suggested netip.AddrPort, lifetime uint32, nonce [12]byte) (Mapping, error) {
+// renew marks the renewal of a mapping the caller holds: a rejected answer
+// to it does not delete that mapping, which stays valid until it expires.
+func (c *Client) mapWith(ctx context.Context, p Protocol, transport string, internal, suggested netip.AddrPort, lifetime uint32, nonce [12]byte, renew bool) (Mapping, error) {
 	proto, err := ipProto(transport)
 	if err != nil {
 		return Mapping{}, err
 	}
 	switch p {
 	case PCP:
-		return c.pcpMap(ctx, proto, transport, internal, suggested, lifetime, nonce)
+		return c.pcpMap(ctx, proto, transport, internal, suggested, lifetime, nonce, renew)
 	case NATPMP:
-		return c.natpmpMap(ctx, transport, internal, suggested.Port(), lifetime)
+		return c.natpmpMap(ctx, transport, internal, suggested.Port(), lifetime, renew)
 	}
 	return Mapping{}, fmt.Errorf("pmp: unknown protocol %q", p)
 }

@@ -67,3 +67,29 @@ func TestRejectedAnswerLeavesNothing(t *testing.T) {
 		})
 	}
 }
+
+// A renewal whose answer is rejected leaves the mapping it renews alone:
+// that mapping stays valid until it expires, and the caller still holds
+// it. Mutation caught: RenewMapping passing renew=false to mapWith (both
+// subtests: the gateway's table is empty after Close).
+func TestRejectedRenewalKeepsMapping(t *testing.T) {
+	for _, p := range []pmp.Protocol{pmp.PCP, pmp.NATPMP} {
+		t.Run(string(p), func(t *testing.T) {
+			s, c := newPair(t, pmptest.Options{}, pmp.Config{Protocols: []pmp.Protocol{p}, Timeout: 150 * time.Millisecond})
+			m, err := c.AddMapping(ctxT(t), "udp", port(8400), port(0), time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.SetFaults(pmptest.Faults{Malform: pmptest.WrongInternalPort})
+			if _, err := c.RenewMapping(ctxT(t), m, time.Hour); !errors.Is(err, pmp.ErrBadAnswer) {
+				t.Fatalf("RenewMapping: %v, want ErrBadAnswer", err)
+			}
+			if err := c.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if got := s.Mappings(); len(got) != 1 {
+				t.Fatalf("gateway holds %+v, want the renewed mapping", got)
+			}
+		})
+	}
+}
