@@ -25,6 +25,15 @@ var (
 	// A mapping on such a gateway is not reachable from the internet.
 	ErrBehindCarrierNAT = errors.New("natx: gateway is behind another NAT")
 
+	// ErrPortRefused means the gateway refused to map the port because a
+	// mapping of it that another client made is still live: PCP's
+	// NOT_AUTHORIZED for a mapping made with another nonce (RFC 6887
+	// section 11.3), typically this node's own before a crash, which
+	// lasts until its lifetime ends (up to 2 h). NAT-PMP and UPnP were
+	// tried too; a PortMap keeps retrying (EventRefused) and Open retries
+	// NewPortMap, with back-off, until the old mapping expires.
+	ErrPortRefused = errors.New("natx: the gateway refuses the port: a live mapping of it belongs to another client (this node before a restart?)")
+
 	// ErrClosed is returned by calls on a closed PortMap. It matches
 	// net.ErrClosed too.
 	ErrClosed = fmt.Errorf("natx: closed: %w", net.ErrClosed)

@@ -83,12 +83,16 @@ func (p *pmpMapper) Close() error { return p.c.Close() }
 // wrap makes a *MappingError, adding ErrBehindCarrierNAT to a
 // NETWORK_FAILURE answer (PCP result 7, NAT-PMP result 3): the gateway has
 // no usable external address, which is what a router behind the
-// provider's NAT typically says.
+// provider's NAT typically says; and ErrPortRefused to PCP's
+// NOT_AUTHORIZED for a mapping (pmp has tried NAT-PMP after it already).
 func (p *pmpMapper) wrap(op string, err error, extra ...error) error {
 	var pe *pmp.PCPError
 	var ne *pmp.NATPMPError
 	if (errors.As(err, &pe) && pe.Code == pmp.PCPNetworkFailure) || (errors.As(err, &ne) && ne.Code == 3) {
 		extra = append(extra, ErrBehindCarrierNAT)
+	}
+	if errors.As(err, &pe) && pe.Code == pmp.PCPNotAuthorized && (op == "map" || op == "renew") {
+		extra = append(extra, ErrPortRefused)
 	}
 	if len(extra) > 0 {
 		err = errors.Join(append([]error{err}, extra...)...)

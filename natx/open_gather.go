@@ -7,6 +7,7 @@ package natx
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"time"
 
@@ -221,6 +222,43 @@ func (l *Listener) runPortMap(transport string, port uint16) {
 	if err != nil {
 		l.log.Info("natx: no port mapping", "transport", transport, "err", err)
 	}
+	l.keepPortMap(transport, pm, err)
+	if pm == nil && errors.Is(err, ErrPortRefused) {
+		l.retryRefused(pc, transport, internal, err)
+	}
+}
+
+// retryRefused runs NewPortMap again, with the keeper's back-off
+// (RetryInterval doubling up to a quarter of the lifetime), while the
+// gateway refuses the port for a live mapping of another client (this
+// node's own before a crash, until it expires), telling each refusal to
+// the OnEvent of PortMapConfig as EventRefused. It ends when a mapping is
+// made, another error comes, or the Listener closes.
+func (l *Listener) retryRefused(pc PortMapConfig, transport string, internal netip.AddrPort, err error) {
+	wait := pc.retry()
+	for errors.Is(err, ErrPortRefused) {
+		l.log.Warn("natx: port refused by the gateway; retrying", "transport", transport, "in", wait, "err", err)
+		pc.OnEvent(PortMapEvent{Kind: EventRefused, Reason: refusedReason, Err: err})
+		t := time.NewTimer(wait)
+		select {
+		case <-l.ctx.Done(): // Close
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		wait = min(2*wait, max(pc.lifetime()/4, pc.retry()))
+		var pm *PortMap
+		pm, err = NewPortMap(l.mapCtx, pc, transport, internal)
+		if pm != nil {
+			l.keepPortMap(transport, pm, nil)
+			return
+		}
+		l.log.Info("natx: no port mapping", "transport", transport, "err", err)
+	}
+}
+
+// keepPortMap records the result of NewPortMap (pm nil: err).
+func (l *Listener) keepPortMap(transport string, pm *PortMap, err error) {
 	var m Mapping
 	if pm != nil {
 		m, _ = pm.Mapping()

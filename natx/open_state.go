@@ -185,9 +185,11 @@ func (st *state) mappedCandidate(m Mapping) Candidate {
 	if st.reflexive.IsValid() {
 		seen = st.reflexive.Addr()
 	}
-	if !m.External.Addr().IsValid() && st.reflexive.IsValid() {
-		// The gateway did not say its address (UPnP without it): the
-		// address STUN sees with the mapped port is the best guess.
+	unknown := !m.External.Addr().IsValid()
+	if unknown && st.reflexive.IsValid() {
+		// The gateway did not say its address, or said something
+		// unusable (an oversized, empty or garbled answer): the address
+		// STUN sees with the mapped port is the best guess.
 		c.Addr = netip.AddrPortFrom(st.reflexive.Addr(), m.External.Port())
 		c.Note = "external address taken from STUN"
 	}
@@ -203,6 +205,10 @@ func (st *state) mappedCandidate(m Mapping) Candidate {
 	case m.Transport == "udp" && st.mapChecked && st.mapCheckAddr == c.Addr:
 		c.Reach = ReachUnreachable
 		c.Note = "a datagram sent to the mapping from the relay did not arrive"
+	case unknown:
+		// A guess: not counted as reachable until verified.
+		c.Reach = ReachUnreachable
+		c.Note = "external address unknown (the gateway did not report a usable one), taken from STUN; not verified"
 	case c.Note == "":
 		c.Note = "not verified"
 	}

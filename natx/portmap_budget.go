@@ -67,6 +67,10 @@ const (
 	EventChanged PortMapEventKind = "changed" // renewed, but the gateway restarted or the ports differ
 	EventLost    PortMapEventKind = "lost"    // expired without a successful renewal
 	EventRemoved PortMapEventKind = "removed" // deleted by Close
+	// EventRefused: the gateway refused the port for a live mapping of
+	// another client (ErrPortRefused, in Err): no mapping; retrying with
+	// back-off.
+	EventRefused PortMapEventKind = "refused"
 )
 
 // PortMapEvent is a change of a PortMap's mapping.
@@ -74,6 +78,6 @@ type PortMapEvent struct {
 	Kind    PortMapEventKind
 	Mapping Mapping // the new mapping (for lost and removed: the last one)
 	Prev    Mapping // for changed: the mapping before
-	Reason  string  // for changed and lost: why
-	Err     error   // for lost and removed: the last error, if any
+	Reason  string  // for changed, lost and refused: why
+	Err     error   // for lost, removed and refused: the last error, if any
 }

@@ -62,6 +62,15 @@ type PortMapConfig struct {
 	// CloseTimeout bounds the deletion of the mapping in Close. If zero, 2s.
 	CloseTimeout time.Duration
 
+	// StateDir, if not empty, is a directory (it must exist) where the
+	// keeper remembers what it leaves on the gateway across restarts: the
+	// PCP nonce of its mapping (pmp.Config.StateDir, file
+	// pmp-nonces.json, 0600), so that a run after a crash renews the
+	// crashed run's mapping instead of being refused for it
+	// (ErrPortRefused). If empty, PMP.StateDir applies; if that is empty
+	// too, nothing outlives the process.
+	StateDir string
+
 	// Logger receives logs. If nil, nothing is logged.
 	Logger *slog.Logger
 
@@ -180,8 +189,11 @@ func rank(name string) int {
 // answer that can still come has come (PCP > NAT-PMP > UPnP); slower
 // attempts are abandoned, and anything they map is deleted in the
 // background (joined by Close). It fails with an error wrapping
-// ErrNoMappingProtocol and each protocol's *MappingError, and wrapping
-// ErrBehindCarrierNAT when a gateway said so.
+// ErrNoMappingProtocol and each protocol's *MappingError, wrapping
+// ErrBehindCarrierNAT when a gateway said so, and ErrPortRefused when PCP
+// refused the port for a live mapping of another nonce (after a crash)
+// and neither NAT-PMP nor UPnP mapped it: try again later (Open does,
+// with back-off).
 //
 // ctx bounds the initial acquisition only; cancelling it after NewPortMap
 // returns has no effect. The keeper lives until Close.
@@ -244,6 +256,9 @@ func (p *PortMap) buildMappers() ([]PortMapper, error) {
 		}
 		if pc.Logger == nil {
 			pc.Logger = p.cfg.Logger
+		}
+		if pc.StateDir == "" {
+			pc.StateDir = p.cfg.StateDir
 		}
 		m, err := newPMPMapper(pc)
 		if err != nil {
@@ -358,6 +373,9 @@ func (p *PortMap) acquire(ctx context.Context, mappers []PortMapper) (Mapping, P
 		err := fmt.Errorf("%w: %w", ErrNoMappingProtocol, errors.Join(errs...))
 		if errors.Is(err, ErrBehindCarrierNAT) {
 			err = fmt.Errorf("%w: %w", ErrBehindCarrierNAT, err)
+		}
+		if errors.Is(err, ErrPortRefused) {
+			err = fmt.Errorf("%w: %w", ErrPortRefused, err)
 		}
 		return Mapping{}, nil, err
 	}

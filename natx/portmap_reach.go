@@ -10,6 +10,13 @@ import (
 	"github.com/nodeconn/natx/internal/netscope"
 )
 
+// ReasonExternalUnknown is the Reason of a Mapping whose external address
+// is unknown: the gateway did not report one, or its answer could not be
+// used (too large, empty, not an address). The mapped port may well work;
+// it counts as reachable only once a datagram from outside has arrived
+// through it (Open checks it from its relay).
+const ReasonExternalUnknown = "gateway did not report a usable external address: unknown until a datagram from outside arrives through the mapping"
+
 // CheckReachability reports whether a gateway's external address can be
 // reached from the internet, and if not, why. stunMapped is the address a
 // STUN server saw for this host (zero if unknown): when it differs from
@@ -28,7 +35,7 @@ func CheckReachability(external, stunMapped netip.Addr) (public bool, reason str
 	a := external.Unmap()
 	switch in := netscope.Of(a); in.Class {
 	case netscope.Invalid:
-		return false, "gateway did not report its external address"
+		return false, ReasonExternalUnknown
 	case netscope.Unspecified:
 		return false, fmt.Sprintf("gateway reports external address %v: it has no public address (behind the provider's NAT?)", a)
 	case netscope.Loopback:

@@ -177,6 +177,10 @@ func (p *PortMap) fail(err error) {
 		p.log.Warn("natx: port mapping lost", "proto", cur.Protocol, "external", cur.External, "err", err)
 		p.events.emit(PortMapEvent{Kind: EventLost, Mapping: cur, Reason: "expired without a successful renewal", Err: err})
 	}
+	if errors.Is(err, ErrPortRefused) && (lost || cur.Protocol == "") {
+		p.log.Warn("natx: port refused by the gateway; retrying", "err", err)
+		p.events.emit(PortMapEvent{Kind: EventRefused, Reason: refusedReason, Err: err})
+	}
 }
 
 // Close stops the keeper, deletes the mapping (permanent UPnP leases
@@ -203,6 +207,9 @@ func (p *PortMap) Close() error {
 	})
 	return p.closeErr
 }
+
+// refusedReason is the Reason of EventRefused.
+const refusedReason = "the gateway refuses the port: a live mapping of it belongs to another client (this node before a restart?); retrying with back-off until it expires"
 
 func joinReasons(r []string) string {
 	s := r[0]

@@ -21,11 +21,18 @@ import (
 // ":", PASS is the rest; both may be percent-encoded. PORT defaults to 3478
 // (turn) or 5349 (turns). "turns" is TURN over TLS; it takes no
 // transport other than tcp (no DTLS).
+//
+// Its errors never show a secret: whatever stands between the scheme and
+// the last "@" except USER (a password, or a secret written without
+// USER), and every query value but transport's, are replaced by "…".
 func ParseRelayURL(s string) (RelayServer, error) {
 	var r RelayServer
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%q: %s", redactRelayURL(s), fmt.Sprintf(format, a...))
+	}
 	scheme, rest, ok := strings.Cut(s, ":")
 	if !ok {
-		return r, fmt.Errorf("%q: want the scheme turn or turns", redactRelayURL(s))
+		return r, bad("want the scheme turn or turns")
 	}
 	port := 3478
 	switch strings.ToLower(scheme) {
@@ -35,23 +42,23 @@ func ParseRelayURL(s string) (RelayServer, error) {
 		r.Transport = "tls"
 		port = 5349
 	default:
-		return r, fmt.Errorf("%q: scheme %q, want turn or turns", redactRelayURL(s), scheme)
+		return r, bad("the scheme is not turn or turns")
 	}
 	rest, query, _ := strings.Cut(rest, "?")
 	at := strings.LastIndexByte(rest, '@')
 	if at < 0 {
-		return r, fmt.Errorf("%q: no USER:PASS@ before the host", redactRelayURL(s))
+		return r, bad("no USER:PASS@ before the host")
 	}
 	user, pass, ok := strings.Cut(rest[:at], ":")
 	if !ok || user == "" {
-		return r, fmt.Errorf("%q: want USER:PASS@ before the host", redactRelayURL(s))
+		return r, bad("want USER:PASS@ before the host")
 	}
 	var err error
 	if r.Username, err = url.PathUnescape(user); err != nil {
-		return r, fmt.Errorf("%q: user: %w", redactRelayURL(s), err)
+		return r, bad("user is not valid percent-encoding")
 	}
 	if r.Password, err = url.PathUnescape(pass); err != nil {
-		return r, fmt.Errorf("%q: password is not valid percent-encoding", redactRelayURL(s))
+		return r, bad("password is not valid percent-encoding")
 	}
 	if r.Addr, err = netaddr.WithDefaultPort(rest[at+1:], port); err != nil {
 		return r, fmt.Errorf("%q: %w", redactRelayURL(s), err)
@@ -59,37 +66,78 @@ func ParseRelayURL(s string) (RelayServer, error) {
 	if query != "" {
 		q, err := url.ParseQuery(query)
 		if err != nil {
-			return r, fmt.Errorf("%q: query: %w", redactRelayURL(s), err)
+			return r, bad("the query is not valid")
 		}
 		for k, v := range q {
 			if k != "transport" || len(v) != 1 {
-				return r, fmt.Errorf("%q: unknown or repeated parameter %q", redactRelayURL(s), k)
+				return r, bad("a parameter other than transport, or a repeated one")
 			}
 			switch t := strings.ToLower(v[0]); {
 			case t == "tcp" && r.Transport == "udp":
 				r.Transport = "tcp"
 			case t == "tcp" && r.Transport == "tls", t == "udp" && r.Transport == "udp":
 			default:
-				return r, fmt.Errorf("%q: transport=%s not supported with %s", redactRelayURL(s), v[0], scheme)
+				return r, bad("transport=%s not supported with %s", shownValue(v[0]), strings.ToLower(scheme))
 			}
 		}
 	}
 	return r, nil
 }
 
-// redactRelayURL hides the password of a TURN URL in error messages.
+// redacted stands for the part of a TURN URL an error leaves out.
+const redacted = "…"
+
+// redactRelayURL returns s as errors may show it: the scheme only when it
+// is turn or turns, the user only when a ":" follows it, never what comes
+// after that ":" up to the last "@" (a password, or a secret written
+// without a user; "?" there does not end it), the host, and the query with
+// every value but transport's hidden. Without any "@" everything after the
+// scheme is hidden: a part of a comma-split list may be a password's tail.
 func redactRelayURL(s string) string {
-	at := strings.LastIndexByte(s, '@')
+	const hidden = redacted
+	scheme, rest, ok := strings.Cut(s, ":")
+	if l := strings.ToLower(scheme); !ok || (l != "turn" && l != "turns") {
+		scheme = hidden
+	}
+	if !ok {
+		rest = s
+	}
+	at := strings.LastIndexByte(rest, '@')
 	if at < 0 {
-		return s
+		return scheme + ":" + hidden
 	}
-	scheme, rest, ok := strings.Cut(s[:at], ":")
-	if !ok {
-		return "…" + s[at:]
+	cred, tail := rest[:at], rest[at+1:]
+	shown := hidden
+	if user, _, ok := strings.Cut(cred, ":"); ok && !strings.Contains(user, "?") {
+		shown = user + ":" + hidden
 	}
-	user, _, ok := strings.Cut(rest, ":")
-	if !ok {
-		return s
+	host, query, hasQuery := strings.Cut(tail, "?")
+	out := scheme + ":" + shown + "@" + host
+	if !hasQuery {
+		return out
 	}
-	return scheme + ":" + user + ":…" + s[at:]
+	parts := strings.Split(query, "&")
+	for i, p := range parts {
+		k, v, _ := strings.Cut(p, "=")
+		if k == "transport" {
+			parts[i] = k + "=" + shownValue(v)
+		} else {
+			parts[i] = hidden
+		}
+	}
+	return out + "?" + strings.Join(parts, "&")
+}
+
+// shownValue returns a transport value for an error: itself when it is a
+// short word, else "…".
+func shownValue(v string) string {
+	if len(v) == 0 || len(v) > 8 {
+		return redacted
+	}
+	for _, c := range v {
+		if (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') {
+			return redacted
+		}
+	}
+	return v
 }

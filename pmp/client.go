@@ -6,13 +6,17 @@ package pmp
 import (
 	"context"
 	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
+
+	"github.com/nodeconn/natx/internal/ledger"
 
 	"github.com/pion/transport/v5"
 	"github.com/pion/transport/v5/stdnet"
@@ -78,6 +82,16 @@ type Config struct {
 	// Logger receives debug logs (ignored datagrams, fallbacks, epoch
 	// resets). If nil, logs are discarded.
 	Logger *slog.Logger
+
+	// StateDir, if not empty, is a directory where the client remembers the
+	// nonce of each PCP mapping it holds, until the mapping expires (file
+	// pmp-nonces.json, mode 0600, replaced whole on each change), so that
+	// a run after a crash asks for its ports with the nonces of the run
+	// before: a gateway that checks nonces (RFC 6887 section 11.3) then
+	// renews the old mapping instead of refusing it. Clients sharing the
+	// directory share the file. If empty, nonces are kept in memory only.
+	// A file that cannot be read is logged and replaced.
+	StateDir string
 }
 
 // Mapping is a port mapping the gateway granted.
@@ -133,6 +147,8 @@ type Client struct {
 	proto   Protocol          // negotiated protocol; "" if unknown
 	epochs  map[Protocol]*epochTracker
 	extAddr netip.Addr // NAT-PMP external address cache
+
+	nonces *ledger.Ledger // PCP nonces of the mappings held (Config.StateDir)
 }
 
 // NewClient returns a Client for the gateway of cfg. It sends nothing: the
@@ -199,6 +215,10 @@ func NewClient(cfg Config) (*Client, error) {
 		_, c.realNet = c.net.(*stdnet.Net)
 	}
 	c.log = c.log.With("gw", c.gw)
+	var err error
+	if c.nonces, err = ledger.Open(cfg.StateDir, "pmp-nonces.json", c.now); err != nil {
+		c.log.Warn("pmp: nonce file unreadable; it will be replaced", "err", err)
+	}
 	return c, nil
 }
 
@@ -451,10 +471,101 @@ func (c *Client) AddMapping(ctx context.Context, transport string, internal, sug
 	var m Mapping
 	err := c.negotiate(ctx, true, func(p Protocol) error {
 		var err error
-		m, err = c.mapWith(ctx, p, transport, internal, suggested, lifetimeSeconds(lifetime), nonce)
+		n := nonce
+		if p == PCP {
+			n = c.rememberedNonce(transport, internal, nonce)
+		}
+		m, err = c.mapWith(ctx, p, transport, internal, suggested, lifetimeSeconds(lifetime), n, false)
+		if p == PCP && notAuthorized(err) && slices.Contains(c.protos, NATPMP) && ctx.Err() == nil {
+			m, err = c.mapAfterRefusal(ctx, err, transport, internal, suggested, lifetime)
+		}
 		return err
 	})
+	if err == nil {
+		c.rememberNonce(m)
+	}
 	return m, err
+}
+
+// nonceKey is the ledger key of the PCP mapping of internal.
+func (c *Client) nonceKey(transport string, internal netip.AddrPort) (string, bool) {
+	_, local, err := c.ensureConn()
+	if err != nil {
+		return "", false
+	}
+	in, err := checkInternal(internal, local)
+	if err != nil {
+		return "", false
+	}
+	return fmt.Sprintf("pcp %v %s %v", c.gw, transport, in), true
+}
+
+// rememberedNonce returns the nonce of a live mapping of internal made by
+// this client or by a run before it (Config.StateDir), else fresh.
+func (c *Client) rememberedNonce(transport string, internal netip.AddrPort, fresh [12]byte) [12]byte {
+	key, ok := c.nonceKey(transport, internal)
+	if !ok {
+		return fresh
+	}
+	v, ok := c.nonces.Get(key)
+	if !ok {
+		return fresh
+	}
+	var n [12]byte
+	if b, err := hex.DecodeString(v); err == nil && len(b) == len(n) {
+		copy(n[:], b)
+		c.log.Debug("pmp: PCP nonce of an earlier mapping reused", "key", key)
+		return n
+	}
+	return fresh
+}
+
+// rememberNonce records the nonce of a PCP mapping until it expires.
+func (c *Client) rememberNonce(m Mapping) {
+	if m.Protocol != PCP {
+		return
+	}
+	if key, ok := c.nonceKey(m.Transport, m.Internal); ok {
+		if err := c.nonces.Put(key, hex.EncodeToString(m.Nonce[:]), m.Expires); err != nil {
+			c.log.Debug("pmp: cannot record the PCP nonce", "err", err)
+		}
+	}
+}
+
+// forgetNonce drops the nonce of a deleted PCP mapping.
+func (c *Client) forgetNonce(m Mapping) {
+	if m.Protocol != PCP {
+		return
+	}
+	if key, ok := c.nonceKey(m.Transport, m.Internal); ok {
+		if err := c.nonces.Delete(key); err != nil {
+			c.log.Debug("pmp: cannot drop the PCP nonce", "err", err)
+		}
+	}
+}
+
+// notAuthorized reports whether err is PCP's NOT_AUTHORIZED.
+func notAuthorized(err error) bool {
+	var pe *PCPError
+	return errors.As(err, &pe) && pe.Code == PCPNotAuthorized
+}
+
+// mapAfterRefusal asks NAT-PMP for a mapping PCP refused with
+// NOT_AUTHORIZED (pcpErr). A gateway that checks nonces (RFC 6887 section
+// 11.3) refuses a port whose mapping another nonce made: this host's own,
+// typically, made before a crash and live for up to its lifetime. NAT-PMP
+// has no nonce, and such a gateway lets this host's NAT-PMP request renew
+// that mapping. The Mapping returned is then NAT-PMP's, renewed and
+// deleted with NAT-PMP. If NAT-PMP fails too, both errors are returned.
+func (c *Client) mapAfterRefusal(ctx context.Context, pcpErr error, transport string, internal, suggested netip.AddrPort, lifetime time.Duration) (Mapping, error) {
+	m, err := c.mapWith(ctx, NATPMP, transport, internal, suggested, lifetimeSeconds(lifetime), [12]byte{}, false)
+	if err != nil {
+		c.log.Debug("pmp: NAT-PMP after PCP's NOT_AUTHORIZED failed", "err", err)
+		return Mapping{}, errors.Join(pcpErr, err)
+	}
+	c.log.Info("pmp: PCP refused the port (NOT_AUTHORIZED: a mapping made with another nonce, such as this host's before a restart); NAT-PMP mapped it",
+		"internal", m.Internal, "external", m.External)
+	return m, nil
 }
 
 // RenewMapping extends m for lifetime (zero: DefaultLifetime) with the
@@ -472,7 +583,11 @@ func (c *Client) RenewMapping(ctx context.Context, m Mapping, lifetime time.Dura
 	if c.isClosed() {
 		return Mapping{}, ErrClosed
 	}
-	return c.mapWith(ctx, m.Protocol, m.Transport, m.Internal, m.External, lifetimeSeconds(lifetime), m.Nonce)
+	nm, err := c.mapWith(ctx, m.Protocol, m.Transport, m.Internal, m.External, lifetimeSeconds(lifetime), m.Nonce, true)
+	if err == nil {
+		c.rememberNonce(nm)
+	}
+	return nm, err
 }
 
 // DeleteMapping asks the gateway to remove m (a request with lifetime 0,
@@ -481,21 +596,26 @@ func (c *Client) DeleteMapping(ctx context.Context, m Mapping) error {
 	if c.isClosed() {
 		return ErrClosed
 	}
-	_, err := c.mapWith(ctx, m.Protocol, m.Transport, m.Internal, netip.AddrPort{}, 0, m.Nonce)
+	_, err := c.mapWith(ctx, m.Protocol, m.Transport, m.Internal, netip.AddrPort{}, 0, m.Nonce, false)
+	if err == nil {
+		c.forgetNonce(m)
+	}
 	return err
 }
 
 // mapWith runs one MAP request (lifetime 0: delete) with protocol p.
-func (c *Client) mapWith(ctx context.Context, p Protocol, transport string, internal, suggested netip.AddrPort, lifetime uint32, nonce [12]byte) (Mapping, error) {
+// renew marks the renewal of a mapping the caller holds: a rejected answer
+// to it does not delete that mapping, which stays valid until it expires.
+func (c *Client) mapWith(ctx context.Context, p Protocol, transport string, internal, suggested netip.AddrPort, lifetime uint32, nonce [12]byte, renew bool) (Mapping, error) {
 	proto, err := ipProto(transport)
 	if err != nil {
 		return Mapping{}, err
 	}
 	switch p {
 	case PCP:
-		return c.pcpMap(ctx, proto, transport, internal, suggested, lifetime, nonce)
+		return c.pcpMap(ctx, proto, transport, internal, suggested, lifetime, nonce, renew)
 	case NATPMP:
-		return c.natpmpMap(ctx, transport, internal, suggested.Port(), lifetime)
+		return c.natpmpMap(ctx, transport, internal, suggested.Port(), lifetime, renew)
 	}
 	return Mapping{}, fmt.Errorf("pmp: unknown protocol %q", p)
 }

@@ -266,19 +266,29 @@ func TestRenewKeepsAssignedPort(t *testing.T) {
 	}
 }
 
-// The same internal port mapped with a fresh nonce belongs to "someone
-// else": PCP says NOT_AUTHORIZED (RFC 6887 section 11.3).
+// The same internal port mapped with a fresh nonce (another client: a
+// client asking again reuses the nonce it remembers) belongs to "someone
+// else": PCP says NOT_AUTHORIZED (RFC 6887 section 11.3). (PCP alone: with
+// NAT-PMP allowed too, AddMapping goes on to it, TestNotAuthorizedNATPMP.)
 func TestPCPNonceOwnsMapping(t *testing.T) {
-	_, c := newPair(t, pmptest.Options{}, pmp.Config{})
+	s, c := newPair(t, pmptest.Options{}, pmp.Config{Protocols: []pmp.Protocol{pmp.PCP}})
 	ctx := ctxT(t)
 	m, err := c.AddMapping(ctx, "udp", port(7300), port(0), time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = c.AddMapping(ctx, "udp", port(7300), port(0), time.Hour)
+	if again, err := c.AddMapping(ctx, "udp", port(7300), port(0), time.Hour); err != nil || again.Nonce != m.Nonce {
+		t.Fatalf("the same client again: %+v, %v; want its mapping renewed with its nonce", again, err)
+	}
+	other, err := pmp.NewClient(pmp.Config{Gateway: s.Addr(), Protocols: []pmp.Protocol{pmp.PCP}, Timeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	_, err = other.AddMapping(ctx, "udp", port(7300), port(0), time.Hour)
 	var pe *pmp.PCPError
 	if !errors.As(err, &pe) || pe.Code != pmp.PCPNotAuthorized {
-		t.Fatalf("second AddMapping: %v", err)
+		t.Fatalf("another client's AddMapping: %v", err)
 	}
 	bad := m
 	bad.Nonce[0] ^= 1

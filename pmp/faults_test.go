@@ -17,10 +17,12 @@ import (
 	"github.com/nodeconn/natx/pmp/pmptest"
 )
 
+// PCP alone: after NOT_AUTHORIZED, AddMapping would go on to NAT-PMP
+// (TestNotAuthorizedNATPMP).
 func TestPCPResultCodes(t *testing.T) {
 	for code := 2; code <= 14; code++ {
 		t.Run(pmp.PCPResult(code).String(), func(t *testing.T) {
-			_, c := newPair(t, pmptest.Options{Faults: pmptest.Faults{PCPResult: uint8(code)}}, pmp.Config{})
+			_, c := newPair(t, pmptest.Options{Faults: pmptest.Faults{PCPResult: uint8(code)}}, pmp.Config{Protocols: []pmp.Protocol{pmp.PCP}})
 			_, err := c.AddMapping(ctxT(t), "udp", port(8000), port(0), time.Hour)
 			var pe *pmp.PCPError
 			if !errors.As(err, &pe) {

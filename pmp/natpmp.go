@@ -33,8 +33,8 @@ var (
 // the call itself returns as soon as ctx ends or the client closes. When
 // the call is abandoned that way and f succeeds anyway, undo (if not nil)
 // runs on that goroutine with f's result: a mapping made for nobody is
-// deleted.
-func natpmpCall[T any](ctx context.Context, c *Client, f func(*natpmp.Client) (T, error), undo func(*natpmp.Client, T)) (T, error) {
+// deleted. undo also runs when f's answer was rejected (see undoAfter).
+func natpmpCall[T any](ctx context.Context, c *Client, f func(*natpmp.Client) (T, error), undo func(*natpmp.Client, T), undoRejected bool) (T, error) {
 	var zero T
 	if !c.realNet || c.port != DefaultPort {
 		return zero, fmt.Errorf("%w: %w", ErrNotSupported, errUnavailable)
@@ -74,7 +74,7 @@ func natpmpCall[T any](ctx context.Context, c *Client, f func(*natpmp.Client) (T
 			ch <- result{v, err}
 		}
 		hand.Unlock()
-		if undo != nil && (left && err == nil || cut && errors.Is(natpmpErr(err), ErrNoAnswer)) {
+		if undo != nil && (left && err == nil || err != nil && undoAfter(natpmpErr(err), cut, undoRejected)) {
 			undo(cl, v)
 		}
 	}()
@@ -108,10 +108,23 @@ func natpmpCall[T any](ctx context.Context, c *Client, f func(*natpmp.Client) (T
 	}
 }
 
+// undoAfter reports whether a mapping request that failed with err may
+// have left a mapping on the gateway that must be deleted: its answer was
+// rejected (malformed, truncated, another opcode or version, another
+// internal port) and rejected is set (not a renewal), or, when the
+// caller's context cut the wait short (cut), it may still have been on its
+// way.
+func undoAfter(err error, cut, rejected bool) bool {
+	return rejected && errors.Is(err, ErrBadAnswer) || cut && errors.Is(err, ErrNoAnswer)
+}
+
 // natpmpErr turns a go-nat-pmp error into the package's errors. go-nat-pmp
 // returns only formatted strings, so the result code is read back from
 // "Non-zero result code %d"; TestNATPMPErrorStrings pins these formats.
 func natpmpErr(err error) error {
+	if errors.Is(err, ErrBadAnswer) {
+		return err // already the package's: a rejected answer
+	}
 	msg := err.Error()
 	var code uint16
 	if _, scanErr := fmt.Sscanf(msg, "Non-zero result code %d", &code); scanErr == nil {
@@ -140,7 +153,7 @@ func natpmpErr(err error) error {
 func (c *Client) natpmpExternal(ctx context.Context) (netip.Addr, error) {
 	res, err := natpmpCall(ctx, c, func(cl *natpmp.Client) (*natpmp.GetExternalAddressResult, error) {
 		return cl.GetExternalAddress()
-	}, nil)
+	}, nil, false)
 	if err != nil {
 		return netip.Addr{}, err
 	}
@@ -154,7 +167,7 @@ func (c *Client) natpmpExternal(ctx context.Context) (netip.Addr, error) {
 
 // natpmpMap sends one mapping request (RFC 6886 section 3.3); lifetime 0
 // with suggested port 0 deletes (section 3.4).
-func (c *Client) natpmpMap(ctx context.Context, transport string, internal netip.AddrPort, suggestedPort uint16, lifetime uint32) (Mapping, error) {
+func (c *Client) natpmpMap(ctx context.Context, transport string, internal netip.AddrPort, suggestedPort uint16, lifetime uint32, renew bool) (Mapping, error) {
 	if !c.realNet || c.port != DefaultPort {
 		return Mapping{}, fmt.Errorf("%w: %w", ErrNotSupported, errUnavailable)
 	}
@@ -174,20 +187,23 @@ func (c *Client) natpmpMap(ctx context.Context, transport string, internal netip
 	if lifetime != 0 {
 		undo = func(cl *natpmp.Client, _ *natpmp.AddPortMappingResult) {
 			if _, err := cl.AddPortMapping(transport, int(in.Port()), 0, 0); err != nil {
-				c.log.Debug("pmp: deleting the mapping of an abandoned request failed", "err", err)
+				c.log.Debug("pmp: deleting the mapping of an abandoned or rejected request failed", "err", err)
 			}
 		}
 	}
 	res, err := natpmpCall(ctx, c, func(cl *natpmp.Client) (*natpmp.AddPortMappingResult, error) {
-		return cl.AddPortMapping(transport, int(in.Port()), int(suggestedPort), secs)
-	}, undo)
+		res, err := cl.AddPortMapping(transport, int(in.Port()), int(suggestedPort), secs)
+		if err == nil && res.InternalPort != in.Port() {
+			// Rejected here, on natpmpCall's goroutine, so that undo
+			// deletes what the gateway may have made for in.
+			return nil, fmt.Errorf("%w: NAT-PMP answered for internal port %d, asked %d", ErrBadAnswer, res.InternalPort, in.Port())
+		}
+		return res, err
+	}, undo, !renew)
 	if err != nil {
 		return Mapping{}, err
 	}
 	reset := c.observeEpoch(NATPMP, res.SecondsSinceStartOfEpoc)
-	if res.InternalPort != in.Port() {
-		return Mapping{}, fmt.Errorf("%w: NAT-PMP answered for internal port %d, asked %d", ErrBadAnswer, res.InternalPort, in.Port())
-	}
 	m := Mapping{
 		Protocol:   NATPMP,
 		Transport:  transport,

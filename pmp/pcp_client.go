@@ -276,7 +276,7 @@ func (c *Client) pcpAnnounce(ctx context.Context) error {
 }
 
 // pcpMap sends one MAP request (RFC 6887 section 11): lifetime 0 deletes.
-func (c *Client) pcpMap(ctx context.Context, proto uint8, transport string, internal, suggested netip.AddrPort, lifetime uint32, nonce [12]byte) (Mapping, error) {
+func (c *Client) pcpMap(ctx context.Context, proto uint8, transport string, internal, suggested netip.AddrPort, lifetime uint32, nonce [12]byte, renew bool) (Mapping, error) {
 	_, local, err := c.ensureConn()
 	if err != nil {
 		return Mapping{}, err
@@ -300,19 +300,29 @@ func (c *Client) pcpMap(ctx context.Context, proto uint8, transport string, inte
 	cut := c.remaining(ctx) < c.timeout
 	resp, reset, err := c.pcpExchange(ctx, req)
 	if err != nil {
-		if lifetime != 0 && (ctx.Err() != nil || cut && errors.Is(err, ErrNoAnswer)) {
-			// Abandoned after it was sent: the gateway may have made the
-			// mapping and its answer be on its way. Delete it (same
-			// nonce), so that a cancelled request leaves nothing behind.
+		if lifetime != 0 && (ctx.Err() != nil || cut && errors.Is(err, ErrNoAnswer) || !renew && errors.Is(err, ErrBadAnswer)) {
+			// Abandoned after it was sent, or (unless it renews a
+			// mapping the caller holds) answered only with datagrams
+			// this client rejects (malformed, truncated, wrong nonce or
+			// internal port): the gateway may have made the mapping all
+			// the same. Delete it (same nonce), so that a request that
+			// failed leaves nothing behind.
 			c.undoPCP(proto, transport, in, nonce)
 		}
 		return Mapping{}, err
 	}
-	return pcpMapping(req, &resp, transport, in, reset, c.now())
+	m, err := pcpMapping(req, &resp, transport, in, reset, c.now())
+	if err != nil && lifetime != 0 && !renew && resp.Result == PCPSuccess && resp.Lifetime != 0 {
+		// A success this client rejects (no usable external address or
+		// port): the gateway holds a mapping for nobody.
+		c.undoPCP(proto, transport, in, nonce)
+	}
+	return m, err
 }
 
-// undoPCP deletes, in the background and within Timeout, a mapping whose
-// MAP request was abandoned. Close waits for it.
+// undoPCP deletes, in the background, a mapping whose
+// MAP request was abandoned or whose answer was rejected. Close waits for
+// it.
 func (c *Client) undoPCP(proto uint8, transport string, in netip.AddrPort, nonce [12]byte) {
 	c.mu.Lock()
 	if c.closing {
@@ -323,10 +333,13 @@ func (c *Client) undoPCP(proto uint8, transport string, in netip.AddrPort, nonce
 	c.mu.Unlock()
 	go func() {
 		defer c.undo.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
-		defer cancel()
-		if _, err := c.pcpMap(ctx, proto, transport, in, netip.AddrPort{}, 0, nonce); err != nil {
-			c.log.Debug("pmp: deleting the mapping of an abandoned request failed", "err", err)
+		// No deadline of its own: it waits its turn for the socket
+		// (every exchange ahead of it ends within Timeout), then the
+		// exchange itself is bounded by Timeout. A deadline set here
+		// would run out in the queue behind a request whose answers are
+		// being rejected, and the deletion would never be sent.
+		if _, err := c.pcpMap(context.Background(), proto, transport, in, netip.AddrPort{}, 0, nonce, false); err != nil {
+			c.log.Debug("pmp: deleting the mapping of an abandoned or rejected request failed", "err", err)
 		}
 	}()
 }
@@ -398,7 +411,7 @@ func (c *Client) pcpExternal(ctx context.Context) (netip.Addr, error) {
 	var nonce [12]byte
 	_, _ = rand.Read(nonce[:])
 	internal := netip.AddrPortFrom(local, uint16(ua.Port))
-	m, err := c.pcpMap(ctx, protoUDP, "udp", internal, netip.AddrPort{}, 120, nonce)
+	m, err := c.pcpMap(ctx, protoUDP, "udp", internal, netip.AddrPort{}, 120, nonce, false)
 	if err != nil {
 		var pe *PCPError
 		if errors.As(err, &pe) && slices.Contains(c.protos, NATPMP) {

@@ -21,8 +21,10 @@ type Mapping struct {
 	// Internal is this host's address and port the mapping forwards to.
 	Internal netip.AddrPort
 	// External is the gateway's external address and the mapped port. The
-	// address is what GetExternalIPAddress reported: it may be invalid (the
-	// gateway did not say) or not public (double NAT; see ExternalAddress).
+	// address is what GetExternalIPAddress reported: it is invalid when
+	// that is unknown (the gateway did not say, or its answer could not be
+	// used: over MaxBodySize, empty, not an address, 0.0.0.0), and may be
+	// not public (double NAT; see ExternalAddress).
 	External netip.AddrPort
 	// Lifetime is the lease the gateway reports (or, if it does not report
 	// one, the lease requested). Zero when Permanent.
@@ -105,6 +107,10 @@ func (c *Client) externalAddrAsync() *pendingAddr {
 			a, err := c.externalAddr(c.life)
 			if err == nil && !a.IsUnspecified() {
 				p.addr = a
+			} else {
+				// Unknown: no answer, or one that cannot be used (over
+				// MaxBodySize, empty, not an address).
+				c.log.Debug("upnp: external address unknown", "err", err, "addr", a)
 			}
 			p.at = time.Now()
 			close(p.done)

@@ -260,7 +260,7 @@ func describe(e natx.PortMapEvent, stunMapped netip.Addr) event {
 		ev.PrevExternal = addrString(e.Prev.External)
 		ev.Reason = e.Reason
 	}
-	if e.Kind == natx.EventLost {
+	if e.Kind == natx.EventLost || e.Kind == natx.EventRefused {
 		ev.Reason = e.Reason
 	}
 	if e.Err != nil {

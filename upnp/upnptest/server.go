@@ -134,6 +134,7 @@ type Server struct {
 	faults    []Fault
 	counts    map[string]int
 	extIP     string
+	hostileN  int64 // body bytes of hostile answers written
 }
 
 // NewServer starts a Server and stops it when the test ends. It fails the
@@ -284,6 +285,21 @@ func (s *Server) Count(kind string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.counts[kind]
+}
+
+// HostileBytes returns how many body bytes the hostile answers
+// (Options.Hostile) have written so far: what a client that stops reading
+// at its cap let through, plus what the sockets' buffers took.
+func (s *Server) HostileBytes() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.hostileN
+}
+
+func (s *Server) addHostile(n int) {
+	s.mu.Lock()
+	s.hostileN += int64(n)
+	s.mu.Unlock()
 }
 
 // FailNext makes the next n calls of action fail with code (n = 0: all).

@@ -356,7 +356,9 @@ func (s *Server) hostile(w http.ResponseWriter, r *http.Request, prefix string) 
 		io.WriteString(w, prefix)
 		chunk := []byte(strings.Repeat("<a></a>", 1024))
 		for sent := 0; sent < 100<<20; sent += len(chunk) {
-			if _, err := w.Write(chunk); err != nil {
+			n, err := w.Write(chunk)
+			s.addHostile(n)
+			if err != nil {
 				return
 			}
 		}
@@ -365,7 +367,9 @@ func (s *Server) hostile(w http.ResponseWriter, r *http.Request, prefix string) 
 		rc := http.NewResponseController(w)
 		io.WriteString(w, prefix)
 		for {
-			if _, err := io.WriteString(w, " "); err != nil {
+			n, err := io.WriteString(w, " ")
+			s.addHostile(n)
+			if err != nil {
 				return
 			}
 			if rc.Flush() != nil {
