@@ -6,6 +6,8 @@
 #                tests are skipped and this says so loudly)
 #   make test    the fast tests only (no root, no lab)
 #   make bench   the benchmarks (figures in docs/benchmarks.md)
+#   make cross   go vet ./... for macOS, Windows and FreeBSD (the code for
+#                other systems is cross-built only: see README.md)
 
 GO            ?= go
 STATICCHECK   := honnef.co/go/tools/cmd/staticcheck@v0.8.2
@@ -16,9 +18,9 @@ LAB_PACKAGES  := iproute2 procps nftables conntrack miniupnpd-nftables miniupnpc
 ROOT          := $(shell id -u)
 TESTFLAGS     ?=
 
-.PHONY: check test bench fmt vet staticcheck lab-deps lab-banner
+.PHONY: check test bench fmt vet cross staticcheck lab-deps lab-banner
 
-check: lab-deps fmt vet staticcheck
+check: lab-deps fmt vet cross staticcheck
 ifeq ($(ROOT),0)
 	NATX_LAB=require $(GO) test -race $(TESTFLAGS) ./...
 else
@@ -39,6 +41,14 @@ fmt:
 
 vet:
 	$(GO) vet ./...
+
+# CROSS_OS are the systems every package and test must compile and vet for.
+CROSS_OS      := darwin windows freebsd
+cross:
+	@for os in $(CROSS_OS); do \
+		echo "GOOS=$$os $(GO) vet ./..."; \
+		GOOS=$$os $(GO) vet ./... || exit 1; \
+	done
 
 staticcheck:
 	$(GO) run $(STATICCHECK) ./...

@@ -209,22 +209,30 @@ func TestWindowsSample(t *testing.T) {
 	}
 }
 
+// TestChoose checks each rule of the choice. Mutations caught: metrics not
+// compared (the first case picks 10.0.0.1); scoped routes not put last (the
+// second picks 10.0.0.1); an unstable sort or a reversed order (the third
+// picks 10.0.0.3); families mixed (the fourth picks fe80::1).
 func TestChoose(t *testing.T) {
 	a := func(s string) netip.Addr { return netip.MustParseAddr(s) }
-	rs := []route{
-		{gw: a("10.0.0.1"), metric: 5, scoped: true},
-		{gw: a("10.0.0.2"), metric: 5},
-		{gw: a("10.0.0.3"), metric: 5},
-		{gw: a("fe80::1"), metric: 1},
-		{gw: a("10.0.0.4"), metric: 7},
+	cases := []struct {
+		name string
+		rs   []route
+		f    Family
+		want string
+	}{
+		{"lowest-metric", []route{{gw: a("10.0.0.1"), metric: 600}, {gw: a("10.0.0.2"), metric: 100}, {gw: a("10.0.0.3"), metric: 300}}, IPv4, "10.0.0.2"},
+		{"unscoped-first", []route{{gw: a("10.0.0.1"), scoped: true}, {gw: a("10.0.0.2")}, {gw: a("10.0.0.3"), scoped: true}}, IPv4, "10.0.0.2"},
+		{"table-order", []route{{gw: a("10.0.0.3"), metric: 9}, {gw: a("10.0.0.1"), metric: 5}, {gw: a("10.0.0.2"), metric: 5}}, IPv4, "10.0.0.1"},
+		{"family", []route{{gw: a("fe80::1"), metric: 1}, {gw: a("10.0.0.4"), metric: 7}}, IPv4, "10.0.0.4"},
+		{"ipv6", []route{{gw: a("10.0.0.4"), metric: 1}, {gw: a("fe80::1"), metric: 7}}, IPv6, "fe80::1"},
 	}
-	if r, _ := choose(rs, IPv4); r.gw != a("10.0.0.2") {
-		t.Errorf("IPv4: %v, want 10.0.0.2 (lowest metric, unscoped, first)", r.gw)
+	for _, tc := range cases {
+		if r, err := choose(tc.rs, tc.f); err != nil || r.gw.String() != tc.want {
+			t.Errorf("%s: %v, %v; want %s", tc.name, r.gw, err, tc.want)
+		}
 	}
-	if r, _ := choose(rs, IPv6); r.gw != a("fe80::1") {
-		t.Errorf("IPv6: %v, want fe80::1", r.gw)
-	}
-	if _, err := choose(rs[3:4], IPv4); !errors.Is(err, ErrNoDefaultRoute) {
+	if _, err := choose(cases[3].rs[:1], IPv4); !errors.Is(err, ErrNoDefaultRoute) {
 		t.Errorf("no IPv4 route: %v", err)
 	}
 	if _, err := choose(nil, IPv6); !errors.Is(err, ErrNoDefaultRoute) || !strings.Contains(err.Error(), "IPv6") {
@@ -294,6 +302,8 @@ func TestBadTables(t *testing.T) {
 		{"header-only", header, ""},
 		{"down", header + "eth0\t00000000\t0101A8C0\t0002\t0\t0\t0\t00000000\t0\t0\t0\n", ""},
 		{"zero-gateway", header + "eth0\t00000000\t00000000\t0003\t0\t0\t0\t00000000\t0\t0\t0\n", ""},
+		{"reject", header + "eth0\t00000000\t0101A8C0\t0203\t0\t0\t0\t00000000\t0\t0\t0\n", ""},
+		{"not-default-mask", header + "eth0\t00000000\t0101A8C0\t0003\t0\t0\t0\t000000FF\t0\t0\t0\n", ""},
 	}
 	for _, tc := range v4 {
 		rs, err := parseProcRoute(strings.NewReader(tc.table))
