@@ -372,10 +372,20 @@ func TestBadRIB(t *testing.T) {
 		{"not-rtm-get", msg(func(b []byte) { b[3] = 1 }), ""},
 		{"reject", msg(func(b []byte) { b[8] |= bsdRTFReject }), ""},
 		{"host", msg(func(b []byte) { b[8] |= bsdRTFHost }), ""},
+		// The destination written as a zero-length socket address (4
+		// bytes of padding), the message shortened to match: still the
+		// default route.
+		{"zero-length-dst", msg(func(b []byte) { b[0] = 128 - 12; copy(b[92:], append([]byte{0, 0, 0, 0}, good[92+16:128]...)) })[:116], "want-route"},
 		{"not-default-mask", msg(func(b []byte) { b[92+32] = 4; b[92+33] = 0; b[92+34] = 0; b[92+35] = 0xff }), ""},
 	}
 	for _, tc := range cases {
 		rs, err := parseRIB(tc.b, darwinLayout)
+		if tc.errPart == "want-route" {
+			if err != nil || len(rs) != 1 || rs[0].gw.String() != "10.0.0.1" {
+				t.Errorf("%s: %v %v, want the route via 10.0.0.1", tc.name, rs, err)
+			}
+			continue
+		}
 		if tc.errPart == "" {
 			if err != nil || len(rs) != 0 {
 				t.Errorf("%s: %v %v, want no route and no error", tc.name, rs, err)

@@ -106,13 +106,21 @@ func parseRIB(b []byte, l ribLayout) ([]route, error) {
 		if flags&(bsdRTFUp|bsdRTFGateway) != bsdRTFUp|bsdRTFGateway || flags&(bsdRTFHost|bsdRTFReject|bsdRTFBlackhole) != 0 {
 			continue
 		}
-		dst, _ := l.inetAddr(sa[bsdRTAXDst])
-		if !dst.IsValid() || !dst.IsUnspecified() || !zeroMask(sa[bsdRTAXNetmask]) {
-			continue
-		}
 		gw, zone := l.inetAddr(sa[bsdRTAXGateway])
-		if !gw.IsValid() || gw.IsUnspecified() || gw.Is4() != dst.Is4() {
+		if !gw.IsValid() || gw.IsUnspecified() {
 			continue // an interface route (AF_LINK gateway), or nonsense
+		}
+		dst, _ := l.inetAddr(sa[bsdRTAXDst])
+		if sa[bsdRTAXDst] != nil && len(sa[bsdRTAXDst]) == 0 {
+			// A zero-length destination, as the kernel writes an
+			// all-zero address: the unspecified address.
+			dst = netip.IPv6Unspecified()
+			if gw.Is4() {
+				dst = netip.IPv4Unspecified()
+			}
+		}
+		if !dst.IsValid() || !dst.IsUnspecified() || gw.Is4() != dst.Is4() || !zeroMask(sa[bsdRTAXNetmask]) {
+			continue
 		}
 		r := route{gw: gw, ifIndex: index, metric: metric, scoped: l.ifscope != 0 && flags&l.ifscope != 0}
 		if zone != 0 && needsZone(gw) {
