@@ -20,7 +20,7 @@ func addSeeds(f *testing.F, glob string, hexDump bool) {
 			f.Fatal(err)
 		}
 		if hexDump {
-			b = decodeHexSample(&testing.T{}, b)
+			b = decodeHexSample(f, b)
 		}
 		f.Add(b)
 	}

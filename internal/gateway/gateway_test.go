@@ -46,7 +46,8 @@ func readSample(t *testing.T, name string) []byte {
 }
 
 // decodeHexSample reads an annotated hex dump: '#' starts a comment.
-func decodeHexSample(t *testing.T, b []byte) []byte {
+func decodeHexSample(t testing.TB, b []byte) []byte {
+	t.Helper()
 	var digits strings.Builder
 	for line := range strings.Lines(string(b)) {
 		if i := strings.IndexByte(line, '#'); i >= 0 {
