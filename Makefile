@@ -9,6 +9,8 @@
 #   make mutate  the mutation check: each listed defence switched off must
 #                make its tests fail (docs/mutation.md)
 #   make bench   the benchmarks (figures in docs/benchmarks.md)
+#   make cross   go vet ./... for macOS, Windows and FreeBSD (the code for
+#                other systems is cross-built only: see README.md)
 
 GO            ?= go
 STATICCHECK   := honnef.co/go/tools/cmd/staticcheck@v0.8.2
@@ -19,9 +21,9 @@ LAB_PACKAGES  := iproute2 procps nftables conntrack miniupnpd-nftables miniupnpc
 ROOT          := $(shell id -u)
 TESTFLAGS     ?=
 
-.PHONY: check test bench fmt vet staticcheck mutate nested lab-deps lab-banner
+.PHONY: check test bench fmt vet cross staticcheck mutate nested lab-deps lab-banner
 
-check: lab-deps fmt vet staticcheck nested mutate
+check: lab-deps fmt vet cross staticcheck nested mutate
 ifeq ($(ROOT),0)
 	NATX_LAB=require $(GO) test -race $(TESTFLAGS) ./...
 else
@@ -47,6 +49,14 @@ vet:
 # collector (natx/natxprom) is vetted and tested on its own.
 nested:
 	cd natx/natxprom && $(GO) vet ./... && $(GO) test -race $(TESTFLAGS) ./...
+
+# CROSS_OS are the systems every package and test must compile and vet for.
+CROSS_OS      := darwin windows freebsd
+cross:
+	@for os in $(CROSS_OS); do \
+		echo "GOOS=$$os $(GO) vet ./..."; \
+		GOOS=$$os $(GO) vet ./... || exit 1; \
+	done
 
 staticcheck:
 	$(GO) run $(STATICCHECK) ./...

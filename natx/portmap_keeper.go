@@ -22,8 +22,8 @@ import (
 // default gateway and tries PCP, NAT-PMP and UPnP on the real network.
 type PortMapConfig struct {
 	// Gateway is the gateway's address. If zero, PMP.Gateway and
-	// UPnP.Gateway apply, and where those are zero too the default route
-	// (Linux /proc/net/route). Tests must set it.
+	// UPnP.Gateway apply, and where those are zero too the system's
+	// default route (Linux, macOS and the BSDs, Windows). Tests must set it.
 	Gateway netip.Addr
 
 	// DisablePMP turns PCP and NAT-PMP off. To use only one of the two,

@@ -3,17 +3,12 @@
 package upnp
 
 import (
-	"bufio"
-	"encoding/binary"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/netip"
-	"os"
-	"strconv"
-	"strings"
 	"time"
 
+	"github.com/nodeconn/natx/internal/gateway"
 	"github.com/pion/transport/v5"
 )
 
@@ -47,9 +42,10 @@ const DefaultLifetime = time.Hour
 type Config struct {
 	// Gateway is the address of the default gateway. Only SSDP answers from
 	// this address are accepted, and HTTP requests go only to it.
-	// If zero, it is read from the Linux routing table (/proc/net/route); on
-	// other systems Discover then fails with ErrNoGateway. Tests must set it
-	// (to a loopback upnptest server).
+	// If zero, it is the IPv4 gateway of the system's default route (Linux,
+	// macOS and the BSDs, Windows; see internal/gateway); without one, or
+	// on another system, Discover fails with ErrNoGateway. Tests must set
+	// it (to a loopback upnptest server).
 	Gateway netip.Addr
 
 	// SSDPPort is the UDP port M-SEARCH requests are sent to, unicast to
@@ -141,52 +137,9 @@ func (c *Config) gateway() (netip.Addr, error) {
 		}
 		return gw, nil
 	}
-	f, err := os.Open("/proc/net/route")
+	g, err := gateway.Default(gateway.IPv4)
 	if err != nil {
 		return netip.Addr{}, fmt.Errorf("%w: %v", ErrNoGateway, err)
 	}
-	defer f.Close()
-	gw, ok := parseProcRoute(io.LimitReader(f, 1<<20))
-	if !ok {
-		return netip.Addr{}, fmt.Errorf("%w: no default route", ErrNoGateway)
-	}
-	return gw, nil
-}
-
-// parseProcRoute finds the IPv4 default route with the lowest metric in the
-// text of /proc/net/route. The kernel prints addresses as the hex of the
-// in-memory (network order) 32-bit word, so they are decoded in native order.
-func parseProcRoute(r io.Reader) (netip.Addr, bool) {
-	const (
-		rtfUp      = 0x1
-		rtfGateway = 0x2
-	)
-	var best netip.Addr
-	bestMetric := uint64(1<<64 - 1)
-	sc := bufio.NewScanner(r)
-	first := true
-	for sc.Scan() {
-		if first { // header line
-			first = false
-			continue
-		}
-		f := strings.Fields(sc.Text())
-		if len(f) < 8 || f[1] != "00000000" || f[7] != "00000000" {
-			continue
-		}
-		gw, err1 := strconv.ParseUint(f[2], 16, 32)
-		flags, err2 := strconv.ParseUint(f[3], 16, 32)
-		metric, err3 := strconv.ParseUint(f[6], 10, 64)
-		if err1 != nil || err2 != nil || err3 != nil || flags&(rtfUp|rtfGateway) != rtfUp|rtfGateway {
-			continue
-		}
-		var b [4]byte
-		binary.NativeEndian.PutUint32(b[:], uint32(gw))
-		a := netip.AddrFrom4(b)
-		if a.IsUnspecified() || metric >= bestMetric {
-			continue
-		}
-		best, bestMetric = a, metric
-	}
-	return best, best.IsValid()
+	return g.Addr, nil
 }

@@ -5,7 +5,6 @@ package upnp
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"io"
 	"net"
@@ -196,31 +195,4 @@ func TestConfigGateway(t *testing.T) {
 			t.Errorf("gateway %s: err %v, want ErrNoGateway", bad, err)
 		}
 	}
-}
-
-func TestParseProcRoute(t *testing.T) {
-	const table = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n" +
-		"wlan0\t00000000\t0101A8C0\t0003\t0\t0\t600\t00000000\t0\t0\t0\n" +
-		"eth0\t00000000\t0102A8C0\t0003\t0\t0\t100\t00000000\t0\t0\t0\n" +
-		"eth0\t0002A8C0\t00000000\t0001\t0\t0\t100\t00FFFFFF\t0\t0\t0\n" +
-		"tun0\t00000000\t0103A8C0\t0001\t0\t0\t1\t00000000\t0\t0\t0\n" // no RTF_GATEWAY
-	gw, ok := parseProcRoute(strings.NewReader(table))
-	// The kernel prints the in-memory word: on little-endian machines
-	// 0102A8C0 is 192.168.2.1; decode the expectation the same way.
-	want := netip.MustParseAddr("192.168.2.1")
-	if !littleEndian() {
-		want = netip.MustParseAddr("1.2.168.192")
-	}
-	if !ok || gw != want {
-		t.Fatalf("gateway %v %v, want %v", gw, ok, want)
-	}
-	if _, ok := parseProcRoute(strings.NewReader("Iface\tDestination\n garbage\n")); ok {
-		t.Fatal("garbage gave a gateway")
-	}
-}
-
-func littleEndian() bool {
-	var b [2]byte
-	binary.NativeEndian.PutUint16(b[:], 1)
-	return b[0] == 1
 }

@@ -2,16 +2,15 @@ package netlab
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/netip"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -60,6 +59,9 @@ type Lab struct {
 
 // Available reports whether the lab can run here, and why not.
 func Available() (bool, string) {
+	if runtime.GOOS != "linux" {
+		return false, "network namespaces need Linux"
+	}
 	if os.Geteuid() != 0 {
 		return false, "not root (network namespaces and nftables need root; run `sudo make check`)"
 	}
@@ -223,7 +225,7 @@ func deleteNamespace(name string) {
 	if out, err := run(ctx, "ip", "netns", "pids", name); err == nil {
 		for _, f := range strings.Fields(out) {
 			if pid, err := strconv.Atoi(f); err == nil && pid > 1 && pid != os.Getpid() {
-				_ = syscall.Kill(pid, syscall.SIGKILL)
+				killPID(pid)
 			}
 		}
 	}
@@ -250,7 +252,7 @@ func reapStale() {
 		if err != nil || pid == os.Getpid() {
 			continue
 		}
-		if err := syscall.Kill(pid, 0); err == nil || errors.Is(err, syscall.EPERM) {
+		if processAlive(pid) {
 			continue // still alive
 		}
 		deleteNamespace(name)

@@ -6,13 +6,10 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // Namespace is one network namespace of a lab.
@@ -68,54 +65,6 @@ func (n *Namespace) NFT(script string) error {
 		return fmt.Errorf("nft in %s: %w: %s\n%s", n.Role, err, out, script)
 	}
 	return nil
-}
-
-// Do runs f on an OS thread switched into the namespace. Sockets that f
-// creates belong to the namespace and may be used afterwards from any
-// goroutine; goroutines that f starts do NOT run in the namespace.
-func (n *Namespace) Do(f func() error) error {
-	target, err := unix.Open("/run/netns/"+n.Name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("netlab: open namespace %s: %w", n.Name, err)
-	}
-	defer unix.Close(target)
-	errc := make(chan error, 1)
-	// A fresh goroutine, so that a thread we cannot switch back is simply
-	// discarded by the runtime when the goroutine ends still locked.
-	go func() {
-		runtime.LockOSThread()
-		orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer unix.Close(orig)
-		if err := unix.Setns(target, unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("netlab: setns %s: %w", n.Name, err)
-			return
-		}
-		ferr := f()
-		if err := unix.Setns(orig, unix.CLONE_NEWNET); err != nil {
-			// Leave the thread locked: it dies with this goroutine.
-			errc <- ferr
-			return
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
-}
-
-// Command returns a command that runs inside the namespace. It is tracked
-// by the lab once started with Lab.Start, and killed at teardown.
-func (n *Namespace) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", n.Name, name}, args...)...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 5 * time.Second
-	return cmd
 }
 
 // Process is a long-running process started in a namespace by the lab.
@@ -184,7 +133,7 @@ func (p *Process) Exited() bool {
 
 // Signal sends sig to the process group.
 func (p *Process) Signal(sig syscall.Signal) error {
-	return syscall.Kill(-p.cmd.Process.Pid, sig)
+	return signalGroup(p.cmd.Process.Pid, sig)
 }
 
 // Stop ends the process: SIGTERM, then SIGKILL after grace. It waits for it.

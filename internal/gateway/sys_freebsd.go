@@ -1,0 +1,8 @@
+// This file names the freebsd details of sys_bsd.go.
+
+package gateway
+
+const (
+	osName     = "freebsd"
+	rtfIfscope = 0
+)

@@ -1,0 +1,8 @@
+// This file names the netbsd details of sys_bsd.go.
+
+package gateway
+
+const (
+	osName     = "netbsd"
+	rtfIfscope = 0
+)
