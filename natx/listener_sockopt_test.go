@@ -1,3 +1,5 @@
+//go:build unix
+
 // Tests of the Listener's socket options: the buffer sizes reach the socket,
 // and quic-go runs on the Listener without its buffer warning.
 
