@@ -246,9 +246,10 @@ func buildTailscaleBench(dir string) (string, error) {
 
 // runTailscaleBench runs tsportmap mode in the host's namespace of s, b.N
 // operations, and reports its mean as ns/op. want is "fail" when every
-// operation must fail (a probe that finds no protocol), else every one must
-// succeed, via want unless want is "any" (tsportmap reports the protocol
-// of its last success only).
+// operation must fail (a probe that finds no protocol); else the mappings
+// must have been made via want unless want is "any" (tsportmap reports
+// the protocol of its last success only), and the failed ones are
+// reported ("fails") and counted in the mean.
 func runTailscaleBench(b *testing.B, bin string, s *netlab.Site, mode string, port int, want string) {
 	if bin == "" {
 		msg := "*** internal/tsportmap did not build: Tailscale's portmapper not measured"
@@ -278,12 +279,23 @@ func runTailscaleBench(b *testing.B, bin string, s *netlab.Site, mode string, po
 	switch {
 	case want == "fail" && res.Fails != b.N:
 		b.Fatalf("tailscale: %d of %d ops failed, want all (via %q); each op (ms): %v", res.Fails, b.N, res.Via, res.Ms)
-	case want != "fail" && res.Fails > 0:
-		b.Fatalf("tailscale: %d of %d mappings failed; each op (ms): %v", res.Fails, b.N, res.Ms)
+	case want != "fail" && res.Fails == b.N:
+		b.Fatalf("tailscale: every mapping failed; each op (ms): %v\n%s", res.Ms, out)
 	case want != "fail" && want != "any" && res.Via != want:
 		b.Fatalf("tailscale: mapped via %q, want %q", res.Via, want)
 	case len(res.Ms) != b.N:
 		b.Fatalf("tailscale: %d of %d ops timed", len(res.Ms), b.N)
+	}
+	if want != "fail" {
+		// Tailscale's own failures (under load its Probe can miss the
+		// gateway's answer, and then it does not map: seen with the
+		// machine's load average at 25) are the reference's behaviour,
+		// not a broken benchmark: they stay in its mean at the time they
+		// took, and are reported, never left out.
+		b.ReportMetric(float64(res.Fails), "fails")
+		if res.Fails > 0 {
+			b.Logf("*** tailscale: %d of %d mappings failed (in the mean at the time they took; TSPORTMAP_LOG=1 logs the portmapper)", res.Fails, b.N)
+		}
 	}
 	b.ReportMetric(res.NsOp, "ns/op")
 	b.Logf("tailscale (%s) via %q: each op (ms): %v", mode, res.Via, res.Ms)

@@ -92,8 +92,8 @@ func saveBenchLog(b *testing.B, name string, p *netlab.Process) {
 // n, step ("stun", "pcp", "turn-udp", "turn-tcp"), verify ("wait" to wait
 // up to 6 s after Open for a verified candidate, which every round must
 // get, "" not to), and the best candidate every round must end with, as
-// "kind/via/reachability/verified" (via empty when it is not checked, e.g.
-// "mapped/pcp/mapped/true", "relayed//relay-only/false"). The first round
+// "kind,via,reachability,verified" (via empty when it is not checked, e.g.
+// "mapped,pcp,mapped,true", "relayed,,relay-only,false"). The first round
 // that misses ends the run with an Error: no mean is reported of rounds
 // that did not do what the benchmark claims.
 func openBenchHelper(args []string) error {
@@ -108,7 +108,7 @@ func openBenchHelper(args []string) error {
 			res.Error = fmt.Sprintf("round %d: open: %v", i, err)
 			break
 		}
-		if got := fmt.Sprintf("%s/%s/%s/%v", best.Kind, best.Via, best.Reach, best.Verified); !matchBest(got, want) {
+		if got := fmt.Sprintf("%s,%s,%s,%v", best.Kind, best.Via, best.Reach, best.Verified); !matchBest(got, want) {
 			res.Error = fmt.Sprintf("round %d: best candidate %v (%s), want %s", i, best, got, want)
 			break
 		}
@@ -136,10 +136,10 @@ func openBenchHelper(args []string) error {
 	return netlab.PrintJSON(res)
 }
 
-// matchBest reports whether got ("kind/via/reach/verified") is want, an
+// matchBest reports whether got ("kind,via,reach,verified") is want, an
 // empty via in want matching any.
 func matchBest(got, want string) bool {
-	g, w := strings.Split(got, "/"), strings.Split(want, "/")
+	g, w := strings.Split(got, ","), strings.Split(want, ",")
 	if len(g) != 4 || len(w) != 4 {
 		return false
 	}
@@ -327,17 +327,17 @@ func BenchmarkLabOpen(b *testing.B) {
 		relay string
 		step  string
 		wait  string
-		best  string // every round's best candidate: kind/via/reach/verified
+		best  string // every round's best candidate: kind,via,reach,verified
 	}{
-		{"Public", pub, "", "stun", "wait", "host//public/true"},
-		{"PortForward", fwd, "", "stun", "wait", "reflexive//mapped/true"},
-		{"EIM+miniupnpd", eimUPnP, "", "pcp", "wait", "mapped/pcp/mapped/true"},
-		{"EIM", eim, "", "stun", "", "reflexive//punch-only/false"}, // punch-only: nothing to verify
-		{"EIM+silent-gateway", silent, "", "stun", "", "reflexive//punch-only/false"},
-		{"Symmetric+relay", sym, "udp", "turn-udp", "wait", "relayed//relay-only/true"},
+		{"Public", pub, "", "stun", "wait", "host,,public,true"},
+		{"PortForward", fwd, "", "stun", "wait", "reflexive,,mapped,true"},
+		{"EIM+miniupnpd", eimUPnP, "", "pcp", "wait", "mapped,pcp,mapped,true"},
+		{"EIM", eim, "", "stun", "", "reflexive,,punch-only,false"}, // punch-only: nothing to verify
+		{"EIM+silent-gateway", silent, "", "stun", "", "reflexive,,punch-only,false"},
+		{"Symmetric+relay", sym, "udp", "turn-udp", "wait", "relayed,,relay-only,true"},
 		// UDP is blocked: no STUN answer tells the socket's address, so the
 		// relayed address cannot be verified (relay_verify.go).
-		{"PolicyFilter+relay-tcp", pf, "tcp", "turn-tcp", "", "relayed//relay-only/false"},
+		{"PolicyFilter+relay-tcp", pf, "tcp", "turn-tcp", "", "relayed,,relay-only,false"},
 	}
 	// A node opens once; the benchmark opens in a loop, and Linux lets a
 	// router send a host about six ICMP errors in a burst, then one a
