@@ -279,19 +279,19 @@ func runTailscaleBench(b *testing.B, bin string, s *netlab.Site, mode string, po
 	switch {
 	case want == "fail" && res.Fails != b.N:
 		b.Fatalf("tailscale: %d of %d ops failed, want all (via %q); each op (ms): %v", res.Fails, b.N, res.Via, res.Ms)
-	case want != "fail" && res.Fails == b.N:
-		b.Fatalf("tailscale: every mapping failed; each op (ms): %v\n%s", res.Ms, out)
-	case want != "fail" && want != "any" && res.Via != want:
+	case want != "fail" && want != "any" && res.Fails < b.N && res.Via != want:
 		b.Fatalf("tailscale: mapped via %q, want %q", res.Via, want)
 	case len(res.Ms) != b.N:
 		b.Fatalf("tailscale: %d of %d ops timed", len(res.Ms), b.N)
 	}
 	if want != "fail" {
-		// Tailscale's own failures (under load its Probe can miss the
-		// gateway's answer, and then it does not map: seen with the
-		// machine's load average at 25) are the reference's behaviour,
-		// not a broken benchmark: they stay in its mean at the time they
-		// took, and are reported, never left out.
+		// Tailscale's own failures (under load an op can see no answer
+		// from the gateway at all, with the portmapper's log showing
+		// nothing received, and then it does not map; seen with the
+		// machine's load average at 20 to 30, about one op in four) are
+		// the reference's behaviour, not a broken benchmark: they stay in
+		// its mean at the time they took (its 5 s attempt), and are
+		// reported, never left out.
 		b.ReportMetric(float64(res.Fails), "fails")
 		if res.Fails > 0 {
 			b.Logf("*** tailscale: %d of %d mappings failed (in the mean at the time they took; TSPORTMAP_LOG=1 logs the portmapper)", res.Fails, b.N)
