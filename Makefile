@@ -2,7 +2,8 @@
 #
 #   make check   everything CI runs: gofmt, go vet, staticcheck, and every test
 #                with -race, including the network-namespace lab (as root it
-#                first installs the lab's Debian packages; as non-root the lab
+#                first installs the lab's Debian packages, and then runs each
+#                lab benchmark once, lab-bench-smoke; as non-root the lab
 #                tests are skipped and this says so loudly)
 #   make test    the fast tests only (no root, no lab)
 #   make bench   the benchmarks (figures in docs/benchmarks.md)
@@ -15,12 +16,15 @@ STATICCHECK   := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 LAB_PACKAGES  := iproute2 procps nftables conntrack miniupnpd-nftables miniupnpc natpmpc coturn
 ROOT          := $(shell id -u)
 TESTFLAGS     ?=
+# Packages with lab benchmarks (func BenchmarkLab…), for lab-bench-smoke.
+LAB_BENCH_PKGS := $(sort $(dir $(shell grep -rl --include='*_test.go' '^func BenchmarkLab' .)))
 
-.PHONY: check test bench fmt vet staticcheck lab-deps lab-banner
+.PHONY: check test bench fmt vet staticcheck lab-deps lab-banner lab-bench-smoke
 
 check: lab-deps fmt vet staticcheck
 ifeq ($(ROOT),0)
 	NATX_LAB=require $(GO) test -race $(TESTFLAGS) ./...
+	@$(MAKE) --no-print-directory lab-bench-smoke
 else
 	$(GO) test -race $(TESTFLAGS) ./...
 	@$(MAKE) --no-print-directory lab-banner
@@ -42,6 +46,13 @@ vet:
 
 staticcheck:
 	$(GO) run $(STATICCHECK) ./...
+
+# Each lab benchmark once, one package at a time (root only): not a
+# measurement but a smoke run, so that a benchmark whose own validation fails
+# (b.Fatal: the work it claims was not done) breaks CI. About 1.5 minutes
+# (docs/benchmarks.md).
+lab-bench-smoke:
+	NATX_LAB=require $(GO) test -p 1 -count=1 -timeout 15m -run '^$$' -bench '^BenchmarkLab' -benchtime 1x $(LAB_BENCH_PKGS)
 
 # Installs the lab's packages when running as root and any is missing.
 lab-deps:
