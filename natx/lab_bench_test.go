@@ -20,6 +20,9 @@ package natx_test
 // on the silent gateway must fail (Tailscale's probe must find nothing),
 // and every op must be timed. NATX_LAB=require fails the Tailscale rows
 // when internal/tsportmap does not build, instead of skipping them.
+// Checked by mutation: with the keeper's PCP/NAT-PMP client limited to
+// NAT-PMP (mapper_pmp.go, cfg.Protocols = NAT-PMP only), full/keeper fails
+// ("run 0: mapped via "natpmp", want "pcp"").
 
 import (
 	"context"
