@@ -25,7 +25,10 @@
 // ("nothing arrived from the relayed address"); with only large datagrams
 // sent directly ("if viaRelay && len(b) < 100 {"), "out" fails on the
 // stream ("relayed: 0 of N datagrams arrived from <relayed address>"),
-// where the old benchmark reported a throughput ratio of 0.82–0.91.
+// where the old benchmark reported a throughput ratio of 0.82–0.91 (an
+// outside audit's figure); with the "in" peer's relayed stream sent to the
+// Listener's socket instead of the relayed address, "in" fails ("the
+// Listener's RelayedIn counted 0 of 1 datagrams").
 
 package natx
 
