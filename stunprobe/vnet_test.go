@@ -135,7 +135,13 @@ func TestVnetMatrix(t *testing.T) {
 // where the test used to accept unknown and passed. Before the positive
 // tests' sends were spread over their budget (retry.maxRTO), 3 runs in 20
 // failed here with APDM/APDF's mapping unknown: four lost round trips in
-// a row to the other address.
+// a row to the other address. Known, not fixed: with -race on a 2-core
+// machine at load average 12, about 1 run in 80 ends with a filtering
+// verdict unknown because "an answer to a CHANGE-REQUEST arrived after the
+// negative wait" (0 or 1 datagram lost: host jitter, not loss; a floor of
+// 300 ms did not prevent it, as the answer to the last send, made late in
+// the wait, comes back through the filter that phase 3 then opens). The
+// test does not excuse it.
 func TestVnetMatrixLoss(t *testing.T) {
 	for i, nat := range vnetlab.Matrix() {
 		t.Run(nat.String(), func(t *testing.T) {
