@@ -1,10 +1,12 @@
 # natx — build and test entry points. See README.md.
 #
-#   make check   everything CI runs: gofmt, go vet, staticcheck, the mutation
-#                check (make mutate), and every test with -race, including
-#                the network-namespace lab (as root it first installs the
-#                lab's Debian packages; as non-root the lab tests are
-#                skipped and this says so loudly)
+#   make check   everything CI runs: gofmt, go vet (also for darwin, windows
+#                and freebsd: make cross), staticcheck, the mutation check
+#                (make mutate), and every test with -race, including the
+#                network-namespace lab (as root it first installs the lab's
+#                Debian packages, and then runs each lab benchmark once,
+#                lab-bench-smoke; as non-root the lab tests are skipped and
+#                this says so loudly)
 #   make test    the fast tests only (no root, no lab)
 #   make mutate  the mutation check: each listed defence switched off must
 #                make its tests fail (docs/mutation.md)
@@ -20,12 +22,15 @@ STATICCHECK   := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 LAB_PACKAGES  := iproute2 procps nftables conntrack miniupnpd-nftables miniupnpc natpmpc coturn
 ROOT          := $(shell id -u)
 TESTFLAGS     ?=
+# Packages with lab benchmarks (func BenchmarkLab…), for lab-bench-smoke.
+LAB_BENCH_PKGS := $(sort $(dir $(shell grep -rl --include='*_test.go' '^func BenchmarkLab' .)))
 
-.PHONY: check test bench fmt vet cross staticcheck mutate nested lab-deps lab-banner
+.PHONY: check test bench fmt vet cross staticcheck mutate nested lab-deps lab-banner lab-bench-smoke
 
 check: lab-deps fmt vet cross staticcheck nested mutate
 ifeq ($(ROOT),0)
 	NATX_LAB=require $(GO) test -race $(TESTFLAGS) ./...
+	@$(MAKE) --no-print-directory lab-bench-smoke
 else
 	$(GO) test -race $(TESTFLAGS) ./...
 	@$(MAKE) --no-print-directory lab-banner
@@ -65,6 +70,13 @@ staticcheck:
 # tree and requires the tests named for it to fail.
 mutate:
 	$(GO) run ./internal/mutation
+
+# Each lab benchmark once, one package at a time (root only): not a
+# measurement but a smoke run, so that a benchmark whose own validation fails
+# (b.Fatal: the work it claims was not done) breaks CI. About 1.5 minutes
+# (docs/benchmarks.md).
+lab-bench-smoke:
+	NATX_LAB=require $(GO) test -p 1 -count=1 -timeout 15m -run '^$$' -bench '^BenchmarkLab' -benchtime 1x $(LAB_BENCH_PKGS)
 
 # Installs the lab's packages when running as root and any is missing.
 lab-deps:

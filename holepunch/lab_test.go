@@ -182,7 +182,10 @@ func describePeer(e peerEvent) string {
 // from Connect to the initiator's path over the successful ones
 // ("s/path"), for the default number of sockets with a small budget and
 // for the setting TestLabPunch uses. Each iteration is one attempt with
-// fresh ports (and so fresh NAT mappings).
+// fresh ports (and so fresh NAT mappings). An attempt counts as a success
+// only when both sides confirmed the path and got the other's datagram
+// over it, and as a miss only when it ended in ErrNoDirectPath; any other
+// outcome fails the benchmark instead of lowering the rate.
 func BenchmarkLabBirthday(b *testing.B) {
 	l := netlab.New(b)
 	coturn := l.StartCoturn()
@@ -201,9 +204,22 @@ func BenchmarkLabBirthday(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				if ea.Connected && eb.Connected && ea.Received && eb.Received {
+				switch {
+				case ea.Connected && eb.Connected:
+					// A success is a path both sides confirmed and used:
+					// each got the other's datagram from the address its
+					// path names.
+					for _, e := range []peerEvent{ea, eb} {
+						if !e.Received || e.From != e.RemoteAddr {
+							b.Fatalf("a path without its datagram: %s", describePeer(e))
+						}
+					}
 					ok++
 					total += ea.Elapsed
+				case !ea.NoDirectPath:
+					// Only "no direct path" is a birthday miss; anything
+					// else is a broken attempt, not a data point.
+					b.Fatalf("attempt failed otherwise: %s / %s", describePeer(ea), describePeer(eb))
 				}
 			}
 			b.ReportMetric(float64(ok)/float64(b.N), "success")

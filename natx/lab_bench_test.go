@@ -12,6 +12,17 @@ package natx_test
 // not carry along); the helper times n operations and prints the mean, which
 // becomes the sub-benchmark's ns/op. The timed part is the mapping only;
 // deletions are done untimed after each.
+//
+// No mean is reported of work not done as claimed: every op of a row must
+// have made its mapping with the protocol the row names (PCP for the
+// keeper on the full gateway, UPnP for every UPnP-only row, NAT-PMP for
+// go-nat-pmp; the external tools' output must say they mapped), every op
+// on the silent gateway must fail (Tailscale's probe must find nothing),
+// and every op must be timed. NATX_LAB=require fails the Tailscale rows
+// when internal/tsportmap does not build, instead of skipping them.
+// Checked by mutation: with the keeper's PCP/NAT-PMP client limited to
+// NAT-PMP (mapper_pmp.go, cfg.Protocols = NAT-PMP only), full/keeper fails
+// ("run 0: mapped via "natpmp", want "pcp"").
 
 import (
 	"context"
@@ -51,13 +62,17 @@ type benchResult struct {
 	Ms []float64 `json:"ms,omitempty"`
 }
 
-// mapBenchHelper args: tool, gateway, self, port, n, expect ("ok" or
-// "fail"). It maps n times, timing each mapping, and prints a benchResult.
+// mapBenchHelper args: tool, gateway, self, port, n, expect (the protocol
+// every mapping must be made with: "pcp", "natpmp" or "upnp"; or "fail":
+// every attempt must fail). It maps n times, timing each mapping, and
+// prints a benchResult; the first run that does not meet expect ends it
+// with an Error, so that no mean is reported of work not done as claimed.
 func mapBenchHelper(args []string) error {
 	tool, gw, self := args[0], netip.MustParseAddr(args[1]), netip.MustParseAddr(args[2])
 	port, _ := strconv.Atoi(args[3])
 	n, _ := strconv.Atoi(args[4])
-	wantFail := args[5] == "fail"
+	expect := args[5]
+	wantFail := expect == "fail"
 	res := benchResult{Tool: tool, N: n}
 	var total time.Duration
 	for i := 0; i < n; i++ {
@@ -65,6 +80,10 @@ func mapBenchHelper(args []string) error {
 		d, via, err := mapOnce(tool, gw, netip.AddrPortFrom(self, uint16(port)))
 		if (err != nil) != wantFail {
 			res.Error = fmt.Sprintf("run %d: err %v, want failure %v", i, err, wantFail)
+			break
+		}
+		if !wantFail && via != expect {
+			res.Error = fmt.Sprintf("run %d: mapped via %q, want %q", i, via, expect)
 			break
 		}
 		total += d
@@ -129,6 +148,9 @@ func runMapBench(b *testing.B, l *netlab.Lab, s *netlab.Site, tool string, port 
 	if res.Error != "" {
 		b.Fatalf("%s: %s", tool, res.Error)
 	}
+	if len(res.Ms) != b.N {
+		b.Fatalf("%s: %d of %d ops timed", tool, len(res.Ms), b.N)
+	}
 	b.ReportMetric(res.NsOp, "ns/op")
 	if res.Via != "" {
 		b.Logf("%s mapped via %s", tool, res.Via)
@@ -138,8 +160,9 @@ func runMapBench(b *testing.B, l *netlab.Lab, s *netlab.Site, tool string, port 
 }
 
 // runProcessBench times a whole command per op in the host's namespace,
-// then runs undo untimed.
-func runProcessBench(b *testing.B, s *netlab.Site, cmd, undo []string) {
+// then runs undo untimed. Each op's output must contain want (the tool's
+// own words for a mapping made: these tools can exit 0 without one).
+func runProcessBench(b *testing.B, s *netlab.Site, cmd, undo []string, want string) {
 	var total time.Duration
 	for i := 0; i < b.N; i++ {
 		time.Sleep(benchIdle)
@@ -148,6 +171,9 @@ func runProcessBench(b *testing.B, s *netlab.Site, cmd, undo []string) {
 		total += time.Since(start)
 		if err != nil {
 			b.Fatalf("%v: %v\n%s", cmd, err, out)
+		}
+		if !strings.Contains(out, want) {
+			b.Fatalf("%v: no %q in its output:\n%s", cmd, want, out)
 		}
 		if out, err := s.Host.Exec(undo...); err != nil {
 			b.Fatalf("%v: %v\n%s", undo, err, out)
@@ -178,20 +204,20 @@ func BenchmarkLabPortMapping(b *testing.B) {
 	}
 	gw := func(s *netlab.Site) string { return s.GatewayIP.String() }
 
-	b.Run("full/keeper", func(b *testing.B) { runMapBench(b, l, full, "keeper", 24500, "ok") })
+	b.Run("full/keeper", func(b *testing.B) { runMapBench(b, l, full, "keeper", 24500, "pcp") })
 	b.Run("full/natpmpc", func(b *testing.B) {
 		runProcessBench(b, full, []string{"natpmpc", "-g", gw(full), "-a", "24501", "24501", "udp", "60"},
-			[]string{"natpmpc", "-g", gw(full), "-a", "24501", "0", "udp", "0"})
+			[]string{"natpmpc", "-g", gw(full), "-a", "24501", "0", "udp", "0"}, "Mapped public port 24501")
 	})
-	b.Run("full/go-nat-pmp", func(b *testing.B) { runMapBench(b, l, full, "go-nat-pmp", 24502, "ok") })
+	b.Run("full/go-nat-pmp", func(b *testing.B) { runMapBench(b, l, full, "go-nat-pmp", 24502, "natpmp") })
 	b.Run("full/upnpc", func(b *testing.B) {
-		runProcessBench(b, full, []string{"upnpc", "-r", "24503", "udp"}, []string{"upnpc", "-d", "24503", "udp"})
+		runProcessBench(b, full, []string{"upnpc", "-r", "24503", "udp"}, []string{"upnpc", "-d", "24503", "udp"}, "is redirected to internal")
 	})
-	b.Run("full/goupnp", func(b *testing.B) { runMapBench(b, l, full, "goupnp", 24504, "ok") })
-	b.Run("upnp-only/keeper", func(b *testing.B) { runMapBench(b, l, upnpOnly, "keeper", 24505, "ok") })
-	b.Run("upnp-only/goupnp", func(b *testing.B) { runMapBench(b, l, upnpOnly, "goupnp", 24506, "ok") })
+	b.Run("full/goupnp", func(b *testing.B) { runMapBench(b, l, full, "goupnp", 24504, "upnp") })
+	b.Run("upnp-only/keeper", func(b *testing.B) { runMapBench(b, l, upnpOnly, "keeper", 24505, "upnp") })
+	b.Run("upnp-only/goupnp", func(b *testing.B) { runMapBench(b, l, upnpOnly, "goupnp", 24506, "upnp") })
 	b.Run("upnp-only/upnpc", func(b *testing.B) {
-		runProcessBench(b, upnpOnly, []string{"upnpc", "-r", "24507", "udp"}, []string{"upnpc", "-d", "24507", "udp"})
+		runProcessBench(b, upnpOnly, []string{"upnpc", "-r", "24507", "udp"}, []string{"upnpc", "-d", "24507", "udp"}, "is redirected to internal")
 	})
 	b.Run("silent/keeper", func(b *testing.B) { runMapBench(b, l, silent, "keeper", 24508, "fail") })
 
@@ -202,11 +228,11 @@ func BenchmarkLabPortMapping(b *testing.B) {
 	if err != nil {
 		b.Logf("*** Tailscale's portmapper NOT measured: internal/tsportmap does not build here: %v", err)
 	}
-	b.Run("full/tailscale", func(b *testing.B) { runTailscaleBench(b, ts, full, "map", 24509, true) })
-	b.Run("full/tailscale-warm", func(b *testing.B) { runTailscaleBench(b, ts, full, "warm", 24512, true) })
-	b.Run("upnp-only/tailscale", func(b *testing.B) { runTailscaleBench(b, ts, upnpOnly, "map", 24510, true) })
-	b.Run("upnp-only/tailscale-warm", func(b *testing.B) { runTailscaleBench(b, ts, upnpOnly, "warm", 24513, true) })
-	b.Run("silent/tailscale-probe", func(b *testing.B) { runTailscaleBench(b, ts, silent, "probe", 24511, false) })
+	b.Run("full/tailscale", func(b *testing.B) { runTailscaleBench(b, ts, full, "map", 24509, "any") })
+	b.Run("full/tailscale-warm", func(b *testing.B) { runTailscaleBench(b, ts, full, "warm", 24512, "any") })
+	b.Run("upnp-only/tailscale", func(b *testing.B) { runTailscaleBench(b, ts, upnpOnly, "map", 24510, "upnp") })
+	b.Run("upnp-only/tailscale-warm", func(b *testing.B) { runTailscaleBench(b, ts, upnpOnly, "warm", 24513, "upnp") })
+	b.Run("silent/tailscale-probe", func(b *testing.B) { runTailscaleBench(b, ts, silent, "probe", 24511, "fail") })
 }
 
 // buildTailscaleBench builds internal/tsportmap (its own module; the Go
@@ -222,12 +248,25 @@ func buildTailscaleBench(dir string) (string, error) {
 }
 
 // runTailscaleBench runs tsportmap mode in the host's namespace of s, b.N
-// operations, and reports its mean as ns/op.
-func runTailscaleBench(b *testing.B, bin string, s *netlab.Site, mode string, port int, wantOK bool) {
+// operations, and reports its mean as ns/op. want is "fail" when every
+// operation must fail (a probe that finds no protocol); else the mappings
+// must have been made via want unless want is "any" (tsportmap reports
+// the protocol of its last success only), and the failed ones are
+// reported ("fails") and counted in the mean.
+func runTailscaleBench(b *testing.B, bin string, s *netlab.Site, mode string, port int, want string) {
 	if bin == "" {
-		b.Skip("*** internal/tsportmap did not build: Tailscale's portmapper not measured")
+		msg := "*** internal/tsportmap did not build: Tailscale's portmapper not measured"
+		if netlab.Required() {
+			b.Fatal(msg + " (" + netlab.EnvRequire + "=require)")
+		}
+		b.Skip(msg)
 	}
-	out, err := s.Host.Exec(bin, mode, s.GatewayIP.String(), s.HostIP.String(), strconv.Itoa(port), strconv.Itoa(b.N))
+	// Each op takes up to its 6 s attempt plus a 250 ms pause: more than
+	// Exec's 30 s for ten ops when several fail.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(b.N)*7*time.Second+30*time.Second)
+	defer cancel()
+	outb, err := s.Host.Command(ctx, bin, mode, s.GatewayIP.String(), s.HostIP.String(), strconv.Itoa(port), strconv.Itoa(b.N)).CombinedOutput()
+	out := string(outb)
 	if err != nil {
 		b.Fatalf("tsportmap: %v\n%s", err, out)
 	}
@@ -245,8 +284,26 @@ func runTailscaleBench(b *testing.B, bin string, s *netlab.Site, mode string, po
 	if res.Error != "" {
 		b.Fatal(res.Error)
 	}
-	if wantOK && res.Fails > 0 {
-		b.Fatalf("tailscale: %d of %d mappings failed; each op (ms): %v", res.Fails, b.N, res.Ms)
+	switch {
+	case want == "fail" && res.Fails != b.N:
+		b.Fatalf("tailscale: %d of %d ops failed, want all (via %q); each op (ms): %v", res.Fails, b.N, res.Via, res.Ms)
+	case want != "fail" && want != "any" && res.Fails < b.N && res.Via != want:
+		b.Fatalf("tailscale: mapped via %q, want %q", res.Via, want)
+	case len(res.Ms) != b.N:
+		b.Fatalf("tailscale: %d of %d ops timed", len(res.Ms), b.N)
+	}
+	if want != "fail" {
+		// Tailscale's own failures (under load an op can see no answer
+		// from the gateway at all, with the portmapper's log showing
+		// nothing received, and then it does not map; seen with the
+		// machine's load average at 20 to 30, about one op in four) are
+		// the reference's behaviour, not a broken benchmark: they stay in
+		// its mean at the time they took (its 5 s attempt), and are
+		// reported, never left out.
+		b.ReportMetric(float64(res.Fails), "fails")
+		if res.Fails > 0 {
+			b.Logf("*** tailscale: %d of %d mappings failed (in the mean at the time they took; TSPORTMAP_LOG=1 logs the portmapper)", res.Fails, b.N)
+		}
 	}
 	b.ReportMetric(res.NsOp, "ns/op")
 	b.Logf("tailscale (%s) via %q: each op (ms): %v", mode, res.Via, res.Ms)

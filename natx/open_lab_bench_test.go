@@ -17,6 +17,15 @@ package natx_test
 // goroutines, which a thread switched into a namespace would not carry
 // along); the helper times n rounds (Open, wait for a verified candidate,
 // Close; then the step alone) and prints the means.
+//
+// Every round must do what its row claims, or the benchmark fails with no
+// figure: the best candidate must be the row's (kind, PCP for the mapped
+// one, reachability, verified or not), and on the rows that wait for a
+// verified candidate every round must get one; "ms/verified" is the mean
+// over all rounds, never over the rounds that verified only. Checked by
+// mutation: with relayed candidates never counted as verified (in
+// openOnce's note), Symmetric+relay fails ("round 0: no verified candidate
+// within 6 s of Open") where it used to report no ms/verified and pass.
 
 import (
 	"context"
@@ -28,6 +37,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -44,7 +54,7 @@ type openBenchResult struct {
 	Tool       string  `json:"tool"`
 	N          int     `json:"n"`
 	OpenNs     float64 `json:"open_ns"`
-	VerifiedNs float64 `json:"verified_ns"` // mean over the rounds with a verified candidate
+	VerifiedNs float64 `json:"verified_ns"` // mean over all rounds, when every round had a verified candidate
 	Verified   int     `json:"verified"`    // rounds with a verified candidate
 	StepNs     float64 `json:"step_ns"`
 	Best       string  `json:"best,omitempty"`
@@ -53,9 +63,6 @@ type openBenchResult struct {
 	Error      string  `json:"error,omitempty"`
 }
 
-// openBenchHelper args: gateway, stun server, relay transport ("" none),
-// n, step ("stun", "pcp", "turn-udp", "turn-tcp"), verify ("wait" to wait
-// up to 6 s after Open for a verified candidate, "" not to).
 // envBenchLog, when set to a directory, makes the Open benchmark helper log
 // at debug level and the benchmark write that log there, one file per
 // router: where an Open spends its time.
@@ -84,16 +91,32 @@ func saveBenchLog(b *testing.B, name string, p *netlab.Process) {
 	b.Logf("helper log in %s", f)
 }
 
+// openBenchHelper args: gateway, stun server, relay transport ("" none),
+// n, step ("stun", "pcp", "turn-udp", "turn-tcp"), verify ("wait" to wait
+// up to 6 s after Open for a verified candidate, which every round must
+// get, "" not to), and the best candidate every round must end with, as
+// "kind,via,reachability,verified" (via empty when it is not checked, e.g.
+// "mapped,pcp,mapped,true", "relayed,,relay-only,false"). The first round
+// that misses ends the run with an Error: no mean is reported of rounds
+// that did not do what the benchmark claims.
 func openBenchHelper(args []string) error {
 	gw, stunServer, relay := netip.MustParseAddr(args[0]), netip.MustParseAddrPort(args[1]), args[2]
 	n, _ := strconv.Atoi(args[3])
-	step, wait := args[4], args[5] == "wait"
+	step, wait, want := args[4], args[5] == "wait", args[6]
 	res := openBenchResult{Tool: "openbench", N: n}
 	var open, verified, steps time.Duration
 	for i := range n {
-		o, v, err := openOnce(gw, stunServer, relay, wait, &res)
+		o, v, best, err := openOnce(gw, stunServer, relay, wait, &res)
 		if err != nil {
 			res.Error = fmt.Sprintf("round %d: open: %v", i, err)
+			break
+		}
+		if got := fmt.Sprintf("%s,%s,%s,%v", best.Kind, best.Via, best.Reach, best.Verified); !matchBest(got, want) {
+			res.Error = fmt.Sprintf("round %d: best candidate %v (%s), want %s", i, best, got, want)
+			break
+		}
+		if wait && v == 0 {
+			res.Error = fmt.Sprintf("round %d: no verified candidate within 6 s of Open", i)
 			break
 		}
 		open += o
@@ -110,15 +133,31 @@ func openBenchHelper(args []string) error {
 	}
 	res.OpenNs = float64(open.Nanoseconds()) / float64(n)
 	res.StepNs = float64(steps.Nanoseconds()) / float64(n)
-	if res.Verified > 0 {
-		res.VerifiedNs = float64(verified.Nanoseconds()) / float64(res.Verified)
+	if res.Verified == n {
+		res.VerifiedNs = float64(verified.Nanoseconds()) / float64(n)
 	}
 	return netlab.PrintJSON(res)
 }
 
+// matchBest reports whether got ("kind,via,reach,verified") is want, an
+// empty via in want matching any.
+func matchBest(got, want string) bool {
+	g, w := strings.Split(got, ","), strings.Split(want, ",")
+	if len(g) != 4 || len(w) != 4 {
+		return false
+	}
+	for i := range g {
+		if g[i] != w[i] && (i != 1 || w[i] != "") {
+			return false
+		}
+	}
+	return true
+}
+
 // openOnce opens a Listener as openHelper does and times its return and
-// its first verified candidate (zero when none came), then closes it.
-func openOnce(gw netip.Addr, stunServer netip.AddrPort, relay string, wait bool, res *openBenchResult) (time.Duration, time.Duration, error) {
+// its first verified candidate (zero when none came), then closes it. It
+// returns the best candidate at the end of the round, too.
+func openOnce(gw netip.Addr, stunServer netip.AddrPort, relay string, wait bool, res *openBenchResult) (time.Duration, time.Duration, natx.Candidate, error) {
 	var (
 		mu       sync.Mutex
 		start    time.Time
@@ -158,7 +197,7 @@ func openOnce(gw netip.Addr, stunServer netip.AddrPort, relay string, wait bool,
 	l, err := natx.Open(ctx, cfg)
 	open := time.Since(start)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, natx.Candidate{}, err
 	}
 	// A candidate verified by the time Open returned counts at Open's
 	// return unless its event came sooner.
@@ -177,14 +216,16 @@ func openOnce(gw netip.Addr, stunServer netip.AddrPort, relay string, wait bool,
 		res.First = first.String()
 	}
 	mu.Unlock()
+	var best natx.Candidate
 	if cs := l.Addrs(); len(cs) > 0 {
-		res.Best = cs[0].String()
+		best = cs[0]
+		res.Best = best.String()
 	}
 	res.Reach = string(l.Reachability())
 	if err := l.Close(); err != nil {
-		return 0, 0, fmt.Errorf("close: %w", err)
+		return 0, 0, best, fmt.Errorf("close: %w", err)
 	}
-	return open, v, nil
+	return open, v, best, nil
 }
 
 // stepOnce times one step alone, on a fresh socket, and undoes it untimed.
@@ -289,16 +330,17 @@ func BenchmarkLabOpen(b *testing.B) {
 		relay string
 		step  string
 		wait  string
+		best  string // every round's best candidate: kind,via,reach,verified
 	}{
-		{"Public", pub, "", "stun", "wait"},
-		{"PortForward", fwd, "", "stun", "wait"},
-		{"EIM+miniupnpd", eimUPnP, "", "pcp", "wait"},
-		{"EIM", eim, "", "stun", ""}, // punch-only: nothing to verify
-		{"EIM+silent-gateway", silent, "", "stun", ""},
-		{"Symmetric+relay", sym, "udp", "turn-udp", "wait"},
+		{"Public", pub, "", "stun", "wait", "host,,public,true"},
+		{"PortForward", fwd, "", "stun", "wait", "reflexive,,mapped,true"},
+		{"EIM+miniupnpd", eimUPnP, "", "pcp", "wait", "mapped,pcp,mapped,true"},
+		{"EIM", eim, "", "stun", "", "reflexive,,punch-only,false"}, // punch-only: nothing to verify
+		{"EIM+silent-gateway", silent, "", "stun", "", "reflexive,,punch-only,false"},
+		{"Symmetric+relay", sym, "udp", "turn-udp", "wait", "relayed,,relay-only,true"},
 		// UDP is blocked: no STUN answer tells the socket's address, so the
 		// relayed address cannot be verified (relay_verify.go).
-		{"PolicyFilter+relay-tcp", pf, "tcp", "turn-tcp", ""},
+		{"PolicyFilter+relay-tcp", pf, "tcp", "turn-tcp", "", "relayed,,relay-only,false"},
 	}
 	// A node opens once; the benchmark opens in a loop, and Linux lets a
 	// router send a host about six ICMP errors in a burst, then one a
@@ -314,7 +356,7 @@ func BenchmarkLabOpen(b *testing.B) {
 	for _, tc := range cases {
 		b.Run(tc.name, func(b *testing.B) {
 			p := l.StartHelper(tc.site.Host, "openbench", tc.site.GatewayIP.String(), coturn.Addr().String(),
-				tc.relay, strconv.Itoa(b.N), tc.step, tc.wait)
+				tc.relay, strconv.Itoa(b.N), tc.step, tc.wait, tc.best)
 			res, err := netlab.WaitJSON(p, time.Duration(b.N)*40*time.Second, func(r openBenchResult) bool { return r.Tool != "" })
 			_ = p.Wait()
 			if err != nil {
@@ -323,12 +365,15 @@ func BenchmarkLabOpen(b *testing.B) {
 			if res.Error != "" {
 				b.Fatalf("%s\n%s", res.Error, p.Output())
 			}
+			if tc.wait == "wait" && res.Verified != res.N {
+				b.Fatalf("%d of %d rounds verified a candidate", res.Verified, res.N)
+			}
 			ms := func(ns float64) float64 { return ns / 1e6 }
 			b.ReportMetric(res.OpenNs, "ns/op")
 			b.ReportMetric(ms(res.OpenNs), "ms/open")
 			b.ReportMetric(ms(res.StepNs), "ms/step")
 			b.ReportMetric(ms(res.OpenNs-res.StepNs), "ms/open-over-step")
-			if res.Verified > 0 {
+			if res.Verified == res.N { // a mean of every round, never of the good ones only
 				b.ReportMetric(ms(res.VerifiedNs), "ms/verified")
 				b.ReportMetric(ms(res.VerifiedNs-res.StepNs), "ms/verified-over-step")
 			}

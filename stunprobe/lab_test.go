@@ -7,7 +7,6 @@ package stunprobe_test
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"net/netip"
 	"strings"
@@ -170,35 +169,63 @@ func TestLabAgreesWithNatdiscovery(t *testing.T) {
 // BenchmarkLabClassification: a full RFC 5780 classification (mapping and
 // filtering) behind EIM and Symmetric, stunprobe on a socket in the host's
 // namespace versus turnutils_natdiscovery -m -f (a whole process), against
-// the same coturn, alternating. Report the ratio of the ns/op figures.
+// the same coturn, alternating within each iteration (stunprobe first in
+// even iterations, natdiscovery first in odd ones). It reports each tool's
+// mean ("ms/stunprobe", "ms/natdiscovery"; ns/op is the pair) and their
+// ratio ("ratio", stunprobe/natdiscovery), and fails unless every verdict
+// of both tools is the router's real behaviour (as in
+// TestLabClassification): a time is reported only for a right answer.
 func BenchmarkLabClassification(b *testing.B) {
 	l := netlab.New(b)
 	l.StartCoturn()
+	truth := map[netlab.Kind][2][]stunprobe.Behaviour{
+		netlab.EIM:       {{stunprobe.EndpointIndependent}, {stunprobe.AddressPortDependent}},
+		netlab.Symmetric: {{stunprobe.AddressPortDependent, stunprobe.AddressDependent}, {stunprobe.AddressPortDependent}},
+	}
 	for _, kind := range []netlab.Kind{netlab.EIM, netlab.Symmetric} {
 		s := l.AddSite(kind)
 		srv := netip.AddrPortFrom(netlab.ServerA, netlab.STUNPort)
-		b.Run(fmt.Sprintf("stunprobe-%v", kind), func(b *testing.B) {
+		check := func(b *testing.B, tool string, m, f stunprobe.Behaviour) {
+			if !oneOf(m, truth[kind][0]...) || !oneOf(f, truth[kind][1]...) {
+				b.Fatalf("%s behind %v: %s/%s, want mapping one of %v, filtering one of %v", tool, kind, m, f, truth[kind][0], truth[kind][1])
+			}
+		}
+		probe := func(b *testing.B) {
+			var conn net.PacketConn
+			if err := s.Host.Do(func() (err error) {
+				conn, err = net.ListenPacket("udp4", ":0")
+				return err
+			}); err != nil {
+				b.Fatal(err)
+			}
+			rep, err := stunprobe.ProbeConn(context.Background(), conn, stunprobe.Config{Servers: []netip.AddrPort{srv}})
+			conn.Close()
+			if err != nil {
+				b.Fatalf("probe: %v", err)
+			}
+			check(b, "stunprobe", rep.Mapping, rep.Filtering)
+		}
+		natd := func(b *testing.B) {
+			m, f := natdiscovery(b, s.Host)
+			check(b, "turnutils_natdiscovery", m, f)
+		}
+		b.Run(kind.String(), func(b *testing.B) {
+			var tProbe, tNatd time.Duration
 			for i := 0; i < b.N; i++ {
-				var conn net.PacketConn
-				if err := s.Host.Do(func() (err error) {
-					conn, err = net.ListenPacket("udp4", ":0")
-					return err
-				}); err != nil {
-					b.Fatal(err)
-				}
-				rep, err := stunprobe.ProbeConn(context.Background(), conn, stunprobe.Config{Servers: []netip.AddrPort{srv}})
-				conn.Close()
-				if err != nil || rep.Mapping == stunprobe.Unknown || rep.Filtering == stunprobe.Unknown {
-					b.Fatalf("probe: %v %+v", err, rep)
+				for j := range 2 {
+					run, acc := probe, &tProbe
+					if (i+j)%2 == 1 {
+						run, acc = natd, &tNatd
+					}
+					t0 := time.Now()
+					run(b)
+					*acc += time.Since(t0)
 				}
 			}
-		})
-		b.Run(fmt.Sprintf("natdiscovery-%v", kind), func(b *testing.B) {
-			for i := 0; i < b.N; i++ {
-				if m, f := natdiscovery(b, s.Host); m == stunprobe.Unknown || f == stunprobe.Unknown {
-					b.Fatal("no verdict")
-				}
-			}
+			ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(b.N) }
+			b.ReportMetric(ms(tProbe), "ms/stunprobe")
+			b.ReportMetric(ms(tNatd), "ms/natdiscovery")
+			b.ReportMetric(float64(tProbe)/float64(tNatd), "ratio")
 		})
 	}
 }

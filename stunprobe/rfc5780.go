@@ -42,7 +42,9 @@ func (p *Prober) rfc5780(ctx context.Context, r *Report, prim, other, mapped net
 	// n sends spread over neg−rtt, so that the answer to the last one can
 	// still arrive within neg.
 	negR := retry{even: true, n: n, spread: max(neg-rtt, neg/2), budget: neg}
-	posR := retry{rto: p.rto(rtt), budget: 2*neg + rtt}
+	// Positive tests: the RFC's seven sends spread over the 2×neg window
+	// (no interval shorter than the RTO), every answer due within budget.
+	posR := retry{rto: p.rto(rtt), maxRTO: max(p.rto(rtt), 2*neg/7), budget: 2*neg + rtt}
 	lingerR := negR
 	lingerR.linger = true
 	altAddr := netip.AddrPortFrom(other.Addr(), prim.Port()) // A2:P1

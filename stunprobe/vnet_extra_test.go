@@ -22,7 +22,7 @@ func TestVnetProbeSamplesPorts(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkAgainst(t, r, nat, sw.host, false)
+			checkAgainst(t, r, nat, sw.host)
 			if r.PortAllocation != AllocationSequential || r.PortDelta != 1 || r.NAT != TriYes {
 				t.Fatalf("allocation %v delta %d ports %v nat %v; notes %q", r.PortAllocation, r.PortDelta, r.Ports, r.NAT, r.Notes)
 			}
@@ -92,7 +92,7 @@ func TestVnetSilentSecondServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkAgainst(t, r, vnetlab.Easy, sw.host, false)
+	checkAgainst(t, r, vnetlab.Easy, sw.host)
 	if r.Servers[0].Answered || !r.Servers[1].Answered || !hasNote(r, "server "+dead.String(), "no UDP answer") {
 		t.Fatalf("servers %+v notes %q", r.Servers, r.Notes)
 	}

@@ -63,15 +63,15 @@ func (sw *simWorld) listen(t testing.TB) net.PacketConn {
 }
 
 // checkAgainst fails the test if r claims a behaviour other than the one
-// configured (unknown is allowed only when allowUnknown).
-func checkAgainst(t *testing.T, r *Report, nat vnetlab.NAT, h *vnetlab.Host, allowUnknown bool) {
+// configured; unknown is a failure too, as the truth is known.
+func checkAgainst(t *testing.T, r *Report, nat vnetlab.NAT, h *vnetlab.Host) {
 	t.Helper()
 	wantM := Behaviour(vnetlab.BehaviourName(nat.Mapping))
 	wantF := Behaviour(vnetlab.BehaviourName(nat.Filtering))
-	if r.Mapping != wantM && (r.Mapping != Unknown || !allowUnknown) {
+	if r.Mapping != wantM {
 		t.Errorf("mapping %v, configured %v; notes %q", r.Mapping, wantM, r.Notes)
 	}
-	if r.Filtering != wantF && (r.Filtering != Unknown || !allowUnknown) {
+	if r.Filtering != wantF {
 		t.Errorf("filtering %v, configured %v; notes %q", r.Filtering, wantF, r.Notes)
 	}
 	if r.Mapped.IsValid() && r.Mapped.Addr() != h.External {
@@ -105,7 +105,7 @@ func TestVnetMatrix(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkAgainst(t, r, nat, sw.host, false)
+			checkAgainst(t, r, nat, sw.host)
 			o := observe.Options{Wait: 300 * time.Millisecond}
 			if want := triOf(rawHairpin(ctx, t, sw, o)); r.Hairpin != want {
 				t.Errorf("hairpin %v, raw observation %v", r.Hairpin, want)
@@ -126,7 +126,22 @@ func TestVnetMatrix(t *testing.T) {
 }
 
 // TestVnetMatrixLoss is the matrix again across an internet that drops 10%
-// of packets: every answer must be right or unknown, never wrong.
+// of packets: every answer must be right, neither wrong nor unknown (the
+// truth is known, and the probe's retransmissions are there for this
+// loss). Checked by mutation: with retransmission off (retry.interval
+// returning 0 from the first send, "if i >= 6" made "if i >= 0" in
+// prober.go), three cells fail with unknown verdicts (APDM/APDF, APDM/ADF
+// and ADM/APDF in one run, ADM/ADF, APDM/APDF and ADM/APDF in another),
+// where the test used to accept unknown and passed. Before the positive
+// tests' sends were spread over their budget (retry.maxRTO), 3 runs in 20
+// failed here with APDM/APDF's mapping unknown: four lost round trips in
+// a row to the other address. Known, not fixed: with -race on a 2-core
+// machine at load average 12, about 1 run in 80 ends with a filtering
+// verdict unknown because "an answer to a CHANGE-REQUEST arrived after the
+// negative wait" (0 or 1 datagram lost: host jitter, not loss; a floor of
+// 300 ms did not prevent it, as the answer to the last send, made late in
+// the wait, comes back through the filter that phase 3 then opens). The
+// test does not excuse it.
 func TestVnetMatrixLoss(t *testing.T) {
 	for i, nat := range vnetlab.Matrix() {
 		t.Run(nat.String(), func(t *testing.T) {
@@ -138,7 +153,7 @@ func TestVnetMatrixLoss(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkAgainst(t, r, nat, sw.host, true)
+			checkAgainst(t, r, nat, sw.host)
 			t.Logf("%v: mapping %v filtering %v, dropped %d", nat, r.Mapping, r.Filtering, sw.w.Dropped())
 		})
 	}

@@ -31,7 +31,8 @@ var (
 const (
 	internetPrefix = 16
 	nsPrefix       = "nxl"
-	// EnvRequire, set to "require", turns a skip for lack of root into a failure.
+	// EnvRequire, set to "require", turns every skip of a lab test (no
+	// root, a missing tool, -short) into a failure.
 	EnvRequire = "NATX_LAB"
 )
 
@@ -73,19 +74,40 @@ func Available() (bool, string) {
 	return true, ""
 }
 
+// Required reports whether NATX_LAB=require is set: then no lab test, and
+// no part of one, may be skipped.
+func Required() bool { return os.Getenv(EnvRequire) == "require" }
+
+// decide says what New does with a lab test: run it (both results empty),
+// skip it (skip says why) or fail it (fatal says why). When the lab is
+// required, every reason to skip is a failure instead, -short included: a
+// run that asked for the lab must not pass without it.
+func decide(required, short, available bool, why string) (fatal, skip string) {
+	var reason string
+	switch {
+	case !available:
+		reason = why
+	case short:
+		reason = "-short (make test runs the fast tests only; make check runs the lab)"
+	default:
+		return "", ""
+	}
+	if required {
+		return "netlab: LAB REQUIRED (" + EnvRequire + "=require) BUT SKIPPED: " + reason, ""
+	}
+	return "", "netlab: LAB TEST SKIPPED: " + reason
+}
+
 // New builds an empty lab (the internet namespace and its bridge) for t, and
-// registers its teardown with t.Cleanup. When the lab cannot run here it
-// skips t, or fails it if NATX_LAB=require.
+// registers its teardown with t.Cleanup. When the lab cannot run here, or
+// under -short, it skips t, or fails it if NATX_LAB=require.
 func New(t testing.TB) *Lab {
 	t.Helper()
-	if ok, why := Available(); !ok {
-		if os.Getenv(EnvRequire) == "require" {
-			t.Fatalf("netlab: LAB REQUIRED BUT UNAVAILABLE: %s", why)
-		}
-		t.Skipf("netlab: LAB TEST SKIPPED: %s", why)
-	}
-	if testing.Short() {
-		t.Skip("netlab: LAB TEST SKIPPED: -short (make test runs the fast tests only; make check runs the lab)")
+	ok, why := Available()
+	if fatal, skip := decide(Required(), testing.Short(), ok, why); fatal != "" {
+		t.Fatal(fatal)
+	} else if skip != "" {
+		t.Skip(skip)
 	}
 	reapStale()
 	l := &Lab{t: t, ID: fmt.Sprintf("%s-%d-%d", nsPrefix, os.Getpid(), labSeq.Add(1))}

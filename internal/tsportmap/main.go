@@ -107,7 +107,7 @@ func mapOnce(gw, self netip.Addr, port uint16, warm bool) (time.Duration, string
 	bus := eventbus.New()
 	defer bus.Close()
 	sub := eventbus.Subscribe[portmappertype.Mapping](bus.Client("tsportmap"))
-	c := portmapper.NewClient(portmapper.Config{EventBus: bus, NetMon: netmon.NewStatic()})
+	c := portmapper.NewClient(portmapper.Config{EventBus: bus, NetMon: netmon.NewStatic(), Logf: tsLogf()})
 	defer c.Close() // releases the mapping, untimed
 	c.SetGatewayLookupFunc(func() (netip.Addr, netip.Addr, bool) { return gw, self, true })
 	c.SetLocalPort(port)
@@ -137,7 +137,7 @@ func mapOnce(gw, self netip.Addr, port uint16, warm bool) (time.Duration, string
 func probeOnce(gw, self netip.Addr) (time.Duration, string, bool) {
 	bus := eventbus.New()
 	defer bus.Close()
-	c := portmapper.NewClient(portmapper.Config{EventBus: bus, NetMon: netmon.NewStatic()})
+	c := portmapper.NewClient(portmapper.Config{EventBus: bus, NetMon: netmon.NewStatic(), Logf: tsLogf()})
 	defer c.Close()
 	c.SetGatewayLookupFunc(func() (netip.Addr, netip.Addr, bool) { return gw, self, true })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -149,4 +149,14 @@ func probeOnce(gw, self netip.Addr) (time.Duration, string, bool) {
 		return d, "", false
 	}
 	return d, fmt.Sprintf("pcp=%v pmp=%v upnp=%v", r.PCP, r.PMP, r.UPnP), r.PCP || r.PMP || r.UPnP
+}
+
+// tsLogf is the portmapper's log: stderr when TSPORTMAP_LOG is set.
+func tsLogf() func(string, ...any) {
+	if os.Getenv("TSPORTMAP_LOG") == "" {
+		return nil
+	}
+	return func(format string, args ...any) {
+		fmt.Fprintf(os.Stderr, time.Now().Format("15:04:05.000000")+" "+format+"\n", args...)
+	}
 }
