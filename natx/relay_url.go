@@ -20,7 +20,9 @@ import (
 // natx's addition (RFC 7065 URIs carry none). USER ends at the first
 // ":", PASS is the rest; both may be percent-encoded. PORT defaults to 3478
 // (turn) or 5349 (turns). "turns" is TURN over TLS; it takes no
-// transport other than tcp (no DTLS).
+// transport other than tcp (no DTLS). A "turn" server without a transport
+// is automatic (RelayServer.Transport ""): UDP, and TCP to the same
+// address when UDP does not allocate; ?transport=udp means UDP only.
 //
 // Its errors never show a secret: whatever stands between the scheme and
 // the last "@" except USER (a password, or a secret written without
@@ -37,7 +39,7 @@ func ParseRelayURL(s string) (RelayServer, error) {
 	port := 3478
 	switch strings.ToLower(scheme) {
 	case "turn":
-		r.Transport = "udp"
+		r.Transport = "" // automatic: UDP, and TCP when UDP does not answer
 	case "turns":
 		r.Transport = "tls"
 		port = 5349
@@ -73,9 +75,9 @@ func ParseRelayURL(s string) (RelayServer, error) {
 				return r, bad("a parameter other than transport, or a repeated one")
 			}
 			switch t := strings.ToLower(v[0]); {
-			case t == "tcp" && r.Transport == "udp":
-				r.Transport = "tcp"
-			case t == "tcp" && r.Transport == "tls", t == "udp" && r.Transport == "udp":
+			case (t == "tcp" || t == "udp") && r.Transport == "":
+				r.Transport = t
+			case t == "tcp" && r.Transport == "tls":
 			default:
 				return r, bad("transport=%s not supported with %s", shownValue(v[0]), strings.ToLower(scheme))
 			}

@@ -10,7 +10,7 @@ func TestParseRelayURL(t *testing.T) {
 		in   string
 		want RelayServer
 	}{
-		{"turn:natx:s3cret@192.0.2.1", RelayServer{Addr: "192.0.2.1:3478", Transport: "udp", Username: "natx", Password: "s3cret"}},
+		{"turn:natx:s3cret@192.0.2.1", RelayServer{Addr: "192.0.2.1:3478", Transport: "", Username: "natx", Password: "s3cret"}},
 		{"turn:natx:s3:c@r@et@turn.example.org:3479?transport=tcp", RelayServer{Addr: "turn.example.org:3479", Transport: "tcp", Username: "natx", Password: "s3:c@r@et"}},
 		{"turns:a%40b:p%2F@[2001:db8::1]", RelayServer{Addr: "[2001:db8::1]:5349", Transport: "tls", Username: "a@b", Password: "p/"}},
 	} {

@@ -15,17 +15,17 @@ func TestParseTURN(t *testing.T) {
 		in   string
 		want natx.RelayServer
 	}{
-		{"turn:natx:secret@7.0.0.10:3478", natx.RelayServer{Addr: "7.0.0.10:3478", Transport: "udp", Username: "natx", Password: "secret"}},
-		{"turn:natx:secret@7.0.0.10", natx.RelayServer{Addr: "7.0.0.10:3478", Transport: "udp", Username: "natx", Password: "secret"}},
+		{"turn:natx:secret@7.0.0.10:3478", natx.RelayServer{Addr: "7.0.0.10:3478", Transport: "", Username: "natx", Password: "secret"}},
+		{"turn:natx:secret@7.0.0.10", natx.RelayServer{Addr: "7.0.0.10:3478", Transport: "", Username: "natx", Password: "secret"}},
 		{"turn:natx:secret@7.0.0.10:3478?transport=tcp", natx.RelayServer{Addr: "7.0.0.10:3478", Transport: "tcp", Username: "natx", Password: "secret"}},
 		{"turn:natx:secret@7.0.0.10:3478?transport=udp", natx.RelayServer{Addr: "7.0.0.10:3478", Transport: "udp", Username: "natx", Password: "secret"}},
 		{"TURN:natx:secret@turn.example.org?transport=TCP", natx.RelayServer{Addr: "turn.example.org:3478", Transport: "tcp", Username: "natx", Password: "secret"}},
 		{"turns:natx:secret@turn.example.org", natx.RelayServer{Addr: "turn.example.org:5349", Transport: "tls", Username: "natx", Password: "secret"}},
 		{"turns:natx:secret@turn.example.org:443?transport=tcp", natx.RelayServer{Addr: "turn.example.org:443", Transport: "tls", Username: "natx", Password: "secret"}},
 		// The password runs to the last "@" and may hold ":" and "@".
-		{"turn:u:p:a@ss@[2001:db8::1]:3478", natx.RelayServer{Addr: "[2001:db8::1]:3478", Transport: "udp", Username: "u", Password: "p:a@ss"}},
-		{"turn:u:@[2001:db8::1]", natx.RelayServer{Addr: "[2001:db8::1]:3478", Transport: "udp", Username: "u", Password: ""}},
-		{"turn:us%3Aer:p%20w@h:1", natx.RelayServer{Addr: "h:1", Transport: "udp", Username: "us:er", Password: "p w"}},
+		{"turn:u:p:a@ss@[2001:db8::1]:3478", natx.RelayServer{Addr: "[2001:db8::1]:3478", Transport: "", Username: "u", Password: "p:a@ss"}},
+		{"turn:u:@[2001:db8::1]", natx.RelayServer{Addr: "[2001:db8::1]:3478", Transport: "", Username: "u", Password: ""}},
+		{"turn:us%3Aer:p%20w@h:1", natx.RelayServer{Addr: "h:1", Transport: "", Username: "us:er", Password: "p w"}},
 	}
 	for _, tc := range ok {
 		got, err := parseTURN(tc.in)
@@ -135,7 +135,7 @@ func FuzzParseTURN(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if r.Transport != "udp" && r.Transport != "tcp" && r.Transport != "tls" {
+		if r.Transport != "" && r.Transport != "udp" && r.Transport != "tcp" && r.Transport != "tls" {
 			t.Fatalf("%q: transport %q", s, r.Transport)
 		}
 		if r.Addr == "" || r.Username == "" {

@@ -1,0 +1,54 @@
+package natx
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/nodeconn/natx/natx/turntest"
+)
+
+// TestRelayAutoTransportFallsBackToTCP: a server given without a transport,
+// whose address answers TURN over TCP but nothing over UDP, is allocated
+// over TCP, and the relayed candidate is verified by the server's
+// authenticated answers. Mutation caught: tries() without the TCP attempt
+// (no relay at all).
+func TestRelayAutoTransportFallsBackToTCP(t *testing.T) {
+	srv := turntest.NewServer(t, turntest.Config{TCP: true, Users: map[string]string{"natx": "pw"}})
+	l := openT(t, Config{
+		Addr:           netip.MustParseAddr("127.0.0.1"),
+		DisablePortMap: true,
+		Relays:         []RelayServer{{Addr: srv.TCPAddr().String(), Username: "natx", Password: "pw"}},
+		RelayMode:      RelayEager,
+	})
+	c, ok := findKind(l.Addrs(), KindRelayed)
+	if !ok {
+		t.Fatalf("no relayed candidate: %v", l.Addrs())
+	}
+	if !strings.HasPrefix(c.Via, "tcp://") || !c.Verified || !strings.Contains(c.Note, "authenticated") {
+		t.Fatalf("relayed %v via %q (%s), want tcp, verified by the server's answers", c, c.Via, c.Note)
+	}
+	if l.Reachability() != ReachRelayOnly {
+		t.Errorf("reachability %s, want relay-only", l.Reachability())
+	}
+}
+
+// TestRelayTries: an automatic server is tried over UDP at once and over
+// TCP after the head start, or over TCP alone at once when UDP is known
+// blocked; an explicit transport is tried as given.
+func TestRelayTries(t *testing.T) {
+	auto := RelayServer{Addr: "192.0.2.1:3478"}
+	udp := RelayServer{Addr: "192.0.2.2:3478", Transport: "udp"}
+	blocked := false
+	r := &relay{cfg: relayConfig{Servers: []RelayServer{auto, udp}, UDPBlocked: func() bool { return blocked }}}
+	got := r.tries()
+	if len(got) != 3 || got[0].server.Transport != "udp" || got[0].after != 0 ||
+		got[1].server.Transport != "tcp" || got[1].after != relayTCPHeadStart || got[2].server != udp {
+		t.Fatalf("tries %+v", got)
+	}
+	blocked = true
+	got = r.tries()
+	if len(got) != 2 || got[0].server.Transport != "tcp" || got[0].after != 0 || got[1].server != udp {
+		t.Fatalf("with UDP blocked: tries %+v", got)
+	}
+}
