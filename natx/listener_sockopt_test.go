@@ -181,7 +181,7 @@ func quicChild(t *testing.T) {
 }
 
 // testServerTLS is a throw-away self-signed TLS 1.3 configuration.
-func testServerTLS(t *testing.T) *tls.Config {
+func testServerTLS(t testing.TB) *tls.Config {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
