@@ -51,10 +51,12 @@ func (p *Prober) rfc5780(ctx context.Context, r *Report, prim, other, mapped net
 	// Phase 2: filtering (RFC 5780 4.4 tests II and III, concurrently) and,
 	// if asked, hairpinning.
 	var wg sync.WaitGroup
-	var tIP, tPort *txn
-	wg.Add(2)
-	go func() { defer wg.Done(); tIP = p.exchange(ctx, prim, other, changeIP|changePort, false, lingerR, nil) }()
-	go func() { defer wg.Done(); tPort = p.exchange(ctx, prim, altPort, changePort, false, lingerR, nil) }()
+	tIP := p.newTxn(prim, other, changeIP|changePort, false)
+	tPort := p.newTxn(prim, altPort, changePort, false)
+	wg.Add(3)
+	go func() { defer wg.Done(); p.run(ctx, tIP, lingerR, nil) }()
+	go func() { defer wg.Done(); p.run(ctx, tPort, lingerR, nil) }()
+	go func() { defer wg.Done(); p.settle(ctx, prim, posR, tIP, tPort) }()
 	if p.cfg.Hairpin {
 		wg.Add(1)
 		go func() { defer wg.Done(); p.hairpin(ctx, r, mapped, neg) }()
@@ -160,6 +162,61 @@ func (p *Prober) rfc5780(ctx context.Context, r *Report, prim, other, mapped net
 		r.note("port_allocation", "%s", w)
 	}
 	return append(out, extra...)
+}
+
+// settle returns once the answers to the negative tests ts can no longer
+// be on their way: after their last sends, a Binding request to srv (the
+// primary address, which our binding has talked to: it opens nothing) has
+// been answered. The server answered the tests' requests before it (they
+// reached the same socket first) and the answers crossed the NAT before
+// it, so every answer the NAT let through has arrived. Only then may the
+// mapping tests open the filter: an answer still in flight would pass the
+// opened filter and read as "late" (filtering unknown), and a negative
+// wait alone cannot bound the flight on a loaded host, whose stalled
+// goroutines send the last request late or hold the answers. On an idle
+// host the Binding is answered within the negative wait, which it then does
+// not lengthen. It returns at once when every test was answered (no
+// silence to settle), and gives up at r's budget (then the late-answer
+// check still guards the verdict).
+func (p *Prober) settle(ctx context.Context, srv netip.AddrPort, r retry, ts ...*txn) {
+	for _, t := range ts {
+		select {
+		case <-t.final:
+		case <-ctx.Done():
+			return
+		}
+	}
+	answered := func(t *txn) bool {
+		select {
+		case <-t.done:
+			return true
+		default:
+			return false
+		}
+	}
+	all := true
+	for _, t := range ts {
+		all = all && answered(t)
+	}
+	if all {
+		return
+	}
+	// Every test answered meanwhile: nothing left to settle.
+	ctx, cancel := context.WithCancel(ctx)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		for _, t := range ts {
+			select {
+			case <-t.done:
+			case <-ctx.Done():
+				return
+			}
+		}
+		cancel()
+	}()
+	defer func() { cancel(); <-watched }()
+	p.exchange(ctx, srv, srv, 0, false, r, nil)
 }
 
 // fewMappings reports whether the mapping tests showed a mapping that

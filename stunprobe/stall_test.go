@@ -1,0 +1,89 @@
+package stunprobe
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nodeconn/natx/internal/vnetlab"
+	"github.com/nodeconn/natx/stunprobe/stuntest"
+)
+
+// stallConn is a PacketConn whose WriteTo stalls once, for stall, before it
+// sends the second request carrying CHANGE-REQUEST flags change: what a
+// loaded host does to a prober's goroutine (seen: the last send of a
+// filtering test leaving at the very end of its negative wait). A stall
+// longer than the negative wait makes that send the test's last one, at
+// the end of its wait, whatever the load.
+type stallConn struct {
+	net.PacketConn
+	change uint32
+	stall  time.Duration
+
+	mu      sync.Mutex
+	n       int
+	stalled bool
+}
+
+func (c *stallConn) WriteTo(b []byte, to net.Addr) (int, error) {
+	if m, err := parseMessage(b); err == nil && m.request && m.change == c.change {
+		c.mu.Lock()
+		c.n++
+		stall := c.n == 2
+		c.stalled = c.stalled || stall
+		c.mu.Unlock()
+		if stall {
+			time.Sleep(c.stall)
+		}
+	}
+	return c.PacketConn.WriteTo(b, to)
+}
+
+// TestStalledNegativeSend: the last send of a negative filtering test is
+// held back until after its negative wait (a stalled host), so its
+// answer, if the NAT lets it through at all, is still on its way when the
+// next phase's mapping tests open the filter. The probe must wait for the
+// path to drain (a Binding sent after that last send has been answered)
+// before it opens the filter; the filtering verdict must then be the
+// configured one, not "unknown" (the old code read the answer that the
+// opened filter let in as "late") and never a wrong one.
+//
+// Deterministic: the stall is longer than the negative wait (160 ms at a
+// 40 ms RTT), and the answer needs a 40 ms round trip while the mapping
+// tests open the filter at once. Mutation caught: phase 2 ending without
+// waiting for the drain Binding (settle returning at once) → "filtering
+// unknown: an answer to a CHANGE-REQUEST arrived after the negative wait".
+func TestStalledNegativeSend(t *testing.T) {
+	eim := func(f vnetlab.Behaviour) vnetlab.NAT {
+		return vnetlab.NAT{Mapping: vnetlab.EndpointIndependent, Filtering: f}
+	}
+	for _, tc := range []struct {
+		nat    vnetlab.NAT
+		change uint32 // the negative test whose last send stalls
+	}{
+		{eim(vnetlab.AddressPortDependent), changePort},
+		{eim(vnetlab.AddressPortDependent), changeIP | changePort},
+		{eim(vnetlab.AddressDependent), changeIP | changePort},
+	} {
+		t.Run(tc.nat.String()+"/"+map[uint32]string{changePort: "port", changeIP | changePort: "ip"}[tc.change], func(t *testing.T) {
+			sw := newSimWorld(t, vnetlab.Config{Delay: 20 * time.Millisecond}, stuntest.Options{}, tc.nat)
+			c := &stallConn{PacketConn: sw.listen(t), change: tc.change, stall: 250 * time.Millisecond}
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			r, err := ProbeConn(ctx, c, Config{Servers: []netip.AddrPort{sw.stun.Addr()}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.mu.Lock()
+			stalled := c.stalled
+			c.mu.Unlock()
+			if !stalled {
+				t.Fatalf("no send stalled (%d CHANGE-REQUEST %#x sends): the test tests nothing", c.n, tc.change)
+			}
+			checkAgainst(t, r, tc.nat, sw.host, false)
+		})
+	}
+}
