@@ -124,9 +124,9 @@ func (p *Prober) rfc5780(ctx context.Context, r *Report, prim, other, mapped net
 	}
 	wgCtl.Wait()
 	wgSample.Wait()
-	// An answer to a filtering test that came after its negative wait means
-	// the wait was too short for this path (jitter, a stalled host): the
-	// silence proved nothing.
+	// An answer to a filtering test that came after its negative wait and
+	// after the settle request's answer means the path held it back longer
+	// than a later request (reordering): the silence proved nothing.
 	lateIP, latePort := p.result(tIP).answered && !ipRes.answered, p.result(tPort).answered && !portRes.answered
 	p.forget(tIP, tPort)
 
@@ -345,7 +345,7 @@ func (f filteringTests) classify(r *Report, prim, other, altPort netip.AddrPort)
 		return Unknown
 	}
 	if f.late {
-		r.note("filtering", "an answer to a CHANGE-REQUEST arrived after the negative wait: the wait was too short for this path, so silence proves nothing")
+		r.note("filtering", "an answer to a CHANGE-REQUEST arrived after the negative wait and after the answer to a later request (the path held it back): silence proves nothing")
 		return Unknown
 	}
 	if f.ip.answered && f.ipTainted || f.port.answered && f.portTainted {

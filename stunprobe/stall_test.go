@@ -54,8 +54,10 @@ func (c *stallConn) WriteTo(b []byte, to net.Addr) (int, error) {
 // Deterministic: the stall is longer than the negative wait (160 ms at a
 // 40 ms RTT), and the answer needs a 40 ms round trip while the mapping
 // tests open the filter at once. Mutation caught: phase 2 ending without
-// waiting for the drain Binding (settle returning at once) → "filtering
-// unknown: an answer to a CHANGE-REQUEST arrived after the negative wait".
+// waiting for the settle Binding (settle returning at once) → "filtering
+// unknown: an answer to a CHANGE-REQUEST arrived after the negative wait";
+// the settle Binding sent at once instead of after the tests' last sends
+// (its answer then proves nothing about them) → the same.
 func TestStalledNegativeSend(t *testing.T) {
 	eim := func(f vnetlab.Behaviour) vnetlab.NAT {
 		return vnetlab.NAT{Mapping: vnetlab.EndpointIndependent, Filtering: f}
