@@ -45,6 +45,9 @@ func (p *Prober) rfc5780(ctx context.Context, r *Report, prim, other, mapped net
 	posR := retry{rto: p.rto(rtt), budget: 2*neg + rtt}
 	lingerR := negR
 	lingerR.linger = true
+	// Positive tests listen on after their budget, for settle (below).
+	posL := posR
+	posL.linger = true
 	altAddr := netip.AddrPortFrom(other.Addr(), prim.Port()) // A2:P1
 	altPort := netip.AddrPortFrom(prim.Addr(), other.Port()) // A1:P2
 
@@ -92,21 +95,25 @@ func (p *Prober) rfc5780(ctx context.Context, r *Report, prim, other, mapped net
 		case <-ctx.Done():
 		}
 	}
-	start(&wg, ctx, &tII, altAddr, altAddr, 0, posR)
-	start(&wg, ctx, &tIII, other, other, 0, posR)
-	start(&wg, ctx, &tIV, altPort, altPort, 0, posR)
+	start(&wg, ctx, &tII, altAddr, altAddr, 0, posL)
+	start(&wg, ctx, &tIII, other, other, 0, posL)
+	start(&wg, ctx, &tIV, altPort, altPort, 0, posL)
 	ipNeg := !ipRes.answered && ipRes.sendErr == nil && len(ipRes.wrongSource) == 0 && ipRes.errCode == 0
 	portNeg := !portRes.answered && portRes.sendErr == nil && len(portRes.wrongSource) == 0 && portRes.errCode == 0
 	ctlCtx, ctlCancel := context.WithCancel(ctx)
 	defer ctlCancel()
 	ipCtl, portCtl := ipNeg && !interrupted, portNeg && !interrupted
 	if ipCtl {
-		start(&wgCtl, ctlCtx, &cIP, prim, other, changeIP|changePort, posR)
+		start(&wgCtl, ctlCtx, &cIP, prim, other, changeIP|changePort, posL)
 	}
 	if portCtl {
-		start(&wgCtl, ctlCtx, &cPort, prim, altPort, changePort, posR)
+		start(&wgCtl, ctlCtx, &cPort, prim, altPort, changePort, posL)
 	}
 	wg.Wait()
+	// A mapping test unanswered at its budget: on a stalled host its
+	// answer may still be on its way (settle waits it out, or shows that
+	// the primary answers while the other address stays silent).
+	p.settle(ctx, prim, posR, tII, tIII, tIV)
 	ii, iii, iv := p.result(tII), p.result(tIII), p.result(tIV)
 	// Too few mappings on this socket to name the port allocation (behind
 	// address-dependent mapping): more sockets, alongside the controls.
@@ -123,6 +130,18 @@ func (p *Prober) rfc5780(ctx context.Context, r *Report, prim, other, mapped net
 		ctlCancel()
 	}
 	wgCtl.Wait()
+	// The same for a control that should be answered (its filter is open).
+	var feasibleCtl []*txn
+	if cIP != nil && iii.answered && iii.msg.mapped == mapped {
+		feasibleCtl = append(feasibleCtl, cIP)
+	}
+	if cPort != nil && iv.answered && iv.msg.mapped == mapped {
+		feasibleCtl = append(feasibleCtl, cPort)
+	}
+	if ctlCtx.Err() == nil && len(feasibleCtl) > 0 {
+		p.settle(ctx, prim, posR, feasibleCtl...)
+	}
+	p.forget(tII, tIII, tIV, cIP, cPort)
 	wgSample.Wait()
 	// An answer to a filtering test that came after its negative wait and
 	// after the settle request's answer means the path held it back longer
@@ -164,20 +183,27 @@ func (p *Prober) rfc5780(ctx context.Context, r *Report, prim, other, mapped net
 	return append(out, extra...)
 }
 
-// settle returns once the answers to the negative tests ts can no longer
-// be on their way: after their last sends, a Binding request to srv (the
+// settle returns once the answers to the transactions ts can no longer be
+// on their way: after their last sends, a Binding request to srv (the
 // primary address, which our binding has talked to: it opens nothing) has
 // been answered. The server answered the tests' requests before it (they
-// reached the same socket first) and the answers crossed the NAT before
-// it, so every answer the NAT let through has arrived. Only then may the
-// mapping tests open the filter: an answer still in flight would pass the
-// opened filter and read as "late" (filtering unknown), and a negative
-// wait alone cannot bound the flight on a loaded host, whose stalled
-// goroutines send the last request late or hold the answers. On an idle
-// host the Binding is answered within the negative wait, which it then does
-// not lengthen. It returns at once when every test was answered (no
-// silence to settle), and gives up at r's budget (then the late-answer
-// check still guards the verdict).
+// reached it first) and the answers crossed the NAT before it, so every
+// answer the NAT let through has arrived (the transactions must linger to
+// see it). A negative wait or a positive budget alone cannot bound that
+// flight on a loaded host, whose stalled goroutines send late or hold the
+// answers.
+//
+// After the negative tests of phase 2, only then may the mapping tests open
+// the filter: an answer still in flight would pass the opened filter and
+// read as "late" (filtering unknown). On an idle host the Binding is
+// answered within the negative wait, which it then does not lengthen.
+// After positive tests that went unanswered for their whole budget, it
+// tells a stalled host (their answers then still come in) from a silent
+// server address (whose silence now costs one more round trip).
+//
+// It returns at once when every transaction was answered (no silence to
+// settle), and gives up at r's budget (the late-answer check then still
+// guards the filtering verdict).
 func (p *Prober) settle(ctx context.Context, srv netip.AddrPort, r retry, ts ...*txn) {
 	for _, t := range ts {
 		select {

@@ -89,3 +89,57 @@ func TestStalledNegativeSend(t *testing.T) {
 		})
 	}
 }
+
+// holdConn is a PacketConn whose ReadFrom holds the first datagram from
+// from for hold before it returns it: a reader stalled by a loaded host.
+// Everything that arrives meanwhile waits behind it, in order.
+type holdConn struct {
+	net.PacketConn
+	from netip.AddrPort
+	hold time.Duration
+
+	mu   sync.Mutex
+	held bool
+}
+
+func (c *holdConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	n, addr, err := c.PacketConn.ReadFrom(b)
+	if ua, ok := addr.(*net.UDPAddr); ok && err == nil && unmap(ua.AddrPort()) == c.from {
+		c.mu.Lock()
+		hold := !c.held
+		c.held = true
+		c.mu.Unlock()
+		if hold {
+			time.Sleep(c.hold)
+		}
+	}
+	return n, addr, err
+}
+
+// TestStalledPositiveAnswer: the answer to mapping test II (from the
+// server's other address) is held by a stalled reader for longer than the
+// positive tests' budget (2 T_neg + RTT = 360 ms at a 40 ms RTT). The probe
+// must not call the other address silent while a request sent to the
+// primary address after the test is not answered yet either: the mapping
+// must come out as configured, not unknown (the old code: "no answer from
+// the server's other address (test II): mapping unknown").
+//
+// Mutation caught: no settle after the mapping tests → mapping unknown.
+func TestStalledPositiveAnswer(t *testing.T) {
+	nat := vnetlab.Easy
+	sw := newSimWorld(t, vnetlab.Config{Delay: 20 * time.Millisecond}, stuntest.Options{}, nat)
+	c := &holdConn{PacketConn: sw.listen(t), from: sw.stun.Addrs()[1], hold: 600 * time.Millisecond}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	r, err := ProbeConn(ctx, c, Config{Servers: []netip.AddrPort{sw.stun.Addr()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.mu.Lock()
+	held := c.held
+	c.mu.Unlock()
+	if !held {
+		t.Fatal("no answer came from the other address: the test tests nothing")
+	}
+	checkAgainst(t, r, nat, sw.host, false)
+}
