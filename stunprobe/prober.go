@@ -103,6 +103,10 @@ type txn struct {
 	hairpin bool           // the answer is our own request, from anywhere
 	req     []byte
 	done    chan struct{}
+	// final is closed once the transaction will send no more: its
+	// schedule made its last send (Resend adds none after it), or run
+	// returned.
+	final chan struct{}
 
 	// guarded by Prober.mu
 	answered    bool
@@ -219,12 +223,28 @@ func (r retry) interval(i int) time.Duration {
 // context done, or send failure. The returned txn must be read under p.mu
 // or after exchange returned (it is then no longer written to).
 func (p *Prober) exchange(ctx context.Context, to, want netip.AddrPort, change uint32, hairpin bool, r retry, firstSent chan<- struct{}) *txn {
-	t := &txn{id: stun.NewTransactionID(), to: to, want: want, hairpin: hairpin, done: make(chan struct{})}
+	t := p.newTxn(to, want, change, hairpin)
+	p.run(ctx, t, r, firstSent)
+	return t
+}
+
+// newTxn makes a transaction and listens for its answers; run sends it.
+func (p *Prober) newTxn(to, want netip.AddrPort, change uint32, hairpin bool) *txn {
+	t := &txn{id: stun.NewTransactionID(), to: to, want: want, hairpin: hairpin, done: make(chan struct{}), final: make(chan struct{})}
 	t.req = newRequest(t.id, change)
 	p.mu.Lock()
 	p.pending[t.id] = t
 	p.noteContact(to)
 	p.mu.Unlock()
+	return t
+}
+
+// run is exchange for a transaction made by newTxn.
+func (p *Prober) run(ctx context.Context, t *txn, r retry, firstSent chan<- struct{}) {
+	to := t.to
+	var finalOnce sync.Once
+	markFinal := func() { finalOnce.Do(func() { close(t.final) }) }
+	defer markFinal()
 	defer func() {
 		p.mu.Lock()
 		if !r.linger {
@@ -271,9 +291,12 @@ func (p *Prober) exchange(ctx context.Context, to, want netip.AddrPort, change u
 	}
 	for i := 0; ; i++ {
 		if !send() {
-			return t
+			return
 		}
 		next := r.interval(i)
+		if next == 0 {
+			markFinal() // no more sends: see txn.final
+		}
 		var tick <-chan time.Time
 		if next > 0 {
 			timer.Reset(next)
@@ -293,11 +316,11 @@ func (p *Prober) exchange(ctx context.Context, to, want netip.AddrPort, change u
 		for {
 			select {
 			case <-t.done:
-				return t
+				return
 			case <-ctx.Done():
-				return t
+				return
 			case <-end:
-				return t
+				return
 			case <-tick:
 				break wait
 			case <-resend:
@@ -318,7 +341,7 @@ func (p *Prober) exchange(ctx context.Context, to, want netip.AddrPort, change u
 				t.resent = true
 				p.mu.Unlock()
 				if !send() {
-					return t
+					return
 				}
 			}
 		}

@@ -47,16 +47,21 @@ func (p *Prober) rfc5780(ctx context.Context, r *Report, prim, other, mapped net
 	posR := retry{rto: p.rto(rtt), maxRTO: max(p.rto(rtt), 2*neg/7), budget: 2*neg + rtt}
 	lingerR := negR
 	lingerR.linger = true
+	// Positive tests listen on after their budget, for settle (below).
+	posL := posR
+	posL.linger = true
 	altAddr := netip.AddrPortFrom(other.Addr(), prim.Port()) // A2:P1
 	altPort := netip.AddrPortFrom(prim.Addr(), other.Port()) // A1:P2
 
 	// Phase 2: filtering (RFC 5780 4.4 tests II and III, concurrently) and,
 	// if asked, hairpinning.
 	var wg sync.WaitGroup
-	var tIP, tPort *txn
-	wg.Add(2)
-	go func() { defer wg.Done(); tIP = p.exchange(ctx, prim, other, changeIP|changePort, false, lingerR, nil) }()
-	go func() { defer wg.Done(); tPort = p.exchange(ctx, prim, altPort, changePort, false, lingerR, nil) }()
+	tIP := p.newTxn(prim, other, changeIP|changePort, false)
+	tPort := p.newTxn(prim, altPort, changePort, false)
+	wg.Add(3)
+	go func() { defer wg.Done(); p.run(ctx, tIP, lingerR, nil) }()
+	go func() { defer wg.Done(); p.run(ctx, tPort, lingerR, nil) }()
+	go func() { defer wg.Done(); p.settle(ctx, prim, posR, tIP, tPort) }()
 	if p.cfg.Hairpin {
 		wg.Add(1)
 		go func() { defer wg.Done(); p.hairpin(ctx, r, mapped, neg) }()
@@ -92,21 +97,25 @@ func (p *Prober) rfc5780(ctx context.Context, r *Report, prim, other, mapped net
 		case <-ctx.Done():
 		}
 	}
-	start(&wg, ctx, &tII, altAddr, altAddr, 0, posR)
-	start(&wg, ctx, &tIII, other, other, 0, posR)
-	start(&wg, ctx, &tIV, altPort, altPort, 0, posR)
+	start(&wg, ctx, &tII, altAddr, altAddr, 0, posL)
+	start(&wg, ctx, &tIII, other, other, 0, posL)
+	start(&wg, ctx, &tIV, altPort, altPort, 0, posL)
 	ipNeg := !ipRes.answered && ipRes.sendErr == nil && len(ipRes.wrongSource) == 0 && ipRes.errCode == 0
 	portNeg := !portRes.answered && portRes.sendErr == nil && len(portRes.wrongSource) == 0 && portRes.errCode == 0
 	ctlCtx, ctlCancel := context.WithCancel(ctx)
 	defer ctlCancel()
 	ipCtl, portCtl := ipNeg && !interrupted, portNeg && !interrupted
 	if ipCtl {
-		start(&wgCtl, ctlCtx, &cIP, prim, other, changeIP|changePort, posR)
+		start(&wgCtl, ctlCtx, &cIP, prim, other, changeIP|changePort, posL)
 	}
 	if portCtl {
-		start(&wgCtl, ctlCtx, &cPort, prim, altPort, changePort, posR)
+		start(&wgCtl, ctlCtx, &cPort, prim, altPort, changePort, posL)
 	}
 	wg.Wait()
+	// A mapping test unanswered at its budget: on a stalled host its
+	// answer may still be on its way (settle waits it out, or shows that
+	// the primary answers while the other address stays silent).
+	p.settle(ctx, prim, posR, tII, tIII, tIV)
 	ii, iii, iv := p.result(tII), p.result(tIII), p.result(tIV)
 	// Too few mappings on this socket to name the port allocation (behind
 	// address-dependent mapping): more sockets, alongside the controls.
@@ -123,10 +132,22 @@ func (p *Prober) rfc5780(ctx context.Context, r *Report, prim, other, mapped net
 		ctlCancel()
 	}
 	wgCtl.Wait()
+	// The same for a control that should be answered (its filter is open).
+	var feasibleCtl []*txn
+	if cIP != nil && iii.answered && iii.msg.mapped == mapped {
+		feasibleCtl = append(feasibleCtl, cIP)
+	}
+	if cPort != nil && iv.answered && iv.msg.mapped == mapped {
+		feasibleCtl = append(feasibleCtl, cPort)
+	}
+	if ctlCtx.Err() == nil && len(feasibleCtl) > 0 {
+		p.settle(ctx, prim, posR, feasibleCtl...)
+	}
+	p.forget(tII, tIII, tIV, cIP, cPort)
 	wgSample.Wait()
-	// An answer to a filtering test that came after its negative wait means
-	// the wait was too short for this path (jitter, a stalled host): the
-	// silence proved nothing.
+	// An answer to a filtering test that came after its negative wait and
+	// after the settle request's answer means the path held it back longer
+	// than a later request (reordering): the silence proved nothing.
 	lateIP, latePort := p.result(tIP).answered && !ipRes.answered, p.result(tPort).answered && !portRes.answered
 	p.forget(tIP, tPort)
 
@@ -162,6 +183,68 @@ func (p *Prober) rfc5780(ctx context.Context, r *Report, prim, other, mapped net
 		r.note("port_allocation", "%s", w)
 	}
 	return append(out, extra...)
+}
+
+// settle returns once the answers to the transactions ts can no longer be
+// on their way: after their last sends, a Binding request to srv (the
+// primary address, which our binding has talked to: it opens nothing) has
+// been answered. The server answered the tests' requests before it (they
+// reached it first) and the answers crossed the NAT before it, so every
+// answer the NAT let through has arrived (the transactions must linger to
+// see it). A negative wait or a positive budget alone cannot bound that
+// flight on a loaded host, whose stalled goroutines send late or hold the
+// answers.
+//
+// After the negative tests of phase 2, only then may the mapping tests open
+// the filter: an answer still in flight would pass the opened filter and
+// read as "late" (filtering unknown). On an idle host the Binding is
+// answered within the negative wait, which it then does not lengthen.
+// After positive tests that went unanswered for their whole budget, it
+// tells a stalled host (their answers then still come in) from a silent
+// server address (whose silence now costs one more round trip).
+//
+// It returns at once when every transaction was answered (no silence to
+// settle), and gives up at r's budget (the late-answer check then still
+// guards the filtering verdict).
+func (p *Prober) settle(ctx context.Context, srv netip.AddrPort, r retry, ts ...*txn) {
+	for _, t := range ts {
+		select {
+		case <-t.final:
+		case <-ctx.Done():
+			return
+		}
+	}
+	answered := func(t *txn) bool {
+		select {
+		case <-t.done:
+			return true
+		default:
+			return false
+		}
+	}
+	all := true
+	for _, t := range ts {
+		all = all && answered(t)
+	}
+	if all {
+		return
+	}
+	// Every test answered meanwhile: nothing left to settle.
+	ctx, cancel := context.WithCancel(ctx)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		for _, t := range ts {
+			select {
+			case <-t.done:
+			case <-ctx.Done():
+				return
+			}
+		}
+		cancel()
+	}()
+	defer func() { cancel(); <-watched }()
+	p.exchange(ctx, srv, srv, 0, false, r, nil)
 }
 
 // fewMappings reports whether the mapping tests showed a mapping that
@@ -290,7 +373,7 @@ func (f filteringTests) classify(r *Report, prim, other, altPort netip.AddrPort)
 		return Unknown
 	}
 	if f.late {
-		r.note("filtering", "an answer to a CHANGE-REQUEST arrived after the negative wait: the wait was too short for this path, so silence proves nothing")
+		r.note("filtering", "an answer to a CHANGE-REQUEST arrived after the negative wait and after the answer to a later request (the path held it back): silence proves nothing")
 		return Unknown
 	}
 	if f.ip.answered && f.ipTainted || f.port.answered && f.portTainted {
