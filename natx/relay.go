@@ -60,6 +60,9 @@ type RelayServer struct {
 
 // String returns the transport and address, never the credentials.
 func (s RelayServer) String() string {
+	if s.Transport == "" {
+		return "auto://" + s.Addr // UDP, and TCP when UDP does not answer
+	}
 	return s.transport() + "://" + s.Addr
 }
 

@@ -18,14 +18,14 @@ func Example_turnURL() {
 			fmt.Println(err)
 			continue
 		}
-		fmt.Println(r.Transport, r.Addr, r.Username)
+		fmt.Println(r, r.Username) // never the password
 	}
 	_, err := parseTURN("turns:natx:s3cret@turn.example.org?transport=udp")
 	fmt.Println(err)
 	// Output:
-	// udp turn.example.org:3478 natx
-	// tcp 198.51.100.7:3478 natx
-	// tls turn.example.org:5349 natx
+	// auto://turn.example.org:3478 natx
+	// tcp://198.51.100.7:3478 natx
+	// tls://turn.example.org:5349 natx
 	// "turns:natx:…@turn.example.org?transport=udp": transport=udp not supported with turns
 }
 
