@@ -142,11 +142,12 @@ func TestIdentityRefusesUnsigned(t *testing.T) {
 // A hostile signalling channel cannot make an attempt succeed with anyone
 // but the holder of the key the caller named, whatever it changes.
 //
-// Mutations caught: without the signature check in parseSigned, "flip"
-// connects (a flipped candidate port byte, say, still pairs on loopback)
-// and "offer as a" is accepted; without the "addressed to another key"
-// check, "redirect to m" makes m accept a's attempt. (An answer signed by
-// another key: TestSignedAnswerFromAnotherKey.)
+// Mutations caught: without the recipient check in decodeSignal
+// ("addressed to another key"), "redirect to m" fails; without the sender
+// check ("offer signed by another key"), "offer as a" fails. Without the
+// signature check, "flip" still fails to connect (a changed ephemeral key
+// or ID breaks the attempt anyway); TestSignedOfferRefused catches that
+// mutation. (An answer signed by another key: TestSignedAnswerFromAnotherKey.)
 func TestIdentityHostileSignaler(t *testing.T) {
 	type hook func(a, b, m *keyed) func(*holepunchtest.Message)
 	cases := map[string]struct {
