@@ -5,6 +5,7 @@ package rendezvous
 
 import (
 	"bufio"
+	"crypto/ed25519"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -27,20 +28,35 @@ import (
 //	pong     0x08  (empty)
 //	dialback 0x09  seq(4) port(2) token(12): send a UDP datagram to my
 //	               observed IP at port (answered by an ack)
+//	challenge 0x0A nonce(32): after a hello of version 2, prove the key
+//	proof    0x0B  signature(64): ed25519 over proofContext | nonce | id
+//
+// A hello of version 1 registers a name (any ValidID that is not a peer
+// ID). A hello of version 2 registers a peer ID (holepunch.PeerID, the text
+// form of an ed25519 key): the server answers with a challenge, the client
+// with a proof signed by that key, and only then the server registers the
+// ID and welcomes it. So an ID that is a key can be held, and taken over,
+// only by the key's holder.
 //
 // n is at most maxFrame. Unknown types are a protocol error.
 const (
-	typeHello    byte = 0x01
-	typeWelcome  byte = 0x02
-	typeSend     byte = 0x03
-	typeDeliver  byte = 0x04
-	typeAck      byte = 0x05
-	typeError    byte = 0x06
-	typePing     byte = 0x07
-	typePong     byte = 0x08
-	typeDialBack byte = 0x09
+	typeHello     byte = 0x01
+	typeWelcome   byte = 0x02
+	typeSend      byte = 0x03
+	typeDeliver   byte = 0x04
+	typeAck       byte = 0x05
+	typeError     byte = 0x06
+	typePing      byte = 0x07
+	typePong      byte = 0x08
+	typeDialBack  byte = 0x09
+	typeChallenge byte = 0x0A
+	typeProof     byte = 0x0B
 
-	protocolVersion = 1
+	protocolVersion    = 1
+	protocolVersionKey = 2 // the hello registers a peer ID and proves its key
+
+	challengeSize = 32
+	proofContext  = "natx/rendezvous/v2 register\x00"
 
 	// MaxIDLen is the longest peer ID, in bytes.
 	MaxIDLen = 128
@@ -66,6 +82,8 @@ const (
 	codeAddrLimit   byte = 10
 	codeNoDialBack  byte = 11
 	codeRateLimited byte = 12
+	codeKeyRequired byte = 13
+	codeBadProof    byte = 14
 )
 
 // Errors. Send reports a refusal by the server as one of ErrPeerUnknown,
@@ -101,6 +119,11 @@ var (
 	// ErrRateLimited: the server refused a dial-back: too many from this
 	// address.
 	ErrRateLimited = errors.New("rendezvous: rate limited")
+	// ErrKeyRequired: the ID is a peer ID (the text form of a key), which
+	// only a hello that proves the key can register (Config.Identity).
+	ErrKeyRequired = errors.New("rendezvous: this ID is a key: registering it needs the key")
+	// ErrBadProof: the proof of the key did not verify.
+	ErrBadProof = errors.New("rendezvous: key proof failed")
 	// ErrClosed: the client was closed.
 	ErrClosed = closedError{}
 	// errProtocol: the other side sent a malformed or unexpected frame.
@@ -137,6 +160,10 @@ func codeError(code byte) error {
 		return ErrNoDialBack
 	case codeRateLimited:
 		return ErrRateLimited
+	case codeKeyRequired:
+		return ErrKeyRequired
+	case codeBadProof:
+		return ErrBadProof
 	case codeShutdown:
 		return errors.New("rendezvous: server shutting down")
 	case codeIdle:
@@ -145,6 +172,12 @@ func codeError(code byte) error {
 		return errProtocol
 	}
 	return fmt.Errorf("rendezvous: server error code %d", code)
+}
+
+// proofBytes is what a client signs to register id after challenge nonce.
+func proofBytes(nonce []byte, id string) []byte {
+	b := append([]byte(proofContext), nonce...)
+	return append(b, id...)
 }
 
 // ValidID reports whether id can name a peer: 1 to MaxIDLen bytes of ASCII
@@ -177,6 +210,7 @@ type frame struct {
 	ver   byte     // hello
 	port  uint16   // dialback
 	token [12]byte // dialback
+	blob  []byte   // challenge (nonce), proof (signature)
 }
 
 // errFrameTooLarge is returned by readFrame for a length above the limit.
@@ -266,6 +300,16 @@ func parseFrame(b []byte) (frame, error) {
 		if len(p) != 0 {
 			return bad("ping")
 		}
+	case typeChallenge:
+		if len(p) != challengeSize {
+			return bad("challenge")
+		}
+		f.blob = append([]byte{}, p...)
+	case typeProof:
+		if len(p) != ed25519.SignatureSize {
+			return bad("proof")
+		}
+		f.blob = append([]byte{}, p...)
 	case typeDialBack:
 		if len(p) != 4+2+12 {
 			return bad("dialback")
@@ -323,6 +367,11 @@ func appendFrame(b []byte, f frame) ([]byte, error) {
 		b = append(b, f.code)
 		b = append(b, text...)
 	case typePing, typePong:
+	case typeChallenge, typeProof:
+		if (f.typ == typeChallenge && len(f.blob) != challengeSize) || (f.typ == typeProof && len(f.blob) != ed25519.SignatureSize) {
+			return nil, fmt.Errorf("%w: bad challenge or proof", errProtocol)
+		}
+		b = append(b, f.blob...)
 	case typeDialBack:
 		if f.port == 0 {
 			return nil, fmt.Errorf("%w: dialback to port 0", errProtocol)

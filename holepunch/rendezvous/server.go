@@ -6,6 +6,8 @@ package rendezvous
 import (
 	"bufio"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -17,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nodeconn/natx/holepunch"
 	"github.com/nodeconn/natx/internal/netaddr"
 	"golang.org/x/time/rate"
 )
@@ -543,6 +546,10 @@ func closeCode(err error) byte {
 		return codeTooLarge
 	case errors.Is(err, ErrInvalidID):
 		return codeInvalidID
+	case errors.Is(err, ErrKeyRequired):
+		return codeKeyRequired
+	case errors.Is(err, ErrBadProof):
+		return codeBadProof
 	case errors.Is(err, errProtocol), errors.Is(err, io.ErrUnexpectedEOF):
 		return codeProtocol
 	case errors.As(err, &ne) && ne.Timeout():
@@ -565,7 +572,16 @@ func (sc *sconn) serve() error {
 	if f.typ != typeHello {
 		return fmt.Errorf("%w: expected hello, got type %#x", errProtocol, f.typ)
 	}
-	if f.ver != protocolVersion {
+	switch f.ver {
+	case protocolVersion:
+		if _, err := holepunch.ParsePeerID(f.id); err == nil {
+			return ErrKeyRequired
+		}
+	case protocolVersionKey:
+		if err := sc.prove(br, f.id); err != nil {
+			return err
+		}
+	default:
 		return fmt.Errorf("%w: version %d", errProtocol, f.ver)
 	}
 	sc.id = f.id
@@ -603,6 +619,34 @@ func (sc *sconn) serve() error {
 			return fmt.Errorf("%w: unexpected frame type %#x", errProtocol, f.typ)
 		}
 	}
+}
+
+// prove runs the challenge of a version 2 hello for id: the client must
+// sign a fresh nonce with the key id names.
+func (sc *sconn) prove(br *bufio.Reader, id string) error {
+	pub, err := holepunch.ParsePeerID(id)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalidID, err)
+	}
+	nonce := make([]byte, challengeSize)
+	rand.Read(nonce)
+	if !sc.push(mustFrame(frame{typ: typeChallenge, blob: nonce}), false) {
+		return net.ErrClosed
+	}
+	f, err := readFrame(br)
+	if err == nil {
+		err = sc.budget()
+	}
+	if err != nil {
+		return err
+	}
+	if f.typ != typeProof {
+		return fmt.Errorf("%w: expected proof, got type %#x", errProtocol, f.typ)
+	}
+	if !ed25519.Verify(pub, proofBytes(nonce, id), f.blob) {
+		return ErrBadProof
+	}
+	return nil
 }
 
 // dialBack sends the dial-back datagram for token to the connection's own
