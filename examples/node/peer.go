@@ -69,7 +69,7 @@ func (n *node) onPeerEvent(e natx.PeerEvent) {
 // client, accepts peers, and dials -dial. The goroutines end when ps is
 // closed.
 func (n *node) startPeers(ctx context.Context, rv *rendezvous.Client) (*natx.Peers, error) {
-	ps, err := n.l.NewPeers(natx.PeerConfig{Signaler: rv, OnEvent: n.onPeerEvent})
+	ps, err := n.l.NewPeers(natx.PeerConfig{Signaler: rv, OnEvent: n.onPeerEvent, Identity: n.key})
 	if err != nil {
 		return nil, err
 	}
