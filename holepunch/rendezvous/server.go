@@ -143,11 +143,13 @@ const closeFlush = 500 * time.Millisecond
 // Server is a rendezvous server. Make it with NewServer, run it with Serve,
 // stop it with Close.
 //
-// Peer IDs are not authenticated: a client may claim any valid ID, and a
-// second connection claiming an ID replaces the first one (the first gets
-// ErrReplaced), so that a node that lost its connection can come back before
-// the server notices the old one is dead. The server only moves opaque
-// bytes; holepunch authenticates what it sends end to end.
+// A name (an ID that is not a peer ID) is not authenticated: a client may
+// claim any valid name, and a second connection claiming it replaces the
+// first one (the first gets ErrReplaced), so that a node that lost its
+// connection can come back before the server notices the old one is dead.
+// A peer ID (holepunch.PeerID) is registered, and so taken over, only by a
+// client that signs the server's challenge with that key. The server only
+// moves opaque bytes; holepunch authenticates what it sends end to end.
 type Server struct {
 	cfg ServerConfig
 	log *slog.Logger
