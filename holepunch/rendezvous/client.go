@@ -62,6 +62,14 @@ type Config struct {
 	// any client can take over, and it must not be a peer ID
 	// (ErrKeyRequired).
 	Identity ed25519.PrivateKey
+	// Name, with Identity, is a human name (a ValidID that is not a peer
+	// ID) to bind to the key at the server: others find the peer ID with
+	// Resolve. The server keeps the name for the key while it is connected
+	// and for its ServerConfig.NameGrace (default 1 h) after it left; a
+	// name bound to another key fails Dial with ErrNameTaken. A name is as
+	// trustworthy as the server that resolves it; a peer ID is checked end
+	// to end.
+	Name string
 	// Logger receives debug logs. If nil, logs are discarded.
 	Logger *slog.Logger
 }
@@ -134,6 +142,9 @@ func Dial(ctx context.Context, addr, id string, cfg Config) (*Client, error) {
 	if !ValidID(id) {
 		return nil, fmt.Errorf("%w: %q", ErrInvalidID, id)
 	}
+	if cfg.Name != "" && (cfg.Identity == nil || !validName(cfg.Name)) {
+		return nil, fmt.Errorf("%w: name %q (a name needs Config.Identity and must not be a peer ID)", ErrInvalidID, cfg.Name)
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -174,7 +185,7 @@ func (c *Client) connect(ctx context.Context) (*session, error) {
 	// One reader for the connection's life: a message may follow the
 	// welcome in the same segment.
 	br := bufio.NewReaderSize(conn, 4096)
-	observed, err := hello(ctx, conn, br, c.id, c.cfg.Identity)
+	observed, err := hello(ctx, conn, br, c.id, c.cfg.Name, c.cfg.Identity)
 	if err != nil {
 		_ = conn.Close()
 		return nil, err
@@ -236,7 +247,7 @@ func (c *Client) reconnect() *session {
 			}
 			return s
 		}
-		if errors.Is(err, ErrInvalidID) || errors.Is(err, ErrKeyRequired) || errors.Is(err, ErrBadProof) {
+		if errors.Is(err, ErrInvalidID) || errors.Is(err, ErrKeyRequired) || errors.Is(err, ErrBadProof) || errors.Is(err, ErrNameTaken) {
 			c.fail(err)
 			return nil
 		}
@@ -255,7 +266,7 @@ func jitter(d time.Duration) time.Duration {
 }
 
 // hello registers id on conn and returns the address the server saw.
-func hello(ctx context.Context, conn net.Conn, br *bufio.Reader, id string, key ed25519.PrivateKey) (netip.AddrPort, error) {
+func hello(ctx context.Context, conn net.Conn, br *bufio.Reader, id, name string, key ed25519.PrivateKey) (netip.AddrPort, error) {
 	deadline, fromCtx := ctx.Deadline()
 	if !fromCtx {
 		deadline = time.Now().Add(dialHelloTimeout)
@@ -267,7 +278,7 @@ func hello(ctx context.Context, conn net.Conn, br *bufio.Reader, id string, key 
 	if key != nil {
 		ver = protocolVersionKey
 	}
-	if _, err := conn.Write(mustFrame(frame{typ: typeHello, ver: ver, id: id})); err != nil {
+	if _, err := conn.Write(mustFrame(frame{typ: typeHello, ver: ver, id: id, name: name})); err != nil {
 		return netip.AddrPort{}, dialErr(ctx, fromCtx, err)
 	}
 	f, err := readFrame(br)
@@ -296,7 +307,7 @@ func hello(ctx context.Context, conn net.Conn, br *bufio.Reader, id string, key 
 	case typeError:
 		err := codeError(f.code)
 		if errors.Is(err, ErrServerFull) || errors.Is(err, ErrAddrLimit) || errors.Is(err, ErrInvalidID) ||
-			errors.Is(err, ErrKeyRequired) || errors.Is(err, ErrBadProof) {
+			errors.Is(err, ErrKeyRequired) || errors.Is(err, ErrBadProof) || errors.Is(err, ErrNameTaken) {
 			return netip.AddrPort{}, err
 		}
 		return netip.AddrPort{}, fmt.Errorf("%w: refused: %w", ErrDisconnected, err)
@@ -415,6 +426,31 @@ func (c *Client) DialBack(ctx context.Context, port uint16, token [12]byte) erro
 		return fmt.Errorf("dial-back: %w", err)
 	}
 	return nil
+}
+
+// Resolve returns the peer ID to which the server binds name (see
+// Config.Name), while its holder is connected; ErrPeerUnknown otherwise. The
+// answer is the server's word: a peer ID it returns is then checked end to
+// end (holepunch), the name is not.
+func (c *Client) Resolve(ctx context.Context, name string) (string, error) {
+	if !ValidID(name) {
+		return "", fmt.Errorf("%w: %q", ErrInvalidID, name)
+	}
+	s, err := c.session(ctx)
+	if err != nil {
+		return "", err
+	}
+	f, err := s.exchange(ctx, frame{typ: typeLookup, name: name})
+	if err != nil {
+		return "", fmt.Errorf("resolve: %w", err)
+	}
+	if err := codeError(f.code); err != nil {
+		return "", fmt.Errorf("resolve %s: %w", name, err)
+	}
+	if _, err := holepunch.ParsePeerID(f.id); err != nil {
+		return "", fmt.Errorf("%w: resolve %s: %w", errProtocol, name, err)
+	}
+	return f.id, nil
 }
 
 // Recv returns the next message for this node and its sender's ID. It

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 
 	"github.com/nodeconn/natx/holepunch"
 )
@@ -30,6 +31,13 @@ import (
 //	               observed IP at port (answered by an ack)
 //	challenge 0x0A nonce(32): after a hello of version 2, prove the key
 //	proof    0x0B  signature(64): ed25519 over proofContext | nonce | id
+//	lookup   0x0C  seq(4) name: which peer ID holds name?
+//	resolved 0x0D  seq(4) code(1) peer ID (empty unless code is OK)
+//
+// A hello of version 2 is "version(1) id" or "version(1) id SP name": the
+// name (a ValidID that is not a peer ID) is bound to the key while it is
+// connected and for ServerConfig.NameGrace after it left; meanwhile no
+// other client can register it (ErrNameTaken), with or without a key.
 //
 // A hello of version 1 registers a name (any ValidID that is not a peer
 // ID). A hello of version 2 registers a peer ID (holepunch.PeerID, the text
@@ -51,6 +59,8 @@ const (
 	typeDialBack  byte = 0x09
 	typeChallenge byte = 0x0A
 	typeProof     byte = 0x0B
+	typeLookup    byte = 0x0C
+	typeResolved  byte = 0x0D
 
 	protocolVersion    = 1
 	protocolVersionKey = 2 // the hello registers a peer ID and proves its key
@@ -84,6 +94,7 @@ const (
 	codeRateLimited byte = 12
 	codeKeyRequired byte = 13
 	codeBadProof    byte = 14
+	codeNameTaken   byte = 15
 )
 
 // Errors. Send reports a refusal by the server as one of ErrPeerUnknown,
@@ -124,6 +135,10 @@ var (
 	ErrKeyRequired = errors.New("rendezvous: this ID is a key: registering it needs the key")
 	// ErrBadProof: the proof of the key did not verify.
 	ErrBadProof = errors.New("rendezvous: key proof failed")
+	// ErrNameTaken: the name is bound to another key (its holder is
+	// connected, or left less than ServerConfig.NameGrace ago), or a client
+	// without a key holds it.
+	ErrNameTaken = errors.New("rendezvous: name taken")
 	// ErrClosed: the client was closed.
 	ErrClosed = closedError{}
 	// errProtocol: the other side sent a malformed or unexpected frame.
@@ -164,6 +179,8 @@ func codeError(code byte) error {
 		return ErrKeyRequired
 	case codeBadProof:
 		return ErrBadProof
+	case codeNameTaken:
+		return ErrNameTaken
 	case codeShutdown:
 		return errors.New("rendezvous: server shutting down")
 	case codeIdle:
@@ -178,6 +195,16 @@ func codeError(code byte) error {
 func proofBytes(nonce []byte, id string) []byte {
 	b := append([]byte(proofContext), nonce...)
 	return append(b, id...)
+}
+
+// validName reports whether name can be bound to a key: a ValidID that is
+// not a peer ID.
+func validName(name string) bool {
+	if !ValidID(name) {
+		return false
+	}
+	_, err := holepunch.ParsePeerID(name)
+	return err != nil
 }
 
 // ValidID reports whether id can name a peer: 1 to MaxIDLen bytes of ASCII
@@ -211,6 +238,7 @@ type frame struct {
 	port  uint16   // dialback
 	token [12]byte // dialback
 	blob  []byte   // challenge (nonce), proof (signature)
+	name  string   // hello of version 2 (optional), lookup
 }
 
 // errFrameTooLarge is returned by readFrame for a length above the limit.
@@ -255,6 +283,14 @@ func parseFrame(b []byte) (frame, error) {
 		}
 		f.ver = p[0]
 		f.id = string(p[1:])
+		if f.ver == protocolVersionKey {
+			if id, name, ok := strings.Cut(f.id, " "); ok {
+				f.id, f.name = id, name
+				if !validName(name) {
+					return frame{}, ErrInvalidID
+				}
+			}
+		}
 		if !ValidID(f.id) {
 			return frame{}, ErrInvalidID
 		}
@@ -300,6 +336,22 @@ func parseFrame(b []byte) (frame, error) {
 		if len(p) != 0 {
 			return bad("ping")
 		}
+	case typeLookup, typeResolved:
+		if len(p) < 4 || (f.typ == typeResolved && len(p) < 5) {
+			return bad("lookup")
+		}
+		f.seq = binary.BigEndian.Uint32(p)
+		if f.typ == typeLookup {
+			f.name = string(p[4:])
+			if !ValidID(f.name) {
+				return frame{}, ErrInvalidID
+			}
+		} else {
+			f.code, f.id = p[4], string(p[5:])
+			if f.id != "" && !ValidID(f.id) {
+				return frame{}, ErrInvalidID
+			}
+		}
 	case typeChallenge:
 		if len(p) != challengeSize {
 			return bad("challenge")
@@ -338,6 +390,13 @@ func appendFrame(b []byte, f frame) ([]byte, error) {
 		}
 		b = append(b, f.ver)
 		b = append(b, f.id...)
+		if f.name != "" {
+			if f.ver != protocolVersionKey || !validName(f.name) {
+				return nil, ErrInvalidID
+			}
+			b = append(b, ' ')
+			b = append(b, f.name...)
+		}
 	case typeWelcome:
 		if len(f.text) > maxText {
 			return nil, fmt.Errorf("%w: welcome text too long", errProtocol)
@@ -367,6 +426,19 @@ func appendFrame(b []byte, f frame) ([]byte, error) {
 		b = append(b, f.code)
 		b = append(b, text...)
 	case typePing, typePong:
+	case typeLookup:
+		if !ValidID(f.name) {
+			return nil, ErrInvalidID
+		}
+		b = binary.BigEndian.AppendUint32(b, f.seq)
+		b = append(b, f.name...)
+	case typeResolved:
+		if f.id != "" && !ValidID(f.id) {
+			return nil, ErrInvalidID
+		}
+		b = binary.BigEndian.AppendUint32(b, f.seq)
+		b = append(b, f.code)
+		b = append(b, f.id...)
 	case typeChallenge, typeProof:
 		if (f.typ == typeChallenge && len(f.blob) != challengeSize) || (f.typ == typeProof && len(f.blob) != ed25519.SignatureSize) {
 			return nil, fmt.Errorf("%w: bad challenge or proof", errProtocol)

@@ -42,6 +42,10 @@ func sampleFrames() []frame {
 		{typ: typeHello, ver: protocolVersionKey, id: "abcdefghijklmnopqrstuvwxyz234567abcdefghijklmnopqrst"},
 		{typ: typeChallenge, blob: make([]byte, challengeSize)},
 		{typ: typeProof, blob: make([]byte, 64)},
+		{typ: typeHello, ver: protocolVersionKey, id: "abcdefghijklmnopqrstuvwxyz234567abcdefghijklmnopqrst", name: "alice"},
+		{typ: typeLookup, seq: 4, name: "alice"},
+		{typ: typeResolved, seq: 4, code: codeOK, id: "abcdefghijklmnopqrstuvwxyz234567abcdefghijklmnopqrst"},
+		{typ: typeResolved, seq: 5, code: codePeerUnknown},
 	}
 }
 
