@@ -41,10 +41,11 @@
 // With -key FILE (an ed25519 key in PEM, made with mode 0600 on first run;
 // a file others may read is refused) the node registers with the
 // rendezvous server as its peer ID, the key's text form (proving the key:
-// no one else can take that ID), punches only with peers that prove theirs,
-// and "ready" and "registered" carry it as peer_id; id stays the -id name,
-// which is not registered then (names are not bound to keys yet). -dial
-// then takes a peer ID.
+// no one else can take that ID), with -id bound to the key as its name
+// (kept for it an hour after it left), punches only with peers that prove
+// theirs, and "ready" and "registered" carry the peer ID as peer_id; id
+// stays the -id name. -dial takes a peer ID or a name (resolved by the
+// server, then checked end to end as that peer ID).
 //
 //	{"event":"connected","peer":"bob","path":"punched","route":"punched","remote":"7.0.1.2:4000","rtt_ms":1.8,"setup_ms":12.5,"reason":"..."}
 //	{"event":"sent","peer":"bob","data":"hello"}

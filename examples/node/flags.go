@@ -109,9 +109,9 @@ func parse(args []string, stderr io.Writer) (options, error) {
 			return o, errors.New("-rendezvous needs -id or -key")
 		}
 	}
-	if o.dial != "" && o.keyFile != "" {
-		if _, err := holepunch.ParsePeerID(o.dial); err != nil {
-			return o, fmt.Errorf("-dial %q with -key: want a peer ID (names are not bound to keys yet): %w", o.dial, err)
+	if o.id != "" && o.keyFile != "" {
+		if _, err := holepunch.ParsePeerID(o.id); err == nil {
+			return o, fmt.Errorf("-id %q with -key: want a name (the peer ID comes from the key)", o.id)
 		}
 	}
 	if o.dial != "" && o.rendezvous == "" {

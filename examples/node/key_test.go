@@ -14,8 +14,9 @@ import (
 )
 
 // -key makes the key on first run (0600) and reuses it; the node registers
-// as its peer ID (a hello without the key cannot take that ID), and the
-// ready and registered lines carry peer_id while id stays the name.
+// as its peer ID (a hello without the key cannot take that ID) with -id
+// bound to the key as its name, and the ready and registered lines carry
+// peer_id while id stays the name.
 func TestKeyFlag(t *testing.T) {
 	rv := rendezvousServer(t)
 	path := filepath.Join(t.TempDir(), "node.key")
@@ -46,6 +47,19 @@ func TestKeyFlag(t *testing.T) {
 			if !errors.Is(err, rendezvous.ErrKeyRequired) {
 				t.Fatalf("plain hello with the node's peer ID: %v, want ErrKeyRequired", err)
 			}
+			// -id is bound to the key as its name.
+			ctx, cancel = context.WithTimeout(context.Background(), 5*time.Second)
+			other, err := rendezvous.Dial(ctx, rv, "bob", rendezvous.Config{NoReconnect: true})
+			if err != nil {
+				cancel()
+				t.Fatal(err)
+			}
+			got, err := other.Resolve(ctx, "alice")
+			cancel()
+			_ = other.Close()
+			if err != nil || got != first {
+				t.Fatalf("Resolve(alice) = %q, %v; want %s", got, err, first)
+			}
 		} else if ready.PeerID != first {
 			t.Fatalf("second run peer_id %s, first %s: the key was not reused", ready.PeerID, first)
 		}
@@ -69,8 +83,11 @@ func TestKeyFlagParse(t *testing.T) {
 	if _, err := parse([]string{"-key", "k", "-rendezvous", "127.0.0.1:1"}, nil); err != nil {
 		t.Errorf("-key without -id: %v", err)
 	}
-	if _, err := parse([]string{"-key", "k", "-rendezvous", "127.0.0.1:1", "-dial", "bob"}, nil); err == nil || !strings.Contains(err.Error(), "want a peer ID") {
+	if _, err := parse([]string{"-key", "k", "-rendezvous", "127.0.0.1:1", "-dial", "bob"}, nil); err != nil {
 		t.Errorf("-dial a name with -key: %v", err)
+	}
+	if _, err := parse([]string{"-key", "k", "-id", pid, "-rendezvous", "127.0.0.1:1"}, nil); err == nil || !strings.Contains(err.Error(), "want a name") {
+		t.Errorf("-id a peer ID with -key: %v", err)
 	}
 	if _, err := parse([]string{"-key", "k", "-rendezvous", "127.0.0.1:1", "-dial", pid}, nil); err != nil {
 		t.Errorf("-dial a peer ID with -key: %v", err)

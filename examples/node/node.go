@@ -161,11 +161,12 @@ func (n *node) register(ctx context.Context) (*rendezvous.Client, error) {
 	}
 	// A lost connection to the server is made again by the client; each
 	// registration after it is a "registered" line too.
+	cfg := rendezvous.Config{OnRegistered: registered, Identity: n.key}
 	id := n.o.id
 	if n.key != nil {
-		id = n.pid // the name (-id) stays in the lines only
+		id, cfg.Name = n.pid, n.o.id // registered as the peer ID, with -id bound to the key as its name
 	}
-	rv, err := rendezvous.Dial(dctx, n.o.rendezvous, id, rendezvous.Config{OnRegistered: registered, Identity: n.key})
+	rv, err := rendezvous.Dial(dctx, n.o.rendezvous, id, cfg)
 	if err != nil {
 		return nil, err
 	}
