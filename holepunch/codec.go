@@ -65,6 +65,55 @@ func (s *signal) marshal() ([]byte, error) {
 		}
 		b = append(b, s.key...)
 	}
+	b, err := s.appendBody(b)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > MaxSignalSize {
+		return nil, fmt.Errorf("holepunch: signal of %d bytes", len(b))
+	}
+	return b, nil
+}
+
+// parseSignal decodes b strictly.
+func parseSignal(b []byte) (*signal, error) {
+	if len(b) > MaxSignalSize {
+		return nil, fmt.Errorf("%w: %d bytes", errBadSignal, len(b))
+	}
+	r := reader{b: b}
+	magic := r.take(2)
+	ver, typ := r.byte(), r.byte()
+	if r.bad || magic[0] != 'h' || magic[1] != 'p' {
+		return nil, fmt.Errorf("%w: no header", errBadSignal)
+	}
+	if ver != sigVersion {
+		return nil, fmt.Errorf("%w: version %d", errBadSignal, ver)
+	}
+	if typ < sigOffer || typ > sigReject {
+		return nil, fmt.Errorf("%w: type %d", errBadSignal, typ)
+	}
+	s := &signal{typ: typ}
+	copy(s.id[:], r.take(len(s.id)))
+	if s.typ == sigOffer {
+		s.key = append([]byte(nil), r.take(keySize)...)
+	}
+	if s.typ != sigReject {
+		if err := s.parseBody(&r); err != nil {
+			return nil, err
+		}
+	}
+	if r.bad {
+		return nil, fmt.Errorf("%w: truncated", errBadSignal)
+	}
+	if len(r.b) != 0 {
+		return nil, fmt.Errorf("%w: %d trailing bytes", errBadSignal, len(r.b))
+	}
+	return s, nil
+}
+
+// appendBody appends the NAT information and the candidates of an offer or
+// an answer.
+func (s *signal) appendBody(b []byte) ([]byte, error) {
 	if len(s.cands) > maxSignalCandidates {
 		return nil, fmt.Errorf("holepunch: %d candidates, at most %d", len(s.cands), maxSignalCandidates)
 	}
@@ -96,76 +145,46 @@ func (s *signal) marshal() ([]byte, error) {
 		}
 		b = binary.BigEndian.AppendUint16(b, c.Addr.Port())
 	}
-	if len(b) > MaxSignalSize {
-		return nil, fmt.Errorf("holepunch: signal of %d bytes", len(b))
-	}
 	return b, nil
 }
 
-// parseSignal decodes b strictly.
-func parseSignal(b []byte) (*signal, error) {
-	if len(b) > MaxSignalSize {
-		return nil, fmt.Errorf("%w: %d bytes", errBadSignal, len(b))
+// parseBody reads the NAT information and the candidates of an offer or an
+// answer.
+func (s *signal) parseBody(r *reader) error {
+	m, f, a, flags := r.byte(), r.byte(), r.byte(), r.byte()
+	if m > byte(AddressPortDependent) || f > byte(AddressPortDependent) || a > byte(AllocationRandom) || flags&^flagBirthday != 0 {
+		return fmt.Errorf("%w: bad NAT information", errBadSignal)
 	}
-	r := reader{b: b}
-	magic := r.take(2)
-	ver, typ := r.byte(), r.byte()
-	if r.bad || magic[0] != 'h' || magic[1] != 'p' {
-		return nil, fmt.Errorf("%w: no header", errBadSignal)
+	s.nat = NATInfo{Mapping: Behaviour(m), Filtering: Behaviour(f), Allocation: Allocation(a)}
+	s.nat.PortDelta = int(int16(r.uint16()))
+	s.birthday = flags&flagBirthday != 0
+	n := int(r.byte())
+	if n > maxSignalCandidates {
+		return fmt.Errorf("%w: %d candidates", errBadSignal, n)
 	}
-	if ver != sigVersion {
-		return nil, fmt.Errorf("%w: version %d", errBadSignal, ver)
-	}
-	if typ < sigOffer || typ > sigReject {
-		return nil, fmt.Errorf("%w: type %d", errBadSignal, typ)
-	}
-	s := &signal{typ: typ}
-	copy(s.id[:], r.take(len(s.id)))
-	if s.typ == sigOffer {
-		s.key = append([]byte(nil), r.take(keySize)...)
-	}
-	if s.typ != sigReject {
-		m, f, a, flags := r.byte(), r.byte(), r.byte(), r.byte()
-		if m > byte(AddressPortDependent) || f > byte(AddressPortDependent) || a > byte(AllocationRandom) || flags&^flagBirthday != 0 {
-			return nil, fmt.Errorf("%w: bad NAT information", errBadSignal)
+	for range n {
+		var c Candidate
+		c.Kind = Kind(r.byte())
+		c.Priority = r.uint32()
+		var ip netip.Addr
+		switch r.byte() {
+		case 4:
+			ip = netip.AddrFrom4([4]byte(r.take(4)))
+		case 6:
+			ip = netip.AddrFrom16([16]byte(r.take(16))).Unmap()
+		default:
+			return fmt.Errorf("%w: bad address family", errBadSignal)
 		}
-		s.nat = NATInfo{Mapping: Behaviour(m), Filtering: Behaviour(f), Allocation: Allocation(a)}
-		s.nat.PortDelta = int(int16(r.uint16()))
-		s.birthday = flags&flagBirthday != 0
-		n := int(r.byte())
-		if n > maxSignalCandidates {
-			return nil, fmt.Errorf("%w: %d candidates", errBadSignal, n)
+		c.Addr = netip.AddrPortFrom(ip, r.uint16())
+		if r.bad {
+			break
 		}
-		for range n {
-			var c Candidate
-			c.Kind = Kind(r.byte())
-			c.Priority = r.uint32()
-			var ip netip.Addr
-			switch r.byte() {
-			case 4:
-				ip = netip.AddrFrom4([4]byte(r.take(4)))
-			case 6:
-				ip = netip.AddrFrom16([16]byte(r.take(16))).Unmap()
-			default:
-				return nil, fmt.Errorf("%w: bad address family", errBadSignal)
-			}
-			c.Addr = netip.AddrPortFrom(ip, r.uint16())
-			if r.bad {
-				break
-			}
-			if c.Kind < KindHost || c.Kind > KindPortMapped || c.Priority == 0 {
-				return nil, fmt.Errorf("%w: bad candidate", errBadSignal)
-			}
-			s.cands = append(s.cands, c)
+		if c.Kind < KindHost || c.Kind > KindPortMapped || c.Priority == 0 {
+			return fmt.Errorf("%w: bad candidate", errBadSignal)
 		}
+		s.cands = append(s.cands, c)
 	}
-	if r.bad {
-		return nil, fmt.Errorf("%w: truncated", errBadSignal)
-	}
-	if len(r.b) != 0 {
-		return nil, fmt.Errorf("%w: %d trailing bytes", errBadSignal, len(r.b))
-	}
-	return s, nil
+	return nil
 }
 
 // reader takes bytes off b; past the end it returns zeros and sets bad.
@@ -187,3 +206,4 @@ func (r *reader) take(n int) []byte {
 func (r *reader) byte() byte     { return r.take(1)[0] }
 func (r *reader) uint16() uint16 { return binary.BigEndian.Uint16(r.take(2)) }
 func (r *reader) uint32() uint32 { return binary.BigEndian.Uint32(r.take(4)) }
+func (r *reader) uint64() uint64 { return binary.BigEndian.Uint64(r.take(8)) }

@@ -4,6 +4,7 @@ package holepunch
 
 import (
 	"context"
+	"crypto/ed25519"
 	"log/slog"
 	"net/netip"
 	"time"
@@ -75,6 +76,28 @@ type Config struct {
 	// here, for example refusing private addresses). If nil, all pass.
 	CandidateFilter func(Candidate) bool
 
+	// Identity, if set, is this node's ed25519 key, and the Puncher runs in
+	// authenticated mode: its offers, answers and rejects are signed, bound
+	// to the recipient's public key and fresh (a nonce and a time, see
+	// SignalMaxAge), and the key of the checks comes from an exchange of
+	// ephemeral X25519 keys inside them, so the Signaler can carry but not
+	// read, forge, replay or redirect an attempt. Unsigned messages, and
+	// signed ones from another key than the sender's, are dropped
+	// (ErrUnauthenticated). Both peers must set it. If nil, the Puncher
+	// runs the unauthenticated mode (version 1), in which whoever carries
+	// the signalling can take over an attempt; it refuses signed messages.
+	Identity ed25519.PrivateKey
+	// PeerKey returns the public key of the peer that a Signaler ID names,
+	// in authenticated mode: an attempt with that peer succeeds only with
+	// the holder of that key. If nil, a Signaler ID must be the key's text
+	// form (PeerID), and any other ID fails.
+	PeerKey func(peer string) (ed25519.PublicKey, error)
+	// SignalMaxAge is how far a signed message's time may lie from this
+	// node's clock (both ways; the peers' clocks must agree within it), and
+	// how long the nonces of accepted messages are remembered against
+	// replay (at most 4096 of them). If zero, 5 min.
+	SignalMaxAge time.Duration
+
 	// AcceptFrom, if set, is asked about every offer; false refuses it (the
 	// peer's Connect fails with ErrRefused). If nil, offers from any peer
 	// are accepted.
@@ -116,6 +139,10 @@ type Birthday struct {
 
 func (cfg *Config) gatherTimeout() time.Duration {
 	return orDefault(cfg.GatherTimeout, 2*time.Second)
+}
+
+func (cfg *Config) signalMaxAge() time.Duration {
+	return orDefault(cfg.SignalMaxAge, 5*time.Minute)
 }
 
 func (cfg *Config) timeout() time.Duration { return orDefault(cfg.Timeout, 10*time.Second) }

@@ -88,9 +88,14 @@
 // link-local, reserved (0.0.0.0/8, 240.0.0.0/4, IPv6 outside 2000::/3, ...),
 // cloud metadata (169.254.169.254, fd00:ec2::254, 100.100.100.200), zoned or
 // port-0 addresses, no loopback unless Config.AllowLoopback, then
-// Config.CandidateFilter. The key travels
+// Config.CandidateFilter. Without Config.Identity the key travels
 // through the Signaler: a Signaler that others can read lets them forge
-// checks for that attempt. Keys are never logged.
+// checks for that attempt. With Config.Identity (the authenticated mode)
+// the offer carries no key: offers and answers are signed by their
+// senders' ed25519 keys, bound to the recipient's key and fresh, and the
+// check key is derived from ephemeral X25519 keys inside them (see
+// Config.Identity and docs/holepunch.md), so the Signaler cannot read it,
+// nor forge, replay or redirect an attempt. Keys are never logged.
 //
 // # Cancellation
 //

@@ -3,6 +3,8 @@ package holepunch
 // Path: the confirmed pair, its keepalives and loss detection.
 
 import (
+	"bytes"
+	"crypto/ed25519"
 	"net"
 	"net/netip"
 	"sync"
@@ -54,6 +56,12 @@ func newPath(s *session, sock *socket, local, remote Candidate, rtt time.Duratio
 
 // Peer returns the peer's Signaler ID.
 func (pa *Path) Peer() string { return pa.peer }
+
+// RemoteKey returns the peer's public key, verified during the attempt (the
+// peer signed its offer or answer with it, and only its holder could
+// answer the checks), or nil in unauthenticated mode (Config.Identity
+// unset).
+func (pa *Path) RemoteKey() ed25519.PublicKey { return bytes.Clone(pa.s.peerKey) }
 
 // Local returns this side's candidate of the pair: the address the peer
 // sees (its kind says how it was known; peer-reflexive when only the checks

@@ -3,7 +3,10 @@ package holepunch
 // Puncher: the sans-IO core, its packet and signalling dispatch, Connect and Accept.
 
 import (
+	"bytes"
 	"context"
+	"crypto/ecdh"
+	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -45,7 +48,8 @@ type Puncher struct {
 	sessions map[attemptID]*session
 	txns     map[[stun.TransactionIDSize]byte]txn
 	gathers  map[[stun.TransactionIDSize]byte]gatherTxn
-	answers  map[attemptID]chan *signal
+	answers  map[attemptID]chan *signedSignal
+	replay   *replayMemory // authenticated mode only
 	incoming int
 	paths    map[*Path]struct{}
 
@@ -89,6 +93,9 @@ func New(cfg Config, local netip.AddrPort, send SendFunc) (*Puncher, error) {
 	if send == nil {
 		return nil, errors.New("holepunch: nil SendFunc")
 	}
+	if cfg.Identity != nil && len(cfg.Identity) != ed25519.PrivateKeySize {
+		return nil, fmt.Errorf("holepunch: Config.Identity of %d bytes, want %d", len(cfg.Identity), ed25519.PrivateKeySize)
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -103,11 +110,14 @@ func New(cfg Config, local netip.AddrPort, send SendFunc) (*Puncher, error) {
 		sessions: make(map[attemptID]*session),
 		txns:     make(map[[stun.TransactionIDSize]byte]txn),
 		gathers:  make(map[[stun.TransactionIDSize]byte]gatherTxn),
-		answers:  make(map[attemptID]chan *signal),
+		answers:  make(map[attemptID]chan *signedSignal),
 		paths:    make(map[*Path]struct{}),
 		accepted: make(chan *Path, 16),
 		done:     make(chan struct{}),
 		cancel:   cancel,
+	}
+	if cfg.Identity != nil {
+		p.replay = newReplayMemory(cfg.signalMaxAge(), 4096)
 	}
 	p.wg.Add(1)
 	go p.recvLoop(ctx)
@@ -178,7 +188,9 @@ func (p *Puncher) Accept(ctx context.Context) (*Path, error) {
 	}
 }
 
-// Connect opens a direct path to peer (a Signaler ID): it gathers this
+// Connect opens a direct path to peer (a Signaler ID): in authenticated
+// mode (Config.Identity) only with the holder of the peer's key
+// (Config.PeerKey), and it fails at once when that key is unknown. It gathers this
 // side's candidates, sends an offer, waits for the answer, then probes every
 // candidate pair with the peer at once until the first pair confirmed both
 // ways, which it nominates. It returns ErrNoAnswer, ErrRefused or
@@ -188,7 +200,22 @@ func (p *Puncher) Accept(ctx context.Context) (*Path, error) {
 func (p *Puncher) Connect(ctx context.Context, peer string) (*Path, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.timeout())
 	defer cancel()
-	s, err := p.newSession(peer, true, nil)
+	var peerKey ed25519.PublicKey
+	if p.cfg.Identity != nil {
+		k, err := p.peerKey(peer)
+		if err != nil {
+			return nil, err
+		}
+		peerKey = k
+	}
+	var id attemptID
+	rand.Read(id[:])
+	var key []byte
+	if peerKey == nil {
+		key = make([]byte, keySize)
+		rand.Read(key)
+	}
+	s, err := p.newSession(peer, true, id, key, peerKey)
 	if err != nil {
 		return nil, err
 	}
@@ -198,7 +225,7 @@ func (p *Puncher) Connect(ctx context.Context, peer string) (*Path, error) {
 			s.abort()
 		}
 	}()
-	answers := make(chan *signal, 1)
+	answers := make(chan *signedSignal, 1)
 	p.mu.Lock()
 	p.answers[s.id] = answers
 	p.mu.Unlock()
@@ -208,12 +235,21 @@ func (p *Puncher) Connect(ctx context.Context, peer string) (*Path, error) {
 		p.mu.Unlock()
 	}()
 	s.local = p.candidates(ctx)
-	offer := &signal{typ: sigOffer, id: s.id, key: s.key, nat: p.cfg.NAT, birthday: p.cfg.Birthday.Budget > 0, cands: s.local}
-	msg, err := offer.marshal()
+	offer := &signal{typ: sigOffer, id: s.id, key: key, nat: p.cfg.NAT, birthday: p.cfg.Birthday.Budget > 0, cands: s.local}
+	var msg []byte
+	var eph *ecdh.PrivateKey
+	if peerKey != nil {
+		if eph, err = ecdh.X25519().GenerateKey(rand.Reader); err != nil {
+			return nil, err
+		}
+		msg, _, err = marshalSigned(offer, eph, p.cfg.Identity, peerKey, time.Now())
+	} else {
+		msg, err = offer.marshal()
+	}
 	if err != nil {
 		return nil, err
 	}
-	var ans *signal
+	var ans *signedSignal
 	resend := time.NewTimer(0)
 	defer resend.Stop()
 	for wait := time.Second; ans == nil; {
@@ -237,8 +273,15 @@ func (p *Puncher) Connect(ctx context.Context, peer string) (*Path, error) {
 	if ans.typ == sigReject {
 		return nil, fmt.Errorf("%w: %s", ErrRefused, peer)
 	}
+	if eph != nil {
+		k, err := checkKey(s.id, eph, ans.eph, msg, ans.raw)
+		if err != nil {
+			return nil, err
+		}
+		s.setKey(k)
+	}
 	s.signalled = time.Now()
-	s.start(ans)
+	s.start(ans.signal)
 	pa, err := s.run(ctx)
 	if err != nil {
 		return nil, err
@@ -247,12 +290,14 @@ func (p *Puncher) Connect(ctx context.Context, peer string) (*Path, error) {
 	return pa, nil
 }
 
-// newSession registers a new attempt. An offer gives the ID and key of an
-// attempt the peer initiated; nil makes fresh ones.
-func (p *Puncher) newSession(peer string, controlling bool, offer *signal) (*session, error) {
+// newSession registers a new attempt. key may be nil until the answer
+// (authenticated mode, controlling side): checks are dropped until then.
+func (p *Puncher) newSession(peer string, controlling bool, id attemptID, key []byte, peerKey ed25519.PublicKey) (*session, error) {
 	s := &session{
 		p:           p,
+		id:          id,
 		peer:        peer,
+		peerKey:     peerKey,
 		controlling: controlling,
 		pairs:       make(map[pairKey]*pair),
 		txids:       make(map[[stun.TransactionIDSize]byte]time.Time),
@@ -260,12 +305,8 @@ func (p *Puncher) newSession(peer string, controlling bool, offer *signal) (*ses
 		wake:        make(chan struct{}, 1),
 	}
 	s.socks = []*socket{p.sock0}
-	if offer != nil {
-		s.id, s.key = offer.id, offer.key
-	} else {
-		s.key = make([]byte, keySize)
-		rand.Read(s.id[:])
-		rand.Read(s.key)
+	if key != nil {
+		s.setKey(key)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -299,44 +340,127 @@ func (p *Puncher) recvLoop(ctx context.Context) {
 			continue
 		}
 		backoff = 100 * time.Millisecond
-		sig, err := parseSignal(msg)
-		if err != nil {
+		if err := p.onSignal(ctx, from, msg); err != nil {
 			p.log.Debug("holepunch: signal ignored", "peer", from, "err", err)
-			continue
-		}
-		switch sig.typ {
-		case sigOffer:
-			p.onOffer(ctx, from, sig)
-		case sigAnswer, sigReject:
-			p.mu.Lock()
-			ch := p.answers[sig.id]
-			s := p.sessions[sig.id]
-			p.mu.Unlock()
-			if ch != nil && s != nil && s.peer == from {
-				select {
-				case ch <- sig:
-				default:
-				}
-			}
 		}
 	}
 }
 
+// onSignal handles one signalling message. It returns why it ignored it;
+// an ignored message changes nothing.
+func (p *Puncher) onSignal(ctx context.Context, from string, msg []byte) error {
+	sig, err := p.decodeSignal(from, msg)
+	if err != nil {
+		return err
+	}
+	switch sig.typ {
+	case sigOffer:
+		return p.onOffer(ctx, from, sig)
+	default:
+		p.mu.Lock()
+		ch := p.answers[sig.id]
+		s := p.sessions[sig.id]
+		p.mu.Unlock()
+		if ch == nil || s == nil || s.peer != from {
+			return errors.New("holepunch: answer to no attempt of ours")
+		}
+		if p.cfg.Identity != nil {
+			if !bytes.Equal(sig.from, s.peerKey) {
+				return fmt.Errorf("%w: answer signed by another key than %s's", ErrUnauthenticated, from)
+			}
+			if err := p.replay.admit(sig.nonce, sig.at, time.Now()); err != nil {
+				return err
+			}
+		}
+		select {
+		case ch <- sig:
+		default:
+		}
+		return nil
+	}
+}
+
+// decodeSignal decodes msg; in authenticated mode it verifies the
+// signature and that the message is addressed to this node's key, and for
+// an offer that it is signed by the key of from. The replay check is the
+// caller's (a repeated offer is answered again).
+func (p *Puncher) decodeSignal(from string, msg []byte) (*signedSignal, error) {
+	signed := len(msg) >= 3 && msg[0] == 'h' && msg[1] == 'p' && msg[2] == sigVersionSigned
+	if p.cfg.Identity == nil {
+		if signed {
+			return nil, errors.New("holepunch: signed message, but Config.Identity is not set")
+		}
+		sig, err := parseSignal(msg)
+		if err != nil {
+			return nil, err
+		}
+		if sig.typ == sigOffer && len(sig.key) != keySize {
+			return nil, errBadSignal
+		}
+		return &signedSignal{signal: sig}, nil
+	}
+	if !signed {
+		if _, err := parseSignal(msg); err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: unsigned message", ErrUnauthenticated)
+	}
+	sig, err := parseSigned(msg)
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(sig.to, p.cfg.Identity.Public().(ed25519.PublicKey)) {
+		return nil, fmt.Errorf("%w: addressed to another key", ErrUnauthenticated)
+	}
+	if sig.typ == sigOffer {
+		want, err := p.peerKey(from)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrUnauthenticated, err)
+		}
+		if !bytes.Equal(sig.from, want) {
+			return nil, fmt.Errorf("%w: offer signed by another key than %s's", ErrUnauthenticated, from)
+		}
+	}
+	return sig, nil
+}
+
+// peerKey returns the key of the peer named by a Signaler ID.
+func (p *Puncher) peerKey(peer string) (ed25519.PublicKey, error) {
+	if p.cfg.PeerKey != nil {
+		k, err := p.cfg.PeerKey(peer)
+		if err != nil {
+			return nil, fmt.Errorf("holepunch: no key for peer %q: %w", peer, err)
+		}
+		if len(k) != ed25519.PublicKeySize {
+			return nil, fmt.Errorf("holepunch: key of %d bytes for peer %q", len(k), peer)
+		}
+		return k, nil
+	}
+	return ParsePeerID(peer)
+}
+
 // onOffer starts the responder's side of an attempt, or answers again a
 // repeated offer.
-func (p *Puncher) onOffer(ctx context.Context, from string, sig *signal) {
+func (p *Puncher) onOffer(ctx context.Context, from string, sig *signedSignal) error {
 	p.mu.Lock()
 	if s := p.sessions[sig.id]; s != nil {
 		p.mu.Unlock()
-		if s.peer == from && !s.controlling {
-			s.mu.Lock()
-			ans := s.answer
-			s.mu.Unlock()
-			if ans != nil {
-				p.sendSignal(ctx, from, ans)
-			}
+		if s.peer != from || s.controlling || !bytes.Equal(s.offer, sig.raw) {
+			return errors.New("holepunch: offer reuses the ID of another attempt")
 		}
-		return
+		s.mu.Lock()
+		ans := s.answer
+		s.mu.Unlock()
+		if ans != nil {
+			p.sendSignal(ctx, from, ans)
+		}
+		return nil
+	}
+	if p.replay != nil {
+		if err := p.replay.admit(sig.nonce, sig.at, time.Now()); err != nil {
+			p.mu.Unlock()
+			return err
+		}
 	}
 	refuse := p.incoming >= p.cfg.maxIncoming() || (p.cfg.AcceptFrom != nil && !p.cfg.AcceptFrom(from))
 	if !refuse {
@@ -345,10 +469,18 @@ func (p *Puncher) onOffer(ctx context.Context, from string, sig *signal) {
 	p.mu.Unlock()
 	if refuse {
 		p.log.Debug("holepunch: offer refused", "peer", from)
-		if b, err := (&signal{typ: sigReject, id: sig.id}).marshal(); err == nil {
+		rej := &signal{typ: sigReject, id: sig.id}
+		var b []byte
+		var err error
+		if p.cfg.Identity != nil {
+			b, _, err = marshalSigned(rej, nil, p.cfg.Identity, sig.from, time.Now())
+		} else {
+			b, err = rej.marshal()
+		}
+		if err == nil {
 			p.sendSignal(ctx, from, b)
 		}
-		return
+		return nil
 	}
 	p.wg.Add(1)
 	go func() {
@@ -370,6 +502,7 @@ func (p *Puncher) onOffer(ctx context.Context, from string, sig *signal) {
 			pa.Close()
 		}
 	}()
+	return nil
 }
 
 // sendSignal sends b to peer, bounded in time.
@@ -390,19 +523,33 @@ func (p *Puncher) signal(ctx context.Context, peer string, b []byte) error {
 }
 
 // respond runs the responder's side of the attempt offered by peer.
-func (p *Puncher) respond(ctx context.Context, peer string, offer *signal) (*Path, error) {
+func (p *Puncher) respond(ctx context.Context, peer string, offer *signedSignal) (*Path, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.timeout())
 	defer cancel()
-	if len(offer.key) != keySize {
-		return nil, errBadSignal
-	}
-	s, err := p.newSession(peer, false, offer)
+	// The session is registered before the candidates are gathered, so
+	// that the offer, repeated meanwhile, finds it; its key and answer
+	// come after.
+	s, err := p.newSession(peer, false, offer.id, offer.key, offer.from)
 	if err != nil {
 		return nil, err
 	}
+	s.offer = offer.raw
 	s.local = p.candidates(ctx)
 	ans := &signal{typ: sigAnswer, id: s.id, nat: p.cfg.NAT, birthday: p.cfg.Birthday.Budget > 0, cands: s.local}
-	b, err := ans.marshal()
+	var b []byte
+	if p.cfg.Identity != nil {
+		var eph *ecdh.PrivateKey
+		if eph, err = ecdh.X25519().GenerateKey(rand.Reader); err == nil {
+			if b, _, err = marshalSigned(ans, eph, p.cfg.Identity, offer.from, time.Now()); err == nil {
+				var key []byte
+				if key, err = checkKey(s.id, eph, offer.eph, offer.raw, b); err == nil {
+					s.setKey(key)
+				}
+			}
+		}
+	} else {
+		b, err = ans.marshal()
+	}
 	if err != nil {
 		s.abort()
 		return nil, err
@@ -411,7 +558,7 @@ func (p *Puncher) respond(ctx context.Context, peer string, offer *signal) (*Pat
 	s.answer = b
 	s.mu.Unlock()
 	s.signalled = time.Now()
-	s.start(offer)
+	s.start(offer.signal)
 	p.sendSignal(ctx, peer, b)
 	pa, err := s.run(ctx)
 	if err != nil {

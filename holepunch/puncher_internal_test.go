@@ -38,7 +38,7 @@ func TestHandlePacket(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	s, err := p.newSession("peer", false, &signal{typ: sigOffer, id: attemptID{5}, key: testKey})
+	s, err := p.newSession("peer", false, attemptID{5}, testKey, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +124,7 @@ func TestForgedResponseIgnored(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	s, err := p.newSession("peer", true, nil)
+	s, err := p.newSession("peer", true, attemptID{6}, bytes.Repeat([]byte{9}, keySize), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +167,7 @@ func TestForgedResponseIgnored(t *testing.T) {
 			t.Fatalf("%s: forged response confirmed the pair (ok %v, selected %v)", name, ok, sel)
 		}
 	}
-	genuine := req.response(s.key, seen)
+	genuine := req.response(s.checkKey(), seen)
 	if !p.HandlePacket(genuine, peer) {
 		t.Fatal("genuine response not taken")
 	}

@@ -5,11 +5,13 @@ package holepunch
 import (
 	"cmp"
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/stun/v4"
@@ -28,8 +30,10 @@ import (
 type session struct {
 	p           *Puncher
 	id          attemptID
-	key         []byte
+	key         atomic.Pointer[[]byte] // the check key; nil until known
 	peer        string
+	peerKey     ed25519.PublicKey // authenticated mode: the peer's verified key
+	offer       []byte            // authenticated mode, responder: the offer, to know it again
 	controlling bool
 	local       []Candidate // ours, as signalled
 	signalled   time.Time   // when the answer was sent or received
@@ -71,6 +75,18 @@ type pair struct {
 	predicted bool           // a birthday probe: sent once, from the budget
 	triggered bool           // a triggered check was sent on this pair
 	nominated bool           // the peer nominated it before our own check on it succeeded
+}
+
+// setKey sets the check key of the attempt.
+func (s *session) setKey(k []byte) { s.key.Store(&k) }
+
+// checkKey returns the check key, or nil while it is not known (checks are
+// then neither sent nor accepted).
+func (s *session) checkKey() []byte {
+	if k := s.key.Load(); k != nil {
+		return *k
+	}
+	return nil
 }
 
 // start takes the peer's offer or answer: its candidates and NAT.
@@ -225,7 +241,11 @@ func (s *session) run(ctx context.Context) (*Path, error) {
 // sendCheck sends one check on a pair, or a keepalive / nomination on the
 // selected one.
 func (s *session) sendCheck(sock *socket, to netip.AddrPort, nominate bool) {
-	r := checkRequest{id: s.id, key: s.key, controlling: s.controlling, nominate: nominate, txid: stun.NewTransactionID()}
+	key := s.checkKey()
+	if key == nil {
+		return
+	}
+	r := checkRequest{id: s.id, key: key, controlling: s.controlling, nominate: nominate, txid: stun.NewTransactionID()}
 	r.priority = Candidate{Kind: KindPeerReflexive}.priority() // RFC 8445 section 7.1.1: as if we were peer-reflexive
 	b, err := r.marshal()
 	if err != nil {
@@ -268,11 +288,15 @@ func (s *session) onRequest(c *inCheck, from netip.AddrPort, sock *socket) {
 	if c.controlling == s.controlling {
 		return // our own check, reflected
 	}
-	if err := c.authenticate(s.key); err != nil {
+	key := s.checkKey()
+	if key == nil {
+		return
+	}
+	if err := c.authenticate(key); err != nil {
 		s.p.log.Debug("holepunch: check dropped", "from", from, "err", err)
 		return
 	}
-	if resp := c.response(s.key, from); resp != nil {
+	if resp := c.response(key, from); resp != nil {
 		_ = sock.send(resp, from)
 	}
 	s.mu.Lock()
@@ -348,7 +372,11 @@ func (s *session) onResponse(c *inCheck, from netip.AddrPort, t txn) {
 	if from != t.to {
 		return // a response must come from where the request went
 	}
-	if err := c.authenticate(s.key); err != nil {
+	key := s.checkKey()
+	if key == nil {
+		return
+	}
+	if err := c.authenticate(key); err != nil {
 		s.p.log.Debug("holepunch: response dropped", "from", from, "err", err)
 		return
 	}

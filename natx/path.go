@@ -7,7 +7,9 @@
 package natx
 
 import (
+	"bytes"
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"io"
 	"net"
@@ -123,7 +125,8 @@ type PeerConn struct {
 	addrs      map[netip.AddrPort]struct{} // addresses frames are accepted from
 	peerRelay  netip.AddrPort
 	peerAddrs  []netip.AddrPort
-	peerNAT    string // the peer's NAT hint (peerMsg.NAT)
+	peerNAT    string            // the peer's NAT hint (peerMsg.NAT)
+	remoteKey  ed25519.PublicKey // verified by a direct path (PeerConfig.Identity)
 	relaying   bool
 	punching   bool
 	relayBytes int64
@@ -358,6 +361,9 @@ func (c *PeerConn) offerPath(pa *holepunch.Path) {
 		return
 	}
 	c.paths = append(c.paths, pa)
+	if k := pa.RemoteKey(); k != nil {
+		c.remoteKey = k
+	}
 	c.allowLocked(pa.Remote().Addr)
 	c.watchPathConnLocked(pa)
 	adopt := c.cur.kind == "" || c.cur.kind == PathNone
@@ -403,6 +409,17 @@ func (c *PeerConn) SetupTime() time.Duration { return c.setupTime }
 
 // Peer returns the peer's Signaler ID.
 func (c *PeerConn) Peer() string { return c.peer }
+
+// RemoteKey returns the peer's public key as verified by a direct path
+// (PeerConfig.Identity: the peer signed its half of the attempt with that
+// key, and only its holder could answer the checks), or nil while no direct
+// path has been confirmed, or without Identity. A PeerConn carried only by
+// a relay has no verified key: natx does not sign its relay set-up yet.
+func (c *PeerConn) RemoteKey() ed25519.PublicKey {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return bytes.Clone(c.remoteKey)
+}
 
 // Read reads the next datagram (or the rest of one; see PeerConn).
 func (c *PeerConn) Read(b []byte) (int, error) {

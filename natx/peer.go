@@ -8,6 +8,7 @@ package natx
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
@@ -44,6 +45,18 @@ type PeerConfig struct {
 	// each prefixed by one byte. Peers reads it (Recv) until Close; no one
 	// else may. Required.
 	Signaler holepunch.Signaler
+
+	// Identity, if set, is this node's ed25519 key: hole punching runs
+	// holepunch's authenticated mode (holepunch.Config.Identity), peers are
+	// named by their keys' text form (holepunch.PeerID) unless PeerKey says
+	// otherwise, and a direct path is confirmed only with the holder of the
+	// named peer's key (PeerConn.RemoteKey). natx's own messages (the relay
+	// set-up) are not signed yet: a relayed path is not authenticated. If
+	// nil, peers are names anyone can claim.
+	Identity ed25519.PrivateKey
+	// PeerKey returns the public key of the peer a Signaler ID names, with
+	// Identity. If nil, the ID must be the key's text form.
+	PeerKey func(peer string) (ed25519.PublicKey, error)
 
 	// Policy says whether a relay may carry a PeerConn. Zero: RelayAllowed.
 	Policy RelayPolicy
@@ -230,6 +243,8 @@ func (l *Listener) NewPeers(cfg PeerConfig) (*Peers, error) {
 		AcceptFrom:        ps.acceptFrom,
 		NAT:               natInfo(l.Report()),
 		Birthday:          cfg.birthday(),
+		Identity:          cfg.Identity,
+		PeerKey:           cfg.PeerKey,
 		Logger:            log,
 	}
 	p, err := holepunch.New(hcfg, l.m.local, ps.sendPunch)
@@ -438,12 +453,23 @@ func (ps *Peers) unregister(c *PeerConn) {
 	}
 }
 
+// DialKey is Dial to the peer whose key is pub, named by the key's text
+// form (holepunch.PeerID).
+func (ps *Peers) DialKey(ctx context.Context, pub ed25519.PublicKey) (*PeerConn, error) {
+	return ps.Dial(ctx, holepunch.PeerID(pub))
+}
+
 // Dial opens a PeerConn to peer (its Signaler ID): a direct path when the
 // peer's public or mapped address answers an authenticated check, else a
 // punched one, else (as the policy allows) a relayed one, which keeps trying
 // to become direct. ctx bounds the set-up only.
 func (ps *Peers) Dial(ctx context.Context, peer string) (*PeerConn, error) {
 	start := time.Now()
+	if ps.cfg.Identity != nil && ps.cfg.PeerKey == nil {
+		if _, err := holepunch.ParsePeerID(peer); err != nil {
+			return nil, fmt.Errorf("natx: dial: %w (with PeerConfig.Identity, a peer is named by its key)", err)
+		}
+	}
 	c := newPeerConn(ps, peer, newConnID(), true)
 	if err := ps.register(c); err != nil {
 		return nil, err

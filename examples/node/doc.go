@@ -10,7 +10,7 @@
 //	     [-turn turn:USER:PASS@HOST:PORT[?transport=tcp]] [-turn turns:USER:PASS@HOST:PORT]
 //	     [-relay eager|fallback|off] [-rendezvous HOST:PORT] [-dial PEERID] [-send TEXT]
 //	     [-gateway IP] [-portmap auto|pcp|natpmp|upnp|off] [-timeout 5s] [-dial-timeout 30s]
-//	     [-stun-tcp=true] [-metrics HOST:PORT] [-dialback]
+//	     [-stun-tcp=true] [-metrics HOST:PORT] [-dialback] [-key FILE]
 //
 // -stun and -turn may be repeated or comma-separated. A STUN server is a
 // host name or address, port 3478 unless it names one. A TURN server is
@@ -37,6 +37,16 @@
 //	{"event":"ready","reachability":"mapped","local":"0.0.0.0:4000","addrs":[{"kind":"mapped","addr":"7.0.1.1:4000","via":"pcp","verified":true,"reach":"mapped"},...]}
 //	{"event":"addrs","change":"addr-added","addr":{...},"reachability":"mapped","addrs":[...]}
 //	{"event":"registered","rendezvous":"7.0.0.10:7777","id":"alice","observed":"7.0.1.1:50112"}   again after the server was lost and found again
+//
+// With -key FILE (an ed25519 key in PEM, made with mode 0600 on first run;
+// a file others may read is refused) the node registers with the
+// rendezvous server as its peer ID, the key's text form (proving the key:
+// no one else can take that ID), with -id bound to the key as its name
+// (kept for it an hour after it left), punches only with peers that prove
+// theirs, and "ready" and "registered" carry the peer ID as peer_id; id
+// stays the -id name. -dial takes a peer ID or a name (resolved by the
+// server, then checked end to end as that peer ID).
+//
 //	{"event":"connected","peer":"bob","path":"punched","route":"punched","remote":"7.0.1.2:4000","rtt_ms":1.8,"setup_ms":12.5,"reason":"..."}
 //	{"event":"sent","peer":"bob","data":"hello"}
 //	{"event":"received","peer":"bob","data":"hello"}

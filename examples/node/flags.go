@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/nodeconn/natx/holepunch"
 	"github.com/nodeconn/natx/holepunch/rendezvous"
 	"github.com/nodeconn/natx/internal/cliflag"
 	"github.com/nodeconn/natx/natx"
@@ -35,6 +36,7 @@ type options struct {
 	dialWait   time.Duration
 	metrics    string // host:port to serve /metrics on, or ""
 	dialBack   bool   // ask the rendezvous server to verify addresses
+	keyFile    string // -key: the node's ed25519 key
 }
 
 // parse parses the command line. Errors say which flag is wrong.
@@ -53,13 +55,14 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.Var(&turn, "turn", "TURN server turn:USER:PASS@HOST[:PORT][?transport=udp|tcp] or turns:USER:PASS@HOST[:PORT] (TLS); repeat or comma-separate for several")
 	fs.StringVar(&relay, "relay", "fallback", "when to allocate a TURN relay: eager, fallback (only when nothing better is reachable) or off")
 	fs.StringVar(&o.rendezvous, "rendezvous", "", "rendezvous server host:port (TCP)")
-	fs.StringVar(&o.dial, "dial", "", "peer ID to connect to through the rendezvous server")
+	fs.StringVar(&o.dial, "dial", "", "peer to connect to through the rendezvous server: its name (-id), or its peer ID (the key's text form; the only form with -key)")
 	fs.StringVar(&o.send, "send", "", "text to send to each peer once connected: the -dial peer, and peers that connect to this node")
 	fs.StringVar(&gw, "gateway", "", "port-mapping gateway address (default: the default route's)")
 	fs.StringVar(&o.portmap, "portmap", "auto", "port mapping: auto (PCP, NAT-PMP, then UPnP), pcp, natpmp, upnp or off")
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Second, "how long to wait for addresses before printing ready")
 	fs.BoolVar(&o.dialBack, "dialback", false, "ask the rendezvous server for a dial-back to verify the addresses no RFC 5780 STUN server verified (the server needs -dialback)")
 	fs.StringVar(&o.metrics, "metrics", "", "serve Prometheus metrics at http://ADDR/metrics (host:port; port 0 picks one, printed in a metrics line)")
+	fs.StringVar(&o.keyFile, "key", "", "file of the node's ed25519 key (made, mode 0600, if missing): the node registers and is dialled by its peer ID (the key's text form) and checks its peers' keys")
 	fs.DurationVar(&o.dialWait, "dial-timeout", 30*time.Second, "how long -dial may take, waiting for the peer to register included")
 	if help, err := cliflag.Parse(fs, args, stderr); help || err != nil {
 		if help {
@@ -102,8 +105,13 @@ func parse(args []string, stderr io.Writer) (options, error) {
 		if _, _, err := net.SplitHostPort(o.rendezvous); err != nil {
 			return o, fmt.Errorf("-rendezvous %q: %w", o.rendezvous, err)
 		}
-		if o.id == "" {
-			return o, errors.New("-rendezvous needs -id")
+		if o.id == "" && o.keyFile == "" {
+			return o, errors.New("-rendezvous needs -id or -key")
+		}
+	}
+	if o.id != "" && o.keyFile != "" {
+		if _, err := holepunch.ParsePeerID(o.id); err == nil {
+			return o, fmt.Errorf("-id %q with -key: want a name (the peer ID comes from the key)", o.id)
 		}
 	}
 	if o.dial != "" && o.rendezvous == "" {

@@ -256,3 +256,43 @@ func TestLabDial(t *testing.T) {
 		})
 	}
 }
+
+// TestLabDialKey: two nodes with -key behind EIM NATs; a dials b by name
+// (resolved by the rendezvous server to b's peer ID), the path is punched
+// with b's key checked, and both name the other by its peer ID.
+func TestLabDialKey(t *testing.T) {
+	t.Parallel()
+	l := netlab.New(t)
+	coturn := l.StartCoturn()
+	rv := l.StartRendezvous()
+	stun := coturn.Addr().String()
+	sa, sb := l.AddSite(netlab.EIM), l.AddSite(netlab.EIM)
+	dir := t.TempDir()
+	args := func(id string, port int, extra ...string) []string {
+		return append([]string{"-id", id, "-key", dir + "/" + id + ".key", "-port", strconv.Itoa(port), "-stun", stun,
+			"-rendezvous", rv, "-timeout", "10s"}, extra...)
+	}
+	pb, eb := startNode(t, l, sb, args("b-key", 24700, "-send", "hello from b")...)
+	pa, ea := startNode(t, l, sa, args("a-key", 24701, "-dial", "b-key", "-send", "hello from a")...)
+	if ea.PeerID == "" || eb.PeerID == "" || ea.PeerID == eb.PeerID {
+		t.Fatalf("peer IDs %q %q", ea.PeerID, eb.PeerID)
+	}
+	for _, n := range []struct {
+		p          *netlab.Process
+		self, peer string
+		data       string
+	}{{pa, "a", eb.PeerID, "hello from b"}, {pb, "b", ea.PeerID, "hello from a"}} {
+		c, err := netlab.WaitJSON(n.p, 40*time.Second, func(e event) bool {
+			return e.Event == "connected" || e.Event == "error" && e.Peer != ""
+		})
+		if err != nil || c.Event != "connected" || c.Peer != n.peer || c.Path != "punched" {
+			t.Fatalf("%s: %v %+v, want punched to %s\n%s", n.self, err, c, n.peer, n.p.Output())
+		}
+		r, err := netlab.WaitJSON(n.p, 20*time.Second, func(e event) bool { return e.Event == "received" && e.Peer != "" })
+		if err != nil || r.Data == nil || *r.Data != n.data || r.Peer != n.peer {
+			t.Errorf("%s: want %q from %s, got %+v (%v)\n%s", n.self, n.data, n.peer, r, err, n.p.Output())
+		}
+	}
+	stopNode(t, pa)
+	stopNode(t, pb)
+}

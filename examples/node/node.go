@@ -6,6 +6,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"flag"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nodeconn/natx/holepunch"
 	"github.com/nodeconn/natx/holepunch/rendezvous"
 	"github.com/nodeconn/natx/natx"
 )
@@ -31,6 +33,8 @@ type node struct {
 	l     *natx.Listener
 	peers atomic.Pointer[natx.Peers] // for /metrics, once started
 	ready atomic.Bool                // "ready" printed: natx events are printed from then on
+	key   ed25519.PrivateKey         // -key, or nil
+	pid   string                     // the key's peer ID, or ""
 
 	stop chan struct{} // closed when the node stops
 	wg   sync.WaitGroup
@@ -48,6 +52,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	n := &node{o: o, out: out, stop: make(chan struct{})}
+	if o.keyFile != "" {
+		if n.key, err = loadKey(o.keyFile); err != nil {
+			out.fail(err)
+			return 1
+		}
+		n.pid = holepunch.PeerID(n.key.Public().(ed25519.PublicKey))
+	}
 	return n.run(ctx)
 }
 
@@ -64,7 +75,7 @@ func (n *node) run(ctx context.Context) int {
 	}
 	n.l = l
 	n.out.print(event{Event: "ready", Reachability: reachName(l.Reachability()),
-		Local: l.LocalAddr().String(), Addrs: toAddrs(l.Addrs())})
+		Local: l.LocalAddr().String(), Addrs: toAddrs(l.Addrs()), PeerID: n.pid})
 	n.ready.Store(true)
 	if n.o.metrics != "" {
 		stopMetrics, err := n.serveMetrics(n.o.metrics)
@@ -142,7 +153,7 @@ func (n *node) register(ctx context.Context) (*rendezvous.Client, error) {
 	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	registered := func(observed netip.AddrPort) {
-		e := event{Event: "registered", Rendezvous: n.o.rendezvous, ID: n.o.id}
+		e := event{Event: "registered", Rendezvous: n.o.rendezvous, ID: n.o.id, PeerID: n.pid}
 		if observed.IsValid() {
 			e.Observed = observed.String()
 		}
@@ -150,7 +161,12 @@ func (n *node) register(ctx context.Context) (*rendezvous.Client, error) {
 	}
 	// A lost connection to the server is made again by the client; each
 	// registration after it is a "registered" line too.
-	rv, err := rendezvous.Dial(dctx, n.o.rendezvous, n.o.id, rendezvous.Config{OnRegistered: registered})
+	cfg := rendezvous.Config{OnRegistered: registered, Identity: n.key}
+	id := n.o.id
+	if n.key != nil {
+		id, cfg.Name = n.pid, n.o.id // registered as the peer ID, with -id bound to the key as its name
+	}
+	rv, err := rendezvous.Dial(dctx, n.o.rendezvous, id, cfg)
 	if err != nil {
 		return nil, err
 	}

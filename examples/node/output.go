@@ -26,6 +26,8 @@ type event struct {
 	Rendezvous string `json:"rendezvous,omitempty"`
 	ID         string `json:"id,omitempty"`
 	Observed   string `json:"observed,omitempty"`
+	// ready, registered: the node's peer ID (-key)
+	PeerID string `json:"peer_id,omitempty"`
 
 	// connected, path, received, sent, disconnected
 	Peer   string   `json:"peer,omitempty"`

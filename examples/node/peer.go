@@ -13,6 +13,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/nodeconn/natx/holepunch"
 	"github.com/nodeconn/natx/holepunch/rendezvous"
 	"github.com/nodeconn/natx/natx"
 )
@@ -69,7 +70,7 @@ func (n *node) onPeerEvent(e natx.PeerEvent) {
 // client, accepts peers, and dials -dial. The goroutines end when ps is
 // closed.
 func (n *node) startPeers(ctx context.Context, rv *rendezvous.Client) (*natx.Peers, error) {
-	ps, err := n.l.NewPeers(natx.PeerConfig{Signaler: rv, OnEvent: n.onPeerEvent})
+	ps, err := n.l.NewPeers(natx.PeerConfig{Signaler: rv, OnEvent: n.onPeerEvent, Identity: n.key})
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +92,7 @@ func (n *node) startPeers(ctx context.Context, rv *rendezvous.Client) (*natx.Pee
 		n.wg.Add(1)
 		go func() {
 			defer n.wg.Done()
-			c, err := n.dial(ctx, ps)
+			c, err := n.dial(ctx, ps, rv)
 			if err != nil {
 				if ctx.Err() == nil {
 					n.out.print(event{Event: "error", Peer: n.o.dial, Error: "dial: " + err.Error()})
@@ -107,11 +108,19 @@ func (n *node) startPeers(ctx context.Context, rv *rendezvous.Client) (*natx.Pee
 // dial connects to the -dial peer, waiting for it to register with the
 // rendezvous server and answer (up to -dial-timeout): two nodes started
 // together need not start in order.
-func (n *node) dial(ctx context.Context, ps *natx.Peers) (*natx.PeerConn, error) {
+func (n *node) dial(ctx context.Context, ps *natx.Peers, rv *rendezvous.Client) (*natx.PeerConn, error) {
 	ctx, cancel := context.WithTimeout(ctx, n.o.dialWait)
 	defer cancel()
 	for {
-		c, err := ps.Dial(ctx, n.o.dial)
+		to, err := n.o.dial, error(nil)
+		if _, perr := holepunch.ParsePeerID(to); perr != nil && n.key != nil {
+			// A name, with -key: the server says which key holds it.
+			to, err = rv.Resolve(ctx, n.o.dial)
+		}
+		var c *natx.PeerConn
+		if err == nil {
+			c, err = ps.Dial(ctx, to)
+		}
 		if err == nil || !errors.Is(err, rendezvous.ErrPeerUnknown) && !errors.Is(err, natx.ErrPeerNoAnswer) {
 			return c, err
 		}

@@ -23,6 +23,12 @@ type Hub struct {
 	// Loss is the probability, from 0 to 1, that a message is dropped. If
 	// zero, none.
 	Loss float64
+	// Tamper, if set, sees every message the Hub carries (before the delay
+	// and the loss) and may change it, as a hostile signalling channel
+	// would: its sender, recipient or bytes, or drop it (Data nil). It runs
+	// with the Hub locked: it must not call the Hub. Set it before the
+	// first Join.
+	Tamper func(m *Message)
 
 	mu     sync.Mutex
 	peers  map[string]*Signaler
@@ -61,6 +67,12 @@ type message struct {
 	b    []byte
 }
 
+// Message is a message in flight, as Hub.Tamper sees it.
+type Message struct {
+	From, To string
+	Data     []byte
+}
+
 // Signaler is one peer's end of a Hub. It implements holepunch.Signaler.
 type Signaler struct {
 	h     *Hub
@@ -92,14 +104,25 @@ func (s *Signaler) Send(ctx context.Context, to string, msg []byte) error {
 	h := s.h
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.peers[to] == nil {
+		return fmt.Errorf("holepunchtest: unknown peer %q", to)
+	}
+	m := message{s.id, append([]byte(nil), msg...)}
+	if h.Tamper != nil {
+		tm := &Message{From: s.id, To: to, Data: m.b}
+		h.Tamper(tm)
+		if tm.Data == nil {
+			return nil
+		}
+		m, to = message{tm.From, tm.Data}, tm.To
+	}
 	dst := h.peers[to]
 	if dst == nil {
-		return fmt.Errorf("holepunchtest: unknown peer %q", to)
+		return nil // redirected nowhere: lost
 	}
 	if h.Loss > 0 && h.rnd.Float64() < h.Loss {
 		return nil
 	}
-	m := message{s.id, append([]byte(nil), msg...)}
 	if h.Delay <= 0 {
 		return dst.deliver(m)
 	}

@@ -7,6 +7,7 @@ package rendezvous
 import (
 	"bufio"
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -54,6 +55,21 @@ type Config struct {
 	// application falls further behind, newer messages are dropped (a
 	// Signaler may lose messages) and counted by Dropped. If zero, 64.
 	RecvQueue int
+	// Identity, if set, is the node's ed25519 key: Dial registers the key's
+	// text form (holepunch.PeerID; the id argument must be it or empty) and
+	// proves to the server that it holds the key, so that no one else can
+	// register that ID or take it over. If nil, the ID is a name, which
+	// any client can take over, and it must not be a peer ID
+	// (ErrKeyRequired).
+	Identity ed25519.PrivateKey
+	// Name, with Identity, is a human name (a ValidID that is not a peer
+	// ID) to bind to the key at the server: others find the peer ID with
+	// Resolve. The server keeps the name for the key while it is connected
+	// and for its ServerConfig.NameGrace (default 1 h) after it left; a
+	// name bound to another key fails Dial with ErrNameTaken. A name is as
+	// trustworthy as the server that resolves it; a peer ID is checked end
+	// to end.
+	Name string
 	// Logger receives debug logs. If nil, logs are discarded.
 	Logger *slog.Logger
 }
@@ -111,8 +127,23 @@ var _ holepunch.Signaler = (*Client)(nil)
 // the server is returned as ErrServerFull, ErrAddrLimit, ErrInvalidID or
 // another error that matches ErrDisconnected.
 func Dial(ctx context.Context, addr, id string, cfg Config) (*Client, error) {
+	if cfg.Identity != nil {
+		if len(cfg.Identity) != ed25519.PrivateKeySize {
+			return nil, fmt.Errorf("rendezvous: Config.Identity of %d bytes", len(cfg.Identity))
+		}
+		own := holepunch.PeerID(cfg.Identity.Public().(ed25519.PublicKey))
+		if id == "" {
+			id = own
+		}
+		if id != own {
+			return nil, fmt.Errorf("%w: %q is not the peer ID of Config.Identity", ErrInvalidID, id)
+		}
+	}
 	if !ValidID(id) {
 		return nil, fmt.Errorf("%w: %q", ErrInvalidID, id)
+	}
+	if cfg.Name != "" && (cfg.Identity == nil || !validName(cfg.Name)) {
+		return nil, fmt.Errorf("%w: name %q (a name needs Config.Identity and must not be a peer ID)", ErrInvalidID, cfg.Name)
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -154,7 +185,7 @@ func (c *Client) connect(ctx context.Context) (*session, error) {
 	// One reader for the connection's life: a message may follow the
 	// welcome in the same segment.
 	br := bufio.NewReaderSize(conn, 4096)
-	observed, err := hello(ctx, conn, br, c.id)
+	observed, err := hello(ctx, conn, br, c.id, c.cfg.Name, c.cfg.Identity)
 	if err != nil {
 		_ = conn.Close()
 		return nil, err
@@ -216,7 +247,7 @@ func (c *Client) reconnect() *session {
 			}
 			return s
 		}
-		if errors.Is(err, ErrInvalidID) {
+		if errors.Is(err, ErrInvalidID) || errors.Is(err, ErrKeyRequired) || errors.Is(err, ErrBadProof) || errors.Is(err, ErrNameTaken) {
 			c.fail(err)
 			return nil
 		}
@@ -235,7 +266,7 @@ func jitter(d time.Duration) time.Duration {
 }
 
 // hello registers id on conn and returns the address the server saw.
-func hello(ctx context.Context, conn net.Conn, br *bufio.Reader, id string) (netip.AddrPort, error) {
+func hello(ctx context.Context, conn net.Conn, br *bufio.Reader, id, name string, key ed25519.PrivateKey) (netip.AddrPort, error) {
 	deadline, fromCtx := ctx.Deadline()
 	if !fromCtx {
 		deadline = time.Now().Add(dialHelloTimeout)
@@ -243,12 +274,27 @@ func hello(ctx context.Context, conn net.Conn, br *bufio.Reader, id string) (net
 	_ = conn.SetDeadline(deadline)
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
-	if _, err := conn.Write(mustFrame(frame{typ: typeHello, ver: protocolVersion, id: id})); err != nil {
+	ver := byte(protocolVersion)
+	if key != nil {
+		ver = protocolVersionKey
+	}
+	if _, err := conn.Write(mustFrame(frame{typ: typeHello, ver: ver, id: id, name: name})); err != nil {
 		return netip.AddrPort{}, dialErr(ctx, fromCtx, err)
 	}
 	f, err := readFrame(br)
 	if err != nil {
 		return netip.AddrPort{}, dialErr(ctx, fromCtx, err)
+	}
+	if key != nil && f.typ == typeChallenge {
+		proof := frame{typ: typeProof, blob: ed25519.Sign(key, proofBytes(f.blob, id))}
+		if _, err := conn.Write(mustFrame(proof)); err != nil {
+			return netip.AddrPort{}, dialErr(ctx, fromCtx, err)
+		}
+		if f, err = readFrame(br); err != nil {
+			return netip.AddrPort{}, dialErr(ctx, fromCtx, err)
+		}
+	} else if key != nil && f.typ == typeWelcome {
+		return netip.AddrPort{}, fmt.Errorf("%w: %w: the server welcomed a key without a challenge", ErrDisconnected, errProtocol)
 	}
 	if !stop() {
 		return netip.AddrPort{}, ctx.Err()
@@ -260,7 +306,8 @@ func hello(ctx context.Context, conn net.Conn, br *bufio.Reader, id string) (net
 		return observed, nil
 	case typeError:
 		err := codeError(f.code)
-		if errors.Is(err, ErrServerFull) || errors.Is(err, ErrAddrLimit) || errors.Is(err, ErrInvalidID) {
+		if errors.Is(err, ErrServerFull) || errors.Is(err, ErrAddrLimit) || errors.Is(err, ErrInvalidID) ||
+			errors.Is(err, ErrKeyRequired) || errors.Is(err, ErrBadProof) || errors.Is(err, ErrNameTaken) {
 			return netip.AddrPort{}, err
 		}
 		return netip.AddrPort{}, fmt.Errorf("%w: refused: %w", ErrDisconnected, err)
@@ -379,6 +426,31 @@ func (c *Client) DialBack(ctx context.Context, port uint16, token [12]byte) erro
 		return fmt.Errorf("dial-back: %w", err)
 	}
 	return nil
+}
+
+// Resolve returns the peer ID to which the server binds name (see
+// Config.Name), while its holder is connected; ErrPeerUnknown otherwise. The
+// answer is the server's word: a peer ID it returns is then checked end to
+// end (holepunch), the name is not.
+func (c *Client) Resolve(ctx context.Context, name string) (string, error) {
+	if !ValidID(name) {
+		return "", fmt.Errorf("%w: %q", ErrInvalidID, name)
+	}
+	s, err := c.session(ctx)
+	if err != nil {
+		return "", err
+	}
+	f, err := s.exchange(ctx, frame{typ: typeLookup, name: name})
+	if err != nil {
+		return "", fmt.Errorf("resolve: %w", err)
+	}
+	if err := codeError(f.code); err != nil {
+		return "", fmt.Errorf("resolve %s: %w", name, err)
+	}
+	if _, err := holepunch.ParsePeerID(f.id); err != nil {
+		return "", fmt.Errorf("%w: resolve %s: %w", errProtocol, name, err)
+	}
+	return f.id, nil
 }
 
 // Recv returns the next message for this node and its sender's ID. It

@@ -25,7 +25,7 @@ type session struct {
 
 	mu      sync.Mutex
 	seq     uint32
-	waiting map[uint32]chan byte
+	waiting map[uint32]chan frame // ack or resolved
 
 	done chan struct{}
 	once sync.Once
@@ -34,7 +34,7 @@ type session struct {
 }
 
 func newSession(c *Client, conn net.Conn, br *bufio.Reader, observed netip.AddrPort) *session {
-	return &session{c: c, conn: conn, br: br, observed: observed, waiting: make(map[uint32]chan byte), done: make(chan struct{})}
+	return &session{c: c, conn: conn, br: br, observed: observed, waiting: make(map[uint32]chan frame), done: make(chan struct{})}
 }
 
 // start runs the connection's read and ping loops.
@@ -62,7 +62,17 @@ func (s *session) fail(reason error) {
 // request writes f (a send or dialback frame) with the next sequence
 // number and waits for the server's ack; it returns the ack's error.
 func (s *session) request(ctx context.Context, f frame) error {
-	ack := make(chan byte, 1)
+	ack, err := s.exchange(ctx, f)
+	if err != nil {
+		return err
+	}
+	return codeError(ack.code)
+}
+
+// exchange writes f (a send, dialback or lookup frame) with the next
+// sequence number and returns the server's answer (ack or resolved).
+func (s *session) exchange(ctx context.Context, f frame) (frame, error) {
+	ack := make(chan frame, 1)
 	s.mu.Lock()
 	s.seq++
 	f.seq = s.seq
@@ -74,15 +84,15 @@ func (s *session) request(ctx context.Context, f frame) error {
 		s.mu.Unlock()
 	}()
 	if err := s.write(mustFrame(f)); err != nil {
-		return err
+		return frame{}, err
 	}
 	select {
-	case code := <-ack:
-		return codeError(code)
+	case a := <-ack:
+		return a, nil
 	case <-s.done:
-		return s.err
+		return frame{}, s.err
 	case <-ctx.Done():
-		return ctx.Err()
+		return frame{}, ctx.Err()
 	}
 }
 
@@ -122,13 +132,13 @@ func (s *session) readLoop() {
 				c.dropped.Add(1)
 				c.log.Debug("rendezvous: receive queue full, message dropped", "from", f.id)
 			}
-		case typeAck:
+		case typeAck, typeResolved:
 			s.mu.Lock()
 			ack := s.waiting[f.seq]
 			s.mu.Unlock()
 			if ack != nil {
 				select {
-				case ack <- f.code:
+				case ack <- f:
 				default:
 				}
 			}

@@ -22,9 +22,15 @@
 // A second connection with an ID already registered replaces the first
 // (whose Recv then returns an error matching ErrReplaced and
 // ErrDisconnected): a node that lost its connection can come back at once.
-// IDs are therefore not authenticated; holepunch authenticates its own
-// messages end to end, and the server only moves bytes. A replaced client
-// ends; it does not take its ID back.
+// Such IDs (names) are therefore not authenticated. A peer ID
+// (holepunch.PeerID, the text form of an ed25519 key) is different: a
+// client registers it only by signing the server's challenge with the key
+// (Config.Identity), so only the key's holder can take it over, and it may
+// bind a human name to the key (Config.Name; held for the key while it is
+// connected and ServerConfig.NameGrace, 1 h, after it left; Client.Resolve
+// finds the peer ID, on the server's word). holepunch authenticates its own
+// messages end to end (holepunch.Config.Identity), and the server only
+// moves bytes. A replaced client ends; it does not take its ID back.
 //
 // A client whose connection is lost otherwise (the server restarted, a
 // network change, a garbled stream) makes it again with back-off and

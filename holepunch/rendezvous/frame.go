@@ -5,11 +5,13 @@ package rendezvous
 
 import (
 	"bufio"
+	"crypto/ed25519"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"strings"
 
 	"github.com/nodeconn/natx/holepunch"
 )
@@ -27,20 +29,44 @@ import (
 //	pong     0x08  (empty)
 //	dialback 0x09  seq(4) port(2) token(12): send a UDP datagram to my
 //	               observed IP at port (answered by an ack)
+//	challenge 0x0A nonce(32): after a hello of version 2, prove the key
+//	proof    0x0B  signature(64): ed25519 over proofContext | nonce | id
+//	lookup   0x0C  seq(4) name: which peer ID holds name?
+//	resolved 0x0D  seq(4) code(1) peer ID (empty unless code is OK)
+//
+// A hello of version 2 is "version(1) id" or "version(1) id SP name": the
+// name (a ValidID that is not a peer ID) is bound to the key while it is
+// connected and for ServerConfig.NameGrace after it left; meanwhile no
+// other client can register it (ErrNameTaken), with or without a key.
+//
+// A hello of version 1 registers a name (any ValidID that is not a peer
+// ID). A hello of version 2 registers a peer ID (holepunch.PeerID, the text
+// form of an ed25519 key): the server answers with a challenge, the client
+// with a proof signed by that key, and only then the server registers the
+// ID and welcomes it. So an ID that is a key can be held, and taken over,
+// only by the key's holder.
 //
 // n is at most maxFrame. Unknown types are a protocol error.
 const (
-	typeHello    byte = 0x01
-	typeWelcome  byte = 0x02
-	typeSend     byte = 0x03
-	typeDeliver  byte = 0x04
-	typeAck      byte = 0x05
-	typeError    byte = 0x06
-	typePing     byte = 0x07
-	typePong     byte = 0x08
-	typeDialBack byte = 0x09
+	typeHello     byte = 0x01
+	typeWelcome   byte = 0x02
+	typeSend      byte = 0x03
+	typeDeliver   byte = 0x04
+	typeAck       byte = 0x05
+	typeError     byte = 0x06
+	typePing      byte = 0x07
+	typePong      byte = 0x08
+	typeDialBack  byte = 0x09
+	typeChallenge byte = 0x0A
+	typeProof     byte = 0x0B
+	typeLookup    byte = 0x0C
+	typeResolved  byte = 0x0D
 
-	protocolVersion = 1
+	protocolVersion    = 1
+	protocolVersionKey = 2 // the hello registers a peer ID and proves its key
+
+	challengeSize = 32
+	proofContext  = "natx/rendezvous/v2 register\x00"
 
 	// MaxIDLen is the longest peer ID, in bytes.
 	MaxIDLen = 128
@@ -66,6 +92,9 @@ const (
 	codeAddrLimit   byte = 10
 	codeNoDialBack  byte = 11
 	codeRateLimited byte = 12
+	codeKeyRequired byte = 13
+	codeBadProof    byte = 14
+	codeNameTaken   byte = 15
 )
 
 // Errors. Send reports a refusal by the server as one of ErrPeerUnknown,
@@ -101,6 +130,15 @@ var (
 	// ErrRateLimited: the server refused a dial-back: too many from this
 	// address.
 	ErrRateLimited = errors.New("rendezvous: rate limited")
+	// ErrKeyRequired: the ID is a peer ID (the text form of a key), which
+	// only a hello that proves the key can register (Config.Identity).
+	ErrKeyRequired = errors.New("rendezvous: this ID is a key: registering it needs the key")
+	// ErrBadProof: the proof of the key did not verify.
+	ErrBadProof = errors.New("rendezvous: key proof failed")
+	// ErrNameTaken: the name is bound to another key (its holder is
+	// connected, or left less than ServerConfig.NameGrace ago), or a client
+	// without a key holds it.
+	ErrNameTaken = errors.New("rendezvous: name taken")
 	// ErrClosed: the client was closed.
 	ErrClosed = closedError{}
 	// errProtocol: the other side sent a malformed or unexpected frame.
@@ -137,6 +175,12 @@ func codeError(code byte) error {
 		return ErrNoDialBack
 	case codeRateLimited:
 		return ErrRateLimited
+	case codeKeyRequired:
+		return ErrKeyRequired
+	case codeBadProof:
+		return ErrBadProof
+	case codeNameTaken:
+		return ErrNameTaken
 	case codeShutdown:
 		return errors.New("rendezvous: server shutting down")
 	case codeIdle:
@@ -145,6 +189,22 @@ func codeError(code byte) error {
 		return errProtocol
 	}
 	return fmt.Errorf("rendezvous: server error code %d", code)
+}
+
+// proofBytes is what a client signs to register id after challenge nonce.
+func proofBytes(nonce []byte, id string) []byte {
+	b := append([]byte(proofContext), nonce...)
+	return append(b, id...)
+}
+
+// validName reports whether name can be bound to a key: a ValidID that is
+// not a peer ID.
+func validName(name string) bool {
+	if !ValidID(name) {
+		return false
+	}
+	_, err := holepunch.ParsePeerID(name)
+	return err != nil
 }
 
 // ValidID reports whether id can name a peer: 1 to MaxIDLen bytes of ASCII
@@ -177,6 +237,8 @@ type frame struct {
 	ver   byte     // hello
 	port  uint16   // dialback
 	token [12]byte // dialback
+	blob  []byte   // challenge (nonce), proof (signature)
+	name  string   // hello of version 2 (optional), lookup
 }
 
 // errFrameTooLarge is returned by readFrame for a length above the limit.
@@ -221,6 +283,14 @@ func parseFrame(b []byte) (frame, error) {
 		}
 		f.ver = p[0]
 		f.id = string(p[1:])
+		if f.ver == protocolVersionKey {
+			if id, name, ok := strings.Cut(f.id, " "); ok {
+				f.id, f.name = id, name
+				if !validName(name) {
+					return frame{}, ErrInvalidID
+				}
+			}
+		}
 		if !ValidID(f.id) {
 			return frame{}, ErrInvalidID
 		}
@@ -266,6 +336,32 @@ func parseFrame(b []byte) (frame, error) {
 		if len(p) != 0 {
 			return bad("ping")
 		}
+	case typeLookup, typeResolved:
+		if len(p) < 4 || (f.typ == typeResolved && len(p) < 5) {
+			return bad("lookup")
+		}
+		f.seq = binary.BigEndian.Uint32(p)
+		if f.typ == typeLookup {
+			f.name = string(p[4:])
+			if !ValidID(f.name) {
+				return frame{}, ErrInvalidID
+			}
+		} else {
+			f.code, f.id = p[4], string(p[5:])
+			if f.id != "" && !ValidID(f.id) {
+				return frame{}, ErrInvalidID
+			}
+		}
+	case typeChallenge:
+		if len(p) != challengeSize {
+			return bad("challenge")
+		}
+		f.blob = append([]byte{}, p...)
+	case typeProof:
+		if len(p) != ed25519.SignatureSize {
+			return bad("proof")
+		}
+		f.blob = append([]byte{}, p...)
 	case typeDialBack:
 		if len(p) != 4+2+12 {
 			return bad("dialback")
@@ -294,6 +390,13 @@ func appendFrame(b []byte, f frame) ([]byte, error) {
 		}
 		b = append(b, f.ver)
 		b = append(b, f.id...)
+		if f.name != "" {
+			if f.ver != protocolVersionKey || !validName(f.name) {
+				return nil, ErrInvalidID
+			}
+			b = append(b, ' ')
+			b = append(b, f.name...)
+		}
 	case typeWelcome:
 		if len(f.text) > maxText {
 			return nil, fmt.Errorf("%w: welcome text too long", errProtocol)
@@ -323,6 +426,24 @@ func appendFrame(b []byte, f frame) ([]byte, error) {
 		b = append(b, f.code)
 		b = append(b, text...)
 	case typePing, typePong:
+	case typeLookup:
+		if !ValidID(f.name) {
+			return nil, ErrInvalidID
+		}
+		b = binary.BigEndian.AppendUint32(b, f.seq)
+		b = append(b, f.name...)
+	case typeResolved:
+		if f.id != "" && !ValidID(f.id) {
+			return nil, ErrInvalidID
+		}
+		b = binary.BigEndian.AppendUint32(b, f.seq)
+		b = append(b, f.code)
+		b = append(b, f.id...)
+	case typeChallenge, typeProof:
+		if (f.typ == typeChallenge && len(f.blob) != challengeSize) || (f.typ == typeProof && len(f.blob) != ed25519.SignatureSize) {
+			return nil, fmt.Errorf("%w: bad challenge or proof", errProtocol)
+		}
+		b = append(b, f.blob...)
 	case typeDialBack:
 		if f.port == 0 {
 			return nil, fmt.Errorf("%w: dialback to port 0", errProtocol)

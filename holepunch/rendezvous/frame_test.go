@@ -39,6 +39,13 @@ func sampleFrames() []frame {
 		{typ: typePing},
 		{typ: typePong},
 		{typ: typeDialBack, seq: 9, port: 4242, token: [12]byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}},
+		{typ: typeHello, ver: protocolVersionKey, id: "abcdefghijklmnopqrstuvwxyz234567abcdefghijklmnopqrst"},
+		{typ: typeChallenge, blob: make([]byte, challengeSize)},
+		{typ: typeProof, blob: make([]byte, 64)},
+		{typ: typeHello, ver: protocolVersionKey, id: "abcdefghijklmnopqrstuvwxyz234567abcdefghijklmnopqrst", name: "alice"},
+		{typ: typeLookup, seq: 4, name: "alice"},
+		{typ: typeResolved, seq: 4, code: codeOK, id: "abcdefghijklmnopqrstuvwxyz234567abcdefghijklmnopqrst"},
+		{typ: typeResolved, seq: 5, code: codePeerUnknown},
 	}
 }
 

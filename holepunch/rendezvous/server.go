@@ -6,6 +6,8 @@ package rendezvous
 import (
 	"bufio"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -17,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nodeconn/natx/holepunch"
 	"github.com/nodeconn/natx/internal/netaddr"
 	"golang.org/x/time/rate"
 )
@@ -74,6 +77,11 @@ type ServerConfig struct {
 	// disconnected, so that it holds no resources for the others. If zero,
 	// 10 s.
 	WriteTimeout time.Duration
+	// NameGrace is how long a name stays bound to the key that registered
+	// it (a hello of version 2 with a name) after that key's last
+	// connection left: meanwhile only that key can register it again. If
+	// zero, 1 h. At most 4 × MaxConns names are bound at once.
+	NameGrace time.Duration
 	// OnEvent, if non-nil, is told of every peer registered or gone. It is
 	// called from the connection's goroutine and must not block.
 	OnEvent func(Event)
@@ -95,7 +103,10 @@ type Event struct {
 	Err error
 }
 
-func (c ServerConfig) maxConns() int   { return orInt(c.MaxConns, 1024) }
+func (c ServerConfig) maxConns() int { return orInt(c.MaxConns, 1024) }
+func (c ServerConfig) nameGrace() time.Duration {
+	return orDur(c.NameGrace, time.Hour)
+}
 func (c ServerConfig) maxPerAddr() int { return orInt(c.MaxConnsPerAddr, 32) }
 func (c ServerConfig) dialBackRate() rate.Limit {
 	if c.DialBackRate > 0 {
@@ -140,11 +151,13 @@ const closeFlush = 500 * time.Millisecond
 // Server is a rendezvous server. Make it with NewServer, run it with Serve,
 // stop it with Close.
 //
-// Peer IDs are not authenticated: a client may claim any valid ID, and a
-// second connection claiming an ID replaces the first one (the first gets
-// ErrReplaced), so that a node that lost its connection can come back before
-// the server notices the old one is dead. The server only moves opaque
-// bytes; holepunch authenticates what it sends end to end.
+// A name (an ID that is not a peer ID) is not authenticated: a client may
+// claim any valid name, and a second connection claiming it replaces the
+// first one (the first gets ErrReplaced), so that a node that lost its
+// connection can come back before the server notices the old one is dead.
+// A peer ID (holepunch.PeerID) is registered, and so taken over, only by a
+// client that signs the server's challenge with that key. The server only
+// moves opaque bytes; holepunch authenticates what it sends end to end.
 type Server struct {
 	cfg ServerConfig
 	log *slog.Logger
@@ -152,6 +165,7 @@ type Server struct {
 	mu        sync.Mutex
 	closed    bool
 	peers     map[string]*sconn
+	names     map[string]*nameHold
 	conns     map[*sconn]struct{}
 	byAddr    map[netip.Addr]*addrState // per source address (IPv6: /64)
 	listeners map[net.Listener]struct{}
@@ -173,6 +187,7 @@ func NewServer(cfg ServerConfig) *Server {
 		cfg:       cfg,
 		log:       log,
 		peers:     make(map[string]*sconn),
+		names:     make(map[string]*nameHold),
 		conns:     make(map[*sconn]struct{}),
 		byAddr:    make(map[netip.Addr]*addrState),
 		listeners: make(map[net.Listener]struct{}),
@@ -392,7 +407,8 @@ type sconn struct {
 	wake    chan struct{}
 	closing chan struct{}
 
-	registered bool // guarded by s.mu
+	registered bool   // guarded by s.mu
+	name       string // the name its hello bound, guarded by s.mu
 }
 
 // push queues an encoded frame for the client. A message (data) is refused
@@ -519,6 +535,9 @@ func (sc *sconn) readLoop() {
 	}
 	wasRegistered := sc.registered
 	sc.registered = false
+	if h := s.names[sc.name]; sc.name != "" && h != nil && h.conn == sc {
+		h.conn, h.left = nil, time.Now()
+	}
 	if wasRegistered && s.peers[sc.id] == sc {
 		delete(s.peers, sc.id)
 	}
@@ -543,6 +562,14 @@ func closeCode(err error) byte {
 		return codeTooLarge
 	case errors.Is(err, ErrInvalidID):
 		return codeInvalidID
+	case errors.Is(err, ErrKeyRequired):
+		return codeKeyRequired
+	case errors.Is(err, ErrBadProof):
+		return codeBadProof
+	case errors.Is(err, ErrNameTaken):
+		return codeNameTaken
+	case errors.Is(err, ErrServerFull):
+		return codeServerFull
 	case errors.Is(err, errProtocol), errors.Is(err, io.ErrUnexpectedEOF):
 		return codeProtocol
 	case errors.As(err, &ne) && ne.Timeout():
@@ -565,7 +592,24 @@ func (sc *sconn) serve() error {
 	if f.typ != typeHello {
 		return fmt.Errorf("%w: expected hello, got type %#x", errProtocol, f.typ)
 	}
-	if f.ver != protocolVersion {
+	switch f.ver {
+	case protocolVersion:
+		if _, err := holepunch.ParsePeerID(f.id); err == nil {
+			return ErrKeyRequired
+		}
+		if s.nameHeld(f.id) {
+			return ErrNameTaken
+		}
+	case protocolVersionKey:
+		if err := sc.prove(br, f.id); err != nil {
+			return err
+		}
+		if f.name != "" {
+			if err := s.bindName(sc, f.id, f.name); err != nil {
+				return err
+			}
+		}
+	default:
 		return fmt.Errorf("%w: version %d", errProtocol, f.ver)
 	}
 	sc.id = f.id
@@ -599,10 +643,98 @@ func (sc *sconn) serve() error {
 			sc.push(mustFrame(frame{typ: typeAck, seq: f.seq, code: code}), false)
 		case typeDialBack:
 			sc.push(mustFrame(frame{typ: typeAck, seq: f.seq, code: sc.dialBack(f.port, f.token)}), false)
+		case typeLookup:
+			id, code := s.lookup(f.name)
+			sc.push(mustFrame(frame{typ: typeResolved, seq: f.seq, code: code, id: id}), false)
 		default:
 			return fmt.Errorf("%w: unexpected frame type %#x", errProtocol, f.typ)
 		}
 	}
+}
+
+// nameHold binds a name to the peer ID (key) that registered it.
+type nameHold struct {
+	id   string    // the holder's peer ID
+	conn *sconn    // the holder's connection that bound it, nil once gone
+	left time.Time // when conn left
+}
+
+// heldLocked reports whether h still binds its name at now.
+func (s *Server) heldLocked(h *nameHold, now time.Time) bool {
+	return h != nil && (h.conn != nil || now.Sub(h.left) < s.cfg.nameGrace())
+}
+
+// nameHeld reports whether name is bound to a key now.
+func (s *Server) nameHeld(name string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.heldLocked(s.names[name], time.Now())
+}
+
+// bindName binds name to the peer ID id of sc, unless another key holds
+// it or a client without a key is registered under it.
+func (s *Server) bindName(sc *sconn, id, name string) error {
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if h := s.names[name]; s.heldLocked(h, now) && h.id != id {
+		return ErrNameTaken
+	}
+	if s.peers[name] != nil {
+		return ErrNameTaken
+	}
+	if _, ok := s.names[name]; !ok && len(s.names) >= 4*s.cfg.maxConns() {
+		for n, h := range s.names {
+			if !s.heldLocked(h, now) {
+				delete(s.names, n)
+			}
+		}
+		if len(s.names) >= 4*s.cfg.maxConns() {
+			return ErrServerFull
+		}
+	}
+	s.names[name] = &nameHold{id: id, conn: sc}
+	sc.name = name
+	return nil
+}
+
+// lookup returns the peer ID that holds name and is connected.
+func (s *Server) lookup(name string) (string, byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h := s.names[name]
+	if h == nil || h.conn == nil || s.peers[h.id] == nil {
+		return "", codePeerUnknown
+	}
+	return h.id, codeOK
+}
+
+// prove runs the challenge of a version 2 hello for id: the client must
+// sign a fresh nonce with the key id names.
+func (sc *sconn) prove(br *bufio.Reader, id string) error {
+	pub, err := holepunch.ParsePeerID(id)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalidID, err)
+	}
+	nonce := make([]byte, challengeSize)
+	rand.Read(nonce)
+	if !sc.push(mustFrame(frame{typ: typeChallenge, blob: nonce}), false) {
+		return net.ErrClosed
+	}
+	f, err := readFrame(br)
+	if err == nil {
+		err = sc.budget()
+	}
+	if err != nil {
+		return err
+	}
+	if f.typ != typeProof {
+		return fmt.Errorf("%w: expected proof, got type %#x", errProtocol, f.typ)
+	}
+	if !ed25519.Verify(pub, proofBytes(nonce, id), f.blob) {
+		return ErrBadProof
+	}
+	return nil
 }
 
 // dialBack sends the dial-back datagram for token to the connection's own
