@@ -605,6 +605,18 @@ func (c *Client) DeleteMapping(ctx context.Context, m Mapping) error {
 	_, err := c.mapWith(ctx, m.Protocol, m.Transport, m.Internal, netip.AddrPort{}, 0, m.Nonce, false)
 	if err == nil {
 		c.forgetNonce(m)
+		return nil
+	}
+	if m.Protocol == PCP && m.Pinhole() && notAuthorized(err) && ctx.Err() == nil {
+		// miniupnpd 2.3.1 (nftables) refuses every PCP deletion of a
+		// pinhole but renews it: ask for the shortest lifetime, so that
+		// it closes by itself soon.
+		short, rerr := c.mapWith(ctx, PCP, m.Transport, m.Internal, m.External, 1, m.Nonce, true)
+		if rerr != nil {
+			return errors.Join(err, rerr)
+		}
+		c.rememberNonce(short)
+		return fmt.Errorf("%w (%w): pinhole %v shortened to expire in %v", ErrNotDeleted, err, short.External, short.Lifetime)
 	}
 	return err
 }

@@ -119,3 +119,25 @@ func TestPinholePortZero(t *testing.T) {
 		t.Fatalf("AddMapping = %+v, %v", m, err)
 	}
 }
+
+// TestPinholeDeleteRefused: a gateway that refuses to delete a pinhole (as
+// miniupnpd 2.3.1 with nftables does) gets it shortened to the shortest
+// lifetime instead, and DeleteMapping says so with ErrNotDeleted.
+//
+// Mutation caught: removing the shortening in DeleteMapping (the error is a
+// bare NOT_AUTHORIZED and the pinhole keeps its two hours).
+func TestPinholeDeleteRefused(t *testing.T) {
+	s, c := newPair6(t, pmptest.Faults{RefusePinholeDelete: true})
+	ctx := ctxT(t)
+	m, err := c.AddMapping(ctx, "udp", port(4245), netip.AddrPort{}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.DeleteMapping(ctx, m)
+	if !errors.Is(err, pmp.ErrNotDeleted) {
+		t.Fatalf("DeleteMapping = %v, want ErrNotDeleted", err)
+	}
+	if got := s.Mappings(); len(got) != 1 || got[0].Lifetime != time.Second {
+		t.Fatalf("gateway table after the refused deletion: %+v, want the pinhole shortened to 1 s", got)
+	}
+}

@@ -105,6 +105,9 @@ func (s *Server) pcpMapLocked(req []byte, from netip.AddrPort) []byte {
 	}
 	answer := make([]byte, 36)
 	copy(answer, body)
+	if lifetime == 0 && s.faults.RefusePinholeDelete && pinhole("pcp", internal) {
+		return s.pcpHeaderLocked(1, pcpNotAuthorized, errorLifetime, body)
+	}
 	if lifetime == 0 {
 		ext := suggested
 		if old := s.table[k]; old != nil {

@@ -107,6 +107,10 @@ type Faults struct {
 	// names as opened instead of the client's own: a pinhole for another
 	// host's address (the table records what the answer claims).
 	PinholeFor netip.Addr
+	// RefusePinholeDelete answers the deletion (lifetime 0) of a pinhole
+	// with NOT_AUTHORIZED and keeps it, as miniupnpd 2.3.1 with nftables
+	// does.
+	RefusePinholeDelete bool
 	// PinholePortZero answers the MAP of an IPv6 client whose suggested
 	// port is 0 with external port 0, as miniupnpd 2.3.1 does for a
 	// pinhole's refresh.
