@@ -312,3 +312,53 @@ func TestLabPinhole(t *testing.T) {
 		})
 	}
 }
+
+// TestLabPinholeGatewayReboot: miniupnpd on a DualStack router killed and
+// restarted with empty chains (a router reboot) while portmap keeps an IPv6
+// pinhole; portmap notices the PCP epoch going back at its next renewal,
+// opens the pinhole again, and the internet reaches the host over IPv6.
+func TestLabPinholeGatewayReboot(t *testing.T) {
+	t.Parallel()
+	l := netlab.New(t)
+	s := l.AddSite(netlab.DualStack)
+	m := s.StartMiniupnpd(netlab.MiniupnpdOptions{MinLifetime: 2})
+	const port = 24310
+	rule := fmt.Sprintf("dport %d @nh,192,128 0x%x ", port, s.HostIP6.As16())
+	p, e := netlab.StartJSON(t, l, s.Host, "portmap", 20*time.Second, func(e event) bool { return e.Event == "mapped" || e.Event == "error" },
+		"-gateway", s.GatewayIP6.String(), "-port", strconv.Itoa(port), "-via", "pcp", "-lifetime", "4s", "-echo")
+	if e.Event != "mapped" || !e.Pinhole {
+		t.Fatalf("got %+v\n%s", e, p.Output())
+	}
+	if _, err := lastEventWhen(p, 10*time.Second, func(out string) bool {
+		return strings.Count(out, `"event":"renewed"`) >= 2
+	}); err != nil {
+		t.Fatalf("no renewals: %v\n%s", err, p.Output())
+	}
+	if err := m.Restart(true); err != nil {
+		t.Fatal(err)
+	}
+	if rules, _ := s.Rules(); strings.Contains(rules, rule) {
+		t.Fatalf("the reboot kept the pinhole:\n%s", rules)
+	}
+	got, err := lastEventWhen(p, 20*time.Second, func(out string) bool {
+		return strings.Contains(out, `"event":"changed"`) || strings.Contains(out, `"event":"lost"`)
+	})
+	if err != nil || got.Event != "changed" || !strings.Contains(got.Reason, "restarted") || !got.Pinhole || got.Family != "ipv6" {
+		t.Fatalf("after the reboot got %+v (%v), want changed: gateway restarted, an ipv6 pinhole\n%s", got, err, p.Output())
+	}
+	if rules, _ := s.Rules(); !strings.Contains(rules, rule) {
+		t.Fatalf("pinhole not opened again:\n%s", rules)
+	}
+	if err := echoFrom(l.Internet, "udp", got.External); err != nil {
+		t.Fatalf("after recovery, internet → %s: %v\n%s", got.External, err, p.Output())
+	}
+	stopPortmap(t, p)
+	rules, _ := s.Rules()
+	for i := 0; strings.Contains(rules, rule) && i < 100; i++ {
+		time.Sleep(200 * time.Millisecond) // the shortened pinhole's expiry
+		rules, _ = s.Rules()
+	}
+	if strings.Contains(rules, rule) {
+		t.Fatalf("router still holds the pinhole after exit:\n%s", rules)
+	}
+}
