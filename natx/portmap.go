@@ -66,6 +66,25 @@ type Mapping struct {
 	state any
 }
 
+// Family is "ipv4" or "ipv6", the address family of m.Internal ("" for the
+// zero Mapping). An IPv6 mapping made by PCP is normally a pinhole.
+func (m Mapping) Family() string {
+	switch a := m.Internal.Addr(); {
+	case a.Is4() || a.Is4In6():
+		return "ipv4"
+	case a.Is6():
+		return "ipv6"
+	}
+	return ""
+}
+
+// Pinhole reports whether m is an IPv6 firewall pinhole (RFC 6887 section
+// 11): the gateway opened this host's own IPv6 address and port, with no
+// translation, so External equals Internal.
+func (m Mapping) Pinhole() bool {
+	return m.Family() == "ipv6" && m.External.Addr().WithZone("") == m.Internal.Addr().WithZone("")
+}
+
 // WithState returns a copy of m carrying a backend's private record, for
 // PortMapper implementations outside natx that need one; State reads it.
 func (m Mapping) WithState(s any) Mapping { m.state = s; return m }

@@ -121,6 +121,12 @@ type Mapping struct {
 	Nonce [12]byte
 }
 
+// Pinhole reports whether m is an IPv6 firewall pinhole (RFC 6887 section
+// 11): an IPv6 internal address opened as itself, with no translation.
+func (m Mapping) Pinhole() bool {
+	return m.Internal.Addr().Is6() && m.External.Addr() == m.Internal.Addr()
+}
+
 // Client talks PCP and NAT-PMP to one gateway. Its methods are safe for
 // concurrent use; PCP requests are sent one at a time.
 type Client struct {
@@ -302,7 +308,7 @@ func (c *Client) Protocol() Protocol {
 // protocol at all (so the next one may be tried), as opposed to a
 // definitive answer in it.
 func notSpoken(err error) bool {
-	if errors.Is(err, ErrNoAnswer) || errors.Is(err, errOtherVersion) || errors.Is(err, errUnavailable) {
+	if errors.Is(err, ErrNoAnswer) || errors.Is(err, errOtherVersion) || errors.Is(err, errUnavailable) || errors.Is(err, errNoIPv6) {
 		return true
 	}
 	var pe *PCPError
@@ -386,7 +392,7 @@ func (c *Client) negotiate(ctx context.Context, alongside bool, op func(Protocol
 // always drained by the caller or left to the probe, which is bounded by
 // Timeout and joined by Close.
 func (c *Client) probeNATPMPAlongside(ctx context.Context) <-chan error {
-	if len(c.protos) < 2 || c.protos[0] != PCP || c.protos[1] != NATPMP || !c.realNet || c.port != DefaultPort {
+	if len(c.protos) < 2 || c.protos[0] != PCP || c.protos[1] != NATPMP || !c.realNet || c.port != DefaultPort || !c.gw.Is4() {
 		return nil
 	}
 	ch := make(chan error, 1)
@@ -599,6 +605,18 @@ func (c *Client) DeleteMapping(ctx context.Context, m Mapping) error {
 	_, err := c.mapWith(ctx, m.Protocol, m.Transport, m.Internal, netip.AddrPort{}, 0, m.Nonce, false)
 	if err == nil {
 		c.forgetNonce(m)
+		return nil
+	}
+	if m.Protocol == PCP && m.Pinhole() && notAuthorized(err) && ctx.Err() == nil {
+		// miniupnpd 2.3.1 (nftables) refuses every PCP deletion of a
+		// pinhole but renews it: ask for the shortest lifetime, so that
+		// it closes by itself soon.
+		short, rerr := c.mapWith(ctx, PCP, m.Transport, m.Internal, m.External, 1, m.Nonce, true)
+		if rerr != nil {
+			return errors.Join(err, rerr)
+		}
+		c.rememberNonce(short)
+		return fmt.Errorf("%w (%w): pinhole %v shortened to expire in %v", ErrNotDeleted, err, short.External, short.Lifetime)
 	}
 	return err
 }

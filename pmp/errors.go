@@ -33,6 +33,14 @@ var (
 	// internal port).
 	ErrBadAnswer = errors.New("pmp: malformed answer from gateway")
 
+	// ErrNotDeleted means the gateway refused to delete a pinhole (PCP
+	// NOT_AUTHORIZED to the deletion: miniupnpd 2.3.1 with nftables refuses
+	// every PCP deletion of a pinhole, its ownership check reading the rule's
+	// label) and DeleteMapping shortened it instead to the shortest lifetime
+	// the gateway grants, after which it expires by itself. The error tells
+	// that lifetime.
+	ErrNotDeleted = errors.New("pmp: gateway refused the deletion")
+
 	// ErrClosed is returned by calls on a closed Client. It matches
 	// net.ErrClosed too.
 	ErrClosed = fmt.Errorf("pmp: client closed: %w", net.ErrClosed)

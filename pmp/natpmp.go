@@ -26,6 +26,9 @@ var (
 	errOtherVersion = errors.New("gateway answered with another protocol version")
 	// errUnavailable: NAT-PMP cannot be used with this configuration.
 	errUnavailable = errors.New("NAT-PMP needs the real network and port 5351 (go-nat-pmp)")
+	// errNoIPv6: NAT-PMP is IPv4 only (RFC 6886); an IPv6 gateway is asked
+	// with PCP alone.
+	errNoIPv6 = errors.New("NAT-PMP has no IPv6 (RFC 6886): an IPv6 gateway speaks PCP only")
 )
 
 // natpmpCall runs f on a go-nat-pmp client whose retry schedule ends
@@ -36,6 +39,9 @@ var (
 // deleted. undo also runs when f's answer was rejected (see undoAfter).
 func natpmpCall[T any](ctx context.Context, c *Client, f func(*natpmp.Client) (T, error), undo func(*natpmp.Client, T), undoRejected bool) (T, error) {
 	var zero T
+	if !c.gw.Is4() {
+		return zero, fmt.Errorf("%w: %w", ErrNotSupported, errNoIPv6)
+	}
 	if !c.realNet || c.port != DefaultPort {
 		return zero, fmt.Errorf("%w: %w", ErrNotSupported, errUnavailable)
 	}

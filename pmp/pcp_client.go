@@ -12,10 +12,12 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strconv"
 	"syscall"
 	"time"
 
 	"github.com/nodeconn/natx/internal/netaddr"
+	"github.com/nodeconn/natx/internal/netscope"
 
 	"github.com/pion/transport/v5"
 )
@@ -35,19 +37,27 @@ func (c *Client) ensureConn() (transport.UDPConn, netip.Addr, error) {
 	if !c.gw.Is4() {
 		network = "udp6"
 	}
-	var laddr *net.UDPAddr
-	if c.self.IsValid() {
-		laddr = &net.UDPAddr{IP: c.self.AsSlice()}
+	self := c.self
+	if !self.IsValid() && c.gw.Is6() && c.gw.IsLinkLocalUnicast() {
+		// The IPv6 default router is normally link-local (fe80::1%eth0):
+		// the kernel would answer it from this host's link-local address,
+		// and a pinhole for that address is of no use beyond the link.
+		// Send from a routable address of the zone's interface instead.
+		self = c.routableOn(c.gw.Zone())
 	}
-	raddr := &net.UDPAddr{IP: c.gw.AsSlice(), Port: int(c.port)}
+	var laddr *net.UDPAddr
+	if self.IsValid() {
+		laddr = &net.UDPAddr{IP: self.AsSlice(), Zone: self.Zone()}
+	}
+	raddr := &net.UDPAddr{IP: c.gw.AsSlice(), Port: int(c.port), Zone: c.gw.Zone()}
 	conn, err := c.net.DialUDP(network, laddr, raddr)
 	if err != nil {
 		return nil, netip.Addr{}, fmt.Errorf("pmp: dial gateway: %w", err)
 	}
-	local := c.self
+	local := self.WithZone("")
 	if !local.IsValid() {
 		if ua, ok := conn.LocalAddr().(*net.UDPAddr); ok {
-			local, _ = netip.AddrFromSlice(ua.IP)
+			local, _ = netip.AddrFromSlice(ua.IP) // no zone: PCP carries none
 			local = local.Unmap()
 		}
 		if !local.IsValid() || local.IsUnspecified() {
@@ -74,10 +84,11 @@ func (c *Client) interfaceAddr() netip.Addr {
 	if !c.gw.Is4() {
 		bits = 64
 	}
-	subnet, _ := c.gw.Prefix(bits)
+	gw := c.gw.WithZone("")
+	subnet, _ := gw.Prefix(bits)
 	var first netip.Addr
 	for _, addr := range addrs {
-		if addr.Is4() != c.gw.Is4() || addr.IsLoopback() || addr == c.gw {
+		if addr.Is4() != gw.Is4() || addr.IsLoopback() || addr == gw {
 			continue
 		}
 		if subnet.Contains(addr) {
@@ -90,6 +101,46 @@ func (c *Client) interfaceAddr() netip.Addr {
 	return first
 }
 
+// routableOn returns an IPv6 address of the interface named (or numbered)
+// zone that is not link-local: a global address first, else a ULA; zero
+// when there is none (the kernel's choice is then used).
+func (c *Client) routableOn(zone string) netip.Addr {
+	ifs, err := c.net.Interfaces()
+	if err != nil || zone == "" {
+		return netip.Addr{}
+	}
+	var ula netip.Addr
+	for _, ifc := range ifs {
+		if ifc.Name != zone && strconv.Itoa(ifc.Index) != zone {
+			continue
+		}
+		addrs, err := ifc.Addrs()
+		if err != nil {
+			return netip.Addr{}
+		}
+		for _, a := range addrs {
+			var ip net.IP
+			switch v := a.(type) {
+			case *net.IPNet:
+				ip = v.IP
+			case *net.IPAddr:
+				ip = v.IP
+			}
+			x, ok := netip.AddrFromSlice(ip)
+			if !ok || !x.Is6() || x.Is4In6() {
+				continue
+			}
+			switch sc := netscope.Of(x); {
+			case sc.Public():
+				return x
+			case sc.Class == netscope.ULA && !ula.IsValid():
+				ula = x
+			}
+		}
+	}
+	return ula
+}
+
 // fromGateway reports whether a datagram's source is the gateway's PCP
 // port (RFC 6887 section 8.3).
 func (c *Client) fromGateway(a net.Addr) bool {
@@ -97,8 +148,10 @@ func (c *Client) fromGateway(a net.Addr) bool {
 	if !ok {
 		return false
 	}
+	// The zone of the source is the gateway's when it is link-local (the
+	// socket is connected to it); only the address and port are compared.
 	ip, ok := netip.AddrFromSlice(ua.IP)
-	return ok && ip.Unmap() == c.gw && ua.Port == int(c.port)
+	return ok && ip.Unmap() == c.gw.WithZone("") && ua.Port == int(c.port)
 }
 
 // pcpExchange sends req and waits for its answer. It retransmits at T/4,
@@ -371,7 +424,20 @@ func pcpMapping(req *pcpRequest, resp *pcpResponse, transport string, in netip.A
 	if resp.Lifetime == 0 {
 		return Mapping{}, fmt.Errorf("%w: PCP granted lifetime 0 (no mapping)", ErrBadAnswer)
 	}
-	if resp.ExternalPort == 0 || !resp.ExternalAddr.IsValid() || resp.ExternalAddr.IsUnspecified() {
+	if in.Addr().Is6() && resp.ExternalAddr.Is6() {
+		// A pinhole (RFC 6887 section 11: an IPv6 firewall's MAP opens the
+		// internal address and port themselves). One for another address
+		// opens this host to nothing and someone else to the internet.
+		if resp.ExternalAddr.WithZone("") != in.Addr() {
+			return Mapping{}, fmt.Errorf("%w: PCP pinhole for another host's address %v (asked for %v)", ErrBadAnswer, resp.ExternalAddr, in.Addr())
+		}
+		if resp.ExternalPort == 0 {
+			// miniupnpd 2.3 answers the refresh of a pinhole that suggests
+			// port 0 with port 0: a firewall opens the internal port.
+			m.External = in
+		}
+	}
+	if m.External.Port() == 0 || !resp.ExternalAddr.IsValid() || resp.ExternalAddr.IsUnspecified() {
 		return Mapping{}, fmt.Errorf("%w: PCP assigned external %v", ErrBadAnswer, m.External)
 	}
 	return m, nil

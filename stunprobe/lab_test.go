@@ -40,7 +40,13 @@ func probeHelper(args []string) error {
 // labProbe runs the probe helper in ns and returns its report.
 func labProbe(t *testing.T, l *netlab.Lab, ns *netlab.Namespace) *stunprobe.Report {
 	t.Helper()
-	p := l.StartHelper(ns, "probe", netip.AddrPortFrom(netlab.ServerA, netlab.STUNPort).String())
+	return labProbeAt(t, l, ns, netip.AddrPortFrom(netlab.ServerA, netlab.STUNPort))
+}
+
+// labProbeAt runs the probe helper in ns against srv.
+func labProbeAt(t *testing.T, l *netlab.Lab, ns *netlab.Namespace, srv netip.AddrPort) *stunprobe.Report {
+	t.Helper()
+	p := l.StartHelper(ns, "probe", srv.String())
 	rep, err := netlab.WaitJSON(p, 30*time.Second, func(r stunprobe.Report) bool { return r.Duration > 0 })
 	if err != nil {
 		t.Fatal(err)
@@ -227,5 +233,39 @@ func BenchmarkLabClassification(b *testing.B) {
 			b.ReportMetric(ms(tNatd), "ms/natdiscovery")
 			b.ReportMetric(float64(tProbe)/float64(tNatd), "ratio")
 		})
+	}
+}
+
+// TestLabIPv6Path: over the IPv6 path of a DualStack site (native IPv6
+// behind the router's stateful firewall) against coturn's two IPv6
+// addresses (RFC 5780), the probe sees no NAT (the host's own address and
+// port), endpoint-independent mapping and address-and-port-dependent
+// filtering.
+//
+// Mutation caught: the DualStack forward chain accepting everything from
+// the WAN (filtering endpoint-independent). Without coturn's IPv6 lines
+// (CoturnOptions.IPv6) the probe gets no answer at all.
+func TestLabIPv6Path(t *testing.T) {
+	t.Parallel()
+	l := netlab.New(t)
+	l.StartCoturnWith(netlab.CoturnOptions{IPv6: true})
+	s := l.AddSite(netlab.DualStack)
+	rep := labProbeAt(t, l, s.Host, netip.AddrPortFrom(netlab.ServerA6, netlab.STUNPort))
+	t.Logf("IPv6: udp6 %v nat %v mapped %v mapping %s filtering %s preserved %v; notes %q",
+		rep.UDPv6, rep.NAT, rep.Mapped, rep.Mapping, rep.Filtering, rep.PortPreserved, rep.Notes)
+	if rep.UDPv6 != stunprobe.TriYes {
+		t.Errorf("UDPv6 = %v, want yes", rep.UDPv6)
+	}
+	if rep.Mapped.Addr() != s.HostIP6 {
+		t.Errorf("mapped %v, want the host's own address %v (no NAT66)", rep.Mapped, s.HostIP6)
+	}
+	if rep.NAT != stunprobe.TriNo || rep.PortPreserved != stunprobe.TriYes {
+		t.Errorf("NAT %v, port preserved %v; want no NAT, port preserved", rep.NAT, rep.PortPreserved)
+	}
+	if rep.Mapping != stunprobe.EndpointIndependent {
+		t.Errorf("mapping %s, want endpoint-independent", rep.Mapping)
+	}
+	if rep.Filtering != stunprobe.AddressPortDependent {
+		t.Errorf("filtering %s, want address-and-port-dependent (the stateful firewall)", rep.Filtering)
 	}
 }

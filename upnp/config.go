@@ -132,8 +132,17 @@ func (c *Config) logger() *slog.Logger {
 func (c *Config) gateway() (netip.Addr, error) {
 	if c.Gateway.IsValid() {
 		gw := c.Gateway.Unmap()
-		if gw.IsUnspecified() || gw.IsMulticast() || gw.Zone() != "" {
+		if gw.IsUnspecified() || gw.IsMulticast() {
 			return netip.Addr{}, fmt.Errorf("%w: unusable gateway address %v", ErrNoGateway, gw)
+		}
+		// An IPv6 default router is normally link-local, and a link-local
+		// address means something only with its zone (fe80::1%eth0); a
+		// zone on any other address means nothing.
+		if gw.IsLinkLocalUnicast() && gw.Is6() && gw.Zone() == "" {
+			return netip.Addr{}, fmt.Errorf("%w: link-local gateway %v needs its interface as zone (%v%%eth0)", ErrNoGateway, gw, gw)
+		}
+		if gw.Zone() != "" && !gw.IsLinkLocalUnicast() {
+			return netip.Addr{}, fmt.Errorf("%w: zone on the non-link-local gateway address %v", ErrNoGateway, gw)
 		}
 		return gw, nil
 	}

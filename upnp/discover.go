@@ -159,17 +159,23 @@ type searcher struct {
 
 func newSearcher(cfg Config, gw netip.Addr, log *slog.Logger) (*searcher, error) {
 	s := &searcher{gw: gw, log: log, packets: make(chan packet, 16), done: make(chan struct{})}
-	dst := netip.AddrPortFrom(gw, cfg.ssdpPort()).String()
+	dst := netip.AddrPortFrom(gw, cfg.ssdpPort()).String() // with the zone of a link-local gateway
+	network := "udp4"
+	if !gw.Is4() {
+		network = "udp6"
+	}
 	var err error
 	if cfg.Net != nil {
-		s.uni, err = cfg.Net.Dial("udp4", dst)
+		s.uni, err = cfg.Net.Dial(network, dst)
 	} else {
-		s.uni, err = net.Dial("udp4", dst)
+		s.uni, err = net.Dial(network, dst)
 	}
 	if err != nil {
 		return nil, err
 	}
-	if !cfg.DisableMulticast && !gw.IsLoopback() {
+	// Multicast search is IPv4 only (239.255.255.250); an IPv6 gateway is
+	// searched by unicast alone.
+	if !cfg.DisableMulticast && !gw.IsLoopback() && gw.Is4() {
 		if cfg.Net != nil {
 			s.multi, err = cfg.Net.ListenPacket("udp4", "0.0.0.0:0")
 		} else {

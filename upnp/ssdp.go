@@ -104,7 +104,8 @@ func parseSSDPAnswer(b []byte, src netip.AddrPort, gw netip.Addr) (ssdpAnswer, e
 
 // checkLocation applies the URL safety rule to a LOCATION (or, through
 // checkPinned, to a resolved controlURL): http only; a literal IP host (no DNS
-// name, no zone) equal to the gateway; no userinfo, no opaque part; a nonzero
+// name) equal to the gateway, zone included (a zone only on a link-local
+// gateway); no userinfo, no opaque part; a nonzero
 // port; at most maxLocationLen bytes. The returned URL has its fragment
 // removed.
 func checkLocation(s string, gw netip.Addr) (*url.URL, error) {
@@ -133,9 +134,11 @@ func checkPinned(u *url.URL, gw netip.Addr) error {
 	}
 	host := u.Hostname()
 	a, err := netip.ParseAddr(host)
-	if err != nil || a.Zone() != "" {
+	if err != nil {
 		return fmt.Errorf("%w: host %q is not a literal IP", ErrUnsafeLocation, host)
 	}
+	// A zone is part of the address: only a link-local gateway has one,
+	// and the URL must name that same address on that same interface.
 	if a.Unmap() != gw || !gw.IsValid() {
 		return fmt.Errorf("%w: host %v is not the gateway %v", ErrUnsafeLocation, a, gw)
 	}

@@ -143,3 +143,15 @@ func FuzzParseTURN(f *testing.F) {
 		}
 	})
 }
+
+// TestParseZonedGateway: -gateway takes the IPv6 default router's
+// link-local address with its zone, and keeps the zone.
+func TestParseZonedGateway(t *testing.T) {
+	o, err := parse([]string{"-id", "alice", "-gateway", "fe80::1%eth0"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.gateway.String() != "fe80::1%eth0" {
+		t.Fatalf("gateway %v, want fe80::1%%eth0", o.gateway)
+	}
+}

@@ -17,6 +17,16 @@
 //	{"event":"removed",...}   deleted on exit
 //	{"event":"error","error":"..."}   and a non-zero exit status
 //
+// Every mapping line also says "family" ("ipv4" or "ipv6"), and "pinhole":
+// true for an IPv6 firewall pinhole (PCP MAP of an IPv6 address, RFC 6887
+// section 11: "external" is the host's own address). -gateway takes an
+// IPv6 gateway with its zone, such as the router's link-local address
+// fe80::1%eth0; the pinhole is then asked for a routable (global, else
+// unique local) address of that interface. A gateway that refuses to delete
+// a pinhole on exit (miniupnpd 2.3.1 with nftables) gets it shortened to its
+// minimum lifetime instead: portmap prints a "warning" line after "removed"
+// and exits 0.
+//
 // With -stun, the gateway's external address is compared with the address a
 // STUN server sees: when they differ, or the gateway's address is private or
 // shared (100.64.0.0/10), another NAT stands beyond the router and "public"

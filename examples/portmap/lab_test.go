@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"strconv"
@@ -39,7 +40,11 @@ func startPortmap(t *testing.T, l *netlab.Lab, s *netlab.Site, args ...string) (
 func echoFrom(ns *netlab.Namespace, network string, dst string) error {
 	var c net.Conn
 	if err := ns.Do(func() (err error) {
-		c, err = net.DialTimeout(network+"4", dst, 2*time.Second)
+		family := "4"
+		if ap, err := netip.ParseAddrPort(dst); err == nil && ap.Addr().Is6() {
+			family = "6"
+		}
+		c, err = net.DialTimeout(network+family, dst, 2*time.Second)
 		return err
 	}); err != nil {
 		return err
@@ -255,5 +260,105 @@ func TestLabKillCycles(t *testing.T) {
 				t.Fatalf("router still holds %d forwards after a clean exit:\n%s", n, rules)
 			}
 		})
+	}
+}
+
+// TestLabPinhole: on a DualStack site, `portmap -gateway fe80::1%eth0 -via
+// pcp` opens an IPv6 pinhole for the host's global address (family ipv6,
+// pinhole true, external = the host itself), the internet reaches the host
+// through it over IPv6, it is renewed, and after SIGTERM the router's
+// ruleset holds none of it (miniupnpd 2.3.1 refuses the deletion; the
+// pinhole, shortened to the 2 s minimum, expires: portmap warns and exits
+// 0).
+func TestLabPinhole(t *testing.T) {
+	t.Parallel()
+	l := netlab.New(t)
+	s := l.AddSite(netlab.DualStack)
+	s.StartMiniupnpd(netlab.MiniupnpdOptions{MinLifetime: 2})
+	for i, proto := range []string{"udp", "tcp"} {
+		port := 24300 + i
+		t.Run(proto, func(t *testing.T) {
+			want := netip.AddrPortFrom(s.HostIP6, uint16(port))
+			rule := fmt.Sprintf("dport %d @nh,192,128 0x%x ", port, s.HostIP6.As16())
+			p, e := netlab.StartJSON(t, l, s.Host, "portmap", 20*time.Second, func(e event) bool { return e.Event == "mapped" || e.Event == "error" },
+				"-gateway", s.GatewayIP6.String(), "-port", strconv.Itoa(port), "-proto", proto, "-via", "pcp", "-lifetime", "4s", "-echo")
+			if e.Event != "mapped" || e.Via != "pcp" || e.Family != "ipv6" || !e.Pinhole || e.External != want.String() || e.Internal != want.String() {
+				t.Fatalf("got %+v, want a pcp pinhole %v\n%s", e, want, p.Output())
+			}
+			if e.Public == nil || !*e.Public {
+				t.Errorf("pinhole on a global address reported not public: %+v", e)
+			}
+			if err := echoFrom(l.Internet, proto, e.External); err != nil {
+				t.Fatalf("internet → %s: %v", e.External, err)
+			}
+			if rules, _ := s.Rules(); !strings.Contains(rules, rule) {
+				t.Fatalf("router lacks the pinhole:\n%s", rules)
+			}
+			if _, err := netlab.WaitJSON(p, 10*time.Second, func(e event) bool { return e.Event == "renewed" }); err != nil {
+				t.Fatalf("no renewal: %v\n%s", err, p.Output())
+			}
+			stopPortmap(t, p)
+			rules, _ := s.Rules()
+			for i := 0; strings.Contains(rules, rule) && i < 100; i++ {
+				time.Sleep(200 * time.Millisecond) // the shortened pinhole's expiry
+				rules, _ = s.Rules()
+			}
+			if strings.Contains(rules, rule) {
+				t.Fatalf("router still holds the pinhole after exit:\n%s", rules)
+			}
+			if err := echoFrom(l.Internet, proto, e.External); err == nil {
+				t.Fatal("the internet still reaches the host after the pinhole closed")
+			}
+		})
+	}
+}
+
+// TestLabPinholeGatewayReboot: miniupnpd on a DualStack router killed and
+// restarted with empty chains (a router reboot) while portmap keeps an IPv6
+// pinhole; portmap notices the PCP epoch going back at its next renewal,
+// opens the pinhole again, and the internet reaches the host over IPv6.
+func TestLabPinholeGatewayReboot(t *testing.T) {
+	t.Parallel()
+	l := netlab.New(t)
+	s := l.AddSite(netlab.DualStack)
+	m := s.StartMiniupnpd(netlab.MiniupnpdOptions{MinLifetime: 2})
+	const port = 24310
+	rule := fmt.Sprintf("dport %d @nh,192,128 0x%x ", port, s.HostIP6.As16())
+	p, e := netlab.StartJSON(t, l, s.Host, "portmap", 20*time.Second, func(e event) bool { return e.Event == "mapped" || e.Event == "error" },
+		"-gateway", s.GatewayIP6.String(), "-port", strconv.Itoa(port), "-via", "pcp", "-lifetime", "4s", "-echo")
+	if e.Event != "mapped" || !e.Pinhole {
+		t.Fatalf("got %+v\n%s", e, p.Output())
+	}
+	if _, err := lastEventWhen(p, 10*time.Second, func(out string) bool {
+		return strings.Count(out, `"event":"renewed"`) >= 2
+	}); err != nil {
+		t.Fatalf("no renewals: %v\n%s", err, p.Output())
+	}
+	if err := m.Restart(true); err != nil {
+		t.Fatal(err)
+	}
+	if rules, _ := s.Rules(); strings.Contains(rules, rule) {
+		t.Fatalf("the reboot kept the pinhole:\n%s", rules)
+	}
+	got, err := lastEventWhen(p, 20*time.Second, func(out string) bool {
+		return strings.Contains(out, `"event":"changed"`) || strings.Contains(out, `"event":"lost"`)
+	})
+	if err != nil || got.Event != "changed" || !strings.Contains(got.Reason, "restarted") || !got.Pinhole || got.Family != "ipv6" {
+		t.Fatalf("after the reboot got %+v (%v), want changed: gateway restarted, an ipv6 pinhole\n%s", got, err, p.Output())
+	}
+	if rules, _ := s.Rules(); !strings.Contains(rules, rule) {
+		t.Fatalf("pinhole not opened again:\n%s", rules)
+	}
+	if err := echoFrom(l.Internet, "udp", got.External); err != nil {
+		t.Fatalf("after recovery, internet → %s: %v\n%s", got.External, err, p.Output())
+	}
+	stopPortmap(t, p)
+	rules, _ := s.Rules()
+	for i := 0; strings.Contains(rules, rule) && i < 100; i++ {
+		time.Sleep(200 * time.Millisecond) // the shortened pinhole's expiry
+		rules, _ = s.Rules()
+	}
+	if strings.Contains(rules, rule) {
+		t.Fatalf("router still holds the pinhole after exit:\n%s", rules)
 	}
 }

@@ -42,6 +42,8 @@ type event struct {
 	STUNMapped   string  `json:"stun_mapped,omitempty"`
 	Reason       string  `json:"reason,omitempty"`
 	BehindCGN    bool    `json:"behind_carrier_nat,omitempty"`
+	Family       string  `json:"family,omitempty"`  // "ipv4" or "ipv6"
+	Pinhole      bool    `json:"pinhole,omitempty"` // an IPv6 firewall pinhole (External is Internal)
 	Error        string  `json:"error,omitempty"`
 }
 
@@ -147,7 +149,54 @@ func localAddrToward(gw netip.Addr) (netip.Addr, error) {
 		return netip.Addr{}, fmt.Errorf("no route to the gateway %v: %w", gw, err)
 	}
 	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap(), nil
+	self := c.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap()
+	if self.IsLinkLocalUnicast() && gw.Is6() && gw.Zone() != "" {
+		// A link-local gateway (the IPv6 default router, fe80::1%eth0) is
+		// answered from this host's link-local address, which a pinhole
+		// cannot use: take a routable address of the zone's interface, as
+		// pmp does.
+		if a, err := routableOn(gw.Zone()); err == nil {
+			return a, nil
+		}
+	}
+	return self.WithZone(""), nil
+}
+
+// routableOn returns a global (else unique local) IPv6 address of the
+// interface named zone.
+func routableOn(zone string) (netip.Addr, error) {
+	ifc, err := net.InterfaceByName(zone)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	addrs, err := ifc.Addrs()
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	var ula netip.Addr
+	for _, a := range addrs {
+		n, ok := a.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		x, ok := netip.AddrFromSlice(n.IP)
+		if !ok || !x.Is6() || x.Is4In6() || x.IsLinkLocalUnicast() || x.IsLoopback() {
+			continue
+		}
+		if x.IsPrivate() {
+			if !ula.IsValid() {
+				ula = x
+			}
+			continue
+		}
+		if x.IsGlobalUnicast() {
+			return x, nil
+		}
+	}
+	if ula.IsValid() {
+		return ula, nil
+	}
+	return netip.Addr{}, fmt.Errorf("no routable IPv6 address on %s", zone)
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -229,7 +278,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 
 	<-ctx.Done()
-	if err := pm.Close(); err != nil {
+	if err := pm.Close(); errors.Is(err, pmp.ErrNotDeleted) {
+		// The gateway refused to delete a pinhole and pmp shortened it
+		// to the gateway's minimum lifetime: it closes by itself.
+		out.print(event{Event: "warning", Error: err.Error()})
+	} else if err != nil {
 		return out.fail(fmt.Errorf("removing the mapping: %w", err))
 	}
 	return 0
@@ -252,6 +305,8 @@ func describe(e natx.PortMapEvent, stunMapped netip.Addr) event {
 		Permanent: m.Permanent,
 		Public:    &public,
 		Reason:    m.Reason,
+		Family:    m.Family(),
+		Pinhole:   m.Pinhole(),
 	}
 	if stunMapped.IsValid() {
 		ev.STUNMapped = stunMapped.String()

@@ -38,6 +38,10 @@ type CoturnOptions struct {
 	// time-limited credentials derived from TURNSecret. If false, the lab's
 	// long-term user TURNUser/TURNPass replaces it (what most tests use).
 	REST bool
+	// IPv6 makes coturn listen on ServerA6 and ServerB6 too (STUN with
+	// RFC 5780 over IPv6, TURN relaying over IPv6 from ServerA6), lines
+	// added after docs/coturn.conf's own.
+	IPv6 bool
 }
 
 // coturnConfFile is docs/coturn.conf, found from this source file (the lab
@@ -81,6 +85,10 @@ func coturnConf(doc string, opts CoturnOptions, certFile, keyFile string) (strin
 		if n != 1 {
 			return "", fmt.Errorf("docs/coturn.conf: want exactly one line %q, found %d", r.from, n)
 		}
+	}
+	if opts.IPv6 {
+		lines = append(lines, "", "# netlab: IPv6 (CoturnOptions.IPv6)",
+			"listening-ip="+ServerA6.String(), "listening-ip="+ServerB6.String(), "relay-ip="+ServerA6.String())
 	}
 	return strings.Join(lines, "\n"), nil
 }

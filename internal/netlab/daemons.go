@@ -234,7 +234,8 @@ func (c *Coturn) start() error {
 		if err == nil && err2 == nil &&
 			strings.Contains(out, ServerA.String()+":3478") && strings.Contains(out, ServerB.String()+":3478") &&
 			strings.Contains(out, ServerA.String()+":3479") && strings.Contains(tcp, ServerA.String()+":3478") &&
-			strings.Contains(tcp, fmt.Sprintf("%s:%d", ServerA, TLSPort)) {
+			strings.Contains(tcp, fmt.Sprintf("%s:%d", ServerA, TLSPort)) &&
+			(!c.opts.IPv6 || strings.Contains(out, "["+ServerA6.String()+"]:3478") && strings.Contains(out, "["+ServerB6.String()+"]:3479")) {
 			return nil
 		}
 		time.Sleep(50 * time.Millisecond)

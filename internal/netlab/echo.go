@@ -16,11 +16,16 @@ import (
 // ServeEcho answers on port (UDP datagrams or TCP connections) with
 // "echo:" followed by what it received, until the returned closer is
 // closed. It is meant for helper processes already inside a namespace.
+// network "udp" and "tcp" serve IPv4, "udp6" and "tcp6" IPv6.
 func ServeEcho(network string, port uint16) (io.Closer, error) {
 	addr := fmt.Sprintf(":%d", port)
+	family := "4"
+	if network == "udp6" || network == "tcp6" {
+		family, network = "6", network[:3]
+	}
 	switch network {
 	case "udp":
-		c, err := net.ListenPacket("udp4", addr)
+		c, err := net.ListenPacket("udp"+family, addr)
 		if err != nil {
 			return nil, err
 		}
@@ -36,7 +41,7 @@ func ServeEcho(network string, port uint16) (io.Closer, error) {
 		}()
 		return c, nil
 	case "tcp":
-		ln, err := net.Listen("tcp4", addr)
+		ln, err := net.Listen("tcp"+family, addr)
 		if err != nil {
 			return nil, err
 		}
@@ -68,14 +73,19 @@ var ErrNoEcho = errors.New("netlab: no echo")
 
 // ProbeEcho sends "ping" from the namespace to dst over network ("udp" or
 // "tcp") and waits for the echo of a ServeEcho server; UDP is tried three
-// times, 300 ms each; a TCP connection gets 2 s.
+// times, 300 ms each; a TCP connection gets 2 s. dst's family picks IPv4
+// or IPv6.
 func (n *Namespace) ProbeEcho(network string, dst netip.AddrPort) error {
 	var conn net.Conn
+	family := "4"
+	if dst.Addr().Is6() {
+		family = "6"
+	}
 	err := n.Do(func() (err error) {
 		if network == "tcp" {
-			conn, err = net.DialTimeout("tcp4", dst.String(), 2*time.Second)
+			conn, err = net.DialTimeout("tcp"+family, dst.String(), 2*time.Second)
 		} else {
-			conn, err = net.Dial("udp4", dst.String())
+			conn, err = net.Dial("udp"+family, dst.String())
 		}
 		return err
 	})

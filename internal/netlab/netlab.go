@@ -26,6 +26,16 @@ var (
 	ServerB = netip.MustParseAddr("7.0.0.11")
 	// Peer is a third internet address, for unsolicited datagrams.
 	Peer = netip.MustParseAddr("7.0.0.20")
+
+	// The internet's IPv6 addresses, on the same bridge: a global-looking
+	// prefix (2a07:7::/32, in 2000::/3 and no special-purpose block), not
+	// the documentation prefix 2001:db8::/32, which miniupnpd accepts but
+	// natx's address-scope rule (internal/netscope) rightly does not call
+	// global. The bridge is 2a07:7::/64; site N's LAN is 2a07:7:N::/64.
+	InternetGateway6 = netip.MustParseAddr("2a07:7::1")
+	ServerA6         = netip.MustParseAddr("2a07:7::10")
+	ServerB6         = netip.MustParseAddr("2a07:7::11")
+	Peer6            = netip.MustParseAddr("2a07:7::20")
 )
 
 const (
@@ -140,7 +150,13 @@ func New(t testing.TB) *Lab {
 		fmt.Sprintf("addr add %s/%d dev br0", ServerB, internetPrefix),
 		fmt.Sprintf("addr add %s/%d dev br0", Peer, internetPrefix),
 	}
+	for _, a := range []netip.Addr{InternetGateway6, ServerA6, ServerB6, Peer6} {
+		script = append(script, fmt.Sprintf("addr add %s/64 dev br0 nodad", a))
+	}
 	if err := inet.ipBatch(script); err != nil {
+		t.Fatal(err)
+	}
+	if err := inet.sysctl("net.ipv6.conf.all.forwarding=1"); err != nil {
 		t.Fatal(err)
 	}
 	return l

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nodeconn/natx/internal/netaddr"
 	"github.com/nodeconn/natx/internal/netlab"
 	"github.com/nodeconn/natx/internal/observe"
 	"go.uber.org/goleak"
@@ -63,9 +64,13 @@ func servers(t *testing.T, l *netlab.Lab) observe.Servers {
 // udpIn opens a UDP socket bound to addr inside ns.
 func udpIn(t *testing.T, ns *netlab.Namespace, addr string) net.PacketConn {
 	t.Helper()
+	network := "udp4"
+	if strings.HasPrefix(addr, "[") {
+		network = "udp6"
+	}
 	var c net.PacketConn
 	err := ns.Do(func() (err error) {
-		c, err = net.ListenPacket("udp4", addr)
+		c, err = net.ListenPacket(network, addr)
 		return err
 	})
 	if err != nil {
@@ -107,6 +112,7 @@ func TestKindsBehaveAsNamed(t *testing.T) {
 		{kind: netlab.PortForward, mapping: []string{observe.EndpointIndependent}, filtering: []string{observe.EndpointIndependent}, portPreserved: true, externalIsRouterWAN: true},
 		{kind: netlab.CarrierNAT, mapping: []string{observe.EndpointIndependent}, filtering: []string{observe.AddressPortDependent}, portPreserved: true},
 		{kind: netlab.CarrierNATPublicPrefix, mapping: []string{observe.EndpointIndependent}, filtering: []string{observe.AddressPortDependent}, portPreserved: true},
+		{kind: netlab.DualStack, mapping: []string{observe.EndpointIndependent}, filtering: []string{observe.AddressPortDependent}, portPreserved: true, externalIsRouterWAN: true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.kind.String(), func(t *testing.T) {
@@ -276,5 +282,49 @@ func TestTeardown(t *testing.T) {
 		if !strings.HasPrefix(n, l.ID+"-") {
 			t.Errorf("namespace %s not named after the lab %s", n, l.ID)
 		}
+	}
+}
+
+// TestDualStackIPv6: on a DualStack site the host's IPv6 traffic leaves
+// untranslated (the internet sees the host's own address and port, through
+// the router's link-local default route), answers come back through the
+// stateful firewall, and a datagram from an address the host never
+// contacted is dropped.
+//
+// Mutations caught: masquerade without "meta nfproto ipv4" (the internet
+// sees the router's WAN address: NAT66); a forward chain accepting
+// everything from the WAN (the unsolicited datagram arrives).
+func TestDualStackIPv6(t *testing.T) {
+	t.Parallel()
+	l := netlab.New(t)
+	s := l.AddSite(netlab.DualStack)
+	if s.GatewayIP6.String() != "fe80::1%eth0" || s.HostIP6.IsLinkLocalUnicast() {
+		t.Fatalf("gateway %v, host %v", s.GatewayIP6, s.HostIP6)
+	}
+	if route, _ := s.Host.Exec("ip", "-6", "route", "show", "default"); !strings.Contains(route, "via fe80::1 dev eth0") {
+		t.Fatalf("host's IPv6 default route %q, want via fe80::1 dev eth0", route)
+	}
+	server := udpIn(t, l.Internet, netip.AddrPortFrom(netlab.ServerA6, 5000).String())
+	stranger := udpIn(t, l.Internet, netip.AddrPortFrom(netlab.Peer6, 5001).String())
+	host := udpIn(t, s.Host, "[::]:0")
+	local := netaddr.AddrPort(host.LocalAddr())
+	if _, err := host.WriteTo([]byte("hello"), net.UDPAddrFromAddrPort(netip.AddrPortFrom(netlab.ServerA6, 5000))); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	_ = server.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, from, err := server.ReadFrom(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := netaddr.AddrPort(from)
+	if want := netip.AddrPortFrom(s.HostIP6, local.Port()); seen != want {
+		t.Fatalf("internet saw %v, want the host itself %v", seen, want)
+	}
+	if !delivered(t, server, host, seen) {
+		t.Fatal("the answer to the host's own datagram was dropped")
+	}
+	if delivered(t, stranger, host, seen) {
+		t.Fatal("an unsolicited IPv6 datagram reached the host through the firewall")
 	}
 }

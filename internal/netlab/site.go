@@ -33,11 +33,18 @@ const (
 	// refuse reserved WAN addresses accept mappings that are still useless
 	// from the internet.
 	CarrierNATPublicPrefix
+	// DualStack: EIM for IPv4, and native IPv6 with no NAT behind the
+	// router's stateful nftables firewall (inbound IPv6 only when related
+	// to outbound traffic or opened by a pinhole). The host has a global
+	// address on 2a07:7:N::/64 and routes through the router's link-local
+	// address fe80::1, as router advertisements set it up (GatewayIP6).
+	DualStack
 )
 
 var kindNames = map[Kind]string{
 	Public: "Public", EIM: "EIM", Symmetric: "Symmetric", PortForward: "PortForward",
 	PolicyFilter: "PolicyFilter", CarrierNAT: "CarrierNAT", CarrierNATPublicPrefix: "CarrierNATPublicPrefix",
+	DualStack: "DualStack",
 }
 
 func (k Kind) String() string {
@@ -49,7 +56,7 @@ func (k Kind) String() string {
 
 // Kinds lists every Kind.
 func Kinds() []Kind {
-	return []Kind{Public, EIM, Symmetric, PortForward, PolicyFilter, CarrierNAT, CarrierNATPublicPrefix}
+	return []Kind{Public, EIM, Symmetric, PortForward, PolicyFilter, CarrierNAT, CarrierNATPublicPrefix, DualStack}
 }
 
 // Site is one host and what stands between it and the internet.
@@ -74,6 +81,15 @@ type Site struct {
 	Provider *Namespace
 	// External is the address the internet sees for the host.
 	External netip.Addr
+
+	// HostIP6 is the host's global IPv6 address (DualStack only; the
+	// internet sees it as it is).
+	HostIP6 netip.Addr
+	// GatewayIP6 is the router's link-local address with the host's zone,
+	// fe80::1%eth0: the host's IPv6 default router (DualStack only).
+	GatewayIP6 netip.Addr
+	// RouterWAN6 is the router's IPv6 address on the internet bridge.
+	RouterWAN6 netip.Addr
 
 	lab *Lab
 }
@@ -195,8 +211,51 @@ func (l *Lab) addSite(kind Kind) (*Site, error) {
 		if err := router.ipBatch([]string{"route add default via " + InternetGateway.String()}); err != nil {
 			return nil, err
 		}
+		if kind == DualStack {
+			if err := l.addIPv6(s); err != nil {
+				return nil, err
+			}
+		}
 		return s, router.NFT(ruleset(kind, s.HostIP))
 	}
+}
+
+// addIPv6 gives a DualStack site its native IPv6: 2a07:7:N::/64 on the
+// LAN (host ::2, router ::1 and fe80::1), the router's WAN at 2a07:7::1:N
+// on the internet bridge, and the internet's route back to the LAN. The
+// host's default route is the router's link-local address, as a router
+// advertisement installs it. Addresses skip duplicate address detection
+// (nodad), so that they are usable at once.
+func (l *Lab) addIPv6(s *Site) error {
+	n := s.N
+	lan := func(i uint16) netip.Addr {
+		return netip.AddrFrom16([16]byte{0x2a, 0x07, 0, 7, byte(n >> 8), byte(n), 14: byte(i >> 8), 15: byte(i)})
+	}
+	s.HostIP6 = lan(2)
+	s.GatewayIP6 = netip.MustParseAddr("fe80::1").WithZone("eth0")
+	s.RouterWAN6 = netip.AddrFrom16([16]byte{0x2a, 0x07, 0, 7, 12: 0, 13: 1, 14: byte(n >> 8), 15: byte(n)})
+	if err := s.Router.sysctl("net.ipv6.conf.all.forwarding=1"); err != nil {
+		return err
+	}
+	if err := s.Host.ipBatch([]string{
+		// A usable link-local address at once, as a host has after DAD:
+		// the kernel then answers a link-local gateway from it, which
+		// is what pmp must avoid for a pinhole.
+		"addr add fe80::2/64 dev eth0 nodad",
+		fmt.Sprintf("addr add %s/64 dev eth0 nodad", s.HostIP6),
+		"route add default via fe80::1 dev eth0",
+	}); err != nil {
+		return err
+	}
+	if err := s.Router.ipBatch([]string{
+		"addr add fe80::1/64 dev lan nodad",
+		fmt.Sprintf("addr add %s/64 dev lan nodad", lan(1)),
+		fmt.Sprintf("addr add %s/64 dev wan nodad", s.RouterWAN6),
+		"route add default via " + InternetGateway6.String() + " dev wan",
+	}); err != nil {
+		return err
+	}
+	return l.Internet.ipBatch([]string{fmt.Sprintf("route add %s/64 via %s dev br0", lan(0), s.RouterWAN6)})
 }
 
 // ruleset is the nftables configuration of a router of the given kind. Like a
@@ -221,15 +280,26 @@ func ruleset(kind Kind, host netip.Addr) string {
 		pre = append(pre, fmt.Sprintf(`iifname "wan" meta l4proto { udp, tcp } dnat ip to %s`, host))
 	}
 	masq := `oifname "wan" masquerade`
-	if kind == Symmetric {
+	switch kind {
+	case Symmetric:
 		masq = `oifname "wan" masquerade fully-random`
+	case DualStack:
+		// In the inet table masquerade would translate IPv6 too (NAT66).
+		masq = `oifname "wan" meta nfproto ipv4 masquerade`
 	}
 	post = append(post, masq)
+	var in []string
+	if kind == DualStack {
+		// Neighbour discovery on the WAN (the upstream router resolves
+		// the WAN address with ICMPv6), as every IPv6 router accepts.
+		in = append(in, `iifname "wan" meta l4proto ipv6-icmp accept`)
+	}
 	return fmt.Sprintf(`flush ruleset
 table inet filter {
 	chain input {
 		type filter hook input priority 0; policy accept;
 		iifname "wan" ct state established,related accept
+		%s
 		iifname "wan" drop
 	}
 	chain forward {
@@ -255,7 +325,7 @@ table inet nat {
 	chain postrouting_miniupnpd {
 	}
 }
-`, strings.Join(fwd, "\n\t\t"), strings.Join(pre, "\n\t\t"), strings.Join(post, "\n\t\t"))
+`, strings.Join(in, "\n\t\t"), strings.Join(fwd, "\n\t\t"), strings.Join(pre, "\n\t\t"), strings.Join(post, "\n\t\t"))
 }
 
 // FlushConntrack forgets every connection the site's routers track (as

@@ -44,7 +44,7 @@ func (s *Server) pcpLocked(req []byte, from netip.AddrPort) [][]byte {
 		return [][]byte{s.pcpHeaderLocked(op, pcpMalformedRequest, errorLifetime, nil)}
 	}
 	client := netip.AddrFrom16([16]byte(req[8:24])).Unmap()
-	if client != from.Addr() {
+	if client != from.Addr().WithZone("") {
 		return [][]byte{s.pcpHeaderLocked(op, pcpAddressMismatch, errorLifetime, req[24:])}
 	}
 	if code := s.faults.PCPResult; code != 0 {
@@ -96,7 +96,7 @@ func (s *Server) pcpMapLocked(req []byte, from netip.AddrPort) []byte {
 	if internalPort == 0 {
 		return s.pcpHeaderLocked(1, pcpMalformedRequest, errorLifetime, body)
 	}
-	internal := netip.AddrPortFrom(from.Addr(), internalPort)
+	internal := netip.AddrPortFrom(from.Addr().WithZone(""), internalPort)
 	s.expireLocked(time.Now())
 	k := mapKey{transport, internal}
 	if old := s.table[k]; old != nil && old.Protocol == "pcp" && old.Nonce != nonce {
@@ -105,14 +105,21 @@ func (s *Server) pcpMapLocked(req []byte, from netip.AddrPort) []byte {
 	}
 	answer := make([]byte, 36)
 	copy(answer, body)
+	if lifetime == 0 && s.faults.RefusePinholeDelete && pinhole("pcp", internal) {
+		return s.pcpHeaderLocked(1, pcpNotAuthorized, errorLifetime, body)
+	}
 	if lifetime == 0 {
 		ext := suggested
 		if old := s.table[k]; old != nil {
 			ext = old.External.Port()
 			delete(s.table, k)
 		}
+		extAddr := s.opts.External
+		if pinhole("pcp", internal) {
+			extAddr = internal.Addr()
+		}
 		putU16(answer[18:20], ext)
-		putAddr16(answer[20:36], s.opts.External)
+		putAddr16(answer[20:36], extAddr)
 		return s.pcpHeaderLocked(1, 0, 0, answer)
 	}
 	granted := s.grantLocked(lifetime)
@@ -124,7 +131,11 @@ func (s *Server) pcpMapLocked(req []byte, from netip.AddrPort) []byte {
 	if m == nil {
 		return s.pcpHeaderLocked(1, pcpNoResources, errorLifetime, body)
 	}
-	putU16(answer[18:20], m.External.Port())
+	port := m.External.Port()
+	if s.faults.PinholePortZero && suggested == 0 && pinhole("pcp", internal) {
+		port = 0
+	}
+	putU16(answer[18:20], port)
 	putAddr16(answer[20:36], m.External.Addr())
 	return s.pcpHeaderLocked(1, 0, granted, answer)
 }

@@ -103,6 +103,18 @@ type Faults struct {
 	// ExternalPort, if non-zero, is the external port assigned to every
 	// new or renewed mapping, whatever the suggestion.
 	ExternalPort uint16
+	// PinholeFor, if valid, is the address an IPv6 client's MAP answer
+	// names as opened instead of the client's own: a pinhole for another
+	// host's address (the table records what the answer claims).
+	PinholeFor netip.Addr
+	// RefusePinholeDelete answers the deletion (lifetime 0) of a pinhole
+	// with NOT_AUTHORIZED and keeps it, as miniupnpd 2.3.1 with nftables
+	// does.
+	RefusePinholeDelete bool
+	// PinholePortZero answers the MAP of an IPv6 client whose suggested
+	// port is 0 with external port 0, as miniupnpd 2.3.1 does for a
+	// pinhole's refresh.
+	PinholePortZero bool
 	// Malform, if not NoMalformation, replaces every answer with a
 	// defective copy.
 	Malform Malformation
@@ -127,7 +139,10 @@ type Counts struct {
 	Dropped       int // requests dropped by Faults.Silent
 }
 
-// Mapping is one entry of the server's table.
+// Mapping is one entry of the server's table. A PCP MAP from an IPv6
+// client makes a pinhole, as an IPv6 firewall does (RFC 6887 section 11):
+// its External is its Internal (or Faults.PinholeFor's address), whatever
+// Options.External says.
 type Mapping struct {
 	// Protocol is "pcp" or "natpmp": the protocol that made or last
 	// renewed the mapping.
@@ -205,10 +220,14 @@ func Start(opts Options) (*Server, error) {
 
 func (s *Server) listen() error {
 	listen := func(a netip.AddrPort) (net.PacketConn, error) {
-		if s.opts.Net != nil {
-			return s.opts.Net.ListenPacket("udp4", a.String())
+		network := "udp4"
+		if a.Addr().Is6() {
+			network = "udp6" // [::1], or a link-local address with its zone
 		}
-		return net.ListenUDP("udp4", net.UDPAddrFromAddrPort(a))
+		if s.opts.Net != nil {
+			return s.opts.Net.ListenPacket(network, a.String())
+		}
+		return net.ListenUDP(network, net.UDPAddrFromAddrPort(a))
 	}
 	a := s.opts.Addr
 	var err error
@@ -345,17 +364,29 @@ func (s *Server) mapLocked(proto, transport string, internal netip.AddrPort, sug
 		if port == 0 {
 			return nil
 		}
-		m = &Mapping{Transport: transport, Internal: internal, External: netip.AddrPortFrom(s.opts.External, port)}
+		ext := netip.AddrPortFrom(s.opts.External, port)
+		if pinhole(proto, internal) {
+			ext = internal
+			if a := s.faults.PinholeFor; a.IsValid() {
+				ext = netip.AddrPortFrom(a, internal.Port())
+			}
+		}
+		m = &Mapping{Transport: transport, Internal: internal, External: ext}
 		s.table[k] = m
 	}
 	if p := s.faults.ExternalPort; p != 0 {
-		m.External = netip.AddrPortFrom(s.opts.External, p)
+		m.External = netip.AddrPortFrom(m.External.Addr(), p)
 	}
 	m.Protocol = proto
 	m.Nonce = nonce
 	m.Lifetime = time.Duration(lifetime) * time.Second
 	m.Expires = now.Add(m.Lifetime)
 	return m
+}
+
+// pinhole reports whether a mapping request is for an IPv6 pinhole.
+func pinhole(proto string, internal netip.AddrPort) bool {
+	return proto == "pcp" && internal.Addr().Is6()
 }
 
 // freePortLocked returns the suggested port if no mapping of transport

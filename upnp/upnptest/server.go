@@ -41,7 +41,7 @@ type Fault struct {
 // WANIPConnection:2 on 127.0.0.1.
 type Options struct {
 	// Addr is the loopback address both SSDP and HTTP listen on. If zero,
-	// 127.0.0.1.
+	// 127.0.0.1; ::1 serves over IPv6.
 	Addr netip.Addr
 	// Version is the IGD version, 1 or 2. If zero, 2 (WANIPConnection:2 with
 	// AddAnyPortMapping); 1 serves WANIPConnection:1.
@@ -166,11 +166,11 @@ func Start(opts Options) (*Server, error) {
 		s.opts.Version = 2
 	}
 	var err error
-	if s.ssdp, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(s.addr, 0))); err != nil {
+	if s.ssdp, err = net.ListenUDP(family("udp", s.addr), net.UDPAddrFromAddrPort(netip.AddrPortFrom(s.addr, 0))); err != nil {
 		return nil, err
 	}
 	if opts.RogueAddr.IsValid() {
-		if s.rogue, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(opts.RogueAddr, 0))); err != nil {
+		if s.rogue, err = net.ListenUDP(family("udp", opts.RogueAddr), net.UDPAddrFromAddrPort(netip.AddrPortFrom(opts.RogueAddr, 0))); err != nil {
 			s.ssdp.Close()
 			return nil, err
 		}
@@ -192,9 +192,17 @@ func Start(opts Options) (*Server, error) {
 	return s, nil
 }
 
+// family is network ("udp" or "tcp") for addr's family: [::1] serves IPv6.
+func family(network string, addr netip.Addr) string {
+	if addr.Is6() {
+		return network + "6"
+	}
+	return network + "4"
+}
+
 // serveHTTP starts an HTTP server on addr:port.
 func (s *Server) serveHTTP(addr netip.Addr, port uint16, rogue bool) (*http.Server, uint16, error) {
-	ln, err := net.Listen("tcp4", netip.AddrPortFrom(addr, port).String())
+	ln, err := net.Listen(family("tcp", addr), netip.AddrPortFrom(addr, port).String())
 	if err != nil {
 		return nil, 0, err
 	}
