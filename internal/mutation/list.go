@@ -93,8 +93,8 @@ var mutations = []Mutation{
 	{
 		Name:    "holepunch-request-mac",
 		File:    "holepunch/session.go",
-		Find:    "if err := c.authenticate(s.key); err != nil {\n\t\ts.p.log.Debug(\"holepunch: check dropped\"",
-		Replace: "if err := c.authenticate(s.key); err != nil && false {\n\t\ts.p.log.Debug(\"holepunch: check dropped\"",
+		Find:    "if err := c.authenticate(key); err != nil {\n\t\ts.p.log.Debug(\"holepunch: check dropped\"",
+		Replace: "if err := c.authenticate(key); err != nil && false {\n\t\ts.p.log.Debug(\"holepunch: check dropped\"",
 		Pkg:     "./holepunch",
 		Run:     "^TestHandlePacket$",
 		Why:     "a check request counts only with MESSAGE-INTEGRITY under the attempt key",
@@ -102,8 +102,8 @@ var mutations = []Mutation{
 	{
 		Name:    "holepunch-response-mac",
 		File:    "holepunch/session.go",
-		Find:    "if err := c.authenticate(s.key); err != nil {\n\t\ts.p.log.Debug(\"holepunch: response dropped\"",
-		Replace: "if err := c.authenticate(s.key); err != nil && false {\n\t\ts.p.log.Debug(\"holepunch: response dropped\"",
+		Find:    "if err := c.authenticate(key); err != nil {\n\t\ts.p.log.Debug(\"holepunch: response dropped\"",
+		Replace: "if err := c.authenticate(key); err != nil && false {\n\t\ts.p.log.Debug(\"holepunch: response dropped\"",
 		Pkg:     "./holepunch",
 		Run:     "^TestForgedResponseIgnored$",
 		Why:     "a check response counts only with MESSAGE-INTEGRITY under the attempt key",
