@@ -60,17 +60,36 @@ func (b *budget) wait(stop <-chan struct{}) bool {
 // PortMapEventKind names what happened to a mapping.
 type PortMapEventKind string
 
-// The events of a PortMap.
+// The events of a PortMap. Their names start with PortMap, the family
+// they belong to (Listener events start with Listener, PeerConn events
+// with Peer); the strings are what programs print, and stay as they are.
 const (
-	EventMapped  PortMapEventKind = "mapped"  // a mapping was made (first, or again after a loss)
-	EventRenewed PortMapEventKind = "renewed" // renewed unchanged
-	EventChanged PortMapEventKind = "changed" // renewed, but the gateway restarted or the ports differ
-	EventLost    PortMapEventKind = "lost"    // expired without a successful renewal
-	EventRemoved PortMapEventKind = "removed" // deleted by Close
-	// EventRefused: the gateway refused the port for a live mapping of
+	PortMapMapped  PortMapEventKind = "mapped"  // a mapping was made (first, or again after a loss)
+	PortMapRenewed PortMapEventKind = "renewed" // renewed unchanged
+	PortMapChanged PortMapEventKind = "changed" // renewed, but the gateway restarted or the ports differ
+	PortMapLost    PortMapEventKind = "lost"    // expired without a successful renewal
+	PortMapRemoved PortMapEventKind = "removed" // deleted by Close
+	// PortMapRefused: the gateway refused the port for a live mapping of
 	// another client (ErrPortRefused, in Err): no mapping; retrying with
 	// back-off.
-	EventRefused PortMapEventKind = "refused"
+	PortMapRefused PortMapEventKind = "refused"
+)
+
+// The former names of the PortMap events, from before the event kinds
+// were named by family.
+const (
+	// Deprecated: use PortMapMapped.
+	EventMapped = PortMapMapped
+	// Deprecated: use PortMapRenewed.
+	EventRenewed = PortMapRenewed
+	// Deprecated: use PortMapChanged.
+	EventChanged = PortMapChanged
+	// Deprecated: use PortMapLost.
+	EventLost = PortMapLost
+	// Deprecated: use PortMapRemoved.
+	EventRemoved = PortMapRemoved
+	// Deprecated: use PortMapRefused.
+	EventRefused = PortMapRefused
 )
 
 // PortMapEvent is a change of a PortMap's mapping.
