@@ -53,8 +53,11 @@ func (p *PortMap) nextWait() time.Duration {
 	return max(life/2, time.Second)
 }
 
+// run is the keeper's renewal loop: one step at each nextWait, within the
+// request budget, until Close.
 func (p *PortMap) run() {
 	defer p.wg.Done()
+	ctx := p.stopContext()
 	for {
 		t := time.NewTimer(p.nextWait())
 		select {
@@ -66,17 +69,22 @@ func (p *PortMap) run() {
 		if !p.budget.wait(p.stop) {
 			return
 		}
-		ctx, cancel := context.WithCancel(context.Background())
-		go func() { // Close aborts a step in flight
-			select {
-			case <-p.stop:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
 		p.step(ctx)
-		cancel()
 	}
+}
+
+// stopContext returns a context that ends when Close closes p.stop, so that
+// Close aborts a step in flight. The one goroutine that turns the channel
+// into the context is in p.wg: Close closes p.stop before it waits.
+func (p *PortMap) stopContext() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		<-p.stop
+		cancel()
+	}()
+	return ctx
 }
 
 // step renews the current mapping, or maps again when it is lost, and
