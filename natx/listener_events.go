@@ -36,19 +36,19 @@ const (
 // were named by family.
 const (
 	// Deprecated: use ListenerAddrAdded.
-	EventAddrAdded = ListenerAddrAdded
+	EventAddrAdded EventKind = ListenerAddrAdded
 	// Deprecated: use ListenerAddrLost.
-	EventAddrLost = ListenerAddrLost
+	EventAddrLost EventKind = ListenerAddrLost
 	// Deprecated: use ListenerAddrChanged.
-	EventAddrChanged = ListenerAddrChanged
+	EventAddrChanged EventKind = ListenerAddrChanged
 	// Deprecated: use ListenerReachabilityChanged.
-	EventReachabilityChanged = ListenerReachabilityChanged
+	EventReachabilityChanged EventKind = ListenerReachabilityChanged
 	// Deprecated: use ListenerGatewayRestarted.
-	EventGatewayRestarted = ListenerGatewayRestarted
+	EventGatewayRestarted EventKind = ListenerGatewayRestarted
 	// Deprecated: use ListenerRelayLost.
-	EventRelayLost = ListenerRelayLost
+	EventRelayLost EventKind = ListenerRelayLost
 	// Deprecated: use ListenerRelayReallocated.
-	EventRelayReallocated = ListenerRelayReallocated
+	EventRelayReallocated EventKind = ListenerRelayReallocated
 )
 
 // Event is a change of a Listener's addresses, delivered to Config.OnEvent.

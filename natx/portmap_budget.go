@@ -79,17 +79,17 @@ const (
 // were named by family.
 const (
 	// Deprecated: use PortMapMapped.
-	EventMapped = PortMapMapped
+	EventMapped PortMapEventKind = PortMapMapped
 	// Deprecated: use PortMapRenewed.
-	EventRenewed = PortMapRenewed
+	EventRenewed PortMapEventKind = PortMapRenewed
 	// Deprecated: use PortMapChanged.
-	EventChanged = PortMapChanged
+	EventChanged PortMapEventKind = PortMapChanged
 	// Deprecated: use PortMapLost.
-	EventLost = PortMapLost
+	EventLost PortMapEventKind = PortMapLost
 	// Deprecated: use PortMapRemoved.
-	EventRemoved = PortMapRemoved
+	EventRemoved PortMapEventKind = PortMapRemoved
 	// Deprecated: use PortMapRefused.
-	EventRefused = PortMapRefused
+	EventRefused PortMapEventKind = PortMapRefused
 )
 
 // PortMapEvent is a change of a PortMap's mapping.
