@@ -32,25 +32,6 @@ const (
 	ListenerRelayReallocated EventKind = "relay-reallocated"
 )
 
-// The former names of the Listener events, from before the event kinds
-// were named by family.
-const (
-	// Deprecated: use ListenerAddrAdded.
-	EventAddrAdded EventKind = ListenerAddrAdded
-	// Deprecated: use ListenerAddrLost.
-	EventAddrLost EventKind = ListenerAddrLost
-	// Deprecated: use ListenerAddrChanged.
-	EventAddrChanged EventKind = ListenerAddrChanged
-	// Deprecated: use ListenerReachabilityChanged.
-	EventReachabilityChanged EventKind = ListenerReachabilityChanged
-	// Deprecated: use ListenerGatewayRestarted.
-	EventGatewayRestarted EventKind = ListenerGatewayRestarted
-	// Deprecated: use ListenerRelayLost.
-	EventRelayLost EventKind = ListenerRelayLost
-	// Deprecated: use ListenerRelayReallocated.
-	EventRelayReallocated EventKind = ListenerRelayReallocated
-)
-
 // Event is a change of a Listener's addresses, delivered to Config.OnEvent.
 type Event struct {
 	Kind EventKind

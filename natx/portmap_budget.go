@@ -75,23 +75,6 @@ const (
 	PortMapRefused PortMapEventKind = "refused"
 )
 
-// The former names of the PortMap events, from before the event kinds
-// were named by family.
-const (
-	// Deprecated: use PortMapMapped.
-	EventMapped PortMapEventKind = PortMapMapped
-	// Deprecated: use PortMapRenewed.
-	EventRenewed PortMapEventKind = PortMapRenewed
-	// Deprecated: use PortMapChanged.
-	EventChanged PortMapEventKind = PortMapChanged
-	// Deprecated: use PortMapLost.
-	EventLost PortMapEventKind = PortMapLost
-	// Deprecated: use PortMapRemoved.
-	EventRemoved PortMapEventKind = PortMapRemoved
-	// Deprecated: use PortMapRefused.
-	EventRefused PortMapEventKind = PortMapRefused
-)
-
 // PortMapEvent is a change of a PortMap's mapping.
 type PortMapEvent struct {
 	Kind    PortMapEventKind
