@@ -4,8 +4,7 @@
 
 package natx
 
-// The former names of the Listener events (EventKind) and of the PortMap
-// events (PortMapEventKind).
+// The former names of the Listener events.
 const (
 	// Deprecated: use ListenerAddrAdded.
 	EventAddrAdded EventKind = ListenerAddrAdded
@@ -21,6 +20,10 @@ const (
 	EventRelayLost EventKind = ListenerRelayLost
 	// Deprecated: use ListenerRelayReallocated.
 	EventRelayReallocated EventKind = ListenerRelayReallocated
+)
+
+// The former names of the PortMap events.
+const (
 	// Deprecated: use PortMapMapped.
 	EventMapped PortMapEventKind = PortMapMapped
 	// Deprecated: use PortMapRenewed.
