@@ -119,9 +119,9 @@
 // every attached Peers first (peer_attach.go), while its socket is still
 // open.
 //
-// Events (events.go, listener_events.go, portmap_budget.go,
-// peer_events.go). Three families, each with its own kind type and names:
-// Listener events (ListenerAddrAdded ..., to Config.OnEvent), port-mapping
+// Events (events.go, listener_events.go, portmap_events.go,
+// peer_events.go; the former names in events_deprecated.go). Three
+// families, each with its own kind type and names: Listener events (ListenerAddrAdded ..., to Config.OnEvent), port-mapping
 // events (PortMapMapped ..., to PortMapConfig.OnEvent) and PeerConn events
 // (PeerPathUp ..., to PeerConfig.OnEvent). Each family is delivered by an
 // eventQueue: in order, on a goroutine of its own (started only when there
