@@ -121,8 +121,9 @@
 //
 // Events (events.go, listener_events.go, portmap_events.go,
 // peer_events.go; the former names in events_deprecated.go). Three
-// families, each with its own kind type and names: Listener events (ListenerAddrAdded ..., to Config.OnEvent), port-mapping
-// events (PortMapMapped ..., to PortMapConfig.OnEvent) and PeerConn events
+// families, each with its own kind type and names: Listener events
+// (ListenerAddrAdded ..., to Config.OnEvent), port-mapping events
+// (PortMapMapped ..., to PortMapConfig.OnEvent) and PeerConn events
 // (PeerPathUp ..., to PeerConfig.OnEvent). Each family is delivered by an
 // eventQueue: in order, on a goroutine of its own (started only when there
 // is a callback), never under a lock of the part that emits; the part's
