@@ -133,14 +133,18 @@ func (l *Listener) dialBack(ctx context.Context, d DialBacker, a netip.AddrPort)
 	return dialBackResult{note: "a dial-back datagram to this address did not arrive"}, nil
 }
 
+// stunBindingIndication is the STUN message type of a Binding indication
+// (RFC 8489 section 5: method 0x001, class indication).
+const stunBindingIndication = 0x0011
+
 // dialBackMessage is the datagram a dial-back server sends for token: a
 // STUN Binding indication whose transaction ID is the token
 // (rendezvous.DialBackMessage; natx's packages do not import each other's
 // protocol code, so the 20 bytes are built here too).
 func dialBackMessage(token [12]byte) []byte {
 	b := make([]byte, 20)
-	binary.BigEndian.PutUint16(b[0:], 0x0011)
-	binary.BigEndian.PutUint32(b[4:], 0x2112A442)
+	binary.BigEndian.PutUint16(b[0:], stunBindingIndication)
+	binary.BigEndian.PutUint32(b[4:], stunMagicCookie)
 	copy(b[8:], token[:])
 	return b
 }

@@ -41,6 +41,122 @@
 // NewPortMap keeps one mapping alive with PCP, NAT-PMP or UPnP (PortMapper,
 // PortMap, CheckReachability; see docs/portmapping.md), and is usable alone.
 //
+// # A map of the package
+//
+// This section is for those who read or change natx itself. It names the
+// parts, the goroutines each runs and who joins them, and the order of the
+// locks. The rule behind all of it: every goroutine is started by a part
+// that records it (a WaitGroup or a done channel), its Close ends it and
+// waits for it, and no goroutine outlives the Close of what started it.
+//
+// Open and its state (open.go, open_gather.go, open_state.go, listener.go,
+// candidate.go, dialback.go). Open resolves the Config's defaults once
+// (Config.withDefaults), binds the socket, builds the Listener and starts
+// the discovery tasks. Everything the tasks learn lives in one struct,
+// state, under Listener.mu; a task changes it only through Listener.update,
+// which applies the change, recomputes the candidates with a pure function
+// of the state (state.candidates), turns the difference into events
+// (diffLocked), wakes Open (it closes the channel Listener.changed), and
+// starts the follow-up work the change calls for (the fallback relay, the
+// check of a mapping from the relay). Open loops on Listener.settled until
+// no pending task can bring a better candidate, or until OpenTimeout.
+// Goroutines: one per task, each started by Listener.goLocked in
+// Listener.wg (it starts nothing once Close marked the state closing):
+// runProbe (the classification, then the STUN keepalive of keepalive.go on
+// the same goroutine), runPortMap for UDP and for Config.TCPPort (it keeps
+// retrying while the gateway refuses the port), runRelay (the first
+// allocation with back-off, then pumpRelay until the relay closes),
+// verifyRelay and checkMapping. Listener.Close closes the attached Peers, cancels
+// Listener.ctx, marks the state closing, closes the keepers and the relay
+// it holds (a task that is still starting one closes it itself when it
+// sees closing), waits for Listener.wg (Listener.mapCtx, which bounds a
+// mapping request already sent, ends CloseTimeout later), closes the mux
+// and then the event queue.
+//
+// The mux (mux.go, mux_read.go, mux_server.go). It owns the socket and
+// sorts what arrives: STUN messages (RFC 7983 first byte and magic cookie)
+// to the registered handlers (the prober, the keepalive, dial-backs, the
+// Peers' puncher and frames), datagrams from a TURN server to that
+// server's net.PacketConn view (serverConn, which the relay allocates
+// over), and the rest to the application. One goroutine at a time reads
+// the socket: the application's ReadFrom while it waits (no hand-off, as
+// fast as a plain socket), else the background read loop (mux.readLoop,
+// started by newMux, joined by mux.close through loopDone). The handler and
+// server tables are copy-on-write behind atomic pointers, so routing takes
+// no lock.
+//
+// The keeper (portmap*.go, mapper_pmp.go, mapper_upnp.go, errors.go). A
+// PortMap keeps one mapping: NewPortMap asks every enabled protocol at once
+// through the PortMapper interface, one goroutine per protocol, each joined
+// by receiving its result (by the acquisition itself, or, for those still
+// running when a better protocol won, by a goroutine in PortMap.wg that
+// deletes what they mapped); then it runs the renewal loop (PortMap.run, in
+// PortMap.wg, with one goroutine that turns Close into the context of the
+// step in flight).
+// PortMap.Close stops the loop, waits for PortMap.wg, deletes the mapping
+// within CloseTimeout, closes the backend and the event queue. Open runs
+// one keeper per mapped port; it is usable alone.
+//
+// The relay (relay*.go, and open_relay.go, which attaches it to the
+// Listener). A kept-alive TURN allocation (RFC 8656) over the shared socket
+// (through a mux server view) or over TCP/TLS, replaced when it fails. Its
+// goroutines are in relay.wg: the event loop, the lifecycle loop
+// (relay.keep, which releases the allocation on its way out), the release
+// of allocations that lost a race, and calls into pion that take no
+// context (relay.aside); the racing allocations themselves are joined by
+// receiving their results. Each allocation's read loop and pump are in that
+// allocation's own WaitGroup, joined when it is released. relay.Close
+// closes relay.done, cancels relay.ctx and waits for relay.wg.
+//
+// Peers and paths (peer*.go, path*.go, policy.go). Listener.NewPeers
+// attaches hole punching (package holepunch) and relayed paths, with
+// messages through the node's Signaler. Peers runs readSignals and
+// acceptPaths and starts more with Peers.goTracked, all in Peers.wg; each
+// PeerConn runs its maintenance loop, punches and relay set-ups through
+// PeerConn.goLocked in PeerConn.wg, and the read loops of birthday sockets
+// in PeerConn.sockWG. Peers.Close closes every PeerConn (each joins its
+// own), then the puncher, then waits for Peers.wg; Listener.Close closes
+// every attached Peers first (peer_attach.go), while its socket is still
+// open.
+//
+// Events (events.go, listener_events.go, portmap_events.go,
+// peer_events.go; the former names in events_deprecated.go). Three
+// families, each with its own kind type and names: Listener events
+// (ListenerAddrAdded ..., to Config.OnEvent), port-mapping events
+// (PortMapMapped ..., to PortMapConfig.OnEvent) and PeerConn events
+// (PeerPathUp ..., to PeerConfig.OnEvent). Each family is delivered by an
+// eventQueue: in order, on a goroutine of its own (started only when there
+// is a callback), never under a lock of the part that emits; the part's
+// Close delivers what is queued and waits for the last call. One
+// exception: while Open retries a port the gateway refuses, it calls
+// PortMapConfig.OnEvent with PortMapRefused from its runPortMap task (no
+// keeper of that port exists yet). The relay's internal events go to the
+// Listener (onRelayEvent) through the relay's own event loop; the keepers'
+// events go to the Listener (onPortMapEvent) after the user's callback.
+//
+// Metrics (listener.go Stats, metrics.go). Stats is a snapshot of atomic
+// counters (the mux's, the keepers' event counts) and of counters under
+// Listener.mu (keepalives); Metrics turns a Listener's and its Peers'
+// state and counters into Prometheus samples, and WriteMetrics writes the
+// text format. Neither runs a goroutine; the Prometheus collector is the
+// nested module natx/natxprom.
+//
+// Lock order. Each mutex guards one part's own fields and is taken alone:
+// no code holds Listener.mu, Peers.mu, PeerConn.mu, the relay's locks,
+// PortMap.mu or the mux's locks while it takes another of them. Parts call
+// each other only after unlocking: Listener.Stats reads the relay under
+// Listener.mu and asks it for its counters after; Listener.Close and
+// Peers.Close collect what to close under their lock and close it after,
+// because a keeper's or the relay's event goroutine may be waiting for
+// Listener.mu at that moment (Listener.update). The only nesting is with
+// innermost locks that take nothing else: an eventQueue's lock, under the
+// lock of the part that emits (Listener.mu in updateLocked), and a read
+// deadline's lock under PeerConn.rmu, which serialises Read. One lock is
+// held across network I/O: upnpMapper.mu, across a UPnP discovery, so that
+// concurrent calls share one discovery; it too is taken alone. User
+// callbacks (OnEvent, the Signaler, PortMapper implementations) are never
+// called under a lock of this package.
+//
 // # References
 //
 // RFC 4787, RFC 5780, RFC 6886, RFC 6887, RFC 7983, RFC 8489 (STUN), RFC 8656

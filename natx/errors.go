@@ -30,7 +30,7 @@ var (
 	// NOT_AUTHORIZED for a mapping made with another nonce (RFC 6887
 	// section 11.3), typically this node's own before a crash, which
 	// lasts until its lifetime ends (up to 2 h). NAT-PMP and UPnP were
-	// tried too; a PortMap keeps retrying (EventRefused) and Open retries
+	// tried too; a PortMap keeps retrying (PortMapRefused) and Open retries
 	// NewPortMap, with back-off, until the old mapping expires.
 	ErrPortRefused = errors.New("natx: the gateway refuses the port: a live mapping of it belongs to another client (this node before a restart?)")
 

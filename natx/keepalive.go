@@ -20,8 +20,11 @@ import (
 const defaultKeepalive = 25 * time.Second
 
 // keepaliveRTO is the first retransmission timeout of a keepalive request;
-// it doubles, three sends in all.
+// it doubles after each of the keepaliveSends sends.
 const keepaliveRTO = 500 * time.Millisecond
+
+// keepaliveSends is how many times a keepalive round sends its request.
+const keepaliveSends = 3
 
 // maxKeepalivePending bounds the transactions the keepalive remembers.
 const maxKeepalivePending = 8
@@ -145,7 +148,7 @@ func (k *keepalive) round(stop <-chan struct{}) (netip.AddrPort, bool) {
 		k.mu.Unlock()
 	}()
 	rto := keepaliveRTO
-	for range 3 {
+	for range keepaliveSends {
 		if err := k.send(msg.Raw, k.server); err != nil {
 			k.log.Debug("natx: keepalive send failed", "server", k.server, "err", err)
 		}

@@ -24,7 +24,7 @@ import (
 // a peer last heard through it. STUN traffic (probes, keepalives) never
 // reaches ReadFrom. Its methods are safe for concurrent use.
 type Listener struct {
-	cfg Config
+	cfg Config // with its defaults applied (Config.withDefaults)
 	n   transport.Net
 	log *slog.Logger
 	m   *mux
@@ -62,13 +62,13 @@ type Listener struct {
 // Listener.pmEvents, or -1.
 func pmEventIndex(k PortMapEventKind) int {
 	switch k {
-	case EventMapped:
+	case PortMapMapped:
 		return 0
-	case EventRenewed:
+	case PortMapRenewed:
 		return 1
-	case EventChanged:
+	case PortMapChanged:
 		return 2
-	case EventLost:
+	case PortMapLost:
 		return 3
 	}
 	return -1
@@ -97,8 +97,8 @@ type Stats struct {
 	// unanswered.
 	Keepalives, KeepaliveFailures uint64
 	// MappingsMade, MappingRenewals, MappingChanges and MappingLosses count
-	// the port-mapping keepers' events (UDP and TCP): EventMapped,
-	// EventRenewed, EventChanged, EventLost.
+	// the port-mapping keepers' events (UDP and TCP): PortMapMapped,
+	// PortMapRenewed, PortMapChanged, PortMapLost.
 	MappingsMade, MappingRenewals, MappingChanges, MappingLosses uint64
 	// Relay is the relay's own counters (zero without a relay).
 	Relay RelayStats
@@ -110,7 +110,7 @@ func newListener(cfg Config, n transport.Net, conn net.PacketConn, log *slog.Log
 	l := &Listener{
 		mapCtx: mapCtx, mapCancel: mapCancel,
 		cfg: cfg, n: n, log: log,
-		m:       newMux(conn, cfg.readQueue(), log),
+		m:       newMux(conn, cfg.ReadQueue, log),
 		ctx:     ctx,
 		cancel:  cancel,
 		changed: make(chan struct{}),
@@ -265,7 +265,7 @@ func (l *Listener) Close() error {
 		if r != nil {
 			errs = append(errs, r.Close())
 		}
-		stopMaps := time.AfterFunc(l.cfg.closeTimeout(), l.mapCancel)
+		stopMaps := time.AfterFunc(l.cfg.CloseTimeout, l.mapCancel)
 		l.wg.Wait()
 		stopMaps.Stop()
 		l.mapCancel()

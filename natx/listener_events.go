@@ -6,28 +6,30 @@ package natx
 // EventKind names a change of a Listener's addresses.
 type EventKind string
 
-// The events of a Listener.
+// The events of a Listener. Their names start with Listener, the family
+// they belong to (port-mapping events start with PortMap, PeerConn events
+// with Peer); the strings are what programs print, and stay as they are.
 const (
-	// EventAddrAdded: a candidate appeared (Candidate).
-	EventAddrAdded EventKind = "addr-added"
-	// EventAddrLost: a candidate went away (Candidate is the last one).
-	EventAddrLost EventKind = "addr-lost"
-	// EventAddrChanged: a candidate changed (Prev before, Candidate
+	// ListenerAddrAdded: a candidate appeared (Candidate).
+	ListenerAddrAdded EventKind = "addr-added"
+	// ListenerAddrLost: a candidate went away (Candidate is the last one).
+	ListenerAddrLost EventKind = "addr-lost"
+	// ListenerAddrChanged: a candidate changed (Prev before, Candidate
 	// after): a new external address or port, a relay reallocated on a new
 	// address, or a candidate verified or refuted.
-	EventAddrChanged EventKind = "addr-changed"
-	// EventReachabilityChanged: the Listener's Reachability changed
+	ListenerAddrChanged EventKind = "addr-changed"
+	// ListenerReachabilityChanged: the Listener's Reachability changed
 	// (Reachability, Best).
-	EventReachabilityChanged EventKind = "reachability"
-	// EventGatewayRestarted: the gateway lost its mapping state (PCP or
+	ListenerReachabilityChanged EventKind = "reachability"
+	// ListenerGatewayRestarted: the gateway lost its mapping state (PCP or
 	// NAT-PMP epoch) and natx mapped again (Candidate: the new mapping).
-	EventGatewayRestarted EventKind = "gateway-restarted"
-	// EventRelayLost: the relay has no working allocation (Err); natx keeps
-	// trying and reports the new one as EventAddrAdded.
-	EventRelayLost EventKind = "relay-lost"
-	// EventRelayReallocated: the relay replaced its allocation (Prev and
+	ListenerGatewayRestarted EventKind = "gateway-restarted"
+	// ListenerRelayLost: the relay has no working allocation (Err); natx
+	// keeps trying and reports the new one as ListenerAddrAdded.
+	ListenerRelayLost EventKind = "relay-lost"
+	// ListenerRelayReallocated: the relay replaced its allocation (Prev and
 	// Candidate: the old and the new relayed address).
-	EventRelayReallocated EventKind = "relay-reallocated"
+	ListenerRelayReallocated EventKind = "relay-reallocated"
 )
 
 // Event is a change of a Listener's addresses, delivered to Config.OnEvent.
@@ -35,12 +37,12 @@ type Event struct {
 	Kind EventKind
 	// Candidate is the candidate concerned (the new one when changed).
 	Candidate Candidate
-	// Prev is the candidate before an EventAddrChanged or
-	// EventRelayReallocated.
+	// Prev is the candidate before a ListenerAddrChanged or
+	// ListenerRelayReallocated.
 	Prev Candidate
 	// Reachability is the Listener's reachability after the event.
 	Reachability Reachability
-	// Best is the best candidate after an EventReachabilityChanged.
+	// Best is the best candidate after a ListenerReachabilityChanged.
 	Best Candidate
 	// Err is the cause of a loss, when known.
 	Err error

@@ -43,20 +43,22 @@ func (u *upnpMapper) Name() string { return "upnp" }
 
 // client returns the current client, discovering one if needed.
 func (u *upnpMapper) client(ctx context.Context) (*upnp.Client, error) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if u.closed {
-		return nil, ErrClosed
-	}
-	if u.c != nil {
-		return u.c, nil
-	}
-	return u.discoverLocked(ctx, u.cfg)
+	return u.clientWith(ctx, u.cfg)
 }
 
 // discover is client with the wait for a first SSDP answer bounded by
 // answer.
 func (u *upnpMapper) discover(ctx context.Context, answer time.Duration) (*upnp.Client, error) {
+	cfg := u.cfg
+	cfg.AnswerTimeout = answer
+	// An acquisition does not wait on a gateway whose SSDP port is closed
+	// (rediscoveries, through client, keep searching: a rebooting daemon).
+	cfg.FailFastOnRefusal = true
+	return u.clientWith(ctx, cfg)
+}
+
+// clientWith returns the current client, or discovers one with cfg.
+func (u *upnpMapper) clientWith(ctx context.Context, cfg upnp.Config) (*upnp.Client, error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if u.closed {
@@ -65,11 +67,6 @@ func (u *upnpMapper) discover(ctx context.Context, answer time.Duration) (*upnp.
 	if u.c != nil {
 		return u.c, nil
 	}
-	cfg := u.cfg
-	cfg.AnswerTimeout = answer
-	// An acquisition does not wait on a gateway whose SSDP port is closed
-	// (rediscoveries, through client, keep searching: a rebooting daemon).
-	cfg.FailFastOnRefusal = true
 	return u.discoverLocked(ctx, cfg)
 }
 

@@ -32,19 +32,39 @@ type Label struct{ Name, Value string }
 // PeerConns (ps may be nil). The names, labels and meanings are listed in
 // docs/metrics.md; they are extended, never renamed.
 func Metrics(l *Listener, ps *Peers) []Metric {
-	var out []Metric
-	add := func(name, typ, help string, v float64, labels ...string) {
-		m := Metric{Name: name, Type: typ, Help: help, Value: v}
-		for i := 0; i+1 < len(labels); i += 2 {
-			m.Labels = append(m.Labels, Label{labels[i], labels[i+1]})
-		}
-		out = append(out, m)
+	var out metricList
+	out.listener(l)
+	if ps != nil {
+		out.peers(ps)
 	}
-	const counter, gauge = "counter", "gauge"
+	return out
+}
 
+// metricList collects samples in the order Metrics returns them.
+type metricList []Metric
+
+// The metric types.
+const (
+	metricCounter = "counter"
+	metricGauge   = "gauge"
+)
+
+// add appends a sample; labels are name, value pairs.
+func (ms *metricList) add(name, typ, help string, v float64, labels ...string) {
+	m := Metric{Name: name, Type: typ, Help: help, Value: v}
+	for i := 0; i+1 < len(labels); i += 2 {
+		m.Labels = append(m.Labels, Label{labels[i], labels[i+1]})
+	}
+	*ms = append(*ms, m)
+}
+
+// listener adds the samples of l's state (reachability, candidates, NAT)
+// and of its counters.
+func (ms *metricList) listener(l *Listener) {
+	add := ms.add
 	reach := l.Reachability()
 	for _, r := range []Reachability{ReachPublic, ReachMapped, ReachPunchOnly, ReachRelayOnly, ReachUnreachable} {
-		add("natx_reachability", gauge, "1 for the Listener's reachability now, 0 for the others.", b2f(r == reach), "reachability", string(r))
+		add("natx_reachability", metricGauge, "1 for the Listener's reachability now, 0 for the others.", b2f(r == reach), "reachability", string(r))
 	}
 	type ck struct {
 		kind     CandidateKind
@@ -56,45 +76,51 @@ func Metrics(l *Listener, ps *Peers) []Metric {
 	}
 	for _, k := range []CandidateKind{KindHost, KindMapped, KindReflexive, KindRelayed} {
 		for _, v := range []bool{true, false} {
-			add("natx_candidates", gauge, "The Listener's UDP candidates, by kind and whether an unsolicited datagram verified them.",
+			add("natx_candidates", metricGauge, "The Listener's UDP candidates, by kind and whether an unsolicited datagram verified them.",
 				float64(cands[ck{k, v}]), "kind", string(k), "verified", strconv.FormatBool(v))
 		}
 	}
 	if r := l.Report(); r != nil {
-		add("natx_nat_info", gauge, "1, labelled with the NAT's behaviour as the classification measured it (RFC 4787).", 1,
+		add("natx_nat_info", metricGauge, "1, labelled with the NAT's behaviour as the classification measured it (RFC 4787).", 1,
 			"mapping", string(r.Mapping), "filtering", string(r.Filtering))
 	}
-	s := l.Stats()
-	add("natx_app_datagrams_total", counter, "Application datagrams queued for ReadFrom (relayed ones included).", float64(s.AppPackets))
-	add("natx_app_bytes_total", counter, "Bytes of the application datagrams queued for ReadFrom.", float64(s.AppBytes))
-	add("natx_app_dropped_total", counter, "Application datagrams dropped because ReadFrom fell behind.", float64(s.AppDropped))
-	add("natx_socket_written_datagrams_total", counter, "Datagrams sent from the socket (natx's own included).", float64(s.Written))
-	add("natx_socket_written_bytes_total", counter, "Bytes sent from the socket.", float64(s.WrittenBytes))
-	add("natx_stun_messages_total", counter, "STUN messages received, by whether natx's own handlers claimed them.", float64(s.STUN), "claimed", "true")
-	add("natx_stun_messages_total", counter, "", float64(s.STUNUnclaimed), "claimed", "false")
-	add("natx_relayed_datagrams_total", counter, "Application datagrams through the relay, by direction.", float64(s.RelayedIn), "direction", "in")
-	add("natx_relayed_datagrams_total", counter, "", float64(s.RelayedOut), "direction", "out")
-	add("natx_keepalives_total", counter, "STUN keepalive rounds, by whether they were answered.", float64(s.Keepalives), "answered", "true")
-	add("natx_keepalives_total", counter, "", float64(s.KeepaliveFailures), "answered", "false")
+	ms.listenerCounters(l.Stats())
+}
+
+// listenerCounters adds the samples of a Listener's Stats.
+func (ms *metricList) listenerCounters(s Stats) {
+	add := ms.add
+	add("natx_app_datagrams_total", metricCounter, "Application datagrams queued for ReadFrom (relayed ones included).", float64(s.AppPackets))
+	add("natx_app_bytes_total", metricCounter, "Bytes of the application datagrams queued for ReadFrom.", float64(s.AppBytes))
+	add("natx_app_dropped_total", metricCounter, "Application datagrams dropped because ReadFrom fell behind.", float64(s.AppDropped))
+	add("natx_socket_written_datagrams_total", metricCounter, "Datagrams sent from the socket (natx's own included).", float64(s.Written))
+	add("natx_socket_written_bytes_total", metricCounter, "Bytes sent from the socket.", float64(s.WrittenBytes))
+	add("natx_stun_messages_total", metricCounter, "STUN messages received, by whether natx's own handlers claimed them.", float64(s.STUN), "claimed", "true")
+	add("natx_stun_messages_total", metricCounter, "", float64(s.STUNUnclaimed), "claimed", "false")
+	add("natx_relayed_datagrams_total", metricCounter, "Application datagrams through the relay, by direction.", float64(s.RelayedIn), "direction", "in")
+	add("natx_relayed_datagrams_total", metricCounter, "", float64(s.RelayedOut), "direction", "out")
+	add("natx_keepalives_total", metricCounter, "STUN keepalive rounds, by whether they were answered.", float64(s.Keepalives), "answered", "true")
+	add("natx_keepalives_total", metricCounter, "", float64(s.KeepaliveFailures), "answered", "false")
 	for _, e := range []struct {
 		kind string
 		n    uint64
 	}{{"mapped", s.MappingsMade}, {"renewed", s.MappingRenewals}, {"changed", s.MappingChanges}, {"lost", s.MappingLosses}} {
-		add("natx_portmap_events_total", counter, "Port-mapping keeper events (UDP and TCP), by kind.", float64(e.n), "event", e.kind)
+		add("natx_portmap_events_total", metricCounter, "Port-mapping keeper events (UDP and TCP), by kind.", float64(e.n), "event", e.kind)
 	}
-	add("natx_relay_allocations_total", counter, "Successful TURN allocations (the first included).", float64(s.Relay.Allocations))
-	add("natx_relay_refreshes_total", counter, "Successful TURN refreshes.", float64(s.Relay.Refreshes))
-	add("natx_relay_reallocations_total", counter, "TURN allocations that replaced a failing or lost one.", float64(s.Relay.Reallocations))
-	add("natx_relay_lost_total", counter, "Times the relay had no working allocation.", float64(s.Relay.Lost))
+	add("natx_relay_allocations_total", metricCounter, "Successful TURN allocations (the first included).", float64(s.Relay.Allocations))
+	add("natx_relay_refreshes_total", metricCounter, "Successful TURN refreshes.", float64(s.Relay.Refreshes))
+	add("natx_relay_reallocations_total", metricCounter, "TURN allocations that replaced a failing or lost one.", float64(s.Relay.Reallocations))
+	add("natx_relay_lost_total", metricCounter, "Times the relay had no working allocation.", float64(s.Relay.Lost))
+}
 
-	if ps == nil {
-		return out
-	}
+// peers adds the samples of ps's open PeerConns, by peer.
+func (ms *metricList) peers(ps *Peers) {
+	add := ms.add
 	peers := ps.Stats()
 	sort.Slice(peers, func(i, j int) bool { return peers[i].Peer < peers[j].Peer })
 	for _, p := range peers {
 		for _, k := range pathKinds[1:] {
-			add("natx_peer_path", gauge, "1 for the kind of a peer's current route, 0 for the others.", b2f(p.Path == k), "peer", p.Peer, "path", string(k))
+			add("natx_peer_path", metricGauge, "1 for the kind of a peer's current route, 0 for the others.", b2f(p.Path == k), "peer", p.Peer, "path", string(k))
 		}
 		for _, dir := range []struct {
 			name string
@@ -102,22 +128,21 @@ func Metrics(l *Listener, ps *Peers) []Metric {
 		}{{"out", p.Sent}, {"in", p.Received}} {
 			for _, k := range pathKinds[1:] {
 				t := dir.t[k]
-				add("natx_peer_datagrams_total", counter, "A peer's application datagrams, by route kind and direction.", float64(t.Datagrams),
+				add("natx_peer_datagrams_total", metricCounter, "A peer's application datagrams, by route kind and direction.", float64(t.Datagrams),
 					"peer", p.Peer, "path", string(k), "direction", dir.name)
-				add("natx_peer_bytes_total", counter, "Bytes of a peer's application datagrams, by route kind and direction.", float64(t.Bytes),
+				add("natx_peer_bytes_total", metricCounter, "Bytes of a peer's application datagrams, by route kind and direction.", float64(t.Bytes),
 					"peer", p.Peer, "path", string(k), "direction", dir.name)
 			}
 		}
 		for _, k := range pathKinds[1:] {
-			add("natx_peer_routes_total", counter, "Routes a PeerConn took, by kind (the first included).", float64(p.Routes[k]), "peer", p.Peer, "path", string(k))
+			add("natx_peer_routes_total", metricCounter, "Routes a PeerConn took, by kind (the first included).", float64(p.Routes[k]), "peer", p.Peer, "path", string(k))
 		}
-		add("natx_peer_read_dropped_total", counter, "A peer's datagrams dropped because Read fell behind.", float64(p.ReadDropped), "peer", p.Peer)
-		add("natx_peer_punch_attempts_total", counter, "Hole-punching attempts this side started toward a peer.", float64(p.PunchAttempts), "peer", p.Peer)
-		add("natx_peer_punch_successes_total", counter, "Hole-punching attempts that gave a direct path.", float64(p.PunchSuccesses), "peer", p.Peer)
-		add("natx_peer_punch_seconds_total", counter, "Total time of the successful hole-punching attempts.", p.PunchTime.Seconds(), "peer", p.Peer)
-		add("natx_peer_setup_seconds", gauge, "How long Dial took (0 on the accepting side).", p.SetupTime.Seconds(), "peer", p.Peer)
+		add("natx_peer_read_dropped_total", metricCounter, "A peer's datagrams dropped because Read fell behind.", float64(p.ReadDropped), "peer", p.Peer)
+		add("natx_peer_punch_attempts_total", metricCounter, "Hole-punching attempts this side started toward a peer.", float64(p.PunchAttempts), "peer", p.Peer)
+		add("natx_peer_punch_successes_total", metricCounter, "Hole-punching attempts that gave a direct path.", float64(p.PunchSuccesses), "peer", p.Peer)
+		add("natx_peer_punch_seconds_total", metricCounter, "Total time of the successful hole-punching attempts.", p.PunchTime.Seconds(), "peer", p.Peer)
+		add("natx_peer_setup_seconds", metricGauge, "How long Dial took (0 on the accepting side).", p.SetupTime.Seconds(), "peer", p.Peer)
 	}
-	return out
 }
 
 func b2f(b bool) float64 {

@@ -111,6 +111,10 @@ type mux struct {
 // maxRelayPeers bounds the table of peers reached through the relay.
 const maxRelayPeers = 4096
 
+// poolBufSize is the size of the mux's pooled datagram buffers; a larger
+// datagram gets a buffer of its own.
+const poolBufSize = 2048
+
 // newMux starts the read loop on conn; queue is the capacity of the
 // application's queue.
 func newMux(conn net.PacketConn, queue int, log *slog.Logger) *mux {
@@ -134,7 +138,7 @@ func makeMux(conn net.PacketConn, queue int, log *slog.Logger) *mux {
 	if f, ok := conn.(addrPortConn); ok {
 		m.fast = f
 	}
-	m.pool.New = func() any { b := make([]byte, 2048); return &b }
+	m.pool.New = func() any { b := make([]byte, poolBufSize); return &b }
 	m.reader = makeReaderState()
 	empty := []*handlerEntry{}
 	m.handlers.Store(&empty)
@@ -167,7 +171,7 @@ func (m *mux) addHandler(h stunHandler) (remove func()) {
 }
 
 func (m *mux) getBuf(n int) *[]byte {
-	if n <= 2048 {
+	if n <= poolBufSize {
 		b := m.pool.Get().(*[]byte)
 		*b = (*b)[:cap(*b)]
 		return b
@@ -177,7 +181,7 @@ func (m *mux) getBuf(n int) *[]byte {
 }
 
 func (m *mux) putBuf(b *[]byte) {
-	if cap(*b) == 2048 {
+	if cap(*b) == poolBufSize {
 		m.pool.Put(b)
 	}
 }

@@ -32,6 +32,13 @@ type readerState struct {
 // the last application reader left.
 const bgGrace = 5 * time.Millisecond
 
+// After readErrorBurst transient read errors in a row, the background loop
+// pauses readErrorPause before each further read.
+const (
+	readErrorBurst = 3
+	readErrorPause = 10 * time.Millisecond
+)
+
 func makeReaderState() readerState {
 	var dl time.Time
 	return readerState{
@@ -142,11 +149,11 @@ func (m *mux) readLoop() {
 		// little if it repeats, never spin.
 		m.stats.readErrors.Add(1)
 		errs++
-		if errs > 3 {
+		if errs > readErrorBurst {
 			select {
 			case <-m.closed:
 				return
-			case <-time.After(10 * time.Millisecond):
+			case <-time.After(readErrorPause):
 			}
 		}
 	}

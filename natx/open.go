@@ -124,32 +124,68 @@ type Config struct {
 	OnEvent func(Event)
 }
 
-func (c *Config) openTimeout() time.Duration {
-	if c.OpenTimeout > 0 {
-		return c.OpenTimeout
-	}
-	return 5 * time.Second
-}
+// The defaults of Config, applied by withDefaults.
+const (
+	defaultOpenTimeout  = 5 * time.Second  // Config.OpenTimeout
+	defaultProbeTimeout = 10 * time.Second // Config.ProbeTimeout
+	defaultReadQueue    = 1024             // Config.ReadQueue
+	defaultCloseTimeout = 2 * time.Second  // Config.CloseTimeout
+	// defaultAllocationSockets is Config.Probe.AllocationSockets: the
+	// birthday mode needs the port allocation.
+	defaultAllocationSockets = 2
+)
 
-func (c *Config) probeTimeout() time.Duration {
-	if c.ProbeTimeout > 0 {
-		return c.ProbeTimeout
+// withDefaults returns c with every zero (or, for the durations and the
+// queue, negative) field that has a default set to it, once, at Open: the
+// rest of the package reads the fields and never applies a default again.
+// n is the network Open resolved from c.Net (the probe's, when
+// Probe.Net is nil). Fields whose default depends on what Open learns
+// (KeepaliveInterval, from the measured binding lifetime), or that a
+// component resolves itself (RelayLifetime, RelayCheckInterval; the
+// PortMapConfig's own fields, in NewPortMap), are left as they are.
+func (c Config) withDefaults(n transport.Net) Config {
+	if c.OpenTimeout <= 0 {
+		c.OpenTimeout = defaultOpenTimeout
 	}
-	return 10 * time.Second
-}
+	if c.ProbeTimeout <= 0 {
+		c.ProbeTimeout = defaultProbeTimeout
+	}
+	if c.CloseTimeout <= 0 {
+		c.CloseTimeout = defaultCloseTimeout
+	}
+	if c.ReadQueue <= 0 {
+		c.ReadQueue = defaultReadQueue
+	}
 
-func (c *Config) readQueue() int {
-	if c.ReadQueue > 0 {
-		return c.ReadQueue
+	// The probe: servers, network and logger from this Config.
+	if len(c.Probe.Servers) == 0 {
+		c.Probe.Servers = c.STUNServers
 	}
-	return 1024
-}
+	if c.Probe.Net == nil {
+		c.Probe.Net = n
+	}
+	if c.Probe.Logger == nil {
+		c.Probe.Logger = c.Logger
+	}
+	if c.Probe.AllocationSockets == 0 {
+		c.Probe.AllocationSockets = defaultAllocationSockets
+	}
 
-func (c *Config) closeTimeout() time.Duration {
-	if c.CloseTimeout > 0 {
-		return c.CloseTimeout
+	// The port-mapping keepers: network, logger and close timeout from
+	// this Config.
+	if c.PortMap.PMP.Net == nil {
+		c.PortMap.PMP.Net = c.Net
 	}
-	return 2 * time.Second
+	if c.PortMap.UPnP.Net == nil {
+		c.PortMap.UPnP.Net = c.Net
+	}
+	if c.PortMap.Logger == nil {
+		c.PortMap.Logger = c.Logger
+	}
+	if c.PortMap.CloseTimeout == 0 {
+		c.PortMap.CloseTimeout = c.CloseTimeout
+	}
+	return c
 }
 
 // probing reports whether Open classifies its socket with STUN.
@@ -202,6 +238,7 @@ func Open(ctx context.Context, cfg Config) (*Listener, error) {
 		closeGiven(cfg)
 		return nil, err
 	}
+	cfg = cfg.withDefaults(n)
 	conn, err := bindSocket(n, &cfg)
 	if err != nil {
 		return nil, err
@@ -209,7 +246,7 @@ func Open(ctx context.Context, cfg Config) (*Listener, error) {
 	l := newListener(cfg, n, conn, log)
 	l.start()
 
-	timer := time.NewTimer(cfg.openTimeout())
+	timer := time.NewTimer(cfg.OpenTimeout)
 	defer timer.Stop()
 	patience := time.NewTimer(openMapPatience)
 	defer patience.Stop()

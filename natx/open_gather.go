@@ -104,27 +104,14 @@ func (l *Listener) publicHosts() []netip.Addr {
 // runProbe classifies the socket with a stunprobe Prober fed by the mux,
 // then keeps the binding alive.
 func (l *Listener) runProbe() {
-	pc := l.cfg.Probe
-	if len(pc.Servers) == 0 {
-		pc.Servers = l.cfg.STUNServers
-	}
-	if pc.Net == nil {
-		pc.Net = l.n
-	}
-	if pc.Logger == nil {
-		pc.Logger = l.cfg.Logger
-	}
-	if pc.AllocationSockets == 0 {
-		pc.AllocationSockets = 2 // the birthday mode needs the allocation
-	}
-	p, err := stunprobe.NewProber(pc, l.m.local, l.m.send)
+	p, err := stunprobe.NewProber(l.cfg.Probe, l.m.local, l.m.send)
 	if err != nil {
 		l.log.Warn("natx: cannot probe", "err", err)
 		l.update(func(st *state) { st.probeDone = true })
 		return
 	}
 	remove := l.m.addHandler(p)
-	ctx, cancel := context.WithTimeout(l.ctx, l.cfg.probeTimeout())
+	ctx, cancel := context.WithTimeout(l.ctx, l.cfg.ProbeTimeout)
 	l.prober.Store(p)
 	rep, err := p.Run(ctx)
 	l.prober.Store(nil)
@@ -192,18 +179,6 @@ func (l *Listener) onKeepalive(mapped netip.AddrPort, ok bool) {
 // runPortMap acquires and keeps the mapping of one local port.
 func (l *Listener) runPortMap(transport string, port uint16) {
 	pc := l.cfg.PortMap
-	if pc.PMP.Net == nil {
-		pc.PMP.Net = l.cfg.Net
-	}
-	if pc.UPnP.Net == nil {
-		pc.UPnP.Net = l.cfg.Net
-	}
-	if pc.Logger == nil {
-		pc.Logger = l.cfg.Logger
-	}
-	if pc.CloseTimeout == 0 {
-		pc.CloseTimeout = l.cfg.closeTimeout()
-	}
 	if transport == "udp" {
 		pc.onAnswered = func() { l.update(func(st *state) { st.pmAnswered = true }) }
 	}
@@ -232,13 +207,13 @@ func (l *Listener) runPortMap(transport string, port uint16) {
 // (RetryInterval doubling up to a quarter of the lifetime), while the
 // gateway refuses the port for a live mapping of another client (this
 // node's own before a crash, until it expires), telling each refusal to
-// the OnEvent of PortMapConfig as EventRefused. It ends when a mapping is
+// the OnEvent of PortMapConfig as PortMapRefused. It ends when a mapping is
 // made, another error comes, or the Listener closes.
 func (l *Listener) retryRefused(pc PortMapConfig, transport string, internal netip.AddrPort, err error) {
 	wait := pc.retry()
 	for errors.Is(err, ErrPortRefused) {
 		l.log.Warn("natx: port refused by the gateway; retrying", "transport", transport, "in", wait, "err", err)
-		pc.OnEvent(PortMapEvent{Kind: EventRefused, Reason: refusedReason, Err: err})
+		pc.OnEvent(PortMapEvent{Kind: PortMapRefused, Reason: refusedReason, Err: err})
 		t := time.NewTimer(wait)
 		select {
 		case <-l.ctx.Done(): // Close
@@ -295,7 +270,7 @@ func (l *Listener) onPortMapEvent(transport string, e PortMapEvent) {
 	if i := pmEventIndex(e.Kind); i >= 0 {
 		l.pmEvents[i].Add(1)
 	}
-	if e.Kind == EventRemoved {
+	if e.Kind == PortMapRemoved {
 		return
 	}
 	var restarted bool
@@ -304,13 +279,13 @@ func (l *Listener) onPortMapEvent(transport string, e PortMapEvent) {
 		if transport == "tcp" {
 			cur = &st.tcpMapping
 		}
-		if cur.Protocol == "" && e.Kind != EventMapped && e.Kind != EventChanged {
+		if cur.Protocol == "" && e.Kind != PortMapMapped && e.Kind != PortMapChanged {
 			return // before NewPortMap returned: runPortMap records it
 		}
 		switch e.Kind {
-		case EventLost:
+		case PortMapLost:
 			*cur = Mapping{}
-		case EventMapped, EventChanged, EventRenewed:
+		case PortMapMapped, PortMapChanged, PortMapRenewed:
 			*cur = e.Mapping
 			restarted = e.Mapping.GatewayReset
 		}
@@ -318,7 +293,7 @@ func (l *Listener) onPortMapEvent(transport string, e PortMapEvent) {
 	if restarted {
 		l.mu.Lock()
 		c := l.st.mappedCandidate(e.Mapping)
-		l.events.emit(Event{Kind: EventGatewayRestarted, Candidate: c, Reachability: l.reach})
+		l.events.emit(Event{Kind: ListenerGatewayRestarted, Candidate: c, Reachability: l.reach})
 		l.mu.Unlock()
 	}
 }

@@ -1,5 +1,5 @@
-// This file holds the per-gateway request budget and the events of the
-// port-mapping keeper (delivered by an eventQueue, events.go).
+// This file holds the per-gateway request budget of the port-mapping
+// keeper.
 
 package natx
 
@@ -55,29 +55,4 @@ func (b *budget) wait(stop <-chan struct{}) bool {
 		case <-t.C:
 		}
 	}
-}
-
-// PortMapEventKind names what happened to a mapping.
-type PortMapEventKind string
-
-// The events of a PortMap.
-const (
-	EventMapped  PortMapEventKind = "mapped"  // a mapping was made (first, or again after a loss)
-	EventRenewed PortMapEventKind = "renewed" // renewed unchanged
-	EventChanged PortMapEventKind = "changed" // renewed, but the gateway restarted or the ports differ
-	EventLost    PortMapEventKind = "lost"    // expired without a successful renewal
-	EventRemoved PortMapEventKind = "removed" // deleted by Close
-	// EventRefused: the gateway refused the port for a live mapping of
-	// another client (ErrPortRefused, in Err): no mapping; retrying with
-	// back-off.
-	EventRefused PortMapEventKind = "refused"
-)
-
-// PortMapEvent is a change of a PortMap's mapping.
-type PortMapEvent struct {
-	Kind    PortMapEventKind
-	Mapping Mapping // the new mapping (for lost and removed: the last one)
-	Prev    Mapping // for changed: the mapping before
-	Reason  string  // for changed, lost and refused: why
-	Err     error   // for lost, removed and refused: the last error, if any
 }

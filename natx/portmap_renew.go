@@ -53,8 +53,11 @@ func (p *PortMap) nextWait() time.Duration {
 	return max(life/2, time.Second)
 }
 
+// run is the keeper's renewal loop: one step at each nextWait, within the
+// request budget, until Close.
 func (p *PortMap) run() {
 	defer p.wg.Done()
+	ctx := p.stopContext()
 	for {
 		t := time.NewTimer(p.nextWait())
 		select {
@@ -66,17 +69,22 @@ func (p *PortMap) run() {
 		if !p.budget.wait(p.stop) {
 			return
 		}
-		ctx, cancel := context.WithCancel(context.Background())
-		go func() { // Close aborts a step in flight
-			select {
-			case <-p.stop:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
 		p.step(ctx)
-		cancel()
 	}
+}
+
+// stopContext returns a context that ends when Close closes p.stop, so that
+// Close aborts a step in flight. The one goroutine that turns the channel
+// into the context is in p.wg: Close closes p.stop before it waits.
+func (p *PortMap) stopContext() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		<-p.stop
+		cancel()
+	}()
+	return ctx
 }
 
 // step renews the current mapping, or maps again when it is lost, and
@@ -102,7 +110,7 @@ func (p *PortMap) step(ctx context.Context) {
 		m.Public, m.Reason = CheckReachability(m.External.Addr(), netip.Addr{})
 		p.setMapping(m)
 		p.log.Info("natx: port mapped again", "proto", m.Protocol, "external", m.External)
-		p.events.emit(PortMapEvent{Kind: EventMapped, Mapping: m})
+		p.events.emit(PortMapEvent{Kind: PortMapMapped, Mapping: m})
 		return
 	}
 	m, err := p.mapper.Renew(ctx, cur, p.cfg.lifetime())
@@ -124,12 +132,12 @@ func (p *PortMap) step(ctx context.Context) {
 	}
 	if len(reasons) == 0 {
 		p.log.Debug("natx: mapping renewed", "proto", m.Protocol, "external", m.External, "lifetime", m.Lifetime)
-		p.events.emit(PortMapEvent{Kind: EventRenewed, Mapping: m})
+		p.events.emit(PortMapEvent{Kind: PortMapRenewed, Mapping: m})
 		return
 	}
 	reason := joinReasons(reasons)
 	p.log.Warn("natx: mapping changed", "proto", m.Protocol, "reason", reason)
-	p.events.emit(PortMapEvent{Kind: EventChanged, Mapping: m, Prev: cur, Reason: reason})
+	p.events.emit(PortMapEvent{Kind: PortMapChanged, Mapping: m, Prev: cur, Reason: reason})
 }
 
 // reacquireAfter is the number of consecutive failures, once the mapping is
@@ -158,7 +166,7 @@ func (p *PortMap) reacquire(ctx context.Context) {
 	_ = old.Close()
 	p.setMapping(m)
 	p.log.Info("natx: port mapped again after asking every protocol", "proto", m.Protocol, "external", m.External)
-	p.events.emit(PortMapEvent{Kind: EventMapped, Mapping: m})
+	p.events.emit(PortMapEvent{Kind: PortMapMapped, Mapping: m})
 }
 
 // fail records a failed step; a mapping past its expiry is declared lost.
@@ -175,11 +183,11 @@ func (p *PortMap) fail(err error) {
 	p.log.Debug("natx: port-mapping step failed", "err", err)
 	if lost {
 		p.log.Warn("natx: port mapping lost", "proto", cur.Protocol, "external", cur.External, "err", err)
-		p.events.emit(PortMapEvent{Kind: EventLost, Mapping: cur, Reason: "expired without a successful renewal", Err: err})
+		p.events.emit(PortMapEvent{Kind: PortMapLost, Mapping: cur, Reason: "expired without a successful renewal", Err: err})
 	}
 	if errors.Is(err, ErrPortRefused) && (lost || cur.Protocol == "") {
 		p.log.Warn("natx: port refused by the gateway; retrying", "err", err)
-		p.events.emit(PortMapEvent{Kind: EventRefused, Reason: refusedReason, Err: err})
+		p.events.emit(PortMapEvent{Kind: PortMapRefused, Reason: refusedReason, Err: err})
 	}
 }
 
@@ -200,7 +208,7 @@ func (p *PortMap) Close() error {
 			if err = p.unmapBounded(p.mapper, cur); err != nil {
 				p.log.Warn("natx: cannot delete port mapping", "err", err)
 			}
-			p.events.emit(PortMapEvent{Kind: EventRemoved, Mapping: cur, Err: err})
+			p.events.emit(PortMapEvent{Kind: PortMapRemoved, Mapping: cur, Err: err})
 		}
 		p.closeErr = errors.Join(err, p.mapper.Close())
 		p.events.close()
@@ -208,7 +216,7 @@ func (p *PortMap) Close() error {
 	return p.closeErr
 }
 
-// refusedReason is the Reason of EventRefused.
+// refusedReason is the Reason of PortMapRefused.
 const refusedReason = "the gateway refuses the port: a live mapping of it belongs to another client (this node before a restart?); retrying with back-off until it expires"
 
 func joinReasons(r []string) string {

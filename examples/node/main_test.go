@@ -246,14 +246,14 @@ func TestOnEventReachability(t *testing.T) {
 	var b bytes.Buffer
 	n := &node{out: newPrinter(&b), l: l}
 	n.ready.Store(true)
-	n.onEvent(natx.Event{Kind: natx.EventReachabilityChanged, Reachability: natx.ReachRelayOnly})
+	n.onEvent(natx.Event{Kind: natx.ListenerReachabilityChanged, Reachability: natx.ReachRelayOnly})
 	line := b.String()
 	if strings.Contains(line, `"addr":`) || strings.Contains(line, "invalid") || !strings.Contains(line, `"change":"reachability"`) {
 		t.Errorf("reachability line %s", line)
 	}
 	b.Reset()
 	c := natx.Candidate{Kind: natx.KindHost, Addr: netip.MustParseAddrPort("192.0.2.1:4000"), Reach: natx.ReachPublic}
-	n.onEvent(natx.Event{Kind: natx.EventAddrAdded, Candidate: c, Reachability: natx.ReachPublic})
+	n.onEvent(natx.Event{Kind: natx.ListenerAddrAdded, Candidate: c, Reachability: natx.ReachPublic})
 	if !strings.Contains(b.String(), `"addr":{"kind":"host","addr":"192.0.2.1:4000"`) {
 		t.Errorf("addr-added line %s", b.String())
 	}

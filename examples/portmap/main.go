@@ -311,11 +311,11 @@ func describe(e natx.PortMapEvent, stunMapped netip.Addr) event {
 	if stunMapped.IsValid() {
 		ev.STUNMapped = stunMapped.String()
 	}
-	if e.Kind == natx.EventChanged {
+	if e.Kind == natx.PortMapChanged {
 		ev.PrevExternal = addrString(e.Prev.External)
 		ev.Reason = e.Reason
 	}
-	if e.Kind == natx.EventLost || e.Kind == natx.EventRefused {
+	if e.Kind == natx.PortMapLost || e.Kind == natx.PortMapRefused {
 		ev.Reason = e.Reason
 	}
 	if e.Err != nil {
