@@ -33,11 +33,16 @@ const (
 	// refuse reserved WAN addresses accept mappings that are still useless
 	// from the internet.
 	CarrierNATPublicPrefix
+	// WebOnly: EIM, and only TCP to ports 80 and 443 leaves the site
+	// (a corporate firewall that lets web traffic out and nothing else):
+	// every UDP datagram and every other TCP port is dropped.
+	WebOnly
 )
 
 var kindNames = map[Kind]string{
 	Public: "Public", EIM: "EIM", Symmetric: "Symmetric", PortForward: "PortForward",
 	PolicyFilter: "PolicyFilter", CarrierNAT: "CarrierNAT", CarrierNATPublicPrefix: "CarrierNATPublicPrefix",
+	WebOnly: "WebOnly",
 }
 
 func (k Kind) String() string {
@@ -49,7 +54,7 @@ func (k Kind) String() string {
 
 // Kinds lists every Kind.
 func Kinds() []Kind {
-	return []Kind{Public, EIM, Symmetric, PortForward, PolicyFilter, CarrierNAT, CarrierNATPublicPrefix}
+	return []Kind{Public, EIM, Symmetric, PortForward, PolicyFilter, CarrierNAT, CarrierNATPublicPrefix, WebOnly}
 }
 
 // Site is one host and what stands between it and the internet.
@@ -212,8 +217,11 @@ func (l *Lab) addSite(kind Kind) (*Site, error) {
 func ruleset(kind Kind, host netip.Addr) string {
 	var fwd, pre, post []string
 	fwd = append(fwd, "ct state established,related accept")
-	if kind == PolicyFilter {
+	switch kind {
+	case PolicyFilter:
 		fwd = append(fwd, `iifname "lan" meta l4proto udp drop`)
+	case WebOnly:
+		fwd = append(fwd, `iifname "lan" tcp dport { 80, 443 } accept`, `iifname "lan" drop`)
 	}
 	fwd = append(fwd, `iifname "lan" accept`, "jump miniupnpd")
 	if kind == PortForward {
