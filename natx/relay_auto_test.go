@@ -52,3 +52,34 @@ func TestRelayTries(t *testing.T) {
 		t.Fatalf("with UDP blocked: tries %+v", got)
 	}
 }
+
+// TestRelayFailedEvent: when no configured server allocates (here, wrong
+// credentials), OnEvent gets EventRelayFailed with the servers' errors, so
+// a program can say why it has no relay. Mutation caught: runRelay without
+// the emit (no event within the wait).
+func TestRelayFailedEvent(t *testing.T) {
+	srv := turntest.NewServer(t, turntest.Config{Users: map[string]string{"natx": "pw"}})
+	got := make(chan Event, 16)
+	l := openT(t, Config{
+		Addr:           netip.MustParseAddr("127.0.0.1"),
+		DisablePortMap: true,
+		Relays:         []RelayServer{{Addr: srv.Addr().String(), Transport: "udp", Username: "natx", Password: "wrong"}},
+		RelayMode:      RelayEager,
+		OnEvent: func(e Event) {
+			if e.Kind == EventRelayFailed {
+				select {
+				case got <- e:
+				default:
+				}
+			}
+		},
+	})
+	if _, ok := findKind(l.Addrs(), KindRelayed); ok {
+		t.Fatalf("a relayed candidate with a wrong password: %v", l.Addrs())
+	}
+	e := <-got
+	if e.Err == nil || !strings.Contains(e.Err.Error(), srv.Addr().String()) || strings.Contains(e.Err.Error(), "wrong") {
+		t.Fatalf("EventRelayFailed err %v: want the server named, never the password", e.Err)
+	}
+	t.Logf("%v", e.Err)
+}

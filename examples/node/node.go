@@ -32,6 +32,11 @@ type node struct {
 	peers atomic.Pointer[natx.Peers] // for /metrics, once started
 	ready atomic.Bool                // "ready" printed: natx events are printed from then on
 
+	// relayErr is natx's last relay-failed error before ready, for the
+	// ready line; readyMu orders it with the printing of ready.
+	readyMu  sync.Mutex
+	relayErr string
+
 	stop chan struct{} // closed when the node stops
 	wg   sync.WaitGroup
 }
@@ -63,9 +68,11 @@ func (n *node) run(ctx context.Context) int {
 		return 1
 	}
 	n.l = l
+	n.readyMu.Lock()
 	n.out.print(event{Event: "ready", Reachability: reachName(l.Reachability()),
-		Local: l.LocalAddr().String(), Addrs: toAddrs(l.Addrs())})
+		Local: l.LocalAddr().String(), Addrs: toAddrs(l.Addrs()), RelayError: n.relayErr})
 	n.ready.Store(true)
+	n.readyMu.Unlock()
 	if n.o.metrics != "" {
 		stopMetrics, err := n.serveMetrics(n.o.metrics)
 		if err != nil {
@@ -123,13 +130,23 @@ func (n *node) run(ctx context.Context) int {
 }
 
 // onEvent prints natx's changes of addresses once ready is out (ready
-// already holds what happened during Open).
+// already holds what happened during Open, the last relay failure
+// included).
 func (n *node) onEvent(e natx.Event) {
+	n.readyMu.Lock()
 	if !n.ready.Load() {
+		if e.Kind == natx.EventRelayFailed && e.Err != nil {
+			n.relayErr = e.Err.Error()
+		}
+		n.readyMu.Unlock()
 		return
 	}
+	n.readyMu.Unlock()
 	ev := event{Event: "addrs", Change: string(e.Kind),
 		Reachability: reachName(e.Reachability), Addrs: toAddrs(n.l.Addrs())}
+	if e.Kind == natx.EventRelayFailed && e.Err != nil {
+		ev.RelayError = e.Err.Error()
+	}
 	if e.Candidate.Addr.IsValid() { // a reachability change concerns no one candidate
 		a := toAddr(e.Candidate)
 		ev.Addr = &a
