@@ -3,7 +3,9 @@ package natx
 import (
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/nodeconn/natx/natx/turntest"
 )
@@ -82,4 +84,69 @@ func TestRelayFailedEvent(t *testing.T) {
 		t.Fatalf("EventRelayFailed err %v: want the server named, never the password", e.Err)
 	}
 	t.Logf("%v", e.Err)
+}
+
+// TestRelayMovesBackToUDP (issue 15): a server of automatic transport whose
+// UDP is silent is allocated over TCP; while UDP stays silent the relay
+// keeps trying it (every UDPRetry) and stays on TCP; once UDP answers, it
+// makes a UDP allocation, switches to it (a reallocated event, the new
+// allocation made while the old one still exists: make before break) and
+// releases the TCP one. Data goes through before and after. Mutations
+// caught: udpUpgrade always false (no reallocated event); moveToUDP
+// releasing the old allocation before allocating (the server holds one
+// allocation, not two, at the switch).
+func TestRelayMovesBackToUDP(t *testing.T) {
+	srv := turntest.NewServer(t, turntest.Config{Users: relayTestUsers, TCP: true, TCPSamePort: true})
+	if srv.TCPAddr().Port() != srv.Addr().Port() {
+		t.Fatalf("TCP on %v, UDP on %v: want the same port", srv.TCPAddr(), srv.Addr())
+	}
+	srv.SetSilent(true)
+	mux := newRelayTestMux(t)
+	var mu sync.Mutex
+	atSwitch := -1
+	ev := newRelayEvents()
+	on := func(e relayEvent) {
+		if e.Kind == relayReallocated {
+			mu.Lock()
+			if atSwitch < 0 {
+				atSwitch = srv.Allocations()
+			}
+			mu.Unlock()
+		}
+		ev.on(e)
+	}
+	r := startTestRelay(t, relayConfig{Servers: []RelayServer{relayTestServer(srv)}, OpenUDP: mux.open, OnEvent: on,
+		UDPRetry: 100 * time.Millisecond})
+	if tr := r.Server().Transport; tr != "tcp" {
+		t.Fatalf("allocated over %q with UDP silent, want tcp", tr)
+	}
+	relayEcho(t, r, "over tcp")
+	old := r.RelayedAddr()
+	// The race's UDP attempt ended when TCP won: what the silent server
+	// drops from now on is keep's try over UDP. The relay stays on TCP.
+	d0 := srv.Stats().Dropped
+	for srv.Stats().Dropped <= d0 {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if tr := r.Server().Transport; tr != "tcp" {
+		t.Fatalf("moved to %q while UDP was silent", tr)
+	}
+	srv.SetSilent(false)
+	e := ev.wait(t, relayReallocated, 20*time.Second)
+	if e.Previous != old || e.Server.Transport != "udp" || r.Server().Transport != "udp" || e.RelayedAddr != r.RelayedAddr() {
+		t.Fatalf("reallocated %+v; current %v over %s", e, r.RelayedAddr(), r.Server().Transport)
+	}
+	mu.Lock()
+	got := atSwitch
+	mu.Unlock()
+	if got != 2 {
+		t.Errorf("the server held %d allocations at the switch, want 2 (the UDP one made before the TCP one went)", got)
+	}
+	relayEcho(t, r, "over udp")
+	for srv.Allocations() != 1 { // the TCP allocation released
+		time.Sleep(50 * time.Millisecond)
+	}
+	if st := r.Stats(); st.Reallocations != 1 || st.Allocations != 2 {
+		t.Errorf("stats %+v", st)
+	}
 }
