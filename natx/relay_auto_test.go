@@ -1,9 +1,11 @@
 package natx
 
 import (
+	"context"
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -148,5 +150,35 @@ func TestRelayMovesBackToUDP(t *testing.T) {
 	}
 	if st := r.Stats(); st.Reallocations != 1 || st.Allocations != 2 {
 		t.Errorf("stats %+v", st)
+	}
+}
+
+// TestRelayTryEarly: the TCP attempt of an automatic server waits out its
+// head start only while UDP is not known blocked; it starts as soon as the
+// classification says so (an eager relay starts before the classification
+// ends). The head start here is an hour: without the early start the test
+// does not end. Mutation caught: tries() without early for the TCP attempt
+// (the test hangs until go test's timeout).
+func TestRelayTryEarly(t *testing.T) {
+	var blocked atomic.Bool
+	r := &relay{cfg: relayConfig{Servers: []RelayServer{{Addr: "192.0.2.1:3478"}}, UDPBlocked: blocked.Load}}
+	tries := r.tries()
+	if len(tries) != 2 || tries[1].early == nil {
+		t.Fatalf("tries %+v: want the TCP attempt to start early", tries)
+	}
+	tcp := tries[1]
+	tcp.after = time.Hour
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		blocked.Store(true)
+	}()
+	if !tcp.waitHeadStart(context.Background()) {
+		t.Fatal("waitHeadStart reported a cancelled context")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	tcp.early = nil
+	if tcp.waitHeadStart(ctx) {
+		t.Fatal("waitHeadStart with a cancelled context reported true")
 	}
 }
