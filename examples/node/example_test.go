@@ -6,7 +6,9 @@ import (
 )
 
 // Example_turnURL: the -turn grammar. The password runs to the last "@";
-// turns is TURN over TLS, on port 5349 unless one is given.
+// turn without ?transport= is automatic (UDP, and TCP to the same address
+// when UDP does not allocate); turns is TURN over TLS, on port 5349 unless
+// one is given.
 func Example_turnURL() {
 	for _, s := range []string{
 		"turn:natx:s3cret@turn.example.org",
@@ -18,12 +20,16 @@ func Example_turnURL() {
 			fmt.Println(err)
 			continue
 		}
-		fmt.Println(r.Transport, r.Addr, r.Username)
+		t := r.Transport
+		if t == "" {
+			t = "auto"
+		}
+		fmt.Println(t, r.Addr, r.Username)
 	}
 	_, err := parseTURN("turns:natx:s3cret@turn.example.org?transport=udp")
 	fmt.Println(err)
 	// Output:
-	// udp turn.example.org:3478 natx
+	// auto turn.example.org:3478 natx
 	// tcp 198.51.100.7:3478 natx
 	// tls turn.example.org:5349 natx
 	// "turns:natx:…@turn.example.org?transport=udp": transport=udp not supported with turns
