@@ -30,6 +30,11 @@ const (
 	// ListenerRelayReallocated: the relay replaced its allocation (Prev and
 	// Candidate: the old and the new relayed address).
 	ListenerRelayReallocated EventKind = "relay-reallocated"
+	// ListenerRelayFailed: an attempt at the first allocation failed on
+	// every configured server (Err says why, server by server: a refused
+	// certificate, wrong credentials, no answer); natx tries again after a
+	// back-off while a relay is wanted.
+	ListenerRelayFailed EventKind = "relay-failed"
 )
 
 // Event is a change of a Listener's addresses, delivered to Config.OnEvent.

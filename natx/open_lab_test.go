@@ -23,7 +23,8 @@ import (
 
 // openLabHelpers are the helper processes of the Open lab tests, served by
 // TestNetlabHelper in lab_test.go.
-var openLabHelpers = map[string]netlab.HelperFunc{"open": openHelper, "openwatch": openWatchHelper, "openbench": openBenchHelper}
+var openLabHelpers = map[string]netlab.HelperFunc{"open": openHelper, "openwatch": openWatchHelper, "openbench": openBenchHelper,
+	"filterbench": filterBenchHelper}
 
 type labCandidate struct {
 	Kind     string         `json:"kind"`

@@ -46,6 +46,9 @@ func (l *Listener) runRelay() {
 		}
 		l.log.Warn("natx: no relay; trying again later", "err", err, "in", wait)
 		l.update(func(st *state) { st.relayPhase = relayFailed })
+		l.mu.Lock()
+		l.events.emit(Event{Kind: ListenerRelayFailed, Err: err, Reachability: l.reach})
+		l.mu.Unlock()
 		t := time.NewTimer(wait)
 		select {
 		case <-l.ctx.Done():
@@ -316,6 +319,20 @@ func (l *Listener) probeThroughRelay(r *relay, addr netip.AddrPort) bool {
 
 // udpBlocked reports whether the classification found UDP blocked (no
 // answer over UDP, one over TCP): the relay then goes over TCP at once.
+// relayOnStream reports whether the relay is up on an allocation over TCP
+// or TLS.
+func (l *Listener) relayOnStream() bool {
+	l.mu.Lock()
+	r := l.st.relay
+	up := l.st.relayPhase == relayUp
+	l.mu.Unlock()
+	if r == nil || !up {
+		return false
+	}
+	t := r.Server().transport()
+	return t == "tcp" || t == "tls"
+}
+
 func (l *Listener) udpBlocked() bool {
 	r := l.Report()
 	return r != nil && r.UDPv4 == stunprobe.TriNo && r.UDPv6 != stunprobe.TriYes

@@ -23,9 +23,16 @@ const (
 	natNoUDP = "no-udp" // UDP blocked (a policy filter)
 )
 
-// natHint is this node's NAT as its Listener measured it.
+// natHint is this node's NAT as its Listener measured it. UDP counts as
+// blocked when the classification found so (answers over TCP only), and
+// also when no STUN server answered over UDP while the relay runs over
+// TCP or TLS (a site that lets only TCP to 443 out answers nothing at
+// all): either way only this side's own relay reaches it.
 func (ps *Peers) natHint() string {
 	r := ps.l.Report()
+	if (r == nil || !r.Mapped.IsValid()) && ps.l.relayOnStream() {
+		return natNoUDP
+	}
 	if r == nil {
 		return ""
 	}

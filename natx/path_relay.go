@@ -10,7 +10,8 @@
 // learns from them the peer's address as the relay sees it, acks through the
 // relay. Datagrams then go from the owner through its relay (ChannelData once
 // pion binds the channel) and from the other side straight to the relayed
-// address.
+// address. When both sides' UDP is blocked, neither reaches the other's
+// relay: datagrams go through both relays (relayBothRun).
 
 package natx
 
@@ -69,6 +70,9 @@ func (c *PeerConn) relayRun(initiate bool) error {
 	peerNAT := c.peerNAT
 	c.mu.Unlock()
 	selfNAT := ps.natHint()
+	if selfNAT == natNoUDP && peerNAT == natNoUDP && mine.IsValid() && peerRelay.IsValid() {
+		return c.relayBothRun(ctx, rl, mine, peerRelay)
+	}
 	var owner bool
 	switch {
 	case selfNAT == natNoUDP && mine.IsValid():
@@ -138,6 +142,66 @@ func (c *PeerConn) relayRun(initiate bool) error {
 			}
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 				return fmt.Errorf("%w: relay set-up timed out", ErrNoPath)
+			}
+			return ctx.Err()
+		}
+	}
+}
+
+// relayBothRun sets up the route when both sides' UDP is blocked: each
+// reaches only its own relay (over TCP), so datagrams go through both
+// allocations, relay to relay. Each side sends hellos through its relay to
+// the peer's relayed address, which also installs its relay's permission
+// for the peer relay's IP (the peer's first hellos are dropped until then);
+// a side that hears a hello acks it, and the route is up on a hello or an
+// ack. It keeps acking for relayLinger after a hello (for acks that were
+// lost).
+func (c *PeerConn) relayBothRun(ctx context.Context, rl *relay, mine, peerRelay netip.AddrPort) error {
+	up := func() {
+		c.mu.Lock()
+		c.allowLocked(peerRelay)
+		c.mu.Unlock()
+		c.setRelayRoute(route{kind: PathRelayed, to: peerRelay, via: rl, relay: mine,
+			reason: "no direct path, UDP blocked on both sides; relayed through both TURN allocations " + mine.String() + " and " + peerRelay.String()})
+	}
+	var established bool
+	var until <-chan time.Time
+	tick := time.NewTicker(relayHelloEvery)
+	defer tick.Stop()
+	_ = c.sendFrame(route{via: rl, to: peerRelay}, frameRelayHello, nil)
+	for {
+		select {
+		case ev := <-c.relayEv:
+			if ev.from != peerRelay {
+				continue
+			}
+			switch ev.kind {
+			case frameRelayHello:
+				_ = c.sendFrame(route{via: rl, to: peerRelay}, frameRelayAck, nil)
+				if !established {
+					established = true
+					up()
+					until = time.After(relayLinger)
+				}
+			case frameRelayAck:
+				// The peer heard a hello: it is up on its side too.
+				if !established {
+					up()
+				}
+				return nil
+			}
+		case <-tick.C:
+			if !established {
+				_ = c.sendFrame(route{via: rl, to: peerRelay}, frameRelayHello, nil)
+			}
+		case <-until:
+			return nil
+		case <-ctx.Done():
+			if established {
+				return nil
+			}
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return fmt.Errorf("%w: relay set-up through both relays timed out", ErrNoPath)
 			}
 			return ctx.Err()
 		}

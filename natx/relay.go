@@ -178,6 +178,11 @@ type relayConfig struct {
 	// blocked: an automatic server is then tried over TCP at once.
 	UDPBlocked func() bool
 
+	// UDPRetry is how often a relay that natx put on TCP (a server of
+	// automatic transport whose UDP did not allocate) tries UDP again, and
+	// moves there when it allocates. Zero: relayUDPRetry (30 s).
+	UDPRetry time.Duration
+
 	// Logger receives lifecycle logs (never credentials). Nil: silent.
 	Logger *slog.Logger
 

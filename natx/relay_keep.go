@@ -46,25 +46,56 @@ func (r *relay) keep() {
 		}
 	}()
 	failures, lost := 0, false
+	var refreshAt time.Time // zero: computed from the current allocation
+	nextUDP := time.Now().Add(r.cfg.udpRetry())
 	for {
 		r.mu.Lock()
 		a := r.cur
 		r.mu.Unlock()
 		lifetime, expires := a.timing()
-		wait := min(lifetime/2, r.cfg.checkInterval())
-		if failures > 0 {
-			wait = relayRetryDelay(lifetime, failures)
+		if refreshAt.IsZero() {
+			wait := min(lifetime/2, r.cfg.checkInterval())
+			if failures > 0 {
+				wait = relayRetryDelay(lifetime, failures)
+			}
+			refreshAt = time.Now().Add(wait)
 		}
-		t := time.NewTimer(wait)
+		t := time.NewTimer(time.Until(refreshAt))
+		var upgrade <-chan time.Time
+		ut := (*time.Timer)(nil)
+		udp, canUpgrade := r.udpUpgrade(a)
+		if canUpgrade && !lost {
+			ut = time.NewTimer(time.Until(nextUDP))
+			upgrade = ut.C
+		}
+		stopUp := func() {
+			if ut != nil {
+				ut.Stop()
+			}
+		}
 		select {
 		case <-r.done:
 			t.Stop()
+			stopUp()
 			return
+		case <-upgrade:
+			t.Stop()
+			nextUDP = time.Now().Add(r.cfg.udpRetry())
+			if r.moveToUDP(a, udp) {
+				refreshAt, failures = time.Time{}, 0
+			}
+			if r.closed.Load() {
+				return
+			}
+			continue
 		case <-t.C:
+			stopUp()
 		case <-r.checkNow:
 			t.Stop()
+			stopUp()
 			r.log.Debug("natx: relay refresh asked for now", "server", a.server)
 		}
+		refreshAt = time.Time{}
 
 		if !lost {
 			want := r.cfg.Lifetime
@@ -124,6 +155,67 @@ func (r *relay) keep() {
 			r.emit(relayEvent{Kind: relayLost, Server: a.server, Previous: a.relayed, Err: err})
 		}
 	}
+}
+
+// udpRetry is UDPRetry or its default.
+func (c relayConfig) udpRetry() time.Duration {
+	if c.UDPRetry > 0 {
+		return c.UDPRetry
+	}
+	return relayUDPRetry
+}
+
+// relayUDPRetry is how often a relay on TCP for a server of automatic
+// transport tries UDP again: a filter lifted, or a network change (a
+// laptop leaving the office), makes UDP, the cheaper transport, work.
+const relayUDPRetry = 30 * time.Second
+
+// relayUDPTryTimeout bounds one such try: a UDP allocation takes two round
+// trips, and a UDP path still blocked costs this much of keep's time.
+const relayUDPTryTimeout = 3 * time.Second
+
+// udpUpgrade returns the UDP form of a's server when a is a TCP allocation
+// on a server configured with automatic transport (the only case where
+// natx chose TCP itself).
+func (r *relay) udpUpgrade(a *relayAlloc) (RelayServer, bool) {
+	if a.server.Transport != "tcp" {
+		return RelayServer{}, false
+	}
+	for _, s := range r.cfg.Servers {
+		if s.Transport == "" && s.Addr == a.server.Addr {
+			s.Transport = "udp"
+			return s, true
+		}
+	}
+	return RelayServer{}, false
+}
+
+// moveToUDP tries an allocation over UDP on s and, when it succeeds, makes
+// it current and releases a (make before break: the new allocation exists
+// before the old one goes; peers see a reallocation, as after a failed
+// refresh). It reports whether it moved.
+func (r *relay) moveToUDP(a *relayAlloc, s RelayServer) bool {
+	ctx, cancel := context.WithTimeout(r.ctx, relayUDPTryTimeout)
+	na, err := r.allocate(ctx, s, true)
+	cancel()
+	if err != nil {
+		r.log.Debug("natx: relay still on TCP: UDP did not allocate", "server", s, "err", err)
+		return false
+	}
+	if r.closed.Load() {
+		na.release(r)
+		return false
+	}
+	r.mu.Lock()
+	r.cur = na
+	r.stat.Allocations++
+	r.stat.Reallocations++
+	r.mu.Unlock()
+	r.log.Info("natx: relay moved from TCP to UDP", "server", na.server, "relayed", na.relayed, "previous", a.relayed)
+	r.emit(relayEvent{Kind: relayReallocated, Server: na.server, RelayedAddr: na.relayed, Previous: a.relayed})
+	r.wg.Add(1)
+	go func() { defer r.wg.Done(); a.release(r) }()
+	return true
 }
 
 // countStale counts one 438 answer.

@@ -72,15 +72,9 @@ func (r *relay) race(ctx context.Context, avoid *relayAlloc) (*relayAlloc, error
 		s := t.server
 		shared := avoid == nil || !avoid.shared || avoid.server.Addr != s.Addr || avoid.server.transport() != s.transport()
 		go func() {
-			if t.after > 0 {
-				timer := time.NewTimer(t.after)
-				select {
-				case <-timer.C:
-				case <-ctx.Done():
-					timer.Stop()
-					results <- result{nil, fmt.Errorf("natx: relay %v: not tried: %w", s, ctx.Err())}
-					return
-				}
+			if t.after > 0 && !t.waitHeadStart(ctx) {
+				results <- result{nil, fmt.Errorf("natx: relay %v: not tried: %w", s, ctx.Err())}
+				return
 			}
 			a, err := r.allocate(ctx, s, shared)
 			if err != nil {
@@ -132,16 +126,49 @@ func (r *relay) race(ctx context.Context, avoid *relayAlloc) (*relayAlloc, error
 // this much.
 const relayTCPHeadStart = 300 * time.Millisecond
 
+// relayBlockedPoll is how often a TCP attempt waiting out its head start
+// asks whether the classification has meanwhile found UDP blocked.
+const relayBlockedPoll = 20 * time.Millisecond
+
 // relayTry is one allocation attempt of a race: a server with a concrete
-// transport, started after a delay.
+// transport, started after a delay, or as soon as early says so.
 type relayTry struct {
 	server RelayServer
 	after  time.Duration
+	early  func() bool
+}
+
+// waitHeadStart waits t.after, or less when t.early turns true (an eager
+// relay starts with Open, before the classification can say that UDP is
+// blocked; it says so well within the head start). It reports false if ctx
+// ended first.
+func (t relayTry) waitHeadStart(ctx context.Context) bool {
+	timer := time.NewTimer(t.after)
+	defer timer.Stop()
+	var poll <-chan time.Time
+	if t.early != nil {
+		tick := time.NewTicker(relayBlockedPoll)
+		defer tick.Stop()
+		poll = tick.C
+	}
+	for {
+		select {
+		case <-timer.C:
+			return true
+		case <-poll:
+			if t.early() {
+				return true
+			}
+		case <-ctx.Done():
+			return false
+		}
+	}
 }
 
 // tries expands the configured servers into attempts: a server of
 // automatic transport is tried over UDP at once and over TCP after
-// relayTCPHeadStart (at once, and without UDP, when UDP is known blocked).
+// relayTCPHeadStart or as soon as UDP is found blocked (at once, and
+// without UDP, when UDP is known blocked already).
 func (r *relay) tries() []relayTry {
 	blocked := r.cfg.UDPBlocked != nil && r.cfg.UDPBlocked()
 	var out []relayTry
@@ -156,7 +183,7 @@ func (r *relay) tries() []relayTry {
 			out = append(out, relayTry{server: t})
 			continue
 		}
-		out = append(out, relayTry{server: u}, relayTry{server: t, after: relayTCPHeadStart})
+		out = append(out, relayTry{server: u}, relayTry{server: t, after: relayTCPHeadStart, early: r.cfg.UDPBlocked})
 	}
 	return out
 }

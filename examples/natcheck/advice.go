@@ -23,6 +23,8 @@ type facts struct {
 	// Local is this machine's address toward the internet (what a
 	// destination NAT forwards to); invalid if unknown.
 	Local netip.Addr
+	// Relay is the -turn check, when UDP is blocked and -turn was given.
+	Relay *relayCheck
 }
 
 // advice is what natcheck tells the operator.
@@ -139,6 +141,9 @@ func advise(l lang, d diagnosis, f facts) advice {
 		a.Steps = []string{l.t("s.double.bridge"), l.t("s.double.dmz", m.External.Addr(), port), l.t("s.double.provider"), l.t("s.relay")}
 	case UDPBlocked:
 		a.Explain = append(a.Explain, l.t("e.udp-blocked"))
+		if rc := f.Relay; rc != nil {
+			a.Explain = append(a.Explain, l.t("e.relay."+rc.Transport, rc.Server))
+		}
 		a.Steps = []string{l.t("s.provider.filter"), l.t("s.turn.tcp")}
 	default: // Unknown
 		if udpWorks(r) || r.NAT == stunprobe.TriYes {

@@ -32,7 +32,13 @@
 //
 //	natcheck [-stun host[:port],...] [-json] [-timeout 5s] [-hairpin]
 //	         [-portmap=true] [-via auto|pcp|natpmp|upnp] [-gateway ADDR]
-//	         [-port N] [-lang en|fr]
+//	         [-port N] [-lang en|fr] [-turn turn:USER:PASS@HOST[:PORT]] [-turn-ca FILE]
+//
+// With -turn and a udp-blocked verdict, natcheck also asks that TURN server
+// for an allocation as natx would, over TCP to its address and then over
+// TLS on port 443 (a turns: server: itself, -turn-ca its roots), and says
+// which worked: relay_transport tcp, tls or none in the JSON, and one
+// sentence more in the explanation.
 //
 // A STUN server is a host name or address, port 3478 unless it names one.
 // The language is -lang, else the locale (LC_ALL, LC_MESSAGES, LANG), else

@@ -263,3 +263,41 @@ func TestLabVerdicts(t *testing.T) {
 		r.has(t, s.RouterWAN.String(), s.External.String(), "another NAT stands beyond your router")
 	})
 }
+
+// TestLabUDPBlockedTURN (issue 15): behind the PolicyFilter, natcheck
+// -turn says which transport natx allocated the lab coturn's relay over:
+// tcp for a plain turn: URL (TCP to 3478 passes), tls for turns: on 443
+// with the lab's CA; and the French sentence names it. coturn holds none of
+// its allocations afterwards.
+func TestLabUDPBlockedTURN(t *testing.T) {
+	t.Parallel()
+	l := netlab.New(t)
+	coturn := l.StartCoturn()
+	s := l.AddSite(netlab.PolicyFilter)
+	cred := netlab.TURNUser + ":" + netlab.TURNPass + "@"
+	relayOf := func(r labRun) (transport, server string) {
+		var m struct {
+			RelayTransport *string `json:"relay_transport"`
+			RelayServer    *string `json:"relay_server"`
+		}
+		if err := jsonUnmarshal(r.out[strings.Index(r.out, "{"):], &m); err != nil {
+			t.Fatal(err)
+		}
+		return deref(m.RelayTransport), deref(m.RelayServer)
+	}
+	r := natcheckIn(t, l, s, true, "-turn", "turn:"+cred+coturn.Addr().String())
+	r.expect(t, "udp-blocked", "")
+	if tr, srv := relayOf(r); tr != "tcp" || srv != "tcp://"+coturn.Addr().String() {
+		t.Errorf("plain turn: relay %s on %s, want tcp on %s", tr, srv, coturn.Addr())
+	}
+	tlsAddr := netlab.ServerA.String() + ":443"
+	r = natcheckIn(t, l, s, true, "-turn", "turns:"+cred+tlsAddr, "-turn-ca", coturn.TLS.CAFile)
+	if tr, srv := relayOf(r); tr != "tls" || srv != "tls://"+tlsAddr {
+		t.Errorf("turns: relay %s on %s, want tls on %s", tr, srv, tlsAddr)
+	}
+	natcheckIn(t, l, s, false, "-lang", "fr", "-turn", "turn:"+cred+coturn.Addr().String()).
+		has(t, "natx a obtenu un relais TURN par TCP sur tcp://"+coturn.Addr().String())
+	if err := coturn.WaitNoAllocations(3 * time.Second); err != nil {
+		t.Error(err)
+	}
+}

@@ -77,6 +77,8 @@ func runWith(parent context.Context, args []string, h hooks, stdout, stderr io.W
 	gateway := fs.String("gateway", "", "the router's address for port mapping (default: the default route's gateway)")
 	port := fs.Uint("port", 0, "the node's UDP port, to map and to name in the advice (default: any free port)")
 	langFlag := fs.String("lang", "", "language: en or fr (default: from LC_ALL, LC_MESSAGES, LANG)")
+	turnFlag := fs.String("turn", "", "a TURN server, turn:USER:PASS@HOST[:PORT] or turns:…: when UDP is blocked, natcheck tries to allocate on it over TCP, then over TLS on port 443, as natx would")
+	turnCA := fs.String("turn-ca", "", "PEM file of the roots the TURN server's TLS certificate must chain to (default: the system's)")
 	help, err := cliflag.Parse(fs, args, stderr)
 	if help {
 		return 0
@@ -112,6 +114,18 @@ func runWith(parent context.Context, args []string, h hooks, stdout, stderr io.W
 		if mo.Gateway, err = netip.ParseAddr(*gateway); err != nil || !mo.Gateway.Is4() {
 			return fail(exitUsage, fmt.Errorf("-gateway %q: want an IPv4 address", *gateway))
 		}
+	}
+	var turnTries []natx.RelayServer
+	if *turnFlag != "" {
+		ts, err := natx.ParseRelayURL(*turnFlag)
+		if err != nil {
+			return fail(exitUsage, fmt.Errorf("-turn: %w", err))
+		}
+		if turnTries, err = relayTries(ts, *turnCA); err != nil {
+			return fail(exitUsage, err)
+		}
+	} else if *turnCA != "" {
+		return fail(exitUsage, errors.New("-turn-ca needs -turn"))
 	}
 	names, err := cliflag.STUNList(*servers)
 	if err != nil {
@@ -162,6 +176,12 @@ func runWith(parent context.Context, args []string, h hooks, stdout, stderr io.W
 		f.Local = mres.Internal.Addr()
 	}
 	d := diagnose(r, mres)
+	if d.Verdict == UDPBlocked && len(turnTries) > 0 {
+		rctx, rcancel := context.WithTimeout(parent, *timeout)
+		rc := checkRelay(rctx, turnTries)
+		rcancel()
+		f.Relay = &rc
+	}
 	a := advise(l, d, f)
 	if *asJSON {
 		enc := json.NewEncoder(stdout)

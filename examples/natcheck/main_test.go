@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nodeconn/natx/natx/turntest"
 	"github.com/nodeconn/natx/stunprobe/stuntest"
 	"go.uber.org/goleak"
 )
@@ -132,4 +133,51 @@ func TestBinary(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkJSON(t, out)
+}
+
+// TestRunUDPBlockedTURN: with -turn, a udp-blocked verdict says which
+// transport natx allocated a relay over (relay_transport, and a sentence
+// in English and French): tcp on a server that takes TURN over TCP, none
+// (with the servers' errors) when the server refuses the credentials.
+// Mutation caught: checkRelay returning before the TCP attempt (always
+// none) fails the tcp case; advise without the e.relay sentence fails the
+// text checks.
+func TestRunUDPBlockedTURN(t *testing.T) {
+	s := stuntest.NewServer(t, stuntest.Options{TCP: true, DropUDP: true})
+	ts := turntest.NewServer(t, turntest.Config{TCP: true, Users: map[string]string{"natx": "pw"}})
+	runJSON := func(turn string) map[string]any {
+		t.Helper()
+		var out, errb bytes.Buffer
+		if code := run(context.Background(), []string{"-stun", s.Addr().String(), "-json", "-portmap=false", "-turn", turn}, &out, &errb); code != 0 {
+			t.Fatalf("exit %d: %s", code, errb.String())
+		}
+		var m map[string]any
+		if err := json.Unmarshal(out.Bytes(), &m); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	good := "turn:natx:pw@" + ts.TCPAddr().String()
+	m := runJSON(good)
+	if m["verdict"] != "udp-blocked" || m["relay_transport"] != "tcp" || m["relay_server"] != "tcp://"+ts.TCPAddr().String() || m["relay_error"] != nil {
+		t.Errorf("relay over TCP: %v", m)
+	}
+	if a, _ := m["advice"].(string); !strings.Contains(a, "natx allocated a TURN relay over TCP on tcp://"+ts.TCPAddr().String()) {
+		t.Errorf("advice %q", a)
+	}
+	m = runJSON("turn:natx:wrong@" + ts.TCPAddr().String())
+	if e, _ := m["relay_error"].(string); m["relay_transport"] != "none" || !strings.Contains(e, "credentials") || strings.Contains(e, "wrong") {
+		t.Errorf("refused credentials: %v", m)
+	}
+	var out bytes.Buffer
+	run(context.Background(), []string{"-stun", s.Addr().String(), "-portmap=false", "-lang", "fr", "-turn", good}, &out, &bytes.Buffer{})
+	if !strings.Contains(out.String(), "natx a obtenu un relais TURN par TCP sur tcp://") {
+		t.Errorf("French output:\n%s", out.String())
+	}
+	// No -turn: no check, the fields are null.
+	out.Reset()
+	run(context.Background(), []string{"-stun", s.Addr().String(), "-portmap=false", "-json"}, &out, &bytes.Buffer{})
+	if !strings.Contains(out.String(), `"relay_transport": null`) {
+		t.Errorf("without -turn: %s", out.String())
+	}
 }

@@ -138,6 +138,18 @@ var catalog = map[string][2]string{
 		"The STUN servers answer over TCP but never over UDP, so your provider or a firewall drops UDP. Direct peer-to-peer connections over UDP are impossible from here.",
 		"Les serveurs STUN répondent par TCP mais jamais par UDP : votre fournisseur d'accès ou un pare-feu supprime UDP. Les connexions directes entre pairs par UDP sont impossibles d'ici.",
 	},
+	"e.relay.tcp": {
+		"natx allocated a TURN relay over TCP on %s: peers can reach this machine through it.",
+		"natx a obtenu un relais TURN par TCP sur %s : les pairs peuvent joindre cette machine par ce relais.",
+	},
+	"e.relay.tls": {
+		"natx allocated a TURN relay over TLS on %s (not over TCP to the server's own port): peers can reach this machine through it.",
+		"natx a obtenu un relais TURN par TLS sur %s (pas par TCP vers le port du serveur lui-même) : les pairs peuvent joindre cette machine par ce relais.",
+	},
+	"e.relay.none": {
+		"natx could allocate no TURN relay (tried: %s): neither TCP nor TLS on port 443 got through, or the server refused.",
+		"natx n'a pu obtenir aucun relais TURN (essayé : %s) : ni TCP ni TLS sur le port 443 ne passent, ou le serveur a refusé.",
+	},
 	"e.unknown.noudp": {
 		"No STUN server answered over UDP before the deadline, so nothing could be measured.",
 		"Aucun serveur STUN n'a répondu par UDP avant l'échéance : rien n'a pu être mesuré.",

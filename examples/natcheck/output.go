@@ -45,6 +45,14 @@ type output struct {
 	Advice  string   `json:"advice"`
 	Warning *string  `json:"warning"`
 	Steps   []string `json:"steps"`
+
+	// RelayTransport is, when the verdict is udp-blocked and -turn was
+	// given, the transport natx allocated a TURN relay over: tcp (to the
+	// server's port), tls (port 443, or the turns: server's) or none; else
+	// null. RelayError says why none.
+	RelayTransport *string `json:"relay_transport"`
+	RelayServer    *string `json:"relay_server"`
+	RelayError     *string `json:"relay_error"`
 }
 
 type serverOutput struct {
@@ -107,6 +115,9 @@ func toOutput(r *stunprobe.Report, d diagnosis, a advice, f facts, l lang, o map
 		Advice:     a.Text(),
 		Warning:    strp(a.Warning),
 		Steps:      a.Steps,
+	}
+	if rc := f.Relay; rc != nil {
+		out.RelayTransport, out.RelayServer, out.RelayError = strp(rc.Transport), strp(rc.Server), strp(rc.Err)
 	}
 	if out.Notes == nil {
 		out.Notes = []string{}

@@ -8,15 +8,21 @@
 //
 //	node [-id ID] [-addr IP] [-port N] [-stun HOST[:PORT][,HOST[:PORT]]]
 //	     [-turn turn:USER:PASS@HOST:PORT[?transport=tcp]] [-turn turns:USER:PASS@HOST:PORT]
+//	     [-turn-ca FILE] [-turn-name NAME]
 //	     [-relay eager|fallback|off] [-rendezvous HOST:PORT] [-dial PEERID] [-send TEXT]
 //	     [-gateway IP] [-portmap auto|pcp|natpmp|upnp|off] [-timeout 5s] [-dial-timeout 30s]
 //	     [-stun-tcp=true] [-metrics HOST:PORT] [-dialback] [-key FILE]
 //
 // -stun and -turn may be repeated or comma-separated. A STUN server is a
 // host name or address, port 3478 unless it names one. A TURN server is
-// turn:USER:PASS@HOST[:PORT] (UDP, port 3478 by default), with
-// ?transport=tcp for TURN over TCP, or turns:USER:PASS@HOST[:PORT] for TURN
+// turn:USER:PASS@HOST[:PORT] (port 3478 by default: UDP, and TCP to the
+// same address when UDP does not allocate), with ?transport=udp or
+// ?transport=tcp for one only, or turns:USER:PASS@HOST[:PORT] for TURN
 // over TLS (port 5349 by default); USER and PASS may be percent-encoded.
+// -turn-ca names a PEM file of the roots the turns: servers' certificates
+// must chain to (default: the system's), -turn-name the name they must
+// carry (default: the URL's host; for a server given by address whose
+// certificate names it).
 // -gateway names the port-mapping gateway (default: the default route's);
 // -portmap off sends nothing to any gateway. -rendezvous needs -id; -dial
 // needs -rendezvous; -send needs -rendezvous.
@@ -85,6 +91,10 @@
 // the error is one "error" line on stdout, and nothing is printed on
 // stderr. -h prints the usage on stderr and exits 0. An "addrs" line for a
 // change of reachability alone (change "reachability") has no "addr".
+// When no TURN allocation could be made, relay_error says why (each
+// server's error: a refused certificate, wrong credentials, no answer): on
+// "ready" the last failure during Open, and later on an "addrs" line of
+// change "relay-failed", one per attempt (natx retries with a back-off).
 //
 // The flags and the JSON field names are a public contract: other tools
 // test natx through this program.

@@ -6,7 +6,9 @@ import (
 )
 
 // Example_turnURL: the -turn grammar. The password runs to the last "@";
-// turns is TURN over TLS, on port 5349 unless one is given.
+// turn without ?transport= is automatic (UDP, and TCP to the same address
+// when UDP does not allocate); turns is TURN over TLS, on port 5349 unless
+// one is given.
 func Example_turnURL() {
 	for _, s := range []string{
 		"turn:natx:s3cret@turn.example.org",

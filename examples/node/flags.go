@@ -45,7 +45,7 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.SetOutput(stderr)
 	var o options
 	var stun, turn cliflag.List
-	var addr, gw, relay string
+	var addr, gw, relay, turnCA, turnName string
 	var port int
 	fs.StringVar(&o.id, "id", "", "peer ID to register with the rendezvous server (letters, digits, -._~+/=:@)")
 	fs.StringVar(&addr, "addr", "", "local address to bind (default: every IPv4 interface)")
@@ -53,6 +53,8 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.Var(&stun, "stun", "STUN server host:port (default port 3478); repeat or comma-separate for several")
 	fs.BoolVar(&o.stunTCP, "stun-tcp", true, "also ask the STUN servers over TCP, so that blocked UDP shows at once")
 	fs.Var(&turn, "turn", "TURN server turn:USER:PASS@HOST[:PORT][?transport=udp|tcp] or turns:USER:PASS@HOST[:PORT] (TLS); repeat or comma-separate for several")
+	fs.StringVar(&turnCA, "turn-ca", "", "PEM file of the root certificates that turns: servers' certificates must chain to (default: the system's roots)")
+	fs.StringVar(&turnName, "turn-name", "", "name the turns: servers' certificates must carry (default: the host of each -turn URL)")
 	fs.StringVar(&relay, "relay", "fallback", "when to allocate a TURN relay: eager, fallback (only when nothing better is reachable) or off")
 	fs.StringVar(&o.rendezvous, "rendezvous", "", "rendezvous server host:port (TCP)")
 	fs.StringVar(&o.dial, "dial", "", "peer to connect to through the rendezvous server: its name (-id), or its peer ID (the key's text form; the only form with -key)")
@@ -91,6 +93,9 @@ func parse(args []string, stderr io.Writer) (options, error) {
 			return o, fmt.Errorf("-turn: %w", err)
 		}
 		o.turn = append(o.turn, r)
+	}
+	if err := cliflag.TURNTLS(o.turn, turnCA, turnName); err != nil {
+		return o, err
 	}
 	if o.relay, err = parseRelayMode(relay); err != nil {
 		return o, err

@@ -81,6 +81,10 @@ func TestParseFlags(t *testing.T) {
 		!cfg.PortMap.DisableUPnP || cfg.DisablePortMap || !cfg.Probe.TCP || cfg.OpenTimeout.Seconds() != 3 {
 		t.Errorf("config %+v", cfg)
 	}
+	o, err = parse([]string{"-turn", "turns:a:b@7.0.0.10:443", "-turn-name", "turn.natx.lab"}, io.Discard)
+	if err != nil || len(o.turn) != 1 || o.turn[0].TLS == nil || o.turn[0].TLS.ServerName != "turn.natx.lab" {
+		t.Errorf("-turn-name: %+v %v", o.turn, err)
+	}
 	o, err = parse([]string{"-portmap", "off", "-relay", "off", "-stun-tcp=false"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -115,6 +119,9 @@ func TestParseFlagErrors(t *testing.T) {
 		"stun bare bad ipv6":  {"-stun", "2001:db8::g"},
 		"stun with a slash":   {"-stun", "h/x"},
 		"turn without scheme": {"-turn", "natx:pass@7.0.0.10:3478"},
+		"turn-ca, no turns":   {"-turn", "turn:a:b@h", "-turn-ca", "ca.pem"},
+		"turn-ca missing":     {"-turn", "turns:a:b@h", "-turn-ca", "/nonexistent"},
+		"turn-name, no turns": {"-turn-name", "turn.example"},
 	}
 	for name, args := range cases {
 		if o, err := parse(args, io.Discard); err == nil {

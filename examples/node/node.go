@@ -36,6 +36,11 @@ type node struct {
 	key   ed25519.PrivateKey         // -key, or nil
 	pid   string                     // the key's peer ID, or ""
 
+	// relayErr is natx's last relay-failed error before ready, for the
+	// ready line; readyMu orders it with the printing of ready.
+	readyMu  sync.Mutex
+	relayErr string
+
 	stop chan struct{} // closed when the node stops
 	wg   sync.WaitGroup
 }
@@ -74,9 +79,11 @@ func (n *node) run(ctx context.Context) int {
 		return 1
 	}
 	n.l = l
+	n.readyMu.Lock()
 	n.out.print(event{Event: "ready", Reachability: reachName(l.Reachability()),
-		Local: l.LocalAddr().String(), Addrs: toAddrs(l.Addrs()), PeerID: n.pid})
+		Local: l.LocalAddr().String(), Addrs: toAddrs(l.Addrs()), PeerID: n.pid, RelayError: n.relayErr})
 	n.ready.Store(true)
+	n.readyMu.Unlock()
 	if n.o.metrics != "" {
 		stopMetrics, err := n.serveMetrics(n.o.metrics)
 		if err != nil {
@@ -134,13 +141,23 @@ func (n *node) run(ctx context.Context) int {
 }
 
 // onEvent prints natx's changes of addresses once ready is out (ready
-// already holds what happened during Open).
+// already holds what happened during Open, the last relay failure
+// included).
 func (n *node) onEvent(e natx.Event) {
+	n.readyMu.Lock()
 	if !n.ready.Load() {
+		if e.Kind == natx.ListenerRelayFailed && e.Err != nil {
+			n.relayErr = e.Err.Error()
+		}
+		n.readyMu.Unlock()
 		return
 	}
+	n.readyMu.Unlock()
 	ev := event{Event: "addrs", Change: string(e.Kind),
 		Reachability: reachName(e.Reachability), Addrs: toAddrs(n.l.Addrs())}
+	if e.Kind == natx.ListenerRelayFailed && e.Err != nil {
+		ev.RelayError = e.Err.Error()
+	}
 	if e.Candidate.Addr.IsValid() { // a reachability change concerns no one candidate
 		a := toAddr(e.Candidate)
 		ev.Addr = &a

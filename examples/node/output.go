@@ -18,6 +18,9 @@ type event struct {
 	Reachability string `json:"reachability,omitempty"`
 	Addrs        []addr `json:"addrs,omitzero"`
 	Local        string `json:"local,omitempty"`
+	// RelayError is why no TURN allocation could be made (ready: the last
+	// failure during Open; addrs with change relay-failed: this one).
+	RelayError string `json:"relay_error,omitempty"`
 	// addrs: the natx event and the candidate concerned
 	Change string `json:"change,omitempty"`
 	Addr   *addr  `json:"addr,omitempty"`

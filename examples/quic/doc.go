@@ -16,7 +16,9 @@
 // server confirmed the digest); the serving side runs until SIGINT/SIGTERM.
 //
 // -id and -rendezvous are required. -stun takes a host name or address, port
-// 3478 unless it names one (repeat or comma-separate for several). -h
+// 3478 unless it names one (repeat or comma-separate for several). -turn
+// takes node's TURN URLs, and -turn-ca FILE and -turn-name NAME the roots
+// (PEM) and the name of turns: servers' certificates, as node does. -h
 // prints the usage on stderr and exits 0; every error is one "error" line
 // on stdout (nothing on stderr), with exit status 2 for a bad command line.
 //

@@ -26,13 +26,15 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	fs.SetOutput(stderr)
 	var c config
 	var stun, turn cliflag.List
-	var addr, relay, policy, gw string
+	var addr, relay, policy, gw, turnCA, turnName string
 	var port int
 	fs.StringVar(&c.id, "id", "", "this node's ID at the rendezvous server (required)")
 	fs.StringVar(&addr, "addr", "", "local address to bind (default: every IPv4 interface)")
 	fs.IntVar(&port, "port", 0, "local UDP port (default: any free port)")
 	fs.Var(&stun, "stun", "STUN server host[:port] (default port 3478); repeat or comma-separate for several")
 	fs.Var(&turn, "turn", "TURN server turn:USER:PASS@HOST:PORT[?transport=tcp]; repeat or comma-separate for several")
+	fs.StringVar(&turnCA, "turn-ca", "", "PEM file of the root certificates that turns: servers' certificates must chain to (default: the system's roots)")
+	fs.StringVar(&turnName, "turn-name", "", "name the turns: servers' certificates must carry (default: the host of each -turn URL)")
 	fs.StringVar(&relay, "relay", "fallback", "when to allocate a TURN relay: eager, fallback or off")
 	fs.StringVar(&c.rendezvous, "rendezvous", "", "rendezvous server host:port (TCP; required)")
 	fs.StringVar(&c.dial, "dial", "", "peer ID to connect to and send -bytes to (default: serve)")
@@ -94,6 +96,9 @@ func parse(args []string, stderr io.Writer) (config, error) {
 			return c, fmt.Errorf("-turn: %w", err)
 		}
 		c.relays = append(c.relays, r)
+	}
+	if err := cliflag.TURNTLS(c.relays, turnCA, turnName); err != nil {
+		return c, err
 	}
 	switch relay {
 	case "fallback":

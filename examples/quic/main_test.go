@@ -33,6 +33,10 @@ func TestParse(t *testing.T) {
 	if err != nil || len(n.stunNames) != 1 || n.stunNames[0] != "stun.example.org:3478" || len(n.stun) != 1 || n.stun[0].Port() != 3478 {
 		t.Errorf("-stun host[:port]: names %q, addrs %v, %v", n.stunNames, n.stun, err)
 	}
+	tn, err := parse(append(base, "-turn", "turns:u:p@127.0.0.1:443", "-turn-name", "turn.example"), &bytes.Buffer{})
+	if err != nil || len(tn.relays) != 1 || tn.relays[0].TLS == nil || tn.relays[0].TLS.ServerName != "turn.example" {
+		t.Errorf("-turn-name: %+v %v", tn.relays, err)
+	}
 	d, err := parse(base, &bytes.Buffer{})
 	if err != nil || d.bytes != defaultBytes || d.policy != natx.RelayAllowed {
 		t.Errorf("defaults %+v %v", d, err)
@@ -50,6 +54,8 @@ func TestParse(t *testing.T) {
 		append(base[:4:4], "-turn", "turn:u:p@127.0.0.1:3478?transport=sctp"),
 		append(base[:4:4], "-port", "70000"),
 		append(base[:4:4], "-portmap", "carrier-pigeon"),
+		append(base[:4:4], "-turn", "turn:u:p@127.0.0.1", "-turn-ca", "ca.pem"),        // no turns: server
+		append(base[:4:4], "-turn", "turns:u:p@127.0.0.1", "-turn-ca", "/nonexistent"), // no file
 		append(base[:4:4], "extra"),
 	} {
 		if _, err := parse(bad, &bytes.Buffer{}); err == nil {

@@ -241,6 +241,61 @@ func TestPolicyFilterDropsUDPNotTCP(t *testing.T) {
 	}
 }
 
+// TestWebOnlyDropsAllButTCPWeb: behind WebOnly, UDP and TCP to port 3478
+// never arrive, while TCP to port 443 connects, seen from the router's
+// address. Mutation: WebOnly's ruleset as PolicyFilter's (UDP dropped
+// only) — TCP to 3478 connects and the test fails.
+func TestWebOnlyDropsAllButTCPWeb(t *testing.T) {
+	t.Parallel()
+	l := netlab.New(t)
+	s := l.AddSite(netlab.WebOnly)
+	srv := servers(t, l)
+	_, err := observe.MappedBy(context.Background(), udpIn(t, s.Host, ":0"), srv.A1P1, fast)
+	if !errors.Is(err, observe.ErrNoAnswer) {
+		t.Fatalf("UDP through WebOnly: err = %v, want ErrNoAnswer", err)
+	}
+	for _, port := range []uint16{3478, 443} {
+		var ln net.Listener
+		if err := l.Internet.Do(func() (err error) {
+			ln, err = net.Listen("tcp4", netip.AddrPortFrom(netlab.ServerB, port).String())
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		accepted := make(chan net.Addr, 1)
+		go func() {
+			c, err := ln.Accept()
+			if err != nil {
+				accepted <- nil
+				return
+			}
+			accepted <- c.RemoteAddr()
+			c.Close()
+		}()
+		var c net.Conn
+		err := s.Host.Do(func() (err error) {
+			c, err = net.DialTimeout("tcp4", netip.AddrPortFrom(netlab.ServerB, port).String(), 2*time.Second)
+			return err
+		})
+		if port != 443 {
+			if err == nil {
+				c.Close()
+				t.Errorf("TCP to port %d went through WebOnly", port)
+			}
+			ln.Close()
+			continue
+		}
+		if err != nil {
+			t.Fatalf("TCP to port 443 through WebOnly: %v", err)
+		}
+		c.Close()
+		if from := <-accepted; from == nil || from.(*net.TCPAddr).AddrPort().Addr() != s.External {
+			t.Errorf("TCP seen from %v, want %v", from, s.External)
+		}
+		ln.Close()
+	}
+}
+
 // TestHelperProcessInNamespace runs a whole process (this test binary) in a
 // host's namespace behind PortForward and reaches it from the internet.
 func TestHelperProcessInNamespace(t *testing.T) {

@@ -19,7 +19,14 @@ const RendezvousPort = 7000
 // the namespace), until the test ends. It returns the address to dial.
 func (l *Lab) StartRendezvous() string {
 	l.t.Helper()
-	addr := netip.AddrPortFrom(ServerB, RendezvousPort).String()
+	return l.StartRendezvousOn(RendezvousPort)
+}
+
+// StartRendezvousOn is StartRendezvous on ServerB:port (80 or 443 for a
+// site that lets only web traffic out, WebOnly).
+func (l *Lab) StartRendezvousOn(port uint16) string {
+	l.t.Helper()
+	addr := netip.AddrPortFrom(ServerB, port).String()
 	var ln net.Listener
 	if err := l.Internet.Do(func() (err error) {
 		ln, err = net.Listen("tcp4", addr)

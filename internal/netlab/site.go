@@ -39,12 +39,17 @@ const (
 	// address on 2a07:7:N::/64 and routes through the router's link-local
 	// address fe80::1, as router advertisements set it up (GatewayIP6).
 	DualStack
+	// WebOnly: EIM, and only TCP to ports 80 and 443 leaves the site
+	// (a corporate firewall that lets web traffic out and nothing else):
+	// every UDP datagram and every other TCP port is dropped.
+	WebOnly
 )
 
 var kindNames = map[Kind]string{
 	Public: "Public", EIM: "EIM", Symmetric: "Symmetric", PortForward: "PortForward",
 	PolicyFilter: "PolicyFilter", CarrierNAT: "CarrierNAT", CarrierNATPublicPrefix: "CarrierNATPublicPrefix",
 	DualStack: "DualStack",
+	WebOnly: "WebOnly",
 }
 
 func (k Kind) String() string {
@@ -56,7 +61,7 @@ func (k Kind) String() string {
 
 // Kinds lists every Kind.
 func Kinds() []Kind {
-	return []Kind{Public, EIM, Symmetric, PortForward, PolicyFilter, CarrierNAT, CarrierNATPublicPrefix, DualStack}
+	return []Kind{Public, EIM, Symmetric, PortForward, PolicyFilter, CarrierNAT, CarrierNATPublicPrefix, DualStack, WebOnly}
 }
 
 // Site is one host and what stands between it and the internet.
@@ -271,8 +276,11 @@ func (l *Lab) addIPv6(s *Site) error {
 func ruleset(kind Kind, host netip.Addr) string {
 	var fwd, pre, post []string
 	fwd = append(fwd, "ct state established,related accept")
-	if kind == PolicyFilter {
+	switch kind {
+	case PolicyFilter:
 		fwd = append(fwd, `iifname "lan" meta l4proto udp drop`)
+	case WebOnly:
+		fwd = append(fwd, `iifname "lan" tcp dport { 80, 443 } accept`, `iifname "lan" drop`)
 	}
 	fwd = append(fwd, `iifname "lan" accept`, "jump miniupnpd")
 	if kind == PortForward {

@@ -43,6 +43,10 @@ type Config struct {
 	// TCP also listens for TURN over TCP, TLS for TURN over TLS (each on a
 	// port the system picks, on Addr).
 	TCP, TLS bool
+	// TCPSamePort puts the TCP listener on the UDP socket's port, as coturn
+	// does (what a server of automatic transport, natx's turn: URL without
+	// ?transport=, expects). Needs TCP.
+	TCPSamePort bool
 
 	// Realm is the authentication realm. Zero means "turntest".
 	Realm string
@@ -102,6 +106,8 @@ type Server struct {
 
 	done chan struct{}
 	wg   sync.WaitGroup
+
+	sameTries int // listen's retries for TCPSamePort
 }
 
 // New starts a Server. The caller must Close it.
@@ -174,7 +180,17 @@ func (s *Server) listen() error {
 		if s.cfg.Net != nil {
 			return errors.New("turntest: TCP needs the real network")
 		}
-		ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+		port := "0"
+		if s.cfg.TCPSamePort {
+			port = fmt.Sprint(netaddr.AddrPort(udp.LocalAddr()).Port())
+		}
+		ln, err := net.Listen("tcp", net.JoinHostPort(host, port))
+		if err != nil && s.cfg.TCPSamePort && s.cfg.Port == 0 && s.sameTries < 8 {
+			// The UDP port the system picked is taken for TCP: pick again.
+			s.sameTries++
+			_ = udp.Close()
+			return s.listen()
+		}
 		if err != nil {
 			return fmt.Errorf("turntest: listen tcp: %w", err)
 		}
