@@ -49,7 +49,7 @@ var kindNames = map[Kind]string{
 	Public: "Public", EIM: "EIM", Symmetric: "Symmetric", PortForward: "PortForward",
 	PolicyFilter: "PolicyFilter", CarrierNAT: "CarrierNAT", CarrierNATPublicPrefix: "CarrierNATPublicPrefix",
 	DualStack: "DualStack",
-	WebOnly: "WebOnly",
+	WebOnly:   "WebOnly",
 }
 
 func (k Kind) String() string {
