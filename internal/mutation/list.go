@@ -243,4 +243,13 @@ var mutations = []Mutation{
 		Run:     "^TestKeyRegistration$",
 		Why:     "a peer ID is registered only by the holder of its key (the server's challenge, signed)",
 	},
+	{
+		Name:    "natx-relay-auto-tcp",
+		File:    "natx/relay_race.go",
+		Find:    "out = append(out, relayTry{server: u}, relayTry{server: t, after: relayTCPHeadStart, early: r.cfg.UDPBlocked})",
+		Replace: "out = append(out, relayTry{server: u})",
+		Pkg:     "./natx",
+		Run:     "^(TestRelayAutoTransportFallsBackToTCP|TestRelayTries)$",
+		Why:     "a TURN server given without a transport is tried over TCP too, so a node behind a UDP filter gets a relay",
+	},
 }
