@@ -229,7 +229,8 @@ func (c *PeerConn) onFrame(f frame, from netip.AddrPort) {
 	c.mu.Lock()
 	_, ok := c.addrs[from]
 	switchNow := ok && c.pend != nil && from == c.pend.Remote().Addr
-	if ok && c.cur.kind == PathRelayed && f.kind == framePong {
+	kind := c.cur.kind // the route this frame is counted under (PeerStats)
+	if ok && kind == PathRelayed && f.kind == framePong {
 		c.lastPong = time.Now()
 	}
 	c.mu.Unlock()
@@ -250,10 +251,7 @@ func (c *PeerConn) onFrame(f frame, from netip.AddrPort) {
 		d := append([]byte(nil), f.payload...)
 		select {
 		case c.in <- d:
-			c.mu.Lock()
-			k := c.cur.kind
-			c.mu.Unlock()
-			c.stats.recv[pathIndex(k)].add(len(d))
+			c.stats.recv[pathIndex(kind)].add(len(d))
 		default: // the reader is behind: the datagram is dropped
 			c.stats.readDropped.Add(1)
 		}
