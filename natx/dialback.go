@@ -8,12 +8,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"time"
+
+	"github.com/nodeconn/natx/holepunch/rendezvous"
 )
 
 // DialBacker asks a server to send one datagram back to this node: the
@@ -96,7 +97,7 @@ func containsAddr(as []netip.AddrPort, a netip.AddrPort) bool {
 func (l *Listener) dialBack(ctx context.Context, d DialBacker, a netip.AddrPort) (dialBackResult, error) {
 	var token [12]byte
 	_, _ = rand.Read(token[:])
-	want := dialBackMessage(token)
+	want := rendezvous.DialBackMessage(token) // the one definition of the datagram
 	got := make(chan netip.AddrPort, 1)
 	remove := l.m.addHandler(handlerFunc(func(b []byte, from netip.AddrPort) bool {
 		if !bytes.Equal(b, want) {
@@ -131,22 +132,6 @@ func (l *Listener) dialBack(ctx context.Context, d DialBacker, a netip.AddrPort)
 		}
 	}
 	return dialBackResult{note: "a dial-back datagram to this address did not arrive"}, nil
-}
-
-// stunBindingIndication is the STUN message type of a Binding indication
-// (RFC 8489 section 5: method 0x001, class indication).
-const stunBindingIndication = 0x0011
-
-// dialBackMessage is the datagram a dial-back server sends for token: a
-// STUN Binding indication whose transaction ID is the token
-// (rendezvous.DialBackMessage; natx's packages do not import each other's
-// protocol code, so the 20 bytes are built here too).
-func dialBackMessage(token [12]byte) []byte {
-	b := make([]byte, 20)
-	binary.BigEndian.PutUint16(b[0:], stunBindingIndication)
-	binary.BigEndian.PutUint32(b[4:], stunMagicCookie)
-	copy(b[8:], token[:])
-	return b
 }
 
 // contacted reports whether the node sends UDP to ip: its STUN servers
