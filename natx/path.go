@@ -249,9 +249,11 @@ func (c *PeerConn) onFrame(f frame, from netip.AddrPort) {
 			return
 		}
 		d := append([]byte(nil), f.payload...)
+		// Counted before it is queued: a Read that returns it must find
+		// it counted (PeerStats right after a Read).
+		c.stats.recv[pathIndex(kind)].add(len(d))
 		select {
 		case c.in <- d:
-			c.stats.recv[pathIndex(kind)].add(len(d))
 		default: // the reader is behind: the datagram is dropped
 			c.stats.readDropped.Add(1)
 		}

@@ -24,8 +24,9 @@ type PeerStats struct {
 	// SetupTime is how long Dial took (zero on the accepting side).
 	SetupTime time.Duration
 	// Sent and Received count application datagrams by the kind of the
-	// route current when each was written or arrived. Kinds without
-	// traffic are absent.
+	// route current when each was written or arrived (Received counts
+	// every one that arrived, those in ReadDropped included). Kinds
+	// without traffic are absent.
 	Sent, Received map[PathKind]Traffic
 	// ReadDropped counts datagrams dropped because Read fell more than
 	// PeerConfig.ReadQueue behind.
