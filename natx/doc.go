@@ -61,15 +61,17 @@
 // check of a mapping from the relay). Open loops on Listener.settled until
 // no pending task can bring a better candidate, or until OpenTimeout.
 // Goroutines: one per task, each started by Listener.goLocked in
-// Listener.wg (it starts nothing once Close marked the state closing):
+// Listener.tasks, a task.Group (natx/internal/task: the one way natx runs
+// and stops background work; it starts nothing once Close marked the
+// state closing):
 // runProbe (the classification, then the STUN keepalive of keepalive.go on
 // the same goroutine), runPortMap for UDP and for Config.TCPPort (it keeps
 // retrying while the gateway refuses the port), runRelay (the first
 // allocation with back-off, then pumpRelay until the relay closes),
-// verifyRelay and checkMapping. Listener.Close closes the attached Peers, cancels
-// Listener.ctx, marks the state closing, closes the keepers and the relay
+// verifyRelay and checkMapping. Listener.Close closes the attached Peers, stops
+// Listener.tasks (its context, Listener.ctx, ends), marks the state closing, closes the keepers and the relay
 // it holds (a task that is still starting one closes it itself when it
-// sees closing), waits for Listener.wg (Listener.mapCtx, which bounds a
+// sees closing), waits for the tasks (Listener.mapCtx, which bounds a
 // mapping request already sent, ends CloseTimeout later), closes the mux
 // and then the event queue.
 //

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nodeconn/natx/natx/internal/task"
 	"github.com/nodeconn/natx/stunprobe"
 	"github.com/pion/transport/v5"
 )
@@ -29,14 +30,15 @@ type Listener struct {
 	log *slog.Logger
 	m   *mux
 
-	ctx    context.Context // ends at Close
-	cancel context.CancelFunc
+	// tasks runs the discovery tasks; Close stops it and waits. ctx is
+	// its context (it ends at Close).
+	tasks *task.Group
+	ctx   context.Context
 	// mapCtx bounds the port-mapping acquisitions; Close ends it only
 	// after CloseTimeout, so that a request already sent is answered and
 	// its mapping deleted rather than left behind on the gateway.
 	mapCtx    context.Context
 	mapCancel context.CancelFunc
-	wg        sync.WaitGroup
 	events    *eventQueue[Event]
 
 	closeOnce sync.Once
@@ -105,14 +107,14 @@ type Stats struct {
 }
 
 func newListener(cfg Config, n transport.Net, conn net.PacketConn, log *slog.Logger) *Listener {
-	ctx, cancel := context.WithCancel(context.Background())
+	tasks := task.NewGroup(context.Background())
 	mapCtx, mapCancel := context.WithCancel(context.Background())
 	l := &Listener{
 		mapCtx: mapCtx, mapCancel: mapCancel,
 		cfg: cfg, n: n, log: log,
 		m:       newMux(conn, cfg.ReadQueue, log),
-		ctx:     ctx,
-		cancel:  cancel,
+		tasks:   tasks,
+		ctx:     tasks.Context(),
 		changed: make(chan struct{}),
 		reach:   ReachUnreachable,
 	}
@@ -247,7 +249,7 @@ func (l *Listener) Stats() Stats {
 func (l *Listener) Close() error {
 	l.closeOnce.Do(func() {
 		l.closePeers()
-		l.cancel()
+		l.tasks.Stop()
 		l.mu.Lock()
 		l.st.closing = true
 		pm, tpm, r := l.st.pm, l.st.tcpPM, l.st.relay
@@ -266,7 +268,7 @@ func (l *Listener) Close() error {
 			errs = append(errs, r.Close())
 		}
 		stopMaps := time.AfterFunc(l.cfg.CloseTimeout, l.mapCancel)
-		l.wg.Wait()
+		l.tasks.Wait()
 		stopMaps.Stop()
 		l.mapCancel()
 		errs = append(errs, l.m.close())

@@ -34,16 +34,13 @@ func (l *Listener) update(f func(st *state)) {
 	}
 }
 
-// goLocked starts f in the Listener's WaitGroup unless closing; l.mu held.
+// goLocked starts f as one of the Listener's tasks unless closing; l.mu
+// held.
 func (l *Listener) goLocked(f func()) {
 	if l.st.closing {
 		return
 	}
-	l.wg.Add(1)
-	go func() {
-		defer l.wg.Done()
-		f()
-	}()
+	l.tasks.Go(func(context.Context) { f() })
 }
 
 // start launches every discovery task.
