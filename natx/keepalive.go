@@ -41,6 +41,10 @@ type keepalive struct {
 
 	mu      sync.Mutex
 	pending map[[stun.TransactionIDSize]byte]chan netip.AddrPort
+
+	// now asks for a round at once (a network change), at most one
+	// pending.
+	now chan struct{}
 }
 
 func newKeepalive(send func([]byte, netip.AddrPort) error, server netip.AddrPort, interval time.Duration,
@@ -48,6 +52,15 @@ func newKeepalive(send func([]byte, netip.AddrPort) error, server netip.AddrPort
 	return &keepalive{
 		send: send, server: server, interval: interval, log: log, onResult: onResult,
 		pending: make(map[[stun.TransactionIDSize]byte]chan netip.AddrPort),
+		now:     make(chan struct{}, 1),
+	}
+}
+
+// roundNow makes run start its next round at once.
+func (k *keepalive) roundNow() {
+	select {
+	case k.now <- struct{}{}:
+	default:
 	}
 }
 
@@ -109,7 +122,8 @@ func parseBindingSuccess(b []byte) (netip.AddrPort, bool) {
 	return netip.AddrPort{}, false
 }
 
-// run sends a round every interval until stop is closed.
+// run sends a round every interval, or at once when asked (roundNow),
+// until stop is closed.
 func (k *keepalive) run(stop <-chan struct{}) {
 	for {
 		t := time.NewTimer(k.interval)
@@ -118,6 +132,8 @@ func (k *keepalive) run(stop <-chan struct{}) {
 			t.Stop()
 			return
 		case <-t.C:
+		case <-k.now:
+			t.Stop()
 		}
 		mapped, ok := k.round(stop)
 		select {

@@ -44,6 +44,12 @@ type Listener struct {
 	closeOnce sync.Once
 	closeErr  error
 
+	// keepalive is the STUN keepalive while it runs (nil otherwise): a
+	// network change asks it for a round at once.
+	keepalive atomic.Pointer[keepalive]
+	// netChanges counts the network changes seen (Stats).
+	netChanges atomic.Uint64
+
 	// prober is the classification while it runs (nil otherwise): a new
 	// port mapping makes it resend its pending requests (runPortMap).
 	prober atomic.Pointer[stunprobe.Prober]
@@ -102,6 +108,9 @@ type Stats struct {
 	// the port-mapping keepers' events (UDP and TCP): PortMapMapped,
 	// PortMapRenewed, PortMapChanged, PortMapLost.
 	MappingsMade, MappingRenewals, MappingChanges, MappingLosses uint64
+	// NetworkChanges counts the changes of the host's network seen
+	// (ListenerNetworkChanged).
+	NetworkChanges uint64
 	// Relay is the relay's own counters (zero without a relay).
 	Relay RelayStats
 }
@@ -231,6 +240,7 @@ func (l *Listener) Stats() Stats {
 	}
 	out.MappingsMade, out.MappingRenewals = l.pmEvents[0].Load(), l.pmEvents[1].Load()
 	out.MappingChanges, out.MappingLosses = l.pmEvents[2].Load(), l.pmEvents[3].Load()
+	out.NetworkChanges = l.netChanges.Load()
 	l.mu.Lock()
 	out.Keepalives, out.KeepaliveFailures = l.st.keepalives, l.st.keepaliveFails
 	r := l.st.relay

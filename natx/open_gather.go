@@ -57,10 +57,13 @@ func (l *Listener) start() {
 		l.goLocked(l.runProbe)
 	}
 	if !st.pmDone {
-		l.goLocked(func() { l.runPortMap("udp", l.m.local.Port()) })
+		l.goLocked(func() { l.runPortMap("udp", l.m.local.Port(), 0) })
 	}
 	if !st.tcpDone {
-		l.goLocked(func() { l.runPortMap("tcp", l.cfg.TCPPort) })
+		l.goLocked(func() { l.runPortMap("tcp", l.cfg.TCPPort, 0) })
+	}
+	if l.cfg.NetworkWatchInterval > 0 {
+		l.goLocked(l.runWatch)
 	}
 	if l.cfg.relayMode() == RelayEager {
 		st.relayPhase = relayPending
@@ -137,6 +140,8 @@ func (l *Listener) runProbe() {
 	ka := newKeepalive(l.m.send, server, interval, l.log, l.onKeepalive)
 	remove = l.m.addHandler(ka)
 	defer remove()
+	l.keepalive.Store(ka)
+	defer l.keepalive.Store(nil)
 	ka.run(l.ctx.Done())
 }
 
@@ -173,8 +178,9 @@ func (l *Listener) onKeepalive(mapped netip.AddrPort, ok bool) {
 	})
 }
 
-// runPortMap acquires and keeps the mapping of one local port.
-func (l *Listener) runPortMap(transport string, port uint16) {
+// runPortMap acquires and keeps the mapping of one local port, for the
+// keepers' generation gen (state.pmGen).
+func (l *Listener) runPortMap(transport string, port uint16, gen uint64) {
 	pc := l.cfg.PortMap
 	if transport == "udp" {
 		pc.onAnswered = func() { l.update(func(st *state) { st.pmAnswered = true }) }
@@ -184,7 +190,7 @@ func (l *Listener) runPortMap(transport string, port uint16) {
 		if user != nil {
 			user(e)
 		}
-		l.onPortMapEvent(transport, e)
+		l.onPortMapEvent(transport, gen, e)
 	}
 	internal := netip.AddrPortFrom(netip.Addr{}, port)
 	if a := l.m.local.Addr(); a.IsValid() && !a.IsUnspecified() {
@@ -194,9 +200,9 @@ func (l *Listener) runPortMap(transport string, port uint16) {
 	if err != nil {
 		l.log.Info("natx: no port mapping", "transport", transport, "err", err)
 	}
-	l.keepPortMap(transport, pm, err)
+	l.keepPortMap(transport, pm, gen)
 	if pm == nil && errors.Is(err, ErrPortRefused) {
-		l.retryRefused(pc, transport, internal, err)
+		l.retryRefused(pc, transport, internal, err, gen)
 	}
 }
 
@@ -205,8 +211,9 @@ func (l *Listener) runPortMap(transport string, port uint16) {
 // gateway refuses the port for a live mapping of another client (this
 // node's own before a crash, until it expires), telling each refusal to
 // the OnEvent of PortMapConfig as PortMapRefused. It ends when a mapping is
-// made, another error comes, or the Listener closes.
-func (l *Listener) retryRefused(pc PortMapConfig, transport string, internal netip.AddrPort, err error) {
+// made, another error comes, the Listener closes, or a network change
+// retires generation gen.
+func (l *Listener) retryRefused(pc PortMapConfig, transport string, internal netip.AddrPort, err error, gen uint64) {
 	wait := pc.retry()
 	for errors.Is(err, ErrPortRefused) {
 		l.log.Warn("natx: port refused by the gateway; retrying", "transport", transport, "in", wait, "err", err)
@@ -218,25 +225,32 @@ func (l *Listener) retryRefused(pc PortMapConfig, transport string, internal net
 			return
 		case <-t.C:
 		}
+		if !l.pmCurrent(gen) {
+			return
+		}
 		wait = min(2*wait, max(pc.lifetime()/4, pc.retry()))
 		var pm *PortMap
 		pm, err = NewPortMap(l.mapCtx, pc, transport, internal)
 		if pm != nil {
-			l.keepPortMap(transport, pm, nil)
+			l.keepPortMap(transport, pm, gen)
 			return
 		}
 		l.log.Info("natx: no port mapping", "transport", transport, "err", err)
 	}
 }
 
-// keepPortMap records the result of NewPortMap (pm nil: err).
-func (l *Listener) keepPortMap(transport string, pm *PortMap, err error) {
+// keepPortMap records the result of NewPortMap (pm nil: it failed) for
+// generation gen; a keeper of a retired generation is closed.
+func (l *Listener) keepPortMap(transport string, pm *PortMap, gen uint64) {
 	var m Mapping
 	if pm != nil {
 		m, _ = pm.Mapping()
 	}
 	keep := false
 	l.update(func(st *state) {
+		if gen != st.pmGen {
+			return
+		}
 		if transport == "tcp" {
 			st.tcpDone = true
 			if pm != nil {
@@ -249,7 +263,7 @@ func (l *Listener) keepPortMap(transport string, pm *PortMap, err error) {
 			st.pm, st.mapping, keep = pm, m, true
 		}
 	})
-	if pm != nil && !keep { // closing
+	if pm != nil && !keep { // closing, or retired by a network change
 		_ = pm.Close()
 	}
 	if keep && transport == "udp" {
@@ -262,8 +276,9 @@ func (l *Listener) keepPortMap(transport string, pm *PortMap, err error) {
 	}
 }
 
-// onPortMapEvent follows the keeper's mapping.
-func (l *Listener) onPortMapEvent(transport string, e PortMapEvent) {
+// onPortMapEvent follows the keeper's mapping; the events of a keeper of a
+// retired generation are only counted.
+func (l *Listener) onPortMapEvent(transport string, gen uint64, e PortMapEvent) {
 	if i := pmEventIndex(e.Kind); i >= 0 {
 		l.pmEvents[i].Add(1)
 	}
@@ -272,6 +287,9 @@ func (l *Listener) onPortMapEvent(transport string, e PortMapEvent) {
 	}
 	var restarted bool
 	l.update(func(st *state) {
+		if gen != st.pmGen {
+			return
+		}
 		cur := &st.mapping
 		if transport == "tcp" {
 			cur = &st.tcpMapping

@@ -39,6 +39,9 @@ type state struct {
 
 	keepalives, keepaliveFails uint64
 
+	// pmGen is the keepers' generation: a network change retires the
+	// keepers (UDP and TCP) and starts new ones under the next number.
+	pmGen  uint64
 	pmDone bool // the first acquisition ended (success or failure)
 	pmLate bool // openMapPatience passed: Open no longer waits for a mapping
 	// pmAnswered: a UPnP gateway answered the acquisition's discovery, so

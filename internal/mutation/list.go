@@ -252,4 +252,13 @@ var mutations = []Mutation{
 		Run:     "^(TestRelayAutoTransportFallsBackToTCP|TestRelayTries)$",
 		Why:     "a TURN server given without a transport is tried over TCP too, so a node behind a UDP filter gets a relay",
 	},
+	{
+		Name:    "natx-network-remap",
+		File:    "natx/listener_netwatch.go",
+		Find:    "if c.Gateway || c.Slept > 0 {",
+		Replace: "if c.Slept > 0 {",
+		Pkg:     "./natx",
+		Run:     "^TestNetworkChangeRemaps$",
+		Why:     "a new default gateway makes the Listener map again (the old gateway's mapping is gone with it)",
+	},
 }
