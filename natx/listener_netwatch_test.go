@@ -16,9 +16,9 @@ import (
 // test changes, a notification channel and a clock whose wall time the
 // test moves ahead (a sleep).
 type watchWorld struct {
-	mu    sync.Mutex
-	snap  netwatch.Snapshot
-	jump  time.Duration
+	mu     sync.Mutex
+	snap   netwatch.Snapshot
+	jump   time.Duration
 	start  time.Time
 	notify chan struct{}
 	cfg    netwatch.Config
