@@ -158,6 +158,9 @@ func (n *node) onEvent(e natx.Event) {
 	if e.Kind == natx.ListenerRelayFailed && e.Err != nil {
 		ev.RelayError = e.Err.Error()
 	}
+	if e.Kind == natx.ListenerNetworkChanged {
+		ev.Network = &network{Addrs: e.Network.Addrs, Gateway: e.Network.Gateway, SleptS: e.Network.Slept.Seconds()}
+	}
 	if e.Candidate.Addr.IsValid() { // a reachability change concerns no one candidate
 		a := toAddr(e.Candidate)
 		ev.Addr = &a
