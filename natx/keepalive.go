@@ -41,10 +41,6 @@ type keepalive struct {
 
 	mu      sync.Mutex
 	pending map[[stun.TransactionIDSize]byte]chan netip.AddrPort
-
-	// now asks for a round at once (a network change), at most one
-	// pending.
-	now chan struct{}
 }
 
 func newKeepalive(send func([]byte, netip.AddrPort) error, server netip.AddrPort, interval time.Duration,
@@ -52,15 +48,6 @@ func newKeepalive(send func([]byte, netip.AddrPort) error, server netip.AddrPort
 	return &keepalive{
 		send: send, server: server, interval: interval, log: log, onResult: onResult,
 		pending: make(map[[stun.TransactionIDSize]byte]chan netip.AddrPort),
-		now:     make(chan struct{}, 1),
-	}
-}
-
-// roundNow makes run start its next round at once.
-func (k *keepalive) roundNow() {
-	select {
-	case k.now <- struct{}{}:
-	default:
 	}
 }
 
@@ -122,23 +109,24 @@ func parseBindingSuccess(b []byte) (netip.AddrPort, bool) {
 	return netip.AddrPort{}, false
 }
 
-// run sends a round every interval, or at once when asked (roundNow),
-// until stop is closed.
-func (k *keepalive) run(stop <-chan struct{}) {
+// run sends a round every interval until stop is closed (then false) or
+// something comes on again (then true: the caller classifies again).
+func (k *keepalive) run(stop, again <-chan struct{}) bool {
 	for {
 		t := time.NewTimer(k.interval)
 		select {
 		case <-stop:
 			t.Stop()
-			return
-		case <-t.C:
-		case <-k.now:
+			return false
+		case <-again:
 			t.Stop()
+			return true
+		case <-t.C:
 		}
 		mapped, ok := k.round(stop)
 		select {
 		case <-stop:
-			return
+			return false
 		default:
 		}
 		k.onResult(mapped, ok)

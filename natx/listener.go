@@ -44,9 +44,9 @@ type Listener struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	// keepalive is the STUN keepalive while it runs (nil otherwise): a
-	// network change asks it for a round at once.
-	keepalive atomic.Pointer[keepalive]
+	// reprobe asks runProbe to classify again (a network change); at most
+	// one request waits.
+	reprobe chan struct{}
 	// netChanges counts the network changes seen (Stats).
 	netChanges atomic.Uint64
 
@@ -125,6 +125,7 @@ func newListener(cfg Config, n transport.Net, conn net.PacketConn, log *slog.Log
 		tasks:   tasks,
 		ctx:     tasks.Context(),
 		changed: make(chan struct{}),
+		reprobe: make(chan struct{}, 1),
 		reach:   ReachUnreachable,
 	}
 	l.events = newEventQueue(cfg.OnEvent)

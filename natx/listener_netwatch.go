@@ -1,7 +1,7 @@
 // This file holds the Listener's watch of the host's network
 // (natx/internal/netwatch) and what it does on a change: re-gather the
-// host addresses, ask the keepalive for a round at once (the reflexive
-// address), and, when the gateway changed, the mapping's own address went
+// host addresses, classify again (the reflexive address, and the
+// verification of a new mapping), check the relay's allocation now, and, when the gateway changed, the mapping's own address went
 // away or the machine slept, retire the port-mapping keepers and start new
 // ones. A change of nothing the Listener uses costs nothing visible.
 
@@ -9,9 +9,14 @@ package natx
 
 import (
 	"slices"
+	"time"
 
 	"github.com/nodeconn/natx/natx/internal/netwatch"
 )
+
+// netChangeRetry is the first wait before a port mapping that failed right
+// after a network change is tried again (then the keeper's back-off).
+const netChangeRetry = time.Second
 
 // runWatch watches the network until Close.
 func (l *Listener) runWatch() {
@@ -43,8 +48,10 @@ func (l *Listener) onNetworkChange(c netwatch.Change) {
 	hosts := l.publicHosts()
 	var retired []*PortMap
 	var gen uint64
+	var r *relay
 	l.update(func(st *state) {
 		st.hosts = hosts
+		r = st.relay
 		if !l.cfg.DisablePortMap && remapNeeded(c, st.mapping) {
 			retired = append(retired, st.pm, st.tcpPM)
 			st.pmGen++
@@ -52,14 +59,22 @@ func (l *Listener) onNetworkChange(c netwatch.Change) {
 			st.pm, st.tcpPM = nil, nil
 			st.mapping, st.tcpMapping = Mapping{}, Mapping{}
 			st.mapChecked, st.mapOK = false, false
+			// Classify once the new mapping is made: the NAT then sends
+			// the probe's datagrams out through it (a binding made before
+			// would keep another port), so the mapping is verified.
+			st.probeAfterMap = true
 		}
 		l.events.emit(Event{Kind: ListenerNetworkChanged, Reachability: l.reach,
 			Network: NetworkChange{Addrs: c.Addrs, Gateway: c.Gateway, Slept: c.Slept}})
 	})
-	if ka := l.keepalive.Load(); ka != nil {
-		ka.roundNow()
+	if r != nil {
+		// The allocation belongs to the old 5-tuple when the NAT now sends
+		// from another address or port: a refresh finds out (and
+		// reallocates) now, not at the next check.
+		r.CheckNow()
 	}
 	if gen == 0 {
+		l.classifyAgain()
 		return
 	}
 	// The retired keepers delete their mappings (bounded by their
@@ -95,4 +110,15 @@ func (l *Listener) pmCurrent(gen uint64) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return gen == l.st.pmGen && !l.st.closing
+}
+
+// classifyAgain asks runProbe for a new classification.
+func (l *Listener) classifyAgain() {
+	if !l.cfg.probing() {
+		return
+	}
+	select {
+	case l.reprobe <- struct{}{}:
+	default:
+	}
 }

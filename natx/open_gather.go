@@ -102,13 +102,33 @@ func (l *Listener) publicHosts() []netip.Addr {
 }
 
 // runProbe classifies the socket with a stunprobe Prober fed by the mux,
-// then keeps the binding alive.
+// then keeps the binding alive, until Close; after a network change
+// (Listener.reprobe) it classifies again, also when the last
+// classification failed.
 func (l *Listener) runProbe() {
+	for {
+		rep := l.classify()
+		if rep == nil {
+			select {
+			case <-l.ctx.Done():
+				return
+			case <-l.reprobe:
+				continue
+			}
+		}
+		if !l.keepAlive(rep) {
+			return
+		}
+	}
+}
+
+// classify runs one classification and records it; nil if it failed.
+func (l *Listener) classify() *stunprobe.Report {
 	p, err := stunprobe.NewProber(l.cfg.Probe, l.m.local, l.m.send)
 	if err != nil {
 		l.log.Warn("natx: cannot probe", "err", err)
 		l.update(func(st *state) { st.probeDone = true })
-		return
+		return nil
 	}
 	remove := l.m.addHandler(p)
 	ctx, cancel := context.WithTimeout(l.ctx, l.cfg.ProbeTimeout)
@@ -119,7 +139,7 @@ func (l *Listener) runProbe() {
 	remove()
 	if err != nil || l.ctx.Err() != nil {
 		l.update(func(st *state) { st.probeDone = true })
-		return
+		return nil
 	}
 	l.log.Info("natx: classified", "mapped", rep.Mapped, "nat", rep.NAT, "mapping", rep.Mapping,
 		"filtering", rep.Filtering, "took", rep.Duration)
@@ -127,6 +147,12 @@ func (l *Listener) runProbe() {
 	l.update(func(st *state) {
 		st.probeDone, st.report, st.reflexive, st.kaServer = true, rep, rep.Mapped, server
 	})
+	return rep
+}
+
+// keepAlive runs the STUN keepalive for rep's binding until Close (then
+// false) or a network change (then true).
+func (l *Listener) keepAlive(rep *stunprobe.Report) bool {
 	interval := l.cfg.KeepaliveInterval
 	if interval == 0 {
 		interval = defaultKeepalive
@@ -134,15 +160,19 @@ func (l *Listener) runProbe() {
 			interval = max(rep.LifetimeMin*2/3, time.Second)
 		}
 	}
+	server := keepaliveServer(rep)
 	if interval < 0 || !server.IsValid() {
-		return
+		select {
+		case <-l.ctx.Done():
+			return false
+		case <-l.reprobe:
+			return true
+		}
 	}
 	ka := newKeepalive(l.m.send, server, interval, l.log, l.onKeepalive)
-	remove = l.m.addHandler(ka)
+	remove := l.m.addHandler(ka)
 	defer remove()
-	l.keepalive.Store(ka)
-	defer l.keepalive.Store(nil)
-	ka.run(l.ctx.Done())
+	return ka.run(l.ctx.Done(), l.reprobe)
 }
 
 // keepaliveServer is the server whose answer gave the mapped address (the
@@ -201,23 +231,34 @@ func (l *Listener) runPortMap(transport string, port uint16, gen uint64) {
 		l.log.Info("natx: no port mapping", "transport", transport, "err", err)
 	}
 	l.keepPortMap(transport, pm, gen)
-	if pm == nil && errors.Is(err, ErrPortRefused) {
-		l.retryRefused(pc, transport, internal, err, gen)
+	if pm == nil && (errors.Is(err, ErrPortRefused) || gen > 0) {
+		l.retryMap(pc, transport, internal, err, gen)
 	}
 }
 
-// retryRefused runs NewPortMap again, with the keeper's back-off
+// retryMap runs NewPortMap again, with the keeper's back-off
 // (RetryInterval doubling up to a quarter of the lifetime), while the
 // gateway refuses the port for a live mapping of another client (this
 // node's own before a crash, until it expires), telling each refusal to
-// the OnEvent of PortMapConfig as PortMapRefused. It ends when a mapping is
-// made, another error comes, the Listener closes, or a network change
-// retires generation gen.
-func (l *Listener) retryRefused(pc PortMapConfig, transport string, internal netip.AddrPort, err error, gen uint64) {
+// the OnEvent of PortMapConfig as PortMapRefused; and, after a network
+// change (gen > 0), while any attempt fails (the new network may take a
+// moment to settle: a route back a little after the address). It ends
+// when a mapping is made, another error comes (first generation), the
+// Listener closes, or a network change retires generation gen.
+func (l *Listener) retryMap(pc PortMapConfig, transport string, internal netip.AddrPort, err error, gen uint64) {
 	wait := pc.retry()
-	for errors.Is(err, ErrPortRefused) {
-		l.log.Warn("natx: port refused by the gateway; retrying", "transport", transport, "in", wait, "err", err)
-		pc.OnEvent(PortMapEvent{Kind: PortMapRefused, Reason: refusedReason, Err: err})
+	if gen > 0 && !errors.Is(err, ErrPortRefused) {
+		// A network that just changed usually settles within a second
+		// (the default route comes back after the address).
+		wait = min(wait, netChangeRetry)
+	}
+	for err != nil && (errors.Is(err, ErrPortRefused) || gen > 0) {
+		if errors.Is(err, ErrPortRefused) {
+			l.log.Warn("natx: port refused by the gateway; retrying", "transport", transport, "in", wait, "err", err)
+			pc.OnEvent(PortMapEvent{Kind: PortMapRefused, Reason: refusedReason, Err: err})
+		} else {
+			l.log.Info("natx: no port mapping after a network change; retrying", "transport", transport, "in", wait, "err", err)
+		}
 		t := time.NewTimer(wait)
 		select {
 		case <-l.ctx.Done(): // Close
@@ -246,7 +287,7 @@ func (l *Listener) keepPortMap(transport string, pm *PortMap, gen uint64) {
 	if pm != nil {
 		m, _ = pm.Mapping()
 	}
-	keep := false
+	keep, probe := false, false
 	l.update(func(st *state) {
 		if gen != st.pmGen {
 			return
@@ -259,10 +300,14 @@ func (l *Listener) keepPortMap(transport string, pm *PortMap, gen uint64) {
 			return
 		}
 		st.pmDone = true
+		probe, st.probeAfterMap = st.probeAfterMap, false
 		if pm != nil {
 			st.pm, st.mapping, keep = pm, m, true
 		}
 	})
+	if probe {
+		l.classifyAgain()
+	}
 	if pm != nil && !keep { // closing, or retired by a network change
 		_ = pm.Close()
 	}

@@ -234,6 +234,12 @@ func (l *Listener) onRelayEvent(e relayEvent) {
 			prev := Candidate{Kind: KindRelayed, Addr: st.relayAddr, Transport: "udp", Via: st.relayServer, Reach: ReachRelayOnly}
 			st.relayPhase, st.relayAddr, st.relayServer = relayUp, e.RelayedAddr, e.Server.String()
 			st.relayChecked, st.relayVerified = false, false
+			if !st.mapOK {
+				// A mapping check that failed may have gone through the
+				// allocation now replaced (dead after a network change):
+				// check again through the new one.
+				st.mapChecked = false
+			}
 			reverify = st.relay
 			ev = &Event{Kind: EventRelayReallocated, Prev: prev,
 				Candidate: Candidate{Kind: KindRelayed, Addr: e.RelayedAddr, Transport: "udp", Via: e.Server.String(), Reach: ReachRelayOnly}}

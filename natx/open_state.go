@@ -41,9 +41,12 @@ type state struct {
 
 	// pmGen is the keepers' generation: a network change retires the
 	// keepers (UDP and TCP) and starts new ones under the next number.
-	pmGen  uint64
-	pmDone bool // the first acquisition ended (success or failure)
-	pmLate bool // openMapPatience passed: Open no longer waits for a mapping
+	pmGen uint64
+	// probeAfterMap: classify again once the new keepers' UDP mapping is
+	// made (or failed); set by a network change that retired the keepers.
+	probeAfterMap bool
+	pmDone        bool // the first acquisition ended (success or failure)
+	pmLate        bool // openMapPatience passed: Open no longer waits for a mapping
 	// pmAnswered: a UPnP gateway answered the acquisition's discovery, so
 	// a mapping is on its way (PCP and NAT-PMP answers end their attempt).
 	pmAnswered bool

@@ -260,6 +260,16 @@ func (r *relay) CheckSoon() {
 	}
 }
 
+// CheckNow is CheckSoon without its rate limit, for the Listener's own
+// knowledge that the allocation may be gone (the host's network changed).
+func (r *relay) CheckNow() {
+	r.lastCheck.Store(time.Now().UnixNano())
+	select {
+	case r.checkNow <- struct{}{}:
+	default:
+	}
+}
+
 // RelayedAddr returns the current relayed address (it changes on
 // reallocation).
 func (r *relay) RelayedAddr() netip.AddrPort {
