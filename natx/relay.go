@@ -24,7 +24,7 @@ type RelayServer struct {
 
 	// Transport is how natx talks to the server: "udp", "tcp", "tls", or
 	// "" (the zero value): automatic, UDP first and TCP to the same address
-	// when UDP has not allocated within relayTCPHeadStart (at once when
+	// when UDP has not allocated within 300 ms (at once when
 	// the classification found UDP blocked), the first allocation that
 	// succeeds winning. The relayed address is always UDP (RFC 8656 over a
 	// TCP or TLS control connection; RFC 6062 TCP relays are not used).

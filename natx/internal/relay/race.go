@@ -6,6 +6,7 @@
 package relay
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -27,13 +28,9 @@ func Start(ctx context.Context, cfg Config) (*Relay, error) {
 	if err != nil {
 		return nil, err
 	}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
 	r := &Relay{
 		cfg:      cfg,
-		log:      log,
+		log:      cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),
 		net:      n,
 		in:       make(chan inbound, 256),
 		events:   eventq.New(cfg.OnEvent),

@@ -24,41 +24,17 @@ import (
 	"github.com/pion/transport/v5"
 )
 
-// Server names one TURN server (RFC 8656): natx.RelayServer, which
-// converts to it; the two must keep the same fields.
-//
-// Its String method never shows Password or Secret.
+// Server names one TURN server (RFC 8656). It is natx.RelayServer, whose
+// doc is the reference for each field; natx converts between the two, so
+// they must keep the same fields in the same order. Its String method never
+// shows Password or Secret.
 type Server struct {
-	// Addr is "host:port" of the server. A host name is resolved through
-	// the relay's transport.Net.
-	Addr string
-
-	// Transport is how natx talks to the server: "udp", "tcp", "tls", or
-	// "" (the zero value): automatic, UDP first and TCP to the same address
-	// when UDP has not allocated within tcpHeadStart (at once when
-	// the classification found UDP blocked), the first allocation that
-	// succeeds winning. The relayed address is always UDP (RFC 8656 over a
-	// TCP or TLS control connection; RFC 6062 TCP relays are not used).
-	Transport string
-
-	// Username and Password are long-term credentials (RFC 8656 §9.2). With
-	// Secret set, Password is ignored and Username is the user part of
-	// time-limited REST-style credentials (it may be empty).
-	Username, Password string
-
-	// Secret, if set, derives time-limited credentials as coturn's
-	// use-auth-secret does: username "expiry:Username" (or just "expiry"
-	// when Username is empty), password base64(HMAC-SHA1(Secret, username)).
-	// Fresh credentials are derived for every allocation.
-	Secret string
-
-	// CredentialTTL is how long derived REST credentials stay valid. Zero
-	// means 12 hours. Ignored without Secret.
-	CredentialTTL time.Duration
-
-	// TLS configures the "tls" transport. Nil means the system roots and
-	// ServerName taken from Addr's host. Ignored for "udp" and "tcp".
-	TLS *tls.Config
+	Addr               string        // host:port, resolved through Config.Net
+	Transport          string        // "udp", "tcp", "tls", or "" for automatic (attempts, race.go)
+	Username, Password string        // long-term credentials (RFC 8656 §9.2)
+	Secret             string        // REST-style shared secret (credentials, alloc.go)
+	CredentialTTL      time.Duration // validity of derived credentials; zero: 12 h
+	TLS                *tls.Config   // for "tls"; nil: system roots, ServerName from Addr
 }
 
 // String returns the transport and address, never the credentials.
@@ -80,31 +56,19 @@ func (s Server) Network() string {
 	return s.Transport
 }
 
-// Stats counts what the relay did since it started: natx.RelayStats,
-// converted from it; the two must keep the same fields.
+// Stats counts what the relay did since it started. It is natx.RelayStats,
+// whose doc is the reference for each field; natx converts between the two,
+// so they must keep the same fields in the same order.
 type Stats struct {
-	Allocations   int // successful allocations, the first one included
-	Refreshes     int // successful refreshes made by natx
-	StaleNonces   int // 438 Stale Nonce answers natx handled (its own requests)
-	Reallocations int // allocations that replaced a failing or lost one
-	Lost          int // times the relay had no working allocation
+	Allocations, Refreshes, StaleNonces, Reallocations, Lost int
 
-	PacketsSent, BytesSent         uint64 // application payloads written to peers
-	PacketsReceived, BytesReceived uint64 // application payloads read from peers
-	// PacketsDropped counts payloads from peers dropped because the reader
-	// fell behind (the relay's queue was full).
-	PacketsDropped uint64
+	PacketsSent, BytesSent, PacketsReceived, BytesReceived, PacketsDropped uint64
 
-	// ChannelDataSent and SendIndicationsSent split PacketsSent by how the
-	// payload travelled to the server (RFC 8656 §12 vs §11).
-	ChannelDataSent, SendIndicationsSent uint64
-	// ChannelDataReceived and DataIndicationsReceived do the same for
-	// PacketsReceived.
-	ChannelDataReceived, DataIndicationsReceived uint64
+	// How payloads travelled: ChannelData (RFC 8656 §12) or Send and Data
+	// indications (§11).
+	ChannelDataSent, SendIndicationsSent, ChannelDataReceived, DataIndicationsReceived uint64
 
-	// Latency is how long the current allocation took to make (all its
-	// round trips, plus the TCP/TLS handshake for those transports).
-	Latency time.Duration
+	Latency time.Duration // of the current allocation
 }
 
 // EventKind says what happened to the relay.
@@ -118,18 +82,18 @@ const (
 	RefreshFailed                      // a refresh failed; a replacement is being made
 )
 
+// eventKindNames are the kinds' String values.
+var eventKindNames = [...]string{
+	Allocated:     "allocated",
+	Refreshed:     "refreshed",
+	Reallocated:   "reallocated",
+	Lost:          "lost",
+	RefreshFailed: "refresh-failed",
+}
+
 func (k EventKind) String() string {
-	switch k {
-	case Allocated:
-		return "allocated"
-	case Refreshed:
-		return "refreshed"
-	case Reallocated:
-		return "reallocated"
-	case Lost:
-		return "lost"
-	case RefreshFailed:
-		return "refresh-failed"
+	if k > 0 && int(k) < len(eventKindNames) {
+		return eventKindNames[k]
 	}
 	return fmt.Sprintf("EventKind(%d)", int(k))
 }
