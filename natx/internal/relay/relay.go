@@ -1,10 +1,18 @@
-// This file holds the TURN relay component that natx.Open consumes: the
-// Server configuration, the relay's events and counters, and its
-// methods. The relay allocates on every configured server at once, keeps the
-// fastest, refreshes it, and replaces it (make-before-break) when it fails.
-// relay_alloc.go holds one allocation, relay_keep.go the lifecycle,
-// relay_race.go the race between servers.
-
+// Package relay is natx's TURN client (RFC 8656): a relayed address kept
+// alive for natx.Open. Start allocates on every configured server at once
+// and keeps the fastest (race.go), refreshes it and replaces it
+// make-before-break when it fails (keep.go). alloc.go holds one
+// allocation, wire.go the transport conn the pion client uses, chan.go the
+// ChannelData fast path, verify.go the proof that the relayed address is
+// reachable, url.go the turn: URL syntax. This file holds the
+// configuration, the events, the counters and the data path.
+//
+// The relay needs nothing of package natx: its shared socket comes from
+// outside (Config.OpenUDP: natx's socket multiplexer), its fast path is
+// handed to that socket as a FastPath, its events reach Config.OnEvent
+// through an eventq.Queue, and its goroutines run in one task.Group that
+// Close stops and joins. natx re-exports Server, Stats, ParseURL and
+// ErrAuth under their natx names (natx/relay.go).
 package relay
 
 import (
@@ -304,7 +312,7 @@ func (r *Relay) ReadFrom(b []byte) (int, net.Addr, error) {
 // WriteTo sends b to a peer through the relay. The first datagram to a new
 // peer IP waits for a CreatePermission round trip; datagrams travel as Send
 // indications until the channel binding completes, then as ChannelData
-// (framed by natx itself: relay_chan.go).
+// (framed by natx itself: chan.go).
 func (r *Relay) WriteTo(b []byte, to net.Addr) (int, error) {
 	a, err := r.current()
 	if err != nil {
