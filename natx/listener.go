@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nodeconn/natx/natx/internal/eventq"
 	"github.com/nodeconn/natx/natx/internal/task"
 	"github.com/nodeconn/natx/stunprobe"
 	"github.com/pion/transport/v5"
@@ -39,7 +40,7 @@ type Listener struct {
 	// its mapping deleted rather than left behind on the gateway.
 	mapCtx    context.Context
 	mapCancel context.CancelFunc
-	events    *eventQueue[Event]
+	events    *eventq.Queue[Event]
 
 	closeOnce sync.Once
 	closeErr  error
@@ -128,7 +129,7 @@ func newListener(cfg Config, n transport.Net, conn net.PacketConn, log *slog.Log
 		reprobe: make(chan struct{}, 1),
 		reach:   ReachUnreachable,
 	}
-	l.events = newEventQueue(cfg.OnEvent)
+	l.events = eventq.New(cfg.OnEvent)
 	return l
 }
 
@@ -247,7 +248,7 @@ func (l *Listener) Stats() Stats {
 	r := l.st.relay
 	l.mu.Unlock()
 	if r != nil {
-		out.Relay = r.Stats()
+		out.Relay = RelayStats(r.Stats())
 	}
 	return out
 }
@@ -283,7 +284,7 @@ func (l *Listener) Close() error {
 		stopMaps.Stop()
 		l.mapCancel()
 		errs = append(errs, l.m.close())
-		l.events.close()
+		l.events.Close()
 		for _, err := range errs {
 			if err != nil && !errors.Is(err, net.ErrClosed) {
 				l.closeErr = err

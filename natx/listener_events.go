@@ -1,4 +1,4 @@
-// This file holds the Listener's events; an eventQueue (events.go) delivers
+// This file holds the Listener's events; an eventq.Queue (internal/eventq) delivers
 // them to Config.OnEvent in order, on a goroutine of its own.
 
 package natx

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nodeconn/natx/natx/internal/netwatch"
+	"github.com/nodeconn/natx/natx/internal/relay"
 )
 
 // netChangeRetry is the first wait before a port mapping that failed right
@@ -48,7 +49,7 @@ func (l *Listener) onNetworkChange(c netwatch.Change) {
 	hosts := l.publicHosts()
 	var retired []*PortMap
 	var gen uint64
-	var r *relay
+	var r *relay.Relay
 	l.update(func(st *state) {
 		st.hosts = hosts
 		r = st.relay
@@ -64,7 +65,7 @@ func (l *Listener) onNetworkChange(c netwatch.Change) {
 			// would keep another port), so the mapping is verified.
 			st.probeAfterMap = true
 		}
-		l.events.emit(Event{Kind: ListenerNetworkChanged, Reachability: l.reach,
+		l.events.Emit(Event{Kind: ListenerNetworkChanged, Reachability: l.reach,
 			Network: NetworkChange{Addrs: c.Addrs, Gateway: c.Gateway, Slept: c.Slept}})
 	})
 	if r != nil {

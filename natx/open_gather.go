@@ -353,7 +353,7 @@ func (l *Listener) onPortMapEvent(transport string, gen uint64, e PortMapEvent) 
 	if restarted {
 		l.mu.Lock()
 		c := l.st.mappedCandidate(e.Mapping)
-		l.events.emit(Event{Kind: ListenerGatewayRestarted, Candidate: c, Reachability: l.reach})
+		l.events.Emit(Event{Kind: ListenerGatewayRestarted, Candidate: c, Reachability: l.reach})
 		l.mu.Unlock()
 	}
 }

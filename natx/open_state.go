@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"slices"
 
+	"github.com/nodeconn/natx/natx/internal/relay"
 	"github.com/nodeconn/natx/stunprobe"
 )
 
@@ -62,7 +63,7 @@ type state struct {
 	tcpMapping Mapping
 
 	relayPhase    relayPhase
-	relay         *relay
+	relay         *relay.Relay
 	relayAddr     netip.AddrPort
 	relayServer   string
 	relayChecked  bool
@@ -349,7 +350,7 @@ func (l *Listener) updateLocked() (startRelay, checkMapping bool) {
 	l.reach = summarize(udp)
 	l.diffLocked(old, append(append([]Candidate(nil), udp...), tcp...))
 	if l.reach != oldReach {
-		l.events.emit(Event{Kind: ListenerReachabilityChanged, Reachability: l.reach, Best: l.bestLocked()})
+		l.events.Emit(Event{Kind: ListenerReachabilityChanged, Reachability: l.reach, Best: l.bestLocked()})
 		l.log.Info("natx: reachability", "reachability", l.reach, "best", l.bestLocked())
 	}
 	close(l.changed)
@@ -402,14 +403,14 @@ func (l *Listener) diffLocked(old, cur []Candidate) {
 		p, ok := was[k]
 		switch {
 		case !ok:
-			l.events.emit(Event{Kind: ListenerAddrAdded, Candidate: c, Reachability: l.reach})
+			l.events.Emit(Event{Kind: ListenerAddrAdded, Candidate: c, Reachability: l.reach})
 		case p != c:
-			l.events.emit(Event{Kind: ListenerAddrChanged, Candidate: c, Prev: p, Reachability: l.reach})
+			l.events.Emit(Event{Kind: ListenerAddrChanged, Candidate: c, Prev: p, Reachability: l.reach})
 		}
 	}
 	for _, c := range old {
 		if !seen[keyOf(c)] {
-			l.events.emit(Event{Kind: ListenerAddrLost, Candidate: c, Reachability: l.reach})
+			l.events.Emit(Event{Kind: ListenerAddrLost, Candidate: c, Reachability: l.reach})
 		}
 	}
 }
