@@ -165,7 +165,7 @@ func (n *node) onEvent(e natx.Event) {
 		ev.RelayError = e.Err.Error()
 	}
 	if e.Kind == natx.ListenerNetworkChanged {
-		ev.Network = &network{Addrs: e.Network.Addrs, Gateway: e.Network.Gateway, SleptS: e.Network.Slept.Seconds()}
+		ev.Network = &network{Addrs: e.Network.Addrs, Gateway: e.Network.Gateway, SleptS: e.Network.Slept.Seconds(), External: e.Network.External}
 	}
 	if e.Candidate.Addr.IsValid() { // a reachability change concerns no one candidate
 		a := toAddr(e.Candidate)
