@@ -242,6 +242,17 @@ func TestLabCarrierNAT(t *testing.T) {
 // none after a clean exit. It logs how long each restart took from the
 // program's start to its mapped line (median and worst): a figure for the
 // report, not an assertion.
+//
+// -answer-timeout 3s: with natx's default silence window (240 ms) this
+// test failed now and then on a loaded machine (load average 20 on 2
+// cores, with -race): "no answer from gateway: PCP, 249ms", NAT-PMP timed
+// out and no SSDP answer, all three at once, on a restart or on the
+// deletion at exit. Three protocols on three sockets of one process
+// silent at once is that process (miniupnpd) not running within 240 ms,
+// not a refusal (which is an answer) nor a lost datagram; the same cycles
+// pass when the machine is less loaded. The test is about what a kill -9 leaves on the gateway,
+// not about latency: it gives the gateway 3 s, and a gateway that refuses
+// (NOT_AUTHORIZED) or never answers still fails it.
 func TestLabKillCycles(t *testing.T) {
 	t.Parallel()
 	l := netlab.New(t)
@@ -252,7 +263,7 @@ func TestLabKillCycles(t *testing.T) {
 			var took []time.Duration
 			for i := 0; i < 10; i++ {
 				start := time.Now()
-				p, e := startPortmap(t, l, s, "-port", "24400", "-via", via)
+				p, e := startPortmap(t, l, s, "-port", "24400", "-via", via, "-answer-timeout", "3s")
 				if e.Event != "mapped" {
 					t.Fatalf("cycle %d: %+v\n%s\nrouter:\n%s\nminiupnpd's log ends:\n%s", i, e, p.Output(), routerState(t, s), tail(m.Output(), 40))
 				}
@@ -266,7 +277,7 @@ func TestLabKillCycles(t *testing.T) {
 			slices.Sort(took)
 			t.Logf("%s: 10 restarts after kill -9, start to mapped: median %v, worst %v (all: %v)",
 				via, took[len(took)/2].Round(time.Millisecond), took[len(took)-1].Round(time.Millisecond), took)
-			p, _ := startPortmap(t, l, s, "-port", "24400", "-via", via)
+			p, _ := startPortmap(t, l, s, "-port", "24400", "-via", via, "-answer-timeout", "3s")
 			stopPortmap(t, p)
 			if n, rules := dnatRules(t, s); n != 0 {
 				t.Fatalf("router still holds %d forwards after a clean exit:\n%s", n, rules)
