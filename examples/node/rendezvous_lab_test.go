@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"net/netip"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/nodeconn/natx/internal/netlab"
+	"github.com/nodeconn/natx/stunprobe/stuntest"
 )
 
 // rendezvousBin builds examples/rendezvous into a temporary directory.
@@ -125,4 +127,94 @@ func TestLabRendezvousRestart(t *testing.T) {
 	stopNode(t, pc)
 	stopNode(t, pa)
 	stopNode(t, pb)
+}
+
+// TestLabDialBack: verification without an RFC 5780 server, through the
+// programs. The only STUN server on the lab's internet is a plain one (no
+// OTHER-ADDRESS: it can verify nothing), and the rendezvous program runs
+// with -dialback from netlab.Peer, an address the nodes never send to.
+// node -dialback behind a PortForward router (every inbound port forwarded
+// to the host) gets its reflexive candidate verified by the dial-back; the
+// same behind an EIM router (address-and-port-dependent filtering) does
+// not: the router drops the datagram, and the candidate stays unverified
+// and says so. A third node without -dialback keeps its candidate
+// unverified: the proof is the dial-back's, not the STUN server's.
+// Mutation caught: natx counting a dial-back that never arrived as a proof
+// (the EIM case then shows verified).
+func TestLabDialBack(t *testing.T) {
+	t.Parallel()
+	l := netlab.New(t)
+	var stun *stuntest.Server
+	if err := l.Internet.Do(func() (err error) {
+		stun, err = stuntest.New(stuntest.Options{Addrs: [2]netip.Addr{netlab.ServerA, netlab.ServerB},
+			Ports: [2]uint16{3478, 3479}, NoOtherAddress: true})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = stun.Close() })
+	bin := rendezvousBin(t)
+	rvAddr := netlab.ServerB.String() + ":" + strconv.Itoa(netlab.RendezvousPort)
+	dbAddr := netlab.Peer.String() + ":7001"
+	rv := startRendezvous(t, l, bin, "-listen", rvAddr, "-dialback", dbAddr)
+	if !strings.Contains(rv.Output(), `"event":"dialback"`) {
+		t.Fatalf("rendezvous -dialback printed no dialback line:\n%s", rv.Output())
+	}
+	for i, tc := range []struct {
+		name     string
+		kind     netlab.Kind
+		dialBack bool
+		verified bool
+		note     string
+	}{
+		{"PortForward", netlab.PortForward, true, true, "verified by a dial-back from " + dbAddr},
+		{"EIM", netlab.EIM, true, false, "a dial-back datagram to this address did not arrive"},
+		{"PortForward without -dialback", netlab.PortForward, false, false, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := l.AddSite(tc.kind)
+			args := []string{"-id", "db" + strconv.Itoa(i), "-port", strconv.Itoa(24900 + i), "-stun", stun.Addr().String(),
+				"-rendezvous", rvAddr, "-portmap", "off", "-relay", "off", "-timeout", "5s"}
+			if tc.dialBack {
+				args = append(args, "-dialback")
+			}
+			p, ready := startNode(t, l, s, args...)
+			refl := func(as []addr) *addr {
+				for i := range as {
+					if as[i].Kind == "reflexive" {
+						return &as[i]
+					}
+				}
+				return nil
+			}
+			if r := refl(ready.Addrs); r == nil || r.Verified {
+				t.Fatalf("ready: want an unverified reflexive candidate (no RFC 5780 server), got %+v\n%s", ready.Addrs, p.Output())
+			}
+			if !tc.dialBack {
+				// Registered, then nothing more: the candidate stays as it was.
+				if !waitCount(p, `"event":"registered"`, 1, 20*time.Second) {
+					t.Fatalf("not registered:\n%s", p.Output())
+				}
+				time.Sleep(2 * time.Second)
+				if strings.Contains(p.Output(), "dial-back") {
+					t.Errorf("a dial-back without -dialback:\n%s", p.Output())
+				}
+				stopNode(t, p)
+				return
+			}
+			e, err := netlab.WaitJSON(p, 30*time.Second, func(e event) bool {
+				r := refl(e.Addrs)
+				return e.Event == "addrs" && r != nil && strings.Contains(r.Note, "dial-back") || e.Event == "error"
+			})
+			if err != nil || e.Event != "addrs" {
+				t.Fatalf("no dial-back result: %v %+v\n%s", err, e, p.Output())
+			}
+			r := refl(e.Addrs)
+			t.Logf("%s: %s %s verified=%v: %s", tc.name, r.Kind, r.Addr, r.Verified, r.Note)
+			if r.Verified != tc.verified || r.Note != tc.note {
+				t.Errorf("reflexive %+v, want verified=%v with note %q\n%s", *r, tc.verified, tc.note, p.Output())
+			}
+			stopNode(t, p)
+		})
+	}
 }
