@@ -68,7 +68,10 @@ func waitCount(p *netlab.Process, sub string, n int, d time.Duration) bool {
 // with back-off), the name b is bound to b's key again, and a new node c
 // dials b by name and connects. The times from the restart to each
 // re-registration and to c's connection are logged, not asserted (the
-// waits are generous: 30 s).
+// waits are generous: 30 s). Mutations caught: a rendezvous.Client that
+// does not reconnect (a never registers again); one that reconnects
+// without its name (c's dial fails: "resolve b-rs: rendezvous: peer
+// unknown").
 func TestLabRendezvousRestart(t *testing.T) {
 	t.Parallel()
 	l := netlab.New(t)

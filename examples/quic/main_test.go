@@ -187,8 +187,10 @@ func handshake(t *testing.T, srv, cli ed25519.PrivateKey, wantServer, wantClient
 // authenticated for the peer (peerKey): the matching pair completes the
 // handshake, a server or a client with another key fails it with
 // errPeerKey, and a certificate of another kind of key is refused.
-// Mutation caught: checkPeerCert returning nil without comparing the keys
-// (both impostor cases then complete).
+// Mutations caught: checkPeerCert returning nil without comparing the keys
+// (both impostor cases then complete); the server's ClientAuth
+// NoClientCert instead of RequireAnyClientCert (the impostor client then
+// completes).
 func TestTLSPeerKey(t *testing.T) {
 	a, b, mallory := newKey(t), newKey(t), newKey(t)
 	if se, ce := handshake(t, b, a, keyOf(b), keyOf(a)); se != nil || ce != nil {
