@@ -14,11 +14,14 @@ import (
 	"errors"
 	"math/big"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nodeconn/natx/holepunch"
+	"github.com/nodeconn/natx/internal/cliflag"
 	"github.com/nodeconn/natx/natx"
 	"go.uber.org/goleak"
 )
@@ -83,6 +86,40 @@ func TestRunBadFlags(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), `"event":"error"`) {
 		t.Errorf("output %q", out.String())
+	}
+}
+
+// TestKeyFlag: -key is cliflag.LoadKey's file: made on first run (0600)
+// and the same key after; a file others may read, or that holds no key, is
+// an error line and status 1 before anything starts.
+func TestKeyFlag(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "q.key")
+	c, err := parse([]string{"-id", "a", "-rendezvous", "127.0.0.1:9", "-key", path}, &bytes.Buffer{})
+	if err != nil || c.keyFile != path {
+		t.Fatalf("parse: %+v %v", c, err)
+	}
+	k1, err := cliflag.LoadKey(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k2, err := cliflag.LoadKey(path)
+	if err != nil || !k1.Equal(k2) {
+		t.Fatalf("second load: %v (same key: %v)", err, err == nil && k1.Equal(k2))
+	}
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	garbage := filepath.Join(dir, "garbage.key")
+	if err := os.WriteFile(garbage, []byte("not a key"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{path, garbage} {
+		var out bytes.Buffer
+		code := run(context.Background(), []string{"-id", "a", "-rendezvous", "127.0.0.1:9", "-key", f}, &out, &bytes.Buffer{})
+		if code != 1 || !strings.Contains(out.String(), `"event":"error"`) || !strings.Contains(out.String(), "-key") {
+			t.Errorf("-key %s: status %d, output %q", filepath.Base(f), code, out.String())
+		}
 	}
 }
 
