@@ -21,6 +21,7 @@ import (
 
 	"github.com/nodeconn/natx/holepunch"
 	"github.com/nodeconn/natx/holepunch/rendezvous"
+	"github.com/nodeconn/natx/internal/cliflag"
 	"github.com/nodeconn/natx/natx"
 )
 
@@ -60,7 +61,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	n := &node{o: o, out: out, stop: make(chan struct{}), logw: stderr}
 	if o.keyFile != "" {
-		if n.key, err = loadKey(o.keyFile); err != nil {
+		if n.key, err = cliflag.LoadKey(o.keyFile); err != nil {
 			out.fail(err)
 			return 1
 		}

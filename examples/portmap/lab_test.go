@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -233,34 +234,71 @@ func TestLabCarrierNAT(t *testing.T) {
 	})
 }
 
-// TestLabKillCycles: ten kill -9 / restart cycles of portmap leave at most
-// one of its mappings in the router's table (the deterministic description
-// and the same internal port let a new run take over the old entry).
+// TestLabKillCycles: for each protocol (and auto), ten kill -9 / restart
+// cycles of portmap: every restart maps, and the router holds at most one
+// of its mappings after each (PCP: the same internal port and miniupnpd's
+// handling of a new nonce; NAT-PMP: the same internal port; UPnP: the
+// deterministic description, by which a new run takes over the old entry),
+// none after a clean exit. It logs how long each restart took from the
+// program's start to its mapped line (median and worst): a figure for the
+// report, not an assertion.
+//
+// -answer-timeout 3s: with natx's default silence window (240 ms) this
+// test failed now and then on a loaded machine (load average 20 on 2
+// cores, with -race): "no answer from gateway: PCP, 249ms", NAT-PMP timed
+// out and no SSDP answer, all three at once, on a restart or on the
+// deletion at exit. Three protocols on three sockets of one process
+// silent at once is that process (miniupnpd, single-threaded) not
+// answering within 240 ms — not scheduled, or still busy with the
+// nftables work of the previous run's requests (natx/lab_bench_test.go
+// measured that overlap) — not a refusal (which is an answer) nor a lost
+// datagram; the same cycles pass when the machine is less loaded. The test is about what a kill -9 leaves on the gateway,
+// not about latency: it gives the gateway 3 s, and a gateway that refuses
+// (NOT_AUTHORIZED) or never answers still fails it.
 func TestLabKillCycles(t *testing.T) {
 	t.Parallel()
 	l := netlab.New(t)
 	s := l.AddSite(netlab.EIM)
-	s.StartMiniupnpd(netlab.MiniupnpdOptions{})
-	for _, via := range []string{"auto", "natpmp", "upnp"} {
+	m := s.StartMiniupnpd(netlab.MiniupnpdOptions{})
+	for _, via := range []string{"pcp", "natpmp", "upnp", "auto"} {
 		t.Run(via, func(t *testing.T) {
+			var took []time.Duration
 			for i := 0; i < 10; i++ {
-				p, e := startPortmap(t, l, s, "-port", "24400", "-via", via)
+				start := time.Now()
+				p, e := startPortmap(t, l, s, "-port", "24400", "-via", via, "-answer-timeout", "3s")
 				if e.Event != "mapped" {
-					t.Fatalf("cycle %d: %+v\n%s", i, e, p.Output())
+					t.Fatalf("cycle %d: %+v\n%s\nrouter:\n%s\nminiupnpd's log ends:\n%s", i, e, p.Output(), routerState(t, s), tail(m.Output(), 40))
 				}
+				took = append(took, time.Since(start))
 				p.Kill()
 				_ = p.Wait()
 				if n, rules := dnatRules(t, s); n > 1 {
 					t.Fatalf("after %d kill -9 cycles the router holds %d forwards:\n%s", i+1, n, rules)
 				}
 			}
-			p, _ := startPortmap(t, l, s, "-port", "24400", "-via", via)
+			slices.Sort(took)
+			t.Logf("%s: 10 restarts after kill -9, start to mapped: median %v, worst %v (all: %v)",
+				via, took[len(took)/2].Round(time.Millisecond), took[len(took)-1].Round(time.Millisecond), took)
+			p, _ := startPortmap(t, l, s, "-port", "24400", "-via", via, "-answer-timeout", "3s")
 			stopPortmap(t, p)
 			if n, rules := dnatRules(t, s); n != 0 {
 				t.Fatalf("router still holds %d forwards after a clean exit:\n%s", n, rules)
 			}
 		})
 	}
+}
+
+// tail is the last n lines of s.
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+// routerState is the router's forwards, for a failure's message.
+func routerState(t *testing.T, s *netlab.Site) string {
+	t.Helper()
+	_, rules := dnatRules(t, s)
+	return rules
 }
 
 // TestLabPinhole: on a DualStack site, `portmap -gateway fe80::1%eth0 -via
