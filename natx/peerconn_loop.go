@@ -1,8 +1,8 @@
-// This file keeps a PeerConn's route alive and improves it: the first
-// set-up of the dialing side (punch, else relay), the switch to a new
-// direct path once the peer's traffic arrives on it, the pings of a relayed
-// route, the repair of a lost route (relay, re-punching) and the periodic
-// re-punching of a relayed route.
+// This file keeps a PeerConn's route alive and improves it: the switch to a
+// new direct path once the peer's traffic arrives on it, the pings of a
+// relayed route, the repair of a lost route (relay, re-punching), the
+// periodic re-punching of a relayed route, and the accepting side's give-up
+// on a PeerConn that never gets a route.
 
 package natx
 
@@ -20,207 +20,192 @@ const switchEvery = 100 * time.Millisecond
 
 // start runs the maintenance loop.
 func (c *PeerConn) start() {
+	c.tasks.Go(c.loop)
+}
+
+// loopView is what one turn of the loop reads of the state.
+type loopView struct {
+	cur    route
+	pend   *holepunch.Path
+	everUp bool
+}
+
+func (c *PeerConn) view() loopView {
 	c.mu.Lock()
-	c.goLocked(c.loop)
-	c.mu.Unlock()
+	defer c.mu.Unlock()
+	return loopView{cur: c.st.cur, pend: c.st.pend, everUp: c.st.everUp}
 }
 
-func (c *PeerConn) loop() {
-	ka := c.ps.cfg.keepalive()
-	ping := time.NewTicker(ka)
-	defer ping.Stop()
-	sw := time.NewTicker(switchEvery)
-	defer sw.Stop()
-	var repunch <-chan time.Time
-	var repunchT *time.Timer
-	defer func() {
-		if repunchT != nil {
-			repunchT.Stop()
-		}
-	}()
-	armRepunch := func(d time.Duration) {
-		if !c.dialer || c.ps.cfg.repunch() < 0 || repunch != nil {
-			return
-		}
-		repunchT = time.NewTimer(d)
-		repunch = repunchT.C
+// loopTimers are the maintenance loop's timers.
+type loopTimers struct {
+	ping, sw *time.Ticker
+	repunch  *time.Timer // nil: not armed
+	giveUp   *time.Timer // nil: not waiting (the dialing side, or ready)
+}
+
+// armRepunch arms the re-punch timer (dialing side, unless disabled) to
+// fire after d, unless it is armed.
+func (c *PeerConn) armRepunch(t *loopTimers, d time.Duration) {
+	if !c.dialer || c.ps.cfg.RepunchInterval < 0 || t.repunch != nil {
+		return
 	}
-	// The accepting side gives up on a PeerConn that never gets a route.
-	var giveUp <-chan time.Time
+	t.repunch = time.NewTimer(d)
+}
+
+func (t *loopTimers) stop() {
+	t.ping.Stop()
+	t.sw.Stop()
+	if t.repunch != nil {
+		t.repunch.Stop()
+	}
+	if t.giveUp != nil {
+		t.giveUp.Stop()
+	}
+}
+
+func (c *PeerConn) loop(ctx context.Context) {
+	t := &loopTimers{ping: time.NewTicker(c.ps.cfg.KeepaliveInterval), sw: time.NewTicker(switchEvery)}
 	if !c.dialer {
-		t := time.NewTimer(c.ps.cfg.punchTimeout() + c.ps.cfg.relayTimeout() + 5*time.Second)
-		defer t.Stop()
-		giveUp = t.C
+		// The accepting side gives up on a PeerConn that never gets a route.
+		t.giveUp = time.NewTimer(c.ps.cfg.PunchTimeout + c.ps.cfg.RelayTimeout + 5*time.Second)
 	}
+	defer t.stop()
 	for {
-		c.mu.Lock()
-		r, pend := c.cur, c.pend
-		c.mu.Unlock()
-		var curDone, pendDone <-chan struct{}
-		if r.path != nil {
-			curDone = r.path.Done()
+		v := c.view()
+		if v.cur.relayed() {
+			c.armRepunch(t, c.ps.cfg.RepunchInterval)
 		}
-		if pend != nil {
-			pendDone = pend.Done()
+		if v.everUp && t.giveUp != nil {
+			t.giveUp.Stop()
+			t.giveUp = nil
 		}
-		if r.relayed() {
-			armRepunch(c.ps.cfg.repunch())
-		}
-		select {
-		case <-c.ctx.Done():
+		if !c.turn(ctx, t, v) {
 			return
-		case <-c.ready:
-			giveUp = nil
-		default:
-		}
-		select {
-		case <-c.ctx.Done():
-			return
-		case <-giveUp:
-			c.ps.log.Info("natx: accepted peer got no path", "peer", c.peer)
-			// fail joins this loop: it runs on a goroutine of the Peers.
-			c.ps.goTracked(func() { c.fail(fmt.Errorf("%w: set-up timed out", ErrNoPath)) })
-			return
-		case e := <-c.ctl:
-			c.onCtl(e, r, pend)
-		case <-sw.C:
-			if pend != nil {
-				_ = c.sendFrame(c.directRoute(pend), frameSwitch, []byte{1})
-			}
-		case <-curDone:
-			c.lost(r, r.path.Err())
-			if r.path.Err() != nil {
-				armRepunch(0)
-			}
-		case <-pendDone:
-			c.dropPath(pend)
-		case <-ping.C:
-			if r.kind == PathNone && isClosed(c.ready) {
-				// A lost route not repaired yet: try again (the relay may
-				// have been reallocated since, the NAT may let a new punch
-				// through).
-				c.mu.Lock()
-				c.startRelayLocked(true)
-				c.mu.Unlock()
-				armRepunch(0)
-				continue
-			}
-			if !r.relayed() {
-				continue
-			}
-			_ = c.sendFrame(r, framePing, nil)
-			c.mu.Lock()
-			stale := time.Since(c.lastPong) > 3*ka
-			c.mu.Unlock()
-			if stale {
-				c.lost(r, errors.New("natx: relayed path stopped answering pings"))
-			}
-		case <-repunch:
-			repunch, repunchT = nil, nil
-			c.mu.Lock()
-			if !c.punching && (c.cur.relayed() || c.cur.kind == PathNone) {
-				c.punching = true
-				c.goLocked(c.repunch)
-			}
-			c.mu.Unlock()
 		}
 	}
 }
 
-func (c *PeerConn) onCtl(e ctlEvt, r route, pend *holepunch.Path) {
+// turn waits for the next thing the loop does and does it; false ends the
+// loop.
+func (c *PeerConn) turn(ctx context.Context, t *loopTimers, v loopView) bool {
+	var curDone, pendDone <-chan struct{}
+	if v.cur.path != nil {
+		curDone = v.cur.path.Done()
+	}
+	if v.pend != nil {
+		pendDone = v.pend.Done()
+	}
+	var repunch, giveUp <-chan time.Time
+	if t.repunch != nil {
+		repunch = t.repunch.C
+	}
+	if t.giveUp != nil {
+		giveUp = t.giveUp.C
+	}
+	select {
+	case <-ctx.Done():
+		return false
+	case <-giveUp:
+		c.ps.log.Info("natx: accepted peer got no path", "peer", c.peer)
+		// fail joins this loop: it runs as a task of the Peers.
+		c.ps.tasks.Go(func(context.Context) { c.fail(fmt.Errorf("%w: set-up timed out", ErrNoPath)) })
+		return false
+	case e := <-c.ctl:
+		c.onCtl(e, v)
+	case <-t.sw.C:
+		if v.pend != nil {
+			_ = c.sendFrame(c.directRoute(v.pend).hop, frameSwitch, []byte{1})
+		}
+	case <-curDone:
+		c.lost(v.cur, v.cur.path.Err())
+		if v.cur.path.Err() != nil {
+			c.armRepunch(t, 0)
+		}
+	case <-pendDone:
+		c.dropPath(v.pend)
+	case <-t.ping.C:
+		c.onPing(t, v)
+	case <-repunch:
+		t.repunch = nil
+		c.update(func(st *connState) {
+			if st.cur.relayed() || !st.cur.up() {
+				st.punchWant = true
+			}
+		})
+	}
+	return true
+}
+
+// onPing pings a relayed route (lost after 3 intervals without a pong),
+// and retries the repair of a lost route.
+func (c *PeerConn) onPing(t *loopTimers, v loopView) {
+	if !v.cur.up() && v.everUp {
+		// A lost route not repaired yet: try again (the relay may have
+		// been reallocated since, the NAT may let a new punch through).
+		c.update(func(st *connState) { st.relayWant = relayInitiate })
+		c.armRepunch(t, 0)
+		return
+	}
+	if !v.cur.relayed() {
+		return
+	}
+	_ = c.sendFrame(v.cur.hop, framePing, nil)
+	c.mu.Lock()
+	stale := time.Since(c.st.lastPong) > 3*c.ps.cfg.KeepaliveInterval
+	c.mu.Unlock()
+	if stale {
+		c.lost(v.cur, errors.New("natx: relayed path stopped answering pings"))
+	}
+}
+
+func (c *PeerConn) onCtl(e ctlEvt, v loopView) {
 	switch e.kind {
+	case ctlWake: // the next turn reads the state again
 	case ctlRelay:
-		c.mu.Lock()
-		c.startRelayLocked(false)
-		c.mu.Unlock()
+		c.update(func(st *connState) { st.relayWant = relayAnswer })
 	case ctlPing:
 		// Answer on the route the ping came by.
-		c.mu.Lock()
-		cur := c.cur
-		c.mu.Unlock()
+		cur := c.route()
 		if cur.to == e.from {
-			_ = c.sendFrame(cur, framePong, nil)
+			_ = c.sendFrame(cur.hop, framePong, nil)
 		} else {
-			_ = c.sendFrame(route{to: e.from}, framePong, nil)
+			_ = c.sendFrame(hop{to: e.from}, framePong, nil)
 		}
 	case ctlSwitch:
+		pend := v.pend
 		if pend == nil || e.from != pend.Remote().Addr {
-			if e.answer && r.path != nil && r.to == e.from {
-				_ = c.sendFrame(r, frameSwitch, []byte{0})
+			if e.answer && v.cur.path != nil && v.cur.to == e.from {
+				_ = c.sendFrame(v.cur.hop, frameSwitch, []byte{0})
 			}
 			return
 		}
 		// The peer's traffic arrives on the new path: it knows it. Move
 		// there; the old route keeps being heard.
-		c.mu.Lock()
-		if c.pend != pend {
-			c.mu.Unlock()
-			return
-		}
-		c.pend = nil
-		old := c.cur
-		c.mu.Unlock()
-		_ = c.sendFrame(c.directRoute(pend), frameSwitch, []byte{0})
-		c.setRoute(c.directRoute(pend))
-		if old.path != nil && old.path != pend {
-			c.dropPath(old.path)
+		r := c.directRoute(pend)
+		var took bool
+		c.update(func(st *connState) { took = st.confirm(pend, r) })
+		if took {
+			_ = c.sendFrame(r.hop, frameSwitch, []byte{0})
 		}
 	}
 }
 
-// lost repairs a route that stopped working.
-func (c *PeerConn) lost(r route, err error) {
-	c.mu.Lock()
-	if c.cur.path != r.path || c.cur.kind != r.kind || c.isClosed {
-		c.mu.Unlock()
-		return
-	}
-	if r.path != nil && r.path.Err() != nil && !errors.Is(r.path.Err(), holepunch.ErrPathLost) {
-		c.mu.Unlock()
-		return // closed by us
-	}
-	c.cur = route{kind: PathNone, reason: fmt.Sprintf("%s path lost: %v; repairing", r.kind, err)}
-	st := c.cur.state()
-	c.startRelayLocked(true)
-	c.mu.Unlock()
-	if r.kind == PathRelayed {
-		// Our TURN server may have restarted and forgotten our allocation:
-		// it says so only when asked, so ask now.
-		if _, rl, _ := c.ps.selfInfo(); rl != nil {
-			rl.CheckSoon()
-		}
-	}
-	if r.path != nil {
-		c.dropPath(r.path)
-	}
-	c.ps.log.Info("natx: peer path lost", "peer", c.peer, "kind", r.kind, "err", err)
-	c.ps.events.emit(PeerEvent{Peer: c.peer, Kind: PeerPathLost, State: st, Prev: r.state(), Err: err})
-}
-
-// repunch tries hole punching again (dialing side).
-func (c *PeerConn) repunch() {
-	defer func() {
-		c.mu.Lock()
-		c.punching = false
-		c.mu.Unlock()
-		c.kick(0) // re-arm the timer in the loop
-	}()
-	ctx, cancel := context.WithTimeout(c.ctx, c.ps.cfg.punchTimeout())
-	defer cancel()
-	pa, err := c.punch(ctx)
-	if err != nil {
+// punchTask runs one hole-punching attempt (the dialing side's first, or a
+// re-punch), bounded by PunchTimeout, and offers the path it finds; done,
+// if not nil, receives its result. Then the loop re-arms its re-punch
+// timer.
+func (c *PeerConn) punchTask(ctx context.Context, done chan<- error) {
+	pctx, cancel := context.WithTimeout(ctx, c.ps.cfg.PunchTimeout)
+	pa, err := c.punch(pctx)
+	cancel()
+	if err == nil {
+		c.offerPath(pa)
+	} else if done == nil {
 		c.ps.log.Debug("natx: re-punch failed", "peer", c.peer, "err", err)
-		return
 	}
-	c.offerPath(pa)
-}
-
-// isClosed reports whether ch is closed.
-func isClosed(ch <-chan struct{}) bool {
-	select {
-	case <-ch:
-		return true
-	default:
-		return false
+	if done != nil {
+		done <- err
 	}
+	c.update(func(st *connState) { st.punching = false })
+	c.kick(ctlWake)
 }

@@ -60,12 +60,12 @@ func (c *PeerConn) relayHeadStart() time.Duration {
 		return -1
 	}
 	c.mu.Lock()
-	peer := c.peerNAT
+	peer := c.st.peer.nat
 	c.mu.Unlock()
 	if punchUnlikely(c.ps.natHint(), peer) {
 		return 0
 	}
-	return durOr(hs, time.Second)
+	return hs
 }
 
 // establish is the dialing side's set-up: punch, and relay after the head
@@ -74,24 +74,8 @@ func (c *PeerConn) relayHeadStart() time.Duration {
 // PunchTimeout, bounded by the PeerConn's life rather than by ctx.
 func (c *PeerConn) establish(ctx context.Context) error {
 	punched := make(chan error, 1)
-	c.mu.Lock()
-	c.punching = true // the loop's re-punch waits for this attempt
-	c.goLocked(func() {
-		defer func() {
-			c.mu.Lock()
-			c.punching = false
-			c.mu.Unlock()
-			c.kick(0) // re-arm the loop's re-punch timer
-		}()
-		pctx, cancel := context.WithTimeout(c.ctx, c.ps.cfg.punchTimeout())
-		pa, err := c.punch(pctx)
-		cancel()
-		if err == nil {
-			c.offerPath(pa)
-		}
-		punched <- err
-	})
-	c.mu.Unlock()
+	// The loop's re-punch waits for this attempt (connState.punching).
+	c.update(func(st *connState) { st.punchWant, st.punchDone = true, punched })
 
 	var headStart <-chan time.Time
 	if hs := c.relayHeadStart(); hs >= 0 {
@@ -106,9 +90,7 @@ func (c *PeerConn) establish(ctx context.Context) error {
 		}
 		relayStarted = true
 		c.ps.log.Info("natx: setting up the relay", "peer", c.peer, "why", why)
-		c.mu.Lock()
-		c.startRelayLocked(true)
-		c.mu.Unlock()
+		c.update(func(st *connState) { st.relayWant = relayInitiate })
 	}
 	var punchErr, relayErr error
 	for {

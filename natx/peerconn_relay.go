@@ -30,29 +30,66 @@ const relayHelloEvery = 200 * time.Millisecond
 // acks that were lost).
 const relayLinger = 3 * time.Second
 
-// startRelayLocked starts a relay set-up unless one runs; c.mu held.
-func (c *PeerConn) startRelayLocked(initiate bool) {
-	if c.relaying || c.isClosed || c.ps.cfg.Policy == DirectOnly {
-		return
-	}
-	c.relaying = true
-	c.goLocked(func() {
-		err := c.relayRun(initiate)
-		c.mu.Lock()
-		c.relaying = false
-		c.mu.Unlock()
-		if err != nil {
-			c.ps.log.Info("natx: no relayed path", "peer", c.peer, "err", err)
-			select {
-			case c.setupEr <- err:
-			default:
-			}
+// relayTask runs one relay set-up; update started it (connState.relayWant)
+// and lets the next one start when it ends. A failure goes to the dialing
+// side's first set-up (establish), if it still waits.
+func (c *PeerConn) relayTask(ctx context.Context, initiate bool) {
+	err := c.relayRun(ctx, initiate)
+	c.update(func(st *connState) { st.relaying = false })
+	if err != nil {
+		c.ps.log.Info("natx: no relayed path", "peer", c.peer, "err", err)
+		select {
+		case c.setupEr <- err:
+		default:
 		}
-	})
+	}
 }
 
-func (c *PeerConn) relayRun(initiate bool) error {
-	ctx, cancel := context.WithTimeout(c.ctx, c.ps.cfg.relayTimeout())
+// relayRole is how a relayed route goes.
+type relayRole int
+
+const (
+	relayOwner relayRole = iota + 1 // through this side's relay
+	relayUser                       // through the peer's relay
+	relayBoth                       // through both (both sides' UDP blocked)
+)
+
+// relayRoleOf decides how the relayed route goes, from both sides' NAT
+// hints and relayed addresses (both sides compute the same): through both
+// relays when both sides' UDP is blocked; through the relay of a side whose
+// UDP is blocked (only its own TCP allocation reaches it); else through the
+// accepting side's relay when it has one. peerAddrs is how many public
+// addresses the peer announced (the owner permits them).
+func relayRoleOf(selfNAT, peerNAT string, mine, peerRelay netip.AddrPort, dialer bool, peerAddrs int) (relayRole, error) {
+	if selfNAT == natNoUDP && peerNAT == natNoUDP && mine.IsValid() && peerRelay.IsValid() {
+		return relayBoth, nil
+	}
+	var owner bool
+	switch {
+	case selfNAT == natNoUDP && mine.IsValid():
+		// Our UDP is blocked: only our own relay (over TCP) reaches us.
+		owner = true
+	case peerNAT == natNoUDP && peerRelay.IsValid():
+		owner = false
+	default:
+		owner = mine.IsValid() && (!dialer || !peerRelay.IsValid())
+	}
+	if !owner && !peerRelay.IsValid() {
+		return 0, fmt.Errorf("%w: neither side has a relay", ErrNoPath)
+	}
+	if owner && peerAddrs == 0 {
+		return 0, fmt.Errorf("%w: the peer announced no public address to permit", ErrNoPath)
+	}
+	if owner {
+		return relayOwner, nil
+	}
+	return relayUser, nil
+}
+
+// relayRun sets up a relayed route; initiate: ask the peer first (a
+// "relay" message), as the side that lost its route or dials.
+func (c *PeerConn) relayRun(ctx context.Context, initiate bool) error {
+	ctx, cancel := context.WithTimeout(ctx, c.ps.cfg.RelayTimeout)
 	defer cancel()
 	ps := c.ps
 	if initiate {
@@ -64,88 +101,97 @@ func (c *PeerConn) relayRun(initiate bool) error {
 	}
 	mine, rl, _ := ps.selfInfo()
 	c.mu.Lock()
-	peerRelay, peerAddrs := c.peerRelay, append([]netip.AddrPort(nil), c.peerAddrs...)
+	peer := c.st.peer
 	c.mu.Unlock()
-	c.mu.Lock()
-	peerNAT := c.peerNAT
-	c.mu.Unlock()
-	selfNAT := ps.natHint()
-	if selfNAT == natNoUDP && peerNAT == natNoUDP && mine.IsValid() && peerRelay.IsValid() {
-		return c.relayBothRun(ctx, rl, mine, peerRelay)
-	}
-	var owner bool
+	role, err := relayRoleOf(ps.natHint(), peer.nat, mine, peer.relay, c.dialer, len(peer.addrs))
 	switch {
-	case selfNAT == natNoUDP && mine.IsValid():
-		// Our UDP is blocked: only our own relay (over TCP) reaches us.
-		owner = true
-	case peerNAT == natNoUDP && peerRelay.IsValid():
-		owner = false
+	case err != nil:
+		return err
+	case role == relayBoth:
+		return c.relayBothRun(ctx, rl, mine, peer.relay)
+	case role == relayOwner:
+		return c.relayOwnerRun(ctx, rl, mine, peer.addrs[:min(len(peer.addrs), 4)])
 	default:
-		owner = mine.IsValid() && (!c.dialer || !peerRelay.IsValid())
+		return c.relayUserRun(ctx, peer.relay)
 	}
-	if !owner && !peerRelay.IsValid() {
-		return fmt.Errorf("%w: neither side has a relay", ErrNoPath)
-	}
-	if owner && len(peerAddrs) == 0 {
-		return fmt.Errorf("%w: the peer announced no public address to permit", ErrNoPath)
-	}
-	if len(peerAddrs) > 4 {
-		peerAddrs = peerAddrs[:4]
+}
+
+// relayOwnerRun sets up the route through this side's relay rl (relayed
+// address mine): it permits the peer's public addresses until the peer's
+// hello arrives through the relay, acks it, and keeps acking for
+// relayLinger.
+func (c *PeerConn) relayOwnerRun(ctx context.Context, rl *relay, mine netip.AddrPort, peerAddrs []netip.AddrPort) error {
+	permit := func() {
+		for _, a := range peerAddrs { // installs the permission
+			_ = c.sendFrame(hop{via: rl, to: a}, framePermit, nil)
+		}
 	}
 	var established bool
 	var until <-chan time.Time
 	tick := time.NewTicker(relayHelloEvery)
 	defer tick.Stop()
-	send := func() {
-		if established {
-			return
-		}
-		if owner {
-			for _, a := range peerAddrs { // installs the permission
-				_ = c.sendFrame(route{via: rl, to: a}, framePermit, nil)
-			}
-		} else {
-			_ = c.sendFrame(route{to: peerRelay}, frameRelayHello, nil)
-		}
-	}
-	send()
+	permit()
 	for {
 		select {
 		case ev := <-c.relayEv:
-			switch {
-			case owner && ev.kind == frameRelayHello:
-				_ = c.sendFrame(route{via: rl, to: ev.from}, frameRelayAck, nil)
-				if !established {
-					established = true
-					c.mu.Lock()
-					c.allowLocked(ev.from)
-					c.mu.Unlock()
-					c.setRelayRoute(route{kind: PathRelayed, to: ev.from, via: rl, relay: mine,
-						reason: "no direct path; relayed through this side's TURN allocation " + mine.String()})
-					until = time.After(relayLinger)
-				}
-			case !owner && ev.kind == frameRelayAck && ev.from == peerRelay:
-				c.mu.Lock()
-				c.allowLocked(peerRelay)
-				c.mu.Unlock()
-				c.setRelayRoute(route{kind: PathRelayed, to: peerRelay, relay: peerRelay,
-					reason: "no direct path; relayed through the peer's TURN allocation " + peerRelay.String()})
-				return nil
+			if ev.kind != frameRelayHello {
+				continue
+			}
+			_ = c.sendFrame(hop{via: rl, to: ev.from}, frameRelayAck, nil)
+			if !established {
+				established = true
+				r := route{hop: hop{to: ev.from, via: rl}, kind: PathRelayed, relay: mine,
+					reason: "no direct path; relayed through this side's TURN allocation " + mine.String()}
+				c.update(func(st *connState) { st.offerRelayed(r) })
+				until = time.After(relayLinger)
 			}
 		case <-tick.C:
-			send()
+			if !established {
+				permit()
+			}
 		case <-until:
 			return nil
 		case <-ctx.Done():
-			if established {
-				return nil
-			}
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return fmt.Errorf("%w: relay set-up timed out", ErrNoPath)
-			}
-			return ctx.Err()
+			return relayEnd(ctx, established, "relay set-up")
 		}
 	}
+}
+
+// relayUserRun sets up the route through the peer's relay (relayed address
+// peerRelay): it sends hellos there until the peer acks one through it.
+func (c *PeerConn) relayUserRun(ctx context.Context, peerRelay netip.AddrPort) error {
+	tick := time.NewTicker(relayHelloEvery)
+	defer tick.Stop()
+	hello := func() { _ = c.sendFrame(hop{to: peerRelay}, frameRelayHello, nil) }
+	hello()
+	for {
+		select {
+		case ev := <-c.relayEv:
+			if ev.kind != frameRelayAck || ev.from != peerRelay {
+				continue
+			}
+			r := route{hop: hop{to: peerRelay}, kind: PathRelayed, relay: peerRelay,
+				reason: "no direct path; relayed through the peer's TURN allocation " + peerRelay.String()}
+			c.update(func(st *connState) { st.offerRelayed(r) })
+			return nil
+		case <-tick.C:
+			hello()
+		case <-ctx.Done():
+			return relayEnd(ctx, false, "relay set-up")
+		}
+	}
+}
+
+// relayEnd is the result of a relay set-up whose ctx ended: nil once
+// established, ErrNoPath when it timed out.
+func relayEnd(ctx context.Context, established bool, what string) error {
+	if established {
+		return nil
+	}
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("%w: %s timed out", ErrNoPath, what)
+	}
+	return ctx.Err()
 }
 
 // relayBothRun sets up the route when both sides' UDP is blocked: each
@@ -157,18 +203,15 @@ func (c *PeerConn) relayRun(initiate bool) error {
 // ack. It keeps acking for relayLinger after a hello (for acks that were
 // lost).
 func (c *PeerConn) relayBothRun(ctx context.Context, rl *relay, mine, peerRelay netip.AddrPort) error {
-	up := func() {
-		c.mu.Lock()
-		c.allowLocked(peerRelay)
-		c.mu.Unlock()
-		c.setRelayRoute(route{kind: PathRelayed, to: peerRelay, via: rl, relay: mine,
-			reason: "no direct path, UDP blocked on both sides; relayed through both TURN allocations " + mine.String() + " and " + peerRelay.String()})
-	}
+	r := route{hop: hop{to: peerRelay, via: rl}, kind: PathRelayed, relay: mine,
+		reason: "no direct path, UDP blocked on both sides; relayed through both TURN allocations " + mine.String() + " and " + peerRelay.String()}
+	up := func() { c.update(func(st *connState) { st.offerRelayed(r) }) }
+	h := hop{via: rl, to: peerRelay}
 	var established bool
 	var until <-chan time.Time
 	tick := time.NewTicker(relayHelloEvery)
 	defer tick.Stop()
-	_ = c.sendFrame(route{via: rl, to: peerRelay}, frameRelayHello, nil)
+	_ = c.sendFrame(h, frameRelayHello, nil)
 	for {
 		select {
 		case ev := <-c.relayEv:
@@ -177,7 +220,7 @@ func (c *PeerConn) relayBothRun(ctx context.Context, rl *relay, mine, peerRelay 
 			}
 			switch ev.kind {
 			case frameRelayHello:
-				_ = c.sendFrame(route{via: rl, to: peerRelay}, frameRelayAck, nil)
+				_ = c.sendFrame(h, frameRelayAck, nil)
 				if !established {
 					established = true
 					up()
@@ -192,29 +235,14 @@ func (c *PeerConn) relayBothRun(ctx context.Context, rl *relay, mine, peerRelay 
 			}
 		case <-tick.C:
 			if !established {
-				_ = c.sendFrame(route{via: rl, to: peerRelay}, frameRelayHello, nil)
+				_ = c.sendFrame(h, frameRelayHello, nil)
 			}
 		case <-until:
 			return nil
 		case <-ctx.Done():
-			if established {
-				return nil
-			}
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return fmt.Errorf("%w: relay set-up through both relays timed out", ErrNoPath)
-			}
-			return ctx.Err()
+			return relayEnd(ctx, established, "relay set-up through both relays")
 		}
 	}
-}
-
-// setRelayRoute makes the relayed r the route unless a direct route is
-// up: a relay raced against punching (path_race.go) must not replace the
-// punched path that came first. The relayed route stays heard.
-func (c *PeerConn) setRelayRoute(r route) {
-	c.setRouteUnless(r, func(cur route) bool {
-		return cur.kind != "" && cur.kind != PathNone && cur.kind != PathRelayed
-	})
 }
 
 // relayed returns whether r goes through a relay.
