@@ -594,7 +594,7 @@ func (ps *Peers) acceptPaths(ctx context.Context) {
 			_ = pa.Close()
 			continue
 		}
-		c.offerPath(pa)
+		c.offerPath(pa, nil)
 	}
 }
 

@@ -198,14 +198,17 @@ func (c *PeerConn) punchTask(ctx context.Context, done chan<- error) {
 	pctx, cancel := context.WithTimeout(ctx, c.ps.cfg.PunchTimeout)
 	pa, err := c.punch(pctx)
 	cancel()
+	ended := func(st *connState) { st.punching = false }
 	if err == nil {
-		c.offerPath(pa)
-	} else if done == nil {
-		c.ps.log.Debug("natx: re-punch failed", "peer", c.peer, "err", err)
+		c.offerPath(pa, ended)
+	} else {
+		if done == nil {
+			c.ps.log.Debug("natx: re-punch failed", "peer", c.peer, "err", err)
+		}
+		c.update(ended)
 	}
 	if done != nil {
 		done <- err
 	}
-	c.update(func(st *connState) { st.punching = false })
 	c.kick(ctlWake)
 }

@@ -54,15 +54,12 @@ func punchUnlikely(self, peer string) bool {
 
 // relayHeadStart is how long punching runs alone before the relay starts;
 // negative: only after punching failed.
-func (c *PeerConn) relayHeadStart() time.Duration {
+func (c *PeerConn) relayHeadStart(peerNAT string) time.Duration {
 	hs := c.ps.cfg.RelayHeadStart
 	if hs < 0 || c.ps.cfg.Policy == DirectOnly {
 		return -1
 	}
-	c.mu.Lock()
-	peer := c.st.peer.nat
-	c.mu.Unlock()
-	if punchUnlikely(c.ps.natHint(), peer) {
+	if punchUnlikely(c.ps.natHint(), peerNAT) {
 		return 0
 	}
 	return hs
@@ -74,11 +71,15 @@ func (c *PeerConn) relayHeadStart() time.Duration {
 // PunchTimeout, bounded by the PeerConn's life rather than by ctx.
 func (c *PeerConn) establish(ctx context.Context) error {
 	punched := make(chan error, 1)
-	// The loop's re-punch waits for this attempt (connState.punching).
-	c.update(func(st *connState) { st.punchWant, st.punchDone = true, punched })
+	var peerNAT string
+	c.update(func(st *connState) {
+		// The loop's re-punch waits for this attempt (connState.punching).
+		st.punchWant, st.punchDone = true, punched
+		peerNAT = st.peer.nat
+	})
 
 	var headStart <-chan time.Time
-	if hs := c.relayHeadStart(); hs >= 0 {
+	if hs := c.relayHeadStart(peerNAT); hs >= 0 {
 		t := time.NewTimer(hs)
 		defer t.Stop()
 		headStart = t.C

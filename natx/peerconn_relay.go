@@ -92,17 +92,19 @@ func (c *PeerConn) relayRun(ctx context.Context, initiate bool) error {
 	ctx, cancel := context.WithTimeout(ctx, c.ps.cfg.RelayTimeout)
 	defer cancel()
 	ps := c.ps
+	var peer peerInfo
 	if initiate {
 		m, err := ps.request(ctx, c.peer, ps.msg("relay", c.id), "relay-ok")
 		if err != nil {
 			return err
 		}
-		c.setPeerInfo(m)
+		peer = c.setPeerInfo(m)
+	} else {
+		c.mu.Lock()
+		peer = c.st.peer
+		c.mu.Unlock()
 	}
 	mine, rl, _ := ps.selfInfo()
-	c.mu.Lock()
-	peer := c.st.peer
-	c.mu.Unlock()
 	role, err := relayRoleOf(ps.natHint(), peer.nat, mine, peer.relay, c.dialer, len(peer.addrs))
 	switch {
 	case err != nil:

@@ -342,8 +342,11 @@ func (c *PeerConn) route() route {
 	return c.st.cur
 }
 
-func (c *PeerConn) setPeerInfo(m parsedMsg) {
-	c.update(func(st *connState) { st.peer = peerInfo{relay: m.relay, addrs: m.addrs, nat: m.nat} })
+// setPeerInfo notes what the peer told about itself in m, and returns it.
+func (c *PeerConn) setPeerInfo(m parsedMsg) peerInfo {
+	p := peerInfo{relay: m.relay, addrs: m.addrs, nat: m.nat}
+	c.update(func(st *connState) { st.peer = p })
+	return p
 }
 
 // directRoute is the route over pa. The listener's own reachability tells
@@ -354,11 +357,17 @@ func (c *PeerConn) directRoute(pa *holepunch.Path) route {
 	return route{hop: hop{to: pa.Remote().Addr, path: pa}, kind: k, reason: why}
 }
 
-// offerPath offers a new direct path (see choose), and tells the loop,
-// which announces a pending path to the peer.
-func (c *PeerConn) offerPath(pa *holepunch.Path) {
+// offerPath offers a new direct path (see choose), with the change also
+// (if not nil) in the same update, and tells the loop, which announces a
+// pending path to the peer.
+func (c *PeerConn) offerPath(pa *holepunch.Path, also func(st *connState)) {
 	r, key := c.directRoute(pa), pa.RemoteKey()
-	if !c.update(func(st *connState) { st.offerDirect(pa, r, key) }) {
+	if !c.update(func(st *connState) {
+		st.offerDirect(pa, r, key)
+		if also != nil {
+			also(st)
+		}
+	}) {
 		_ = pa.Close()
 		return
 	}
