@@ -157,41 +157,27 @@ const (
 // holepunch takes it (resolveBirthday). Logger is left to NewPeers (the
 // Listener's).
 func (c PeerConfig) withDefaults() PeerConfig {
-	durs := []struct {
-		d   *time.Duration
-		def time.Duration
-	}{
-		{&c.PunchTimeout, defaultPunchTimeout},
-		{&c.RelayHeadStart, defaultRelayHeadStart},
-		{&c.RelayTimeout, defaultRelayTimeout},
-		{&c.RepunchInterval, defaultRepunchInterval},
-		{&c.KeepaliveInterval, defaultPeerKeepalive},
-	}
-	for _, f := range durs {
-		if *f.d == 0 {
-			*f.d = f.def
-		}
-	}
-	ints := []struct {
-		n   *int
-		def int
-	}{
-		{&c.MaxCandidates, defaultMaxCandidates},
-		{&c.ProbeRate, defaultProbeRate},
-		{&c.ProbeRateTotal, defaultProbeRateTotal},
-		{&c.MaxPeers, defaultMaxPeers},
-		{&c.ReadQueue, defaultPeerReadQueue},
-	}
-	for _, f := range ints {
-		if *f.n <= 0 {
-			*f.n = f.def
-		}
-	}
-	if c.RelayBudget <= 0 {
-		c.RelayBudget = defaultRelayBudget
-	}
+	const keepNegative, negativeToo = false, true
+	setDefault(&c.PunchTimeout, defaultPunchTimeout, keepNegative)
+	setDefault(&c.RelayHeadStart, defaultRelayHeadStart, keepNegative)
+	setDefault(&c.RelayTimeout, defaultRelayTimeout, keepNegative)
+	setDefault(&c.RepunchInterval, defaultRepunchInterval, keepNegative)
+	setDefault(&c.KeepaliveInterval, defaultPeerKeepalive, keepNegative)
+	setDefault(&c.RelayBudget, defaultRelayBudget, negativeToo)
+	setDefault(&c.MaxCandidates, defaultMaxCandidates, negativeToo)
+	setDefault(&c.ProbeRate, defaultProbeRate, negativeToo)
+	setDefault(&c.ProbeRateTotal, defaultProbeRateTotal, negativeToo)
+	setDefault(&c.MaxPeers, defaultMaxPeers, negativeToo)
+	setDefault(&c.ReadQueue, defaultPeerReadQueue, negativeToo)
 	c.Birthday = resolveBirthday(c.Birthday, c.ProbeRate)
 	return c
+}
+
+// setDefault sets *v to def when it is zero, or negative with negative.
+func setDefault[T ~int | ~int64](v *T, def T, negative bool) {
+	if *v == 0 || negative && *v < 0 {
+		*v = def
+	}
 }
 
 // signalRetry is the pause after a failed Signaler receive.
