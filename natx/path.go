@@ -82,6 +82,9 @@ func noRoute(why string, err error) route {
 // up reports whether r is a route (not PathNone).
 func (r route) up() bool { return r.kind != PathNone }
 
+// relayed reports whether r goes through a relay.
+func (r route) relayed() bool { return r.kind == PathRelayed }
+
 func (r route) state() PathState {
 	s := PathState{Kind: r.kind, Remote: r.to, Relay: r.relay, Reason: r.reason}
 	if r.path != nil {

@@ -2,7 +2,7 @@
 // the Listener's socket with a holepunch Puncher (a STUN handler on the
 // multiplexer that sees only checks), shares the application's Signaler
 // with it (peer_signal.go), and gives the application one PeerConn per peer
-// (path.go) from Dial and Accept.
+// (peerconn.go) from Dial and Accept.
 
 package natx
 

@@ -38,7 +38,7 @@ type peerMsg struct {
 	// NAT is the sender's NAT as its Listener measured it: natEDM
 	// (endpoint-dependent mapping), natNoUDP (UDP blocked) or empty
 	// (endpoint-independent, none, or unknown). It only decides how early
-	// the relay is set up (path_race.go).
+	// the relay is set up (peerconn_race.go).
 	NAT string `json:"n,omitempty"`
 }
 

@@ -4,7 +4,7 @@
 // when the two sides' NAT hints say punching is unlikely (both map
 // endpoint-dependently, or either side's UDP is blocked). Whichever path
 // comes first carries the data; a punched path that comes after the relayed
-// one replaces it through the lossless switch of path_loop.go, and a relayed
+// one replaces it through the lossless switch of peerconn_loop.go, and a relayed
 // path that comes after a punched one is not used.
 
 package natx

@@ -246,6 +246,3 @@ func (c *PeerConn) relayBothRun(ctx context.Context, rl *relay, mine, peerRelay 
 		}
 	}
 }
-
-// relayed returns whether r goes through a relay.
-func (r route) relayed() bool { return r.kind == PathRelayed }
