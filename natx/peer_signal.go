@@ -38,7 +38,7 @@ type peerMsg struct {
 	// NAT is the sender's NAT as its Listener measured it: natEDM
 	// (endpoint-dependent mapping), natNoUDP (UDP blocked) or empty
 	// (endpoint-independent, none, or unknown). It only decides how early
-	// the relay is set up (path_race.go).
+	// the relay is set up (peerconn_race.go).
 	NAT string `json:"n,omitempty"`
 }
 
@@ -111,7 +111,7 @@ func (s hpSignaler) Recv(ctx context.Context) (string, []byte, error) {
 		return m.from, m.b, nil
 	case <-ctx.Done():
 		return "", nil, ctx.Err()
-	case <-s.ps.done:
+	case <-s.ps.ctx.Done():
 		return "", nil, ErrClosed
 	}
 }
@@ -122,17 +122,16 @@ type sigIn struct {
 }
 
 // readSignals reads the Signaler until Close and dispatches by prefix.
-func (ps *Peers) readSignals() {
-	defer ps.wg.Done()
+func (ps *Peers) readSignals(ctx context.Context) {
 	for {
-		from, b, err := ps.sig.Recv(ps.ctx)
+		from, b, err := ps.sig.Recv(ctx)
 		if err != nil {
-			if ps.ctx.Err() != nil {
+			if ctx.Err() != nil {
 				return
 			}
 			ps.log.Debug("natx: signaler receive failed", "err", err)
 			select { // a broken Signaler must not spin
-			case <-ps.ctx.Done():
+			case <-ctx.Done():
 				return
 			case <-afterDelay(signalRetry):
 			}
