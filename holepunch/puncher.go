@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nodeconn/natx/internal/sigauth"
 	"github.com/pion/stun/v4"
 )
 
@@ -49,7 +50,7 @@ type Puncher struct {
 	txns     map[[stun.TransactionIDSize]byte]txn
 	gathers  map[[stun.TransactionIDSize]byte]gatherTxn
 	answers  map[attemptID]chan *signedSignal
-	replay   *replayMemory // authenticated mode only
+	replay   *sigauth.Replay // authenticated mode only
 	incoming int
 	paths    map[*Path]struct{}
 
@@ -117,7 +118,7 @@ func New(cfg Config, local netip.AddrPort, send SendFunc) (*Puncher, error) {
 		cancel:   cancel,
 	}
 	if cfg.Identity != nil {
-		p.replay = newReplayMemory(cfg.signalMaxAge(), 4096)
+		p.replay = sigauth.NewReplay(cfg.signalMaxAge(), sigauth.DefaultReplayMax)
 	}
 	p.wg.Add(1)
 	go p.recvLoop(ctx)
@@ -368,7 +369,7 @@ func (p *Puncher) onSignal(ctx context.Context, from string, msg []byte) error {
 			if !bytes.Equal(sig.from, s.peerKey) {
 				return fmt.Errorf("%w: answer signed by another key than %s's", ErrUnauthenticated, from)
 			}
-			if err := p.replay.admit(sig.nonce, sig.at, time.Now()); err != nil {
+			if err := admit(p.replay, sig); err != nil {
 				return err
 			}
 		}
@@ -457,7 +458,7 @@ func (p *Puncher) onOffer(ctx context.Context, from string, sig *signedSignal) e
 		return nil
 	}
 	if p.replay != nil {
-		if err := p.replay.admit(sig.nonce, sig.at, time.Now()); err != nil {
+		if err := admit(p.replay, sig); err != nil {
 			p.mu.Unlock()
 			return err
 		}
