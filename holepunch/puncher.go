@@ -203,7 +203,7 @@ func (p *Puncher) Connect(ctx context.Context, peer string) (*Path, error) {
 	defer cancel()
 	var peerKey ed25519.PublicKey
 	if p.cfg.Identity != nil {
-		k, err := p.peerKey(peer)
+		k, err := p.PeerKey(peer)
 		if err != nil {
 			return nil, err
 		}
@@ -414,7 +414,7 @@ func (p *Puncher) decodeSignal(from string, msg []byte) (*signedSignal, error) {
 		return nil, fmt.Errorf("%w: addressed to another key", ErrUnauthenticated)
 	}
 	if sig.typ == sigOffer {
-		want, err := p.peerKey(from)
+		want, err := p.PeerKey(from)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrUnauthenticated, err)
 		}
@@ -425,8 +425,11 @@ func (p *Puncher) decodeSignal(from string, msg []byte) (*signedSignal, error) {
 	return sig, nil
 }
 
-// peerKey returns the key of the peer named by a Signaler ID.
-func (p *Puncher) peerKey(peer string) (ed25519.PublicKey, error) {
+// PeerKey returns the public key of the peer a Signaler ID names, by the
+// Puncher's rule: Config.PeerKey if set, else the ID's text form
+// (ParsePeerID). An application that shares the Signaler with the Puncher
+// (as natx does) authenticates its own messages with the same rule.
+func (p *Puncher) PeerKey(peer string) (ed25519.PublicKey, error) {
 	if p.cfg.PeerKey != nil {
 		k, err := p.cfg.PeerKey(peer)
 		if err != nil {
