@@ -115,13 +115,15 @@ func TestPeersVnetRelayOnlyKey(t *testing.T) {
 // PeerConn: each attempt is refused, logged with its reason, and changes
 // nothing.
 //
-// Mutations caught (natx/peer_auth.go, peerAuth.open): without the
-// unsigned refusal, "forged bye" cuts the connection; without the sender
-// check, the bye signed by m cuts it; without sigauth.Verify,
-// "substituted relay" is taken (b registers a connection to a's name with
-// the decoy relay); without the recipient check, "re-targeted" is taken
-// (m registers a connection); without Replay.Admit, "replay" opens a
-// connection again.
+// Mutations caught (natx/peer_auth.go, peerAuth.open), each tried: without
+// the unsigned refusal, "forged bye" fails (the unsigned bye is not refused
+// as such); without sigauth.Verify, "substituted relay" is taken (the dial
+// succeeds); without the recipient check, "re-targeted" fails (m does not
+// refuse a's messages); without Replay.Admit, "replay" fails; without
+// setPeerInfo recording the key, the set-up check fails. Without the
+// sender check the bye signed by m is still refused here, by sameKey (the
+// connection's key is known): TestPeerAuthRefuses catches that mutation,
+// TestPeersSameKey the one of sameKey.
 func TestPeersVnetHostileSignaler(t *testing.T) {
 	pw := newPeerWorld(t, 5*time.Millisecond, 0, []vnetlab.NAT{apdm}, []vnetlab.NAT{apdm})
 	var mu sync.Mutex
