@@ -12,7 +12,7 @@
 // The context string differs per protocol, so a signature made for one
 // never verifies as the other's. Errors here name the reason only; each
 // protocol wraps them in its own sentinel (holepunch.ErrUnauthenticated,
-// natx.ErrUnauthenticated).
+// natx's errUnauthenticated).
 package sigauth
 
 import (
