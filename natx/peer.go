@@ -53,9 +53,14 @@ type PeerConfig struct {
 	// holepunch's authenticated mode (holepunch.Config.Identity), peers are
 	// named by their keys' text form (holepunch.PeerID) unless PeerKey says
 	// otherwise, and a direct path is confirmed only with the holder of the
-	// named peer's key (PeerConn.RemoteKey). natx's own messages (the relay
-	// set-up) are not signed yet: a relayed path is not authenticated. If
-	// nil, peers are names anyone can claim.
+	// named peer's key (PeerConn.RemoteKey). natx's own messages (open,
+	// ok, the relay set-up, bye) are signed the same way, bound to the
+	// recipient's key, the connection and a fresh nonce: a relayed path too
+	// is set up only with the holder of the named key, and the signalling
+	// channel cannot forge, change, replay or redirect a message (it is
+	// dropped and logged). Both peers set Identity, or neither: with it,
+	// unsigned messages are refused; without it, signed ones are, and peers
+	// are names anyone can claim.
 	Identity ed25519.PrivateKey
 	// PeerKey returns the public key of the peer a Signaler ID names, with
 	// Identity. If nil, the ID must be the key's text form.
@@ -198,6 +203,8 @@ type Peers struct {
 	pol remotePolicy
 	lim *rateLimiter
 	p   *holepunch.Puncher
+	// auth signs and checks natx's messages (peer_auth.go).
+	auth *peerAuth
 
 	hpIn     chan sigIn
 	tasks    *task.Group     // readSignals, acceptPaths, a PeerConn's fail
@@ -267,6 +274,7 @@ func (l *Listener) NewPeers(cfg PeerConfig) (*Peers, error) {
 		return nil, fmt.Errorf("natx: peers: %w", err)
 	}
 	ps.p = p
+	ps.auth = newPeerAuth(cfg.Identity, p.PeerKey)
 	if !l.attach(ps) {
 		tasks.Stop()
 		_ = p.Close()
@@ -368,7 +376,11 @@ func (ps *Peers) msg(t string, id uint64) peerMsg {
 }
 
 func (ps *Peers) send(ctx context.Context, peer string, m peerMsg) error {
-	return ps.sig.Send(ctx, peer, encodePeerMsg(m))
+	b, err := ps.auth.seal(peer, m)
+	if err != nil {
+		return err
+	}
+	return ps.sig.Send(ctx, peer, b)
 }
 
 // request sends m until a reply of type want for m.ID arrives.
@@ -463,8 +475,8 @@ func (ps *Peers) DialKey(ctx context.Context, pub ed25519.PublicKey) (*PeerConn,
 // to become direct. ctx bounds the set-up only.
 func (ps *Peers) Dial(ctx context.Context, peer string) (*PeerConn, error) {
 	start := time.Now()
-	if ps.cfg.Identity != nil && ps.cfg.PeerKey == nil {
-		if _, err := holepunch.ParsePeerID(peer); err != nil {
+	if ps.cfg.Identity != nil {
+		if _, err := ps.p.PeerKey(peer); err != nil {
 			return nil, fmt.Errorf("natx: dial: %w (with PeerConfig.Identity, a peer is named by its key)", err)
 		}
 	}

@@ -179,11 +179,13 @@ func (c *PeerConn) SetupTime() time.Duration { return c.setupTime }
 // Peer returns the peer's Signaler ID.
 func (c *PeerConn) Peer() string { return c.peer }
 
-// RemoteKey returns the peer's public key as verified by a direct path
-// (PeerConfig.Identity: the peer signed its half of the attempt with that
-// key, and only its holder could answer the checks), or nil while no direct
-// path has been confirmed, or without Identity. A PeerConn carried only by
-// a relay has no verified key: natx does not sign its relay set-up yet.
+// RemoteKey returns the peer's verified public key (PeerConfig.Identity):
+// the peer signed natx's set-up messages of this PeerConn with it (its
+// open or ok, its relay address), and of a direct path its half of the
+// attempt, whose checks only the key's holder could answer. A PeerConn
+// carried only by a relay has it too. It is nil without Identity. natx
+// authenticates the set-up, not the datagrams: encrypt and authenticate
+// them end to end (examples/quic).
 func (c *PeerConn) RemoteKey() ed25519.PublicKey {
 	c.mu.Lock()
 	defer c.mu.Unlock()

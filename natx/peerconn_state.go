@@ -47,8 +47,8 @@ type connState struct {
 	drop     []*holepunch.Path // paths forgotten: update closes them
 	addrs    map[netip.AddrPort]struct{}
 	peer     peerInfo
-	// remoteKey is the peer's key as verified by a direct path
-	// (PeerConfig.Identity).
+	// remoteKey is the peer's verified key (PeerConfig.Identity): from
+	// its signed messages (peer_auth.go), or a direct path.
 	remoteKey ed25519.PublicKey
 
 	relaying   bool     // a relay set-up runs
@@ -345,7 +345,12 @@ func (c *PeerConn) route() route {
 // setPeerInfo notes what the peer told about itself in m, and returns it.
 func (c *PeerConn) setPeerInfo(m parsedMsg) peerInfo {
 	p := peerInfo{relay: m.relay, addrs: m.addrs, nat: m.nat}
-	c.update(func(st *connState) { st.peer = p })
+	c.update(func(st *connState) {
+		st.peer = p
+		if m.key != nil { // signed by the peer (PeerConfig.Identity, peer_auth.go)
+			st.remoteKey = m.key
+		}
+	})
 	return p
 }
 
