@@ -62,18 +62,32 @@ func newClient(ctx context.Context, cfg Config, gw netip.Addr, h *httpClient, an
 	}
 	c.life, c.cancel = context.WithCancel(context.Background())
 	if len(svcs) > 1 {
-		// Routers often list a WANPPPConnection and a WANIPConnection of which
-		// only one is connected: take the first, in preference order, that
-		// reports a valid external address.
-		for _, s := range svcs {
-			c.svc = s
-			if a, err := c.externalAddr(ctx); err == nil && a.IsValid() && !a.IsUnspecified() {
-				break
-			}
-			c.svc = svcs[0]
-		}
+		c.svc = chooseService(ctx, c, svcs)
 	}
 	return c, nil
+}
+
+// chooseService picks, among several services (resolveServices' order,
+// one per control URL), the first that reports a valid external address:
+// routers often list a WANPPPConnection and a WANIPConnection of which only
+// one is connected. Each is asked once; the chosen one's answer serves the
+// first mapping (it is the question AddMapping asks, see addrReuse). When
+// none reports an address the first is used: an empty IPv4 address is what
+// a working gateway behind a carrier NAT may say (issue 14's facts), not a
+// sign that the service is unusable.
+func chooseService(ctx context.Context, c *Client, svcs []wanService) wanService {
+	for _, s := range svcs {
+		c.svc = s
+		a, err := c.externalAddr(ctx)
+		c.log.Debug("upnp: service probed", "service", s.urn, "addr", a, "err", err)
+		if err == nil && a.IsValid() && !a.IsUnspecified() {
+			p := &pendingAddr{done: make(chan struct{}), addr: a, at: time.Now()}
+			close(p.done)
+			c.addr = p
+			return s
+		}
+	}
+	return svcs[0]
 }
 
 // Service returns the URN of the WAN connection service in use, e.g.

@@ -21,6 +21,13 @@ const (
 	urnWANIP2 = "urn:schemas-upnp-org:service:WANIPConnection:2"
 	urnPPP1   = "urn:schemas-upnp-org:service:WANPPPConnection:1"
 
+	// The TR-064 era's types (DSL Forum), offered alone by some routers
+	// (Huawei HG531, AVM FRITZ!Box's TR-064 description; see
+	// upnptest/testdata/routers).
+	urnLegacyIGD1 = "urn:dslforum-org:device:InternetGatewayDevice:1"
+	urnLegacyIP1  = "urn:dslforum-org:service:WANIPConnection:1"
+	urnLegacyPPP1 = "urn:dslforum-org:service:WANPPPConnection:1"
+
 	ssdpMulticastAddr = "239.255.255.250"
 )
 
@@ -32,13 +39,15 @@ const (
 // several. Measured against miniupnpd 2.3.1: one unicast search is answered
 // after 51 ms, six (three targets, unicast and multicast) after 80 to 120
 // ms, and while answers are pending its HTTP server is slower too
-// (docs/upnp.md).
-var searchTargets = [...]string{urnIGD1, urnIGD2, urnWANIP1}
+// (docs/upnp.md). The DSL Forum's device type comes last: a router whose
+// root device is of that type need not answer the others.
+var searchTargets = [...]string{urnIGD1, urnIGD2, urnWANIP1, urnLegacyIGD1}
 
 // acceptedST reports whether an answer's ST is one we could use.
 func acceptedST(st string) bool {
 	switch st {
-	case urnIGD1, urnIGD2, urnWANIP1, urnWANIP2, urnPPP1, "upnp:rootdevice":
+	case urnIGD1, urnIGD2, urnWANIP1, urnWANIP2, urnPPP1, "upnp:rootdevice",
+		urnLegacyIGD1, urnLegacyIP1, urnLegacyPPP1:
 		return true
 	}
 	return false
