@@ -97,6 +97,7 @@ func Discover(ctx context.Context, cfg Config) (*Client, error) {
 			if !now.Before(giveUp) {
 				log.Debug("upnp: every description of the gateway is unusable", "err", lastErr,
 					"elapsed", time.Since(start))
+				lastErr = fmt.Errorf("%w (every description the gateway gave is unusable)", lastErr)
 				break
 			}
 			wake = giveUp

@@ -35,6 +35,9 @@ type Fault struct {
 	Action string // e.g. "AddPortMapping"
 	Code   int    // UPnP errorCode, e.g. 718
 	Count  int    // fail the next Count calls; 0: every call
+	// Body, if set, is sent verbatim (HTTP 500) instead of the fault the
+	// Server writes for Code: a router's recorded fault (Recording).
+	Body string
 }
 
 // Options configures a Server. The zero Options is a well-behaved IGD:2 with
@@ -95,6 +98,25 @@ type Options struct {
 	// (which serves the same description). Its HTTP requests are counted
 	// under "rogue".
 	RogueAddr netip.Addr
+	// Description, if set, is served verbatim as the root description
+	// instead of the generated one (a Recording's), and SOAP control is
+	// served for the WAN connection services it lists (WANIPConnection:1
+	// and :2, WANPPPConnection:1, and the DSL Forum's two), each only at
+	// its control URL's path and under its own service type. The Version,
+	// PPP, ControlURL and URLBase options do not apply then.
+	Description string
+	// SSDPAnswer, if set, is sent verbatim (a Recording's) to every
+	// M-SEARCH for a type the description holds (or ssdp:all,
+	// upnp:rootdevice), but for its LOCATION, which points to the Server
+	// (or Options.Location).
+	SSDPAnswer string
+	// Answers, by SOAP action name, are sent verbatim (HTTP 200) instead of
+	// the action's result: a router's recorded answer. The action is not
+	// carried out.
+	Answers map[string]string
+	// ServiceExternalIP sets GetExternalIPAddress's answer per service,
+	// by control URL path (e.g. "/ctl/IPConn"), over ExternalIP.
+	ServiceExternalIP map[string]string
 	// Flood, if nonzero, sends this many junk datagrams from the gateway's
 	// SSDP socket before each answer (truncated, bare LF, duplicate or
 	// unsafe LOCATION, oversized, non-HTTP ...), and as many plausible
@@ -135,7 +157,13 @@ type Server struct {
 	counts    map[string]int
 	extIP     string
 	hostileN  int64 // body bytes of hostile answers written
+
+	services []service // the WAN connection services served
+	types    []string  // the device and service types of the description
 }
+
+// service is a WAN connection service: its type and control URL path.
+type service struct{ urn, path string }
 
 // NewServer starts a Server and stops it when the test ends. It fails the
 // test if the server cannot start.
@@ -164,6 +192,12 @@ func Start(opts Options) (*Server, error) {
 	}
 	if opts.Version == 0 {
 		s.opts.Version = 2
+	}
+	if opts.Description != "" {
+		var err error
+		if s.services, s.types, err = describedServices(opts.Description); err != nil {
+			return nil, fmt.Errorf("description: %w", err)
+		}
 	}
 	var err error
 	if s.ssdp, err = net.ListenUDP(family("udp", s.addr), net.UDPAddrFromAddrPort(netip.AddrPortFrom(s.addr, 0))); err != nil {
@@ -287,8 +321,9 @@ func (s *Server) AddEntry(e Entry) {
 }
 
 // Count returns how many requests the server got of a kind: a SOAP action
-// name, "description" (GET of the description), "M-SEARCH", or "rogue"
-// (any HTTP request to the rogue host).
+// name, a SOAP action name and control URL path ("GetExternalIPAddress
+// /ctl/IPConn"), "description" (GET of the description), "M-SEARCH", or
+// "rogue" (any HTTP request to the rogue host).
 func (s *Server) Count(kind string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -54,6 +55,9 @@ func (s *Server) serviceURN() string {
 
 // description renders the root device description, shaped like miniupnpd's.
 func (s *Server) description() string {
+	if s.opts.Description != "" {
+		return s.opts.Description
+	}
 	v := s.opts.Version
 	ctl := s.opts.ControlURL
 	if ctl == "" {
@@ -102,11 +106,12 @@ func (s *Server) control(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.count(action)
+	s.count(action + " " + r.URL.Path)
 	if s.opts.HostileAction == action && s.opts.Hostile != HostileNone {
 		s.hostile(w, r, fmt.Sprintf(`<?xml version="1.0"?><s:Envelope xmlns:s="%s"><s:Body>`, soapNS))
 		return
 	}
-	if urn != s.serviceURN() {
+	if !s.serves(urn, r.URL.Path) {
 		soapFault(w, 401, "Invalid Action")
 		return
 	}
@@ -115,12 +120,23 @@ func (s *Server) control(w http.ResponseWriter, r *http.Request) {
 		soapFault(w, 402, "Invalid Args")
 		return
 	}
-	if code := s.takeFault(action); code != 0 {
-		soapFault(w, code, "injected fault")
+	if f, ok := s.takeFault(action); ok {
+		if f.Body != "" {
+			w.Header().Set("Content-Type", `text/xml; charset="utf-8"`)
+			w.WriteHeader(http.StatusInternalServerError)
+			io.WriteString(w, f.Body)
+			return
+		}
+		soapFault(w, f.Code, "injected fault")
+		return
+	}
+	if body, ok := s.opts.Answers[action]; ok {
+		w.Header().Set("Content-Type", `text/xml; charset="utf-8"`)
+		io.WriteString(w, body)
 		return
 	}
 	requester, _ := netip.ParseAddrPort(r.RemoteAddr)
-	out, code := s.act(action, args, requester.Addr().Unmap())
+	out, code := s.act(urn, r.URL.Path, action, args, requester.Addr().Unmap())
 	s.sleep(s.answerDelay(), r.Context().Done())
 	if code != 0 {
 		soapFault(w, code, errorName(code))
@@ -137,8 +153,77 @@ func (s *Server) control(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, b.String())
 }
 
-// takeFault returns the code of the first matching injected fault, if any.
-func (s *Server) takeFault(action string) int {
+// serves reports whether SOAP actions of service type urn are served at
+// path.
+func (s *Server) serves(urn, path string) bool {
+	if s.opts.Description == "" {
+		return urn == s.serviceURN()
+	}
+	for _, sv := range s.services {
+		if sv.urn == urn && sv.path == path {
+			return true
+		}
+	}
+	return false
+}
+
+// wanTypes are the WAN connection service types a Description is served
+// for.
+var wanTypes = map[string]bool{
+	"urn:schemas-upnp-org:service:WANIPConnection:1":  true,
+	"urn:schemas-upnp-org:service:WANIPConnection:2":  true,
+	"urn:schemas-upnp-org:service:WANPPPConnection:1": true,
+	"urn:dslforum-org:service:WANIPConnection:1":      true,
+	"urn:dslforum-org:service:WANPPPConnection:1":     true,
+}
+
+// describedServices reads a description's WAN connection services (type
+// and control URL path) and all its device and service types.
+func describedServices(desc string) (svcs []service, types []string, err error) {
+	dec := xml.NewDecoder(strings.NewReader(desc))
+	var text strings.Builder
+	var cur service
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return svcs, types, nil
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			text.Reset()
+			if t.Name.Local == "service" {
+				cur = service{}
+			}
+		case xml.CharData:
+			text.Write(t)
+		case xml.EndElement:
+			v := strings.TrimSpace(text.String())
+			switch t.Name.Local {
+			case "deviceType":
+				types = append(types, v)
+			case "serviceType":
+				cur.urn = v
+				types = append(types, v)
+			case "controlURL":
+				u, err := url.Parse(v)
+				if err != nil {
+					return nil, nil, err
+				}
+				cur.path = u.Path
+			case "service":
+				if wanTypes[cur.urn] {
+					svcs = append(svcs, cur)
+				}
+			}
+		}
+	}
+}
+
+// takeFault returns the first matching injected fault, if any.
+func (s *Server) takeFault(action string) (Fault, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i, f := range s.faults {
@@ -152,9 +237,9 @@ func (s *Server) takeFault(action string) int {
 				s.faults[i].Count--
 			}
 		}
-		return f.Code
+		return f, true
 	}
-	return 0
+	return Fault{}, false
 }
 
 // soapArgs reads the arguments of the action element in a SOAP envelope.
@@ -189,7 +274,7 @@ func soapArgs(r io.Reader) (map[string]string, error) {
 
 // act performs a SOAP action on the table. It returns the output arguments
 // as name, value pairs, or a UPnP error code.
-func (s *Server) act(action string, a map[string]string, requester netip.Addr) ([]string, int) {
+func (s *Server) act(urn, path, action string, a map[string]string, requester netip.Addr) ([]string, int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	proto := strings.ToUpper(a["NewProtocol"])
@@ -197,9 +282,12 @@ func (s *Server) act(action string, a map[string]string, requester netip.Addr) (
 	ext := uint16(ext64)
 	switch action {
 	case "GetExternalIPAddress":
+		if ip, ok := s.opts.ServiceExternalIP[path]; ok {
+			return []string{"NewExternalIPAddress", ip}, 0
+		}
 		return []string{"NewExternalIPAddress", s.extIP}, 0
 	case "AddPortMapping", "AddAnyPortMapping":
-		if action == "AddAnyPortMapping" && (s.opts.Version < 2 || s.opts.PPP) {
+		if action == "AddAnyPortMapping" && urn != "urn:schemas-upnp-org:service:WANIPConnection:2" {
 			return nil, 401
 		}
 		in64, err1 := strconv.ParseUint(a["NewInternalPort"], 10, 16)
