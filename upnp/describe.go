@@ -136,6 +136,24 @@ func (l *latin1Reader) Read(p []byte) (int, error) {
 	return out, err
 }
 
+// resolveFirewall returns the gateway's IPv6 firewall control service
+// (IGD:2), nil if it has none on the gateway. resolveServices must have set
+// the URL base.
+func (h *httpClient) resolveFirewall(root *goupnp.RootDevice, loc *url.URL) *internetgateway2.WANIPv6FirewallControl1 {
+	for _, s := range root.Device.FindService(urnFirewall1) {
+		if !s.ControlURL.Ok || len(s.ControlURL.Str) > maxLocationLen || checkPinned(&s.ControlURL.URL, h.gw) != nil {
+			continue
+		}
+		return &internetgateway2.WANIPv6FirewallControl1{ServiceClient: goupnp.ServiceClient{
+			SOAPClient: &soap.SOAPClient{EndpointURL: s.ControlURL.URL, HTTPClient: *h.client},
+			RootDevice: root,
+			Location:   loc,
+			Service:    s,
+		}}
+	}
+	return nil
+}
+
 // resolveServices sets the URL base of root (its URLBase, else loc) and
 // returns the WAN connection services whose control URL is on the gateway,
 // in order of preference, each control URL once (a device that lists one

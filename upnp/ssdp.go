@@ -20,6 +20,8 @@ const (
 	urnWANIP1 = "urn:schemas-upnp-org:service:WANIPConnection:1"
 	urnWANIP2 = "urn:schemas-upnp-org:service:WANIPConnection:2"
 	urnPPP1   = "urn:schemas-upnp-org:service:WANPPPConnection:1"
+	// urnFirewall1 is IGD:2's IPv6 firewall control (pinholes).
+	urnFirewall1 = "urn:schemas-upnp-org:service:WANIPv6FirewallControl:1"
 
 	// The TR-064 era's types (DSL Forum), offered alone by some routers
 	// (Huawei HG531, AVM FRITZ!Box's TR-064 description; see

@@ -95,6 +95,28 @@ func (l *Ledger) Get(key string) (string, bool) {
 	return e.Value, true
 }
 
+// All returns the entries that have not expired, key to value (empty when
+// the file cannot be read).
+func (l *Ledger) All() map[string]string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	m := l.mem
+	if l.path != "" {
+		var err error
+		if m, err = l.read(); err != nil {
+			return map[string]string{}
+		}
+	}
+	out := make(map[string]string, len(m))
+	now := l.now()
+	for k, e := range m {
+		if now.Before(e.Expires) {
+			out[k] = e.Value
+		}
+	}
+	return out
+}
+
 // Put sets key to value until expires.
 func (l *Ledger) Put(key, value string, expires time.Time) error {
 	return l.change(func(m map[string]Entry) { m[key] = Entry{Value: value, Expires: expires} })

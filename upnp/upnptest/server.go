@@ -117,6 +117,24 @@ type Options struct {
 	// ServiceExternalIP sets GetExternalIPAddress's answer per service,
 	// by control URL path (e.g. "/ctl/IPConn"), over ExternalIP.
 	ServiceExternalIP map[string]string
+	// IPv6Firewall adds IGD:2's WANIPv6FirewallControl:1 (control URL
+	// /ctl/IP6FCtl) to the generated description: IPv6 pinholes, checked
+	// as miniupnpd does (the internal client must be the requester's
+	// address, internal port not 0, protocol 6 or 17, lease 1 to 86400 s;
+	// error 702 when the firewall is disabled, 703 when pinholes are not
+	// allowed, 704 for an unknown UniqueID, 606 for another client's).
+	IPv6Firewall bool
+	// FirewallDisabled and InboundPinholeDisallowed are GetFirewallStatus's
+	// answers (inverted), and make pinhole actions fail with 702 and 703.
+	FirewallDisabled, InboundPinholeDisallowed bool
+	// Hostile pinhole modes. PinholeAnyClient opens a pinhole for any
+	// internal client, not only the requester (and lets anyone update or
+	// delete it). PinholeLeaseZero accepts LeaseTime 0, as a pinhole that
+	// never expires. PinholeReuseID answers every new pinhole with the
+	// UniqueID of the first one. PinholeIDAnswer, if set, is AddPinhole's
+	// UniqueID answer, verbatim (e.g. "70000", "-1").
+	PinholeAnyClient, PinholeLeaseZero, PinholeReuseID bool
+	PinholeIDAnswer                                    string
 	// Flood, if nonzero, sends this many junk datagrams from the gateway's
 	// SSDP socket before each answer (truncated, bare LF, duplicate or
 	// unsafe LOCATION, oversized, non-HTTP ...), and as many plausible
@@ -133,6 +151,15 @@ type Entry struct {
 	Description    string
 	Lease          uint32 // granted, in seconds; 0 = permanent
 	Enabled        bool
+}
+
+// PinholeEntry is an IPv6 pinhole of the fake's firewall.
+type PinholeEntry struct {
+	UniqueID       uint16
+	InternalClient string
+	InternalPort   uint16
+	Protocol       int    // 6 (TCP) or 17 (UDP)
+	Lease          uint32 // seconds; 0 only in PinholeLeaseZero mode
 }
 
 // Server is a running fake IGD.
@@ -158,6 +185,8 @@ type Server struct {
 	extIP     string
 	hostileN  int64 // body bytes of hostile answers written
 
+	holes    []PinholeEntry
+	nextID   uint16
 	services []service // the WAN connection services served
 	types    []string  // the device and service types of the description
 }
@@ -312,6 +341,22 @@ func (s *Server) Mappings() []Entry {
 	return slices.Clone(s.table)
 }
 
+// Pinholes returns a copy of the IPv6 pinhole table.
+func (s *Server) Pinholes() []PinholeEntry {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.holes)
+}
+
+// AddPinholeEntry puts a pinhole in the table directly (one left by a
+// previous run), keeping its UniqueID.
+func (s *Server) AddPinholeEntry(e PinholeEntry) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.holes = append(s.holes, e)
+	s.nextID = max(s.nextID, e.UniqueID)
+}
+
 // AddEntry puts an entry in the table directly, for example one that belongs
 // to another client, to provoke 718.
 func (s *Server) AddEntry(e Entry) {
@@ -373,12 +418,12 @@ func (s *Server) SetExternalIP(ip string) {
 	s.extIP = ip
 }
 
-// Reboot forgets every mapping. With newPort, the HTTP server also moves to
+// Reboot forgets every mapping and pinhole. With newPort, the HTTP server also moves to
 // a new port, so control URLs learnt before stop working (connection
 // refused), as on routers that pick a random port at boot.
 func (s *Server) Reboot(newPort bool) error {
 	s.mu.Lock()
-	s.table = nil
+	s.table, s.holes = nil, nil
 	old := s.http
 	closed := s.closed
 	s.mu.Unlock()
