@@ -295,3 +295,23 @@ func TestPinholeGoneAfterReboot(t *testing.T) {
 		t.Fatalf("%d deletions of a forgotten pinhole", n)
 	}
 }
+
+// TestPinholeOverIPv4: a Client that reaches the gateway over IPv4 has no
+// IPv6 address to open: its own IPv4 address and the unspecified one are
+// refused before any request (the service wants the requester's IPv6
+// address: miniupnpd's PinholeVerification).
+//
+// Mutation caught: checkInternal6 without its IPv4 test (our IPv4
+// address is sent).
+func TestPinholeOverIPv4(t *testing.T) {
+	s := upnptest.NewServer(t, upnptest.Options{IPv6Firewall: true})
+	c := discover(t, s, nil)
+	for _, in := range []netip.AddrPort{internal(c), any6, netip.AddrPortFrom(netip.AddrFrom16(c.LocalAddr().As16()), 4000)} {
+		if _, err := c.AddPinhole(context.Background(), "udp", in, 0); err == nil {
+			t.Errorf("%v: pinhole opened", in)
+		}
+	}
+	if n := s.Count("AddPinhole"); n != 0 {
+		t.Fatalf("%d AddPinhole requests", n)
+	}
+}
