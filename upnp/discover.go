@@ -140,8 +140,17 @@ func Discover(ctx context.Context, cfg Config) (*Client, error) {
 		}
 		seen[key] = true
 		log.Debug("upnp: SSDP answer", "location", key, "elapsed", time.Since(start))
-		c, err := newClient(ctx, cfg, gw, h, ans, log)
+		hc := h
+		if ans.Pin.IsValid() {
+			hc = newHTTPClient(ans.Pin, cfg.Net, cfg.requestTimeout())
+			hc.onLink = true
+			log.Debug("upnp: gateway serves UPnP on its LAN address", "addr", ans.Pin)
+		}
+		c, err := newClient(ctx, cfg, gw, hc, ans, log)
 		if err != nil {
+			if hc != h {
+				hc.close()
+			}
 			log.Debug("upnp: gateway answer not usable", "location", key, "err", err)
 			lastErr = err
 			lastNew = time.Now() // the settle counts from the verdict: answers queued meanwhile are read
@@ -149,6 +158,9 @@ func Discover(ctx context.Context, cfg Config) (*Client, error) {
 		}
 		log.Debug("upnp: gateway found", "location", key, "service", c.svc.urn,
 			"elapsed", time.Since(start))
+		if hc != h {
+			h.close()
+		}
 		return c, nil
 	}
 	h.close()

@@ -74,7 +74,8 @@ func mSearch(host, st string, mx int) []byte {
 type ssdpAnswer struct {
 	ST       string
 	USN      string
-	Location *url.URL // passed checkLocation
+	Location *url.URL   // passed checkLocation
+	Pin      netip.Addr // valid: the gateway's alias HTTP is pinned to (routerAlias)
 }
 
 // parseSSDPAnswer parses and vets one datagram received from src. It returns
@@ -107,10 +108,42 @@ func parseSSDPAnswer(b []byte, src netip.AddrPort, gw netip.Addr) (ssdpAnswer, e
 		return ssdpAnswer{}, fmt.Errorf("ssdp: %d LOCATION headers", len(locs))
 	}
 	u, err := checkLocation(strings.TrimSpace(locs[0]), gw)
+	var pin netip.Addr
 	if err != nil {
-		return ssdpAnswer{}, err
+		// A link-local IPv6 gateway may name its global LAN address
+		// (miniupnpd does): see routerAlias.
+		if pin = routerAlias(strings.TrimSpace(locs[0]), gw); !pin.IsValid() {
+			return ssdpAnswer{}, err
+		}
+		if u, err = checkLocation(strings.TrimSpace(locs[0]), pin); err != nil {
+			return ssdpAnswer{}, err
+		}
 	}
-	return ssdpAnswer{ST: strings.TrimSpace(st[0]), USN: resp.Header.Get("Usn"), Location: u}, nil
+	return ssdpAnswer{ST: strings.TrimSpace(st[0]), USN: resp.Header.Get("Usn"), Location: u, Pin: pin}, nil
+}
+
+// routerAlias returns the host of loc when gw is a link-local IPv6
+// gateway and that host is a global unicast IPv6 address (no zone, not
+// IPv4-mapped): the address the router serves UPnP on for its LAN, which
+// an IPv6 pinhole needs (the service opens only the requester's own
+// address, so the requests must leave from our global address, which the
+// kernel picks towards a global destination, never towards fe80::).
+// HTTP is then pinned to that one address, and a connection is kept only
+// if its two ends share their /64 (httpClient.onLink): the router is on
+// our link. Anything else is the invalid Addr.
+func routerAlias(loc string, gw netip.Addr) netip.Addr {
+	if !gw.Is6() || !gw.IsLinkLocalUnicast() || len(loc) > maxLocationLen {
+		return netip.Addr{}
+	}
+	u, err := url.Parse(loc)
+	if err != nil {
+		return netip.Addr{}
+	}
+	a, err := netip.ParseAddr(u.Hostname())
+	if err != nil || !a.Is6() || a.Is4In6() || a.Zone() != "" || !a.IsGlobalUnicast() || a.IsLinkLocalUnicast() {
+		return netip.Addr{}
+	}
+	return a
 }
 
 // checkLocation applies the URL safety rule to a LOCATION (or, through
