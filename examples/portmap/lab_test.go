@@ -362,3 +362,47 @@ func TestLabPinholeGatewayReboot(t *testing.T) {
 		t.Fatalf("router still holds the pinhole after exit:\n%s", rules)
 	}
 }
+
+// TestLabUPnPPinhole: on a DualStack site, `portmap -gateway fe80::1%eth0
+// -via upnp` opens an IGD:2 pinhole (WANIPv6FirewallControl) for the
+// host's global address through natx's keeper: the mapped line says
+// family ipv6, pinhole true, via upnp, external = the host itself; the
+// internet reaches the host through it over IPv6 with an unsolicited
+// datagram (UDP) or connection (TCP), it is renewed (UpdatePinhole), and
+// after SIGTERM the router's ruleset holds none of it and the internet is
+// dropped again. miniupnpd finds itself on its global LAN address
+// (LOCATION), which upnp pins (docs/upnp.md).
+func TestLabUPnPPinhole(t *testing.T) {
+	t.Parallel()
+	l := netlab.New(t)
+	s := l.AddSite(netlab.DualStack)
+	s.StartMiniupnpd(netlab.MiniupnpdOptions{})
+	for i, proto := range []string{"udp", "tcp"} {
+		port := 24320 + i
+		t.Run(proto, func(t *testing.T) {
+			want := netip.AddrPortFrom(s.HostIP6, uint16(port))
+			rule := fmt.Sprintf("dport %d @nh,192,128 0x%x ", port, s.HostIP6.As16())
+			p, e := netlab.StartJSON(t, l, s.Host, "portmap", 20*time.Second, func(e event) bool { return e.Event == "mapped" || e.Event == "error" },
+				"-gateway", s.GatewayIP6.String(), "-port", strconv.Itoa(port), "-proto", proto, "-via", "upnp", "-lifetime", "4s", "-echo")
+			if e.Event != "mapped" || e.Via != "upnp" || e.Family != "ipv6" || !e.Pinhole || e.External != want.String() || e.Internal != want.String() {
+				t.Fatalf("got %+v, want a upnp pinhole %v\n%s", e, want, p.Output())
+			}
+			if err := echoFrom(l.Internet, proto, e.External); err != nil {
+				t.Fatalf("internet → %s: %v", e.External, err)
+			}
+			if rules, _ := s.Rules(); !strings.Contains(rules, rule) {
+				t.Fatalf("router lacks the pinhole:\n%s", rules)
+			}
+			if _, err := netlab.WaitJSON(p, 10*time.Second, func(e event) bool { return e.Event == "renewed" }); err != nil {
+				t.Fatalf("no renewal: %v\n%s", err, p.Output())
+			}
+			stopPortmap(t, p)
+			if rules, _ := s.Rules(); strings.Contains(rules, rule) {
+				t.Fatalf("router still holds the pinhole after exit:\n%s", rules)
+			}
+			if err := echoFrom(l.Internet, proto, e.External); err == nil {
+				t.Fatal("the internet still reaches the host after the pinhole closed")
+			}
+		})
+	}
+}
