@@ -9,7 +9,6 @@ package upnp_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -226,7 +225,7 @@ func TestLabUPnPPinhole(t *testing.T) {
 		port := 24000 + i
 		t.Run(transport, func(t *testing.T) {
 			dst := netip.AddrPortFrom(s.HostIP6, uint16(port))
-			labProbeClosed(t, l, s, transport, dst)
+			s.ExpectClosed6(t, transport, dst)
 			p := l.StartHelper(s.Host, "pinhole", s.GatewayIP6.String(), transport, strconv.Itoa(port), state)
 			mapped := waitEvent(t, p, "mapped")
 			if mapped.Event != "mapped" {
@@ -241,7 +240,7 @@ func TestLabUPnPPinhole(t *testing.T) {
 			if err := l.Internet.ProbeEcho(transport, dst); err != nil {
 				t.Fatalf("internet to %v through the pinhole: %v", dst, err)
 			}
-			if rules, err := s.Rules(); err != nil || !strings.Contains(rules, labPinholeRule(dst)) {
+			if rules, err := s.Rules(); err != nil || !strings.Contains(rules, netlab.PinholeRule(dst)) {
 				t.Fatalf("router rules lack the pinhole for %v (%v):\n%s", dst, err, rules)
 			}
 			_ = p.Signal(15)
@@ -251,10 +250,10 @@ func TestLabUPnPPinhole(t *testing.T) {
 			if e := waitEvent(t, p, "removed"); e.Event != "removed" {
 				t.Fatalf("deletion failed: %s", e.Error)
 			}
-			if rules, _ := s.Rules(); strings.Contains(rules, labPinholeRule(dst)) {
+			if rules, _ := s.Rules(); strings.Contains(rules, netlab.PinholeRule(dst)) {
 				t.Fatalf("router still holds the pinhole after Close:\n%s", rules)
 			}
-			labProbeClosed(t, l, s, transport, dst)
+			s.ExpectClosed6(t, transport, dst)
 		})
 	}
 	t.Run("kill-9", func(t *testing.T) {
@@ -265,14 +264,14 @@ func TestLabUPnPPinhole(t *testing.T) {
 		}
 		_ = p.Signal(9)
 		_ = p.Wait()
-		if rules, _ := s.Rules(); !strings.Contains(rules, labPinholeRule(dst)) {
+		if rules, _ := s.Rules(); !strings.Contains(rules, netlab.PinholeRule(dst)) {
 			t.Fatalf("the killed helper's pinhole is not on the router:\n%s", rules)
 		}
 		next := l.StartHelper(s.Host, "pinhole", s.GatewayIP6.String(), "udp", "24011", state)
 		if e := waitEvent(t, next, "renewed"); e.Event != "renewed" {
 			t.Fatalf("pinhole failed: %s", e.Error)
 		}
-		if rules, _ := s.Rules(); strings.Contains(rules, labPinholeRule(dst)) {
+		if rules, _ := s.Rules(); strings.Contains(rules, netlab.PinholeRule(dst)) {
 			t.Fatalf("the killed helper's pinhole survived the next run:\n%s", rules)
 		}
 		_ = next.Signal(15)
@@ -281,27 +280,4 @@ func TestLabUPnPPinhole(t *testing.T) {
 			t.Fatalf("deletion failed: %s", e.Error)
 		}
 	})
-}
-
-// labPinholeRule is how nft prints miniupnpd's match on a pinhole's
-// internal address and port.
-func labPinholeRule(a netip.AddrPort) string {
-	return fmt.Sprintf("dport %d @nh,192,128 0x%x ", a.Port(), a.Addr().As16())
-}
-
-// labProbeClosed fails t unless an echo server on the site's host at dst,
-// serving now, is unreachable from the internet: the firewall drops it.
-func labProbeClosed(t *testing.T, l *netlab.Lab, s *netlab.Site, transport string, dst netip.AddrPort) {
-	t.Helper()
-	var echo io.Closer
-	if err := s.Host.Do(func() (err error) {
-		echo, err = netlab.ServeEcho(transport+"6", dst.Port())
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer echo.Close()
-	if err := l.Internet.ProbeEcho(transport, dst); err == nil {
-		t.Fatalf("the internet reached %v without a pinhole: the firewall lets everything in", dst)
-	}
 }

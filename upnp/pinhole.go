@@ -88,10 +88,7 @@ func (c *Client) FirewallStatus(ctx context.Context) (enabled, inboundAllowed bo
 // holds for another pinhole is refused (ErrMismatch): updating or deleting
 // it would touch the other.
 func (c *Client) AddPinhole(ctx context.Context, proto string, internal netip.AddrPort, lifetime time.Duration) (Pinhole, error) {
-	if c.fw == nil {
-		return Pinhole{}, ErrNoFirewall
-	}
-	ctx, end, err := c.begin(ctx)
+	ctx, end, lease, err := c.beginFirewall(ctx, lifetime)
 	if err != nil {
 		return Pinhole{}, err
 	}
@@ -101,10 +98,6 @@ func (c *Client) AddPinhole(ctx context.Context, proto string, internal netip.Ad
 		return Pinhole{}, err
 	}
 	if internal, err = c.checkInternal6(internal); err != nil {
-		return Pinhole{}, err
-	}
-	lease, err := pinholeLease(lifetime)
-	if err != nil {
 		return Pinhole{}, err
 	}
 	c.sweep(ctx)
@@ -133,22 +126,29 @@ func (c *Client) AddPinhole(ctx context.Context, proto string, internal netip.Ad
 	return h, nil
 }
 
+// beginFirewall registers a firewall call (see begin) that asks for a
+// lease of lifetime.
+func (c *Client) beginFirewall(ctx context.Context, lifetime time.Duration) (context.Context, func(), uint32, error) {
+	if c.fw == nil {
+		return nil, nil, 0, ErrNoFirewall
+	}
+	lease, err := pinholeLease(lifetime)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	ctx, end, err := c.begin(ctx)
+	return ctx, end, lease, err
+}
+
 // UpdatePinhole extends p's lease (UpdatePinhole). A pinhole the gateway
 // no longer has (error 704, e.g. after a reboot) is forgotten and the
 // error returned: the caller adds it again.
 func (c *Client) UpdatePinhole(ctx context.Context, p Pinhole, lifetime time.Duration) (Pinhole, error) {
-	if c.fw == nil {
-		return Pinhole{}, ErrNoFirewall
-	}
-	ctx, end, err := c.begin(ctx)
+	ctx, end, lease, err := c.beginFirewall(ctx, lifetime)
 	if err != nil {
 		return Pinhole{}, err
 	}
 	defer end()
-	lease, err := pinholeLease(lifetime)
-	if err != nil {
-		return Pinhole{}, err
-	}
 	err = c.soapCall(ctx, "UpdatePinhole", func(ctx context.Context) error {
 		return c.fw.UpdatePinholeCtx(ctx, p.UniqueID, lease)
 	})

@@ -381,7 +381,7 @@ func TestLabUPnPPinhole(t *testing.T) {
 		port := 24320 + i
 		t.Run(proto, func(t *testing.T) {
 			want := netip.AddrPortFrom(s.HostIP6, uint16(port))
-			rule := fmt.Sprintf("dport %d @nh,192,128 0x%x ", port, s.HostIP6.As16())
+			rule := netlab.PinholeRule(want)
 			p, e := netlab.StartJSON(t, l, s.Host, "portmap", 20*time.Second, func(e event) bool { return e.Event == "mapped" || e.Event == "error" },
 				"-gateway", s.GatewayIP6.String(), "-port", strconv.Itoa(port), "-proto", proto, "-via", "upnp", "-lifetime", "4s", "-echo")
 			if e.Event != "mapped" || e.Via != "upnp" || e.Family != "ipv6" || !e.Pinhole || e.External != want.String() || e.Internal != want.String() {

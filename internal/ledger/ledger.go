@@ -79,20 +79,8 @@ func (l *Ledger) Path() string { return l.path }
 
 // Get returns the value of key, false if absent or expired.
 func (l *Ledger) Get(key string) (string, bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	m := l.mem
-	if l.path != "" {
-		var err error
-		if m, err = l.read(); err != nil {
-			return "", false
-		}
-	}
-	e, ok := m[key]
-	if !ok || !l.now().Before(e.Expires) {
-		return "", false
-	}
-	return e.Value, true
+	v, ok := l.All()[key]
+	return v, ok
 }
 
 // All returns the entries that have not expired, key to value (empty when
