@@ -302,52 +302,62 @@ func routerState(t *testing.T, s *netlab.Site) string {
 }
 
 // TestLabPinhole: on a DualStack site, `portmap -gateway fe80::1%eth0 -via
-// pcp` opens an IPv6 pinhole for the host's global address (family ipv6,
-// pinhole true, external = the host itself), the internet reaches the host
-// through it over IPv6, it is renewed, and after SIGTERM the router's
-// ruleset holds none of it (miniupnpd 2.3.1 refuses the deletion; the
-// pinhole, shortened to the 2 s minimum, expires: portmap warns and exits
-// 0).
+// pcp` and `-via upnp` open an IPv6 pinhole for the host's global address
+// (family ipv6, pinhole true, external = the host itself; UPnP through
+// IGD:2's WANIPv6FirewallControl, on the router's global LAN address that
+// miniupnpd names in LOCATION), the internet reaches the host through it
+// over IPv6 with an unsolicited datagram or connection, it is renewed, and
+// after SIGTERM the router's ruleset holds none of it and the internet is
+// dropped again (miniupnpd 2.3.1 refuses PCP's deletion; that pinhole,
+// shortened to the 2 s minimum, expires: portmap warns and exits 0; UPnP's
+// DeletePinhole is obeyed).
 func TestLabPinhole(t *testing.T) {
 	t.Parallel()
 	l := netlab.New(t)
 	s := l.AddSite(netlab.DualStack)
 	s.StartMiniupnpd(netlab.MiniupnpdOptions{MinLifetime: 2})
-	for i, proto := range []string{"udp", "tcp"} {
-		port := 24300 + i
-		t.Run(proto, func(t *testing.T) {
-			want := netip.AddrPortFrom(s.HostIP6, uint16(port))
-			rule := fmt.Sprintf("dport %d @nh,192,128 0x%x ", port, s.HostIP6.As16())
-			p, e := netlab.StartJSON(t, l, s.Host, "portmap", 20*time.Second, func(e event) bool { return e.Event == "mapped" || e.Event == "error" },
-				"-gateway", s.GatewayIP6.String(), "-port", strconv.Itoa(port), "-proto", proto, "-via", "pcp", "-lifetime", "4s", "-echo")
-			if e.Event != "mapped" || e.Via != "pcp" || e.Family != "ipv6" || !e.Pinhole || e.External != want.String() || e.Internal != want.String() {
-				t.Fatalf("got %+v, want a pcp pinhole %v\n%s", e, want, p.Output())
-			}
-			if e.Public == nil || !*e.Public {
-				t.Errorf("pinhole on a global address reported not public: %+v", e)
-			}
-			if err := echoFrom(l.Internet, proto, e.External); err != nil {
-				t.Fatalf("internet → %s: %v", e.External, err)
-			}
-			if rules, _ := s.Rules(); !strings.Contains(rules, rule) {
-				t.Fatalf("router lacks the pinhole:\n%s", rules)
-			}
-			if _, err := netlab.WaitJSON(p, 10*time.Second, func(e event) bool { return e.Event == "renewed" }); err != nil {
-				t.Fatalf("no renewal: %v\n%s", err, p.Output())
-			}
-			stopPortmap(t, p)
-			rules, _ := s.Rules()
-			for i := 0; strings.Contains(rules, rule) && i < 100; i++ {
-				time.Sleep(200 * time.Millisecond) // the shortened pinhole's expiry
-				rules, _ = s.Rules()
-			}
-			if strings.Contains(rules, rule) {
-				t.Fatalf("router still holds the pinhole after exit:\n%s", rules)
-			}
-			if err := echoFrom(l.Internet, proto, e.External); err == nil {
-				t.Fatal("the internet still reaches the host after the pinhole closed")
-			}
-		})
+	i := 0
+	for _, via := range []string{"pcp", "upnp"} {
+		for _, proto := range []string{"udp", "tcp"} {
+			port := 24300 + i
+			i++
+			t.Run(via+"-"+proto, func(t *testing.T) { labPinhole(t, l, s, via, proto, port) })
+		}
+	}
+}
+
+// labPinhole runs one case of TestLabPinhole.
+func labPinhole(t *testing.T, l *netlab.Lab, s *netlab.Site, via, proto string, port int) {
+	want := netip.AddrPortFrom(s.HostIP6, uint16(port))
+	rule := netlab.PinholeRule(want)
+	p, e := netlab.StartJSON(t, l, s.Host, "portmap", 20*time.Second, func(e event) bool { return e.Event == "mapped" || e.Event == "error" },
+		"-gateway", s.GatewayIP6.String(), "-port", strconv.Itoa(port), "-proto", proto, "-via", via, "-lifetime", "4s", "-echo")
+	if e.Event != "mapped" || e.Via != via || e.Family != "ipv6" || !e.Pinhole || e.External != want.String() || e.Internal != want.String() {
+		t.Fatalf("got %+v, want a %s pinhole %v\n%s", e, via, want, p.Output())
+	}
+	if e.Public == nil || !*e.Public {
+		t.Errorf("pinhole on a global address reported not public: %+v", e)
+	}
+	if err := echoFrom(l.Internet, proto, e.External); err != nil {
+		t.Fatalf("internet → %s: %v", e.External, err)
+	}
+	if rules, _ := s.Rules(); !strings.Contains(rules, rule) {
+		t.Fatalf("router lacks the pinhole:\n%s", rules)
+	}
+	if _, err := netlab.WaitJSON(p, 10*time.Second, func(e event) bool { return e.Event == "renewed" }); err != nil {
+		t.Fatalf("no renewal: %v\n%s", err, p.Output())
+	}
+	stopPortmap(t, p)
+	rules, _ := s.Rules()
+	for i := 0; via == "pcp" && strings.Contains(rules, rule) && i < 100; i++ {
+		time.Sleep(200 * time.Millisecond) // the shortened pinhole's expiry
+		rules, _ = s.Rules()
+	}
+	if strings.Contains(rules, rule) {
+		t.Fatalf("router still holds the pinhole after exit:\n%s", rules)
+	}
+	if err := echoFrom(l.Internet, proto, e.External); err == nil {
+		t.Fatal("the internet still reaches the host after the pinhole closed")
 	}
 }
 
