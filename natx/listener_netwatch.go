@@ -88,6 +88,7 @@ func (l *Listener) applyChange(nc NetworkChange, remap func(*state) bool) {
 		}
 		l.events.Emit(Event{Kind: ListenerNetworkChanged, Reachability: l.reach, Network: nc})
 	})
+	l.networkChanged()
 	if r != nil {
 		// The allocation belongs to the old 5-tuple when the NAT now sends
 		// from another address or port: a refresh finds out (and

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nodeconn/natx/internal/vnetlab"
 	"github.com/nodeconn/natx/natx/internal/netwatch"
 	"github.com/nodeconn/natx/pmp"
 	"github.com/nodeconn/natx/pmp/pmptest"
@@ -152,4 +153,40 @@ func hasMapped(cs []Candidate) bool {
 		}
 	}
 	return false
+}
+
+// TestNetworkChangeRepunches: two peers joined by a punched path on vnet;
+// a network change on the dialing side makes it punch again at once (the
+// path it has keeps carrying data meanwhile), and the accepting side's
+// change does not make it punch (only the dialer punches). Mutation
+// caught: Listener.networkChanged not called (one attempt only).
+func TestNetworkChangeRepunches(t *testing.T) {
+	pw := newPeerWorld(t, 0, 0, []vnetlab.NAT{vnetlab.Easy}, []vnetlab.NAT{vnetlab.Easy})
+	la, lb := pw.listener(t, 0), pw.listener(t, 1)
+	pa, pb := pw.peers(t, la, "a", PeerConfig{}), pw.peers(t, lb, "b", PeerConfig{})
+	ca, cb := connect(t, pa, pb, "b")
+	if k := ca.State().Kind; k != PathPunched {
+		t.Fatalf("path %s, want punched", k)
+	}
+	before := ca.Stats().PunchAttempts
+	lb.onNetworkChange(netwatch.Change{Addrs: true})
+	la.onNetworkChange(netwatch.Change{Addrs: true})
+	deadline := time.Now().Add(10 * time.Second)
+	for ca.Stats().PunchAttempts == before {
+		if time.Now().After(deadline) {
+			t.Fatalf("no new punch attempt after the network change (%d attempts)", before)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := cb.Stats().PunchAttempts; n != 0 {
+		t.Errorf("the accepting side counted %d punch attempts, want 0", n)
+	}
+	if _, err := ca.Write([]byte("after")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 16)
+	_ = cb.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := cb.Read(buf); err != nil || string(buf[:n]) != "after" {
+		t.Fatalf("read after the change: %q, %v", buf[:n], err)
+	}
 }

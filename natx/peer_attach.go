@@ -47,3 +47,25 @@ func (l *Listener) closePeers() {
 		_ = ps.Close()
 	}
 }
+
+// networkChanged tells every PeerConn of every attached Peers that the
+// host's network changed (ctlNetwork).
+func (l *Listener) networkChanged() {
+	l.mu.Lock()
+	all := make([]*Peers, 0, len(l.peers.m))
+	for ps := range l.peers.m {
+		all = append(all, ps)
+	}
+	l.mu.Unlock()
+	for _, ps := range all {
+		ps.mu.Lock()
+		conns := make([]*PeerConn, 0, len(ps.byPeer))
+		for _, c := range ps.byPeer {
+			conns = append(conns, c)
+		}
+		ps.mu.Unlock()
+		for _, c := range conns {
+			c.kick(ctlNetwork)
+		}
+	}
+}

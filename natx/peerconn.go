@@ -77,6 +77,10 @@ const (
 	// ctlSwitch: traffic from from arrived on the pending path, or the peer
 	// asked to switch (answer).
 	ctlSwitch
+	// ctlNetwork: the host's network changed (ListenerNetworkChanged): the
+	// dialing side punches again (a path that still works stays; a better
+	// one replaces it), and a relayed route is pinged at once.
+	ctlNetwork
 )
 
 type ctlEvt struct {

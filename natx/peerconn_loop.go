@@ -163,6 +163,13 @@ func (c *PeerConn) onCtl(e ctlEvt, v loopView) {
 	case ctlWake: // the next turn reads the state again
 	case ctlRelay:
 		c.update(func(st *connState) { st.relayWant = relayAnswer })
+	case ctlNetwork:
+		if c.dialer && c.ps.cfg.RepunchInterval >= 0 {
+			c.update(func(st *connState) { st.punchWant = true })
+		}
+		if v.cur.relayed() {
+			_ = c.sendFrame(v.cur.hop, framePing, nil)
+		}
 	case ctlPing:
 		// Answer on the route the ping came by.
 		cur := c.route()
