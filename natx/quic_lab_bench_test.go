@@ -1,0 +1,496 @@
+package natx_test
+
+// BenchmarkLabQUICStream: BenchmarkQUICStream's 100 MB quic-go stream, over
+// the lab's NATs instead of loopback (root only; docs/lab.md). Two EIM sites
+// (address-and-port-dependent filters) and, in alternating order within each
+// round, three transfers between the same two host namespaces:
+//
+//   - raw: quic-go on plain UDP sockets, the hole punched by hand (each side
+//     learns its socket's mapped address from coturn, the two are exchanged
+//     over the natx connection, the server side sends first);
+//   - punched: quic-go over PeerConn.PacketConn of a natx PeerConn whose
+//     path was punched (Policy DirectOnly: no relay can stand in for it);
+//   - relayed: the same over a PeerConn carried by coturn (the client host
+//     drops every datagram of that Listener's port that is not for coturn,
+//     so no hole can be punched; no repunching).
+//
+//	NATX_LAB=require go test ./natx -run '^$' -bench LabQUICStream -benchtime 3x
+//
+// It reports MB/s of each and ratio-punched, ratio-relayed = path / raw
+// (target for punched ≥ 0.9). Both sides use the same quic.Config (1200-byte
+// packets, path MTU discovery off, as a PeerPacketConn needs). Every byte is
+// checked: the receiver returns the count and CRC-32C of what it read, which
+// must equal the sender's, and each natx transfer must start and end on its
+// path kind, or the benchmark fails with no figure.
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/binary"
+	"errors"
+	"flag"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"math/big"
+	"net"
+	"net/netip"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/quic-go/quic-go"
+
+	"github.com/nodeconn/natx/holepunch/rendezvous"
+	"github.com/nodeconn/natx/internal/netlab"
+	"github.com/nodeconn/natx/natx"
+	"github.com/nodeconn/natx/stunprobe"
+)
+
+var quicLabHelpers = map[string]netlab.HelperFunc{"quicbench": quicBenchHelper}
+
+// quicLabSize is what each transfer carries (as quicStreamSize).
+const quicLabSize = 100 << 20
+
+// quicLabRelayPort is the client's relay-only Listener's port: the client
+// host drops what leaves it for anyone but coturn.
+const quicLabRelayPort = 20111
+
+type quicLabEvent struct {
+	Event     string  `json:"event"` // ready, up, result, error
+	Raw       string  `json:"raw,omitempty"`
+	Kinds     string  `json:"kinds,omitempty"`
+	N         int     `json:"n,omitempty"`
+	RawNs     float64 `json:"raw_ns,omitempty"`
+	PunchedNs float64 `json:"punched_ns,omitempty"`
+	RelayedNs float64 `json:"relayed_ns,omitempty"`
+	Err       string  `json:"err,omitempty"`
+}
+
+var quicLabCRC = crc32.MakeTable(crc32.Castagnoli)
+
+// quicLabConfig is both sides' QUIC configuration, on every path.
+func quicLabConfig() *quic.Config {
+	return &quic.Config{
+		InitialPacketSize:       1200,
+		DisablePathMTUDiscovery: true,
+		HandshakeIdleTimeout:    10 * time.Second,
+		MaxIdleTimeout:          30 * time.Second,
+	}
+}
+
+// quicLabSide is what each helper holds: a raw socket with its mapped
+// address, and two natx Listeners with their Peers (direct only; relay).
+type quicLabSide struct {
+	raw       *net.UDPConn
+	rawMapped netip.AddrPort
+	ls        []*natx.Listener
+	sigs      []*rendezvous.Client
+	direct    *natx.Peers
+	relay     *natx.Peers
+}
+
+func (s *quicLabSide) close() {
+	for _, p := range []*natx.Peers{s.direct, s.relay} {
+		if p != nil {
+			_ = p.Close()
+		}
+	}
+	for _, c := range s.sigs {
+		_ = c.Close()
+	}
+	for _, l := range s.ls {
+		_ = l.Close()
+	}
+	if s.raw != nil {
+		_ = s.raw.Close()
+	}
+}
+
+func openQUICLabSide(ctx context.Context, id, rv string, stunS netip.AddrPort, relayPort uint16) (*quicLabSide, error) {
+	s := &quicLabSide{}
+	var err error
+	if s.raw, err = net.ListenUDP("udp4", &net.UDPAddr{}); err != nil {
+		return s, err
+	}
+	rep, err := stunprobe.ProbeConn(ctx, s.raw, stunprobe.Config{Servers: []netip.AddrPort{stunS}})
+	if err != nil {
+		return s, fmt.Errorf("raw socket's mapped address: %w", err)
+	}
+	if !rep.Mapped.IsValid() {
+		return s, errors.New("raw socket: no mapped address")
+	}
+	s.rawMapped = rep.Mapped
+	for i, suffix := range []string{"-direct", "-relay"} {
+		cfg := natx.Config{DisablePortMap: true, STUNServers: []netip.AddrPort{stunS}, OpenTimeout: 10 * time.Second}
+		pcfg := natx.PeerConfig{KeepaliveInterval: time.Second, RepunchInterval: -1}
+		if i == 0 {
+			pcfg.Policy = natx.DirectOnly
+		} else {
+			cfg.Port = relayPort
+			cfg.Relays = []natx.RelayServer{{Addr: stunS.String(), Transport: "udp", Username: netlab.TURNUser, Password: netlab.TURNPass}}
+			cfg.RelayMode = natx.RelayEager
+		}
+		l, err := natx.Open(ctx, cfg)
+		if err != nil {
+			return s, fmt.Errorf("open%s: %w", suffix, err)
+		}
+		s.ls = append(s.ls, l)
+		if i == 1 {
+			for deadline := time.Now().Add(10 * time.Second); !hasKind(l.Addrs(), natx.KindRelayed); time.Sleep(50 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					return s, errors.New("no relayed candidate")
+				}
+			}
+		}
+		sig, err := rendezvous.Dial(ctx, rv, id+suffix, rendezvous.Config{})
+		if err != nil {
+			return s, err
+		}
+		s.sigs = append(s.sigs, sig)
+		pcfg.Signaler = sig
+		ps, err := l.NewPeers(pcfg)
+		if err != nil {
+			return s, err
+		}
+		if i == 0 {
+			s.direct = ps
+		} else {
+			s.relay = ps
+		}
+	}
+	return s, nil
+}
+
+// quicBenchHelper flags: -role server|client, -id, -peer, -rendezvous,
+// -stun, -n. The server prints "ready", then serves until SIGTERM; the
+// client dials both PeerConns, exchanges raw addresses, runs n rounds and
+// prints one "result" (or "error") line.
+func quicBenchHelper(args []string) error {
+	fs := flag.NewFlagSet("quicbench", flag.ContinueOnError)
+	role := fs.String("role", "client", "server or client")
+	id := fs.String("id", "", "own ID prefix")
+	peer := fs.String("peer", "", "server's ID prefix")
+	rv := fs.String("rendezvous", "", "rendezvous host:port")
+	stunS := fs.String("stun", "", "coturn host:port")
+	n := fs.Int("n", 1, "rounds")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	fail := func(err error) error { return netlab.PrintJSON(quicLabEvent{Event: "error", Err: err.Error()}) }
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Minute)
+	defer cancel()
+	octx, ocancel := context.WithTimeout(ctx, 40*time.Second)
+	relayPort := uint16(0)
+	if *role == "client" {
+		relayPort = quicLabRelayPort
+	}
+	s, err := openQUICLabSide(octx, *id, *rv, netip.MustParseAddrPort(*stunS), relayPort)
+	ocancel()
+	defer s.close()
+	if err != nil {
+		return fail(err)
+	}
+	if *role == "server" {
+		_ = netlab.PrintJSON(quicLabEvent{Event: "ready", Raw: s.rawMapped.String()})
+		if err := quicLabServe(ctx, s); err != nil && ctx.Err() == nil {
+			return fail(err)
+		}
+		return nil
+	}
+	res, err := quicLabClient(ctx, s, *peer, *n)
+	if err != nil {
+		return fail(err)
+	}
+	return netlab.PrintJSON(res)
+}
+
+// quicLabExchange: the client sends "raw ADDR" on c until the server's
+// "raw ADDR" comes back, and returns the server's address.
+func quicLabExchange(ctx context.Context, c *natx.PeerConn, mine netip.AddrPort) (netip.AddrPort, error) {
+	buf := make([]byte, 256)
+	for ctx.Err() == nil {
+		if _, err := c.Write([]byte("raw " + mine.String())); err != nil {
+			return netip.AddrPort{}, err
+		}
+		_ = c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		k, err := c.Read(buf)
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			continue
+		}
+		if err != nil {
+			return netip.AddrPort{}, err
+		}
+		_ = c.SetReadDeadline(time.Time{})
+		a, ok := strings.CutPrefix(string(buf[:k]), "raw ")
+		if !ok {
+			return netip.AddrPort{}, fmt.Errorf("unexpected %q", buf[:k])
+		}
+		return netip.ParseAddrPort(a)
+	}
+	return netip.AddrPort{}, ctx.Err()
+}
+
+func quicLabServe(ctx context.Context, s *quicLabSide) error {
+	actx, acancel := context.WithTimeout(ctx, 90*time.Second)
+	defer acancel()
+	c1, err := s.direct.Accept(actx)
+	if err != nil {
+		return fmt.Errorf("accept direct: %w", err)
+	}
+	defer c1.Close()
+	c2, err := s.relay.Accept(actx)
+	if err != nil {
+		return fmt.Errorf("accept relay: %w", err)
+	}
+	defer c2.Close()
+	// The client's raw address, then this side's in answer.
+	buf := make([]byte, 256)
+	_ = c1.SetReadDeadline(time.Now().Add(30 * time.Second))
+	k, err := c1.Read(buf)
+	if err != nil {
+		return err
+	}
+	_ = c1.SetReadDeadline(time.Time{})
+	a, ok := strings.CutPrefix(string(buf[:k]), "raw ")
+	if !ok {
+		return fmt.Errorf("unexpected %q", buf[:k])
+	}
+	clientRaw, err := netip.ParseAddrPort(a)
+	if err != nil {
+		return err
+	}
+	if _, err := c1.Write([]byte("raw " + s.rawMapped.String())); err != nil {
+		return err
+	}
+	// Open this side's filter to the client's raw socket.
+	for range 3 {
+		if _, err := s.raw.WriteToUDPAddrPort([]byte("punch"), clientRaw); err != nil {
+			return err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	tlsConf, err := quicLabTLS()
+	if err != nil {
+		return err
+	}
+	errs := make(chan error, 3)
+	for _, pc := range []net.PacketConn{s.raw, c1.PacketConn(), c2.PacketConn()} {
+		go func() { errs <- quicLabSink(ctx, pc, tlsConf) }()
+	}
+	return <-errs
+}
+
+// quicLabSink accepts QUIC connections on pc; on each one's first stream it
+// reads to the end and answers the count (8 bytes) and CRC-32C (4 bytes).
+func quicLabSink(ctx context.Context, pc net.PacketConn, tlsConf *tls.Config) error {
+	tr := &quic.Transport{Conn: pc}
+	defer tr.Close()
+	ln, err := tr.Listen(tlsConf, quicLabConfig())
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	for {
+		conn, err := ln.Accept(ctx)
+		if err != nil {
+			return err
+		}
+		st, err := conn.AcceptStream(ctx)
+		if err != nil {
+			continue
+		}
+		h := crc32.New(quicLabCRC)
+		k, err := io.Copy(h, st)
+		if err != nil {
+			_ = conn.CloseWithError(1, err.Error())
+			continue
+		}
+		var ans [12]byte
+		binary.BigEndian.PutUint64(ans[:8], uint64(k))
+		binary.BigEndian.PutUint32(ans[8:], h.Sum32())
+		_, _ = st.Write(ans[:])
+		_ = st.Close()
+		// The client closes the connection once it has the answer.
+	}
+}
+
+// quicLabTLS is the server's TLS configuration: a fresh self-signed
+// ECDSA certificate (the client does not verify it).
+func quicLabTLS() (*tls.Config, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "natx-lab"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, err
+	}
+	return &tls.Config{
+		Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}},
+		NextProtos:   []string{"natx-lab"},
+	}, nil
+}
+
+// quicLabPath is one of the client's three transports.
+type quicLabPath struct {
+	name string
+	tr   *quic.Transport
+	to   net.Addr
+	conn *natx.PeerConn // nil for raw
+	want natx.PathKind
+	sum  time.Duration
+}
+
+func quicLabClient(ctx context.Context, s *quicLabSide, peer string, n int) (quicLabEvent, error) {
+	res := quicLabEvent{Event: "result", N: n}
+	dctx, dcancel := context.WithTimeout(ctx, 60*time.Second)
+	defer dcancel()
+	c1, err := s.direct.Dial(dctx, peer+"-direct")
+	if err != nil {
+		return res, fmt.Errorf("dial direct: %w", err)
+	}
+	defer c1.Close()
+	c2, err := s.relay.Dial(dctx, peer+"-relay")
+	if err != nil {
+		return res, fmt.Errorf("dial relay: %w", err)
+	}
+	defer c2.Close()
+	res.Kinds = fmt.Sprintf("%s/%s", c1.State().Kind, c2.State().Kind)
+	serverRaw, err := quicLabExchange(dctx, c1, s.rawMapped)
+	if err != nil {
+		return res, fmt.Errorf("raw address exchange: %w", err)
+	}
+	// The server punches its side after answering; give it the time.
+	time.Sleep(300 * time.Millisecond)
+	paths := []*quicLabPath{
+		{name: "raw", tr: &quic.Transport{Conn: s.raw}, to: net.UDPAddrFromAddrPort(serverRaw)},
+		{name: "punched", tr: &quic.Transport{Conn: c1.PacketConn()}, to: c1.RemoteAddr(), conn: c1, want: natx.PathPunched},
+		{name: "relayed", tr: &quic.Transport{Conn: c2.PacketConn()}, to: c2.RemoteAddr(), conn: c2, want: natx.PathRelayed},
+	}
+	for _, p := range paths {
+		defer p.tr.Close()
+	}
+	data := make([]byte, 64<<10)
+	if _, err := rand.Read(data); err != nil {
+		return res, err
+	}
+	for i := range n {
+		for j := range paths {
+			p := paths[(i+j)%len(paths)] // each round starts with the next path
+			if p.conn != nil {
+				if k := p.conn.State().Kind; k != p.want {
+					return res, fmt.Errorf("round %d: %s path is %s before the transfer", i, p.name, k)
+				}
+			}
+			d, err := quicLabSend(ctx, p.tr, p.to, data)
+			if err != nil {
+				return res, fmt.Errorf("round %d, %s: %w", i, p.name, err)
+			}
+			if p.conn != nil {
+				if k := p.conn.State().Kind; k != p.want {
+					return res, fmt.Errorf("round %d: %s path is %s after the transfer", i, p.name, k)
+				}
+			}
+			p.sum += d
+		}
+	}
+	per := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / float64(n) }
+	res.RawNs, res.PunchedNs, res.RelayedNs = per(paths[0].sum), per(paths[1].sum), per(paths[2].sum)
+	return res, nil
+}
+
+// quicLabSend dials to over tr, sends quicLabSize bytes (data repeated) on
+// one stream and returns the time from the dial to the server's answer,
+// which must be the count and CRC-32C of what was sent.
+func quicLabSend(ctx context.Context, tr *quic.Transport, to net.Addr, data []byte) (time.Duration, error) {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	start := time.Now()
+	conn, err := tr.Dial(ctx, to, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"natx-lab"}}, quicLabConfig())
+	if err != nil {
+		return 0, err
+	}
+	defer conn.CloseWithError(0, "")
+	st, err := conn.OpenStreamSync(ctx)
+	if err != nil {
+		return 0, err
+	}
+	h := crc32.New(quicLabCRC)
+	for sent := 0; sent < quicLabSize; sent += len(data) {
+		if _, err := st.Write(data); err != nil {
+			return 0, err
+		}
+		h.Write(data)
+	}
+	if err := st.Close(); err != nil {
+		return 0, err
+	}
+	var ans [12]byte
+	if _, err := io.ReadFull(st, ans[:]); err != nil {
+		return 0, fmt.Errorf("no answer: %w", err)
+	}
+	d := time.Since(start)
+	if k, sum := binary.BigEndian.Uint64(ans[:8]), binary.BigEndian.Uint32(ans[8:]); k != quicLabSize || sum != h.Sum32() {
+		return 0, fmt.Errorf("the server got %d bytes with CRC %08x, sent %d with %08x", k, sum, quicLabSize, h.Sum32())
+	}
+	return d, nil
+}
+
+func BenchmarkLabQUICStream(b *testing.B) {
+	l := netlab.New(b)
+	coturn := l.StartCoturn()
+	rv := l.StartRendezvous()
+	client, server := l.AddSite(netlab.EIM), l.AddSite(netlab.EIM)
+	// The client's relay-only Listener: nothing leaves its port but to
+	// coturn, so its PeerConn cannot be punched.
+	if err := client.Host.NFT(fmt.Sprintf(`table inet quicbench {
+	chain out {
+		type filter hook output priority 0; policy accept;
+		udp sport %d ip daddr != { %s, %s } drop
+	}
+}`, quicLabRelayPort, netlab.ServerA, netlab.ServerB)); err != nil {
+		b.Fatal(err)
+	}
+	srv := l.StartHelper(server.Host, "quicbench", "-role", "server", "-id", "qs", "-rendezvous", rv, "-stun", coturn.Addr().String())
+	defer srv.Stop(5 * time.Second)
+	if e, err := netlab.WaitJSON(srv, 60*time.Second, func(e quicLabEvent) bool { return e.Event == "ready" || e.Event == "error" }); err != nil || e.Event == "error" {
+		b.Fatalf("server: %v %s\n%s", err, e.Err, srv.Output())
+	}
+	cl := l.StartHelper(client.Host, "quicbench", "-role", "client", "-id", "qc", "-peer", "qs", "-rendezvous", rv,
+		"-stun", coturn.Addr().String(), "-n", strconv.Itoa(b.N))
+	res, err := netlab.WaitJSON(cl, 2*time.Minute+time.Duration(b.N)*3*time.Minute, func(e quicLabEvent) bool { return e.Event == "result" || e.Event == "error" })
+	_ = cl.Wait()
+	if err != nil {
+		b.Fatalf("client: %v\n%s\nserver:\n%s", err, cl.Output(), srv.Output())
+	}
+	if res.Event == "error" {
+		b.Fatalf("client: %s\n%s\nserver:\n%s", res.Err, cl.Output(), srv.Output())
+	}
+	mb := float64(quicLabSize) / (1 << 20)
+	mbs := func(ns float64) float64 { return mb / (ns / 1e9) }
+	b.ReportMetric(mbs(res.RawNs), "MB/s-raw")
+	b.ReportMetric(mbs(res.PunchedNs), "MB/s-punched")
+	b.ReportMetric(mbs(res.RelayedNs), "MB/s-relayed")
+	b.ReportMetric(res.RawNs/res.PunchedNs, "ratio-punched")
+	b.ReportMetric(res.RawNs/res.RelayedNs, "ratio-relayed")
+	b.Logf("paths %s, %d rounds", res.Kinds, res.N)
+}
