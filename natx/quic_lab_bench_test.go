@@ -71,6 +71,7 @@ type quicLabEvent struct {
 	Kinds     string  `json:"kinds,omitempty"`
 	N         int     `json:"n,omitempty"`
 	RawNs     float64 `json:"raw_ns,omitempty"`
+	PlainNs   float64 `json:"plain_ns,omitempty"`
 	PunchedNs float64 `json:"punched_ns,omitempty"`
 	RelayedNs float64 `json:"relayed_ns,omitempty"`
 	Err       string  `json:"err,omitempty"`
@@ -88,11 +89,12 @@ func quicLabConfig() *quic.Config {
 	}
 }
 
-// quicLabSide is what each helper holds: a raw socket with its mapped
-// address, and two natx Listeners with their Peers (direct only; relay).
+// quicLabSide is what each helper holds: two raw sockets with their mapped
+// addresses (raw, plain), and two natx Listeners with their Peers (direct
+// only; relay).
 type quicLabSide struct {
-	raw       *net.UDPConn
-	rawMapped netip.AddrPort
+	raw       [2]*net.UDPConn
+	rawMapped [2]netip.AddrPort
 	ls        []*natx.Listener
 	sigs      []*rendezvous.Client
 	direct    *natx.Peers
@@ -111,28 +113,35 @@ func (s *quicLabSide) close() {
 	for _, l := range s.ls {
 		_ = l.Close()
 	}
-	if s.raw != nil {
-		_ = s.raw.Close()
+	for _, c := range s.raw {
+		if c != nil {
+			_ = c.Close()
+		}
 	}
 }
 
 func openQUICLabSide(ctx context.Context, id, rv string, stunS netip.AddrPort, relayPort uint16) (*quicLabSide, error) {
 	s := &quicLabSide{}
-	var err error
-	if s.raw, err = net.ListenUDP("udp4", &net.UDPAddr{}); err != nil {
-		return s, err
+	for i := range s.raw {
+		var err error
+		if s.raw[i], err = net.ListenUDP("udp4", &net.UDPAddr{}); err != nil {
+			return s, err
+		}
+		rep, err := stunprobe.ProbeConn(ctx, s.raw[i], stunprobe.Config{Servers: []netip.AddrPort{stunS}})
+		if err != nil {
+			return s, fmt.Errorf("raw socket's mapped address: %w", err)
+		}
+		if !rep.Mapped.IsValid() {
+			return s, errors.New("raw socket: no mapped address")
+		}
+		s.rawMapped[i] = rep.Mapped
 	}
-	rep, err := stunprobe.ProbeConn(ctx, s.raw, stunprobe.Config{Servers: []netip.AddrPort{stunS}})
-	if err != nil {
-		return s, fmt.Errorf("raw socket's mapped address: %w", err)
-	}
-	if !rep.Mapped.IsValid() {
-		return s, errors.New("raw socket: no mapped address")
-	}
-	s.rawMapped = rep.Mapped
 	for i, suffix := range []string{"-direct", "-relay"} {
 		cfg := natx.Config{DisablePortMap: true, STUNServers: []netip.AddrPort{stunS}, OpenTimeout: 10 * time.Second}
-		pcfg := natx.PeerConfig{KeepaliveInterval: time.Second, RepunchInterval: -1}
+		pcfg := natx.PeerConfig{KeepaliveInterval: time.Second, RepunchInterval: -1,
+			OnEvent: func(e natx.PeerEvent) { // in the output if the benchmark fails
+				fmt.Fprintf(os.Stderr, "%s peer event %s: %s -> %s (%s) %v\n", suffix, e.Kind, e.Prev.Kind, e.State.Kind, e.State.Reason, e.Err)
+			}}
 		if i == 0 {
 			pcfg.Policy = natx.DirectOnly
 		} else {
@@ -203,7 +212,7 @@ func quicBenchHelper(args []string) error {
 		return fail(err)
 	}
 	if *role == "server" {
-		_ = netlab.PrintJSON(quicLabEvent{Event: "ready", Raw: s.rawMapped.String()})
+		_ = netlab.PrintJSON(quicLabEvent{Event: "ready", Raw: quicLabAddrs(s.rawMapped)})
 		if err := quicLabServe(ctx, s); err != nil && ctx.Err() == nil {
 			return fail(err)
 		}
@@ -216,13 +225,33 @@ func quicBenchHelper(args []string) error {
 	return netlab.PrintJSON(res)
 }
 
-// quicLabExchange: the client sends "raw ADDR" on c until the server's
-// "raw ADDR" comes back, and returns the server's address.
-func quicLabExchange(ctx context.Context, c *natx.PeerConn, mine netip.AddrPort) (netip.AddrPort, error) {
+// quicLabAddrs is the message that gives the raw sockets' mapped
+// addresses to the other side.
+func quicLabAddrs(a [2]netip.AddrPort) string { return "raw " + a[0].String() + " " + a[1].String() }
+
+// parseQUICLabAddrs reverses quicLabAddrs.
+func parseQUICLabAddrs(m []byte) ([2]netip.AddrPort, error) {
+	var a [2]netip.AddrPort
+	f := strings.Fields(string(m))
+	if len(f) != 3 || f[0] != "raw" {
+		return a, fmt.Errorf("unexpected %q", m)
+	}
+	for i := range a {
+		var err error
+		if a[i], err = netip.ParseAddrPort(f[i+1]); err != nil {
+			return a, err
+		}
+	}
+	return a, nil
+}
+
+// quicLabExchange: the client sends its raw addresses on c until the
+// server's come back, and returns the server's.
+func quicLabExchange(ctx context.Context, c *natx.PeerConn, mine [2]netip.AddrPort) ([2]netip.AddrPort, error) {
 	buf := make([]byte, 256)
 	for ctx.Err() == nil {
-		if _, err := c.Write([]byte("raw " + mine.String())); err != nil {
-			return netip.AddrPort{}, err
+		if _, err := c.Write([]byte(quicLabAddrs(mine))); err != nil {
+			return [2]netip.AddrPort{}, err
 		}
 		_ = c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
 		k, err := c.Read(buf)
@@ -231,16 +260,12 @@ func quicLabExchange(ctx context.Context, c *natx.PeerConn, mine netip.AddrPort)
 			continue
 		}
 		if err != nil {
-			return netip.AddrPort{}, err
+			return [2]netip.AddrPort{}, err
 		}
 		_ = c.SetReadDeadline(time.Time{})
-		a, ok := strings.CutPrefix(string(buf[:k]), "raw ")
-		if !ok {
-			return netip.AddrPort{}, fmt.Errorf("unexpected %q", buf[:k])
-		}
-		return netip.ParseAddrPort(a)
+		return parseQUICLabAddrs(buf[:k])
 	}
-	return netip.AddrPort{}, ctx.Err()
+	return [2]netip.AddrPort{}, ctx.Err()
 }
 
 func quicLabServe(ctx context.Context, s *quicLabSide) error {
@@ -264,21 +289,19 @@ func quicLabServe(ctx context.Context, s *quicLabSide) error {
 		return err
 	}
 	_ = c1.SetReadDeadline(time.Time{})
-	a, ok := strings.CutPrefix(string(buf[:k]), "raw ")
-	if !ok {
-		return fmt.Errorf("unexpected %q", buf[:k])
-	}
-	clientRaw, err := netip.ParseAddrPort(a)
+	clientRaw, err := parseQUICLabAddrs(buf[:k])
 	if err != nil {
 		return err
 	}
-	if _, err := c1.Write([]byte("raw " + s.rawMapped.String())); err != nil {
+	if _, err := c1.Write([]byte(quicLabAddrs(s.rawMapped))); err != nil {
 		return err
 	}
-	// Open this side's filter to the client's raw socket.
+	// Open this side's filter to the client's raw sockets.
 	for range 3 {
-		if _, err := s.raw.WriteToUDPAddrPort([]byte("punch"), clientRaw); err != nil {
-			return err
+		for i, c := range s.raw {
+			if _, err := c.WriteToUDPAddrPort([]byte("punch"), clientRaw[i]); err != nil {
+				return err
+			}
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -286,16 +309,28 @@ func quicLabServe(ctx context.Context, s *quicLabSide) error {
 	if err != nil {
 		return err
 	}
-	errs := make(chan error, 3)
-	for _, pc := range []net.PacketConn{s.raw, c1.PacketConn(), c2.PacketConn()} {
-		go func() { errs <- quicLabSink(ctx, pc, tlsConf) }()
+	errs := make(chan error, 4)
+	for name, pc := range map[string]net.PacketConn{"raw": s.raw[0], "plain": plainConn{s.raw[1]}, "punched": c1.PacketConn(), "relayed": c2.PacketConn()} {
+		go func() {
+			if err := quicLabSink(ctx, pc, tlsConf, func() {
+				if pp, ok := pc.(*natx.PeerPacketConn); ok {
+					c := c1
+					if name == "relayed" {
+						c = c2
+					}
+					fmt.Fprintf(os.Stderr, "%s: %+v dropped %d\n", name, c.Stats(), pp.Dropped())
+				}
+			}); err != nil {
+				errs <- fmt.Errorf("%s: %w", name, err)
+			}
+		}()
 	}
 	return <-errs
 }
 
 // quicLabSink accepts QUIC connections on pc; on each one's first stream it
 // reads to the end and answers the count (8 bytes) and CRC-32C (4 bytes).
-func quicLabSink(ctx context.Context, pc net.PacketConn, tlsConf *tls.Config) error {
+func quicLabSink(ctx context.Context, pc net.PacketConn, tlsConf *tls.Config, done func()) error {
 	tr := &quic.Transport{Conn: pc}
 	defer tr.Close()
 	ln, err := tr.Listen(tlsConf, quicLabConfig())
@@ -323,6 +358,7 @@ func quicLabSink(ctx context.Context, pc net.PacketConn, tlsConf *tls.Config) er
 		binary.BigEndian.PutUint32(ans[8:], h.Sum32())
 		_, _ = st.Write(ans[:])
 		_ = st.Close()
+		done()
 		// The client closes the connection once it has the answer.
 	}
 }
@@ -350,7 +386,12 @@ func quicLabTLS() (*tls.Config, error) {
 	}, nil
 }
 
-// quicLabPath is one of the client's three transports.
+// plainConn shows quic-go a raw socket as a bare net.PacketConn, as it
+// sees a PeerPacketConn: no GSO, no ECN, no buffer sizing (the kernel's
+// default buffers, as the Listener under a PeerPacketConn keeps them).
+type plainConn struct{ net.PacketConn }
+
+// quicLabPath is one of the client's four transports.
 type quicLabPath struct {
 	name string
 	tr   *quic.Transport
@@ -382,7 +423,8 @@ func quicLabClient(ctx context.Context, s *quicLabSide, peer string, n int) (qui
 	// The server punches its side after answering; give it the time.
 	time.Sleep(300 * time.Millisecond)
 	paths := []*quicLabPath{
-		{name: "raw", tr: &quic.Transport{Conn: s.raw}, to: net.UDPAddrFromAddrPort(serverRaw)},
+		{name: "raw", tr: &quic.Transport{Conn: s.raw[0]}, to: net.UDPAddrFromAddrPort(serverRaw[0])},
+		{name: "plain", tr: &quic.Transport{Conn: plainConn{s.raw[1]}}, to: net.UDPAddrFromAddrPort(serverRaw[1])},
 		{name: "punched", tr: &quic.Transport{Conn: c1.PacketConn()}, to: c1.RemoteAddr(), conn: c1, want: natx.PathPunched},
 		{name: "relayed", tr: &quic.Transport{Conn: c2.PacketConn()}, to: c2.RemoteAddr(), conn: c2, want: natx.PathRelayed},
 	}
@@ -411,10 +453,13 @@ func quicLabClient(ctx context.Context, s *quicLabSide, peer string, n int) (qui
 				}
 			}
 			p.sum += d
+			if p.conn != nil {
+				fmt.Fprintf(os.Stderr, "%s %v: %+v\n", p.name, d, p.conn.Stats())
+			}
 		}
 	}
 	per := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / float64(n) }
-	res.RawNs, res.PunchedNs, res.RelayedNs = per(paths[0].sum), per(paths[1].sum), per(paths[2].sum)
+	res.RawNs, res.PlainNs, res.PunchedNs, res.RelayedNs = per(paths[0].sum), per(paths[1].sum), per(paths[2].sum), per(paths[3].sum)
 	return res, nil
 }
 
@@ -488,9 +533,12 @@ func BenchmarkLabQUICStream(b *testing.B) {
 	mb := float64(quicLabSize) / (1 << 20)
 	mbs := func(ns float64) float64 { return mb / (ns / 1e9) }
 	b.ReportMetric(mbs(res.RawNs), "MB/s-raw")
+	b.ReportMetric(mbs(res.PlainNs), "MB/s-raw-plain")
 	b.ReportMetric(mbs(res.PunchedNs), "MB/s-punched")
 	b.ReportMetric(mbs(res.RelayedNs), "MB/s-relayed")
 	b.ReportMetric(res.RawNs/res.PunchedNs, "ratio-punched")
 	b.ReportMetric(res.RawNs/res.RelayedNs, "ratio-relayed")
+	b.ReportMetric(res.PlainNs/res.PunchedNs, "ratio-punched-plain")
+	b.ReportMetric(res.PlainNs/res.RelayedNs, "ratio-relayed-plain")
 	b.Logf("paths %s, %d rounds", res.Kinds, res.N)
 }
