@@ -296,15 +296,13 @@ func quicLabServe(ctx context.Context, s *quicLabSide) error {
 	if _, err := c1.Write([]byte(quicLabAddrs(s.rawMapped))); err != nil {
 		return err
 	}
-	// Open this side's filter to the client's raw sockets.
-	for range 3 {
-		for i, c := range s.raw {
-			if _, err := c.WriteToUDPAddrPort([]byte("punch"), clientRaw[i]); err != nil {
-				return err
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	// Open this side's filter to the client's raw sockets, and keep it
+	// open.
+	kctx, kcancel := context.WithCancel(ctx)
+	defer kcancel()
+	kept := quicLabKeepRaw(kctx, s, clientRaw)
+	defer func() { <-kept }()
+	defer kcancel()
 	tlsConf, err := quicLabTLS()
 	if err != nil {
 		return err
@@ -386,6 +384,31 @@ func quicLabTLS() (*tls.Config, error) {
 	}, nil
 }
 
+// quicLabKeepRaw sends a datagram from each raw socket to the other
+// side's now and every 2 s until ctx ends (closing the channel it returns):
+// it opens this side's filter, and keeps the NATs' mappings of a socket
+// that waits for its turn in the round (the routers' conntrack forgets an
+// idle UDP flow in 30 s). quic-go drops these datagrams.
+func quicLabKeepRaw(ctx context.Context, s *quicLabSide, to [2]netip.AddrPort) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(2 * time.Second)
+		defer t.Stop()
+		for {
+			for i, c := range s.raw {
+				_, _ = c.WriteToUDPAddrPort([]byte("keep"), to[i])
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return done
+}
+
 // plainConn shows quic-go a raw socket as a bare net.PacketConn, as it
 // sees a PeerPacketConn: no GSO, no ECN, no buffer sizing (the kernel's
 // default buffers, as the Listener under a PeerPacketConn keeps them).
@@ -420,6 +443,11 @@ func quicLabClient(ctx context.Context, s *quicLabSide, peer string, n int) (qui
 	if err != nil {
 		return res, fmt.Errorf("raw address exchange: %w", err)
 	}
+	kctx, kcancel := context.WithCancel(ctx)
+	defer kcancel()
+	kept := quicLabKeepRaw(kctx, s, serverRaw)
+	defer func() { <-kept }()
+	defer kcancel()
 	// The server punches its side after answering; give it the time.
 	time.Sleep(300 * time.Millisecond)
 	paths := []*quicLabPath{
