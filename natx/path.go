@@ -265,6 +265,10 @@ func (c *PeerConn) onFrame(f frame, from netip.AddrPort) {
 		}
 	case frameClose:
 		c.remoteClosed()
+	case frameDialBack:
+		c.answerDialBack(f.payload, from)
+	case frameDialBackResult:
+		c.onDialBackResult(f.payload)
 	}
 }
 
