@@ -16,9 +16,7 @@
 package natx
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -298,20 +296,7 @@ func (l *Listener) VerifyByPeer(ctx context.Context, c *PeerConn) error {
 // peerDialBackOne asks c's peer for the datagram to a's port and waits for
 // it. It returns the result for a and the IP the peer sent to, if it said.
 func (l *Listener) peerDialBackOne(ctx context.Context, c *PeerConn, a netip.AddrPort) (dialBackResult, netip.Addr, error) {
-	var token [12]byte
-	_, _ = rand.Read(token[:])
-	want := rendezvous.DialBackMessage(token)
-	got := make(chan netip.AddrPort, 1)
-	remove := l.m.addHandler(handlerFunc(func(b []byte, from netip.AddrPort) bool {
-		if !bytes.Equal(b, want) {
-			return false
-		}
-		select {
-		case got <- from:
-		default:
-		}
-		return true
-	}))
+	token, got, remove := l.awaitDialBack()
 	defer remove()
 	answers, stop := l.peerDialBack.wait(token)
 	defer stop()

@@ -11,7 +11,6 @@ import (
 
 	"github.com/nodeconn/natx/holepunch/holepunchtest"
 	"github.com/nodeconn/natx/internal/vnetlab"
-	"github.com/nodeconn/natx/stunprobe/stuntest"
 	"github.com/pion/transport/v5/vnet"
 )
 
@@ -87,40 +86,12 @@ type peerDialBackWorld struct {
 
 func newPeerDialBackWorld(t *testing.T, natA vnetlab.NAT, cfgB PeerConfig) *peerDialBackWorld {
 	t.Helper()
-	w, err := vnetlab.New(vnetlab.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, ips, err := w.AddServer(2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, _, err := w.AddServer(1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ha, err := w.AddHost(natA)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hb, err := w.AddHost()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = w.Close() })
-	s, err := stuntest.New(stuntest.Options{Net: srv, Addrs: [2]netip.Addr{ips[0], ips[1]}, Ports: [2]uint16{3478, 3479}, NoOtherAddress: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
+	hs, stun, other, _ := dialBackHosts(t, []vnetlab.NAT{natA}, nil)
 	hub := holepunchtest.NewHub()
 	t.Cleanup(hub.Close)
 	pw := &peerDialBackWorld{other: other}
 	open := func(h *vnetlab.Host, id string, pc PeerConfig) (*Listener, *Peers) {
-		l := openT(t, Config{Net: h.Net, STUNServers: []netip.AddrPort{s.Addr()}, DisablePortMap: true, ProbeTimeout: 3 * time.Second, KeepaliveInterval: -1})
+		l := openPlain(t, h, stun)
 		sig := hub.Join(id)
 		t.Cleanup(func() { _ = sig.Close() })
 		pc.Signaler = sig
@@ -133,10 +104,11 @@ func newPeerDialBackWorld(t *testing.T, natA vnetlab.NAT, cfgB PeerConfig) *peer
 		return l, ps
 	}
 	var pa, pb *Peers
-	pw.la, pa = open(ha, "a", PeerConfig{})
-	pw.lb, pb = open(hb, "b", cfgB)
+	pw.la, pa = open(hs[0], "a", PeerConfig{})
+	pw.lb, pb = open(hs[1], "b", cfgB)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
+	var err error
 	acc := make(chan *PeerConn, 1)
 	go func() {
 		c, _ := pb.Accept(ctx)

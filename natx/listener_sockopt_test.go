@@ -183,22 +183,32 @@ func quicChild(t *testing.T) {
 // testServerTLS is a throw-away self-signed TLS 1.3 configuration.
 func testServerTLS(t testing.TB) *tls.Config {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	c, err := selfSignedTLS("natx-test")
 	if err != nil {
 		t.Fatal(err)
 	}
+	return c
+}
+
+// selfSignedTLS is a server configuration with a fresh self-signed ECDSA
+// certificate for name, which is also its ALPN protocol.
+func selfSignedTLS(name string) (*tls.Config, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "natx-test"},
+		Subject:      pkix.Name{CommonName: name},
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(time.Hour),
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	return &tls.Config{
 		Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}},
-		NextProtos:   []string{"natx-test"},
-	}
+		NextProtos:   []string{name},
+	}, nil
 }

@@ -25,19 +25,14 @@ package natx_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
 	"hash/crc32"
 	"io"
-	"math/big"
 	"net"
 	"net/netip"
 	"os"
@@ -303,7 +298,7 @@ func quicLabServe(ctx context.Context, s *quicLabSide) error {
 	kept := quicLabKeepRaw(kctx, s, clientRaw)
 	defer func() { <-kept }()
 	defer kcancel()
-	tlsConf, err := quicLabTLS()
+	tlsConf, err := natx.SelfSignedTLS("natx-lab")
 	if err != nil {
 		return err
 	}
@@ -359,29 +354,6 @@ func quicLabSink(ctx context.Context, pc net.PacketConn, tlsConf *tls.Config, do
 		done()
 		// The client closes the connection once it has the answer.
 	}
-}
-
-// quicLabTLS is the server's TLS configuration: a fresh self-signed
-// ECDSA certificate (the client does not verify it).
-func quicLabTLS() (*tls.Config, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "natx-lab"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return nil, err
-	}
-	return &tls.Config{
-		Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}},
-		NextProtos:   []string{"natx-lab"},
-	}, nil
 }
 
 // quicLabKeepRaw sends a datagram from each raw socket to the other
