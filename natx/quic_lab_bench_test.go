@@ -2,12 +2,13 @@ package natx_test
 
 // BenchmarkLabQUICStream: BenchmarkQUICStream's 100 MB quic-go stream, over
 // the lab's NATs instead of loopback (root only; docs/lab.md). Two EIM sites
-// (address-and-port-dependent filters) and, in alternating order within each
-// round, three transfers between the same two host namespaces:
+// (address-and-port-dependent filters) and, in an order that rotates each
+// round, four transfers between the same two host namespaces:
 //
 //   - raw: quic-go on plain UDP sockets, the hole punched by hand (each side
 //     learns its socket's mapped address from coturn, the two are exchanged
 //     over the natx connection, the server side sends first);
+//   - raw-plain: the same on a second pair of sockets (see below);
 //   - punched: quic-go over PeerConn.PacketConn of a natx PeerConn whose
 //     path was punched (Policy DirectOnly: no relay can stand in for it);
 //   - relayed: the same over a PeerConn carried by coturn (the client host
@@ -16,12 +17,23 @@ package natx_test
 //
 //	NATX_LAB=require go test ./natx -run '^$' -bench LabQUICStream -benchtime 3x
 //
-// It reports MB/s of each and ratio-punched, ratio-relayed = path / raw
-// (target for punched ≥ 0.9). Both sides use the same quic.Config (1200-byte
+// It reports MB/s of each, ratio-punched and ratio-relayed = path / raw
+// (target for punched ≥ 0.9), and the same over raw-plain
+// (ratio-punched-plain, ratio-relayed-plain). Both sides use the same quic.Config (1200-byte
 // packets, path MTU discovery off, as a PeerPacketConn needs). Every byte is
 // checked: the receiver returns the count and CRC-32C of what it read, which
 // must equal the sender's, and each natx transfer must start and end on its
-// path kind, or the benchmark fails with no figure.
+// path kind, or the benchmark fails with no figure. Checked by mutation:
+// with the client host's drop rule turned into accept, the "relayed"
+// PeerConn is punched and the benchmark fails ("round 0: relayed path is
+// punched before the transfer"); with the sender's CRC leaving out the
+// first chunk, it fails ("round 0, raw: the server got 104857600 bytes with
+// CRC d717e8af, sent 104857600 with 8e28393d").
+//
+// The raw-plain transfer runs on a raw socket that quic-go sees as a bare
+// net.PacketConn (plainConn), as it sees a PeerPacketConn: it tells how much
+// of the gap is quic-go's GSO/ECN/batched reads, which a PeerPacketConn
+// cannot have (docs/benchmarks.md).
 
 import (
 	"context"
