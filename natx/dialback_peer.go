@@ -349,6 +349,34 @@ func (l *Listener) peerDialBackOne(ctx context.Context, c *PeerConn, a netip.Add
 	return dialBackResult{note: "a peer asked for a dial-back did not send it: " + last.String()}, netip.Addr{}, nil
 }
 
+// peersAt reports whether a PeerConn of this Listener's Peers has a route
+// to ip: this node sends there, so an address-dependent filter admits it.
+func (l *Listener) peersAt(ip netip.Addr) bool {
+	l.mu.Lock()
+	all := make([]*Peers, 0, len(l.peers.m))
+	for ps := range l.peers.m {
+		all = append(all, ps)
+	}
+	l.mu.Unlock()
+	for _, ps := range all {
+		ps.mu.Lock()
+		conns := make([]*PeerConn, 0, len(ps.byID))
+		for _, c := range ps.byID {
+			conns = append(conns, c)
+		}
+		ps.mu.Unlock()
+		for _, c := range conns {
+			c.mu.Lock()
+			at := c.cur.to.Addr().Unmap() == ip
+			c.mu.Unlock()
+			if at {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // judgePeerDialBack says what a peer's dial-back datagram from from proves.
 func (l *Listener) judgePeerDialBack(c *PeerConn, from netip.AddrPort) dialBackResult {
 	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
@@ -360,7 +388,7 @@ func (l *Listener) judgePeerDialBack(c *PeerConn, from netip.AddrPort) dialBackR
 	switch {
 	case known || l.contacted(from.Addr()):
 		return dialBackResult{note: fmt.Sprintf("a peer's dial-back came from %v, an address this node sends to: no proof", from)}
-	case from.Addr() == peerIP:
+	case from.Addr() == peerIP || l.peersAt(from.Addr()):
 		return dialBackResult{note: fmt.Sprintf("a peer's dial-back from %v, a port this node never sent to, arrived: "+
 			"the NAT admits new ports of an address this node talks to, which proves nothing for other addresses (an address-dependent filter drops them)", from)}
 	}

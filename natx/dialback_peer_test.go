@@ -251,3 +251,29 @@ func TestPeerDialBackNotFromRoute(t *testing.T) {
 		t.Fatal("no answer")
 	}
 }
+
+// TestJudgePeerDialBack: what a datagram's source proves, for each kind of
+// source: a host this node never sends to verifies; a new port of the
+// peer's IP does not; the peer's route address and a server's IP prove
+// nothing. The first case is what a peer with a second IP address gives,
+// which the vnet worlds cannot build (one address per host).
+func TestJudgePeerDialBack(t *testing.T) {
+	pw := newPeerDialBackWorld(t, vnetlab.Easy, PeerConfig{})
+	route := pw.ca.State().Remote
+	stun := pw.la.cfg.STUNServers[0]
+	for _, tc := range []struct {
+		from netip.AddrPort
+		ok   bool
+		note string
+	}{
+		{netip.MustParseAddrPort("198.51.100.9:4000"), true, "verified by a peer's dial-back"},
+		{netip.AddrPortFrom(route.Addr(), route.Port()+1), false, "never sent to"},
+		{route, false, "no proof"},
+		{netip.AddrPortFrom(stun.Addr(), 9), false, "no proof"},
+	} {
+		r := pw.la.judgePeerDialBack(pw.ca, tc.from)
+		if r.ok != tc.ok || !strings.Contains(r.note, tc.note) {
+			t.Errorf("from %v: %+v, want ok %v and %q", tc.from, r, tc.ok, tc.note)
+		}
+	}
+}
