@@ -553,4 +553,9 @@ func BenchmarkLabQUICStream(b *testing.B) {
 	b.ReportMetric(res.PlainNs/res.PunchedNs, "ratio-punched-plain")
 	b.ReportMetric(res.PlainNs/res.RelayedNs, "ratio-relayed-plain")
 	b.Logf("paths %s, %d rounds", res.Kinds, res.N)
+	srv.Stop(5 * time.Second)
+	// Both Listeners closed: their allocations are released.
+	if err := coturn.WaitNoAllocations(3 * time.Second); err != nil {
+		b.Error(err)
+	}
 }
