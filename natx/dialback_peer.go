@@ -186,7 +186,7 @@ func (c *PeerConn) answerDialBack(payload []byte, from netip.AddrPort) {
 		return // without a token there is no one to answer
 	}
 	c.mu.Lock()
-	cur := c.cur
+	cur := c.st.cur
 	c.mu.Unlock()
 	l := c.ps.l
 	st, to := dialBackSent, netip.AddrPort{}
@@ -202,7 +202,7 @@ func (c *PeerConn) answerDialBack(payload []byte, from netip.AddrPort) {
 			st, to = dialBackFailed, netip.AddrPort{}
 		}
 	}
-	_ = c.sendFrame(cur, frameDialBackResult, appendDialBackResult(nil, token, st, to))
+	_ = c.sendFrame(cur.hop, frameDialBackResult, appendDialBackResult(nil, token, st, to))
 }
 
 // onDialBackResult hands a frameDialBackResult to the request waiting for it.
@@ -304,9 +304,9 @@ func (l *Listener) peerDialBackOne(ctx context.Context, c *PeerConn, a netip.Add
 	var last dialBackStatus = dialBackStatusEnd // no answer yet
 	for range dialBackTries {
 		c.mu.Lock()
-		cur := c.cur
+		cur := c.st.cur
 		c.mu.Unlock()
-		if err := c.sendFrame(cur, frameDialBack, appendDialBackRequest(nil, token, a.Port())); err != nil {
+		if err := c.sendFrame(cur.hop, frameDialBack, appendDialBackRequest(nil, token, a.Port())); err != nil {
 			return dialBackResult{}, netip.Addr{}, fmt.Errorf("natx: peer dial-back to %v: %w", a, err)
 		}
 		t := time.NewTimer(dialBackWait)
@@ -367,7 +367,7 @@ func (l *Listener) peersAt(ip netip.Addr) bool {
 		ps.mu.Unlock()
 		for _, c := range conns {
 			c.mu.Lock()
-			at := c.cur.to.Addr().Unmap() == ip
+			at := c.st.cur.to.Addr().Unmap() == ip
 			c.mu.Unlock()
 			if at {
 				return true
@@ -381,9 +381,9 @@ func (l *Listener) peersAt(ip netip.Addr) bool {
 func (l *Listener) judgePeerDialBack(c *PeerConn, from netip.AddrPort) dialBackResult {
 	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
 	c.mu.Lock()
-	peerIP := c.cur.to.Addr().Unmap()
-	_, known := c.addrs[from]
-	known = known || from == c.cur.to
+	peerIP := c.st.cur.to.Addr().Unmap()
+	_, known := c.st.addrs[from]
+	known = known || from == c.st.cur.to
 	c.mu.Unlock()
 	switch {
 	case known || l.contacted(from.Addr()):

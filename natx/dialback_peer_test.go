@@ -182,9 +182,9 @@ func askRaw(t *testing.T, l *Listener, c *PeerConn, port uint16) (dialBackAnswer
 	answers, stop := l.peerDialBack.wait(token)
 	defer stop()
 	c.mu.Lock()
-	cur := c.cur
+	cur := c.st.cur
 	c.mu.Unlock()
-	if err := c.sendFrame(cur, frameDialBack, appendDialBackRequest(nil, token, port)); err != nil {
+	if err := c.sendFrame(cur.hop, frameDialBack, appendDialBackRequest(nil, token, port)); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -234,7 +234,7 @@ func TestPeerDialBackNotFromRoute(t *testing.T) {
 	// b's route is a's reflexive address; a request seen from another
 	// address of a (as a relayed or spoofed one would be) is refused.
 	pw.cb.mu.Lock()
-	cur := pw.cb.cur
+	cur := pw.cb.st.cur
 	pw.cb.mu.Unlock()
 	var token [12]byte
 	token[0] = 42
