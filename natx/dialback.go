@@ -95,20 +95,7 @@ func containsAddr(as []netip.AddrPort, a netip.AddrPort) bool {
 
 // dialBack asks d for a datagram to a and waits for it.
 func (l *Listener) dialBack(ctx context.Context, d DialBacker, a netip.AddrPort) (dialBackResult, error) {
-	var token [12]byte
-	_, _ = rand.Read(token[:])
-	want := rendezvous.DialBackMessage(token) // the one definition of the datagram
-	got := make(chan netip.AddrPort, 1)
-	remove := l.m.addHandler(handlerFunc(func(b []byte, from netip.AddrPort) bool {
-		if !bytes.Equal(b, want) {
-			return false
-		}
-		select {
-		case got <- from:
-		default:
-		}
-		return true
-	}))
+	token, got, remove := l.awaitDialBack()
 	defer remove()
 	for range dialBackTries {
 		if err := d.DialBack(ctx, a.Port(), token); err != nil {
@@ -132,6 +119,26 @@ func (l *Listener) dialBack(ctx context.Context, d DialBacker, a netip.AddrPort)
 		}
 	}
 	return dialBackResult{note: "a dial-back datagram to this address did not arrive"}, nil
+}
+
+// awaitDialBack makes a fresh token and returns the channel on which the
+// source address of the first dial-back datagram (rendezvous.DialBackMessage,
+// the one definition of it) with that token arrives, until remove.
+func (l *Listener) awaitDialBack() (token [12]byte, got <-chan netip.AddrPort, remove func()) {
+	_, _ = rand.Read(token[:])
+	want := rendezvous.DialBackMessage(token)
+	ch := make(chan netip.AddrPort, 1)
+	remove = l.m.addHandler(handlerFunc(func(b []byte, from netip.AddrPort) bool {
+		if !bytes.Equal(b, want) {
+			return false
+		}
+		select {
+		case ch <- from:
+		default:
+		}
+		return true
+	}))
+	return token, ch, remove
 }
 
 // contacted reports whether the node sends UDP to ip: its STUN servers

@@ -40,11 +40,20 @@ func (f *fakeDialBack) DialBack(_ context.Context, port uint16, token [12]byte) 
 // internet that the node never sends to, and the STUN server's own stack.
 func dialBackWorld(t *testing.T, nat vnetlab.NAT) (l *Listener, h *vnetlab.Host, other, stunNet *vnet.Net) {
 	t.Helper()
+	hs, stun, other, stunNet := dialBackHosts(t, []vnetlab.NAT{nat})
+	return openPlain(t, hs[0], stun), hs[0], other, stunNet
+}
+
+// dialBackHosts starts a world of one host per entry of nats (behind those
+// NATs; none: public), a plain STUN server (no OTHER-ADDRESS) at stun on
+// the stack stunNet, and a host other on the internet.
+func dialBackHosts(t *testing.T, nats ...[]vnetlab.NAT) (hs []*vnetlab.Host, stun netip.AddrPort, other, stunNet *vnet.Net) {
+	t.Helper()
 	w, err := vnetlab.New(vnetlab.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, ips, err := w.AddServer(2)
+	stunNet, ips, err := w.AddServer(2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,20 +61,29 @@ func dialBackWorld(t *testing.T, nat vnetlab.NAT) (l *Listener, h *vnetlab.Host,
 	if err != nil {
 		t.Fatal(err)
 	}
-	if h, err = w.AddHost(nat); err != nil {
-		t.Fatal(err)
+	for _, n := range nats {
+		h, err := w.AddHost(n...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs = append(hs, h)
 	}
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = w.Close() })
-	s, err := stuntest.New(stuntest.Options{Net: srv, Addrs: [2]netip.Addr{ips[0], ips[1]}, Ports: [2]uint16{3478, 3479}, NoOtherAddress: true})
+	s, err := stuntest.New(stuntest.Options{Net: stunNet, Addrs: [2]netip.Addr{ips[0], ips[1]}, Ports: [2]uint16{3478, 3479}, NoOtherAddress: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
-	l = openT(t, Config{Net: h.Net, STUNServers: []netip.AddrPort{s.Addr()}, DisablePortMap: true, ProbeTimeout: 3 * time.Second})
-	return l, h, other, srv
+	return hs, s.Addr(), other, stunNet
+}
+
+// openPlain opens h's Listener classified by the plain STUN server stun.
+func openPlain(t *testing.T, h *vnetlab.Host, stun netip.AddrPort) *Listener {
+	t.Helper()
+	return openT(t, Config{Net: h.Net, STUNServers: []netip.AddrPort{stun}, DisablePortMap: true, ProbeTimeout: 3 * time.Second})
 }
 
 func reflexiveOf(t *testing.T, l *Listener) Candidate {

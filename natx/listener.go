@@ -65,6 +65,10 @@ type Listener struct {
 
 	// pmEvents counts the keepers' events by kind (Stats).
 	pmEvents [4]atomic.Uint64
+
+	// peerDialBack is the peer dial-back's state, with its own lock
+	// (dialback_peer.go).
+	peerDialBack peerDialBacks
 }
 
 // pmEventIndex is the index of a counted port-mapping event kind in

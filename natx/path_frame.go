@@ -40,6 +40,9 @@ const (
 	frameRelayHello frameKind = 6 // to the relay owner: here I am
 	frameRelayAck   frameKind = 7 // from the relay owner: heard you
 	framePermit     frameKind = 8 // from the relay owner: opens the TURN permission
+	// The peer dial-back (dialback_peer.go).
+	frameDialBack       frameKind = 9  // "send the dial-back datagram to my port"
+	frameDialBackResult frameKind = 10 // what the peer did about it
 )
 
 // frame is a decoded frame; payload aliases the input.
@@ -100,7 +103,7 @@ func parseFrame(b []byte) (frame, error) {
 		kind:    frameKind(b[24]),
 		payload: b[25 : 24+n],
 	}
-	if f.kind < frameData || f.kind > framePermit {
+	if f.kind < frameData || f.kind > frameDialBackResult {
 		return frame{}, errNotFrame
 	}
 	return f, nil

@@ -163,6 +163,10 @@ func (c *PeerConn) onFrame(f frame, from netip.AddrPort) {
 		c.tell(ctlEvt{kind: ctlPing, from: from})
 	case frameClose:
 		c.remoteClosed()
+	case frameDialBack:
+		c.answerDialBack(f.payload, from)
+	case frameDialBackResult:
+		c.onDialBackResult(f.payload)
 	}
 }
 
