@@ -352,26 +352,12 @@ func (l *Listener) peerDialBackOne(ctx context.Context, c *PeerConn, a netip.Add
 // peersAt reports whether a PeerConn of this Listener's Peers has a route
 // to ip: this node sends there, so an address-dependent filter admits it.
 func (l *Listener) peersAt(ip netip.Addr) bool {
-	l.mu.Lock()
-	all := make([]*Peers, 0, len(l.peers.m))
-	for ps := range l.peers.m {
-		all = append(all, ps)
-	}
-	l.mu.Unlock()
-	for _, ps := range all {
-		ps.mu.Lock()
-		conns := make([]*PeerConn, 0, len(ps.byID))
-		for _, c := range ps.byID {
-			conns = append(conns, c)
-		}
-		ps.mu.Unlock()
-		for _, c := range conns {
-			c.mu.Lock()
-			at := c.st.cur.to.Addr().Unmap() == ip
-			c.mu.Unlock()
-			if at {
-				return true
-			}
+	for _, c := range l.peerConns() {
+		c.mu.Lock()
+		at := c.st.cur.to.Addr().Unmap() == ip
+		c.mu.Unlock()
+		if at {
+			return true
 		}
 	}
 	return false

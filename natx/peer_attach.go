@@ -51,21 +51,27 @@ func (l *Listener) closePeers() {
 // networkChanged tells every PeerConn of every attached Peers that the
 // host's network changed (ctlNetwork).
 func (l *Listener) networkChanged() {
+	for _, c := range l.peerConns() {
+		c.kick(ctlNetwork)
+	}
+}
+
+// peerConns lists the PeerConns of every attached Peers, taking each lock
+// alone (the lock order of doc.go).
+func (l *Listener) peerConns() []*PeerConn {
 	l.mu.Lock()
 	all := make([]*Peers, 0, len(l.peers.m))
 	for ps := range l.peers.m {
 		all = append(all, ps)
 	}
 	l.mu.Unlock()
+	var conns []*PeerConn
 	for _, ps := range all {
 		ps.mu.Lock()
-		conns := make([]*PeerConn, 0, len(ps.byPeer))
-		for _, c := range ps.byPeer {
+		for _, c := range ps.byID {
 			conns = append(conns, c)
 		}
 		ps.mu.Unlock()
-		for _, c := range conns {
-			c.kick(ctlNetwork)
-		}
 	}
+	return conns
 }
