@@ -57,6 +57,9 @@ type relayAlloc struct {
 
 	closeOnce sync.Once
 	wg        sync.WaitGroup
+	// peerGone: the server closed or reset a TCP/TLS connection (its
+	// read ended with an error that is not natx's own close).
+	peerGone atomic.Bool
 }
 
 // relayCredentials returns the username and password to use with s now.
@@ -244,6 +247,9 @@ func (r *relay) allocate(ctx context.Context, s RelayServer, shared bool) (*rela
 	}
 	if err != nil {
 		a.close()
+		if a.peerGone.Load() {
+			err = fmt.Errorf("the server closed the connection: %w", err)
+		}
 		if relayErrorCode(err) == stun.CodeUnauthorized {
 			err = fmt.Errorf("%w: %w", ErrRelayAuth, err)
 		}
@@ -278,6 +284,9 @@ func (a *relayAlloc) readLoop() {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
 				continue
+			}
+			if a.wire.stream && !errors.Is(err, net.ErrClosed) {
+				a.peerGone.Store(true)
 			}
 			return
 		}
