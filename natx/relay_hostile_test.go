@@ -257,7 +257,9 @@ func TestRelayHostileSilent(t *testing.T) {
 // "return" after the relay-failed event, open_relay.go) — "one server":
 // "timed out waiting for a second attempt"; race returning the first
 // error instead of waiting for the other servers (relay_race.go) —
-// "fallback": no relayed candidate.
+// "fallback": no relayed candidate; readLoop not recording peerGone
+// (relay_alloc.go) — "one server": the error does not say that the server
+// closed the connection.
 func TestRelayHostileCloseMidAllocation(t *testing.T) {
 	t.Run("one server", func(t *testing.T) {
 		noLeak(t)
