@@ -201,7 +201,7 @@ func (r *relay) allocate(ctx context.Context, s RelayServer, shared bool) (*rela
 		return nil, err
 	}
 	a.wg.Add(1)
-	go a.readLoop()
+	go a.readLoop(r)
 
 	// The Allocate in flight outlives a cancellation of ctx by up to a
 	// second: the server may already have made the allocation, and
@@ -275,7 +275,7 @@ func (r *relay) allocate(ctx context.Context, s RelayServer, shared bool) (*rela
 }
 
 // readLoop feeds the pion client from the transport until it closes.
-func (a *relayAlloc) readLoop() {
+func (a *relayAlloc) readLoop(r *relay) {
 	defer a.wg.Done()
 	buf := make([]byte, 65536)
 	for {
@@ -287,6 +287,7 @@ func (a *relayAlloc) readLoop() {
 			}
 			if a.wire.stream && !errors.Is(err, net.ErrClosed) {
 				a.peerGone.Store(true)
+				r.allocGone(a)
 			}
 			return
 		}
@@ -297,6 +298,23 @@ func (a *relayAlloc) readLoop() {
 		}
 		// Errors are per packet (malformed, unknown channel): drop it.
 		_, _ = a.client.HandleInbound(buf[:n], from)
+	}
+}
+
+// allocGone asks the keep loop to refresh now if a is the current
+// allocation: its TCP or TLS connection is gone, and with it the allocation
+// (RFC 6062 section 4.1), so the refresh fails at once and a new allocation
+// replaces it, instead of at the next scheduled refresh (up to
+// CheckInterval, a minute by default, later).
+func (r *relay) allocGone(a *relayAlloc) {
+	r.mu.Lock()
+	cur := r.cur == a
+	r.mu.Unlock()
+	if cur {
+		select {
+		case r.checkNow <- struct{}{}:
+		default:
+		}
 	}
 }
 

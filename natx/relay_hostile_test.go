@@ -377,6 +377,15 @@ func (p *refreshCutter) serve() {
 	}
 }
 
+// cutAll closes every connection the proxy holds (both sides).
+func (p *refreshCutter) cutAll() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+}
+
 func (p *refreshCutter) close() {
 	p.ln.Close()
 	p.mu.Lock()
@@ -431,6 +440,49 @@ func TestRelayHostileCloseMidRefresh(t *testing.T) {
 		c, ok := findKind(l.Addrs(), KindRelayed)
 		return ok && c.Addr == e.Candidate.Addr && c.Verified
 	})
+	waitFor(t, "one allocation left on the server", hostileBound, func() bool { return srv.Allocations() == 1 })
+	if err := l.Close(); err != nil {
+		t.Error(err)
+	}
+	waitFor(t, "no allocation left after Close", hostileBound, func() bool { return srv.Allocations() == 0 })
+}
+
+// TestRelayHostileCutBetweenRefreshes: the TCP connection to the TURN
+// server is cut while nothing is being asked (the next refresh is minutes
+// away). The allocation is gone with its connection (RFC 6062); natx sees
+// the connection end and replaces the allocation at once
+// (ListenerRelayReallocated, a new relayed address), not at the next
+// refresh.
+//
+// Mutation caught: readLoop without r.allocGone (relay_alloc.go) — no
+// relay-reallocated event within the test's bound (it would come at the
+// refresh, 5 min later).
+func TestRelayHostileCutBetweenRefreshes(t *testing.T) {
+	noLeak(t)
+	srv := turntest.NewServer(t, turntest.Config{TCP: true, Users: map[string]string{"natx": "pw"}})
+	p := newRefreshCutter(t, srv.TCPAddr().String())
+	re := newListenerRelayEvents()
+	l, err := Open(context.Background(), Config{
+		Addr:               netip.MustParseAddr("127.0.0.1"),
+		DisablePortMap:     true,
+		Relays:             []RelayServer{{Addr: p.ln.Addr().String(), Transport: "tcp", Username: "natx", Password: "pw"}},
+		RelayMode:          RelayEager,
+		RelayCheckInterval: 5 * time.Minute,
+		OnEvent:            re.onEvent,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, ok := findKind(l.Addrs(), KindRelayed)
+	if !ok {
+		t.Fatalf("no relayed candidate: %v", l.Addrs())
+	}
+	p.cutAll()
+	e := re.wait(t, ListenerRelayReallocated, hostileBound)
+	t.Logf("reallocated: %v -> %v", e.Prev.Addr, e.Candidate.Addr)
+	if e.Candidate.Addr == first.Addr || !e.Candidate.Addr.IsValid() {
+		t.Errorf("reallocated to %v, was %v: want a new relayed address", e.Candidate.Addr, first.Addr)
+	}
 	waitFor(t, "one allocation left on the server", hostileBound, func() bool { return srv.Allocations() == 1 })
 	if err := l.Close(); err != nil {
 		t.Error(err)
