@@ -430,6 +430,8 @@ func BenchmarkLabRelayTransport(b *testing.B) {
 	for i, r := range rows {
 		b.ReportMetric(ms(p50(got[i].up)), "ms/up-"+r.name+"-p50")
 		b.ReportMetric(ms(p50(got[i].first)), "ms/first-"+r.name+"-p50")
+		b.ReportMetric(ms(slices.Min(got[i].first)), "ms/first-"+r.name+"-min")
+		b.ReportMetric(ms(slices.Max(got[i].first)), "ms/first-"+r.name+"-max")
 		b.ReportMetric(mbps(got[i]), "MB/s-"+r.name)
 		var sent, recv int64
 		for _, e := range got[i].stream {
