@@ -37,52 +37,83 @@ const (
 	hostileCloseFirst
 )
 
-// hostileTURN is a TCP listener on loopback that misbehaves as its mode
-// says. It records every connection and whether the client closed it
-// (the server's read ended with EOF or a reset, not with its own close).
-type hostileTURN struct {
+// loopServer is a TCP listener on loopback that hands each connection to
+// handle on a goroutine of its own, and keeps every connection (handle's
+// own included, through track) to close them: cutAll now, or close at the
+// test's end, which also joins the goroutines.
+type loopServer struct {
 	ln       net.Listener
-	mode     hostileMode
 	accepted atomic.Int32
-	// clientClosed receives one value per connection the client closed.
-	clientClosed chan struct{}
-	mu           sync.Mutex
-	conns        []net.Conn
-	wg           sync.WaitGroup
+	mu       sync.Mutex
+	conns    []net.Conn
+	wg       sync.WaitGroup
 }
 
-func newHostileTURN(t *testing.T, mode hostileMode) *hostileTURN {
+func (ls *loopServer) start(t *testing.T, handle func(net.Conn)) {
 	t.Helper()
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &hostileTURN{ln: ln, mode: mode, clientClosed: make(chan struct{}, 64)}
-	h.wg.Add(1)
-	go h.serve()
-	t.Cleanup(h.close)
-	return h
+	ls.ln = ln
+	ls.wg.Add(1)
+	go func() {
+		defer ls.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			ls.accepted.Add(1)
+			ls.track(c)
+			ls.wg.Add(1)
+			go func() {
+				defer ls.wg.Done()
+				handle(c)
+			}()
+		}
+	}()
+	t.Cleanup(ls.close)
 }
 
-func (h *hostileTURN) addr() string { return h.ln.Addr().String() }
+func (ls *loopServer) addr() string { return ls.ln.Addr().String() }
 
-func (h *hostileTURN) serve() {
-	defer h.wg.Done()
-	for {
-		c, err := h.ln.Accept()
-		if err != nil {
-			return
-		}
-		h.accepted.Add(1)
-		h.mu.Lock()
-		h.conns = append(h.conns, c)
-		h.mu.Unlock()
-		h.wg.Add(1)
-		go func() {
-			defer h.wg.Done()
-			h.handle(c)
-		}()
+func (ls *loopServer) track(c net.Conn) {
+	ls.mu.Lock()
+	ls.conns = append(ls.conns, c)
+	ls.mu.Unlock()
+}
+
+// cutAll closes every connection held (both sides of a proxy).
+func (ls *loopServer) cutAll() {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	for _, c := range ls.conns {
+		c.Close()
 	}
+}
+
+func (ls *loopServer) close() {
+	ls.ln.Close()
+	ls.cutAll()
+	ls.wg.Wait()
+}
+
+// hostileTURN misbehaves as its mode says with every connection, and
+// tells whether the client closed it (the server's read ended with EOF or
+// a reset, not with its own close).
+type hostileTURN struct {
+	loopServer
+	mode hostileMode
+	// clientClosed receives one value per connection the client closed.
+	clientClosed chan struct{}
+}
+
+func newHostileTURN(t *testing.T, mode hostileMode) *hostileTURN {
+	t.Helper()
+	h := &hostileTURN{mode: mode, clientClosed: make(chan struct{}, 64)}
+	h.start(t, h.handle)
+	return h
 }
 
 func (h *hostileTURN) handle(c net.Conn) {
@@ -96,16 +127,6 @@ func (h *hostileTURN) handle(c net.Conn) {
 	if !errors.Is(err, net.ErrClosed) {
 		h.clientClosed <- struct{}{} // EOF or reset: the client's doing
 	}
-}
-
-func (h *hostileTURN) close() {
-	h.ln.Close()
-	h.mu.Lock()
-	for _, c := range h.conns {
-		c.Close()
-	}
-	h.mu.Unlock()
-	h.wg.Wait()
 }
 
 // readStreamFrame reads one STUN message or ChannelData frame from a TURN
@@ -307,93 +328,47 @@ func TestRelayHostileCloseMidAllocation(t *testing.T) {
 // client's connection (and its own to the server) at the first Refresh
 // request it sees, then passes everything through.
 type refreshCutter struct {
-	ln     net.Listener
+	loopServer
 	to     string
 	cut    atomic.Bool
 	cutNow chan struct{} // closed at the cut
-	mu     sync.Mutex
-	conns  []net.Conn
-	wg     sync.WaitGroup
 }
 
 func newRefreshCutter(t *testing.T, to string) *refreshCutter {
 	t.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &refreshCutter{ln: ln, to: to, cutNow: make(chan struct{})}
-	p.wg.Add(1)
-	go p.serve()
-	t.Cleanup(p.close)
+	p := &refreshCutter{to: to, cutNow: make(chan struct{})}
+	p.start(t, p.handle)
 	return p
 }
 
-func (p *refreshCutter) track(c net.Conn) {
-	p.mu.Lock()
-	p.conns = append(p.conns, c)
-	p.mu.Unlock()
-}
-
-func (p *refreshCutter) serve() {
-	defer p.wg.Done()
+func (p *refreshCutter) handle(c net.Conn) {
+	defer c.Close()
+	s, err := net.Dial("tcp4", p.to)
+	if err != nil {
+		return
+	}
+	p.track(s)
+	defer s.Close()
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		_, _ = io.Copy(c, s)
+		c.Close()
+	}()
 	for {
-		c, err := p.ln.Accept()
+		b, err := readStreamFrame(c)
 		if err != nil {
 			return
 		}
-		s, err := net.Dial("tcp4", p.to)
-		if err != nil {
-			c.Close()
-			continue
+		// STUN type 0x0004: a Refresh request.
+		if b[0]&0xC0 == 0 && binary.BigEndian.Uint16(b[0:2]) == 0x0004 && p.cut.CompareAndSwap(false, true) {
+			close(p.cutNow)
+			return
 		}
-		p.track(c)
-		p.track(s)
-		p.wg.Add(2)
-		go func() {
-			defer p.wg.Done()
-			_, _ = io.Copy(c, s)
-			c.Close()
-		}()
-		go func() {
-			defer p.wg.Done()
-			defer s.Close()
-			defer c.Close()
-			for {
-				b, err := readStreamFrame(c)
-				if err != nil {
-					return
-				}
-				// STUN type 0x0004: a Refresh request.
-				if b[0]&0xC0 == 0 && binary.BigEndian.Uint16(b[0:2]) == 0x0004 && p.cut.CompareAndSwap(false, true) {
-					close(p.cutNow)
-					return
-				}
-				if _, err := s.Write(b); err != nil {
-					return
-				}
-			}
-		}()
+		if _, err := s.Write(b); err != nil {
+			return
+		}
 	}
-}
-
-// cutAll closes every connection the proxy holds (both sides).
-func (p *refreshCutter) cutAll() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, c := range p.conns {
-		c.Close()
-	}
-}
-
-func (p *refreshCutter) close() {
-	p.ln.Close()
-	p.mu.Lock()
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.mu.Unlock()
-	p.wg.Wait()
 }
 
 // TestRelayHostileCloseMidRefresh: the TCP connection to the TURN server
@@ -414,7 +389,7 @@ func TestRelayHostileCloseMidRefresh(t *testing.T) {
 	l, err := Open(context.Background(), Config{
 		Addr:               netip.MustParseAddr("127.0.0.1"),
 		DisablePortMap:     true,
-		Relays:             []RelayServer{{Addr: p.ln.Addr().String(), Transport: "tcp", Username: "natx", Password: "pw"}},
+		Relays:             []RelayServer{{Addr: p.addr(), Transport: "tcp", Username: "natx", Password: "pw"}},
 		RelayMode:          RelayEager,
 		RelayCheckInterval: 300 * time.Millisecond, // refresh soon
 		OnEvent:            re.onEvent,
@@ -465,7 +440,7 @@ func TestRelayHostileCutBetweenRefreshes(t *testing.T) {
 	l, err := Open(context.Background(), Config{
 		Addr:               netip.MustParseAddr("127.0.0.1"),
 		DisablePortMap:     true,
-		Relays:             []RelayServer{{Addr: p.ln.Addr().String(), Transport: "tcp", Username: "natx", Password: "pw"}},
+		Relays:             []RelayServer{{Addr: p.addr(), Transport: "tcp", Username: "natx", Password: "pw"}},
 		RelayMode:          RelayEager,
 		RelayCheckInterval: 5 * time.Minute,
 		OnEvent:            re.onEvent,
