@@ -371,6 +371,35 @@ func (p *refreshCutter) handle(c net.Conn) {
 	}
 }
 
+// openThroughCutter opens a Listener whose only relay is a turntest server
+// over TCP behind a refreshCutter, refreshed at least every check, and
+// returns its first relayed candidate. It also checks that no goroutine is
+// left at the test's end.
+func openThroughCutter(t *testing.T, check time.Duration) (*turntest.Server, *refreshCutter, *listenerRelayEvents, *Listener, Candidate) {
+	t.Helper()
+	noLeak(t)
+	srv := turntest.NewServer(t, turntest.Config{TCP: true, Users: map[string]string{"natx": "pw"}})
+	p := newRefreshCutter(t, srv.TCPAddr().String())
+	re := newListenerRelayEvents()
+	l, err := Open(context.Background(), Config{
+		Addr:               netip.MustParseAddr("127.0.0.1"),
+		DisablePortMap:     true,
+		Relays:             []RelayServer{{Addr: p.addr(), Transport: "tcp", Username: "natx", Password: "pw"}},
+		RelayMode:          RelayEager,
+		RelayCheckInterval: check,
+		OnEvent:            re.onEvent,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, ok := findKind(l.Addrs(), KindRelayed)
+	if !ok {
+		_ = l.Close()
+		t.Fatalf("no relayed candidate: %v", l.Addrs())
+	}
+	return srv, p, re, l, first
+}
+
 // TestRelayHostileCloseMidRefresh: the TCP connection to the TURN server
 // is cut when natx sends its first Refresh (the allocation's control
 // connection is gone, and with it the allocation, RFC 6062). natx makes a
@@ -382,25 +411,7 @@ func (p *refreshCutter) handle(c net.Conn) {
 // refresh (relay_keep.go: "continue" in place of r.race after
 // relayRefreshFailed) — no relay-reallocated event.
 func TestRelayHostileCloseMidRefresh(t *testing.T) {
-	noLeak(t)
-	srv := turntest.NewServer(t, turntest.Config{TCP: true, Users: map[string]string{"natx": "pw"}})
-	p := newRefreshCutter(t, srv.TCPAddr().String())
-	re := newListenerRelayEvents()
-	l, err := Open(context.Background(), Config{
-		Addr:               netip.MustParseAddr("127.0.0.1"),
-		DisablePortMap:     true,
-		Relays:             []RelayServer{{Addr: p.addr(), Transport: "tcp", Username: "natx", Password: "pw"}},
-		RelayMode:          RelayEager,
-		RelayCheckInterval: 300 * time.Millisecond, // refresh soon
-		OnEvent:            re.onEvent,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	first, ok := findKind(l.Addrs(), KindRelayed)
-	if !ok {
-		t.Fatalf("no relayed candidate: %v", l.Addrs())
-	}
+	srv, p, re, l, first := openThroughCutter(t, 300*time.Millisecond) // refresh soon
 	select {
 	case <-p.cutNow:
 	case <-time.After(hostileBound):
@@ -433,25 +444,7 @@ func TestRelayHostileCloseMidRefresh(t *testing.T) {
 // relay-reallocated event within the test's bound (it would come at the
 // refresh, 5 min later).
 func TestRelayHostileCutBetweenRefreshes(t *testing.T) {
-	noLeak(t)
-	srv := turntest.NewServer(t, turntest.Config{TCP: true, Users: map[string]string{"natx": "pw"}})
-	p := newRefreshCutter(t, srv.TCPAddr().String())
-	re := newListenerRelayEvents()
-	l, err := Open(context.Background(), Config{
-		Addr:               netip.MustParseAddr("127.0.0.1"),
-		DisablePortMap:     true,
-		Relays:             []RelayServer{{Addr: p.addr(), Transport: "tcp", Username: "natx", Password: "pw"}},
-		RelayMode:          RelayEager,
-		RelayCheckInterval: 5 * time.Minute,
-		OnEvent:            re.onEvent,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	first, ok := findKind(l.Addrs(), KindRelayed)
-	if !ok {
-		t.Fatalf("no relayed candidate: %v", l.Addrs())
-	}
+	srv, p, re, l, first := openThroughCutter(t, 5*time.Minute)
 	p.cutAll()
 	e := re.wait(t, ListenerRelayReallocated, hostileBound)
 	t.Logf("reallocated: %v -> %v", e.Prev.Addr, e.Candidate.Addr)
