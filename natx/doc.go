@@ -99,16 +99,23 @@
 // within CloseTimeout, closes the backend and the event queue. Open runs
 // one keeper per mapped port; it is usable alone.
 //
-// The relay (relay*.go, and open_relay.go, which attaches it to the
-// Listener). A kept-alive TURN allocation (RFC 8656) over the shared socket
-// (through a mux server view) or over TCP/TLS, replaced when it fails. Its
-// goroutines are in relay.wg: the event loop, the lifecycle loop
-// (relay.keep, which releases the allocation on its way out), the release
-// of allocations that lost a race, and calls into pion that take no
-// context (relay.aside); the racing allocations themselves are joined by
-// receiving their results. Each allocation's read loop and pump are in that
-// allocation's own WaitGroup, joined when it is released. relay.Close
-// closes relay.done, cancels relay.ctx and waits for relay.wg.
+// The relay (package natx/internal/relay; open_relay.go attaches it to the
+// Listener; relay.go keeps natx's public names for it: RelayServer,
+// RelayStats, ParseRelayURL, ErrRelayAuth). A kept-alive TURN allocation
+// (RFC 8656) over the shared socket or over TCP/TLS, replaced when it
+// fails. Its seams are its only contact with natx: relay.Start(ctx,
+// relay.Config); Config.OpenUDP, natx's mux server views (the shared
+// socket toward one TURN server); relay.FastPath, which the relay installs
+// on such a view so that ChannelData reaches the application's reader on
+// the goroutine that read the socket; relay.Event, to Config.OnEvent
+// (Listener.onRelayEvent); and its errors (relay.ErrClosed,
+// relay.ErrNotShared, relay.ErrAuth). Its goroutines run in one
+// task.Group, Relay.tasks: the lifecycle loop (keep, which releases the
+// allocation on its way out), the racing allocation attempts, the release
+// of replaced allocations and of those that lost a race, and calls into
+// pion that take no context (aside). Each allocation's read loop and pump
+// are in that allocation's own task.Group, joined when it is released.
+// Relay.Close stops and joins Relay.tasks, then closes its event queue.
 //
 // Peers and paths (peer*.go, path*.go, policy.go). Listener.NewPeers
 // attaches hole punching (package holepunch) and relayed paths, with
@@ -121,19 +128,20 @@
 // every attached Peers first (peer_attach.go), while its socket is still
 // open.
 //
-// Events (events.go, listener_events.go, portmap_events.go,
-// peer_events.go; the former names in events_deprecated.go). Three
+// Events (listener_events.go, portmap_events.go, peer_events.go; the
+// former names in events_deprecated.go; the queue in natx/internal/eventq). Three
 // families, each with its own kind type and names: Listener events
 // (ListenerAddrAdded ..., to Config.OnEvent), port-mapping events
 // (PortMapMapped ..., to PortMapConfig.OnEvent) and PeerConn events
 // (PeerPathUp ..., to PeerConfig.OnEvent). Each family is delivered by an
-// eventQueue: in order, on a goroutine of its own (started only when there
-// is a callback), never under a lock of the part that emits; the part's
-// Close delivers what is queued and waits for the last call. One
+// eventq.Queue: in order, on a goroutine of its own (started only when
+// there is a callback, in the queue's own task.Group), never under a lock of
+// the part that emits; the part's Close delivers what is queued and waits
+// for the last call (the one close rule, the relay's included). One
 // exception: while Open retries a port the gateway refuses, it calls
 // PortMapConfig.OnEvent with PortMapRefused from its runPortMap task (no
-// keeper of that port exists yet). The relay's internal events go to the
-// Listener (onRelayEvent) through the relay's own event loop; the keepers'
+// keeper of that port exists yet). The relay's events go to the Listener
+// (onRelayEvent) through the relay's own eventq.Queue; the keepers'
 // events go to the Listener (onPortMapEvent) after the user's callback.
 //
 // Metrics (listener.go Stats, metrics.go). Stats is a snapshot of atomic
@@ -151,7 +159,7 @@
 // Peers.Close collect what to close under their lock and close it after,
 // because a keeper's or the relay's event goroutine may be waiting for
 // Listener.mu at that moment (Listener.update). The only nesting is with
-// innermost locks that take nothing else: an eventQueue's lock, under the
+// innermost locks that take nothing else: an eventq.Queue's lock, under the
 // lock of the part that emits (Listener.mu in updateLocked), and a read
 // deadline's lock under PeerConn.rmu, which serialises Read. One lock is
 // held across network I/O: upnpMapper.mu, across a UPnP discovery, so that

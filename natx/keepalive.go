@@ -109,20 +109,24 @@ func parseBindingSuccess(b []byte) (netip.AddrPort, bool) {
 	return netip.AddrPort{}, false
 }
 
-// run sends a round every interval until stop is closed.
-func (k *keepalive) run(stop <-chan struct{}) {
+// run sends a round every interval until stop is closed (then false) or
+// something comes on again (then true: the caller classifies again).
+func (k *keepalive) run(stop, again <-chan struct{}) bool {
 	for {
 		t := time.NewTimer(k.interval)
 		select {
 		case <-stop:
 			t.Stop()
-			return
+			return false
+		case <-again:
+			t.Stop()
+			return true
 		case <-t.C:
 		}
 		mapped, ok := k.round(stop)
 		select {
 		case <-stop:
-			return
+			return false
 		default:
 		}
 		k.onResult(mapped, ok)

@@ -34,7 +34,7 @@ func TestKeepaliveRound(t *testing.T) {
 	defer m.addHandler(ka)()
 	stop := make(chan struct{})
 	done := make(chan struct{})
-	go func() { ka.run(stop); close(done) }()
+	go func() { ka.run(stop, nil); close(done) }()
 	select {
 	case a := <-results:
 		if a != m.local {

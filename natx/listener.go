@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nodeconn/natx/natx/internal/eventq"
 	"github.com/nodeconn/natx/natx/internal/task"
 	"github.com/nodeconn/natx/stunprobe"
 	"github.com/pion/transport/v5"
@@ -39,10 +40,16 @@ type Listener struct {
 	// its mapping deleted rather than left behind on the gateway.
 	mapCtx    context.Context
 	mapCancel context.CancelFunc
-	events    *eventQueue[Event]
+	events    *eventq.Queue[Event]
 
 	closeOnce sync.Once
 	closeErr  error
+
+	// reprobe asks runProbe to classify again (a network change); at most
+	// one request waits.
+	reprobe chan struct{}
+	// netChanges counts the network changes seen (Stats).
+	netChanges atomic.Uint64
 
 	// prober is the classification while it runs (nil otherwise): a new
 	// port mapping makes it resend its pending requests (runPortMap).
@@ -102,6 +109,9 @@ type Stats struct {
 	// the port-mapping keepers' events (UDP and TCP): PortMapMapped,
 	// PortMapRenewed, PortMapChanged, PortMapLost.
 	MappingsMade, MappingRenewals, MappingChanges, MappingLosses uint64
+	// NetworkChanges counts the changes of the host's network seen
+	// (ListenerNetworkChanged).
+	NetworkChanges uint64
 	// Relay is the relay's own counters (zero without a relay).
 	Relay RelayStats
 }
@@ -116,9 +126,10 @@ func newListener(cfg Config, n transport.Net, conn net.PacketConn, log *slog.Log
 		tasks:   tasks,
 		ctx:     tasks.Context(),
 		changed: make(chan struct{}),
+		reprobe: make(chan struct{}, 1),
 		reach:   ReachUnreachable,
 	}
-	l.events = newEventQueue(cfg.OnEvent)
+	l.events = eventq.New(cfg.OnEvent)
 	return l
 }
 
@@ -231,12 +242,13 @@ func (l *Listener) Stats() Stats {
 	}
 	out.MappingsMade, out.MappingRenewals = l.pmEvents[0].Load(), l.pmEvents[1].Load()
 	out.MappingChanges, out.MappingLosses = l.pmEvents[2].Load(), l.pmEvents[3].Load()
+	out.NetworkChanges = l.netChanges.Load()
 	l.mu.Lock()
 	out.Keepalives, out.KeepaliveFailures = l.st.keepalives, l.st.keepaliveFails
 	r := l.st.relay
 	l.mu.Unlock()
 	if r != nil {
-		out.Relay = r.Stats()
+		out.Relay = RelayStats(r.Stats())
 	}
 	return out
 }
@@ -272,7 +284,7 @@ func (l *Listener) Close() error {
 		stopMaps.Stop()
 		l.mapCancel()
 		errs = append(errs, l.m.close())
-		l.events.close()
+		l.events.Close()
 		for _, err := range errs {
 			if err != nil && !errors.Is(err, net.ErrClosed) {
 				l.closeErr = err

@@ -1,7 +1,9 @@
-// This file holds the Listener's events; an eventQueue (events.go) delivers
+// This file holds the Listener's events; an eventq.Queue (internal/eventq) delivers
 // them to Config.OnEvent in order, on a goroutine of its own.
 
 package natx
+
+import "time"
 
 // EventKind names a change of a Listener's addresses.
 type EventKind string
@@ -35,7 +37,25 @@ const (
 	// certificate, wrong credentials, no answer); natx tries again after a
 	// back-off while a relay is wanted.
 	ListenerRelayFailed EventKind = "relay-failed"
+	// ListenerNetworkChanged: the host's network changed under the
+	// Listener (Network says how: its addresses, its default gateway, or a
+	// sleep); natx re-gathered its host addresses, re-checked its
+	// reflexive address and, after a gateway change or a sleep, made its
+	// port mappings again. What that changed comes as the events above.
+	ListenerNetworkChanged EventKind = "network-changed"
 )
+
+// NetworkChange is what a ListenerNetworkChanged event reports.
+type NetworkChange struct {
+	// Addrs: the host's interface addresses changed.
+	Addrs bool
+	// Gateway: a default gateway (IPv4 or IPv6) changed.
+	Gateway bool
+	// Slept, if positive, is how long the machine slept (the wall clock
+	// ran that far ahead of the monotonic one): NAT bindings, mappings
+	// and relay allocations may have expired meanwhile.
+	Slept time.Duration
+}
 
 // Event is a change of a Listener's addresses, delivered to Config.OnEvent.
 type Event struct {
@@ -51,4 +71,6 @@ type Event struct {
 	Best Candidate
 	// Err is the cause of a loss, when known.
 	Err error
+	// Network is what changed, for ListenerNetworkChanged.
+	Network NetworkChange
 }

@@ -107,6 +107,7 @@ func (ms *metricList) listenerCounters(s Stats) {
 	}{{"mapped", s.MappingsMade}, {"renewed", s.MappingRenewals}, {"changed", s.MappingChanges}, {"lost", s.MappingLosses}} {
 		add("natx_portmap_events_total", metricCounter, "Port-mapping keeper events (UDP and TCP), by kind.", float64(e.n), "event", e.kind)
 	}
+	add("natx_network_changes_total", metricCounter, "Changes of the host's network seen (addresses, default gateway, sleep).", float64(s.NetworkChanges))
 	add("natx_relay_allocations_total", metricCounter, "Successful TURN allocations (the first included).", float64(s.Relay.Allocations))
 	add("natx_relay_refreshes_total", metricCounter, "Successful TURN refreshes.", float64(s.Relay.Refreshes))
 	add("natx_relay_reallocations_total", metricCounter, "TURN allocations that replaced a failing or lost one.", float64(s.Relay.Reallocations))

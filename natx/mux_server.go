@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nodeconn/natx/internal/netaddr"
+	"github.com/nodeconn/natx/natx/internal/relay"
 )
 
 // serverQueue is the capacity of a server view's queue.
@@ -32,16 +33,14 @@ type serverConn struct {
 	fast   atomic.Pointer[serverFastPath]
 }
 
-// serverFastPath looks at a datagram from the server on the goroutine that
-// read it, before it is queued. handled false: queue it as usual. handled
-// with payload nil: consumed (or dropped). handled with a payload: an
-// application datagram from peer, relayed by the server (a ChannelData
-// frame on a bound channel); payload aliases b.
-type serverFastPath func(b []byte) (payload []byte, peer netip.AddrPort, handled bool)
+// serverFastPath is the relay's fast path for datagrams from its server,
+// run on the goroutine that read them (relay.FastPath says what it
+// returns).
+type serverFastPath = relay.FastPath
 
 // SetFastPath installs f (nil removes it). The relay installs one once its
 // channels are bound, so that relayed datagrams reach the application
-// reader without a queue, a copy or a goroutine hop (relay_chan.go).
+// reader without a queue, a copy or a goroutine hop (internal/relay/chan.go).
 func (s *serverConn) SetFastPath(f serverFastPath) {
 	if f == nil {
 		s.fast.Store(nil)

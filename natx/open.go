@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nodeconn/natx/internal/netaddr"
+	"github.com/nodeconn/natx/natx/internal/netwatch"
 	"github.com/nodeconn/natx/stunprobe"
 	"github.com/pion/transport/v5"
 )
@@ -105,6 +106,14 @@ type Config struct {
 	// by the probe (Probe.Lifetime), else 25 s. If negative, no keepalive.
 	KeepaliveInterval time.Duration
 
+	// NetworkWatchInterval is how often the Listener compares the host's
+	// interface addresses and default gateways with what they were (and
+	// its clocks, to notice a sleep); on Linux, macOS and the BSDs the
+	// kernel's change notifications also wake it at once. On a change it
+	// re-gathers its addresses and mappings (ListenerNetworkChanged). If
+	// zero, 10 s; if negative, the network is not watched.
+	NetworkWatchInterval time.Duration
+
 	// ReadQueue is how many application datagrams wait for ReadFrom before
 	// new ones are dropped (and counted in Stats). If zero, 1024.
 	ReadQueue int
@@ -122,6 +131,10 @@ type Config struct {
 	// never under a lock of the Listener; it may call the Listener's
 	// methods, except Close. Close waits for the last call.
 	OnEvent func(Event)
+
+	// watch, if not nil, replaces the network watch's snapshot, OS
+	// notifications, clock and settle time (tests).
+	watch *netwatch.Config
 }
 
 // The defaults of Config, applied by withDefaults.
@@ -152,6 +165,9 @@ func (c Config) withDefaults(n transport.Net) Config {
 	}
 	if c.CloseTimeout <= 0 {
 		c.CloseTimeout = defaultCloseTimeout
+	}
+	if c.NetworkWatchInterval == 0 {
+		c.NetworkWatchInterval = netwatch.DefaultInterval
 	}
 	if c.ReadQueue <= 0 {
 		c.ReadQueue = defaultReadQueue

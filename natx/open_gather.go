@@ -58,10 +58,13 @@ func (l *Listener) start() {
 		l.goLocked(l.runProbe)
 	}
 	if !st.pmDone {
-		l.goLocked(func() { l.runPortMap("udp", l.m.local.Port()) })
+		l.goLocked(func() { l.runPortMap("udp", l.m.local.Port(), 0) })
 	}
 	if !st.tcpDone {
-		l.goLocked(func() { l.runPortMap("tcp", l.cfg.TCPPort) })
+		l.goLocked(func() { l.runPortMap("tcp", l.cfg.TCPPort, 0) })
+	}
+	if l.cfg.NetworkWatchInterval > 0 {
+		l.goLocked(l.runWatch)
 	}
 	if l.cfg.relayMode() == RelayEager {
 		st.relayPhase = relayPending
@@ -100,13 +103,33 @@ func (l *Listener) publicHosts() []netip.Addr {
 }
 
 // runProbe classifies the socket with a stunprobe Prober fed by the mux,
-// then keeps the binding alive.
+// then keeps the binding alive, until Close; after a network change
+// (Listener.reprobe) it classifies again, also when the last
+// classification failed.
 func (l *Listener) runProbe() {
+	for {
+		rep := l.classify()
+		if rep == nil {
+			select {
+			case <-l.ctx.Done():
+				return
+			case <-l.reprobe:
+				continue
+			}
+		}
+		if !l.keepAlive(rep) {
+			return
+		}
+	}
+}
+
+// classify runs one classification and records it; nil if it failed.
+func (l *Listener) classify() *stunprobe.Report {
 	p, err := stunprobe.NewProber(l.cfg.Probe, l.m.local, l.m.send)
 	if err != nil {
 		l.log.Warn("natx: cannot probe", "err", err)
 		l.update(func(st *state) { st.probeDone = true })
-		return
+		return nil
 	}
 	// heard closes when a UDP datagram of the probe's comes back (an
 	// answer, even a refusal); until it does, watchSilence stops Open from
@@ -135,7 +158,7 @@ func (l *Listener) runProbe() {
 	remove()
 	if err != nil || l.ctx.Err() != nil {
 		l.update(func(st *state) { st.probeDone = true })
-		return
+		return nil
 	}
 	l.log.Info("natx: classified", "mapped", rep.Mapped, "nat", rep.NAT, "mapping", rep.Mapping,
 		"filtering", rep.Filtering, "took", rep.Duration)
@@ -143,6 +166,12 @@ func (l *Listener) runProbe() {
 	l.update(func(st *state) {
 		st.probeDone, st.report, st.reflexive, st.kaServer = true, rep, rep.Mapped, server
 	})
+	return rep
+}
+
+// keepAlive runs the STUN keepalive for rep's binding until Close (then
+// false) or a network change (then true).
+func (l *Listener) keepAlive(rep *stunprobe.Report) bool {
 	interval := l.cfg.KeepaliveInterval
 	if interval == 0 {
 		interval = defaultKeepalive
@@ -150,13 +179,19 @@ func (l *Listener) runProbe() {
 			interval = max(rep.LifetimeMin*2/3, time.Second)
 		}
 	}
+	server := keepaliveServer(rep)
 	if interval < 0 || !server.IsValid() {
-		return
+		select {
+		case <-l.ctx.Done():
+			return false
+		case <-l.reprobe:
+			return true
+		}
 	}
 	ka := newKeepalive(l.m.send, server, interval, l.log, l.onKeepalive)
-	remove = l.m.addHandler(ka)
+	remove := l.m.addHandler(ka)
 	defer remove()
-	ka.run(l.ctx.Done())
+	return ka.run(l.ctx.Done(), l.reprobe)
 }
 
 // watchSilence marks the classification silent (state.probeSilent) when
@@ -236,8 +271,9 @@ func (l *Listener) onKeepalive(mapped netip.AddrPort, ok bool) {
 	})
 }
 
-// runPortMap acquires and keeps the mapping of one local port.
-func (l *Listener) runPortMap(transport string, port uint16) {
+// runPortMap acquires and keeps the mapping of one local port, for the
+// keepers' generation gen (state.pmGen).
+func (l *Listener) runPortMap(transport string, port uint16, gen uint64) {
 	pc := l.cfg.PortMap
 	if transport == "udp" {
 		pc.onAnswered = func() { l.update(func(st *state) { st.pmAnswered = true }) }
@@ -247,7 +283,7 @@ func (l *Listener) runPortMap(transport string, port uint16) {
 		if user != nil {
 			user(e)
 		}
-		l.onPortMapEvent(transport, e)
+		l.onPortMapEvent(transport, gen, e)
 	}
 	internal := netip.AddrPortFrom(netip.Addr{}, port)
 	if a := l.m.local.Addr(); a.IsValid() && !a.IsUnspecified() {
@@ -257,23 +293,35 @@ func (l *Listener) runPortMap(transport string, port uint16) {
 	if err != nil {
 		l.log.Info("natx: no port mapping", "transport", transport, "err", err)
 	}
-	l.keepPortMap(transport, pm, err)
-	if pm == nil && errors.Is(err, ErrPortRefused) {
-		l.retryRefused(pc, transport, internal, err)
+	l.keepPortMap(transport, pm, gen)
+	if pm == nil && (errors.Is(err, ErrPortRefused) || gen > 0) {
+		l.retryMap(pc, transport, internal, err, gen)
 	}
 }
 
-// retryRefused runs NewPortMap again, with the keeper's back-off
+// retryMap runs NewPortMap again, with the keeper's back-off
 // (RetryInterval doubling up to a quarter of the lifetime), while the
 // gateway refuses the port for a live mapping of another client (this
 // node's own before a crash, until it expires), telling each refusal to
-// the OnEvent of PortMapConfig as PortMapRefused. It ends when a mapping is
-// made, another error comes, or the Listener closes.
-func (l *Listener) retryRefused(pc PortMapConfig, transport string, internal netip.AddrPort, err error) {
+// the OnEvent of PortMapConfig as PortMapRefused; and, after a network
+// change (gen > 0), while any attempt fails (the new network may take a
+// moment to settle: a route back a little after the address). It ends
+// when a mapping is made, another error comes (first generation), the
+// Listener closes, or a network change retires generation gen.
+func (l *Listener) retryMap(pc PortMapConfig, transport string, internal netip.AddrPort, err error, gen uint64) {
 	wait := pc.retry()
-	for errors.Is(err, ErrPortRefused) {
-		l.log.Warn("natx: port refused by the gateway; retrying", "transport", transport, "in", wait, "err", err)
-		pc.OnEvent(PortMapEvent{Kind: PortMapRefused, Reason: refusedReason, Err: err})
+	if gen > 0 && !errors.Is(err, ErrPortRefused) {
+		// A network that just changed usually settles within a second
+		// (the default route comes back after the address).
+		wait = min(wait, netChangeRetry)
+	}
+	for err != nil && (errors.Is(err, ErrPortRefused) || gen > 0) {
+		if errors.Is(err, ErrPortRefused) {
+			l.log.Warn("natx: port refused by the gateway; retrying", "transport", transport, "in", wait, "err", err)
+			pc.OnEvent(PortMapEvent{Kind: PortMapRefused, Reason: refusedReason, Err: err})
+		} else {
+			l.log.Info("natx: no port mapping after a network change; retrying", "transport", transport, "in", wait, "err", err)
+		}
 		t := time.NewTimer(wait)
 		select {
 		case <-l.ctx.Done(): // Close
@@ -281,25 +329,32 @@ func (l *Listener) retryRefused(pc PortMapConfig, transport string, internal net
 			return
 		case <-t.C:
 		}
+		if !l.pmCurrent(gen) {
+			return
+		}
 		wait = min(2*wait, max(pc.lifetime()/4, pc.retry()))
 		var pm *PortMap
 		pm, err = NewPortMap(l.mapCtx, pc, transport, internal)
 		if pm != nil {
-			l.keepPortMap(transport, pm, nil)
+			l.keepPortMap(transport, pm, gen)
 			return
 		}
 		l.log.Info("natx: no port mapping", "transport", transport, "err", err)
 	}
 }
 
-// keepPortMap records the result of NewPortMap (pm nil: err).
-func (l *Listener) keepPortMap(transport string, pm *PortMap, err error) {
+// keepPortMap records the result of NewPortMap (pm nil: it failed) for
+// generation gen; a keeper of a retired generation is closed.
+func (l *Listener) keepPortMap(transport string, pm *PortMap, gen uint64) {
 	var m Mapping
 	if pm != nil {
 		m, _ = pm.Mapping()
 	}
-	keep := false
+	keep, probe := false, false
 	l.update(func(st *state) {
+		if gen != st.pmGen {
+			return
+		}
 		if transport == "tcp" {
 			st.tcpDone = true
 			if pm != nil {
@@ -308,11 +363,15 @@ func (l *Listener) keepPortMap(transport string, pm *PortMap, err error) {
 			return
 		}
 		st.pmDone = true
+		probe, st.probeAfterMap = st.probeAfterMap, false
 		if pm != nil {
 			st.pm, st.mapping, keep = pm, m, true
 		}
 	})
-	if pm != nil && !keep { // closing
+	if probe {
+		l.classifyAgain()
+	}
+	if pm != nil && !keep { // closing, or retired by a network change
 		_ = pm.Close()
 	}
 	if keep && transport == "udp" {
@@ -325,8 +384,9 @@ func (l *Listener) keepPortMap(transport string, pm *PortMap, err error) {
 	}
 }
 
-// onPortMapEvent follows the keeper's mapping.
-func (l *Listener) onPortMapEvent(transport string, e PortMapEvent) {
+// onPortMapEvent follows the keeper's mapping; the events of a keeper of a
+// retired generation are only counted.
+func (l *Listener) onPortMapEvent(transport string, gen uint64, e PortMapEvent) {
 	if i := pmEventIndex(e.Kind); i >= 0 {
 		l.pmEvents[i].Add(1)
 	}
@@ -335,6 +395,9 @@ func (l *Listener) onPortMapEvent(transport string, e PortMapEvent) {
 	}
 	var restarted bool
 	l.update(func(st *state) {
+		if gen != st.pmGen {
+			return
+		}
 		cur := &st.mapping
 		if transport == "tcp" {
 			cur = &st.tcpMapping
@@ -353,7 +416,7 @@ func (l *Listener) onPortMapEvent(transport string, e PortMapEvent) {
 	if restarted {
 		l.mu.Lock()
 		c := l.st.mappedCandidate(e.Mapping)
-		l.events.emit(Event{Kind: ListenerGatewayRestarted, Candidate: c, Reachability: l.reach})
+		l.events.Emit(Event{Kind: ListenerGatewayRestarted, Candidate: c, Reachability: l.reach})
 		l.mu.Unlock()
 	}
 }

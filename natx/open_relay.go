@@ -1,4 +1,4 @@
-// This file attaches the TURN relay (relay.go) to the Listener: it
+// This file attaches the TURN relay (internal/relay) to the Listener: it
 // allocates over the shared socket (a mux view per TURN server), pumps what
 // peers send through the relay into the application's queue, verifies the
 // relayed address, and uses the relay to verify a port mapping from outside.
@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nodeconn/natx/internal/netaddr"
+	"github.com/nodeconn/natx/natx/internal/relay"
 	"github.com/nodeconn/natx/stunprobe"
 	"github.com/pion/stun/v4"
 )
@@ -22,8 +23,8 @@ const verifyTimeout = 5 * time.Second
 
 // runRelay allocates the relay and, once it is up, pumps and verifies it.
 func (l *Listener) runRelay() {
-	rc := relayConfig{
-		Servers:       l.cfg.Relays,
+	rc := relay.Config{
+		Servers:       toRelayServers(l.cfg.Relays),
 		Net:           l.n,
 		OpenUDP:       l.m.openServer,
 		Lifetime:      l.cfg.RelayLifetime,
@@ -32,11 +33,11 @@ func (l *Listener) runRelay() {
 		OnEvent:       l.onRelayEvent,
 		UDPBlocked:    l.udpBlocked,
 	}
-	var r *relay
+	var r *relay.Relay
 	for wait := relayRetry; ; wait = min(2*wait, relayRetryMax) {
 		ctx, cancel := context.WithTimeout(l.ctx, relayAttemptTimeout)
 		var err error
-		r, err = startRelay(ctx, rc)
+		r, err = relay.Start(ctx, rc)
 		cancel()
 		if err == nil {
 			break
@@ -47,7 +48,7 @@ func (l *Listener) runRelay() {
 		l.log.Warn("natx: no relay; trying again later", "err", err, "in", wait)
 		l.update(func(st *state) { st.relayPhase = relayFailed })
 		l.mu.Lock()
-		l.events.emit(Event{Kind: ListenerRelayFailed, Err: err, Reachability: l.reach})
+		l.events.Emit(Event{Kind: ListenerRelayFailed, Err: err, Reachability: l.reach})
 		l.mu.Unlock()
 		t := time.NewTimer(wait)
 		select {
@@ -104,7 +105,7 @@ func (l *Listener) relayWanted() bool {
 // fast path left to pion (Data indications, channels pion had not told
 // about yet), into the application's queue (STUN-format datagrams to the
 // handlers instead, as relayedApp sorts them) until the relay closes.
-func (l *Listener) pumpRelay(r *relay) {
+func (l *Listener) pumpRelay(r *relay.Relay) {
 	buf := make([]byte, maxDatagram)
 	for {
 		n, from, err := r.ReadFrom(buf)
@@ -139,12 +140,12 @@ const relaySelfTimeout = 2 * time.Second
 // socket (relay.SelfAddr): available about a millisecond after the
 // allocation, where waitSelf waits for the classification (its filtering
 // test waits 150 ms for answers that may not come).
-func (l *Listener) relaySelf(r *relay) (netip.AddrPort, bool) {
+func (l *Listener) relaySelf(r *relay.Relay) (netip.AddrPort, bool) {
 	ctx, cancel := context.WithTimeout(l.ctx, relaySelfTimeout)
 	defer cancel()
 	a, err := r.SelfAddr(ctx)
 	if err != nil {
-		if !errors.Is(err, errRelayNotShared) {
+		if !errors.Is(err, relay.ErrNotShared) {
 			l.log.Debug("natx: relay binding failed; waiting for the classification", "err", err)
 		}
 		return netip.AddrPort{}, false
@@ -172,8 +173,8 @@ func (l *Listener) waitSelf() (netip.AddrPort, bool) {
 
 // verifyRelay checks that a datagram sent from the socket to the relayed
 // address comes back through the relay.
-func (l *Listener) verifyRelay(r *relay) {
-	if t := r.Server().transport(); t == "tcp" || t == "tls" {
+func (l *Listener) verifyRelay(r *relay.Relay) {
+	if t := r.Server().Network(); t == "tcp" || t == "tls" {
 		// Reached over TCP or TLS, most likely because UDP does not pass:
 		// a datagram from this socket to the relayed address cannot be
 		// the proof. The proof is the server's answers over that
@@ -222,22 +223,28 @@ func (l *Listener) verifyRelay(r *relay) {
 }
 
 // onRelayEvent follows the relay's allocation.
-func (l *Listener) onRelayEvent(e relayEvent) {
-	var reverify *relay
+func (l *Listener) onRelayEvent(e relay.Event) {
+	var reverify *relay.Relay
 	var ev *Event
 	l.update(func(st *state) {
 		switch e.Kind {
-		case relayReallocated, relayAllocated:
+		case relay.Reallocated, relay.Allocated:
 			if st.relay == nil || (e.RelayedAddr == st.relayAddr && st.relayPhase == relayUp) {
 				return // the first allocation: runRelay records it
 			}
 			prev := Candidate{Kind: KindRelayed, Addr: st.relayAddr, Transport: "udp", Via: st.relayServer, Reach: ReachRelayOnly}
 			st.relayPhase, st.relayAddr, st.relayServer = relayUp, e.RelayedAddr, e.Server.String()
 			st.relayChecked, st.relayVerified = false, false
+			if !st.mapOK {
+				// A mapping check that failed may have gone through the
+				// allocation now replaced (dead after a network change):
+				// check again through the new one.
+				st.mapChecked = false
+			}
 			reverify = st.relay
 			ev = &Event{Kind: EventRelayReallocated, Prev: prev,
 				Candidate: Candidate{Kind: KindRelayed, Addr: e.RelayedAddr, Transport: "udp", Via: e.Server.String(), Reach: ReachRelayOnly}}
-		case relayLost:
+		case relay.Lost:
 			if st.relay == nil {
 				return
 			}
@@ -246,13 +253,13 @@ func (l *Listener) onRelayEvent(e relayEvent) {
 				Candidate: Candidate{Kind: KindRelayed, Addr: e.Previous, Transport: "udp", Via: e.Server.String(), Reach: ReachRelayOnly}}
 		}
 	})
-	if e.Kind == relayLost {
+	if e.Kind == relay.Lost {
 		l.m.forgetRelayPeers()
 	}
 	if ev != nil {
 		l.mu.Lock()
 		ev.Reachability = l.reach
-		l.events.emit(*ev)
+		l.events.Emit(*ev)
 		if reverify != nil {
 			l.goLocked(func() { l.verifyRelay(reverify) })
 		}
@@ -263,7 +270,7 @@ func (l *Listener) onRelayEvent(e relayEvent) {
 // checkMapping sends a STUN-format datagram from the relay to the mapping's
 // external address and reports whether it reached the socket: an
 // unsolicited datagram from outside, the proof that the mapping works.
-func (l *Listener) checkMapping(r *relay, addr netip.AddrPort) {
+func (l *Listener) checkMapping(r *relay.Relay, addr netip.AddrPort) {
 	ok := l.probeThroughRelay(r, addr)
 	if l.ctx.Err() != nil {
 		return
@@ -275,7 +282,7 @@ func (l *Listener) checkMapping(r *relay, addr netip.AddrPort) {
 	})
 }
 
-func (l *Listener) probeThroughRelay(r *relay, addr netip.AddrPort) bool {
+func (l *Listener) probeThroughRelay(r *relay.Relay, addr netip.AddrPort) bool {
 	msg, err := stun.Build(stun.TransactionID, stun.NewType(stun.MethodBinding, stun.ClassIndication), stun.Fingerprint)
 	if err != nil {
 		return false
@@ -329,7 +336,7 @@ func (l *Listener) relayOnStream() bool {
 	if r == nil || !up {
 		return false
 	}
-	t := r.Server().transport()
+	t := r.Server().Network()
 	return t == "tcp" || t == "tls"
 }
 

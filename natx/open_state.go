@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"slices"
 
+	"github.com/nodeconn/natx/natx/internal/relay"
 	"github.com/nodeconn/natx/stunprobe"
 )
 
@@ -43,8 +44,14 @@ type state struct {
 
 	keepalives, keepaliveFails uint64
 
-	pmDone bool // the first acquisition ended (success or failure)
-	pmLate bool // openMapPatience passed: Open no longer waits for a mapping
+	// pmGen is the keepers' generation: a network change retires the
+	// keepers (UDP and TCP) and starts new ones under the next number.
+	pmGen uint64
+	// probeAfterMap: classify again once the new keepers' UDP mapping is
+	// made (or failed); set by a network change that retired the keepers.
+	probeAfterMap bool
+	pmDone        bool // the first acquisition ended (success or failure)
+	pmLate        bool // openMapPatience passed: Open no longer waits for a mapping
 	// pmAnswered: a UPnP gateway answered the acquisition's discovery, so
 	// a mapping is on its way (PCP and NAT-PMP answers end their attempt).
 	pmAnswered bool
@@ -60,7 +67,7 @@ type state struct {
 	tcpMapping Mapping
 
 	relayPhase    relayPhase
-	relay         *relay
+	relay         *relay.Relay
 	relayAddr     netip.AddrPort
 	relayServer   string
 	relayChecked  bool
@@ -354,7 +361,7 @@ func (l *Listener) updateLocked() (startRelay, checkMapping bool) {
 	l.reach = summarize(udp)
 	l.diffLocked(old, append(append([]Candidate(nil), udp...), tcp...))
 	if l.reach != oldReach {
-		l.events.emit(Event{Kind: ListenerReachabilityChanged, Reachability: l.reach, Best: l.bestLocked()})
+		l.events.Emit(Event{Kind: ListenerReachabilityChanged, Reachability: l.reach, Best: l.bestLocked()})
 		l.log.Info("natx: reachability", "reachability", l.reach, "best", l.bestLocked())
 	}
 	close(l.changed)
@@ -407,14 +414,14 @@ func (l *Listener) diffLocked(old, cur []Candidate) {
 		p, ok := was[k]
 		switch {
 		case !ok:
-			l.events.emit(Event{Kind: ListenerAddrAdded, Candidate: c, Reachability: l.reach})
+			l.events.Emit(Event{Kind: ListenerAddrAdded, Candidate: c, Reachability: l.reach})
 		case p != c:
-			l.events.emit(Event{Kind: ListenerAddrChanged, Candidate: c, Prev: p, Reachability: l.reach})
+			l.events.Emit(Event{Kind: ListenerAddrChanged, Candidate: c, Prev: p, Reachability: l.reach})
 		}
 	}
 	for _, c := range old {
 		if !seen[keyOf(c)] {
-			l.events.emit(Event{Kind: ListenerAddrLost, Candidate: c, Reachability: l.reach})
+			l.events.Emit(Event{Kind: ListenerAddrLost, Candidate: c, Reachability: l.reach})
 		}
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/nodeconn/natx/holepunch"
+	"github.com/nodeconn/natx/natx/internal/relay"
 )
 
 // PathKind is how a PeerConn reaches its peer.
@@ -66,7 +67,7 @@ func (a PeerAddr) String() string { return string(a) }
 type route struct {
 	kind   PathKind
 	to     netip.AddrPort
-	via    *relay // non-nil: through this side's relay
+	via    *relay.Relay // non-nil: through this side's relay
 	relay  netip.AddrPort
 	path   *holepunch.Path
 	reason string
@@ -319,7 +320,7 @@ func (c *PeerConn) setRouteUnless(r route, keep func(cur route) bool) {
 		}
 	}
 	c.ps.log.Info("natx: peer path", "peer", c.peer, "kind", st.Kind, "remote", st.Remote, "reason", st.Reason)
-	c.ps.events.emit(PeerEvent{Peer: c.peer, Kind: kind, State: st, Prev: ps})
+	c.ps.events.Emit(PeerEvent{Peer: c.peer, Kind: kind, State: st, Prev: ps})
 }
 
 // pathKind names a punched path by the kinds of its two candidates.
@@ -478,7 +479,7 @@ func (c *PeerConn) Write(b []byte) (int, error) {
 			st := r.state()
 			c.mu.Unlock()
 			if first {
-				c.ps.events.emit(PeerEvent{Peer: c.peer, Kind: PeerRelayBudget, State: st, Err: ErrRelayBudget})
+				c.ps.events.Emit(PeerEvent{Peer: c.peer, Kind: PeerRelayBudget, State: st, Err: ErrRelayBudget})
 			}
 			return 0, ErrRelayBudget
 		}
@@ -529,7 +530,7 @@ func (c *PeerConn) Close() error {
 			}
 		}
 		c.shutdown()
-		c.ps.events.emit(PeerEvent{Peer: c.peer, Kind: PeerClosed, Prev: r.state()})
+		c.ps.events.Emit(PeerEvent{Peer: c.peer, Kind: PeerClosed, Prev: r.state()})
 	})
 	return nil
 }
@@ -561,7 +562,7 @@ func (c *PeerConn) abort() {
 func (c *PeerConn) fail(err error) {
 	c.closeOnce.Do(func() {
 		c.shutdown()
-		c.ps.events.emit(PeerEvent{Peer: c.peer, Kind: PeerClosed, Err: err})
+		c.ps.events.Emit(PeerEvent{Peer: c.peer, Kind: PeerClosed, Err: err})
 	})
 }
 

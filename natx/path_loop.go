@@ -194,7 +194,7 @@ func (c *PeerConn) lost(r route, err error) {
 		c.dropPath(r.path)
 	}
 	c.ps.log.Info("natx: peer path lost", "peer", c.peer, "kind", r.kind, "err", err)
-	c.ps.events.emit(PeerEvent{Peer: c.peer, Kind: PeerPathLost, State: st, Prev: r.state(), Err: err})
+	c.ps.events.Emit(PeerEvent{Peer: c.peer, Kind: PeerPathLost, State: st, Prev: r.state(), Err: err})
 }
 
 // repunch tries hole punching again (dialing side).

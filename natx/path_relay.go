@@ -21,6 +21,8 @@ import (
 	"fmt"
 	"net/netip"
 	"time"
+
+	"github.com/nodeconn/natx/natx/internal/relay"
 )
 
 // relayHelloEvery is the interval of hellos and permission frames.
@@ -156,7 +158,7 @@ func (c *PeerConn) relayRun(initiate bool) error {
 // a side that hears a hello acks it, and the route is up on a hello or an
 // ack. It keeps acking for relayLinger after a hello (for acks that were
 // lost).
-func (c *PeerConn) relayBothRun(ctx context.Context, rl *relay, mine, peerRelay netip.AddrPort) error {
+func (c *PeerConn) relayBothRun(ctx context.Context, rl *relay.Relay, mine, peerRelay netip.AddrPort) error {
 	up := func() {
 		c.mu.Lock()
 		c.allowLocked(peerRelay)

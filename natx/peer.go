@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/nodeconn/natx/holepunch"
+	"github.com/nodeconn/natx/natx/internal/eventq"
+	"github.com/nodeconn/natx/natx/internal/relay"
 )
 
 // Errors of Dial, Accept and PeerConn.
@@ -188,7 +190,7 @@ type Peers struct {
 	cancel   context.CancelFunc
 	done     chan struct{}
 	wg       sync.WaitGroup
-	events   *eventQueue[PeerEvent]
+	events   *eventq.Queue[PeerEvent]
 	accepted chan *PeerConn
 	removes  []func()
 
@@ -222,7 +224,7 @@ func (l *Listener) NewPeers(cfg PeerConfig) (*Peers, error) {
 		ctx:      ctx,
 		cancel:   cancel,
 		done:     make(chan struct{}),
-		events:   newEventQueue(cfg.OnEvent),
+		events:   eventq.New(cfg.OnEvent),
 		accepted: make(chan *PeerConn, 16),
 		byPeer:   make(map[string]*PeerConn),
 		byID:     make(map[uint64]*PeerConn),
@@ -327,7 +329,7 @@ func (ps *Peers) candidates(context.Context) ([]holepunch.Candidate, error) {
 
 // selfInfo is this node's relayed address (if any, with its relay) and
 // public addresses, for natx's messages.
-func (ps *Peers) selfInfo() (relayAddr netip.AddrPort, r *relay, addrs []netip.AddrPort) {
+func (ps *Peers) selfInfo() (relayAddr netip.AddrPort, r *relay.Relay, addrs []netip.AddrPort) {
 	l := ps.l
 	l.mu.Lock()
 	if l.st.relay != nil && l.st.relayPhase == relayUp {
@@ -628,7 +630,7 @@ func (ps *Peers) Close() error {
 			r()
 		}
 		ps.wg.Wait()
-		ps.events.close()
+		ps.events.Close()
 		ps.l.detach(ps)
 	})
 	return nil

@@ -1,5 +1,5 @@
 // This file holds the events of PeerConns, delivered in order by an
-// eventQueue (events.go), so that the callback never runs under a lock.
+// eventq.Queue (internal/eventq), so that the callback never runs under a lock.
 
 package natx
 

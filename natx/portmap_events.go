@@ -1,5 +1,5 @@
 // This file holds the events of the port-mapping keeper, delivered to
-// PortMapConfig.OnEvent by an eventQueue (events.go).
+// PortMapConfig.OnEvent by an eventq.Queue (internal/eventq).
 
 package natx
 

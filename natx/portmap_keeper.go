@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nodeconn/natx/natx/internal/eventq"
 	"github.com/nodeconn/natx/pmp"
 	"github.com/nodeconn/natx/upnp"
 )
@@ -154,7 +155,7 @@ type PortMap struct {
 	internal  netip.AddrPort
 	mapper    PortMapper
 	budget    *budget
-	events    *eventQueue[PortMapEvent]
+	events    *eventq.Queue[PortMapEvent]
 
 	stop      chan struct{}
 	wg        sync.WaitGroup
@@ -229,8 +230,8 @@ func NewPortMap(ctx context.Context, cfg PortMapConfig, transport string, intern
 	}
 	p.mapper = mapper
 	p.setMapping(m)
-	p.events = newEventQueue(cfg.OnEvent)
-	p.events.emit(PortMapEvent{Kind: EventMapped, Mapping: m})
+	p.events = eventq.New(cfg.OnEvent)
+	p.events.Emit(PortMapEvent{Kind: EventMapped, Mapping: m})
 	p.log.Info("natx: port mapped", "proto", m.Protocol, "internal", m.Internal, "external", m.External,
 		"lifetime", m.Lifetime, "public", m.Public, "reason", m.Reason)
 	p.wg.Add(1)

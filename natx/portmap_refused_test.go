@@ -67,7 +67,7 @@ func TestCrashRestartCycles(t *testing.T) {
 // (2 s here). NewPortMap fails with ErrPortRefused; Open reports each
 // refusal as EventRefused, never shows a mapped address meanwhile, and
 // retries with back-off until the old mapping expires, then maps.
-// Mutations caught: Open without retryRefused (no mapping ever), mapper_pmp
+// Mutations caught: Open without retryMap (no mapping ever), mapper_pmp
 // without ErrPortRefused (no EventRefused, no retry).
 func TestPortRefusedRetried(t *testing.T) {
 	fail := []upnptest.Fault{{Action: "AddPortMapping", Code: 501}, {Action: "AddAnyPortMapping", Code: 501}}

@@ -110,7 +110,7 @@ func (p *PortMap) step(ctx context.Context) {
 		m.Public, m.Reason = CheckReachability(m.External.Addr(), netip.Addr{})
 		p.setMapping(m)
 		p.log.Info("natx: port mapped again", "proto", m.Protocol, "external", m.External)
-		p.events.emit(PortMapEvent{Kind: PortMapMapped, Mapping: m})
+		p.events.Emit(PortMapEvent{Kind: PortMapMapped, Mapping: m})
 		return
 	}
 	m, err := p.mapper.Renew(ctx, cur, p.cfg.lifetime())
@@ -132,12 +132,12 @@ func (p *PortMap) step(ctx context.Context) {
 	}
 	if len(reasons) == 0 {
 		p.log.Debug("natx: mapping renewed", "proto", m.Protocol, "external", m.External, "lifetime", m.Lifetime)
-		p.events.emit(PortMapEvent{Kind: PortMapRenewed, Mapping: m})
+		p.events.Emit(PortMapEvent{Kind: PortMapRenewed, Mapping: m})
 		return
 	}
 	reason := joinReasons(reasons)
 	p.log.Warn("natx: mapping changed", "proto", m.Protocol, "reason", reason)
-	p.events.emit(PortMapEvent{Kind: PortMapChanged, Mapping: m, Prev: cur, Reason: reason})
+	p.events.Emit(PortMapEvent{Kind: PortMapChanged, Mapping: m, Prev: cur, Reason: reason})
 }
 
 // reacquireAfter is the number of consecutive failures, once the mapping is
@@ -166,7 +166,7 @@ func (p *PortMap) reacquire(ctx context.Context) {
 	_ = old.Close()
 	p.setMapping(m)
 	p.log.Info("natx: port mapped again after asking every protocol", "proto", m.Protocol, "external", m.External)
-	p.events.emit(PortMapEvent{Kind: PortMapMapped, Mapping: m})
+	p.events.Emit(PortMapEvent{Kind: PortMapMapped, Mapping: m})
 }
 
 // fail records a failed step; a mapping past its expiry is declared lost.
@@ -183,11 +183,11 @@ func (p *PortMap) fail(err error) {
 	p.log.Debug("natx: port-mapping step failed", "err", err)
 	if lost {
 		p.log.Warn("natx: port mapping lost", "proto", cur.Protocol, "external", cur.External, "err", err)
-		p.events.emit(PortMapEvent{Kind: PortMapLost, Mapping: cur, Reason: "expired without a successful renewal", Err: err})
+		p.events.Emit(PortMapEvent{Kind: PortMapLost, Mapping: cur, Reason: "expired without a successful renewal", Err: err})
 	}
 	if errors.Is(err, ErrPortRefused) && (lost || cur.Protocol == "") {
 		p.log.Warn("natx: port refused by the gateway; retrying", "err", err)
-		p.events.emit(PortMapEvent{Kind: PortMapRefused, Reason: refusedReason, Err: err})
+		p.events.Emit(PortMapEvent{Kind: PortMapRefused, Reason: refusedReason, Err: err})
 	}
 }
 
@@ -208,10 +208,10 @@ func (p *PortMap) Close() error {
 			if err = p.unmapBounded(p.mapper, cur); err != nil {
 				p.log.Warn("natx: cannot delete port mapping", "err", err)
 			}
-			p.events.emit(PortMapEvent{Kind: PortMapRemoved, Mapping: cur, Err: err})
+			p.events.Emit(PortMapEvent{Kind: PortMapRemoved, Mapping: cur, Err: err})
 		}
 		p.closeErr = errors.Join(err, p.mapper.Close())
-		p.events.close()
+		p.events.Close()
 	})
 	return p.closeErr
 }

@@ -1,13 +1,12 @@
+// The relay's automatic transport and its failure event, seen through
+// natx.Open (the relay's own tests are in internal/relay).
+
 package natx
 
 import (
-	"context"
 	"net/netip"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/nodeconn/natx/natx/turntest"
 )
@@ -34,26 +33,6 @@ func TestRelayAutoTransportFallsBackToTCP(t *testing.T) {
 	}
 	if l.Reachability() != ReachRelayOnly {
 		t.Errorf("reachability %s, want relay-only", l.Reachability())
-	}
-}
-
-// TestRelayTries: an automatic server is tried over UDP at once and over
-// TCP after the head start, or over TCP alone at once when UDP is known
-// blocked; an explicit transport is tried as given.
-func TestRelayTries(t *testing.T) {
-	auto := RelayServer{Addr: "192.0.2.1:3478"}
-	udp := RelayServer{Addr: "192.0.2.2:3478", Transport: "udp"}
-	blocked := false
-	r := &relay{cfg: relayConfig{Servers: []RelayServer{auto, udp}, UDPBlocked: func() bool { return blocked }}}
-	got := r.tries()
-	if len(got) != 3 || got[0].server.Transport != "udp" || got[0].after != 0 ||
-		got[1].server.Transport != "tcp" || got[1].after != relayTCPHeadStart || got[2].server != udp {
-		t.Fatalf("tries %+v", got)
-	}
-	blocked = true
-	got = r.tries()
-	if len(got) != 2 || got[0].server.Transport != "tcp" || got[0].after != 0 || got[1].server != udp {
-		t.Fatalf("with UDP blocked: tries %+v", got)
 	}
 }
 
@@ -86,99 +65,4 @@ func TestRelayFailedEvent(t *testing.T) {
 		t.Fatalf("ListenerRelayFailed err %v: want the server named, never the password", e.Err)
 	}
 	t.Logf("%v", e.Err)
-}
-
-// TestRelayMovesBackToUDP (issue 15): a server of automatic transport whose
-// UDP is silent is allocated over TCP; while UDP stays silent the relay
-// keeps trying it (every UDPRetry) and stays on TCP; once UDP answers, it
-// makes a UDP allocation, switches to it (a reallocated event, the new
-// allocation made while the old one still exists: make before break) and
-// releases the TCP one. Data goes through before and after. Mutations
-// caught: udpUpgrade always false (no reallocated event); moveToUDP
-// releasing the old allocation before allocating (the server holds one
-// allocation, not two, at the switch).
-func TestRelayMovesBackToUDP(t *testing.T) {
-	srv := turntest.NewServer(t, turntest.Config{Users: relayTestUsers, TCP: true, TCPSamePort: true})
-	if srv.TCPAddr().Port() != srv.Addr().Port() {
-		t.Fatalf("TCP on %v, UDP on %v: want the same port", srv.TCPAddr(), srv.Addr())
-	}
-	srv.SetSilent(true)
-	mux := newRelayTestMux(t)
-	var mu sync.Mutex
-	atSwitch := -1
-	ev := newRelayEvents()
-	on := func(e relayEvent) {
-		if e.Kind == relayReallocated {
-			mu.Lock()
-			if atSwitch < 0 {
-				atSwitch = srv.Allocations()
-			}
-			mu.Unlock()
-		}
-		ev.on(e)
-	}
-	r := startTestRelay(t, relayConfig{Servers: []RelayServer{relayTestServer(srv)}, OpenUDP: mux.open, OnEvent: on,
-		UDPRetry: 100 * time.Millisecond})
-	if tr := r.Server().Transport; tr != "tcp" {
-		t.Fatalf("allocated over %q with UDP silent, want tcp", tr)
-	}
-	relayEcho(t, r, "over tcp")
-	old := r.RelayedAddr()
-	// The race's UDP attempt ended when TCP won: what the silent server
-	// drops from now on is keep's try over UDP. The relay stays on TCP.
-	d0 := srv.Stats().Dropped
-	for srv.Stats().Dropped <= d0 {
-		time.Sleep(50 * time.Millisecond)
-	}
-	if tr := r.Server().Transport; tr != "tcp" {
-		t.Fatalf("moved to %q while UDP was silent", tr)
-	}
-	srv.SetSilent(false)
-	e := ev.wait(t, relayReallocated, 20*time.Second)
-	if e.Previous != old || e.Server.Transport != "udp" || r.Server().Transport != "udp" || e.RelayedAddr != r.RelayedAddr() {
-		t.Fatalf("reallocated %+v; current %v over %s", e, r.RelayedAddr(), r.Server().Transport)
-	}
-	mu.Lock()
-	got := atSwitch
-	mu.Unlock()
-	if got != 2 {
-		t.Errorf("the server held %d allocations at the switch, want 2 (the UDP one made before the TCP one went)", got)
-	}
-	relayEcho(t, r, "over udp")
-	for srv.Allocations() != 1 { // the TCP allocation released
-		time.Sleep(50 * time.Millisecond)
-	}
-	if st := r.Stats(); st.Reallocations != 1 || st.Allocations != 2 {
-		t.Errorf("stats %+v", st)
-	}
-}
-
-// TestRelayTryEarly: the TCP attempt of an automatic server waits out its
-// head start only while UDP is not known blocked; it starts as soon as the
-// classification says so (an eager relay starts before the classification
-// ends). The head start here is an hour: without the early start the test
-// does not end. Mutation caught: tries() without early for the TCP attempt
-// (the test hangs until go test's timeout).
-func TestRelayTryEarly(t *testing.T) {
-	var blocked atomic.Bool
-	r := &relay{cfg: relayConfig{Servers: []RelayServer{{Addr: "192.0.2.1:3478"}}, UDPBlocked: blocked.Load}}
-	tries := r.tries()
-	if len(tries) != 2 || tries[1].early == nil {
-		t.Fatalf("tries %+v: want the TCP attempt to start early", tries)
-	}
-	tcp := tries[1]
-	tcp.after = time.Hour
-	go func() {
-		time.Sleep(50 * time.Millisecond)
-		blocked.Store(true)
-	}()
-	if !tcp.waitHeadStart(context.Background()) {
-		t.Fatal("waitHeadStart reported a cancelled context")
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	tcp.early = nil
-	if tcp.waitHeadStart(ctx) {
-		t.Fatal("waitHeadStart with a cancelled context reported true")
-	}
 }

@@ -7,8 +7,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nodeconn/natx/natx/internal/relay"
 	"github.com/nodeconn/natx/natx/turntest"
 )
+
+// relayTestUsers are the credentials of the loopback TURN servers of
+// natx's relay tests and benchmarks.
+var relayTestUsers = map[string]string{"alice": "pa55-w0rd-ALICE"}
+
+// relayTestServer names srv with relayTestUsers' credentials.
+func relayTestServer(srv *turntest.Server) RelayServer {
+	return RelayServer{Addr: srv.Addr().String(), Username: "alice", Password: relayTestUsers["alice"]}
+}
 
 // addrPortOf returns a datagram source as an AddrPort (IPv4-mapped
 // addresses unmapped), or the zero AddrPort.
@@ -161,7 +171,7 @@ func BenchmarkRelayThroughput(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer srv.Close()
-	r, err := startRelay(b.Context(), relayConfig{Servers: []RelayServer{relayTestServer(srv)}})
+	r, err := relay.Start(b.Context(), relay.Config{Servers: toRelayServers([]RelayServer{relayTestServer(srv)})})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -74,8 +74,9 @@ func ProbeConn(ctx context.Context, conn net.PacketConn, cfg Config) (*Report, e
 // the servers, bound to the unspecified address), probes from them, samples
 // the port allocation with Config.PortSamples more sockets, and closes them
 // all before returning. The IPv6 socket's findings go into UDPv6 and the
-// Servers and Notes of the Report; the classification comes from the IPv4
-// socket when there are IPv4 servers.
+// Servers and Notes of the Report, and its whole classification into
+// Report.IPv6; the top-level classification comes from the IPv4 socket
+// when there are IPv4 servers.
 func Probe(ctx context.Context, cfg Config) (*Report, error) {
 	if len(cfg.Servers) == 0 {
 		return nil, ErrNoServers
@@ -134,6 +135,8 @@ func Probe(ctx context.Context, cfg Config) (*Report, error) {
 		if r4.err != nil {
 			r6.r.note("udp4", "%v", r4.err)
 		}
+		v6only := *r6.r
+		r6.r.IPv6 = &v6only
 		return r6.r, nil
 	}
 	r := r4.r
@@ -141,6 +144,7 @@ func Probe(ctx context.Context, cfg Config) (*Report, error) {
 		if r6.err != nil {
 			r.note("udp6", "%v", r6.err)
 		} else {
+			r.IPv6 = r6.r
 			r.UDPv6 = r6.r.UDPv6
 			r.Servers = append(r.Servers, r6.r.Servers...)
 			for _, nt := range r6.r.Notes {

@@ -9,6 +9,7 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -21,16 +22,20 @@ var labHelpers = map[string]netlab.HelperFunc{"probe": probeHelper}
 
 func TestNetlabHelper(t *testing.T) { netlab.Helper(t, labHelpers) }
 
-// probeHelper runs Probe against args[0] (a server address) with STUN over
+// probeHelper runs Probe against args (server addresses) with STUN over
 // TCP enabled, and prints the report as one JSON line.
 func probeHelper(args []string) error {
-	srv, err := netip.ParseAddrPort(args[0])
-	if err != nil {
-		return err
+	var srvs []netip.AddrPort
+	for _, a := range args {
+		srv, err := netip.ParseAddrPort(a)
+		if err != nil {
+			return err
+		}
+		srvs = append(srvs, srv)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	rep, err := stunprobe.Probe(ctx, stunprobe.Config{Servers: []netip.AddrPort{srv}, TCP: true})
+	rep, err := stunprobe.Probe(ctx, stunprobe.Config{Servers: srvs, TCP: true})
 	if err != nil {
 		return err
 	}
@@ -43,10 +48,14 @@ func labProbe(t *testing.T, l *netlab.Lab, ns *netlab.Namespace) *stunprobe.Repo
 	return labProbeAt(t, l, ns, netip.AddrPortFrom(netlab.ServerA, netlab.STUNPort))
 }
 
-// labProbeAt runs the probe helper in ns against srv.
-func labProbeAt(t *testing.T, l *netlab.Lab, ns *netlab.Namespace, srv netip.AddrPort) *stunprobe.Report {
+// labProbeAt runs the probe helper in ns against srvs.
+func labProbeAt(t *testing.T, l *netlab.Lab, ns *netlab.Namespace, srvs ...netip.AddrPort) *stunprobe.Report {
 	t.Helper()
-	p := l.StartHelper(ns, "probe", srv.String())
+	var args []string
+	for _, s := range srvs {
+		args = append(args, s.String())
+	}
+	p := l.StartHelper(ns, "probe", args...)
 	rep, err := netlab.WaitJSON(p, 30*time.Second, func(r stunprobe.Report) bool { return r.Duration > 0 })
 	if err != nil {
 		t.Fatal(err)
@@ -267,5 +276,27 @@ func TestLabIPv6Path(t *testing.T) {
 	}
 	if rep.Filtering != stunprobe.AddressPortDependent {
 		t.Errorf("filtering %s, want address-and-port-dependent (the stateful firewall)", rep.Filtering)
+	}
+	if rep.IPv6 == nil || rep.IPv6.Mapped != rep.Mapped || rep.IPv6.IPv6 != nil {
+		t.Errorf("IPv6-only probe: Report.IPv6 %+v, want a copy of the report itself", rep.IPv6)
+	}
+
+	// Both families at once: the top level is the IPv4 path (the router's
+	// masquerade), Report.IPv6 the IPv6 path.
+	both := labProbeAt(t, l, s.Host, netip.AddrPortFrom(netlab.ServerA, netlab.STUNPort), netip.AddrPortFrom(netlab.ServerA6, netlab.STUNPort))
+	if both.NAT != stunprobe.TriYes || both.Mapped.Addr() != s.External {
+		t.Errorf("dual probe, IPv4: NAT %v mapped %v, want NAT to %v", both.NAT, both.Mapped, s.External)
+	}
+	v6 := both.IPv6
+	if v6 == nil {
+		t.Fatal("dual probe: no Report.IPv6")
+	}
+	// Under load the path may hold a CHANGE-REQUEST answer back past the
+	// settle request: then the probe claims nothing (unknown, with its
+	// note), which is honest; endpoint-independent would not be.
+	heldBack := v6.Filtering == stunprobe.Unknown && slices.ContainsFunc(v6.Notes, func(n string) bool { return strings.Contains(n, "held it back") })
+	if v6.NAT != stunprobe.TriNo || v6.Mapped.Addr() != s.HostIP6 || (v6.Filtering != stunprobe.AddressPortDependent && !heldBack) {
+		t.Errorf("dual probe, IPv6: NAT %v mapped %v filtering %s; want no NAT at %v, address-and-port-dependent",
+			v6.NAT, v6.Mapped, v6.Filtering, s.HostIP6)
 	}
 }

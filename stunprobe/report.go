@@ -131,6 +131,14 @@ type Report struct {
 
 	// Duration is how long the probe took.
 	Duration time.Duration
+
+	// IPv6 is the IPv6 path's own classification when Probe probed IPv6
+	// servers from an IPv6 socket (nil otherwise, and always nil for
+	// ProbeConn and inside IPv6 itself): Mapped is the node's address as
+	// the IPv6 internet sees it (its own global address unless a NAT66 or
+	// NPTv6 translates it), Filtering the router's stateful firewall. The
+	// fields above stay the IPv4 path's when IPv4 servers were probed too.
+	IPv6 *Report
 }
 
 // ServerReport is what one STUN server answered.

@@ -25,6 +25,8 @@ type facts struct {
 	Local netip.Addr
 	// Relay is the -turn check, when UDP is blocked and -turn was given.
 	Relay *relayCheck
+	// IPv6 is the IPv6 diagnosis (ipv6.go).
+	IPv6 diag6
 }
 
 // advice is what natcheck tells the operator.

@@ -47,6 +47,7 @@ func printHuman(w io.Writer, l lang, d diagnosis, a advice, f facts) {
 	default:
 		add("o.nat", l.t("o.nat.unknown"))
 	}
+	add("o.ipv6", finding6(l, f.IPv6))
 	switch {
 	case !m.Tried:
 		add("o.portmap", l.t("o.portmap.off"))
@@ -121,6 +122,12 @@ func printHuman(w io.Writer, l lang, d diagnosis, a advice, f facts) {
 	fmt.Fprintln(w, l.t("o.todo"))
 	for i, s := range a.Steps {
 		fmt.Fprintf(w, "  %d. %s\n", i+1, s)
+	}
+	a6 := advise6(l, f.IPv6, f)
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, a6.Headline)
+	for _, s := range a6.Steps {
+		fmt.Fprintf(w, "  - %s\n", s)
 	}
 }
 

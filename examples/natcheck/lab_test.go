@@ -301,3 +301,47 @@ func TestLabUDPBlockedTURN(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestLabIPv6 (issue 14): with an IPv4 and an IPv6 STUN server, natcheck
+// on a DualStack site keeps its IPv4 verdict and adds the IPv6 result:
+// the host's own global address, no NAT, the router's stateful firewall
+// (firewalled, not reachable), said in French too; on an IPv4-only site
+// the same servers give "no-ipv6". Mutation caught: the DualStack firewall
+// accepting everything from the WAN (then reachable).
+func TestLabIPv6(t *testing.T) {
+	t.Parallel()
+	l := netlab.New(t)
+	l.StartCoturnWith(netlab.CoturnOptions{IPv6: true})
+	servers := netlab.ServerA.String() + ":3478,[" + netlab.ServerA6.String() + "]:3478"
+	ipv6Of := func(r labRun) ipv6Output {
+		var m struct {
+			IPv6 *ipv6Output `json:"ipv6"`
+		}
+		if err := jsonUnmarshal(r.out[strings.Index(r.out, "{"):], &m); err != nil || m.IPv6 == nil {
+			t.Fatalf("no ipv6 object (%v):\n%s", err, r.out)
+		}
+		return *m.IPv6
+	}
+	ds := l.AddSite(netlab.DualStack)
+	r := natcheckIn(t, l, ds, true, "-stun", servers, "-portmap=false")
+	if r.Verdict != "nat-punchable" {
+		t.Errorf("IPv4 verdict %s, want nat-punchable (the router's masquerade)", r.Verdict)
+	}
+	v6 := ipv6Of(r)
+	t.Logf("ipv6: %+v", v6)
+	// Under load the probe may see a CHANGE-REQUEST answer held back and
+	// then claims nothing about filtering: unknown, never reachable.
+	if !v6.UDP || deref(v6.Address) != ds.HostIP6.String() || v6.NAT == nil || *v6.NAT || v6.Reachable || v6.Via != "none" ||
+		(v6.Verdict != v6Firewalled && !(v6.Verdict == v6Unknown && v6.Filtering == "unknown")) {
+		t.Errorf("DualStack ipv6 %+v, want firewalled at %v without NAT", v6, ds.HostIP6)
+	}
+	if v6.Verdict == v6Firewalled && !strings.Contains(v6.Advice, ds.HostIP6.String()) {
+		t.Errorf("advice does not name the address: %s", v6.Advice)
+	}
+	natcheckIn(t, l, ds, false, "-stun", servers, "-portmap=false", "-lang", "fr").has(t, "IPv6 : ", ds.HostIP6.String())
+
+	v4 := l.AddSite(netlab.EIM)
+	if v6 := ipv6Of(natcheckIn(t, l, v4, true, "-stun", servers, "-portmap=false")); v6.Verdict != v6None || v6.Reachable || !strings.Contains(v6.Advice, "no global IPv6") {
+		t.Errorf("IPv4-only site: ipv6 %+v, want no-ipv6", v6)
+	}
+}

@@ -58,6 +58,16 @@ type hooks struct {
 	getenv func(string) string
 	// tunePortMap adjusts the keeper's configuration (point it at fakes).
 	tunePortMap func(*natx.PortMapConfig)
+	// global6 lists this machine's global IPv6 addresses; nil: read the
+	// interfaces.
+	global6 func() []netip.Addr
+}
+
+func (h hooks) globalIPv6() []netip.Addr {
+	if h.global6 != nil {
+		return h.global6()
+	}
+	return globalIPv6()
 }
 
 // run runs natcheck with no locale and the real gateway protocols.
@@ -171,7 +181,8 @@ func runWith(parent context.Context, args []string, h hooks, stdout, stderr io.W
 		return fail(exitFailure, err)
 	}
 
-	f := facts{Report: r, Map: mres, Port: mo.Port, Local: localToward(addrs[0])}
+	f := facts{Report: r, Map: mres, Port: mo.Port, Local: localToward(addrs[0]),
+		IPv6: diagnose6(r.IPv6, hasIPv6(addrs), h.globalIPv6())}
 	if mres.OK && mres.Internal.Addr().IsValid() && !mres.Internal.Addr().IsUnspecified() {
 		f.Local = mres.Internal.Addr()
 	}

@@ -53,6 +53,10 @@ type output struct {
 	RelayTransport *string `json:"relay_transport"`
 	RelayServer    *string `json:"relay_server"`
 	RelayError     *string `json:"relay_error"`
+
+	// IPv6 is the IPv6 result (an extension of the contract; the fields
+	// above stay about IPv4).
+	IPv6 *ipv6Output `json:"ipv6"`
 }
 
 type serverOutput struct {
@@ -116,6 +120,7 @@ func toOutput(r *stunprobe.Report, d diagnosis, a advice, f facts, l lang, o map
 		Warning:    strp(a.Warning),
 		Steps:      a.Steps,
 	}
+	out.IPv6 = toOutput6(f.IPv6, advise6(l, f.IPv6, f))
 	if rc := f.Relay; rc != nil {
 		out.RelayTransport, out.RelayServer, out.RelayError = strp(rc.Transport), strp(rc.Server), strp(rc.Err)
 	}

@@ -95,6 +95,11 @@
 // server's error: a refused certificate, wrong credentials, no answer): on
 // "ready" the last failure during Open, and later on an "addrs" line of
 // change "relay-failed", one per attempt (natx retries with a back-off).
+// When the host's network changes under the node (its addresses, its
+// default gateway, or a sleep), an "addrs" line of change
+// "network-changed" says how, before the lines of what that changed:
+//
+//	{"event":"addrs","change":"network-changed","network":{"addrs":false,"gateway":true,"slept_s":0},"reachability":"mapped","addrs":[...]}
 //
 // The flags and the JSON field names are a public contract: other tools
 // test natx through this program.

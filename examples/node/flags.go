@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"time"
@@ -20,6 +21,10 @@ import (
 
 // options are the parsed flags.
 type options struct {
+	// logLevel is natx's log level on stderr when logOn (-log).
+	logLevel slog.Level
+	logOn    bool
+
 	id         string
 	addr       netip.Addr
 	port       uint16
@@ -45,7 +50,7 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.SetOutput(stderr)
 	var o options
 	var stun, turn cliflag.List
-	var addr, gw, relay, turnCA, turnName string
+	var addr, gw, relay, turnCA, turnName, logLevel string
 	var port int
 	fs.StringVar(&o.id, "id", "", "peer ID to register with the rendezvous server (letters, digits, -._~+/=:@)")
 	fs.StringVar(&addr, "addr", "", "local address to bind (default: every IPv4 interface)")
@@ -66,6 +71,7 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.metrics, "metrics", "", "serve Prometheus metrics at http://ADDR/metrics (host:port; port 0 picks one, printed in a metrics line)")
 	fs.StringVar(&o.keyFile, "key", "", "file of the node's ed25519 key (made, mode 0600, if missing): the node registers and is dialled by its peer ID (the key's text form) and checks its peers' keys")
 	fs.DurationVar(&o.dialWait, "dial-timeout", 30*time.Second, "how long -dial may take, waiting for the peer to register included")
+	fs.StringVar(&logLevel, "log", "off", "natx's log on stderr: off, error, warn, info or debug (never with secrets)")
 	if help, err := cliflag.Parse(fs, args, stderr); help || err != nil {
 		if help {
 			return o, flag.ErrHelp
@@ -98,6 +104,9 @@ func parse(args []string, stderr io.Writer) (options, error) {
 		return o, err
 	}
 	if o.relay, err = parseRelayMode(relay); err != nil {
+		return o, err
+	}
+	if o.logLevel, o.logOn, err = parseLogLevel(logLevel); err != nil {
 		return o, err
 	}
 	if o.id != "" && !rendezvous.ValidID(o.id) {
@@ -164,6 +173,23 @@ func parseTURN(s string) (natx.RelayServer, error) { return natx.ParseRelayURL(s
 
 // config turns the options into natx's configuration. stun holds the
 // resolved STUN servers.
+// parseLogLevel reads -log.
+func parseLogLevel(s string) (slog.Level, bool, error) {
+	switch s {
+	case "off", "":
+		return 0, false, nil
+	case "error":
+		return slog.LevelError, true, nil
+	case "warn":
+		return slog.LevelWarn, true, nil
+	case "info":
+		return slog.LevelInfo, true, nil
+	case "debug":
+		return slog.LevelDebug, true, nil
+	}
+	return 0, false, fmt.Errorf("-log %q: want off, error, warn, info or debug", s)
+}
+
 func (o options) config(stun []netip.AddrPort, onEvent func(natx.Event)) natx.Config {
 	cfg := natx.Config{
 		Addr:        o.addr,

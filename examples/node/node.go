@@ -11,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"strconv"
@@ -41,6 +42,7 @@ type node struct {
 	readyMu  sync.Mutex
 	relayErr string
 
+	logw io.Writer     // natx's log (-log), stderr
 	stop chan struct{} // closed when the node stops
 	wg   sync.WaitGroup
 }
@@ -56,7 +58,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		out.fail(err)
 		return 2
 	}
-	n := &node{o: o, out: out, stop: make(chan struct{})}
+	n := &node{o: o, out: out, stop: make(chan struct{}), logw: stderr}
 	if o.keyFile != "" {
 		if n.key, err = loadKey(o.keyFile); err != nil {
 			out.fail(err)
@@ -73,7 +75,11 @@ func (n *node) run(ctx context.Context) int {
 		n.out.fail(err)
 		return 1
 	}
-	l, err := natx.Open(ctx, n.o.config(stun, n.onEvent))
+	cfg := n.o.config(stun, n.onEvent)
+	if n.o.logOn {
+		cfg.Logger = slog.New(slog.NewTextHandler(n.logw, &slog.HandlerOptions{Level: n.o.logLevel}))
+	}
+	l, err := natx.Open(ctx, cfg)
 	if err != nil {
 		n.out.fail(fmt.Errorf("open: %w", err))
 		return 1
@@ -157,6 +163,9 @@ func (n *node) onEvent(e natx.Event) {
 		Reachability: reachName(e.Reachability), Addrs: toAddrs(n.l.Addrs())}
 	if e.Kind == natx.ListenerRelayFailed && e.Err != nil {
 		ev.RelayError = e.Err.Error()
+	}
+	if e.Kind == natx.ListenerNetworkChanged {
+		ev.Network = &network{Addrs: e.Network.Addrs, Gateway: e.Network.Gateway, SleptS: e.Network.Slept.Seconds()}
 	}
 	if e.Candidate.Addr.IsValid() { // a reachability change concerns no one candidate
 		a := toAddr(e.Candidate)

@@ -24,6 +24,8 @@ type event struct {
 	// addrs: the natx event and the candidate concerned
 	Change string `json:"change,omitempty"`
 	Addr   *addr  `json:"addr,omitempty"`
+	// Network is what changed, on addrs lines with change network-changed.
+	Network *network `json:"network,omitempty"`
 
 	// registered
 	Rendezvous string `json:"rendezvous,omitempty"`
@@ -63,6 +65,13 @@ type addr struct {
 	// Reach is what this address alone gives peers (as "reachability").
 	Reach string `json:"reach,omitempty"`
 	Note  string `json:"note,omitempty"`
+}
+
+// network is natx.NetworkChange on an addrs line.
+type network struct {
+	Addrs   bool    `json:"addrs"`
+	Gateway bool    `json:"gateway"`
+	SleptS  float64 `json:"slept_s"`
 }
 
 // kindName maps natx's candidate kinds onto the contract's.

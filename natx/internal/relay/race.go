@@ -3,39 +3,42 @@
 // allocation is two round trips plus the transport's handshake), and
 // releases the others.
 
-package natx
+package relay
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/nodeconn/natx/internal/netaddr"
+	"github.com/nodeconn/natx/natx/internal/eventq"
+	"github.com/nodeconn/natx/natx/internal/task"
 )
 
-// startRelay allocates on all cfg.Servers concurrently and returns a relay
+// Start allocates on all cfg.Servers concurrently and returns a relay
 // kept alive on the fastest. ctx bounds only the initial allocation.
-func startRelay(ctx context.Context, cfg relayConfig) (*relay, error) {
+func Start(ctx context.Context, cfg Config) (*Relay, error) {
 	if len(cfg.Servers) == 0 {
-		return nil, errNoRelayServer
+		return nil, ErrNoServer
 	}
 	n, err := netaddr.Net(cfg.Net)
 	if err != nil {
 		return nil, err
 	}
-	r := &relay{
+	r := &Relay{
 		cfg:      cfg,
-		log:      orDiscard(cfg.Logger),
+		log:      cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),
 		net:      n,
-		in:       make(chan relayInbound, 256),
-		evSignal: make(chan struct{}, 1),
+		in:       make(chan inbound, 256),
+		events:   eventq.New(cfg.OnEvent),
 		checkNow: make(chan struct{}, 1),
-		done:     make(chan struct{}),
+		tasks:    task.NewGroup(context.Background()),
 	}
-	r.ctx, r.cancel = context.WithCancel(context.Background())
-	r.wg.Add(1)
-	go r.eventLoop()
+	r.ctx = r.tasks.Context()
+	r.done = r.ctx.Done()
 
 	a, err := r.race(ctx, nil)
 	if err != nil {
@@ -47,9 +50,8 @@ func startRelay(ctx context.Context, cfg relayConfig) (*relay, error) {
 	r.stat.Allocations++
 	r.mu.Unlock()
 	r.log.Info("natx: relay allocated", "server", a.server, "relayed", a.relayed, "latency", a.latency)
-	r.emit(relayEvent{Kind: relayAllocated, Server: a.server, RelayedAddr: a.relayed})
-	r.wg.Add(1)
-	go r.keep()
+	r.events.Emit(Event{Kind: Allocated, Server: a.server, RelayedAddr: a.relayed})
+	r.tasks.Go(r.keep)
 	return r, nil
 }
 
@@ -58,20 +60,20 @@ func startRelay(ctx context.Context, cfg relayConfig) (*relay, error) {
 // not nil, is a live allocation being replaced: its server gets a socket of
 // its own instead of the shared one (a server knows allocations by
 // 5-tuple).
-func (r *relay) race(ctx context.Context, avoid *relayAlloc) (*relayAlloc, error) {
+func (r *Relay) race(ctx context.Context, avoid *allocation) (*allocation, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	stop := context.AfterFunc(r.ctx, cancel)
 
 	type result struct {
-		a   *relayAlloc
+		a   *allocation
 		err error
 	}
 	tries := r.tries()
 	results := make(chan result, len(tries))
 	for _, t := range tries {
 		s := t.server
-		shared := avoid == nil || !avoid.shared || avoid.server.Addr != s.Addr || avoid.server.transport() != s.transport()
-		go func() {
+		shared := avoid == nil || !avoid.shared || avoid.server.Addr != s.Addr || avoid.server.Network() != s.Network()
+		started := r.tasks.Go(func(context.Context) {
 			if t.after > 0 && !t.waitHeadStart(ctx) {
 				results <- result{nil, fmt.Errorf("natx: relay %v: not tried: %w", s, ctx.Err())}
 				return
@@ -81,7 +83,10 @@ func (r *relay) race(ctx context.Context, avoid *relayAlloc) (*relayAlloc, error
 				err = fmt.Errorf("natx: relay %v: %w", s, err)
 			}
 			results <- result{a, err}
-		}()
+		})
+		if !started {
+			results <- result{nil, ErrClosed}
+		}
 	}
 	var errs []error
 	for left := len(tries); left > 0; left-- {
@@ -91,49 +96,46 @@ func (r *relay) race(ctx context.Context, avoid *relayAlloc) (*relayAlloc, error
 			r.log.Debug("natx: relay allocation failed", "err", res.err)
 			continue
 		}
-		if r.closed.Load() {
-			r.wg.Add(1)
-			go func() { defer r.wg.Done(); res.a.release(r) }()
+		if r.closing() {
+			r.goOrRun(func() { res.a.release(r) })
 			continue
 		}
 		// The winner. Cancel the others and release any that still
 		// succeed, in the background.
 		cancel()
-		r.wg.Add(1)
-		go func(left int) {
-			defer r.wg.Done()
+		r.goOrRun(func() {
 			defer stop()
-			for ; left > 0; left-- {
+			for left--; left > 0; left-- {
 				if res := <-results; res.err == nil {
 					res.a.release(r)
 				}
 			}
-		}(left - 1)
+		})
 		return res.a, nil
 	}
 	stop()
 	cancel()
-	if r.closed.Load() {
-		return nil, errRelayClosed
+	if r.closing() {
+		return nil, ErrClosed
 	}
 	return nil, errors.Join(errs...)
 }
 
-// relayTCPHeadStart is how long UDP runs alone for a server of automatic
+// tcpHeadStart is how long UDP runs alone for a server of automatic
 // transport before TCP to the same address is tried too: an allocation
 // over UDP takes two round trips, one more over TCP (its handshake), so a
 // UDP path that works wins well within it, and one that is blocked costs
 // this much.
-const relayTCPHeadStart = 300 * time.Millisecond
+const tcpHeadStart = 300 * time.Millisecond
 
-// relayBlockedPoll is how often a TCP attempt waiting out its head start
+// blockedPoll is how often a TCP attempt waiting out its head start
 // asks whether the classification has meanwhile found UDP blocked.
-const relayBlockedPoll = 20 * time.Millisecond
+const blockedPoll = 20 * time.Millisecond
 
-// relayTry is one allocation attempt of a race: a server with a concrete
+// attempt is one allocation attempt of a race: a server with a concrete
 // transport, started after a delay, or as soon as early says so.
-type relayTry struct {
-	server RelayServer
+type attempt struct {
+	server Server
 	after  time.Duration
 	early  func() bool
 }
@@ -142,12 +144,12 @@ type relayTry struct {
 // relay starts with Open, before the classification can say that UDP is
 // blocked; it says so well within the head start). It reports false if ctx
 // ended first.
-func (t relayTry) waitHeadStart(ctx context.Context) bool {
+func (t attempt) waitHeadStart(ctx context.Context) bool {
 	timer := time.NewTimer(t.after)
 	defer timer.Stop()
 	var poll <-chan time.Time
 	if t.early != nil {
-		tick := time.NewTicker(relayBlockedPoll)
+		tick := time.NewTicker(blockedPoll)
 		defer tick.Stop()
 		poll = tick.C
 	}
@@ -167,23 +169,23 @@ func (t relayTry) waitHeadStart(ctx context.Context) bool {
 
 // tries expands the configured servers into attempts: a server of
 // automatic transport is tried over UDP at once and over TCP after
-// relayTCPHeadStart or as soon as UDP is found blocked (at once, and
+// tcpHeadStart or as soon as UDP is found blocked (at once, and
 // without UDP, when UDP is known blocked already).
-func (r *relay) tries() []relayTry {
+func (r *Relay) tries() []attempt {
 	blocked := r.cfg.UDPBlocked != nil && r.cfg.UDPBlocked()
-	var out []relayTry
+	var out []attempt
 	for _, s := range r.cfg.Servers {
 		if s.Transport != "" {
-			out = append(out, relayTry{server: s})
+			out = append(out, attempt{server: s})
 			continue
 		}
 		u, t := s, s
 		u.Transport, t.Transport = "udp", "tcp"
 		if blocked {
-			out = append(out, relayTry{server: t})
+			out = append(out, attempt{server: t})
 			continue
 		}
-		out = append(out, relayTry{server: u}, relayTry{server: t, after: relayTCPHeadStart, early: r.cfg.UDPBlocked})
+		out = append(out, attempt{server: u}, attempt{server: t, after: tcpHeadStart, early: r.cfg.UDPBlocked})
 	}
 	return out
 }

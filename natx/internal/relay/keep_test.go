@@ -1,4 +1,4 @@
-package natx
+package relay
 
 import (
 	"bytes"
@@ -15,15 +15,15 @@ import (
 func TestRelayServerRestartReallocates(t *testing.T) {
 	srv := turntest.NewServer(t, turntest.Config{Users: relayTestUsers, Lifetime: 2 * time.Second})
 	mux := newRelayTestMux(t)
-	ev := newRelayEvents()
-	r := startTestRelay(t, relayConfig{Servers: []RelayServer{relayTestServer(srv)}, OpenUDP: mux.open, OnEvent: ev.on})
-	ev.wait(t, relayAllocated, time.Second)
+	ev := newTestEvents()
+	r := startTest(t, Config{Servers: []Server{relayTestServer(srv)}, OpenUDP: mux.open, OnEvent: ev.on})
+	ev.wait(t, Allocated, time.Second)
 	relayEcho(t, r, "before")
 	old := r.RelayedAddr()
 	if err := srv.Restart(); err != nil {
 		t.Fatal(err)
 	}
-	e := ev.wait(t, relayReallocated, 10*time.Second)
+	e := ev.wait(t, Reallocated, 10*time.Second)
 	if e.Previous != old || e.RelayedAddr != r.RelayedAddr() || e.RelayedAddr == old {
 		t.Fatalf("reallocated event %+v; old %v current %v", e, old, r.RelayedAddr())
 	}
@@ -43,20 +43,20 @@ func TestRelayRefreshRefusedMakeBeforeBreak(t *testing.T) {
 	var mu sync.Mutex
 	var order []string
 	atRealloc := -1
-	ev := newRelayEvents()
-	on := func(e relayEvent) {
+	ev := newTestEvents()
+	on := func(e Event) {
 		mu.Lock()
 		order = append(order, e.Kind.String())
-		if e.Kind == relayReallocated && atRealloc < 0 {
+		if e.Kind == Reallocated && atRealloc < 0 {
 			atRealloc = srv.Allocations()
 		}
 		mu.Unlock()
 		ev.on(e)
 	}
-	r := startTestRelay(t, relayConfig{Servers: []RelayServer{relayTestServer(srv)}, OnEvent: on})
+	r := startTest(t, Config{Servers: []Server{relayTestServer(srv)}, OnEvent: on})
 	relayEcho(t, r, "before")
 	srv.SetRefuseRefresh(true)
-	ev.wait(t, relayReallocated, 10*time.Second)
+	ev.wait(t, Reallocated, 10*time.Second)
 	mu.Lock()
 	got, seq := atRealloc, strings.Join(order, ",")
 	mu.Unlock()
@@ -74,11 +74,11 @@ func TestRelayRefreshRefusedMakeBeforeBreak(t *testing.T) {
 
 func TestRelayStaleNonceRefresh(t *testing.T) {
 	srv := turntest.NewServer(t, turntest.Config{Users: relayTestUsers, Lifetime: 2 * time.Second})
-	ev := newRelayEvents()
-	r := startTestRelay(t, relayConfig{Servers: []RelayServer{relayTestServer(srv)}, OnEvent: ev.on})
+	ev := newTestEvents()
+	r := startTest(t, Config{Servers: []Server{relayTestServer(srv)}, OnEvent: ev.on})
 	srv.SetStaleNonceEvery(2)
-	ev.wait(t, relayRefreshed, 5*time.Second)
-	ev.wait(t, relayRefreshed, 5*time.Second)
+	ev.wait(t, Refreshed, 5*time.Second)
+	ev.wait(t, Refreshed, 5*time.Second)
 	relayEcho(t, r, "stale")
 	if srv.Stats().StaleNonces == 0 {
 		t.Fatal("server sent no 438")
@@ -114,17 +114,17 @@ func TestRelayCredentialsNeverLogged(t *testing.T) {
 	const password, secret = "pa55-w0rd-ALICE", "shared-secret-XYZ"
 	srv := turntest.NewServer(t, turntest.Config{Users: relayTestUsers, Secret: secret, Lifetime: 2 * time.Second})
 	var logs relayLogCapture
-	ev := newRelayEvents()
-	servers := []RelayServer{
+	ev := newTestEvents()
+	servers := []Server{
 		relayTestServer(srv),
 		{Addr: srv.Addr().String(), Username: "bob", Secret: secret},
 		{Addr: srv.Addr().String(), Username: "alice", Password: "wrong-" + password},
 	}
-	r := startTestRelay(t, relayConfig{Servers: servers, Logger: logs.logger(), OnEvent: ev.on})
+	r := startTest(t, Config{Servers: servers, Logger: logs.logger(), OnEvent: ev.on})
 	r.log.Info("server", "s", servers[0], "all", servers)
 	relayEcho(t, r, "log")
 	srv.SetRefuseRefresh(true) // failures and reallocations get logged too
-	ev.wait(t, relayReallocated, 10*time.Second)
+	ev.wait(t, Reallocated, 10*time.Second)
 	r.Close()
 	out := logs.String()
 	if len(out) == 0 || !strings.Contains(out, "reallocated") {

@@ -1,4 +1,4 @@
-package natx
+package relay
 
 import (
 	"strings"
@@ -8,21 +8,21 @@ import (
 func TestParseRelayURL(t *testing.T) {
 	for _, c := range []struct {
 		in   string
-		want RelayServer
+		want Server
 	}{
-		{"turn:natx:s3cret@192.0.2.1", RelayServer{Addr: "192.0.2.1:3478", Transport: "", Username: "natx", Password: "s3cret"}},
-		{"turn:natx:s3:c@r@et@turn.example.org:3479?transport=tcp", RelayServer{Addr: "turn.example.org:3479", Transport: "tcp", Username: "natx", Password: "s3:c@r@et"}},
-		{"turns:a%40b:p%2F@[2001:db8::1]", RelayServer{Addr: "[2001:db8::1]:5349", Transport: "tls", Username: "a@b", Password: "p/"}},
+		{"turn:natx:s3cret@192.0.2.1", Server{Addr: "192.0.2.1:3478", Transport: "", Username: "natx", Password: "s3cret"}},
+		{"turn:natx:s3:c@r@et@turn.example.org:3479?transport=tcp", Server{Addr: "turn.example.org:3479", Transport: "tcp", Username: "natx", Password: "s3:c@r@et"}},
+		{"turns:a%40b:p%2F@[2001:db8::1]", Server{Addr: "[2001:db8::1]:5349", Transport: "tls", Username: "a@b", Password: "p/"}},
 	} {
-		got, err := ParseRelayURL(c.in)
+		got, err := ParseURL(c.in)
 		if err != nil || got != c.want {
-			t.Errorf("ParseRelayURL(%q) = %+v, %v; want %+v", c.in, got, err, c.want)
+			t.Errorf("ParseURL(%q) = %+v, %v; want %+v", c.in, got, err, c.want)
 		}
 	}
 	for _, in := range []string{"", "stun:u:p@h", "turn:h:3478", "turn::p@h", "turn:u:p@", "turn:u:p@h:0",
 		"turn:u:p@h?transport=sctp", "turns:u:p@h?transport=udp", "turn:u:p@h?x=1"} {
-		if r, err := ParseRelayURL(in); err == nil {
-			t.Errorf("ParseRelayURL(%q) = %+v, want an error", in, r)
+		if r, err := ParseURL(in); err == nil {
+			t.Errorf("ParseURL(%q) = %+v, want an error", in, r)
 		}
 	}
 }
@@ -53,16 +53,16 @@ func TestParseRelayURLRedacts(t *testing.T) {
 		"stun:u:" + secret + "@h",                                  // another scheme
 		"turns:" + secret + ":@h?transport=udp",                    // the secret where the user goes, an empty password
 	} {
-		_, err := ParseRelayURL(in)
+		_, err := ParseURL(in)
 		if err == nil {
-			t.Errorf("ParseRelayURL(%q) succeeded, want an error", in)
+			t.Errorf("ParseURL(%q) succeeded, want an error", in)
 			continue
 		}
 		if strings.Contains(err.Error(), secret) || strings.Contains(err.Error(), secret[:6]) {
 			if strings.HasPrefix(in, "turns:"+secret+":") {
 				continue // USER is shown by design; a password in its place cannot be told apart
 			}
-			t.Errorf("ParseRelayURL(%q): error %q shows the secret", in, err)
+			t.Errorf("ParseURL(%q): error %q shows the secret", in, err)
 		}
 	}
 }
@@ -75,14 +75,14 @@ func TestParseRelayURLRedacts(t *testing.T) {
 // contain the same letters for another reason, as the old check's false
 // alarm on "0aaaa::aaaa::@" did (its scheme "0aaaa" followed by "::"
 // contains the password "aaaa::"). Mutation caught: the former
-// redactRelayURL (fails on "turn:aaaaaa@h" within seconds).
+// redactURL (fails on "turn:aaaaaa@h" within seconds).
 func FuzzParseRelayURL(f *testing.F) {
 	for _, s := range []string{"turn:u:p@h", "turns:u:pass@h:1?transport=tcp", "turn:u:p@[::1]", "turn:%zz:p@h",
 		"0aaaa::aaaa::@", "turn:S3cretPassw0rd@h", "turn:u:p@h?password=S3cretPassw0rd"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		_, err := ParseRelayURL(s)
+		_, err := ParseURL(s)
 		if err == nil {
 			return
 		}
@@ -92,7 +92,7 @@ func FuzzParseRelayURL(f *testing.F) {
 				continue
 			}
 			masked := s[:span[0]] + maskSecret(secret) + s[span[1]:]
-			_, err2 := ParseRelayURL(masked)
+			_, err2 := ParseURL(masked)
 			if err2 == nil || !strings.Contains(err2.Error(), secret) {
 				t.Fatalf("error %q shows the secret %q (masked input's error: %v)", err, secret, err2)
 			}

@@ -3,7 +3,7 @@
 // to learn the nonce and the granted lifetime from the server's answers, and
 // to drop datagrams that do not come from the TURN server.
 
-package natx
+package relay
 
 import (
 	"encoding/binary"
@@ -18,28 +18,28 @@ import (
 	"github.com/pion/stun/v4"
 )
 
-// relayWireCounters counts TURN framing on the wire, across allocations.
-type relayWireCounters struct {
+// wireCounters counts TURN framing on the wire, across allocations.
+type wireCounters struct {
 	chanOut, sendOut, chanIn, dataIn atomic.Uint64
 }
 
-// relayWireSnapshot is a copy of relayWireCounters.
-type relayWireSnapshot struct{ chanOut, sendOut, chanIn, dataIn uint64 }
+// wireSnapshot is a copy of wireCounters.
+type wireSnapshot struct{ chanOut, sendOut, chanIn, dataIn uint64 }
 
 // STUN message types natx looks at (RFC 8656 §17; class bits folded in).
 const (
-	relayTypeSendIndication = 0x0016
-	relayTypeDataIndication = 0x0017
-	relayTypeAllocateOK     = 0x0103
+	typeSendIndication = 0x0016
+	typeDataIndication = 0x0017
+	typeAllocateOK     = 0x0103
 )
 
-// relayWire is the net.PacketConn the pion client writes to and reads from.
-type relayWire struct {
+// wireConn is the net.PacketConn the pion client writes to and reads from.
+type wireConn struct {
 	net.PacketConn
 	server  *net.UDPAddr // canonical server address handed to pion
 	serverA netip.AddrPort
 	stream  bool // TCP or TLS: every frame is from the server
-	counts  *relayWireCounters
+	counts  *wireCounters
 
 	mu       sync.Mutex
 	nonce    stun.Nonce    // latest NONCE seen in a server answer
@@ -48,7 +48,7 @@ type relayWire struct {
 
 // RemoteAddr lets pion's client recognize a stream transport's server;
 // it is nil for UDP, where the configured server address is used.
-func (w *relayWire) RemoteAddr() net.Addr {
+func (w *wireConn) RemoteAddr() net.Addr {
 	if !w.stream {
 		return nil
 	}
@@ -59,11 +59,11 @@ func (w *relayWire) RemoteAddr() net.Addr {
 }
 
 // WriteTo counts data frames and sends.
-func (w *relayWire) WriteTo(b []byte, to net.Addr) (int, error) {
-	switch relayFrameKind(b) {
-	case relayTypeSendIndication:
+func (w *wireConn) WriteTo(b []byte, to net.Addr) (int, error) {
+	switch frameKind(b) {
+	case typeSendIndication:
 		w.counts.sendOut.Add(1)
-	case relayFrameChannel:
+	case frameChannel:
 		w.counts.chanOut.Add(1)
 	}
 	return w.PacketConn.WriteTo(b, to)
@@ -71,7 +71,7 @@ func (w *relayWire) WriteTo(b []byte, to net.Addr) (int, error) {
 
 // ReadFrom returns the next frame from the server, dropping anything from
 // elsewhere (on UDP) and noting nonces and lifetimes in answers.
-func (w *relayWire) ReadFrom(b []byte) (int, net.Addr, error) {
+func (w *wireConn) ReadFrom(b []byte) (int, net.Addr, error) {
 	for {
 		n, from, err := w.PacketConn.ReadFrom(b)
 		if err != nil {
@@ -84,10 +84,10 @@ func (w *relayWire) ReadFrom(b []byte) (int, net.Addr, error) {
 			}
 			from = w.server
 		}
-		switch k := relayFrameKind(b[:n]); k {
-		case relayFrameChannel:
+		switch k := frameKind(b[:n]); k {
+		case frameChannel:
 			w.counts.chanIn.Add(1)
-		case relayTypeDataIndication:
+		case typeDataIndication:
 			w.counts.dataIn.Add(1)
 		case 0:
 		default:
@@ -100,7 +100,7 @@ func (w *relayWire) ReadFrom(b []byte) (int, net.Addr, error) {
 // sniff remembers the NONCE of any answer and the LIFETIME of an Allocate
 // success. It never trusts these for anything but scheduling and the next
 // request: the pion client checks integrity itself.
-func (w *relayWire) sniff(b []byte) {
+func (w *wireConn) sniff(b []byte) {
 	cls := binary.BigEndian.Uint16(b) & 0x0110
 	if cls != 0x0100 && cls != 0x0110 { // success or error response
 		return
@@ -116,7 +116,7 @@ func (w *relayWire) sniff(b []byte) {
 	if nonce.GetFrom(&m) == nil && len(nonce) > 0 {
 		w.nonce = nonce
 	}
-	if m.Type.Value() == relayTypeAllocateOK {
+	if m.Type.Value() == typeAllocateOK {
 		if v, err := m.Get(stun.AttrLifetime); err == nil && len(v) == 4 {
 			w.lifetime = time.Duration(binary.BigEndian.Uint32(v)) * time.Second
 		}
@@ -124,25 +124,25 @@ func (w *relayWire) sniff(b []byte) {
 }
 
 // state returns the sniffed nonce and allocate lifetime.
-func (w *relayWire) state() (stun.Nonce, time.Duration) {
+func (w *wireConn) state() (stun.Nonce, time.Duration) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.nonce, w.lifetime
 }
 
-// relayFrameChannel is relayFrameKind's answer for ChannelData.
-const relayFrameChannel = -1
+// frameChannel is frameKind's answer for ChannelData.
+const frameChannel = -1
 
-// relayFrameKind returns relayFrameChannel for ChannelData, the STUN message type for a
+// frameKind returns frameChannel for ChannelData, the STUN message type for a
 // STUN message, and 0 for anything else.
-func relayFrameKind(b []byte) int {
+func frameKind(b []byte) int {
 	if len(b) < 4 {
 		return 0
 	}
 	if b[0]&0xC0 == 0x40 { // channel numbers 0x4000-0x7FFF (RFC 8656 §12)
-		return relayFrameChannel
+		return frameChannel
 	}
-	if len(b) >= 20 && b[0]&0xC0 == 0 && binary.BigEndian.Uint32(b[4:8]) == stunMagicCookie {
+	if b[0]&0xC0 == 0 && stun.IsMessage(b) { // 20-byte header, magic cookie
 		return int(binary.BigEndian.Uint16(b))
 	}
 	return 0

@@ -4,7 +4,7 @@
 // the relay (RFC 8656 §9: the server relays it only because the permission
 // exists, exactly as it would for a peer).
 
-package natx
+package relay
 
 import (
 	"bytes"
@@ -19,18 +19,18 @@ import (
 	"github.com/nodeconn/natx/internal/netaddr"
 )
 
-// relayVerifyWait is a Verify in progress.
-type relayVerifyWait struct {
+// verifyWait is a Verify in progress.
+type verifyWait struct {
 	token []byte
 	from  netip.Addr
 	ok    chan struct{}
 }
 
-// relayVerifyPrefix starts every verification datagram.
-var relayVerifyPrefix = []byte("natx-relay-verify\x00")
+// verifyPrefix starts every verification datagram.
+var verifyPrefix = []byte("natx-relay-verify\x00")
 
-// errRelayNotVerified means no echo came back before the context ended.
-var errRelayNotVerified = errors.New("natx: relayed address not verified: no datagram came back through the relay")
+// ErrNotVerified means no echo came back before the context ended.
+var ErrNotVerified = errors.New("natx: relayed address not verified: no datagram came back through the relay")
 
 // Verify proves the relayed address reachable: it creates a permission for
 // self's IP (self is the shared socket's address as the TURN server sees
@@ -38,17 +38,17 @@ var errRelayNotVerified = errors.New("natx: relayed address not verified: no dat
 // network), then sends datagrams with sendDirect from the shared socket to
 // the relayed address every 200 ms until one comes back through the relay
 // or ctx ends. The echo is consumed; ReadFrom never sees it.
-func (r *relay) Verify(ctx context.Context, self netip.AddrPort, sendDirect func([]byte, netip.AddrPort) error) error {
+func (r *Relay) Verify(ctx context.Context, self netip.AddrPort, sendDirect func([]byte, netip.AddrPort) error) error {
 	a, err := r.current()
 	if err != nil {
 		return err
 	}
 	self = netip.AddrPortFrom(self.Addr().Unmap(), self.Port())
-	token := append(append([]byte(nil), relayVerifyPrefix...), make([]byte, 16)...)
-	if _, err := rand.Read(token[len(relayVerifyPrefix):]); err != nil {
+	token := append(append([]byte(nil), verifyPrefix...), make([]byte, 16)...)
+	if _, err := rand.Read(token[len(verifyPrefix):]); err != nil {
 		return err
 	}
-	w := &relayVerifyWait{token: token, from: self.Addr(), ok: make(chan struct{})}
+	w := &verifyWait{token: token, from: self.Addr(), ok: make(chan struct{})}
 	r.verifyMu.Lock()
 	r.verify = w
 	r.verifyMu.Unlock()
@@ -63,8 +63,8 @@ func (r *relay) Verify(ctx context.Context, self netip.AddrPort, sendDirect func
 	err = r.aside(ctx, func() error { return a.client.CreatePermission(net.UDPAddrFromAddrPort(self)) })
 	switch {
 	case ctx.Err() != nil:
-		return fmt.Errorf("%w: %w", errRelayNotVerified, ctx.Err())
-	case errors.Is(err, errRelayClosed):
+		return fmt.Errorf("%w: %w", ErrNotVerified, ctx.Err())
+	case errors.Is(err, ErrClosed):
 		return err
 	case err != nil:
 		return fmt.Errorf("natx: relay verify: permission for %v: %w", self.Addr(), err)
@@ -80,31 +80,31 @@ func (r *relay) Verify(ctx context.Context, self netip.AddrPort, sendDirect func
 		case <-w.ok:
 			return nil
 		case <-ctx.Done():
-			return fmt.Errorf("%w: %w", errRelayNotVerified, ctx.Err())
+			return fmt.Errorf("%w: %w", ErrNotVerified, ctx.Err())
 		case <-r.done:
-			return errRelayClosed
+			return ErrClosed
 		case <-tick.C:
 		}
 	}
 }
 
-// errRelayNotShared: the allocation does not run on the shared UDP socket,
+// ErrNotShared: the allocation does not run on the shared UDP socket,
 // so its server's view of the client says nothing of that socket.
-var errRelayNotShared = errors.New("natx: relay does not run on the shared socket")
+var ErrNotShared = errors.New("natx: relay does not run on the shared socket")
 
 // SelfAddr asks the TURN server, with a Binding request on the current
 // allocation's transport, at which address it sees the client. When the
 // allocation runs on the shared UDP socket, that is the socket's
 // server-reflexive address toward the relay: what Verify must permit, known
 // one round trip after the allocation instead of at the end of the
-// classification. Other transports give errRelayNotShared.
-func (r *relay) SelfAddr(ctx context.Context) (netip.AddrPort, error) {
+// classification. Other transports give ErrNotShared.
+func (r *Relay) SelfAddr(ctx context.Context) (netip.AddrPort, error) {
 	a, err := r.current()
 	if err != nil {
 		return netip.AddrPort{}, err
 	}
 	if !a.shared {
-		return netip.AddrPort{}, errRelayNotShared
+		return netip.AddrPort{}, ErrNotShared
 	}
 	var mapped net.Addr
 	err = r.aside(ctx, func() (err error) {
@@ -112,7 +112,7 @@ func (r *relay) SelfAddr(ctx context.Context) (netip.AddrPort, error) {
 		return err
 	})
 	switch {
-	case errors.Is(err, errRelayClosed) || (err != nil && errors.Is(err, ctx.Err())):
+	case errors.Is(err, ErrClosed) || (err != nil && errors.Is(err, ctx.Err())):
 		return netip.AddrPort{}, err
 	case err != nil:
 		return netip.AddrPort{}, fmt.Errorf("natx: relay binding: %w", err)
@@ -125,30 +125,28 @@ func (r *relay) SelfAddr(ctx context.Context) (netip.AddrPort, error) {
 }
 
 // aside runs f, a pion client call without a context (it gives up by
-// itself within seconds), on a goroutine joined by Close, and stops waiting
-// for it when ctx ends (ctx's error) or the relay closes (errRelayClosed).
+// itself within seconds), on a goroutine of the relay's task group (joined by Close), and stops waiting
+// for it when ctx ends (ctx's error) or the relay closes (ErrClosed).
 // f's results must be read only when aside returned f's own error.
-func (r *relay) aside(ctx context.Context, f func() error) error {
+func (r *Relay) aside(ctx context.Context, f func() error) error {
 	res := make(chan error, 1)
-	r.wg.Add(1)
-	go func() {
-		defer r.wg.Done()
-		res <- f()
-	}()
+	if !r.tasks.Go(func(context.Context) { res <- f() }) {
+		return ErrClosed
+	}
 	select {
 	case err := <-res:
 		return err
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-r.done:
-		return errRelayClosed
+		return ErrClosed
 	}
 }
 
 // verifyMatch reports whether b from is the echo a Verify waits for, and
 // wakes it.
-func (r *relay) verifyMatch(b []byte, from netip.AddrPort) bool {
-	if !bytes.HasPrefix(b, relayVerifyPrefix) {
+func (r *Relay) verifyMatch(b []byte, from netip.AddrPort) bool {
+	if !bytes.HasPrefix(b, verifyPrefix) {
 		return false
 	}
 	r.verifyMu.Lock()

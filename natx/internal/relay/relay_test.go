@@ -1,4 +1,4 @@
-package natx
+package relay
 
 import (
 	"bytes"
@@ -105,17 +105,17 @@ func (s *relayTestSub) Close() error {
 	return nil
 }
 
-// relayEvents collects a relay's events.
-type relayEvents struct {
-	ch chan relayEvent
+// testEvents collects a relay's events.
+type testEvents struct {
+	ch chan Event
 }
 
-func newRelayEvents() *relayEvents { return &relayEvents{ch: make(chan relayEvent, 100)} }
+func newTestEvents() *testEvents { return &testEvents{ch: make(chan Event, 100)} }
 
-func (e *relayEvents) on(ev relayEvent) { e.ch <- ev }
+func (e *testEvents) on(ev Event) { e.ch <- ev }
 
 // wait returns the next event of kind k, failing the test after timeout.
-func (e *relayEvents) wait(t *testing.T, k relayEventKind, timeout time.Duration) relayEvent {
+func (e *testEvents) wait(t *testing.T, k EventKind, timeout time.Duration) Event {
 	t.Helper()
 	deadline := time.After(timeout)
 	for {
@@ -130,14 +130,14 @@ func (e *relayEvents) wait(t *testing.T, k relayEventKind, timeout time.Duration
 	}
 }
 
-// startTestRelay starts a relay and closes it when the test ends.
-func startTestRelay(t *testing.T, cfg relayConfig) *relay {
+// startTest starts a relay and closes it when the test ends.
+func startTest(t *testing.T, cfg Config) *Relay {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	r, err := startRelay(ctx, cfg)
+	r, err := Start(ctx, cfg)
 	if err != nil {
-		t.Fatalf("startRelay: %v", err)
+		t.Fatalf("Start: %v", err)
 	}
 	t.Cleanup(func() { r.Close() })
 	return r
@@ -145,7 +145,7 @@ func startTestRelay(t *testing.T, cfg relayConfig) *relay {
 
 // relayEcho sends msg from the relay to a new peer, and the peer's answer
 // back, and checks both arrive.
-func relayEcho(t *testing.T, r *relay, msg string) {
+func relayEcho(t *testing.T, r *Relay, msg string) {
 	t.Helper()
 	peer, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
@@ -192,14 +192,14 @@ func relayEcho(t *testing.T, r *relay, msg string) {
 
 var relayTestUsers = map[string]string{"alice": "pa55-w0rd-ALICE"}
 
-func relayTestServer(srv *turntest.Server) RelayServer {
-	return RelayServer{Addr: srv.Addr().String(), Username: "alice", Password: relayTestUsers["alice"]}
+func relayTestServer(srv *turntest.Server) Server {
+	return Server{Addr: srv.Addr().String(), Username: "alice", Password: relayTestUsers["alice"]}
 }
 
 func TestRelayEchoSharedSocketAndVerify(t *testing.T) {
 	srv := turntest.NewServer(t, turntest.Config{Users: relayTestUsers})
 	mux := newRelayTestMux(t)
-	r := startTestRelay(t, relayConfig{Servers: []RelayServer{relayTestServer(srv)}, OpenUDP: mux.open})
+	r := startTest(t, Config{Servers: []Server{relayTestServer(srv)}, OpenUDP: mux.open})
 	if !r.RelayedAddr().IsValid() || r.Server().Addr != srv.Addr().String() {
 		t.Fatalf("relayed %v server %v", r.RelayedAddr(), r.Server())
 	}
@@ -212,8 +212,8 @@ func TestRelayEchoSharedSocketAndVerify(t *testing.T) {
 	// Without a way in (a sendDirect that sends nothing) Verify must fail.
 	ctx2, cancel2 := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel2()
-	if err := r.Verify(ctx2, mux.addr(), func([]byte, netip.AddrPort) error { return nil }); !errors.Is(err, errRelayNotVerified) {
-		t.Fatalf("Verify with nothing sent = %v, want errRelayNotVerified", err)
+	if err := r.Verify(ctx2, mux.addr(), func([]byte, netip.AddrPort) error { return nil }); !errors.Is(err, ErrNotVerified) {
+		t.Fatalf("Verify with nothing sent = %v, want ErrNotVerified", err)
 	}
 	st := r.Stats()
 	if st.Allocations != 1 || st.PacketsSent != 1 || st.PacketsReceived != 1 {
@@ -225,14 +225,14 @@ func TestRelayTCPAndTLS(t *testing.T) {
 	srv := turntest.NewServer(t, turntest.Config{Users: relayTestUsers, TCP: true, TLS: true})
 	for _, tc := range []struct {
 		name string
-		s    RelayServer
+		s    Server
 	}{
-		{"tcp", RelayServer{Addr: srv.TCPAddr().String(), Transport: "tcp"}},
-		{"tls", RelayServer{Addr: srv.TLSAddr().String(), Transport: "tls", TLS: srv.ClientTLSConfig()}},
+		{"tcp", Server{Addr: srv.TCPAddr().String(), Transport: "tcp"}},
+		{"tls", Server{Addr: srv.TLSAddr().String(), Transport: "tls", TLS: srv.ClientTLSConfig()}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.s.Username, tc.s.Password = "alice", relayTestUsers["alice"]
-			r := startTestRelay(t, relayConfig{Servers: []RelayServer{tc.s}})
+			r := startTest(t, Config{Servers: []Server{tc.s}})
 			relayEcho(t, r, "over "+tc.name)
 			if err := r.Close(); err != nil {
 				t.Fatal(err)
@@ -247,15 +247,15 @@ func TestRelayTCPAndTLS(t *testing.T) {
 func TestRelayRESTCredentials(t *testing.T) {
 	srv := turntest.NewServer(t, turntest.Config{Secret: "shared-secret-XYZ"})
 	for _, user := range []string{"node7", ""} {
-		r := startTestRelay(t, relayConfig{Servers: []RelayServer{{Addr: srv.Addr().String(), Username: user, Secret: "shared-secret-XYZ"}}})
+		r := startTest(t, Config{Servers: []Server{{Addr: srv.Addr().String(), Username: user, Secret: "shared-secret-XYZ"}}})
 		relayEcho(t, r, "rest "+user)
 		r.Close()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_, err := startRelay(ctx, relayConfig{Servers: []RelayServer{{Addr: srv.Addr().String(), Username: "node7", Secret: "wrong"}}})
-	if !errors.Is(err, ErrRelayAuth) {
-		t.Fatalf("wrong secret: %v, want ErrRelayAuth", err)
+	_, err := Start(ctx, Config{Servers: []Server{{Addr: srv.Addr().String(), Username: "node7", Secret: "wrong"}}})
+	if !errors.Is(err, ErrAuth) {
+		t.Fatalf("wrong secret: %v, want ErrAuth", err)
 	}
 }
 
@@ -263,9 +263,9 @@ func TestRelayWrongPassword(t *testing.T) {
 	srv := turntest.NewServer(t, turntest.Config{Users: relayTestUsers})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_, err := startRelay(ctx, relayConfig{Servers: []RelayServer{{Addr: srv.Addr().String(), Username: "alice", Password: "not-the-password"}}})
-	if !errors.Is(err, ErrRelayAuth) {
-		t.Fatalf("err = %v, want ErrRelayAuth", err)
+	_, err := Start(ctx, Config{Servers: []Server{{Addr: srv.Addr().String(), Username: "alice", Password: "not-the-password"}}})
+	if !errors.Is(err, ErrAuth) {
+		t.Fatalf("err = %v, want ErrAuth", err)
 	}
 	if bytes.Contains([]byte(err.Error()), []byte("not-the-password")) {
 		t.Fatalf("error shows the password: %v", err)
@@ -277,7 +277,7 @@ func TestRelayLowestLatencyWins(t *testing.T) {
 	slow := turntest.NewServer(t, turntest.Config{Users: relayTestUsers})
 	fast := turntest.NewServer(t, turntest.Config{Users: relayTestUsers})
 	slow.SetDelay(150 * time.Millisecond)
-	r := startTestRelay(t, relayConfig{Servers: []RelayServer{relayTestServer(slow), relayTestServer(fast)}})
+	r := startTest(t, Config{Servers: []Server{relayTestServer(slow), relayTestServer(fast)}})
 	if got := r.Server().Addr; got != fast.Addr().String() {
 		t.Fatalf("chose %v, want the fast server %v", got, fast.Addr())
 	}
@@ -298,7 +298,7 @@ func TestRelayLowestLatencyWins(t *testing.T) {
 func TestRelayCloseReleases(t *testing.T) {
 	srv := turntest.NewServer(t, turntest.Config{Users: relayTestUsers})
 	mux := newRelayTestMux(t)
-	r := startTestRelay(t, relayConfig{Servers: []RelayServer{relayTestServer(srv)}, OpenUDP: mux.open})
+	r := startTest(t, Config{Servers: []Server{relayTestServer(srv)}, OpenUDP: mux.open})
 	if srv.Allocations() != 1 {
 		t.Fatalf("allocations = %d", srv.Allocations())
 	}

@@ -3,7 +3,7 @@
 // transactions (pion refreshes too, but only logs a failure; natx needs to
 // know, to replace a failing allocation).
 
-package natx
+package relay
 
 import (
 	"context"
@@ -22,6 +22,7 @@ import (
 
 	"github.com/nodeconn/natx/internal/netaddr"
 	"github.com/nodeconn/natx/internal/pionlog"
+	"github.com/nodeconn/natx/natx/internal/task"
 
 	"github.com/pion/logging"
 	"github.com/pion/stun/v4"
@@ -29,16 +30,16 @@ import (
 	"github.com/pion/turn/v5"
 )
 
-// ErrRelayAuth means a TURN server rejected the credentials (401 after the
+// ErrAuth means a TURN server rejected the credentials (401 after the
 // authenticated request).
-var ErrRelayAuth = errors.New("natx: TURN server rejected the credentials")
+var ErrAuth = errors.New("natx: TURN server rejected the credentials")
 
-// relayReleaseTimeout bounds the Refresh(lifetime 0) sent on release.
-const relayReleaseTimeout = time.Second
+// releaseTimeout bounds the Refresh(lifetime 0) sent on release.
+const releaseTimeout = time.Second
 
-// relayAlloc is one allocation on one server.
-type relayAlloc struct {
-	server     RelayServer
+// allocation is one allocation on one server.
+type allocation struct {
+	server     Server
 	serverAddr *net.UDPAddr // as handed to pion (the TCP/TLS peer for streams)
 	relayed    netip.AddrPort
 	latency    time.Duration
@@ -46,9 +47,9 @@ type relayAlloc struct {
 
 	user, pass string
 	client     *turn.Client
-	wire       *relayWire
-	conn       net.PacketConn                // pion's relayed conn
-	chans      atomic.Pointer[relayChanPath] // set once conn is; nil without
+	wire       *wireConn
+	conn       net.PacketConn           // pion's relayed conn
+	chans      atomic.Pointer[chanPath] // set once conn is; nil without
 
 	mu       sync.Mutex
 	nonce    stun.Nonce
@@ -56,14 +57,14 @@ type relayAlloc struct {
 	expires  time.Time
 
 	closeOnce sync.Once
-	wg        sync.WaitGroup
+	tasks     *task.Group // readLoop and pump; joined by close
 	// peerGone: the server closed or reset a TCP/TLS connection (its
 	// read ended with an error that is not natx's own close).
 	peerGone atomic.Bool
 }
 
-// relayCredentials returns the username and password to use with s now.
-func relayCredentials(s RelayServer, now time.Time) (user, pass string) {
+// credentials returns the username and password to use with s now.
+func credentials(s Server, now time.Time) (user, pass string) {
 	if s.Secret == "" {
 		return s.Username, s.Password
 	}
@@ -80,11 +81,11 @@ func relayCredentials(s RelayServer, now time.Time) (user, pass string) {
 	return user, base64.StdEncoding.EncodeToString(mac.Sum(nil))
 }
 
-// relayDial opens the transport to s. shared asks for the conn from
+// dial opens the transport to s. shared asks for the conn from
 // OpenUDP (UDP only).
-func (r *relay) relayDial(ctx context.Context, s RelayServer, shared bool) (net.PacketConn, *net.UDPAddr, bool, error) {
+func (r *Relay) dial(ctx context.Context, s Server, shared bool) (net.PacketConn, *net.UDPAddr, bool, error) {
 	n := r.net
-	switch s.transport() {
+	switch s.Network() {
 	case "udp":
 		ua, err := n.ResolveUDPAddr("udp", s.Addr)
 		if err != nil {
@@ -109,12 +110,12 @@ func (r *relay) relayDial(ctx context.Context, s RelayServer, shared bool) (net.
 		}
 		return c, ua, false, nil
 	case "tcp", "tls":
-		c, err := relayDialStream(ctx, n, s.Addr)
+		c, err := dialStream(ctx, n, s.Addr)
 		if err != nil {
 			return nil, nil, true, fmt.Errorf("dial: %w", err)
 		}
-		if s.transport() == "tls" {
-			tc := tls.Client(c, relayTLSConfig(s))
+		if s.Network() == "tls" {
+			tc := tls.Client(c, tlsConfig(s))
 			if err := tc.HandshakeContext(ctx); err != nil {
 				c.Close()
 				return nil, nil, true, fmt.Errorf("tls handshake: %w", err)
@@ -134,8 +135,8 @@ func (r *relay) relayDial(ctx context.Context, s RelayServer, shared bool) (net.
 	}
 }
 
-// relayDialStream dials TCP through n, honouring ctx.
-func relayDialStream(ctx context.Context, n transport.Net, addr string) (net.Conn, error) {
+// dialStream dials TCP through n, honouring ctx.
+func dialStream(ctx context.Context, n transport.Net, addr string) (net.Conn, error) {
 	d := n.CreateDialer(&net.Dialer{})
 	if dc, ok := d.(interface {
 		DialContext(context.Context, string, string) (net.Conn, error)
@@ -161,8 +162,8 @@ func relayDialStream(ctx context.Context, n transport.Net, addr string) (net.Con
 	}
 }
 
-// relayTLSConfig returns s.TLS, or a config with ServerName from s.Addr.
-func relayTLSConfig(s RelayServer) *tls.Config {
+// tlsConfig returns s.TLS, or a config with ServerName from s.Addr.
+func tlsConfig(s Server) *tls.Config {
 	var c *tls.Config
 	if s.TLS != nil {
 		c = s.TLS.Clone()
@@ -179,15 +180,58 @@ func relayTLSConfig(s RelayServer) *tls.Config {
 
 // allocate makes one allocation on s. shared asks for the node's shared
 // UDP socket (OpenUDP) rather than a socket or connection of its own.
-func (r *relay) allocate(ctx context.Context, s RelayServer, shared bool) (*relayAlloc, error) {
+func (r *Relay) allocate(ctx context.Context, s Server, shared bool) (*allocation, error) {
 	start := time.Now()
-	pc, serverAddr, stream, err := r.relayDial(ctx, s, shared)
+	a, err := r.open(ctx, s, shared)
 	if err != nil {
 		return nil, err
 	}
-	a := &relayAlloc{server: s, serverAddr: serverAddr, shared: shared && !stream && r.cfg.OpenUDP != nil}
-	a.user, a.pass = relayCredentials(s, time.Now())
-	a.wire = &relayWire{PacketConn: pc, server: serverAddr, serverA: netaddr.AddrPort(serverAddr), stream: stream, counts: &r.wire}
+	conn, err := a.allocateOnServer(ctx, r)
+	if err == nil && ctx.Err() != nil {
+		// Made after ctx ended: release it at once.
+		a.conn = conn
+		a.release(r)
+		return nil, fmt.Errorf("allocate: %w", ctx.Err())
+	}
+	if err != nil {
+		a.close()
+		if a.peerGone.Load() {
+			err = fmt.Errorf("the server closed the connection: %w", err)
+		}
+		if errorCode(err) == stun.CodeUnauthorized {
+			err = fmt.Errorf("%w: %w", ErrAuth, err)
+		}
+		return nil, fmt.Errorf("allocate: %w", err)
+	}
+	a.conn = conn
+	if p := newChanPath(r, conn); p != nil {
+		a.chans.Store(p)
+		if fp, ok := a.wire.PacketConn.(interface{ SetFastPath(FastPath) }); ok && a.shared {
+			fp.SetFastPath(p.fast(a))
+		}
+	}
+	a.relayed = netaddr.AddrPort(conn.LocalAddr())
+	a.latency = time.Since(start)
+	nonce, lt := a.wire.state()
+	if lt <= 0 {
+		lt = 10 * time.Minute
+	}
+	a.nonce, a.lifetime, a.expires = nonce, lt, time.Now().Add(lt)
+	a.tasks.Go(func(context.Context) { a.pump(r) })
+	return a, nil
+}
+
+// open dials s and starts a pion client on the transport, with its read
+// loop running: an allocation not yet made on the server.
+func (r *Relay) open(ctx context.Context, s Server, shared bool) (*allocation, error) {
+	pc, serverAddr, stream, err := r.dial(ctx, s, shared)
+	if err != nil {
+		return nil, err
+	}
+	a := &allocation{server: s, serverAddr: serverAddr, shared: shared && !stream && r.cfg.OpenUDP != nil,
+		tasks: task.NewGroup(context.Background())}
+	a.user, a.pass = credentials(s, time.Now())
+	a.wire = &wireConn{PacketConn: pc, server: serverAddr, serverA: netaddr.AddrPort(serverAddr), stream: stream, counts: &r.wire}
 	a.client, err = turn.NewClient(&turn.ClientConfig{
 		TURNServerAddr: serverAddr.String(),
 		Username:       a.user,
@@ -200,83 +244,34 @@ func (r *relay) allocate(ctx context.Context, s RelayServer, shared bool) (*rela
 		pc.Close()
 		return nil, err
 	}
-	a.wg.Add(1)
-	go a.readLoop(r)
+	a.tasks.Go(func(context.Context) { a.readLoop(r) })
+	return a, nil
+}
 
-	// The Allocate in flight outlives a cancellation of ctx by up to a
-	// second: the server may already have made the allocation, and
-	// abandoning the transaction would leave it there until it expires.
-	// If it succeeds after ctx ended, it is released at once.
+// allocateOnServer runs the Allocate transaction, retrying a 438 Stale
+// Nonce answer at most twice. The transaction in flight outlives a
+// cancellation of ctx by up to a second: the server may already have made
+// the allocation, and abandoning the transaction would leave it there
+// until it expires (the caller releases one made after ctx ended).
+func (a *allocation) allocateOnServer(ctx context.Context, r *Relay) (net.PacketConn, error) {
 	actx, acancel := context.WithCancel(context.WithoutCancel(ctx))
 	if dl, ok := ctx.Deadline(); ok {
 		actx, acancel = context.WithDeadline(context.WithoutCancel(ctx), dl)
 	}
-	done := make(chan struct{})
-	var graceWG sync.WaitGroup
-	graceWG.Add(1)
-	go func() {
-		defer graceWG.Done()
-		select {
-		case <-done:
-			return
-		case <-ctx.Done():
-		}
-		t := time.NewTimer(time.Second)
-		defer t.Stop()
-		select {
-		case <-done:
-		case <-t.C:
-			acancel()
-		}
-	}()
-	var conn net.PacketConn
+	defer acancel()
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(time.Second, acancel) })
+	defer stop()
 	for try := 0; ; try++ {
-		conn, err = a.client.AllocateWithContext(actx)
-		if err == nil || try >= 2 || relayErrorCode(err) != stun.CodeStaleNonce || ctx.Err() != nil {
-			break
+		conn, err := a.client.AllocateWithContext(actx)
+		if err == nil || try >= 2 || errorCode(err) != stun.CodeStaleNonce || ctx.Err() != nil {
+			return conn, err
 		}
 		r.countStale()
 	}
-	close(done)
-	graceWG.Wait()
-	acancel()
-	if err == nil && ctx.Err() != nil {
-		a.conn = conn
-		a.release(r)
-		return nil, fmt.Errorf("allocate: %w", ctx.Err())
-	}
-	if err != nil {
-		a.close()
-		if a.peerGone.Load() {
-			err = fmt.Errorf("the server closed the connection: %w", err)
-		}
-		if relayErrorCode(err) == stun.CodeUnauthorized {
-			err = fmt.Errorf("%w: %w", ErrRelayAuth, err)
-		}
-		return nil, fmt.Errorf("allocate: %w", err)
-	}
-	a.conn = conn
-	if p := newRelayChanPath(r, conn); p != nil {
-		a.chans.Store(p)
-		if fp, ok := pc.(interface{ SetFastPath(serverFastPath) }); ok && a.shared {
-			fp.SetFastPath(p.fast(a))
-		}
-	}
-	a.relayed = netaddr.AddrPort(conn.LocalAddr())
-	a.latency = time.Since(start)
-	nonce, lt := a.wire.state()
-	if lt <= 0 {
-		lt = 10 * time.Minute
-	}
-	a.nonce, a.lifetime, a.expires = nonce, lt, time.Now().Add(lt)
-	a.wg.Add(1)
-	go a.pump(r)
-	return a, nil
 }
 
 // readLoop feeds the pion client from the transport until it closes.
-func (a *relayAlloc) readLoop(r *relay) {
-	defer a.wg.Done()
+func (a *allocation) readLoop(r *Relay) {
 	buf := make([]byte, 65536)
 	for {
 		n, from, err := a.wire.ReadFrom(buf)
@@ -291,7 +286,7 @@ func (a *relayAlloc) readLoop(r *relay) {
 			}
 			return
 		}
-		if relayFrameKind(buf[:n]) == relayFrameChannel {
+		if frameKind(buf[:n]) == frameChannel {
 			if p := a.chans.Load(); p != nil && p.read(buf[:n]) {
 				continue
 			}
@@ -306,7 +301,7 @@ func (a *relayAlloc) readLoop(r *relay) {
 // (RFC 6062 section 4.1), so the refresh fails at once and a new allocation
 // replaces it, instead of at the next scheduled refresh (up to
 // CheckInterval, a minute by default, later).
-func (r *relay) allocGone(a *relayAlloc) {
+func (r *Relay) allocGone(a *allocation) {
 	r.mu.Lock()
 	cur := r.cur == a
 	r.mu.Unlock()
@@ -319,8 +314,7 @@ func (r *relay) allocGone(a *relayAlloc) {
 }
 
 // pump moves datagrams from the relayed conn to the relay.
-func (a *relayAlloc) pump(r *relay) {
-	defer a.wg.Done()
+func (a *allocation) pump(r *Relay) {
 	buf := make([]byte, 65536)
 	for {
 		n, from, err := a.conn.ReadFrom(buf)
@@ -331,8 +325,8 @@ func (a *relayAlloc) pump(r *relay) {
 	}
 }
 
-// relayErrorCode returns the STUN error code inside err, or 0.
-func relayErrorCode(err error) stun.ErrorCode {
+// errorCode returns the STUN error code inside err, or 0.
+func errorCode(err error) stun.ErrorCode {
 	var te *stun.TurnError
 	if errors.As(err, &te) {
 		return te.ErrorCodeAttr.Code
@@ -341,28 +335,28 @@ func relayErrorCode(err error) stun.ErrorCode {
 	if errors.As(err, &tv) {
 		return tv.ErrorCodeAttr.Code
 	}
-	var rc *relayCodeError
+	var rc *codeError
 	if errors.As(err, &rc) {
 		return rc.code
 	}
 	return 0
 }
 
-// relayCodeError is an error answer to one of natx's own requests.
-type relayCodeError struct {
+// codeError is an error answer to one of natx's own requests.
+type codeError struct {
 	method string
 	code   stun.ErrorCode
 	reason string
 }
 
-func (e *relayCodeError) Error() string {
+func (e *codeError) Error() string {
 	return fmt.Sprintf("%s: error %d %s", e.method, int(e.code), e.reason)
 }
 
 // refresh sends a Refresh asking for lifetime (0 releases the allocation)
 // and returns the granted lifetime. It adopts the nonce of 401/438 answers
 // and retries, at most twice.
-func (a *relayAlloc) refresh(ctx context.Context, r *relay, lifetime time.Duration) (time.Duration, error) {
+func (a *allocation) refresh(ctx context.Context, r *Relay, lifetime time.Duration) (time.Duration, error) {
 	var lastErr error
 	for try := 0; try < 3; try++ {
 		a.mu.Lock()
@@ -373,7 +367,7 @@ func (a *relayAlloc) refresh(ctx context.Context, r *relay, lifetime time.Durati
 		msg, err := stun.Build(
 			stun.TransactionID,
 			stun.NewType(stun.MethodRefresh, stun.ClassRequest),
-			relayLifetime(lifetime),
+			lifetimeAttr(lifetime),
 			stun.NewUsername(a.user),
 			realm,
 			nonce,
@@ -391,7 +385,7 @@ func (a *relayAlloc) refresh(ctx context.Context, r *relay, lifetime time.Durati
 		if m.Type.Class == stun.ClassErrorResponse {
 			var code stun.ErrorCodeAttribute
 			_ = code.GetFrom(m)
-			lastErr = &relayCodeError{method: "refresh", code: code.Code, reason: string(code.Reason)}
+			lastErr = &codeError{method: "refresh", code: code.Code, reason: string(code.Reason)}
 			var n stun.Nonce
 			if (code.Code == stun.CodeStaleNonce || code.Code == stun.CodeUnauthorized) && n.GetFrom(m) == nil {
 				if code.Code == stun.CodeStaleNonce {
@@ -418,33 +412,33 @@ func (a *relayAlloc) refresh(ctx context.Context, r *relay, lifetime time.Durati
 		}
 		return granted, nil
 	}
-	if relayErrorCode(lastErr) == stun.CodeUnauthorized {
-		lastErr = fmt.Errorf("%w: %w", ErrRelayAuth, lastErr)
+	if errorCode(lastErr) == stun.CodeUnauthorized {
+		lastErr = fmt.Errorf("%w: %w", ErrAuth, lastErr)
 	}
 	return 0, lastErr
 }
 
-// relayLifetime is a LIFETIME attribute setter (RFC 8656 §18.2).
-type relayLifetime time.Duration
+// lifetimeAttr is a LIFETIME attribute setter (RFC 8656 §18.2).
+type lifetimeAttr time.Duration
 
-func (l relayLifetime) AddTo(m *stun.Message) error {
+func (l lifetimeAttr) AddTo(m *stun.Message) error {
 	s := uint32(time.Duration(l) / time.Second)
 	m.Add(stun.AttrLifetime, []byte{byte(s >> 24), byte(s >> 16), byte(s >> 8), byte(s)})
 	return nil
 }
 
 // timing returns the last granted lifetime and the expiry time.
-func (a *relayAlloc) timing() (time.Duration, time.Time) {
+func (a *allocation) timing() (time.Duration, time.Time) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.lifetime, a.expires
 }
 
 // release deletes the allocation at the server (waiting up to
-// relayReleaseTimeout for the answer) and closes it.
-func (a *relayAlloc) release(r *relay) {
+// releaseTimeout for the answer) and closes it.
+func (a *allocation) release(r *Relay) {
 	if a.conn != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), relayReleaseTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
 		_, err := a.refresh(ctx, r, 0)
 		cancel()
 		if err != nil {
@@ -456,13 +450,13 @@ func (a *relayAlloc) release(r *relay) {
 
 // close stops the pion client and the transport and joins the loops. It
 // does not talk to the server beyond what pion's conn Close sends.
-func (a *relayAlloc) close() {
+func (a *allocation) close() {
 	a.closeOnce.Do(func() {
 		if a.conn != nil {
 			_ = a.conn.Close() // pion: stop timers, fire-and-forget Refresh(0)
 		}
 		a.client.Close()
 		_ = a.wire.PacketConn.Close()
-		a.wg.Wait()
+		a.tasks.Close()
 	})
 }

@@ -1,4 +1,4 @@
-package natx
+package relay
 
 import (
 	"net"
@@ -15,7 +15,7 @@ import (
 // learns is bounded by the datagram.
 func FuzzRelayWire(f *testing.F) {
 	ok, _ := stun.Build(stun.TransactionID, stun.NewType(stun.MethodAllocate, stun.ClassSuccessResponse),
-		relayLifetime(600*time.Second), stun.Fingerprint)
+		lifetimeAttr(600*time.Second), stun.Fingerprint)
 	stale, _ := stun.Build(stun.TransactionID, stun.NewType(stun.MethodRefresh, stun.ClassErrorResponse),
 		stun.CodeStaleNonce, stun.NewNonce("abcdef"), stun.NewRealm("r"))
 	data, _ := stun.Build(stun.TransactionID, stun.NewType(stun.MethodData, stun.ClassIndication))
@@ -26,10 +26,10 @@ func FuzzRelayWire(f *testing.F) {
 	f.Add([]byte{0x01, 0x03, 0x00, 0x08, 0x21, 0x12, 0xA4, 0x42})
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		var c relayWireCounters
-		w := &relayWire{counts: &c}
-		k := relayFrameKind(b)
-		if k != 0 && k != relayFrameChannel && len(b) < 20 {
+		var c wireCounters
+		w := &wireConn{counts: &c}
+		k := frameKind(b)
+		if k != 0 && k != frameChannel && len(b) < 20 {
 			t.Fatalf("STUN kind %d for %d bytes", k, len(b))
 		}
 		if k > 0 {

@@ -1,4 +1,4 @@
-package natx
+package relay
 
 import (
 	"context"
@@ -36,7 +36,7 @@ func TestRelayVNet(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := turntest.NewServer(t, turntest.Config{Net: srvNet, Addr: addrs[0], Port: 3478, Users: relayTestUsers})
-	r := startTestRelay(t, relayConfig{Servers: []RelayServer{relayTestServer(srv)}, Net: host.Net})
+	r := startTest(t, Config{Servers: []Server{relayTestServer(srv)}, Net: host.Net})
 	if r.RelayedAddr().Addr() != addrs[0] {
 		t.Fatalf("relayed %v, want on %v", r.RelayedAddr(), addrs[0])
 	}

@@ -1,7 +1,7 @@
-// This file holds ParseRelayURL, the TURN server syntax of natx's programs
+// This file holds ParseURL, the TURN server syntax of natx's programs
 // and of users' configuration files.
 
-package natx
+package relay
 
 import (
 	"fmt"
@@ -11,26 +11,13 @@ import (
 	"github.com/nodeconn/natx/internal/netaddr"
 )
 
-// ParseRelayURL parses one TURN server, as operators write them:
-//
-//	turn:USER:PASS@HOST[:PORT][?transport=udp|tcp]
-//	turns:USER:PASS@HOST[:PORT][?transport=tcp]
-//
-// The scheme is RFC 7065's; the credentials before the last "@" are this
-// natx's addition (RFC 7065 URIs carry none). USER ends at the first
-// ":", PASS is the rest; both may be percent-encoded. PORT defaults to 3478
-// (turn) or 5349 (turns). "turns" is TURN over TLS; it takes no
-// transport other than tcp (no DTLS). A "turn" server without a transport
-// is automatic (RelayServer.Transport ""): UDP, and TCP to the same
-// address when UDP does not allocate; ?transport=udp means UDP only.
-//
-// Its errors never show a secret: whatever stands between the scheme and
-// the last "@" except USER (a password, or a secret written without
-// USER), and every query value but transport's, are replaced by "…".
-func ParseRelayURL(s string) (RelayServer, error) {
-	var r RelayServer
+// ParseURL parses one TURN server URL, turn:USER:PASS@HOST[:PORT] or
+// turns:…, with an optional ?transport=: natx.ParseRelayURL, whose doc
+// states the syntax and what its errors hide (redactURL).
+func ParseURL(s string) (Server, error) {
+	var r Server
 	bad := func(format string, a ...any) error {
-		return fmt.Errorf("%q: %s", redactRelayURL(s), fmt.Sprintf(format, a...))
+		return fmt.Errorf("%q: %s", redactURL(s), fmt.Sprintf(format, a...))
 	}
 	scheme, rest, ok := strings.Cut(s, ":")
 	if !ok {
@@ -63,7 +50,7 @@ func ParseRelayURL(s string) (RelayServer, error) {
 		return r, bad("password is not valid percent-encoding")
 	}
 	if r.Addr, err = netaddr.WithDefaultPort(rest[at+1:], port); err != nil {
-		return r, fmt.Errorf("%q: %w", redactRelayURL(s), err)
+		return r, fmt.Errorf("%q: %w", redactURL(s), err)
 	}
 	if query != "" {
 		q, err := url.ParseQuery(query)
@@ -89,13 +76,13 @@ func ParseRelayURL(s string) (RelayServer, error) {
 // redacted stands for the part of a TURN URL an error leaves out.
 const redacted = "…"
 
-// redactRelayURL returns s as errors may show it: the scheme only when it
+// redactURL returns s as errors may show it: the scheme only when it
 // is turn or turns, the user only when a ":" follows it, never what comes
 // after that ":" up to the last "@" (a password, or a secret written
 // without a user; "?" there does not end it), the host, and the query with
 // every value but transport's hidden. Without any "@" everything after the
 // scheme is hidden: a part of a comma-split list may be a password's tail.
-func redactRelayURL(s string) string {
+func redactURL(s string) string {
 	const hidden = redacted
 	scheme, rest, ok := strings.Cut(s, ":")
 	if l := strings.ToLower(scheme); !ok || (l != "turn" && l != "turns") {

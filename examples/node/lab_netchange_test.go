@@ -1,0 +1,117 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nodeconn/natx/internal/netlab"
+)
+
+// TestLabNodeRenumbered (issue 16): the host's LAN address changes under a
+// running node, ten times, as a DHCP renumbering does (a new address
+// added, the old one removed, the default route put back). Each time the
+// node sees it through netlink, prints an addrs line of change
+// network-changed, and maps its port again to its new address; an
+// unsolicited datagram from the internet to the mapped address then gets
+// the echo, and the router forwards to the new address. The time from the
+// change to the new mapping's addrs line is logged (median and worst; see
+// docs/benchmarks.md). After SIGTERM the router holds no mapping to the
+// address the node has last. Mutation caught: remapNeeded ignoring a
+// mapping whose address is gone (no new mapping).
+func TestLabNodeRenumbered(t *testing.T) {
+	t.Parallel()
+	l := netlab.New(t)
+	coturn := l.StartCoturn()
+	s := l.AddSite(netlab.EIM)
+	s.StartMiniupnpd(netlab.MiniupnpdOptions{})
+	// After a renumbering the NAT may send from another port than the new
+	// mapping's (the old address's bindings still hold the mapping's port),
+	// so STUN alone cannot verify the new mapping: the relay does it.
+	turn := "turn:" + netlab.TURNUser + ":" + netlab.TURNPass + "@" + coturn.Addr().String()
+	p, e := startNode(t, l, s, "-stun", coturn.Addr().String(), "-turn", turn, "-timeout", "10s", "-port", "24700", "-log", "debug")
+	if e.Event != "ready" {
+		t.Fatalf("got %+v\n%s", e, p.Output())
+	}
+	isMapped := func(a addr) bool { return a.Kind == "mapped" && a.Reach == "mapped" && a.Verified }
+	if !slices.ContainsFunc(e.Addrs, isMapped) {
+		if _, err := netlab.WaitJSON(p, 10*time.Second, func(e event) bool { return e.Event == "addrs" && e.Addr != nil && isMapped(*e.Addr) }); err != nil {
+			t.Fatalf("no verified mapping: %v\n%s", err, p.Output())
+		}
+	}
+	// A new address each time, as a DHCP server hands out: the mapping to
+	// the address left cannot be deleted (the gateway takes a PCP or
+	// NAT-PMP request only from the mapping's own address), so it stays
+	// until its lifetime ends, holding its external port.
+	addrs := []netip.Addr{s.HostIP}
+	for i := range 10 {
+		addrs = append(addrs, netip.AddrFrom4([4]byte{192, 168, byte(s.N), byte(77 + i)}))
+	}
+	// Removing the first address of a subnet removes the others with it,
+	// unless they are promoted (as a DHCP client's hand-over needs).
+	s.Host.MustExec("sysctl", "-qw", "net.ipv4.conf.eth0.promote_secondaries=1")
+	var took []time.Duration
+	for i := range 10 {
+		from, to := addrs[i], addrs[i+1]
+		off := len(p.Output())
+		start := time.Now()
+		s.Host.MustExec("ip", "addr", "add", to.String()+"/24", "dev", "eth0")
+		s.Host.MustExec("ip", "addr", "del", from.String()+"/24", "dev", "eth0")
+		s.Host.MustExec("ip", "route", "replace", "default", "via", s.GatewayIP.String())
+		changed, err := waitAfter(p, off, func(e event) bool { return e.Event == "addrs" && e.Change == "network-changed" })
+		if err != nil || changed.Network == nil || !changed.Network.Addrs {
+			t.Fatalf("renumbering %d: no network-changed line (%v): %+v\n%s", i, err, changed, p.Output())
+		}
+		m, err := waitAfter(p, off, func(e event) bool {
+			return e.Event == "addrs" && e.Change != "addr-lost" && e.Addr != nil && isMapped(*e.Addr)
+		})
+		if err != nil {
+			t.Fatalf("renumbering %d: no new verified mapping (%v)\n%s", i, err, p.Output())
+		}
+		took = append(took, time.Since(start))
+		if err := l.Internet.ProbeEcho("udp", netip.MustParseAddrPort(m.Addr.Addr)); err != nil {
+			t.Fatalf("renumbering %d: the new mapping %s gets no echo: %v", i, m.Addr.Addr, err)
+		}
+		if rules, _ := s.Rules(); !strings.Contains(rules, to.String()) {
+			t.Fatalf("renumbering %d: the router forwards nothing to %v:\n%s", i, to, rules)
+		}
+	}
+	slices.Sort(took)
+	t.Logf("renumbering to new mapping: median %v, worst %v, all %v", took[len(took)/2], took[len(took)-1], took)
+	// Exit 1 here has one known cause, logged rather than failed: under
+	// load miniupnpd 2.3.1 answers both transmissions of the PCP deletion
+	// with SUCCESS and a lifetime of 7200 s although its log says
+	// "mapping removed", and pmp calls that answer malformed. What
+	// matters, nothing left on the router, is checked below.
+	_ = p.Signal(syscall.SIGTERM)
+	if err := p.Wait(); err != nil {
+		t.Logf("node exit after SIGTERM: %v", err)
+	}
+	last := addrs[len(addrs)-1]
+	if rules, _ := s.Rules(); strings.Contains(rules, last.String()) {
+		t.Errorf("the router still forwards to the node's address %v after it exited:\n%s", last, rules)
+	}
+}
+
+// waitAfter waits (20 s at most) for a line printed after the first off
+// bytes of p's output for which ok is true.
+func waitAfter(p *netlab.Process, off int, ok func(event) bool) (event, error) {
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		for _, line := range strings.Split(p.Output()[off:], "\n") {
+			var e event
+			if json.Unmarshal([]byte(line), &e) == nil && ok(e) {
+				return e, nil
+			}
+		}
+		if p.Exited() || time.Now().After(deadline) {
+			return event{}, fmt.Errorf("no such line after byte %d", off)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -1,0 +1,125 @@
+// This file holds the Listener's watch of the host's network
+// (natx/internal/netwatch) and what it does on a change: re-gather the
+// host addresses, classify again (the reflexive address, and the
+// verification of a new mapping), check the relay's allocation now, and, when the gateway changed, the mapping's own address went
+// away or the machine slept, retire the port-mapping keepers and start new
+// ones. A change of nothing the Listener uses costs nothing visible.
+
+package natx
+
+import (
+	"slices"
+	"time"
+
+	"github.com/nodeconn/natx/natx/internal/netwatch"
+	"github.com/nodeconn/natx/natx/internal/relay"
+)
+
+// netChangeRetry is the first wait before a port mapping that failed right
+// after a network change is tried again (then the keeper's back-off).
+const netChangeRetry = time.Second
+
+// runWatch watches the network until Close.
+func (l *Listener) runWatch() {
+	wc := netwatch.Config{
+		Interval: l.cfg.NetworkWatchInterval,
+		OnChange: l.onNetworkChange,
+		Snapshot: func() (netwatch.Snapshot, error) { return netwatch.Take(l.cfg.Net) },
+	}
+	if h := l.cfg.watch; h != nil {
+		wc.Snapshot, wc.Notify, wc.Clock, wc.Settle = h.Snapshot, h.Notify, h.Clock, h.Settle
+	} else if l.cfg.Net == nil {
+		n, err := netwatch.NewNotifier()
+		if err != nil {
+			l.log.Debug("natx: no network change notifications; polling", "every", wc.Interval, "err", err)
+		} else {
+			defer n.Close()
+			wc.Notify = n.C()
+		}
+	}
+	if err := netwatch.Run(l.ctx, wc); err != nil {
+		l.log.Warn("natx: cannot watch the network", "err", err)
+	}
+}
+
+// onNetworkChange applies one change of the host's network.
+func (l *Listener) onNetworkChange(c netwatch.Change) {
+	l.netChanges.Add(1)
+	l.log.Info("natx: network changed", "addrs", c.Addrs, "gateway", c.Gateway, "slept", c.Slept)
+	hosts := l.publicHosts()
+	var retired []*PortMap
+	var gen uint64
+	var r *relay.Relay
+	l.update(func(st *state) {
+		st.hosts = hosts
+		r = st.relay
+		if !l.cfg.DisablePortMap && remapNeeded(c, st.mapping) {
+			retired = append(retired, st.pm, st.tcpPM)
+			st.pmGen++
+			gen = st.pmGen
+			st.pm, st.tcpPM = nil, nil
+			st.mapping, st.tcpMapping = Mapping{}, Mapping{}
+			st.mapChecked, st.mapOK = false, false
+			// Classify once the new mapping is made: the NAT then sends
+			// the probe's datagrams out through it (a binding made before
+			// would keep another port), so the mapping is verified.
+			st.probeAfterMap = true
+		}
+		l.events.Emit(Event{Kind: ListenerNetworkChanged, Reachability: l.reach,
+			Network: NetworkChange{Addrs: c.Addrs, Gateway: c.Gateway, Slept: c.Slept}})
+	})
+	if r != nil {
+		// The allocation belongs to the old 5-tuple when the NAT now sends
+		// from another address or port: a refresh finds out (and
+		// reallocates) now, not at the next check.
+		r.CheckNow()
+	}
+	if gen == 0 {
+		l.classifyAgain()
+		return
+	}
+	// The retired keepers delete their mappings (bounded by their
+	// CloseTimeout) before the new ones ask: a gateway that is still
+	// there then holds one mapping, not two.
+	for _, pm := range retired {
+		if pm != nil {
+			_ = pm.Close()
+		}
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.goLocked(func() { l.runPortMap("udp", l.m.local.Port(), gen) })
+	if l.cfg.TCPPort != 0 {
+		l.goLocked(func() { l.runPortMap("tcp", l.cfg.TCPPort, gen) })
+	}
+}
+
+// remapNeeded reports whether a change calls for new port mappings: a new
+// default gateway, a sleep (the mapping may have expired while the renewal
+// timer, which runs on the monotonic clock, stood still), or the mapping's
+// internal address gone from the host.
+func remapNeeded(c netwatch.Change, m Mapping) bool {
+	if c.Gateway || c.Slept > 0 {
+		return true
+	}
+	in := m.Internal.Addr()
+	return c.Addrs && in.IsValid() && !in.IsUnspecified() && !slices.Contains(c.Cur.Addrs, in.Unmap())
+}
+
+// pmCurrent reports whether gen is the keepers' current generation.
+func (l *Listener) pmCurrent(gen uint64) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return gen == l.st.pmGen && !l.st.closing
+}
+
+// classifyAgain asks runProbe for a new classification.
+func (l *Listener) classifyAgain() {
+	if !l.cfg.probing() {
+		return
+	}
+	select {
+	case l.reprobe <- struct{}{}:
+	default:
+	}
+}

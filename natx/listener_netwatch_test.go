@@ -1,0 +1,155 @@
+package natx
+
+import (
+	"context"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nodeconn/natx/natx/internal/netwatch"
+	"github.com/nodeconn/natx/pmp"
+	"github.com/nodeconn/natx/pmp/pmptest"
+)
+
+// watchWorld is the network a test's Listener watches: a snapshot the
+// test changes, a notification channel and a clock whose wall time the
+// test moves ahead (a sleep).
+type watchWorld struct {
+	mu     sync.Mutex
+	snap   netwatch.Snapshot
+	jump   time.Duration
+	start  time.Time
+	notify chan struct{}
+	cfg    netwatch.Config
+}
+
+func newWatchWorld(s netwatch.Snapshot) *watchWorld {
+	w := &watchWorld{snap: s, start: time.Now(), notify: make(chan struct{}, 1)}
+	w.cfg = netwatch.Config{Snapshot: w.snapshot, Notify: w.notify, Clock: w, Settle: time.Millisecond}
+	return w
+}
+
+func (w *watchWorld) snapshot() (netwatch.Snapshot, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.snap, nil
+}
+
+func (w *watchWorld) Wall() time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return time.Now().Round(0).Add(w.jump)
+}
+
+func (w *watchWorld) Mono() time.Duration { return time.Since(w.start) }
+
+// change applies f and tells the Listener (as the kernel would).
+func (w *watchWorld) change(f func(*watchWorld)) {
+	w.mu.Lock()
+	f(w)
+	w.mu.Unlock()
+	w.notify <- struct{}{}
+}
+
+// TestNetworkChangeRemaps: a Listener mapped through a PCP gateway watches
+// a network the test changes. A notification that changes nothing gives
+// no event and costs no request; a new address elsewhere gives an event
+// and keeps the mapping; a new default gateway and a sleep each retire the
+// keeper (its mapping deleted) and map again at once, so the gateway holds
+// one mapping; Close leaves none. Mutations caught: remapNeeded ignoring
+// the gateway (no new mapping), or the sleep (likewise), and remapping on
+// every address change (the mapping request count moves).
+func TestNetworkChangeRemaps(t *testing.T) {
+	gw := pmptest.NewServer(t, pmptest.Options{})
+	lo := netip.MustParseAddr("127.0.0.1")
+	world := newWatchWorld(netwatch.Snapshot{Addrs: []netip.Addr{lo}, Gateway4: gw.Addr()})
+	events := make(chan Event, 64)
+	cfg := Config{
+		Addr:                 lo,
+		PortMap:              PortMapConfig{Gateway: gw.Addr(), PMP: pmp.Config{Timeout: 200 * time.Millisecond}},
+		NetworkWatchInterval: time.Hour, // only the notifications wake the watch
+		OnEvent:              func(e Event) { events <- e },
+		watch:                &world.cfg,
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	l, err := Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	next := func(what string, ok func(Event) bool) Event {
+		t.Helper()
+		for {
+			select {
+			case e := <-events:
+				if ok(e) {
+					return e
+				}
+			case <-ctx.Done():
+				t.Fatalf("no %s event", what)
+			}
+		}
+	}
+	mapped := func(e Event) bool {
+		return (e.Kind == ListenerAddrAdded || e.Kind == ListenerAddrChanged) && e.Candidate.Kind == KindMapped
+	}
+	if !hasMapped(l.Addrs()) {
+		next("mapped", mapped)
+	}
+	pcpMaps := func() int { return gw.Requests().PCPMap }
+
+	// Nothing changed, then an address the mapping does not use.
+	before := pcpMaps()
+	world.change(func(*watchWorld) {})
+	world.change(func(w *watchWorld) { w.snap.Addrs = []netip.Addr{lo, netip.MustParseAddr("10.9.9.9")} })
+	e := next("network-changed", func(e Event) bool { return e.Kind == ListenerNetworkChanged })
+	if !e.Network.Addrs || e.Network.Gateway || e.Network.Slept != 0 {
+		t.Fatalf("first change %+v, want the addresses only (the empty notification reports nothing)", e.Network)
+	}
+	if n := pcpMaps(); n != before || !hasMapped(l.Addrs()) {
+		t.Fatalf("an address the mapping does not use: %d mapping requests (was %d), mapped %v", n, before, hasMapped(l.Addrs()))
+	}
+
+	for _, step := range []struct {
+		name   string
+		change func(*watchWorld)
+		check  func(NetworkChange) bool
+	}{
+		{"new gateway", func(w *watchWorld) { w.snap.Gateway4 = netip.MustParseAddr("127.9.9.9") }, func(c NetworkChange) bool { return c.Gateway && !c.Addrs }},
+		{"sleep", func(w *watchWorld) { w.jump += time.Hour }, func(c NetworkChange) bool { return c.Slept >= time.Hour-time.Minute && !c.Gateway }},
+	} {
+		before := pcpMaps()
+		world.change(step.change)
+		e := next("network-changed", func(e Event) bool { return e.Kind == ListenerNetworkChanged })
+		if !step.check(e.Network) {
+			t.Fatalf("%s: change %+v", step.name, e.Network)
+		}
+		next("mapped again", mapped)
+		if n := pcpMaps(); n < before+2 {
+			t.Errorf("%s: %d mapping requests, want the deletion and a new mapping (was %d)", step.name, n, before)
+		}
+		if m := gw.Mappings(); len(m) != 1 {
+			t.Errorf("%s: the gateway holds %d mappings, want 1: %+v", step.name, len(m), m)
+		}
+	}
+	if s := l.Stats(); s.NetworkChanges != 3 {
+		t.Errorf("Stats.NetworkChanges %d, want 3", s.NetworkChanges)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if m := gw.Mappings(); len(m) != 0 {
+		t.Errorf("after Close the gateway holds %+v", m)
+	}
+}
+
+func hasMapped(cs []Candidate) bool {
+	for _, c := range cs {
+		if c.Kind == KindMapped {
+			return true
+		}
+	}
+	return false
+}
