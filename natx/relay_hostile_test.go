@@ -236,9 +236,9 @@ func openHostile(t *testing.T, servers []RelayServer, re *listenerRelayEvents) *
 // leaves no goroutine after Close.
 //
 // Mutations caught: allocate without a.close() on a failed Allocate
-// (relay_alloc.go) — "tcp": the connection stays open ("natx left a
+// (natx/internal/relay/alloc.go) — "tcp": the connection stays open ("natx left a
 // connection to the hostile server open"); the TLS handshake with
-// context.Background() instead of ctx (relay_alloc.go relayDial) — "tls":
+// context.Background() instead of ctx (natx/internal/relay/alloc.go dial) — "tls":
 // no relay-failed event, the test fails at its hang bound.
 func TestRelayHostileSilent(t *testing.T) {
 	for _, tr := range []string{"tcp", "tls"} {
@@ -277,9 +277,9 @@ func TestRelayHostileSilent(t *testing.T) {
 // Mutations caught: runRelay giving up after the first failure (a
 // "return" after the relay-failed event, open_relay.go) — "one server":
 // "timed out waiting for a second attempt"; race returning the first
-// error instead of waiting for the other servers (relay_race.go) —
+// error instead of waiting for the other servers (natx/internal/relay/race.go) —
 // "fallback": no relayed candidate; readLoop not recording peerGone
-// (relay_alloc.go) — "one server": the error does not say that the server
+// (natx/internal/relay/alloc.go) — "one server": the error does not say that the server
 // closed the connection.
 func TestRelayHostileCloseMidAllocation(t *testing.T) {
 	t.Run("one server", func(t *testing.T) {
@@ -408,8 +408,8 @@ func openThroughCutter(t *testing.T, check time.Duration) (*turntest.Server, *re
 // releases it.
 //
 // Mutation caught: the keep loop without the reallocation after a failed
-// refresh (relay_keep.go: "continue" in place of r.race after
-// relayRefreshFailed) — no relay-reallocated event.
+// refresh (natx/internal/relay/keep.go: "continue" in place of
+// r.reallocate after the RefreshFailed event) — no relay-reallocated event.
 func TestRelayHostileCloseMidRefresh(t *testing.T) {
 	srv, p, re, l, first := openThroughCutter(t, 300*time.Millisecond) // refresh soon
 	select {
@@ -440,7 +440,7 @@ func TestRelayHostileCloseMidRefresh(t *testing.T) {
 // (ListenerRelayReallocated, a new relayed address), not at the next
 // refresh.
 //
-// Mutation caught: readLoop without r.allocGone (relay_alloc.go) — no
+// Mutation caught: readLoop without r.allocGone (natx/internal/relay/alloc.go) — no
 // relay-reallocated event within the test's bound (it would come at the
 // refresh, 5 min later).
 func TestRelayHostileCutBetweenRefreshes(t *testing.T) {
