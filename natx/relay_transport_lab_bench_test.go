@@ -29,7 +29,9 @@ package natx_test
 // filters through the dialer's own allocation, whose server is reached
 // over the transport the row names (tcp://, tls://); ≥ 95 % of the stream
 // arrives (UDP after the relay may lose some on a loaded machine: the
-// delivered share is reported) and not one datagram differs.
+// delivered share is reported) and not one datagram differs. Checked by
+// mutation: one byte of datagram 100 flipped by the dialer fails the
+// benchmark ("udp stream: … Got:19999 Bad:1 … none altered").
 
 import (
 	"context"
