@@ -159,8 +159,14 @@ func TestProgramsAgree(t *testing.T) {
 			t.Run(tc.prog+" default port", func(t *testing.T) {
 				before := stun.Stats()
 				p := startProgram(t, bins[tc.prog], "ready", tc.args...)
-				if tc.prog == "quic" { // it registers after ready
-					rv.waitFor(t, "registered", "q")
+				if tc.prog == "quic" { // it registers after ready, as its key's peer ID
+					var ready struct {
+						PeerID string `json:"peer_id"`
+					}
+					if err := json.Unmarshal([]byte(p.first), &ready); err != nil || ready.PeerID == "" {
+						t.Fatalf("quic ready line without peer_id: %s", p.first)
+					}
+					rv.waitFor(t, "registered", ready.PeerID)
 				}
 				r := p.stop(t)
 				if r.code != 0 {

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/nodeconn/natx/internal/sigauth"
 	"github.com/pion/transport/v5"
 )
 
@@ -142,7 +143,7 @@ func (cfg *Config) gatherTimeout() time.Duration {
 }
 
 func (cfg *Config) signalMaxAge() time.Duration {
-	return orDefault(cfg.SignalMaxAge, 5*time.Minute)
+	return orDefault(cfg.SignalMaxAge, sigauth.DefaultMaxAge)
 }
 
 func (cfg *Config) timeout() time.Duration { return orDefault(cfg.Timeout, 10*time.Second) }

@@ -8,15 +8,14 @@ import (
 	"crypto/ecdh"
 	"crypto/ed25519"
 	"crypto/hkdf"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base32"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/nodeconn/natx/internal/sigauth"
 )
 
 // A peer ID is the text form of the peer's ed25519 public key: its 32 bytes
@@ -60,7 +59,8 @@ func ParsePeerID(id string) (ed25519.PublicKey, error) {
 // key, stale or replayed). Such a message is dropped without any effect.
 var ErrUnauthenticated = errors.New("holepunch: signalling message not authenticated")
 
-// Signed offers, answers and rejects (version 2). Layout:
+// Signed offers, answers and rejects (version 2), in the envelope natx's
+// peer messages share (internal/sigauth). Layout:
 //
 //	"hp" | 2 | type (1) | attempt ID (16)
 //	sender key (32) | recipient key (32) | nonce (16) | time (8: Unix ms)
@@ -77,18 +77,18 @@ var ErrUnauthenticated = errors.New("holepunch: signalling message not authentic
 const (
 	sigVersionSigned = 2
 
-	nonceSize   = 16
-	sigOverhead = 2*ed25519.PublicKeySize + nonceSize + 8 + ed25519.SignatureSize
-
 	sigContext = "natx/holepunch/v2 signal\x00"
 	keyContext = "natx/holepunch/v2 check key\x00"
 )
+
+// signedHeader is the length of the header before the signed head.
+const signedHeader = 4 + len(attemptID{})
 
 // signedSignal is a decoded and verified version 2 message.
 type signedSignal struct {
 	*signal
 	from, to ed25519.PublicKey
-	nonce    [nonceSize]byte
+	nonce    sigauth.Nonce
 	at       time.Time
 	eph      []byte // offer and answer
 	raw      []byte // the whole message, for the key's derivation
@@ -96,41 +96,32 @@ type signedSignal struct {
 
 // marshalSigned encodes s, signed by priv, for the peer whose key is to.
 // It returns the message; eph must be set for offers and answers.
-func marshalSigned(s *signal, eph *ecdh.PrivateKey, priv ed25519.PrivateKey, to ed25519.PublicKey, now time.Time) ([]byte, [nonceSize]byte, error) {
-	var nonce [nonceSize]byte
+func marshalSigned(s *signal, eph *ecdh.PrivateKey, priv ed25519.PrivateKey, to ed25519.PublicKey, now time.Time) ([]byte, sigauth.Nonce, error) {
+	var nonce sigauth.Nonce
 	if s.typ < sigOffer || s.typ > sigReject {
 		return nil, nonce, fmt.Errorf("holepunch: unknown signal type %d", s.typ)
 	}
-	if len(priv) != ed25519.PrivateKeySize || len(to) != ed25519.PublicKeySize {
-		return nil, nonce, errors.New("holepunch: bad identity key")
-	}
-	rand.Read(nonce[:])
 	b := make([]byte, 0, 256+len(s.cands)*24)
 	b = append(b, 'h', 'p', sigVersionSigned, s.typ)
 	b = append(b, s.id[:]...)
-	b = append(b, priv.Public().(ed25519.PublicKey)...)
-	b = append(b, to...)
-	b = append(b, nonce[:]...)
-	b = binary.BigEndian.AppendUint64(b, uint64(now.UnixMilli()))
+	b, nonce, err := sigauth.AppendHead(b, priv, to, now)
+	if err != nil {
+		return nil, nonce, fmt.Errorf("holepunch: %w", err)
+	}
 	if s.typ != sigReject {
 		if eph == nil {
 			return nil, nonce, errors.New("holepunch: no ephemeral key")
 		}
 		b = append(b, eph.PublicKey().Bytes()...)
-		var err error
 		if b, err = s.appendBody(b); err != nil {
 			return nil, nonce, err
 		}
 	}
-	b = append(b, ed25519.Sign(priv, signedBytes(b))...)
+	b = sigauth.Sign(b, sigContext, priv)
 	if len(b) > MaxSignalSize {
 		return nil, nonce, fmt.Errorf("holepunch: signal of %d bytes", len(b))
 	}
 	return b, nonce, nil
-}
-
-func signedBytes(b []byte) []byte {
-	return append([]byte(sigContext), b...)
 }
 
 // parseSigned decodes a version 2 message strictly and verifies its
@@ -140,7 +131,8 @@ func parseSigned(b []byte) (*signedSignal, error) {
 	if len(b) > MaxSignalSize {
 		return nil, fmt.Errorf("%w: %d bytes", errBadSignal, len(b))
 	}
-	if len(b) < 4+len(attemptID{})+sigOverhead {
+	body, sig, ok := sigauth.Split(b, signedHeader)
+	if !ok {
 		return nil, fmt.Errorf("%w: truncated", errBadSignal)
 	}
 	if b[0] != 'h' || b[1] != 'p' {
@@ -149,21 +141,17 @@ func parseSigned(b []byte) (*signedSignal, error) {
 	if b[2] != sigVersionSigned {
 		return nil, fmt.Errorf("%w: version %d", errBadSignal, b[2])
 	}
-	body, sig := b[:len(b)-ed25519.SignatureSize], b[len(b)-ed25519.SignatureSize:]
 	r := reader{b: body[3:]}
 	s := &signedSignal{signal: &signal{typ: r.byte()}, raw: b}
 	if s.typ < sigOffer || s.typ > sigReject {
 		return nil, fmt.Errorf("%w: type %d", errBadSignal, s.typ)
 	}
 	copy(s.id[:], r.take(len(s.id)))
-	s.from = bytes.Clone(r.take(ed25519.PublicKeySize))
-	s.to = bytes.Clone(r.take(ed25519.PublicKeySize))
-	copy(s.nonce[:], r.take(nonceSize))
-	ms := r.uint64()
-	if ms > 1<<62 {
-		return nil, fmt.Errorf("%w: bad time", errBadSignal)
+	h, err := sigauth.ParseHead(r.take(sigauth.HeadSize))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errBadSignal, err)
 	}
-	s.at = time.UnixMilli(int64(ms))
+	s.from, s.to, s.nonce, s.at = h.From, h.To, h.Nonce, h.At
 	if s.typ != sigReject {
 		s.eph = bytes.Clone(r.take(32))
 		if err := s.parseBody(&r); err != nil {
@@ -176,10 +164,19 @@ func parseSigned(b []byte) (*signedSignal, error) {
 	if len(r.b) != 0 {
 		return nil, fmt.Errorf("%w: %d trailing bytes", errBadSignal, len(r.b))
 	}
-	if !ed25519.Verify(s.from, signedBytes(body), sig) {
+	if !sigauth.Verify(s.from, sigContext, body, sig) {
 		return nil, fmt.Errorf("%w: bad signature", ErrUnauthenticated)
 	}
 	return s, nil
+}
+
+// admit records s's nonce in the replay memory r, or says why s is refused
+// (stale, from the future, or replayed).
+func admit(r *sigauth.Replay, s *signedSignal) error {
+	if err := r.Admit(s.nonce, s.at, time.Now()); err != nil {
+		return fmt.Errorf("%w: %w", ErrUnauthenticated, err)
+	}
+	return nil
 }
 
 // checkKey derives the attempt's check key from this side's ephemeral key,
@@ -196,61 +193,4 @@ func checkKey(id attemptID, eph *ecdh.PrivateKey, peerEph []byte, offer, answer 
 	ho, ha := sha256.Sum256(offer), sha256.Sum256(answer)
 	info := keyContext + string(ho[:]) + string(ha[:])
 	return hkdf.Key(sha256.New, secret, id[:], info, keySize)
-}
-
-// replayMemory remembers the nonces of the signed messages accepted in the
-// last maxAge, up to max of them. When full it forgets the oldest and from
-// then on refuses every message signed at or before the forgotten one, so
-// a replay is never accepted, only (under a flood) a fresh message early.
-type replayMemory struct {
-	mu     sync.Mutex
-	seen   map[[nonceSize]byte]time.Time
-	floor  time.Time
-	max    int
-	maxAge time.Duration
-}
-
-func newReplayMemory(maxAge time.Duration, max int) *replayMemory {
-	return &replayMemory{seen: make(map[[nonceSize]byte]time.Time), max: max, maxAge: maxAge}
-}
-
-// admit records the message's nonce, or says why it is refused.
-func (m *replayMemory) admit(nonce [nonceSize]byte, at, now time.Time) error {
-	if at.Before(now.Add(-m.maxAge)) || at.After(now.Add(m.maxAge)) {
-		return fmt.Errorf("%w: signed at %s, outside ±%s (clocks must agree)", ErrUnauthenticated, at.UTC().Format(time.RFC3339), m.maxAge)
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if !at.After(m.floor) {
-		return fmt.Errorf("%w: too old for the replay memory", ErrUnauthenticated)
-	}
-	if _, dup := m.seen[nonce]; dup {
-		return fmt.Errorf("%w: replayed", ErrUnauthenticated)
-	}
-	if len(m.seen) >= m.max {
-		for n, t := range m.seen {
-			if t.Before(now.Add(-m.maxAge)) {
-				delete(m.seen, n)
-			}
-		}
-	}
-	for len(m.seen) >= m.max {
-		var oldest time.Time
-		for _, t := range m.seen {
-			if oldest.IsZero() || t.Before(oldest) {
-				oldest = t
-			}
-		}
-		m.floor = oldest
-		for n, t := range m.seen {
-			if !t.After(oldest) {
-				delete(m.seen, n)
-			}
-		}
-		if !at.After(m.floor) {
-			return fmt.Errorf("%w: too old for the replay memory", ErrUnauthenticated)
-		}
-	}
-	m.seen[nonce] = at
-	return nil
 }

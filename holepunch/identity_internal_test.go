@@ -52,7 +52,7 @@ func sessionCount(p *Puncher) (int, int) {
 // Mutations caught: skipping ed25519.Verify in parseSigned ("bad
 // signature", "wrong signer" cases pass as accepted); skipping the
 // recipient check in decodeSignal ("to another key"); skipping the sender
-// check ("signed by c"); replayMemory.admit returning nil ("replayed",
+// check ("signed by c"); sigauth.Replay.Admit returning nil ("replayed",
 // "stale").
 func TestSignedOfferRefused(t *testing.T) {
 	me, a, c := newTestIdentity(t), newTestIdentity(t), newTestIdentity(t)
@@ -187,32 +187,6 @@ func TestCheckKeyAgreement(t *testing.T) {
 	}
 }
 
-// The replay memory refuses replays, and when full never forgets a nonce
-// without refusing everything as old as it.
-func TestReplayMemory(t *testing.T) {
-	now := time.Now()
-	m := newReplayMemory(time.Minute, 3)
-	n := func(i byte) [nonceSize]byte { return [nonceSize]byte{i} }
-	for i := range byte(3) {
-		if err := m.admit(n(i), now.Add(time.Duration(i)*time.Second), now); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := m.admit(n(1), now.Add(time.Second), now); err == nil || !strings.Contains(err.Error(), "replayed") {
-		t.Fatalf("replay: %v", err)
-	}
-	// Full: a fourth forgets nonce 0 and refuses anything signed up to it.
-	if err := m.admit(n(3), now.Add(3*time.Second), now); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.admit(n(0), now, now); err == nil {
-		t.Fatal("forgotten nonce replayed")
-	}
-	if len(m.seen) > 3 {
-		t.Fatalf("%d nonces kept", len(m.seen))
-	}
-}
-
 func FuzzParseSigned(f *testing.F) {
 	a, b := newTestIdentity(f), newTestIdentity(f)
 	f.Add(testOffer(f, a, b.pub, attemptID{1}, time.Now()))
@@ -225,7 +199,7 @@ func FuzzParseSigned(f *testing.F) {
 			return
 		}
 		// Anything accepted is verified and well formed.
-		if !ed25519.Verify(s.from, signedBytes(b[:len(b)-ed25519.SignatureSize]), b[len(b)-ed25519.SignatureSize:]) {
+		if !ed25519.Verify(s.from, append([]byte(sigContext), b[:len(b)-ed25519.SignatureSize]...), b[len(b)-ed25519.SignatureSize:]) {
 			t.Fatal("accepted without a valid signature")
 		}
 		if len(s.cands) > maxSignalCandidates || (s.typ != sigReject && len(s.eph) != 32) {

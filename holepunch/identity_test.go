@@ -250,7 +250,7 @@ func remoteKey(p *holepunch.Path) []byte {
 
 // An offer the channel replays after its attempt ended starts nothing.
 //
-// Mutation caught: with replayMemory.admit always nil, the replayed offer
+// Mutation caught: with sigauth.Replay.Admit always nil, the replayed offer
 // starts a second attempt on b (which fails later, a having no such
 // attempt) and "replayed" is never logged.
 func TestIdentityReplayedOffer(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nodeconn/natx/internal/sigauth"
 	"github.com/pion/stun/v4"
 )
 
@@ -49,7 +50,7 @@ type Puncher struct {
 	txns     map[[stun.TransactionIDSize]byte]txn
 	gathers  map[[stun.TransactionIDSize]byte]gatherTxn
 	answers  map[attemptID]chan *signedSignal
-	replay   *replayMemory // authenticated mode only
+	replay   *sigauth.Replay // authenticated mode only
 	incoming int
 	paths    map[*Path]struct{}
 
@@ -117,7 +118,7 @@ func New(cfg Config, local netip.AddrPort, send SendFunc) (*Puncher, error) {
 		cancel:   cancel,
 	}
 	if cfg.Identity != nil {
-		p.replay = newReplayMemory(cfg.signalMaxAge(), 4096)
+		p.replay = sigauth.NewReplay(cfg.signalMaxAge(), sigauth.DefaultReplayMax)
 	}
 	p.wg.Add(1)
 	go p.recvLoop(ctx)
@@ -202,7 +203,7 @@ func (p *Puncher) Connect(ctx context.Context, peer string) (*Path, error) {
 	defer cancel()
 	var peerKey ed25519.PublicKey
 	if p.cfg.Identity != nil {
-		k, err := p.peerKey(peer)
+		k, err := p.PeerKey(peer)
 		if err != nil {
 			return nil, err
 		}
@@ -368,7 +369,7 @@ func (p *Puncher) onSignal(ctx context.Context, from string, msg []byte) error {
 			if !bytes.Equal(sig.from, s.peerKey) {
 				return fmt.Errorf("%w: answer signed by another key than %s's", ErrUnauthenticated, from)
 			}
-			if err := p.replay.admit(sig.nonce, sig.at, time.Now()); err != nil {
+			if err := admit(p.replay, sig); err != nil {
 				return err
 			}
 		}
@@ -413,7 +414,7 @@ func (p *Puncher) decodeSignal(from string, msg []byte) (*signedSignal, error) {
 		return nil, fmt.Errorf("%w: addressed to another key", ErrUnauthenticated)
 	}
 	if sig.typ == sigOffer {
-		want, err := p.peerKey(from)
+		want, err := p.PeerKey(from)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrUnauthenticated, err)
 		}
@@ -424,8 +425,11 @@ func (p *Puncher) decodeSignal(from string, msg []byte) (*signedSignal, error) {
 	return sig, nil
 }
 
-// peerKey returns the key of the peer named by a Signaler ID.
-func (p *Puncher) peerKey(peer string) (ed25519.PublicKey, error) {
+// PeerKey returns the public key of the peer a Signaler ID names, by the
+// Puncher's rule: Config.PeerKey if set, else the ID's text form
+// (ParsePeerID). An application that shares the Signaler with the Puncher
+// (as natx does) authenticates its own messages with the same rule.
+func (p *Puncher) PeerKey(peer string) (ed25519.PublicKey, error) {
 	if p.cfg.PeerKey != nil {
 		k, err := p.cfg.PeerKey(peer)
 		if err != nil {
@@ -457,7 +461,7 @@ func (p *Puncher) onOffer(ctx context.Context, from string, sig *signedSignal) e
 		return nil
 	}
 	if p.replay != nil {
-		if err := p.replay.admit(sig.nonce, sig.at, time.Now()); err != nil {
+		if err := admit(p.replay, sig); err != nil {
 			p.mu.Unlock()
 			return err
 		}

@@ -46,7 +46,8 @@
 // This section is for those who read or change natx itself. It names the
 // parts, the goroutines each runs and who joins them, and the order of the
 // locks. The rule behind all of it: every goroutine is started by a part
-// that records it (a WaitGroup or a done channel), its Close ends it and
+// that records it (a task.Group, or for the parts not converted yet a
+// WaitGroup or a done channel), its Close ends it and
 // waits for it, and no goroutine outlives the Close of what started it.
 //
 // Open and its state (open.go, open_gather.go, open_state.go, listener.go,
@@ -117,16 +118,41 @@
 // are in that allocation's own task.Group, joined when it is released.
 // Relay.Close stops and joins Relay.tasks, then closes its event queue.
 //
-// Peers and paths (peer*.go, path*.go, policy.go). Listener.NewPeers
-// attaches hole punching (package holepunch) and relayed paths, with
-// messages through the node's Signaler. Peers runs readSignals and
-// acceptPaths and starts more with Peers.goTracked, all in Peers.wg; each
-// PeerConn runs its maintenance loop, punches and relay set-ups through
-// PeerConn.goLocked in PeerConn.wg, and the read loops of birthday sockets
-// in PeerConn.sockWG. Peers.Close closes every PeerConn (each joins its
-// own), then the puncher, then waits for Peers.wg; Listener.Close closes
-// every attached Peers first (peer_attach.go), while its socket is still
-// open.
+// Peers and PeerConn (peer*.go, peerconn*.go, path*.go, policy.go). Files:
+// peer.go holds Peers (Dial, Accept, the routing of frames and punched
+// paths to PeerConns, PeerConfig and its defaults), peer_signal.go the
+// messages through the Signaler, peer_attach.go the tie to the Listener,
+// peer_birthday.go the birthday mode, peer_stats.go PeerStats and
+// peer_packetconn.go PeerPacketConn; peerconn.go holds PeerConn (Read,
+// Write, Close, onFrame), peerconn_state.go its state, peerconn_race.go the
+// dialing side's first set-up (punch, and the relay raced against it),
+// peerconn_relay.go the set-up of a relayed route and peerconn_loop.go the
+// loop that keeps the route alive and upgrades it; path.go holds the
+// vocabulary of routes (PathKind, PathState, route, hop) and path_frame.go
+// the frames' wire format. Listener.NewPeers resolves the PeerConfig's
+// defaults once (PeerConfig.withDefaults) and attaches hole punching
+// (package holepunch) and relayed paths, with messages through the node's
+// Signaler. A PeerConn's state is built like the Listener's: one struct,
+// connState, under PeerConn.mu, changed only through PeerConn.update, which
+// applies the change, and derives from it the events (PeerPathUp, Changed,
+// Lost, RelayBudget), the route counters, the accept queue and the tasks
+// the change asked for (a relay set-up, a punch); which route carries the
+// data is decided by choose, a pure function of the current route, the
+// pending path and what is offered (a new direct path, a confirmed pending
+// one, a relayed route, a loss). PathNone is the one "no route" value;
+// the loop is told what to do by declared control kinds (ctlWake, ctlRelay,
+// ctlPing, ctlSwitch). Goroutines, all in task.Groups: Peers.tasks runs
+// readSignals, acceptPaths and the fail of an accepted PeerConn that never
+// got a route (it joins that PeerConn's loop, so it cannot run there); each
+// PeerConn.tasks runs its maintenance loop (loop), its punch attempts
+// (punchTask) and relay set-ups (relayTask), started by update; and
+// PeerConn.reads runs the read loops of birthday sockets, which end when
+// their sockets close. PeerConn.Close marks the state closed (no update
+// applies after), stops and waits for PeerConn.tasks, closes the paths,
+// then waits for PeerConn.reads. Peers.Close closes every PeerConn, stops
+// Peers.tasks, closes the puncher and the handlers, waits for Peers.tasks,
+// then closes the event queue; Listener.Close closes every attached Peers
+// first (peer_attach.go), while its socket is still open.
 //
 // Events (listener_events.go, portmap_events.go, peer_events.go; the
 // former names in events_deprecated.go; the queue in natx/internal/eventq). Three
@@ -160,8 +186,15 @@
 // because a keeper's or the relay's event goroutine may be waiting for
 // Listener.mu at that moment (Listener.update). The only nesting is with
 // innermost locks that take nothing else: an eventq.Queue's lock, under the
-// lock of the part that emits (Listener.mu in updateLocked), and a read
-// deadline's lock under PeerConn.rmu, which serialises Read. One lock is
+// lock of the part that emits (Listener.mu in updateLocked, PeerConn.mu in
+// PeerConn.update), a holepunch Path's lock under PeerConn.mu (its RTT and
+// address, read for the state), a task.Group's lock under the lock of
+// the part that starts a task, and a read deadline's lock under
+// PeerConn.rmu, which serialises Read. PeerConn.update takes PeerConn.mu
+// once per change: what a change needs from other parts (the Listener's
+// reachability for a direct route, the relay in selfInfo) is read before
+// it, and its I/O (frames, closing paths, asking the relay to check its
+// allocation) is done after. One lock is
 // held across network I/O: upnpMapper.mu, across a UPnP discovery, so that
 // concurrent calls share one discovery; it too is taken alone. User
 // callbacks (OnEvent, the Signaler, PortMapper implementations) are never

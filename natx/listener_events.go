@@ -38,8 +38,8 @@ const (
 	// back-off while a relay is wanted.
 	ListenerRelayFailed EventKind = "relay-failed"
 	// ListenerNetworkChanged: the host's network changed under the
-	// Listener (Network says how: its addresses, its default gateway, or a
-	// sleep); natx re-gathered its host addresses, re-checked its
+	// Listener (Network says how: its addresses, its default gateway, a
+	// sleep, or the external address the internet sees); natx re-gathered its host addresses, re-checked its
 	// reflexive address and, after a gateway change or a sleep, made its
 	// port mappings again. What that changed comes as the events above.
 	ListenerNetworkChanged EventKind = "network-changed"
@@ -55,6 +55,10 @@ type NetworkChange struct {
 	// ran that far ahead of the monotonic one): NAT bindings, mappings
 	// and relay allocations may have expired meanwhile.
 	Slept time.Duration
+	// External: the address the internet sees the node at changed (the
+	// STUN keepalive saw a new IP address: the provider renumbered the
+	// router's WAN side).
+	External bool
 }
 
 // Event is a change of a Listener's addresses, delivered to Config.OnEvent.

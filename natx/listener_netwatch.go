@@ -8,6 +8,7 @@
 package natx
 
 import (
+	"net/netip"
 	"slices"
 	"time"
 
@@ -44,8 +45,28 @@ func (l *Listener) runWatch() {
 
 // onNetworkChange applies one change of the host's network.
 func (l *Listener) onNetworkChange(c netwatch.Change) {
-	l.netChanges.Add(1)
 	l.log.Info("natx: network changed", "addrs", c.Addrs, "gateway", c.Gateway, "slept", c.Slept)
+	l.applyChange(NetworkChange{Addrs: c.Addrs, Gateway: c.Gateway, Slept: c.Slept},
+		func(st *state) bool { return remapNeeded(c, st.mapping) })
+}
+
+// onExternalChange applies a change of the address the internet sees the
+// node at (the keepalive saw a new reflexive IP address: the provider
+// renumbered the router's WAN side, or a carrier NAT moved the binding to
+// another address): a mapping that names the old address is made again.
+func (l *Listener) onExternalChange(from, to netip.Addr) {
+	l.log.Info("natx: external address changed", "from", from, "to", to)
+	l.applyChange(NetworkChange{External: true}, func(st *state) bool {
+		ext := st.mapping.External.Addr()
+		return st.mapping.Protocol != "" && ext != to
+	})
+}
+
+// applyChange tells the application, gathers the host addresses again,
+// retires the keepers when remap says so (under the lock) and starts new
+// ones, checks the relay's allocation and classifies again.
+func (l *Listener) applyChange(nc NetworkChange, remap func(*state) bool) {
+	l.netChanges.Add(1)
 	hosts := l.publicHosts()
 	var retired []*PortMap
 	var gen uint64
@@ -53,7 +74,7 @@ func (l *Listener) onNetworkChange(c netwatch.Change) {
 	l.update(func(st *state) {
 		st.hosts = hosts
 		r = st.relay
-		if !l.cfg.DisablePortMap && remapNeeded(c, st.mapping) {
+		if !l.cfg.DisablePortMap && remap(st) {
 			retired = append(retired, st.pm, st.tcpPM)
 			st.pmGen++
 			gen = st.pmGen
@@ -65,8 +86,7 @@ func (l *Listener) onNetworkChange(c netwatch.Change) {
 			// would keep another port), so the mapping is verified.
 			st.probeAfterMap = true
 		}
-		l.events.Emit(Event{Kind: ListenerNetworkChanged, Reachability: l.reach,
-			Network: NetworkChange{Addrs: c.Addrs, Gateway: c.Gateway, Slept: c.Slept}})
+		l.events.Emit(Event{Kind: ListenerNetworkChanged, Reachability: l.reach, Network: nc})
 	})
 	if r != nil {
 		// The allocation belongs to the old 5-tuple when the NAT now sends

@@ -2,6 +2,8 @@
 // translating types, it finds the gateway again by a fresh discovery after
 // consecutive transport errors (a router that rebooted onto a new SOAP port),
 // and adopts or removes stale entries of a previous run found by description.
+// An IPv6 internal address gets an IGD:2 firewall pinhole instead of a port
+// mapping (External equals Internal: Mapping.Pinhole), as PCP does.
 
 package natx
 
@@ -153,6 +155,9 @@ func (u *upnpMapper) Map(ctx context.Context, transport string, internal, sugges
 	if err != nil {
 		return Mapping{}, err
 	}
+	if isIPv6(internal.Addr()) {
+		return u.pinhole(ctx, c, "map", transport, internal, lifetime)
+	}
 	if p := u.adopt(ctx, c, transport, internal); p != 0 {
 		suggested = netip.AddrPortFrom(suggested.Addr(), p)
 	}
@@ -209,6 +214,9 @@ func (u *upnpMapper) Renew(ctx context.Context, m Mapping, lifetime time.Duratio
 	if err != nil {
 		return Mapping{}, err
 	}
+	if p, ok := m.state.(upnp.Pinhole); ok {
+		return u.renewPinhole(ctx, c, p, lifetime)
+	}
 	r, err := u.add(ctx, c, "renew", m.Transport, m.Internal, m.External.Port(), lifetime)
 	if err == nil || !errors.Is(err, syscall.ECONNREFUSED) {
 		return r, err
@@ -244,6 +252,18 @@ func (u *upnpMapper) add(ctx context.Context, c *upnp.Client, op, transport stri
 }
 
 func (u *upnpMapper) Unmap(ctx context.Context, m Mapping) error {
+	if p, ok := m.state.(upnp.Pinhole); ok {
+		c, err := u.client(ctx)
+		if err != nil {
+			return err
+		}
+		err = c.DeletePinhole(ctx, p)
+		u.note(c, err)
+		if err != nil {
+			return &MappingError{Protocol: "upnp", Op: "unmap", Err: err}
+		}
+		return nil
+	}
 	um, ok := m.state.(upnp.Mapping)
 	if !ok {
 		return &MappingError{Protocol: "upnp", Op: "unmap", Err: errors.New("mapping was not made by upnp")}
@@ -260,8 +280,53 @@ func (u *upnpMapper) Unmap(ctx context.Context, m Mapping) error {
 	return nil
 }
 
-// Close closes the client, which deletes, best effort, whatever mappings it
-// still holds (permanent ones included).
+// isIPv6 reports an IPv6 address that is not IPv4-mapped.
+func isIPv6(a netip.Addr) bool { return a.Is6() && !a.Is4In6() }
+
+// pinhole opens an IPv6 pinhole for internal (IGD:2
+// WANIPv6FirewallControl:1). The gateway's IPv4 external address plays no
+// part: an empty one (carrier NAT) does not mean the pinhole service is
+// unusable.
+func (u *upnpMapper) pinhole(ctx context.Context, c *upnp.Client, op, transport string, internal netip.AddrPort, lifetime time.Duration) (Mapping, error) {
+	p, err := c.AddPinhole(ctx, transport, internal, lifetime)
+	u.note(c, err)
+	if err != nil {
+		return Mapping{}, &MappingError{Protocol: "upnp", Op: op, Err: err}
+	}
+	return fromPinhole(p), nil
+}
+
+// renewPinhole extends p's lease; a pinhole the gateway lost (704, after a
+// reboot) is opened again and reported as a gateway reset.
+func (u *upnpMapper) renewPinhole(ctx context.Context, c *upnp.Client, p upnp.Pinhole, lifetime time.Duration) (Mapping, error) {
+	np, err := c.UpdatePinhole(ctx, p, lifetime)
+	u.note(c, err)
+	if upnp.IsSOAPCode(err, upnp.CodeNoSuchPinhole) {
+		u.log.Info("natx: the gateway lost the UPnP pinhole; opening it again", "internal", p.Internal)
+		m, err := u.pinhole(ctx, c, "renew", p.Transport, p.Internal, lifetime)
+		m.GatewayReset = err == nil
+		return m, err
+	}
+	if err != nil {
+		return Mapping{}, &MappingError{Protocol: "upnp", Op: "renew", Err: err}
+	}
+	return fromPinhole(np), nil
+}
+
+func fromPinhole(p upnp.Pinhole) Mapping {
+	return Mapping{
+		Protocol:  "upnp",
+		Transport: p.Transport,
+		Internal:  p.Internal,
+		External:  p.Internal, // no translation: Mapping.Pinhole
+		Lifetime:  p.Lifetime,
+		Expires:   p.Expires,
+		state:     p,
+	}
+}
+
+// Close closes the client, which deletes, best effort, whatever mappings
+// and pinholes it still holds (permanent mappings included).
 func (u *upnpMapper) Close() error {
 	u.mu.Lock()
 	c := u.c

@@ -254,8 +254,10 @@ func keepaliveServer(r *stunprobe.Report) netip.AddrPort {
 	return netip.AddrPort{}
 }
 
-// onKeepalive records one keepalive round.
+// onKeepalive records one keepalive round; a new external IP address is
+// a change of the network (onExternalChange), applied as a task of its own.
 func (l *Listener) onKeepalive(mapped netip.AddrPort, ok bool) {
+	var from netip.Addr
 	l.update(func(st *state) {
 		if !ok {
 			st.keepaliveFails++
@@ -266,9 +268,17 @@ func (l *Listener) onKeepalive(mapped netip.AddrPort, ok bool) {
 		st.kaFailing = false
 		if mapped != st.reflexive {
 			l.log.Info("natx: reflexive address changed", "from", st.reflexive, "to", mapped)
+			if st.reflexive.IsValid() && st.reflexive.Addr() != mapped.Addr() {
+				from = st.reflexive.Addr()
+			}
 			st.reflexive = mapped
 		}
 	})
+	if from.IsValid() {
+		l.mu.Lock()
+		l.goLocked(func() { l.onExternalChange(from, mapped.Addr()) })
+		l.mu.Unlock()
+	}
 }
 
 // runPortMap acquires and keeps the mapping of one local port, for the

@@ -2,7 +2,7 @@
 // the Listener's socket with a holepunch Puncher (a STUN handler on the
 // multiplexer that sees only checks), shares the application's Signaler
 // with it (peer_signal.go), and gives the application one PeerConn per peer
-// (path.go) from Dial and Accept.
+// (peerconn.go) from Dial and Accept.
 
 package natx
 
@@ -21,6 +21,7 @@ import (
 	"github.com/nodeconn/natx/holepunch"
 	"github.com/nodeconn/natx/natx/internal/eventq"
 	"github.com/nodeconn/natx/natx/internal/relay"
+	"github.com/nodeconn/natx/natx/internal/task"
 )
 
 // Errors of Dial, Accept and PeerConn.
@@ -52,9 +53,14 @@ type PeerConfig struct {
 	// holepunch's authenticated mode (holepunch.Config.Identity), peers are
 	// named by their keys' text form (holepunch.PeerID) unless PeerKey says
 	// otherwise, and a direct path is confirmed only with the holder of the
-	// named peer's key (PeerConn.RemoteKey). natx's own messages (the relay
-	// set-up) are not signed yet: a relayed path is not authenticated. If
-	// nil, peers are names anyone can claim.
+	// named peer's key (PeerConn.RemoteKey). natx's own messages (open,
+	// ok, the relay set-up, bye) are signed the same way, bound to the
+	// recipient's key, the connection and a fresh nonce: a relayed path too
+	// is set up only with the holder of the named key, and the signalling
+	// channel cannot forge, change, replay or redirect a message (it is
+	// dropped and logged). Both peers set Identity, or neither: with it,
+	// unsigned messages are refused; without it, signed ones are, and peers
+	// are names anyone can claim.
 	Identity ed25519.PrivateKey
 	// PeerKey returns the public key of the peer a Signaler ID names, with
 	// Identity. If nil, the ID must be the key's text form.
@@ -135,37 +141,50 @@ type PeerConfig struct {
 	Logger *slog.Logger
 }
 
-func (c *PeerConfig) punchTimeout() time.Duration {
-	return durOr(c.PunchTimeout, 5*time.Second)
-}
-func (c *PeerConfig) relayTimeout() time.Duration {
-	return durOr(c.RelayTimeout, 10*time.Second)
-}
-func (c *PeerConfig) keepalive() time.Duration {
-	return durOr(c.KeepaliveInterval, 10*time.Second)
-}
-func (c *PeerConfig) repunch() time.Duration {
-	return durOr(c.RepunchInterval, 30*time.Second)
-}
-func (c *PeerConfig) relayBudget() int64 {
-	if c.RelayBudget > 0 {
-		return c.RelayBudget
-	}
-	return 1 << 20
+// The defaults of PeerConfig, applied by withDefaults.
+const (
+	defaultPunchTimeout    = 5 * time.Second  // PeerConfig.PunchTimeout
+	defaultRelayHeadStart  = time.Second      // PeerConfig.RelayHeadStart
+	defaultRelayTimeout    = 10 * time.Second // PeerConfig.RelayTimeout
+	defaultRepunchInterval = 30 * time.Second // PeerConfig.RepunchInterval
+	defaultPeerKeepalive   = 10 * time.Second // PeerConfig.KeepaliveInterval
+	defaultRelayBudget     = 1 << 20          // PeerConfig.RelayBudget (RelayBudget policy)
+	defaultMaxCandidates   = 8                // PeerConfig.MaxCandidates
+	defaultProbeRate       = 50               // PeerConfig.ProbeRate
+	defaultProbeRateTotal  = 400              // PeerConfig.ProbeRateTotal
+	defaultMaxPeers        = 64               // PeerConfig.MaxPeers
+	defaultPeerReadQueue   = 4096             // PeerConfig.ReadQueue
+)
+
+// withDefaults returns c with every field that has a default set to it,
+// once, at NewPeers: the rest of the package reads the fields and never
+// applies a default again. A zero duration takes its default (a negative
+// one keeps its meaning: RelayHeadStart, RepunchInterval); a zero or
+// negative count or budget takes its default; Birthday is resolved as
+// holepunch takes it (resolveBirthday). Logger is left to NewPeers (the
+// Listener's).
+func (c PeerConfig) withDefaults() PeerConfig {
+	const keepNegative, negativeToo = false, true
+	setDefault(&c.PunchTimeout, defaultPunchTimeout, keepNegative)
+	setDefault(&c.RelayHeadStart, defaultRelayHeadStart, keepNegative)
+	setDefault(&c.RelayTimeout, defaultRelayTimeout, keepNegative)
+	setDefault(&c.RepunchInterval, defaultRepunchInterval, keepNegative)
+	setDefault(&c.KeepaliveInterval, defaultPeerKeepalive, keepNegative)
+	setDefault(&c.RelayBudget, defaultRelayBudget, negativeToo)
+	setDefault(&c.MaxCandidates, defaultMaxCandidates, negativeToo)
+	setDefault(&c.ProbeRate, defaultProbeRate, negativeToo)
+	setDefault(&c.ProbeRateTotal, defaultProbeRateTotal, negativeToo)
+	setDefault(&c.MaxPeers, defaultMaxPeers, negativeToo)
+	setDefault(&c.ReadQueue, defaultPeerReadQueue, negativeToo)
+	c.Birthday = resolveBirthday(c.Birthday, c.ProbeRate)
+	return c
 }
 
-func durOr(d, def time.Duration) time.Duration {
-	if d != 0 {
-		return d
+// setDefault sets *v to def when it is zero, or negative with negative.
+func setDefault[T ~int | ~int64](v *T, def T, negative bool) {
+	if *v == 0 || negative && *v < 0 {
+		*v = def
 	}
-	return def
-}
-
-func intOr(v, def int) int {
-	if v > 0 {
-		return v
-	}
-	return def
 }
 
 // signalRetry is the pause after a failed Signaler receive.
@@ -184,12 +203,12 @@ type Peers struct {
 	pol remotePolicy
 	lim *rateLimiter
 	p   *holepunch.Puncher
+	// auth signs and checks natx's messages (peer_auth.go).
+	auth *peerAuth
 
 	hpIn     chan sigIn
-	ctx      context.Context
-	cancel   context.CancelFunc
-	done     chan struct{}
-	wg       sync.WaitGroup
+	tasks    *task.Group     // readSignals, acceptPaths, a PeerConn's fail
+	ctx      context.Context // tasks.Context(): ends at Close
 	events   *eventq.Queue[PeerEvent]
 	accepted chan *PeerConn
 	removes  []func()
@@ -212,18 +231,18 @@ func (l *Listener) NewPeers(cfg PeerConfig) (*Peers, error) {
 	if l.ctx.Err() != nil {
 		return nil, ErrClosed
 	}
+	cfg = cfg.withDefaults()
 	log := cfg.Logger
 	if log == nil {
 		log = l.log
 	}
-	ctx, cancel := context.WithCancel(l.ctx)
+	tasks := task.NewGroup(l.ctx)
 	ps := &Peers{
 		l: l, cfg: cfg, sig: cfg.Signaler, log: log,
-		lim:      newRateLimiter(intOr(cfg.ProbeRate, 50), intOr(cfg.ProbeRateTotal, 400)),
+		lim:      newRateLimiter(cfg.ProbeRate, cfg.ProbeRateTotal),
 		hpIn:     make(chan sigIn, 64),
-		ctx:      ctx,
-		cancel:   cancel,
-		done:     make(chan struct{}),
+		tasks:    tasks,
+		ctx:      tasks.Context(),
 		events:   eventq.New(cfg.OnEvent),
 		accepted: make(chan *PeerConn, 16),
 		byPeer:   make(map[string]*PeerConn),
@@ -238,33 +257,33 @@ func (l *Listener) NewPeers(cfg PeerConfig) (*Peers, error) {
 		Signaler:          hpSignaler{ps},
 		Candidates:        ps.candidates,
 		Net:               l.n,
-		Timeout:           cfg.punchTimeout(),
-		KeepaliveInterval: cfg.keepalive(),
-		MaxCandidates:     intOr(cfg.MaxCandidates, 8),
+		Timeout:           cfg.PunchTimeout,
+		KeepaliveInterval: cfg.KeepaliveInterval,
+		MaxCandidates:     cfg.MaxCandidates,
 		CandidateFilter:   func(c holepunch.Candidate) bool { return ps.pol.allow(c.Addr) },
 		AcceptFrom:        ps.acceptFrom,
 		NAT:               natInfo(l.Report()),
-		Birthday:          cfg.birthday(),
+		Birthday:          cfg.Birthday,
 		Identity:          cfg.Identity,
 		PeerKey:           cfg.PeerKey,
 		Logger:            log,
 	}
 	p, err := holepunch.New(hcfg, l.m.local, ps.sendPunch)
 	if err != nil {
-		cancel()
+		tasks.Stop()
 		return nil, fmt.Errorf("natx: peers: %w", err)
 	}
 	ps.p = p
+	ps.auth = newPeerAuth(cfg.Identity, p.PeerKey)
 	if !l.attach(ps) {
-		cancel()
+		tasks.Stop()
 		_ = p.Close()
 		return nil, ErrClosed
 	}
 	// Frames first: they are the common case on a busy path.
 	ps.removes = append(ps.removes, l.m.addHandler(handlerFunc(ps.handleFrame)), l.m.addHandler(p))
-	ps.wg.Add(2)
-	go ps.readSignals()
-	go ps.acceptPaths()
+	tasks.Go(ps.readSignals)
+	tasks.Go(ps.acceptPaths)
 	return ps, nil
 }
 
@@ -298,7 +317,7 @@ func (ps *Peers) acceptFrom(peer string) bool {
 
 // sendPunch sends the Puncher's packets within the rate limits.
 func (ps *Peers) sendPunch(b []byte, to netip.AddrPort) error {
-	if !ps.lim.allow(to.Addr(), time.Now(), float64(intOr(ps.cfg.ProbeRateTotal, 400))) {
+	if !ps.lim.allow(to.Addr(), time.Now(), float64(ps.cfg.ProbeRateTotal)) {
 		return nil // dropped, as a lossy network would
 	}
 	return ps.l.m.send(b, to)
@@ -357,7 +376,11 @@ func (ps *Peers) msg(t string, id uint64) peerMsg {
 }
 
 func (ps *Peers) send(ctx context.Context, peer string, m peerMsg) error {
-	return ps.sig.Send(ctx, peer, encodePeerMsg(m))
+	b, err := ps.auth.seal(peer, m)
+	if err != nil {
+		return err
+	}
+	return ps.sig.Send(ctx, peer, b)
 }
 
 // request sends m until a reply of type want for m.ID arrives.
@@ -390,7 +413,7 @@ func (ps *Peers) request(ctx context.Context, peer string, m peerMsg, want strin
 			case <-ctx.Done():
 				t.Stop()
 				return parsedMsg{}, ctx.Err()
-			case <-ps.done:
+			case <-ps.ctx.Done():
 				t.Stop()
 				return parsedMsg{}, ErrClosed
 			case <-t.C:
@@ -399,21 +422,6 @@ func (ps *Peers) request(ctx context.Context, peer string, m peerMsg, want strin
 		}
 		wait = min(2*wait, 4*time.Second)
 	}
-}
-
-// goTracked runs f on a goroutine that Close joins, unless Peers are
-// closing (then Close itself closes every PeerConn).
-func (ps *Peers) goTracked(f func()) {
-	ps.mu.Lock()
-	defer ps.mu.Unlock()
-	if ps.closed {
-		return
-	}
-	ps.wg.Add(1)
-	go func() {
-		defer ps.wg.Done()
-		f()
-	}()
 }
 
 func newConnID() uint64 {
@@ -437,7 +445,7 @@ func (ps *Peers) register(c *PeerConn) error {
 	if _, ok := ps.byPeer[c.peer]; ok {
 		return ErrPeerBusy
 	}
-	if len(ps.byPeer) >= intOr(ps.cfg.MaxPeers, 64) {
+	if len(ps.byPeer) >= ps.cfg.MaxPeers {
 		return fmt.Errorf("natx: too many peers (%d)", len(ps.byPeer))
 	}
 	ps.byPeer[c.peer], ps.byID[c.id] = c, c
@@ -467,8 +475,8 @@ func (ps *Peers) DialKey(ctx context.Context, pub ed25519.PublicKey) (*PeerConn,
 // to become direct. ctx bounds the set-up only.
 func (ps *Peers) Dial(ctx context.Context, peer string) (*PeerConn, error) {
 	start := time.Now()
-	if ps.cfg.Identity != nil && ps.cfg.PeerKey == nil {
-		if _, err := holepunch.ParsePeerID(peer); err != nil {
+	if ps.cfg.Identity != nil {
+		if _, err := ps.p.PeerKey(peer); err != nil {
 			return nil, fmt.Errorf("natx: dial: %w (with PeerConfig.Identity, a peer is named by its key)", err)
 		}
 	}
@@ -476,7 +484,7 @@ func (ps *Peers) Dial(ctx context.Context, peer string) (*PeerConn, error) {
 	if err := ps.register(c); err != nil {
 		return nil, err
 	}
-	hctx, cancel := context.WithTimeout(ctx, ps.cfg.punchTimeout())
+	hctx, cancel := context.WithTimeout(ctx, ps.cfg.PunchTimeout)
 	ok, err := ps.request(hctx, peer, ps.msg("open", c.id), "ok")
 	cancel()
 	if err != nil {
@@ -503,7 +511,7 @@ func (ps *Peers) Accept(ctx context.Context) (*PeerConn, error) {
 		return c, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
-	case <-ps.done:
+	case <-ps.ctx.Done():
 		return nil, ErrClosed
 	}
 }
@@ -573,10 +581,9 @@ func (ps *Peers) onPeerMsg(peer string, m parsedMsg) {
 }
 
 // acceptPaths routes the paths peers punched to their PeerConns.
-func (ps *Peers) acceptPaths() {
-	defer ps.wg.Done()
+func (ps *Peers) acceptPaths(ctx context.Context) {
 	for {
-		pa, err := ps.p.Accept(ps.ctx)
+		pa, err := ps.p.Accept(ctx)
 		if err != nil {
 			return
 		}
@@ -587,7 +594,7 @@ func (ps *Peers) acceptPaths() {
 			_ = pa.Close()
 			continue
 		}
-		c.offerPath(pa)
+		c.offerPath(pa, nil)
 	}
 }
 
@@ -623,13 +630,12 @@ func (ps *Peers) Close() error {
 		for _, c := range conns {
 			_ = c.Close()
 		}
-		ps.cancel()
-		close(ps.done)
+		ps.tasks.Stop()
 		_ = ps.p.Close()
 		for _, r := range ps.removes {
 			r()
 		}
-		ps.wg.Wait()
+		ps.tasks.Wait()
 		ps.events.Close()
 		ps.l.detach(ps)
 	})

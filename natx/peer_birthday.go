@@ -7,6 +7,7 @@
 package natx
 
 import (
+	"context"
 	"net"
 
 	"github.com/nodeconn/natx/holepunch"
@@ -18,20 +19,18 @@ import (
 // predicted ports per attempt when PeerConfig.Birthday is zero.
 const defaultBirthdayBudget = 64
 
-// birthday is holepunch's birthday configuration from cfg (see
-// PeerConfig.Birthday): off with a negative budget; otherwise the budget
-// (64 if zero) at a rate no higher than the per-address probe rate, since
-// every predicted port is on the peer's one address and natx's limiter
-// would drop the excess.
-func (c *PeerConfig) birthday() holepunch.Birthday {
-	b := c.Birthday
+// resolveBirthday is holepunch's birthday configuration from b (see
+// PeerConfig.Birthday), with perAddr the resolved ProbeRate: off with a
+// negative budget; otherwise the budget (64 if zero) at a rate no higher
+// than the per-address probe rate, since every predicted port is on the
+// peer's one address and natx's limiter would drop the excess.
+func resolveBirthday(b holepunch.Birthday, perAddr int) holepunch.Birthday {
 	if b.Budget < 0 {
 		return holepunch.Birthday{}
 	}
 	if b.Budget == 0 {
 		b.Budget = defaultBirthdayBudget
 	}
-	perAddr := intOr(c.ProbeRate, 50)
 	if b.Rate <= 0 || b.Rate > perAddr {
 		b.Rate = perAddr
 	}
@@ -71,10 +70,9 @@ func natInfo(r *stunprobe.Report) holepunch.NATInfo {
 
 // readPathConn reads the frames that arrive on pa's own socket (a birthday
 // socket) until it is closed, and hands this PeerConn's to onFrame. The
-// Path's demultiplexer has already taken its keepalives out. It runs on
-// c.sockWG, which shutdown joins after closing the paths.
+// Path's demultiplexer has already taken its keepalives out. It runs in
+// PeerConn.reads, which shutdown joins after closing the paths.
 func (c *PeerConn) readPathConn(conn net.PacketConn) {
-	defer c.sockWG.Done()
 	buf := make([]byte, 65536)
 	for {
 		n, from, err := conn.ReadFrom(buf)
@@ -93,13 +91,11 @@ func (c *PeerConn) readPathConn(conn net.PacketConn) {
 	}
 }
 
-// watchPathConnLocked starts the read loop of pa's own socket, if it has one.
-// c.mu must be held.
-func (c *PeerConn) watchPathConnLocked(pa *holepunch.Path) {
-	conn := pa.Conn()
-	if conn == nil || c.isClosed {
-		return
+// watchPathConn starts the read loop of pa's own socket, if it has one. A
+// PeerConn closed since pa was taken has closed pa (or will, in shutdown),
+// which ends the loop.
+func (c *PeerConn) watchPathConn(pa *holepunch.Path) {
+	if conn := pa.Conn(); conn != nil {
+		c.reads.Go(func(context.Context) { c.readPathConn(conn) })
 	}
-	c.sockWG.Add(1)
-	go c.readPathConn(conn)
 }

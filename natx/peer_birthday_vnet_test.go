@@ -34,7 +34,7 @@ func waitKind(ca, cb *PeerConn, want PathKind, d time.Duration) bool {
 func onOwnSocket(c *PeerConn) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.cur.path != nil && c.cur.path.Conn() != nil
+	return c.st.cur.path != nil && c.st.cur.path.Conn() != nil
 }
 
 // keepFromPeer drops, at host i's NAT, what l's socket sends to the other
@@ -145,15 +145,15 @@ func TestNATInfoFromReport(t *testing.T) {
 		}
 	}
 	cfg := PeerConfig{}
-	if b := cfg.birthday(); b.Budget != defaultBirthdayBudget || b.Rate != 50 {
+	if b := cfg.withDefaults().Birthday; b.Budget != defaultBirthdayBudget || b.Rate != 50 {
 		t.Errorf("zero Birthday = %+v, want budget %d at 50/s", b, defaultBirthdayBudget)
 	}
 	cfg = PeerConfig{Birthday: holepunch.Birthday{Budget: -1, Rate: 10}}
-	if b := cfg.birthday(); b != (holepunch.Birthday{}) {
+	if b := cfg.withDefaults().Birthday; b != (holepunch.Birthday{}) {
 		t.Errorf("negative budget = %+v, want off", b)
 	}
 	cfg = PeerConfig{ProbeRate: 20, Birthday: holepunch.Birthday{Budget: 10, Rate: 100, Sockets: 3}}
-	if b := cfg.birthday(); b != (holepunch.Birthday{Budget: 10, Rate: 20, Sockets: 3}) {
+	if b := cfg.withDefaults().Birthday; b != (holepunch.Birthday{Budget: 10, Rate: 20, Sockets: 3}) {
 		t.Errorf("birthday = %+v, want rate capped at ProbeRate", b)
 	}
 }

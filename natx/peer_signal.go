@@ -1,13 +1,16 @@
 // This file shares the application's Signaler between holepunch and natx's
 // own messages: every message carries a one-byte prefix, 'h' for holepunch
 // (handed to the Puncher through hpSignaler) and 'n' for natx's peer
-// messages (open, ok, relay, relay-ok: a JSON object with the connection ID,
-// the sender's relayed address and its public addresses).
+// messages (open, ok, relay, relay-ok, bye: a JSON object with the
+// connection ID, the sender's relayed address and its public addresses),
+// signed with PeerConfig.Identity (peer_auth.go).
 
 package natx
 
 import (
+	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,7 +41,7 @@ type peerMsg struct {
 	// NAT is the sender's NAT as its Listener measured it: natEDM
 	// (endpoint-dependent mapping), natNoUDP (UDP blocked) or empty
 	// (endpoint-independent, none, or unknown). It only decides how early
-	// the relay is set up (path_race.go).
+	// the relay is set up (peerconn_race.go).
 	NAT string `json:"n,omitempty"`
 }
 
@@ -49,6 +52,7 @@ type parsedMsg struct {
 	relay netip.AddrPort
 	addrs []netip.AddrPort
 	nat   string
+	key   ed25519.PublicKey // the sender's verified key (PeerConfig.Identity)
 }
 
 var errBadMsg = errors.New("natx: bad peer message")
@@ -111,7 +115,7 @@ func (s hpSignaler) Recv(ctx context.Context) (string, []byte, error) {
 		return m.from, m.b, nil
 	case <-ctx.Done():
 		return "", nil, ctx.Err()
-	case <-s.ps.done:
+	case <-s.ps.ctx.Done():
 		return "", nil, ErrClosed
 	}
 }
@@ -122,17 +126,16 @@ type sigIn struct {
 }
 
 // readSignals reads the Signaler until Close and dispatches by prefix.
-func (ps *Peers) readSignals() {
-	defer ps.wg.Done()
+func (ps *Peers) readSignals(ctx context.Context) {
 	for {
-		from, b, err := ps.sig.Recv(ps.ctx)
+		from, b, err := ps.sig.Recv(ctx)
 		if err != nil {
-			if ps.ctx.Err() != nil {
+			if ctx.Err() != nil {
 				return
 			}
 			ps.log.Debug("natx: signaler receive failed", "err", err)
 			select { // a broken Signaler must not spin
-			case <-ps.ctx.Done():
+			case <-ctx.Done():
 				return
 			case <-afterDelay(signalRetry):
 			}
@@ -148,12 +151,34 @@ func (ps *Peers) readSignals() {
 			default: // the puncher is not keeping up: drop, as a lossy channel would
 			}
 		case sigNatx:
-			m, err := parsePeerMsg(b[1:], &ps.pol)
+			m, err := ps.auth.open(from, b[1:], &ps.pol)
+			if err == nil {
+				err = ps.sameKey(m)
+			}
 			if err != nil {
-				ps.log.Debug("natx: bad peer message", "peer", from, "err", err)
+				ps.auth.refused(ps.log, from, err)
 				continue
 			}
 			ps.onPeerMsg(from, m)
 		}
 	}
+}
+
+// sameKey refuses a message for a connection whose peer's key is known
+// (verified earlier) when another key signed it: the key a Signaler ID
+// names (PeerConfig.PeerKey) may change, a connection's peer may not.
+func (ps *Peers) sameKey(m parsedMsg) error {
+	if m.key == nil {
+		return nil
+	}
+	ps.mu.Lock()
+	c := ps.byID[m.id]
+	ps.mu.Unlock()
+	if c == nil {
+		return nil
+	}
+	if k := c.RemoteKey(); k != nil && !bytes.Equal(k, m.key) {
+		return fmt.Errorf("%w: signed by another key than the connection's peer", errUnauthenticated)
+	}
+	return nil
 }

@@ -50,7 +50,7 @@ func pathIndex(k PathKind) int {
 			return i
 		}
 	}
-	return 0 // "" is PathNone
+	return 0 // not a kind: counted as PathNone
 }
 
 type trafficCounter struct{ datagrams, bytes atomic.Uint64 }

@@ -68,8 +68,11 @@ type PortMapConfig struct {
 	// PCP nonce of its mapping (pmp.Config.StateDir, file
 	// pmp-nonces.json, 0600), so that a run after a crash renews the
 	// crashed run's mapping instead of being refused for it
-	// (ErrPortRefused). If empty, PMP.StateDir applies; if that is empty
-	// too, nothing outlives the process.
+	// (ErrPortRefused), and the UniqueID of its UPnP IPv6 pinhole
+	// (upnp.Config.StateDir, file upnp-pinholes.json), so that a run after a
+	// crash deletes the crashed run's pinhole. If empty, PMP.StateDir and
+	// UPnP.StateDir apply; where those are empty too, nothing outlives the
+	// process.
 	StateDir string
 
 	// Logger receives logs. If nil, nothing is logged.
@@ -274,6 +277,9 @@ func (p *PortMap) buildMappers() ([]PortMapper, error) {
 		}
 		if uc.Logger == nil {
 			uc.Logger = p.cfg.Logger
+		}
+		if uc.StateDir == "" {
+			uc.StateDir = p.cfg.StateDir
 		}
 		out = append(out, newUPnPMapper(uc, p.cfg.Description, p.cfg.rediscover(), p.now, p.log))
 	}

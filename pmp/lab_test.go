@@ -10,7 +10,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -208,7 +207,7 @@ func TestLabPinhole(t *testing.T) {
 			dst := netip.AddrPortFrom(s.HostIP6, uint16(port))
 			// The control: without a pinhole the firewall drops the
 			// internet's datagram to a serving host.
-			probeClosed(t, l, s, transport, dst)
+			s.ExpectClosed6(t, transport, dst)
 			p := l.StartHelper(s.Host, "map", s.GatewayIP6.String(), "auto", transport, s.HostIP6.String(), strconv.Itoa(port))
 			mapped := waitEvent(t, p, "mapped")
 			if mapped.Event != "mapped" {
@@ -225,7 +224,7 @@ func TestLabPinhole(t *testing.T) {
 				t.Fatalf("internet to %v through the pinhole: %v", dst, err)
 			}
 			rules, err := s.Rules()
-			if err != nil || !strings.Contains(rules, pinholeRule(dst)) {
+			if err != nil || !strings.Contains(rules, netlab.PinholeRule(dst)) {
 				t.Fatalf("router rules lack the pinhole for %v (%v):\n%s", dst, err, rules)
 			}
 			_ = p.Signal(15)
@@ -240,42 +239,19 @@ func TestLabPinhole(t *testing.T) {
 			}
 			t.Logf("deletion: %s %s", e.Event, e.Error)
 			rules, _ = s.Rules()
-			for i := 0; e.Event == "shortened" && strings.Contains(rules, pinholeRule(dst)) && i < 100; i++ {
+			for i := 0; e.Event == "shortened" && strings.Contains(rules, netlab.PinholeRule(dst)) && i < 100; i++ {
 				// miniupnpd 2.3.1 refuses the deletion; the shortened
 				// pinhole expires by itself (MinLifetime).
 				time.Sleep(200 * time.Millisecond)
 				rules, _ = s.Rules()
 			}
-			if strings.Contains(rules, pinholeRule(dst)) {
+			if strings.Contains(rules, netlab.PinholeRule(dst)) {
 				t.Fatalf("router still holds the pinhole after deletion:\n%s", rules)
 			}
-			probeClosed(t, l, s, transport, dst)
+			s.ExpectClosed6(t, transport, dst)
 			if out := p.Output(); strings.Contains(out, "natpmp") {
 				t.Fatalf("NAT-PMP asked over IPv6:\n%s", out)
 			}
 		})
-	}
-}
-
-// pinholeRule is how nft prints miniupnpd's match on a pinhole's internal
-// address and port (a raw payload match on the IPv6 destination).
-func pinholeRule(a netip.AddrPort) string {
-	return fmt.Sprintf("dport %d @nh,192,128 0x%x ", a.Port(), a.Addr().As16())
-}
-
-// probeClosed fails t unless an echo server on the site's host at dst,
-// serving now, is unreachable from the internet: the firewall drops it.
-func probeClosed(t *testing.T, l *netlab.Lab, s *netlab.Site, transport string, dst netip.AddrPort) {
-	t.Helper()
-	var echo io.Closer
-	if err := s.Host.Do(func() (err error) {
-		echo, err = netlab.ServeEcho(transport+"6", dst.Port())
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer echo.Close()
-	if err := l.Internet.ProbeEcho(transport, dst); err == nil {
-		t.Fatalf("the internet reached %v without a pinhole: the firewall lets everything in", dst)
 	}
 }

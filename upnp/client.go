@@ -13,7 +13,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/huin/goupnp/dcps/internetgateway2"
 	"github.com/huin/goupnp/soap"
+	"github.com/nodeconn/natx/internal/ledger"
 )
 
 // Client talks to one gateway's WAN connection service. Its methods are safe
@@ -24,7 +26,9 @@ type Client struct {
 	log      *slog.Logger
 	http     *httpClient
 	svc      wanService
+	fw       *internetgateway2.WANIPv6FirewallControl1 // nil: no pinholes
 	location *url.URL
+	pinholes *ledger.Ledger // UniqueIDs of the pinholes held (Config.StateDir)
 
 	life   context.Context // cancelled by Close; aborts calls in flight
 	cancel context.CancelFunc
@@ -36,6 +40,8 @@ type Client struct {
 	noAddAny      bool               // AddAnyPortMapping is not implemented after all
 	active        map[string]Mapping // mappings we made and not deleted, by key()
 	addr          *pendingAddr       // the latest external address asked for alongside other calls
+	holes         map[string]Pinhole // pinholes we made and did not delete, by key()
+	swept         bool               // the ledger's stale pinholes were looked for
 }
 
 // newClient fetches the description behind ans and picks its service.
@@ -58,22 +64,43 @@ func newClient(ctx context.Context, cfg Config, gw netip.Addr, h *httpClient, an
 	}
 	c := &Client{
 		cfg: cfg, gw: gw, log: log, http: h, svc: svcs[0], location: ans.Location,
-		active: make(map[string]Mapping),
+		fw: h.resolveFirewall(root, ans.Location), active: make(map[string]Mapping),
+		holes: make(map[string]Pinhole),
+	}
+	if c.pinholes, err = ledger.Open(cfg.StateDir, "upnp-pinholes.json", nil); err != nil {
+		if c.pinholes == nil {
+			return nil, fmt.Errorf("upnp: StateDir: %w", err)
+		}
+		log.Warn("upnp: pinhole ledger unreadable; it will be replaced", "err", err)
 	}
 	c.life, c.cancel = context.WithCancel(context.Background())
 	if len(svcs) > 1 {
-		// Routers often list a WANPPPConnection and a WANIPConnection of which
-		// only one is connected: take the first, in preference order, that
-		// reports a valid external address.
-		for _, s := range svcs {
-			c.svc = s
-			if a, err := c.externalAddr(ctx); err == nil && a.IsValid() && !a.IsUnspecified() {
-				break
-			}
-			c.svc = svcs[0]
-		}
+		c.svc = chooseService(ctx, c, svcs)
 	}
 	return c, nil
+}
+
+// chooseService picks, among several services (resolveServices' order,
+// one per control URL), the first that reports a valid external address:
+// routers often list a WANPPPConnection and a WANIPConnection of which only
+// one is connected. Each is asked once; the chosen one's answer serves the
+// first mapping (it is the question AddMapping asks, see addrReuse). When
+// none reports an address the first is used: an empty IPv4 address is what
+// a working gateway behind a carrier NAT may say (issue 14's facts), not a
+// sign that the service is unusable.
+func chooseService(ctx context.Context, c *Client, svcs []wanService) wanService {
+	for _, s := range svcs {
+		c.svc = s
+		a, err := c.externalAddr(ctx)
+		c.log.Debug("upnp: service probed", "service", s.urn, "addr", a, "err", err)
+		if err == nil && a.IsValid() && !a.IsUnspecified() {
+			p := &pendingAddr{done: make(chan struct{}), addr: a, at: time.Now()}
+			close(p.done)
+			c.addr = p
+			return s
+		}
+	}
+	return svcs[0]
 }
 
 // Service returns the URN of the WAN connection service in use, e.g.
@@ -90,8 +117,8 @@ func (c *Client) Location() string { return c.location.String() }
 // gateway: the only internal client AddMapping accepts.
 func (c *Client) LocalAddr() netip.Addr { return c.http.localAddr() }
 
-// Close deletes, best effort, every mapping this Client made and did not
-// delete (including permanent ones), within Config.RequestTimeout in all,
+// Close deletes, best effort, every mapping and pinhole this Client made
+// and did not delete (including permanent mappings), within Config.RequestTimeout in all,
 // and aborts calls in flight. It is idempotent; later calls return nil. It
 // returns the deletion errors, if any.
 func (c *Client) Close() error {
@@ -110,12 +137,21 @@ func (c *Client) Close() error {
 	for _, m := range c.active {
 		todo = append(todo, m)
 	}
+	holes := make([]Pinhole, 0, len(c.holes))
+	for _, p := range c.holes {
+		holes = append(holes, p)
+	}
 	c.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.requestTimeout())
 	defer cancel()
 	var errs []error
 	for _, m := range todo {
 		if err := c.deleteMapping(ctx, m); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, p := range holes {
+		if err := c.deletePinhole(ctx, p); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -89,6 +89,14 @@ type Config struct {
 	// action) and the deletions done by Close. If zero, 3 s.
 	RequestTimeout time.Duration
 
+	// StateDir, if not empty, is a directory where the Client remembers
+	// the UniqueID of each IPv6 pinhole it holds (file upnp-pinholes.json,
+	// mode 0600, internal/ledger), with its expiry and this process's id:
+	// the firewall service cannot list pinholes, so the first AddPinhole
+	// of a later run deletes those a process that is gone left on the same
+	// gateway (see AddPinhole). If empty, nothing outlives the process.
+	StateDir string
+
 	// Logger receives debug and warning records. If nil, nothing is logged.
 	Logger *slog.Logger
 }

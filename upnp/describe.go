@@ -51,8 +51,11 @@ type wanService struct {
 	any  anyMapper // nil unless WANIPConnection:2
 }
 
-// serviceOrder is the preference among WAN connection services.
-var serviceOrder = [...]string{urnWANIP2, urnWANIP1, urnPPP1}
+// serviceOrder is the preference among WAN connection services: the UPnP
+// Forum's, newest first, then the DSL Forum's of the same name. Services of
+// one type are taken in document order (depth first), so the order of a
+// description's services is always the same.
+var serviceOrder = [...]string{urnWANIP2, urnWANIP1, urnPPP1, urnLegacyIP1, urnLegacyPPP1}
 
 // fetchRoot GETs the description at loc and decodes it.
 func (h *httpClient) fetchRoot(ctx context.Context, loc *url.URL) (*goupnp.RootDevice, error) {
@@ -133,9 +136,29 @@ func (l *latin1Reader) Read(p []byte) (int, error) {
 	return out, err
 }
 
+// resolveFirewall returns the gateway's IPv6 firewall control service
+// (IGD:2), nil if it has none on the gateway. resolveServices must have set
+// the URL base.
+func (h *httpClient) resolveFirewall(root *goupnp.RootDevice, loc *url.URL) *internetgateway2.WANIPv6FirewallControl1 {
+	for _, s := range root.Device.FindService(urnFirewall1) {
+		if !s.ControlURL.Ok || len(s.ControlURL.Str) > maxLocationLen || checkPinned(&s.ControlURL.URL, h.gw) != nil {
+			continue
+		}
+		return &internetgateway2.WANIPv6FirewallControl1{ServiceClient: goupnp.ServiceClient{
+			SOAPClient: &soap.SOAPClient{EndpointURL: s.ControlURL.URL, HTTPClient: *h.client},
+			RootDevice: root,
+			Location:   loc,
+			Service:    s,
+		}}
+	}
+	return nil
+}
+
 // resolveServices sets the URL base of root (its URLBase, else loc) and
 // returns the WAN connection services whose control URL is on the gateway,
-// in order of preference. rejected counts services refused by that rule.
+// in order of preference, each control URL once (a device that lists one
+// endpoint under two types is asked under the preferred one only).
+// rejected counts services refused by the gateway rule.
 func (h *httpClient) resolveServices(root *goupnp.RootDevice, loc *url.URL) (svcs []wanService, rejected int, err error) {
 	base := loc
 	if s := strings.TrimSpace(root.URLBaseStr); s != "" {
@@ -144,6 +167,7 @@ func (h *httpClient) resolveServices(root *goupnp.RootDevice, loc *url.URL) (svc
 		}
 	}
 	root.SetURLBase(base)
+	endpoints := make(map[string]bool)
 	for _, urn := range serviceOrder {
 		for _, s := range root.Device.FindService(urn) {
 			if !s.ControlURL.Ok || len(s.ControlURL.Str) > maxLocationLen {
@@ -154,6 +178,10 @@ func (h *httpClient) resolveServices(root *goupnp.RootDevice, loc *url.URL) (svc
 				rejected++
 				continue
 			}
+			if endpoints[s.ControlURL.URL.String()] {
+				continue
+			}
+			endpoints[s.ControlURL.URL.String()] = true
 			sc := goupnp.ServiceClient{
 				SOAPClient: &soap.SOAPClient{EndpointURL: s.ControlURL.URL, HTTPClient: *h.client},
 				RootDevice: root,
@@ -169,6 +197,8 @@ func (h *httpClient) resolveServices(root *goupnp.RootDevice, loc *url.URL) (svc
 				ws.conn = &internetgateway2.WANIPConnection1{ServiceClient: sc}
 			case urnPPP1:
 				ws.conn = &internetgateway2.WANPPPConnection1{ServiceClient: sc}
+			case urnLegacyIP1, urnLegacyPPP1:
+				ws.conn = &legacyConn{soap: sc.SOAPClient, urn: urn}
 			}
 			svcs = append(svcs, ws)
 		}

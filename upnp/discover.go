@@ -22,12 +22,24 @@ import (
 // rounds: every target, unicast and multicast.
 var resendAfter = [...]time.Duration{0, 100 * time.Millisecond, 300 * time.Millisecond, 800 * time.Millisecond}
 
+// unusableSettle is how long Discover waits for another LOCATION once the
+// gateway has answered and every description it pointed to was unusable
+// (no WAN connection service, an unsafe control URL, a description that
+// cannot be read): counted from the later of the last new LOCATION and the
+// first full search round (resendAfter[1]), by which time the gateway has
+// been asked for every search target and answers at once to unicast
+// searches. A router whose only description is unusable then ends
+// discovery with the reason, instead of letting it wait out SearchTimeout.
+const unusableSettle = 300 * time.Millisecond
+
 // Discover finds the UPnP Internet Gateway Device on the default gateway and
 // returns a Client for it. It sends M-SEARCH unicast to the gateway (and
 // multicast, see Config.DisableMulticast), vets each answer as it arrives,
 // and returns as soon as one description holds a usable WAN connection
 // service, without waiting out the search window. It fails with
-// ErrNoGateway when none is found within Config.SearchTimeout or ctx, and
+// ErrNoGateway when none is found within Config.SearchTimeout or ctx (or
+// sooner, wrapping the reason, when every description the gateway pointed
+// to was unusable and no other LOCATION came; see unusableSettle), and
 // at once, wrapping syscall.ECONNREFUSED, when Config.FailFastOnRefusal is
 // set and the gateway refuses the unicast search.
 //
@@ -55,6 +67,7 @@ func Discover(ctx context.Context, cfg Config) (*Client, error) {
 	defer timer.Stop()
 	sent := 0
 	seen := make(map[string]bool)
+	var lastNew time.Time // when the last new LOCATION was found unusable
 	var lastErr error
 	for {
 		now := time.Now()
@@ -75,7 +88,19 @@ func Discover(ctx context.Context, cfg Config) (*Client, error) {
 		}
 		wake := answerBy
 		if len(seen) > 0 {
-			wake = start.Add(cfg.searchTimeout())
+			// Every LOCATION seen so far was unusable (a usable one returns).
+			giveUp := start.Add(resendAfter[1])
+			if lastNew.After(giveUp) {
+				giveUp = lastNew
+			}
+			giveUp = giveUp.Add(unusableSettle)
+			if !now.Before(giveUp) {
+				log.Debug("upnp: every description of the gateway is unusable", "err", lastErr,
+					"elapsed", time.Since(start))
+				lastErr = fmt.Errorf("%w (every description the gateway gave is unusable)", lastErr)
+				break
+			}
+			wake = giveUp
 		}
 		if sent < len(resendAfter) && start.Add(resendAfter[sent]).Before(wake) {
 			wake = start.Add(resendAfter[sent])
@@ -115,14 +140,27 @@ func Discover(ctx context.Context, cfg Config) (*Client, error) {
 		}
 		seen[key] = true
 		log.Debug("upnp: SSDP answer", "location", key, "elapsed", time.Since(start))
-		c, err := newClient(ctx, cfg, gw, h, ans, log)
+		hc := h
+		if ans.Pin.IsValid() {
+			hc = newHTTPClient(ans.Pin, cfg.Net, cfg.requestTimeout())
+			hc.onLink = true
+			log.Debug("upnp: gateway serves UPnP on its LAN address", "addr", ans.Pin)
+		}
+		c, err := newClient(ctx, cfg, gw, hc, ans, log)
 		if err != nil {
+			if hc != h {
+				hc.close()
+			}
 			log.Debug("upnp: gateway answer not usable", "location", key, "err", err)
 			lastErr = err
+			lastNew = time.Now() // the settle counts from the verdict: answers queued meanwhile are read
 			continue
 		}
 		log.Debug("upnp: gateway found", "location", key, "service", c.svc.urn,
 			"elapsed", time.Since(start))
+		if hc != h {
+			h.close()
+		}
 		return c, nil
 	}
 	h.close()

@@ -58,6 +58,8 @@ type httpClient struct {
 
 	mu    sync.Mutex
 	local netip.Addr // our address on the last connection to the gateway
+
+	onLink bool // a connection's two ends must share their /64 (routerAlias)
 }
 
 func newHTTPClient(gw netip.Addr, n transport.Net, timeout time.Duration) *httpClient {
@@ -102,14 +104,32 @@ func (h *httpClient) dial(ctx context.Context, network, addr string) (net.Conn, 
 		recordErr(ctx, err) // goupnp would flatten it to a string
 		return nil, err
 	}
+	var local netip.Addr
 	if la, ok := c.LocalAddr().(*net.TCPAddr); ok {
-		if a, ok := netip.AddrFromSlice(la.IP); ok {
-			h.mu.Lock()
-			h.local = a.Unmap()
-			h.mu.Unlock()
-		}
+		local, _ = netip.AddrFromSlice(la.IP)
+		local = local.Unmap()
+	}
+	if h.onLink && !sameLink(local, h.gw) {
+		c.Close()
+		err := fmt.Errorf("%w: %v is not on our link (we are %v)", ErrUnsafeLocation, h.gw, local)
+		recordErr(ctx, err)
+		return nil, err
+	}
+	if local.IsValid() {
+		h.mu.Lock()
+		h.local = local
+		h.mu.Unlock()
 	}
 	return c, nil
+}
+
+// sameLink reports whether two IPv6 addresses share their /64.
+func sameLink(a, b netip.Addr) bool {
+	if !a.Is6() || !b.Is6() {
+		return false
+	}
+	p, err := a.WithZone("").Prefix(64)
+	return err == nil && p.Contains(b.WithZone(""))
 }
 
 func (h *httpClient) localAddr() netip.Addr {

@@ -19,7 +19,7 @@ import (
 	"github.com/nodeconn/natx/upnp"
 )
 
-var labHelpers = map[string]netlab.HelperFunc{"map": mapHelper}
+var labHelpers = map[string]netlab.HelperFunc{"map": mapHelper, "pinhole": pinholeHelper}
 
 func TestNetlabHelper(t *testing.T) { netlab.Helper(t, labHelpers) }
 
@@ -73,6 +73,47 @@ func mapHelper(args []string) error {
 	defer dcancel()
 	if err := c.DeleteMapping(dctx, r); err != nil {
 		emit(labEvent{Event: "error", Error: "delete: " + err.Error()})
+		return nil
+	}
+	emit(labEvent{Event: "removed"})
+	return nil
+}
+
+// pinholeHelper args: gateway, transport, port, state directory. It opens
+// a pinhole for its own IPv6 address (unspecified: the client's address
+// towards the gateway), updates it once, serves an echo on the port, and
+// closes the client on SIGTERM (Close deletes the pinhole).
+func pinholeHelper(args []string) error {
+	gw := netip.MustParseAddr(args[0])
+	transport := args[1]
+	port, _ := strconv.Atoi(args[2])
+	echo, err := netlab.ServeEcho(transport+"6", uint16(port))
+	if err != nil {
+		return err
+	}
+	defer echo.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := upnp.Discover(ctx, upnp.Config{Gateway: gw, StateDir: args[3]})
+	if err != nil {
+		emit(labEvent{Event: "error", Error: "discover: " + err.Error()})
+		return nil
+	}
+	defer c.Close()
+	p, err := c.AddPinhole(ctx, transport, netip.AddrPortFrom(netip.Addr{}, uint16(port)), 600*time.Second)
+	if err != nil {
+		emit(labEvent{Event: "error", Error: "pinhole: " + err.Error()})
+		return nil
+	}
+	emit(labEvent{Event: "mapped", External: p.Internal, Lifetime: int(p.Lifetime.Seconds())})
+	if p, err = c.UpdatePinhole(ctx, p, 900*time.Second); err != nil {
+		emit(labEvent{Event: "error", Error: "update: " + err.Error()})
+		return nil
+	}
+	emit(labEvent{Event: "renewed", External: p.Internal, Lifetime: int(p.Lifetime.Seconds())})
+	netlab.WaitForSignal()
+	if err := c.Close(); err != nil {
+		emit(labEvent{Event: "error", Error: "close: " + err.Error()})
 		return nil
 	}
 	emit(labEvent{Event: "removed"})
@@ -164,4 +205,79 @@ func TestLabCarrierNAT(t *testing.T) {
 			_ = p.Wait()
 		})
 	}
+}
+
+// TestLabUPnPPinhole: on a DualStack site, the host finds miniupnpd over
+// IPv6 (unicast SSDP to the router's link-local address, fe80::1%eth0, as
+// router advertisements set it) and opens an IGD:2 pinhole for its global
+// address: the internet reaches the host through it with an unsolicited
+// IPv6 datagram, and after Close the router's ruleset holds none of it and
+// the internet is dropped again. Then a helper killed with SIGKILL leaves
+// its pinhole, and the next run with the same StateDir deletes it before
+// opening its own.
+func TestLabUPnPPinhole(t *testing.T) {
+	t.Parallel()
+	l := netlab.New(t)
+	s := l.AddSite(netlab.DualStack)
+	s.StartMiniupnpd(netlab.MiniupnpdOptions{})
+	state := t.TempDir()
+	for i, transport := range []string{"udp", "tcp"} {
+		port := 24000 + i
+		t.Run(transport, func(t *testing.T) {
+			dst := netip.AddrPortFrom(s.HostIP6, uint16(port))
+			s.ExpectClosed6(t, transport, dst)
+			p := l.StartHelper(s.Host, "pinhole", s.GatewayIP6.String(), transport, strconv.Itoa(port), state)
+			mapped := waitEvent(t, p, "mapped")
+			if mapped.Event != "mapped" {
+				t.Fatalf("pinhole failed: %s\n%s", mapped.Error, p.Output())
+			}
+			if renewed := waitEvent(t, p, "renewed"); renewed.Event != "renewed" {
+				t.Fatalf("update failed: %s", renewed.Error)
+			}
+			if mapped.External != dst {
+				t.Fatalf("pinhole for %v, want %v", mapped.External, dst)
+			}
+			if err := l.Internet.ProbeEcho(transport, dst); err != nil {
+				t.Fatalf("internet to %v through the pinhole: %v", dst, err)
+			}
+			if rules, err := s.Rules(); err != nil || !strings.Contains(rules, netlab.PinholeRule(dst)) {
+				t.Fatalf("router rules lack the pinhole for %v (%v):\n%s", dst, err, rules)
+			}
+			_ = p.Signal(15)
+			if err := p.Wait(); err != nil {
+				t.Fatalf("helper: %v\n%s", err, p.Output())
+			}
+			if e := waitEvent(t, p, "removed"); e.Event != "removed" {
+				t.Fatalf("deletion failed: %s", e.Error)
+			}
+			if rules, _ := s.Rules(); strings.Contains(rules, netlab.PinholeRule(dst)) {
+				t.Fatalf("router still holds the pinhole after Close:\n%s", rules)
+			}
+			s.ExpectClosed6(t, transport, dst)
+		})
+	}
+	t.Run("kill-9", func(t *testing.T) {
+		dst := netip.AddrPortFrom(s.HostIP6, 24010)
+		p := l.StartHelper(s.Host, "pinhole", s.GatewayIP6.String(), "udp", "24010", state)
+		if e := waitEvent(t, p, "renewed"); e.Event != "renewed" {
+			t.Fatalf("pinhole failed: %s", e.Error)
+		}
+		_ = p.Signal(9)
+		_ = p.Wait()
+		if rules, _ := s.Rules(); !strings.Contains(rules, netlab.PinholeRule(dst)) {
+			t.Fatalf("the killed helper's pinhole is not on the router:\n%s", rules)
+		}
+		next := l.StartHelper(s.Host, "pinhole", s.GatewayIP6.String(), "udp", "24011", state)
+		if e := waitEvent(t, next, "renewed"); e.Event != "renewed" {
+			t.Fatalf("pinhole failed: %s", e.Error)
+		}
+		if rules, _ := s.Rules(); strings.Contains(rules, netlab.PinholeRule(dst)) {
+			t.Fatalf("the killed helper's pinhole survived the next run:\n%s", rules)
+		}
+		_ = next.Signal(15)
+		_ = next.Wait()
+		if e := waitEvent(t, next, "removed"); e.Event != "removed" {
+			t.Fatalf("deletion failed: %s", e.Error)
+		}
+	})
 }

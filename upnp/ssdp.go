@@ -20,6 +20,15 @@ const (
 	urnWANIP1 = "urn:schemas-upnp-org:service:WANIPConnection:1"
 	urnWANIP2 = "urn:schemas-upnp-org:service:WANIPConnection:2"
 	urnPPP1   = "urn:schemas-upnp-org:service:WANPPPConnection:1"
+	// urnFirewall1 is IGD:2's IPv6 firewall control (pinholes).
+	urnFirewall1 = "urn:schemas-upnp-org:service:WANIPv6FirewallControl:1"
+
+	// The TR-064 era's types (DSL Forum), offered alone by some routers
+	// (Huawei HG531, AVM FRITZ!Box's TR-064 description; see
+	// upnptest/testdata/routers).
+	urnLegacyIGD1 = "urn:dslforum-org:device:InternetGatewayDevice:1"
+	urnLegacyIP1  = "urn:dslforum-org:service:WANIPConnection:1"
+	urnLegacyPPP1 = "urn:dslforum-org:service:WANPPPConnection:1"
 
 	ssdpMulticastAddr = "239.255.255.250"
 )
@@ -32,13 +41,15 @@ const (
 // several. Measured against miniupnpd 2.3.1: one unicast search is answered
 // after 51 ms, six (three targets, unicast and multicast) after 80 to 120
 // ms, and while answers are pending its HTTP server is slower too
-// (docs/upnp.md).
-var searchTargets = [...]string{urnIGD1, urnIGD2, urnWANIP1}
+// (docs/upnp.md). The DSL Forum's device type comes last: a router whose
+// root device is of that type need not answer the others.
+var searchTargets = [...]string{urnIGD1, urnIGD2, urnWANIP1, urnLegacyIGD1}
 
 // acceptedST reports whether an answer's ST is one we could use.
 func acceptedST(st string) bool {
 	switch st {
-	case urnIGD1, urnIGD2, urnWANIP1, urnWANIP2, urnPPP1, "upnp:rootdevice":
+	case urnIGD1, urnIGD2, urnWANIP1, urnWANIP2, urnPPP1, "upnp:rootdevice",
+		urnLegacyIGD1, urnLegacyIP1, urnLegacyPPP1:
 		return true
 	}
 	return false
@@ -63,7 +74,8 @@ func mSearch(host, st string, mx int) []byte {
 type ssdpAnswer struct {
 	ST       string
 	USN      string
-	Location *url.URL // passed checkLocation
+	Location *url.URL   // passed checkLocation
+	Pin      netip.Addr // valid: the gateway's alias HTTP is pinned to (routerAlias)
 }
 
 // parseSSDPAnswer parses and vets one datagram received from src. It returns
@@ -96,10 +108,42 @@ func parseSSDPAnswer(b []byte, src netip.AddrPort, gw netip.Addr) (ssdpAnswer, e
 		return ssdpAnswer{}, fmt.Errorf("ssdp: %d LOCATION headers", len(locs))
 	}
 	u, err := checkLocation(strings.TrimSpace(locs[0]), gw)
+	var pin netip.Addr
 	if err != nil {
-		return ssdpAnswer{}, err
+		// A link-local IPv6 gateway may name its global LAN address
+		// (miniupnpd does): see routerAlias.
+		if pin = routerAlias(strings.TrimSpace(locs[0]), gw); !pin.IsValid() {
+			return ssdpAnswer{}, err
+		}
+		if u, err = checkLocation(strings.TrimSpace(locs[0]), pin); err != nil {
+			return ssdpAnswer{}, err
+		}
 	}
-	return ssdpAnswer{ST: strings.TrimSpace(st[0]), USN: resp.Header.Get("Usn"), Location: u}, nil
+	return ssdpAnswer{ST: strings.TrimSpace(st[0]), USN: resp.Header.Get("Usn"), Location: u, Pin: pin}, nil
+}
+
+// routerAlias returns the host of loc when gw is a link-local IPv6
+// gateway and that host is a global unicast IPv6 address (no zone, not
+// IPv4-mapped): the address the router serves UPnP on for its LAN, which
+// an IPv6 pinhole needs (the service opens only the requester's own
+// address, so the requests must leave from our global address, which the
+// kernel picks towards a global destination, never towards fe80::).
+// HTTP is then pinned to that one address, and a connection is kept only
+// if its two ends share their /64 (httpClient.onLink): the router is on
+// our link. Anything else is the invalid Addr.
+func routerAlias(loc string, gw netip.Addr) netip.Addr {
+	if !gw.Is6() || !gw.IsLinkLocalUnicast() || len(loc) > maxLocationLen {
+		return netip.Addr{}
+	}
+	u, err := url.Parse(loc)
+	if err != nil {
+		return netip.Addr{}
+	}
+	a, err := netip.ParseAddr(u.Hostname())
+	if err != nil || !a.Is6() || a.Is4In6() || a.Zone() != "" || !a.IsGlobalUnicast() || a.IsLinkLocalUnicast() {
+		return netip.Addr{}
+	}
+	return a
 }
 
 // checkLocation applies the URL safety rule to a LOCATION (or, through

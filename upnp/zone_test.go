@@ -9,6 +9,7 @@ package upnp
 import (
 	"context"
 	"errors"
+	"net"
 	"net/netip"
 	"testing"
 	"time"
@@ -60,11 +61,15 @@ func TestLocationZone(t *testing.T) {
 		"http://[fe80::1%25eth1]:5000/rootDesc.xml", // the same address on another link
 		"http://[fe80::1]:5000/rootDesc.xml",        // no zone
 		"http://[fe80::2%25eth0]:5000/rootDesc.xml", // another host on the link
-		"http://[2a07:7:1::1]:5000/rootDesc.xml",    // the router's global address: not provably the gateway
 	} {
 		if a, err := parseSSDPAnswer(answer(loc), from, gw); !errors.Is(err, ErrUnsafeLocation) {
 			t.Errorf("LOCATION %s: took %v (err %v), want ErrUnsafeLocation", loc, a.Location, err)
 		}
+	}
+	// The router's global address is taken, pinned, as an alias that must
+	// prove to be on our link (TestRouterAlias).
+	if a, err := parseSSDPAnswer(answer("http://[2a07:7:1::1]:5000/rootDesc.xml"), from, gw); err != nil || !a.Pin.IsValid() {
+		t.Errorf("the router's global LAN address: %v, pin %v", err, a.Pin)
 	}
 	if _, err := parseSSDPAnswer(answer("http://[fe80::1%25eth0]:5000/x"), netip.MustParseAddrPort("[fe80::1%eth1]:1900"), gw); err == nil {
 		t.Error("an answer from fe80::1 on another interface was taken")
@@ -100,5 +105,80 @@ func TestDiscoverIPv6(t *testing.T) {
 	}
 	if err := c.DeleteMapping(ctx, m); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestRouterAlias: a link-local IPv6 gateway may name its global LAN
+// address in LOCATION (miniupnpd does); nothing else is accepted as an
+// alias, and a connection to the alias must stay on our /64.
+//
+// Mutations caught: routerAlias accepting any gateway (the global gateway
+// case), a link-local or IPv4-mapped alias; sameLink always true.
+func TestRouterAlias(t *testing.T) {
+	ll := netip.MustParseAddr("fe80::1%eth0")
+	for _, tt := range []struct {
+		loc  string
+		gw   netip.Addr
+		want string
+	}{
+		{"http://[2a07:7:1::1]:35251/rootDesc.xml", ll, "2a07:7:1::1"},
+		{"http://[2a07:7:1::1]:35251/rootDesc.xml", netip.MustParseAddr("2a07:7:1::2"), ""},
+		{"http://[2a07:7:1::1]:35251/rootDesc.xml", netip.MustParseAddr("192.168.1.1"), ""},
+		{"http://[fe80::9%25eth0]:1/x", ll, ""},
+		{"http://[fe80::9]:1/x", ll, ""},
+		{"http://[::ffff:192.168.1.1]:1/x", ll, ""},
+		{"http://[ff02::1]:1/x", ll, ""},
+		{"http://[::1]:1/x", ll, ""},
+		{"http://router.lan:1/x", ll, ""},
+	} {
+		got := routerAlias(tt.loc, tt.gw)
+		if (tt.want == "" && got.IsValid()) || (tt.want != "" && got != netip.MustParseAddr(tt.want)) {
+			t.Errorf("routerAlias(%s, %v) = %v, want %q", tt.loc, tt.gw, got, tt.want)
+		}
+	}
+	from := netip.AddrPortFrom(ll, 1900)
+	ans, err := parseSSDPAnswer([]byte("HTTP/1.1 200 OK\r\nST: "+urnIGD1+"\r\nLOCATION: http://[2a07:7:1::1]:35251/rootDesc.xml\r\n\r\n"), from, ll)
+	if err != nil || ans.Pin != netip.MustParseAddr("2a07:7:1::1") {
+		t.Fatalf("answer %+v, %v", ans, err)
+	}
+	for _, tt := range []struct {
+		a, b string
+		want bool
+	}{
+		{"2a07:7:1::2", "2a07:7:1::1", true},
+		{"2a07:7:2::2", "2a07:7:1::1", false},
+		{"fe80::2", "2a07:7:1::1", false},
+		{"192.168.1.2", "192.168.1.1", false},
+	} {
+		if got := sameLink(netip.MustParseAddr(tt.a), netip.MustParseAddr(tt.b)); got != tt.want {
+			t.Errorf("sameLink(%s, %s) = %v", tt.a, tt.b, got)
+		}
+	}
+}
+
+// TestOnLinkDial: an HTTP client pinned to a router alias drops a
+// connection whose ends do not share a /64 (here IPv4 loopback: no /64
+// at all).
+//
+// Mutation caught: dial not checking onLink.
+func TestOnLinkDial(t *testing.T) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	h := newHTTPClient(netip.MustParseAddr("127.0.0.1"), nil, time.Second)
+	defer h.close()
+	if c, err := h.dial(context.Background(), "tcp", ln.Addr().String()); err != nil {
+		t.Fatalf("plain pin: %v", err)
+	} else {
+		c.Close()
+	}
+	h.onLink = true
+	if c, err := h.dial(context.Background(), "tcp", ln.Addr().String()); !errors.Is(err, ErrUnsafeLocation) {
+		if c != nil {
+			c.Close()
+		}
+		t.Fatalf("onLink: err %v, want ErrUnsafeLocation", err)
 	}
 }

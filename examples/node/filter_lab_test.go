@@ -95,7 +95,7 @@ func runFilterPair(t *testing.T, l *netlab.Lab, coturn *netlab.Coturn, rv string
 // Mutations: natx's automatic transport made UDP-only (tries() returning
 // only the UDP attempt) — the filtered node's ready says unreachable with
 // no addresses, and PolicyFilter-EIM fails on ready and on connected;
-// without relayBothRun (natx/path_relay.go: one side owns the relay, as
+// without relayBothRun (natx/peerconn_relay.go: one side owns the relay, as
 // before) PolicyFilter-PolicyFilter fails: "the peer announced no public
 // address to permit".
 func TestLabPolicyFilterPlainTURN(t *testing.T) {
@@ -130,7 +130,7 @@ func TestLabPolicyFilterPlainTURN(t *testing.T) {
 //
 // Mutations: -turn-ca not applied (cliflag.TURNTLS returning before setting
 // the servers' TLS) — the system roots refuse the lab's certificate, no
-// relayed address comes and the test fails; natHint (natx/path_race.go)
+// relayed address comes and the test fails; natHint (natx/peerconn_race.go)
 // without the relay-over-TCP/TLS rule — the home side owns the relay, the
 // WebOnly side's hellos over UDP are dropped, "relay set-up timed out".
 func TestLabWebOnlyTURNS(t *testing.T) {

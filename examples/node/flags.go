@@ -24,6 +24,8 @@ type options struct {
 	// logLevel is natx's log level on stderr when logOn (-log).
 	logLevel slog.Level
 	logOn    bool
+	// keepalive is natx.Config.KeepaliveInterval (-keepalive).
+	keepalive time.Duration
 
 	id         string
 	addr       netip.Addr
@@ -71,6 +73,7 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.metrics, "metrics", "", "serve Prometheus metrics at http://ADDR/metrics (host:port; port 0 picks one, printed in a metrics line)")
 	fs.StringVar(&o.keyFile, "key", "", "file of the node's ed25519 key (made, mode 0600, if missing): the node registers and is dialled by its peer ID (the key's text form) and checks its peers' keys")
 	fs.DurationVar(&o.dialWait, "dial-timeout", 30*time.Second, "how long -dial may take, waiting for the peer to register included")
+	fs.DurationVar(&o.keepalive, "keepalive", 0, "interval of the STUN keepalive that holds the NAT binding and notices a new external address (default: from the measured binding lifetime, else 25s)")
 	fs.StringVar(&logLevel, "log", "off", "natx's log on stderr: off, error, warn, info or debug (never with secrets)")
 	if help, err := cliflag.Parse(fs, args, stderr); help || err != nil {
 		if help {
@@ -199,6 +202,8 @@ func (o options) config(stun []netip.AddrPort, onEvent func(natx.Event)) natx.Co
 		RelayMode:   o.relay,
 		OpenTimeout: o.timeout,
 		OnEvent:     onEvent,
+
+		KeepaliveInterval: o.keepalive,
 	}
 	cfg.Probe.TCP = o.stunTCP
 	if o.portmap == "off" {

@@ -115,3 +115,56 @@ func waitAfter(p *netlab.Process, off int, ok func(event) bool) (event, error) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestLabNodeWANRenumbered (issue 16): the provider renumbers the router's
+// WAN side under a running node (7.0.1.N becomes 7.0.1.100+N; the kernel
+// drops the masqueraded flows of the old address). Nothing changes on the
+// host, so only the node's STUN keepalive can notice: natx sees the new
+// external address, prints an addrs line of change network-changed with
+// "external", maps again, and the new mapping, on the new address, gets the
+// echo of an unsolicited datagram. The time from the renumbering to that
+// line is logged (the keepalive interval, 2 s here with -keepalive, bounds
+// it; docs/benchmarks.md).
+func TestLabNodeWANRenumbered(t *testing.T) {
+	t.Parallel()
+	l := netlab.New(t)
+	coturn := l.StartCoturn()
+	s := l.AddSite(netlab.EIM)
+	s.StartMiniupnpd(netlab.MiniupnpdOptions{})
+	turn := "turn:" + netlab.TURNUser + ":" + netlab.TURNPass + "@" + coturn.Addr().String()
+	p, e := startNode(t, l, s, "-stun", coturn.Addr().String(), "-turn", turn, "-timeout", "10s", "-port", "24800",
+		"-keepalive", "2s", "-log", "info")
+	if e.Event != "ready" {
+		t.Fatalf("got %+v\n%s", e, p.Output())
+	}
+	isMapped := func(a addr) bool { return a.Kind == "mapped" && a.Reach == "mapped" && a.Verified }
+	if !slices.ContainsFunc(e.Addrs, isMapped) {
+		if _, err := netlab.WaitJSON(p, 10*time.Second, func(e event) bool { return e.Event == "addrs" && e.Addr != nil && isMapped(*e.Addr) }); err != nil {
+			t.Fatalf("no verified mapping: %v\n%s", err, p.Output())
+		}
+	}
+	old := s.RouterWAN
+	renumbered := netip.AddrFrom4([4]byte{7, 0, 1, byte(100 + s.N)})
+	off := len(p.Output())
+	start := time.Now()
+	s.Router.MustExec("sysctl", "-qw", "net.ipv4.conf.wan.promote_secondaries=1")
+	s.Router.MustExec("ip", "addr", "add", renumbered.String()+"/16", "dev", "wan")
+	s.Router.MustExec("ip", "addr", "del", old.String()+"/16", "dev", "wan")
+	s.Router.MustExec("ip", "route", "replace", "default", "via", netlab.InternetGateway.String())
+	changed, err := waitAfter(p, off, func(e event) bool { return e.Event == "addrs" && e.Change == "network-changed" })
+	if err != nil || changed.Network == nil || !changed.Network.External {
+		t.Fatalf("no network-changed line with external (%v): %+v\n%s", err, changed, p.Output())
+	}
+	m, err := waitAfter(p, off, func(e event) bool {
+		return e.Event == "addrs" && e.Change != "addr-lost" && e.Addr != nil && isMapped(*e.Addr) &&
+			strings.HasPrefix(e.Addr.Addr, renumbered.String()+":")
+	})
+	if err != nil {
+		t.Fatalf("no verified mapping on %v (%v)\n%s", renumbered, err, p.Output())
+	}
+	t.Logf("WAN renumbered to %v: new verified mapping %s after %v", renumbered, m.Addr.Addr, time.Since(start))
+	if err := l.Internet.ProbeEcho("udp", netip.MustParseAddrPort(m.Addr.Addr)); err != nil {
+		t.Errorf("the new mapping %s gets no echo: %v", m.Addr.Addr, err)
+	}
+	stopNode(t, p)
+}

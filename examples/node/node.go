@@ -21,6 +21,7 @@ import (
 
 	"github.com/nodeconn/natx/holepunch"
 	"github.com/nodeconn/natx/holepunch/rendezvous"
+	"github.com/nodeconn/natx/internal/cliflag"
 	"github.com/nodeconn/natx/natx"
 )
 
@@ -60,7 +61,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	n := &node{o: o, out: out, stop: make(chan struct{}), logw: stderr}
 	if o.keyFile != "" {
-		if n.key, err = loadKey(o.keyFile); err != nil {
+		if n.key, err = cliflag.LoadKey(o.keyFile); err != nil {
 			out.fail(err)
 			return 1
 		}
@@ -165,7 +166,7 @@ func (n *node) onEvent(e natx.Event) {
 		ev.RelayError = e.Err.Error()
 	}
 	if e.Kind == natx.ListenerNetworkChanged {
-		ev.Network = &network{Addrs: e.Network.Addrs, Gateway: e.Network.Gateway, SleptS: e.Network.Slept.Seconds()}
+		ev.Network = &network{Addrs: e.Network.Addrs, Gateway: e.Network.Gateway, SleptS: e.Network.Slept.Seconds(), External: e.Network.External}
 	}
 	if e.Candidate.Addr.IsValid() { // a reachability change concerns no one candidate
 		a := toAddr(e.Candidate)

@@ -72,6 +72,9 @@ type network struct {
 	Addrs   bool    `json:"addrs"`
 	Gateway bool    `json:"gateway"`
 	SleptS  float64 `json:"slept_s"`
+	// External: the address the internet sees changed (the keepalive saw
+	// a new IP address).
+	External bool `json:"external"`
 }
 
 // kindName maps natx's candidate kinds onto the contract's.

@@ -7,6 +7,7 @@
 //
 //	portmap -port N [-proto udp|tcp] [-via auto|pcp|natpmp|upnp]
 //	        [-stun host[:port]] [-echo] [-gateway ADDR] [-lifetime 2h] [-timeout 10s]
+//	        [-answer-timeout 240ms]
 //
 // It prints one JSON line per event on stdout:
 //
@@ -33,6 +34,11 @@
 // is false, with the reason. With -echo, portmap also listens on the
 // internal port and echoes what arrives, so that the mapping can be tried
 // from outside.
+//
+// -answer-timeout is how long the gateway may take to answer one PCP or
+// NAT-PMP request (retransmissions included), or to give a first SSDP
+// answer, before portmap calls it silent: natx's 240 ms by default, which a
+// gateway daemon meets in milliseconds; more for a slow or overloaded one.
 //
 // -port is required; -stun takes a host name or address, with port 3478
 // unless it names one. -h prints the usage on stderr and exits 0. Every

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -233,28 +234,52 @@ func TestLabCarrierNAT(t *testing.T) {
 	})
 }
 
-// TestLabKillCycles: ten kill -9 / restart cycles of portmap leave at most
-// one of its mappings in the router's table (the deterministic description
-// and the same internal port let a new run take over the old entry).
+// TestLabKillCycles: for each protocol (and auto), ten kill -9 / restart
+// cycles of portmap: every restart maps, and the router holds at most one
+// of its mappings after each (PCP: the same internal port and miniupnpd's
+// handling of a new nonce; NAT-PMP: the same internal port; UPnP: the
+// deterministic description, by which a new run takes over the old entry),
+// none after a clean exit. It logs how long each restart took from the
+// program's start to its mapped line (median and worst): a figure for the
+// report, not an assertion.
+//
+// -answer-timeout 3s: with natx's default silence window (240 ms) this
+// test failed now and then on a loaded machine (load average 20 on 2
+// cores, with -race): "no answer from gateway: PCP, 249ms", NAT-PMP timed
+// out and no SSDP answer, all three at once, on a restart or on the
+// deletion at exit. Three protocols on three sockets of one process
+// silent at once is that process (miniupnpd, single-threaded) not
+// answering within 240 ms — not scheduled, or still busy with the
+// nftables work of the previous run's requests (natx/lab_bench_test.go
+// measured that overlap) — not a refusal (which is an answer) nor a lost
+// datagram; the same cycles pass when the machine is less loaded. The test is about what a kill -9 leaves on the gateway,
+// not about latency: it gives the gateway 3 s, and a gateway that refuses
+// (NOT_AUTHORIZED) or never answers still fails it.
 func TestLabKillCycles(t *testing.T) {
 	t.Parallel()
 	l := netlab.New(t)
 	s := l.AddSite(netlab.EIM)
-	s.StartMiniupnpd(netlab.MiniupnpdOptions{})
-	for _, via := range []string{"auto", "natpmp", "upnp"} {
+	m := s.StartMiniupnpd(netlab.MiniupnpdOptions{})
+	for _, via := range []string{"pcp", "natpmp", "upnp", "auto"} {
 		t.Run(via, func(t *testing.T) {
+			var took []time.Duration
 			for i := 0; i < 10; i++ {
-				p, e := startPortmap(t, l, s, "-port", "24400", "-via", via)
+				start := time.Now()
+				p, e := startPortmap(t, l, s, "-port", "24400", "-via", via, "-answer-timeout", "3s")
 				if e.Event != "mapped" {
-					t.Fatalf("cycle %d: %+v\n%s", i, e, p.Output())
+					t.Fatalf("cycle %d: %+v\n%s\nrouter:\n%s\nminiupnpd's log ends:\n%s", i, e, p.Output(), routerState(t, s), tail(m.Output(), 40))
 				}
+				took = append(took, time.Since(start))
 				p.Kill()
 				_ = p.Wait()
 				if n, rules := dnatRules(t, s); n > 1 {
 					t.Fatalf("after %d kill -9 cycles the router holds %d forwards:\n%s", i+1, n, rules)
 				}
 			}
-			p, _ := startPortmap(t, l, s, "-port", "24400", "-via", via)
+			slices.Sort(took)
+			t.Logf("%s: 10 restarts after kill -9, start to mapped: median %v, worst %v (all: %v)",
+				via, took[len(took)/2].Round(time.Millisecond), took[len(took)-1].Round(time.Millisecond), took)
+			p, _ := startPortmap(t, l, s, "-port", "24400", "-via", via, "-answer-timeout", "3s")
 			stopPortmap(t, p)
 			if n, rules := dnatRules(t, s); n != 0 {
 				t.Fatalf("router still holds %d forwards after a clean exit:\n%s", n, rules)
@@ -263,53 +288,76 @@ func TestLabKillCycles(t *testing.T) {
 	}
 }
 
+// tail is the last n lines of s.
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+// routerState is the router's forwards, for a failure's message.
+func routerState(t *testing.T, s *netlab.Site) string {
+	t.Helper()
+	_, rules := dnatRules(t, s)
+	return rules
+}
+
 // TestLabPinhole: on a DualStack site, `portmap -gateway fe80::1%eth0 -via
-// pcp` opens an IPv6 pinhole for the host's global address (family ipv6,
-// pinhole true, external = the host itself), the internet reaches the host
-// through it over IPv6, it is renewed, and after SIGTERM the router's
-// ruleset holds none of it (miniupnpd 2.3.1 refuses the deletion; the
-// pinhole, shortened to the 2 s minimum, expires: portmap warns and exits
-// 0).
+// pcp` and `-via upnp` open an IPv6 pinhole for the host's global address
+// (family ipv6, pinhole true, external = the host itself; UPnP through
+// IGD:2's WANIPv6FirewallControl, on the router's global LAN address that
+// miniupnpd names in LOCATION), the internet reaches the host through it
+// over IPv6 with an unsolicited datagram or connection, it is renewed, and
+// after SIGTERM the router's ruleset holds none of it and the internet is
+// dropped again (miniupnpd 2.3.1 refuses PCP's deletion; that pinhole,
+// shortened to the 2 s minimum, expires: portmap warns and exits 0; UPnP's
+// DeletePinhole is obeyed).
 func TestLabPinhole(t *testing.T) {
 	t.Parallel()
 	l := netlab.New(t)
 	s := l.AddSite(netlab.DualStack)
 	s.StartMiniupnpd(netlab.MiniupnpdOptions{MinLifetime: 2})
-	for i, proto := range []string{"udp", "tcp"} {
-		port := 24300 + i
-		t.Run(proto, func(t *testing.T) {
-			want := netip.AddrPortFrom(s.HostIP6, uint16(port))
-			rule := fmt.Sprintf("dport %d @nh,192,128 0x%x ", port, s.HostIP6.As16())
-			p, e := netlab.StartJSON(t, l, s.Host, "portmap", 20*time.Second, func(e event) bool { return e.Event == "mapped" || e.Event == "error" },
-				"-gateway", s.GatewayIP6.String(), "-port", strconv.Itoa(port), "-proto", proto, "-via", "pcp", "-lifetime", "4s", "-echo")
-			if e.Event != "mapped" || e.Via != "pcp" || e.Family != "ipv6" || !e.Pinhole || e.External != want.String() || e.Internal != want.String() {
-				t.Fatalf("got %+v, want a pcp pinhole %v\n%s", e, want, p.Output())
-			}
-			if e.Public == nil || !*e.Public {
-				t.Errorf("pinhole on a global address reported not public: %+v", e)
-			}
-			if err := echoFrom(l.Internet, proto, e.External); err != nil {
-				t.Fatalf("internet → %s: %v", e.External, err)
-			}
-			if rules, _ := s.Rules(); !strings.Contains(rules, rule) {
-				t.Fatalf("router lacks the pinhole:\n%s", rules)
-			}
-			if _, err := netlab.WaitJSON(p, 10*time.Second, func(e event) bool { return e.Event == "renewed" }); err != nil {
-				t.Fatalf("no renewal: %v\n%s", err, p.Output())
-			}
-			stopPortmap(t, p)
-			rules, _ := s.Rules()
-			for i := 0; strings.Contains(rules, rule) && i < 100; i++ {
-				time.Sleep(200 * time.Millisecond) // the shortened pinhole's expiry
-				rules, _ = s.Rules()
-			}
-			if strings.Contains(rules, rule) {
-				t.Fatalf("router still holds the pinhole after exit:\n%s", rules)
-			}
-			if err := echoFrom(l.Internet, proto, e.External); err == nil {
-				t.Fatal("the internet still reaches the host after the pinhole closed")
-			}
-		})
+	i := 0
+	for _, via := range []string{"pcp", "upnp"} {
+		for _, proto := range []string{"udp", "tcp"} {
+			port := 24300 + i
+			i++
+			t.Run(via+"-"+proto, func(t *testing.T) { labPinhole(t, l, s, via, proto, port) })
+		}
+	}
+}
+
+// labPinhole runs one case of TestLabPinhole.
+func labPinhole(t *testing.T, l *netlab.Lab, s *netlab.Site, via, proto string, port int) {
+	want := netip.AddrPortFrom(s.HostIP6, uint16(port))
+	rule := netlab.PinholeRule(want)
+	p, e := netlab.StartJSON(t, l, s.Host, "portmap", 20*time.Second, func(e event) bool { return e.Event == "mapped" || e.Event == "error" },
+		"-gateway", s.GatewayIP6.String(), "-port", strconv.Itoa(port), "-proto", proto, "-via", via, "-lifetime", "4s", "-echo")
+	if e.Event != "mapped" || e.Via != via || e.Family != "ipv6" || !e.Pinhole || e.External != want.String() || e.Internal != want.String() {
+		t.Fatalf("got %+v, want a %s pinhole %v\n%s", e, via, want, p.Output())
+	}
+	if e.Public == nil || !*e.Public {
+		t.Errorf("pinhole on a global address reported not public: %+v", e)
+	}
+	if err := echoFrom(l.Internet, proto, e.External); err != nil {
+		t.Fatalf("internet → %s: %v", e.External, err)
+	}
+	if rules, _ := s.Rules(); !strings.Contains(rules, rule) {
+		t.Fatalf("router lacks the pinhole:\n%s", rules)
+	}
+	if _, err := netlab.WaitJSON(p, 10*time.Second, func(e event) bool { return e.Event == "renewed" }); err != nil {
+		t.Fatalf("no renewal: %v\n%s", err, p.Output())
+	}
+	stopPortmap(t, p)
+	rules, _ := s.Rules()
+	for i := 0; via == "pcp" && strings.Contains(rules, rule) && i < 100; i++ {
+		time.Sleep(200 * time.Millisecond) // the shortened pinhole's expiry
+		rules, _ = s.Rules()
+	}
+	if strings.Contains(rules, rule) {
+		t.Fatalf("router still holds the pinhole after exit:\n%s", rules)
+	}
+	if err := echoFrom(l.Internet, proto, e.External); err == nil {
+		t.Fatal("the internet still reaches the host after the pinhole closed")
 	}
 }
 

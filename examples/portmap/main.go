@@ -75,6 +75,9 @@ type options struct {
 	gateway  netip.Addr
 	lifetime time.Duration
 	timeout  time.Duration
+	// answer is -answer-timeout: the gateway's silence window (zero:
+	// natx's, 240 ms).
+	answer time.Duration
 }
 
 func parse(args []string, stderr io.Writer) (options, error) {
@@ -90,6 +93,7 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&gw, "gateway", "", "gateway address (default: the default route's)")
 	fs.DurationVar(&o.lifetime, "lifetime", 2*time.Hour, "lifetime asked for the mapping; renewed at half of it")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Second, "deadline for the first mapping")
+	fs.DurationVar(&o.answer, "answer-timeout", 0, "how long the gateway may take to answer one PCP or NAT-PMP request, or to give a first SSDP answer (default: natx's 240 ms); for a slow or overloaded gateway")
 	if help, err := cliflag.Parse(fs, args, stderr); help || err != nil {
 		if help {
 			return o, flag.ErrHelp
@@ -121,6 +125,9 @@ func parse(args []string, stderr io.Writer) (options, error) {
 			return o, err
 		}
 	}
+	if o.answer < 0 {
+		return o, fmt.Errorf("-answer-timeout %v: must not be negative", o.answer)
+	}
 	if o.lifetime < 2*time.Second {
 		return o, fmt.Errorf("-lifetime %v: want at least 2s", o.lifetime)
 	}
@@ -137,7 +144,9 @@ func isSet(fs *flag.FlagSet, name string) bool {
 // mapConfig turns the options into the keeper's configuration.
 func mapConfig(o options, onEvent func(natx.PortMapEvent)) natx.PortMapConfig {
 	cfg := natx.PortMapConfig{Gateway: o.gateway, Lifetime: o.lifetime, OnEvent: onEvent}
-	_ = cfg.UseOnly(o.via) // checked by parse
+	cfg.PMP.Timeout = o.answer        // zero: natx's silence window
+	cfg.UPnP.AnswerTimeout = o.answer // zero: the same
+	_ = cfg.UseOnly(o.via)            // checked by parse
 	return cfg
 }
 

@@ -150,6 +150,7 @@ func TestErrors(t *testing.T) {
 		{"bad proto", []string{"-port", "1", "-proto", "sctp", "-gateway", "127.0.0.1"}, 2, "-proto"},
 		{"bad via", []string{"-port", "1", "-via", "igd", "-gateway", "127.0.0.1"}, 2, "-via"},
 		{"bad gateway", []string{"-port", "1", "-gateway", "router"}, 2, "-gateway"},
+		{"negative answer timeout", []string{"-port", "1", "-answer-timeout", "-1s", "-gateway", "127.0.0.1"}, 2, "-answer-timeout"},
 		{"silent gateway", []string{"-port", "4000", "-via", "pcp", "-gateway", silent.Addr().String(), "-timeout", "3s"}, 1, "gateway"},
 	}
 	for _, c := range cases {

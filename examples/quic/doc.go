@@ -8,8 +8,8 @@
 //	quic -id b -stun 7.0.0.10:3478 -turn turn:user:pass@7.0.0.10 -rendezvous 7.0.0.11:7000
 //	quic -id a -stun 7.0.0.10:3478 -turn turn:user:pass@7.0.0.10 -rendezvous 7.0.0.11:7000 -dial b -bytes 10000000
 //
-// It prints one JSON line per event: ready (reachability and addresses),
-// connected (the natx path: punched, relayed, direct), quic (the handshake,
+// It prints one JSON line per event: ready (reachability, addresses and
+// peer_id), connected (the natx path: punched, relayed, direct), quic (the handshake,
 // the server certificate's SHA-256 fingerprint), transfer (bytes, seconds,
 // mbit_s, sha256_ok), path (a change of the natx path under QUIC), error and
 // closed. The dialing side exits after its transfer (status 0 when the
@@ -48,11 +48,30 @@
 // which with every header above still fits the 1280-byte minimum IPv6 MTU.
 // ECN and GSO need a *net.UDPConn and are off too.
 //
-// # TLS
+// # TLS, bound to the peers' keys
 //
-// The server makes a self-signed ECDSA certificate in memory at start and
-// prints its SHA-256 fingerprint. The dialer accepts any certificate unless
-// -pin gives the fingerprint to expect; it prints the fingerprint it saw.
-// natx authenticates the hole-punching checks, not the peer's identity: a
-// real node pins the peer's key (for example a peer ID derived from it).
+// Each node has an ed25519 key: -key FILE (PEM, made on first run with mode
+// 0600), or a new key for each run without it. The node registers with the
+// rendezvous server as the key's peer ID, with -id bound to the key as its
+// name, and runs natx with it (natx.PeerConfig.Identity); -dial takes a
+// peer ID or a name, which the server resolves to the peer ID holding it.
+// The ready and listening lines carry peer_id; the peer of the other lines
+// is the other node's peer ID.
+//
+// Each side's TLS 1.3 certificate is made at start, self-signed with that
+// same ed25519 key, and the listening line prints its SHA-256 fingerprint.
+// Each side asks for the other's certificate and fails the handshake unless
+// its key is the key natx authenticated for the PeerConn: PeerConn.RemoteKey,
+// the key whose holder answered the checks of a direct path, or, while only a
+// relay carries the PeerConn (natx does not authenticate the relay's
+// set-up), the key the peer ID names. TLS's own signature of the handshake
+// then proves the holder of that key is at the other end. The error says
+// "peer certificate key is not the peer's authenticated key" with both peer
+// IDs. So QUIC is authenticated end to end: neither the rendezvous server,
+// nor the TURN relay, nor anything on the path can read the stream or stand
+// in for the peer. What it does not prove: that a name given to -dial
+// belongs to the person you think (the server binds names first come,
+// first served; dial a peer ID to be sure), and what the peer does with the
+// data. -pin FINGERPRINT still checks the server's certificate exactly (it
+// changes each run: the certificate is new, the key is not).
 package main

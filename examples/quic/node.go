@@ -6,6 +6,8 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/nodeconn/natx/holepunch"
 	"github.com/nodeconn/natx/holepunch/rendezvous"
+	"github.com/nodeconn/natx/internal/cliflag"
 	"github.com/nodeconn/natx/natx"
 	"github.com/nodeconn/natx/stunprobe"
 	"github.com/pion/transport/v5"
@@ -27,8 +30,14 @@ type config struct {
 	id, rendezvous, dial, pin string
 	// net is the network; nil: the real one.
 	net transport.Net
-	// signaler, if set, replaces the rendezvous client (tests on vnet).
+	// signaler, if set, replaces the rendezvous client (tests on vnet),
+	// and resolve, if set, its names (Client.Resolve).
 	signaler holepunch.Signaler
+	resolve  func(ctx context.Context, name string) (string, error)
+	// keyFile is -key; key is the node's identity, loaded from it or made
+	// for the run when nil.
+	keyFile string
+	key     ed25519.PrivateKey
 
 	addr netip.Addr
 	port uint16
@@ -68,6 +77,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		c.stun = append(c.stun, addrs...)
 	}
+	if c.keyFile != "" {
+		if c.key, err = cliflag.LoadKey(c.keyFile); err != nil {
+			out.fail(err)
+			return 1
+		}
+	}
 	return runNode(ctx, c, out)
 }
 
@@ -93,6 +108,15 @@ func (c config) natxConfig() natx.Config {
 
 // runNode runs a node with c and returns the exit status.
 func runNode(ctx context.Context, c config, out *printer) int {
+	if c.key == nil {
+		_, k, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			out.fail(fmt.Errorf("key: %w", err))
+			return 1
+		}
+		c.key = k
+	}
+	pid := holepunch.PeerID(c.key.Public().(ed25519.PublicKey))
 	l, err := natx.Open(ctx, c.natxConfig())
 	if err != nil {
 		out.fail(fmt.Errorf("open: %w", err))
@@ -105,7 +129,7 @@ func runNode(ctx context.Context, c config, out *printer) int {
 	if c.relayMode == natx.RelayEager && len(c.relays) > 0 {
 		waitRelay(ctx, l, c.timeout)
 	}
-	ready := event{Event: "ready", ID: c.id, Reachability: string(l.Reachability())}
+	ready := event{Event: "ready", ID: c.id, PeerID: pid, Reachability: string(l.Reachability())}
 	for _, a := range l.Addrs() {
 		ready.Addrs = append(ready.Addrs, a.String())
 	}
@@ -114,7 +138,9 @@ func runNode(ctx context.Context, c config, out *printer) int {
 	sig := c.signaler
 	if sig == nil {
 		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		rv, err := rendezvous.Dial(rctx, c.rendezvous, c.id, rendezvous.Config{})
+		// Registered as the peer ID (the server checks the key), with -id
+		// bound to the key as its name.
+		rv, err := rendezvous.Dial(rctx, c.rendezvous, pid, rendezvous.Config{Identity: c.key, Name: c.id})
 		cancel()
 		if err != nil {
 			if ctx.Err() != nil { // SIGINT or SIGTERM while connecting: a stop, not an error
@@ -125,9 +151,11 @@ func runNode(ctx context.Context, c config, out *printer) int {
 		}
 		defer rv.Close()
 		sig = rv
+		c.resolve = rv.Resolve
 	}
 	ps, err := l.NewPeers(natx.PeerConfig{
 		Signaler:     sig,
+		Identity:     c.key,
 		Policy:       c.policy,
 		PunchTimeout: c.punchTimeout,
 		OnEvent:      func(e natx.PeerEvent) { onPeerEvent(out, e) },
@@ -187,7 +215,7 @@ func onPeerEvent(out *printer, e natx.PeerEvent) {
 // dialPeer connects to c.dial (waiting for it to register, up to
 // c.dialTimeout), runs QUIC over the PeerConn and sends c.bytes.
 func dialPeer(ctx context.Context, c config, ps *natx.Peers, out *printer) int {
-	pc, err := dialRetry(ctx, ps, c.dial, c.dialTimeout)
+	pc, err := dialRetry(ctx, ps, c.dial, c.resolve, c.dialTimeout)
 	if err != nil {
 		out.print(event{Event: "error", Peer: c.dial, Error: "dial: " + err.Error()})
 		return 1
@@ -196,7 +224,7 @@ func dialPeer(ctx context.Context, c config, ps *natx.Peers, out *printer) int {
 	ev := pathEvent("connected", pc.Peer(), pc.State())
 	ev.SetupMs = ms(pc.SetupTime())
 	out.print(ev)
-	r, err := dialQUIC(ctx, pc, c.bytes, c.pin, c.transferTimeout, func(q quicInfo) {
+	r, err := dialQUIC(ctx, pc, c.key, c.bytes, c.pin, c.transferTimeout, func(q quicInfo) {
 		out.print(event{Event: "quic", Peer: pc.Peer(), Role: "client", HandshakeMs: ms(q.Handshake), Fingerprint: q.Fingerprint, ALPN: q.ALPN})
 	})
 	out.print(transferEvent(pc.Peer(), "sender", pc.State(), r, err))
@@ -206,13 +234,26 @@ func dialPeer(ctx context.Context, c config, ps *natx.Peers, out *printer) int {
 	return 0
 }
 
-// dialRetry dials peer until it answers, up to d: two nodes started
-// together need not start in order.
-func dialRetry(ctx context.Context, ps *natx.Peers, peer string, d time.Duration) (*natx.PeerConn, error) {
+// dialRetry dials peer (a peer ID, or a name resolve turns into one) until
+// it answers, up to d: two nodes started together need not start in order.
+func dialRetry(ctx context.Context, ps *natx.Peers, peer string,
+	resolve func(context.Context, string) (string, error), d time.Duration) (*natx.PeerConn, error) {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	for {
-		c, err := ps.Dial(ctx, peer)
+		to, err := peer, error(nil)
+		if _, perr := holepunch.ParsePeerID(peer); perr != nil {
+			if resolve == nil {
+				return nil, fmt.Errorf("%q is not a peer ID, and no rendezvous server resolves names", peer)
+			}
+			// A name: the server says which key holds it; natx and TLS
+			// then authenticate that key end to end.
+			to, err = resolve(ctx, peer)
+		}
+		var c *natx.PeerConn
+		if err == nil {
+			c, err = ps.Dial(ctx, to)
+		}
 		if err == nil || !errors.Is(err, rendezvous.ErrPeerUnknown) && !errors.Is(err, natx.ErrPeerNoAnswer) {
 			return c, err
 		}
@@ -227,12 +268,12 @@ func dialRetry(ctx context.Context, ps *natx.Peers, peer string, d time.Duration
 // servePeers accepts peers until ctx ends and receives one transfer from
 // each, on a goroutine per peer.
 func servePeers(ctx context.Context, c config, ps *natx.Peers, out *printer) int {
-	cert, fp, err := selfSigned(c.id)
+	cert, fp, err := selfSigned(c.key)
 	if err != nil {
 		out.fail(fmt.Errorf("certificate: %w", err))
 		return 1
 	}
-	out.print(event{Event: "listening", ID: c.id, Fingerprint: fp, ALPN: alpn})
+	out.print(event{Event: "listening", ID: c.id, PeerID: holepunch.PeerID(c.key.Public().(ed25519.PublicKey)), Fingerprint: fp, ALPN: alpn})
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for {

@@ -14,6 +14,7 @@ import (
 type event struct {
 	Event        string   `json:"event"`
 	ID           string   `json:"id,omitempty"`
+	PeerID       string   `json:"peer_id,omitempty"`
 	Reachability string   `json:"reachability,omitempty"`
 	Addrs        []string `json:"addrs,omitempty"`
 	Peer         string   `json:"peer,omitempty"`

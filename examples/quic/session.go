@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -48,14 +49,18 @@ type quicInfo struct {
 
 // dialQUIC runs the client over c: handshake, then the transfer of n bytes.
 // onConnected is called after the handshake.
-func dialQUIC(ctx context.Context, c *natx.PeerConn, n int64, pin string, timeout time.Duration,
+func dialQUIC(ctx context.Context, c *natx.PeerConn, key ed25519.PrivateKey, n int64, pin string, timeout time.Duration,
 	onConnected func(quicInfo)) (result, error) {
+	cert, _, err := selfSigned(key)
+	if err != nil {
+		return result{}, fmt.Errorf("certificate: %w", err)
+	}
 	pc := c.PacketConn()
 	tr := &quic.Transport{Conn: pc}
 	defer func() { _ = tr.Close() }()
 	var mu sync.Mutex
 	var fp string
-	tlsConf := clientTLS(pin, func(s string) {
+	tlsConf := clientTLS(cert, func() (ed25519.PublicKey, error) { return peerKey(c) }, pin, func(s string) {
 		mu.Lock()
 		fp = s
 		mu.Unlock()
@@ -90,7 +95,7 @@ func serveQUIC(ctx context.Context, c *natx.PeerConn, cert tls.Certificate, fp s
 	pc := c.PacketConn()
 	tr := &quic.Transport{Conn: pc}
 	defer func() { _ = tr.Close() }()
-	ln, err := tr.Listen(serverTLS(cert), quicConfig())
+	ln, err := tr.Listen(serverTLS(cert, func() (ed25519.PublicKey, error) { return peerKey(c) }), quicConfig())
 	if err != nil {
 		return result{}, err
 	}

@@ -11,6 +11,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/json"
 	"net"
 	"net/netip"
@@ -19,7 +21,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nodeconn/natx/holepunch"
 	"github.com/nodeconn/natx/holepunch/holepunchtest"
+	"github.com/nodeconn/natx/holepunch/rendezvous"
 	"github.com/nodeconn/natx/internal/vnetlab"
 	"github.com/nodeconn/natx/natx"
 	"github.com/nodeconn/natx/natx/turntest"
@@ -77,6 +81,8 @@ type quicWorld struct {
 	hub    *holepunchtest.Hub
 	blocks int // datagrams the block rule dropped
 	mu     sync.Mutex
+	keys   [2]ed25519.PrivateKey
+	names  map[string]string // name -> peer ID, as the rendezvous server binds them
 }
 
 // newQuicWorld builds two hosts behind EIM routers with the given one-way
@@ -96,7 +102,12 @@ func newQuicWorld(t testing.TB, delay time.Duration, block bool) *quicWorld {
 	if err != nil {
 		t.Fatal(err)
 	}
-	qw := &quicWorld{w: w, hub: holepunchtest.NewHub()}
+	qw := &quicWorld{w: w, hub: holepunchtest.NewHub(), names: map[string]string{}}
+	for i := range qw.keys {
+		if _, qw.keys[i], err = ed25519.GenerateKey(rand.Reader); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for i := range qw.hosts {
 		if qw.hosts[i], err = w.AddHost(vnetlab.Easy); err != nil {
 			t.Fatal(err)
@@ -125,6 +136,16 @@ func newQuicWorld(t testing.TB, delay time.Duration, block bool) *quicWorld {
 	return qw
 }
 
+// resolve is the rendezvous server's Resolve of the names config bound.
+func (qw *quicWorld) resolve(_ context.Context, name string) (string, error) {
+	qw.mu.Lock()
+	defer qw.mu.Unlock()
+	if pid, ok := qw.names[name]; ok {
+		return pid, nil
+	}
+	return "", rendezvous.ErrPeerUnknown
+}
+
 func chunkIP(a net.Addr) netip.Addr {
 	if u, ok := a.(*net.UDPAddr); ok {
 		ip, _ := netip.AddrFromSlice(u.IP)
@@ -133,12 +154,17 @@ func chunkIP(a net.Addr) netip.Addr {
 	return netip.Addr{}
 }
 
-// config is host i's node configuration as id, dialing dial ("" serves).
+// config is host i's node configuration as id (a name, bound to the key of
+// host i, which the Signaler knows it by), dialing dial ("" serves).
 func (qw *quicWorld) config(t testing.TB, i int, id, dial string, n int64) config {
-	sig := qw.hub.Join(id)
+	pid := holepunch.PeerID(qw.keys[i].Public().(ed25519.PublicKey))
+	qw.mu.Lock()
+	qw.names[id] = pid
+	qw.mu.Unlock()
+	sig := qw.hub.Join(pid)
 	t.Cleanup(func() { _ = sig.Close() })
 	return config{
-		id: id, dial: dial, net: qw.hosts[i].Net, signaler: sig,
+		id: id, dial: dial, net: qw.hosts[i].Net, signaler: sig, key: qw.keys[i], resolve: qw.resolve,
 		stun:      []netip.AddrPort{qw.stun.Addr()},
 		relays:    []natx.RelayServer{{Addr: qw.turn.Addr().String(), Username: "natx", Password: "pw"}},
 		relayMode: natx.RelayEager, portmap: "off",
@@ -221,6 +247,12 @@ func checkTransfer(t *testing.T, d, s []event, status int, n int64, path string)
 	q, _ := find(d, "quic")
 	if l.Fingerprint == "" || q.Fingerprint != l.Fingerprint || q.ALPN != alpn {
 		t.Errorf("dialer saw certificate %q (ALPN %q), server has %q", q.Fingerprint, q.ALPN, l.Fingerprint)
+	}
+	// Each side's QUIC peer is the other's key (TLS checked it against it).
+	dr, _ := find(d, "ready")
+	sq, _ := find(s, "quic")
+	if l.PeerID == "" || q.Peer != l.PeerID || dr.PeerID == "" || sq.Peer != dr.PeerID {
+		t.Errorf("dialer %s talked QUIC to %s; server %s talked QUIC to %s", dr.PeerID, q.Peer, l.PeerID, sq.Peer)
 	}
 }
 

@@ -79,20 +79,30 @@ func (l *Ledger) Path() string { return l.path }
 
 // Get returns the value of key, false if absent or expired.
 func (l *Ledger) Get(key string) (string, bool) {
+	v, ok := l.All()[key]
+	return v, ok
+}
+
+// All returns the entries that have not expired, key to value (empty when
+// the file cannot be read).
+func (l *Ledger) All() map[string]string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	m := l.mem
 	if l.path != "" {
 		var err error
 		if m, err = l.read(); err != nil {
-			return "", false
+			return map[string]string{}
 		}
 	}
-	e, ok := m[key]
-	if !ok || !l.now().Before(e.Expires) {
-		return "", false
+	out := make(map[string]string, len(m))
+	now := l.now()
+	for k, e := range m {
+		if now.Before(e.Expires) {
+			out[k] = e.Value
+		}
 	}
-	return e.Value, true
+	return out
 }
 
 // Put sets key to value until expires.

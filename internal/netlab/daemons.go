@@ -3,10 +3,12 @@ package netlab
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
+	"testing"
 	"time"
 )
 
@@ -135,6 +137,31 @@ func (s *Site) Rules() (string, error) {
 		b.WriteString(out)
 	}
 	return b.String(), nil
+}
+
+// PinholeRule is how nft prints miniupnpd's match on an IPv6 pinhole's
+// internal address and port (PCP and IGD:2 pinholes alike): what Rules
+// holds while the pinhole is open.
+func PinholeRule(a netip.AddrPort) string {
+	return fmt.Sprintf("dport %d @nh,192,128 0x%x ", a.Port(), a.Addr().As16())
+}
+
+// ExpectClosed6 fails the test unless an echo server on the site's host at
+// dst (IPv6), serving now, is unreachable from the internet: the router's
+// firewall drops it.
+func (s *Site) ExpectClosed6(t testing.TB, transport string, dst netip.AddrPort) {
+	t.Helper()
+	var echo io.Closer
+	if err := s.Host.Do(func() (err error) {
+		echo, err = ServeEcho(transport+"6", dst.Port())
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer echo.Close()
+	if err := s.lab.Internet.ProbeEcho(transport, dst); err == nil {
+		t.Fatalf("the internet reached %v without a pinhole: the firewall lets everything in", dst)
+	}
 }
 
 // Coturn is coturn serving STUN (RFC 5780, on ServerA and ServerB) and TURN

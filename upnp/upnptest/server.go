@@ -35,6 +35,9 @@ type Fault struct {
 	Action string // e.g. "AddPortMapping"
 	Code   int    // UPnP errorCode, e.g. 718
 	Count  int    // fail the next Count calls; 0: every call
+	// Body, if set, is sent verbatim (HTTP 500) instead of the fault the
+	// Server writes for Code: a router's recorded fault (Recording).
+	Body string
 }
 
 // Options configures a Server. The zero Options is a well-behaved IGD:2 with
@@ -95,6 +98,43 @@ type Options struct {
 	// (which serves the same description). Its HTTP requests are counted
 	// under "rogue".
 	RogueAddr netip.Addr
+	// Description, if set, is served verbatim as the root description
+	// instead of the generated one (a Recording's), and SOAP control is
+	// served for the WAN connection services it lists (WANIPConnection:1
+	// and :2, WANPPPConnection:1, and the DSL Forum's two), each only at
+	// its control URL's path and under its own service type. The Version,
+	// PPP, ControlURL and URLBase options do not apply then.
+	Description string
+	// SSDPAnswer, if set, is sent verbatim (a Recording's) to every
+	// M-SEARCH for a type the description holds (or ssdp:all,
+	// upnp:rootdevice), but for its LOCATION, which points to the Server
+	// (or Options.Location).
+	SSDPAnswer string
+	// Answers, by SOAP action name, are sent verbatim (HTTP 200) instead of
+	// the action's result: a router's recorded answer. The action is not
+	// carried out.
+	Answers map[string]string
+	// ServiceExternalIP sets GetExternalIPAddress's answer per service,
+	// by control URL path (e.g. "/ctl/IPConn"), over ExternalIP.
+	ServiceExternalIP map[string]string
+	// IPv6Firewall adds IGD:2's WANIPv6FirewallControl:1 (control URL
+	// /ctl/IP6FCtl) to the generated description: IPv6 pinholes, checked
+	// as miniupnpd does (the internal client must be the requester's
+	// address, internal port not 0, protocol 6 or 17, lease 1 to 86400 s;
+	// error 702 when the firewall is disabled, 703 when pinholes are not
+	// allowed, 704 for an unknown UniqueID, 606 for another client's).
+	IPv6Firewall bool
+	// FirewallDisabled and InboundPinholeDisallowed are GetFirewallStatus's
+	// answers (inverted), and make pinhole actions fail with 702 and 703.
+	FirewallDisabled, InboundPinholeDisallowed bool
+	// Hostile pinhole modes. PinholeAnyClient opens a pinhole for any
+	// internal client, not only the requester (and lets anyone update or
+	// delete it). PinholeLeaseZero accepts LeaseTime 0, as a pinhole that
+	// never expires. PinholeReuseID answers every new pinhole with the
+	// UniqueID of the first one. PinholeIDAnswer, if set, is AddPinhole's
+	// UniqueID answer, verbatim (e.g. "70000", "-1").
+	PinholeAnyClient, PinholeLeaseZero, PinholeReuseID bool
+	PinholeIDAnswer                                    string
 	// Flood, if nonzero, sends this many junk datagrams from the gateway's
 	// SSDP socket before each answer (truncated, bare LF, duplicate or
 	// unsafe LOCATION, oversized, non-HTTP ...), and as many plausible
@@ -111,6 +151,15 @@ type Entry struct {
 	Description    string
 	Lease          uint32 // granted, in seconds; 0 = permanent
 	Enabled        bool
+}
+
+// PinholeEntry is an IPv6 pinhole of the fake's firewall.
+type PinholeEntry struct {
+	UniqueID       uint16
+	InternalClient string
+	InternalPort   uint16
+	Protocol       int    // 6 (TCP) or 17 (UDP)
+	Lease          uint32 // seconds; 0 only in PinholeLeaseZero mode
 }
 
 // Server is a running fake IGD.
@@ -135,7 +184,15 @@ type Server struct {
 	counts    map[string]int
 	extIP     string
 	hostileN  int64 // body bytes of hostile answers written
+
+	holes    []PinholeEntry
+	nextID   uint16
+	services []service // the WAN connection services served
+	types    []string  // the device and service types of the description
 }
+
+// service is a WAN connection service: its type and control URL path.
+type service struct{ urn, path string }
 
 // NewServer starts a Server and stops it when the test ends. It fails the
 // test if the server cannot start.
@@ -164,6 +221,12 @@ func Start(opts Options) (*Server, error) {
 	}
 	if opts.Version == 0 {
 		s.opts.Version = 2
+	}
+	if opts.Description != "" {
+		var err error
+		if s.services, s.types, err = describedServices(opts.Description); err != nil {
+			return nil, fmt.Errorf("description: %w", err)
+		}
 	}
 	var err error
 	if s.ssdp, err = net.ListenUDP(family("udp", s.addr), net.UDPAddrFromAddrPort(netip.AddrPortFrom(s.addr, 0))); err != nil {
@@ -278,6 +341,22 @@ func (s *Server) Mappings() []Entry {
 	return slices.Clone(s.table)
 }
 
+// Pinholes returns a copy of the IPv6 pinhole table.
+func (s *Server) Pinholes() []PinholeEntry {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.holes)
+}
+
+// AddPinholeEntry puts a pinhole in the table directly (one left by a
+// previous run), keeping its UniqueID.
+func (s *Server) AddPinholeEntry(e PinholeEntry) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.holes = append(s.holes, e)
+	s.nextID = max(s.nextID, e.UniqueID)
+}
+
 // AddEntry puts an entry in the table directly, for example one that belongs
 // to another client, to provoke 718.
 func (s *Server) AddEntry(e Entry) {
@@ -287,8 +366,9 @@ func (s *Server) AddEntry(e Entry) {
 }
 
 // Count returns how many requests the server got of a kind: a SOAP action
-// name, "description" (GET of the description), "M-SEARCH", or "rogue"
-// (any HTTP request to the rogue host).
+// name, a SOAP action name and control URL path ("GetExternalIPAddress
+// /ctl/IPConn"), "description" (GET of the description), "M-SEARCH", or
+// "rogue" (any HTTP request to the rogue host).
 func (s *Server) Count(kind string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -338,12 +418,12 @@ func (s *Server) SetExternalIP(ip string) {
 	s.extIP = ip
 }
 
-// Reboot forgets every mapping. With newPort, the HTTP server also moves to
+// Reboot forgets every mapping and pinhole. With newPort, the HTTP server also moves to
 // a new port, so control URLs learnt before stop working (connection
 // refused), as on routers that pick a random port at boot.
 func (s *Server) Reboot(newPort bool) error {
 	s.mu.Lock()
-	s.table = nil
+	s.table, s.holes = nil, nil
 	old := s.http
 	closed := s.closed
 	s.mu.Unlock()

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -54,6 +55,9 @@ func (s *Server) serviceURN() string {
 
 // description renders the root device description, shaped like miniupnpd's.
 func (s *Server) description() string {
+	if s.opts.Description != "" {
+		return s.opts.Description
+	}
 	v := s.opts.Version
 	ctl := s.opts.ControlURL
 	if ctl == "" {
@@ -61,6 +65,11 @@ func (s *Server) description() string {
 		if s.opts.PPP {
 			ctl = "/ctl/PPPConn"
 		}
+	}
+	var fw string
+	if s.opts.IPv6Firewall {
+		fw = `<service><serviceType>` + fwURN + `</serviceType><serviceId>urn:upnp-org:serviceId:WANIPv6Firewall1</serviceId>` +
+			`<SCPDURL>/WANIP6FC.xml</SCPDURL><controlURL>` + fwPath + `</controlURL><eventSubURL>/evt/IP6FCtl</eventSubURL></service>`
 	}
 	var urlBase string
 	if s.opts.URLBase != "" {
@@ -82,9 +91,9 @@ func (s *Server) description() string {
 <deviceList><device><deviceType>urn:schemas-upnp-org:device:WANConnectionDevice:%d</deviceType>
 <friendlyName>WANConnectionDevice</friendlyName><UDN>uuid:8c3a9a1e-0b1d-4c59-9e1a-4e5a7e0d0003</UDN>
 <serviceList><service><serviceType>%s</serviceType><serviceId>urn:upnp-org:serviceId:WANConn1</serviceId>
-<SCPDURL>/WANConn.xml</SCPDURL><controlURL>%s</controlURL><eventSubURL>/evt/Conn</eventSubURL></service></serviceList>
+<SCPDURL>/WANConn.xml</SCPDURL><controlURL>%s</controlURL><eventSubURL>/evt/Conn</eventSubURL></service>%s</serviceList>
 </device></deviceList></device></deviceList></device></root>
-`, urlBase, v, v, v, s.serviceURN(), xmlEscape(ctl))
+`, urlBase, v, v, v, s.serviceURN(), xmlEscape(ctl), fw)
 }
 
 func xmlEscape(v string) string {
@@ -102,11 +111,12 @@ func (s *Server) control(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.count(action)
+	s.count(action + " " + r.URL.Path)
 	if s.opts.HostileAction == action && s.opts.Hostile != HostileNone {
 		s.hostile(w, r, fmt.Sprintf(`<?xml version="1.0"?><s:Envelope xmlns:s="%s"><s:Body>`, soapNS))
 		return
 	}
-	if urn != s.serviceURN() {
+	if !s.serves(urn, r.URL.Path) {
 		soapFault(w, 401, "Invalid Action")
 		return
 	}
@@ -115,12 +125,23 @@ func (s *Server) control(w http.ResponseWriter, r *http.Request) {
 		soapFault(w, 402, "Invalid Args")
 		return
 	}
-	if code := s.takeFault(action); code != 0 {
-		soapFault(w, code, "injected fault")
+	if f, ok := s.takeFault(action); ok {
+		if f.Body != "" {
+			w.Header().Set("Content-Type", `text/xml; charset="utf-8"`)
+			w.WriteHeader(http.StatusInternalServerError)
+			io.WriteString(w, f.Body)
+			return
+		}
+		soapFault(w, f.Code, "injected fault")
+		return
+	}
+	if body, ok := s.opts.Answers[action]; ok {
+		w.Header().Set("Content-Type", `text/xml; charset="utf-8"`)
+		io.WriteString(w, body)
 		return
 	}
 	requester, _ := netip.ParseAddrPort(r.RemoteAddr)
-	out, code := s.act(action, args, requester.Addr().Unmap())
+	out, code := s.act(urn, r.URL.Path, action, args, requester.Addr().Unmap())
 	s.sleep(s.answerDelay(), r.Context().Done())
 	if code != 0 {
 		soapFault(w, code, errorName(code))
@@ -137,8 +158,83 @@ func (s *Server) control(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, b.String())
 }
 
-// takeFault returns the code of the first matching injected fault, if any.
-func (s *Server) takeFault(action string) int {
+// serves reports whether SOAP actions of service type urn are served at
+// path.
+func (s *Server) serves(urn, path string) bool {
+	if s.opts.Description == "" {
+		return urn == s.serviceURN() || (s.opts.IPv6Firewall && urn == fwURN && path == fwPath)
+	}
+	for _, sv := range s.services {
+		if sv.urn == urn && sv.path == path {
+			return true
+		}
+	}
+	return false
+}
+
+// The IPv6 firewall control service of the generated description.
+const (
+	fwURN  = "urn:schemas-upnp-org:service:WANIPv6FirewallControl:1"
+	fwPath = "/ctl/IP6FCtl"
+)
+
+// wanTypes are the WAN connection service types a Description is served
+// for.
+var wanTypes = map[string]bool{
+	"urn:schemas-upnp-org:service:WANIPConnection:1":  true,
+	"urn:schemas-upnp-org:service:WANIPConnection:2":  true,
+	"urn:schemas-upnp-org:service:WANPPPConnection:1": true,
+	"urn:dslforum-org:service:WANIPConnection:1":      true,
+	"urn:dslforum-org:service:WANPPPConnection:1":     true,
+}
+
+// describedServices reads a description's WAN connection services (type
+// and control URL path) and all its device and service types.
+func describedServices(desc string) (svcs []service, types []string, err error) {
+	dec := xml.NewDecoder(strings.NewReader(desc))
+	var text strings.Builder
+	var cur service
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return svcs, types, nil
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			text.Reset()
+			if t.Name.Local == "service" {
+				cur = service{}
+			}
+		case xml.CharData:
+			text.Write(t)
+		case xml.EndElement:
+			v := strings.TrimSpace(text.String())
+			switch t.Name.Local {
+			case "deviceType":
+				types = append(types, v)
+			case "serviceType":
+				cur.urn = v
+				types = append(types, v)
+			case "controlURL":
+				u, err := url.Parse(v)
+				if err != nil {
+					return nil, nil, err
+				}
+				cur.path = u.Path
+			case "service":
+				if wanTypes[cur.urn] {
+					svcs = append(svcs, cur)
+				}
+			}
+		}
+	}
+}
+
+// takeFault returns the first matching injected fault, if any.
+func (s *Server) takeFault(action string) (Fault, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i, f := range s.faults {
@@ -152,9 +248,9 @@ func (s *Server) takeFault(action string) int {
 				s.faults[i].Count--
 			}
 		}
-		return f.Code
+		return f, true
 	}
-	return 0
+	return Fault{}, false
 }
 
 // soapArgs reads the arguments of the action element in a SOAP envelope.
@@ -189,17 +285,23 @@ func soapArgs(r io.Reader) (map[string]string, error) {
 
 // act performs a SOAP action on the table. It returns the output arguments
 // as name, value pairs, or a UPnP error code.
-func (s *Server) act(action string, a map[string]string, requester netip.Addr) ([]string, int) {
+func (s *Server) act(urn, path, action string, a map[string]string, requester netip.Addr) ([]string, int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	proto := strings.ToUpper(a["NewProtocol"])
 	ext64, extErr := strconv.ParseUint(a["NewExternalPort"], 10, 16)
 	ext := uint16(ext64)
+	if urn == fwURN {
+		return s.pinholeAct(action, a, requester)
+	}
 	switch action {
 	case "GetExternalIPAddress":
+		if ip, ok := s.opts.ServiceExternalIP[path]; ok {
+			return []string{"NewExternalIPAddress", ip}, 0
+		}
 		return []string{"NewExternalIPAddress", s.extIP}, 0
 	case "AddPortMapping", "AddAnyPortMapping":
-		if action == "AddAnyPortMapping" && (s.opts.Version < 2 || s.opts.PPP) {
+		if action == "AddAnyPortMapping" && urn != "urn:schemas-upnp-org:service:WANIPConnection:2" {
 			return nil, 401
 		}
 		in64, err1 := strconv.ParseUint(a["NewInternalPort"], 10, 16)
@@ -270,6 +372,99 @@ func (s *Server) act(action string, a map[string]string, requester netip.Addr) (
 	return nil, 401
 }
 
+// pinholeAct performs an action of WANIPv6FirewallControl:1, as
+// miniupnpd 2.3 does (upnpsoap.c), but for the hostile modes. s.mu is held.
+func (s *Server) pinholeAct(action string, a map[string]string, requester netip.Addr) ([]string, int) {
+	flag := func(b bool) string {
+		if b {
+			return "1"
+		}
+		return "0"
+	}
+	if action == "GetFirewallStatus" {
+		return []string{"FirewallEnabled", flag(!s.opts.FirewallDisabled),
+			"InboundPinholeAllowed", flag(!s.opts.InboundPinholeDisallowed)}, 0
+	}
+	switch {
+	case s.opts.FirewallDisabled:
+		return nil, 702
+	case s.opts.InboundPinholeDisallowed:
+		return nil, 703
+	}
+	lease64, leaseErr := strconv.ParseUint(a["LeaseTime"], 10, 32)
+	if a["NewLeaseTime"] != "" {
+		lease64, leaseErr = strconv.ParseUint(a["NewLeaseTime"], 10, 32)
+	}
+	badLease := leaseErr != nil || lease64 > 86400 || (lease64 == 0 && !s.opts.PinholeLeaseZero)
+	find := func() (int, int) {
+		id, err := strconv.ParseUint(a["UniqueID"], 10, 16)
+		if err != nil {
+			return -1, 402
+		}
+		for i, h := range s.holes {
+			if h.UniqueID == uint16(id) {
+				if !s.opts.PinholeAnyClient && h.InternalClient != requester.String() {
+					return -1, 606
+				}
+				return i, 0
+			}
+		}
+		return -1, 704
+	}
+	switch action {
+	case "AddPinhole":
+		client, err := netip.ParseAddr(a["InternalClient"])
+		port, err2 := strconv.ParseUint(a["InternalPort"], 10, 16)
+		proto, err3 := strconv.Atoi(a["Protocol"])
+		switch {
+		case err != nil || !client.Is6() || client.Is4In6() || err2 != nil || err3 != nil || badLease:
+			return nil, 402
+		case port == 0:
+			return nil, 706
+		case proto != 6 && proto != 17:
+			return nil, 705
+		case !s.opts.PinholeAnyClient && client != requester:
+			return nil, 606
+		}
+		e := PinholeEntry{InternalClient: client.String(), InternalPort: uint16(port), Protocol: proto, Lease: uint32(lease64)}
+		for i, h := range s.holes {
+			if h.InternalClient == e.InternalClient && h.InternalPort == e.InternalPort && h.Protocol == e.Protocol {
+				s.holes[i].Lease = e.Lease // the same pinhole: its lease is extended
+				return []string{"UniqueID", strconv.Itoa(int(h.UniqueID))}, 0
+			}
+		}
+		s.nextID++
+		e.UniqueID = s.nextID
+		if s.opts.PinholeReuseID && len(s.holes) > 0 {
+			e.UniqueID = s.holes[0].UniqueID
+		}
+		s.holes = append(s.holes, e)
+		id := strconv.Itoa(int(e.UniqueID))
+		if s.opts.PinholeIDAnswer != "" {
+			id = s.opts.PinholeIDAnswer
+		}
+		return []string{"UniqueID", id}, 0
+	case "UpdatePinhole":
+		i, code := find()
+		if code != 0 {
+			return nil, code
+		}
+		if badLease {
+			return nil, 402
+		}
+		s.holes[i].Lease = uint32(lease64)
+		return nil, 0
+	case "DeletePinhole":
+		i, code := find()
+		if code != 0 {
+			return nil, code
+		}
+		s.holes = append(s.holes[:i], s.holes[i+1:]...)
+		return nil, 0
+	}
+	return nil, 401
+}
+
 // holder reports whether another client holds proto/ext.
 func (s *Server) holder(proto string, ext uint16, client string) bool {
 	i := s.find(proto, ext)
@@ -329,6 +524,16 @@ func errorName(code int) string {
 		return "OnlyPermanentLeasesSupported"
 	case 728:
 		return "NoPortMapsAvailable"
+	case 702:
+		return "FirewallDisabled"
+	case 703:
+		return "InboundPinholeNotAllowed"
+	case 704:
+		return "NoSuchEntry"
+	case 705:
+		return "ProtocolNotSupported"
+	case 706:
+		return "InternalPortWildcardingNotAllowed"
 	}
 	return "Error"
 }

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -72,6 +74,10 @@ func (s *Server) answer(st string, from *net.UDPAddr) {
 	if loc == "" {
 		loc = s.Location()
 	}
+	if s.opts.SSDPAnswer != "" {
+		s.ssdp.WriteToUDP(relocated(s.opts.SSDPAnswer, loc), from)
+		return
+	}
 	s.ssdp.WriteToUDP(ssdpAnswer(st, loc), from)
 }
 
@@ -87,8 +93,25 @@ func parseMSearch(b []byte) (string, bool) {
 	return strings.TrimSpace(req.Header.Get("St")), true
 }
 
+// relocated returns a recorded SSDP answer with its LOCATION header's
+// value replaced by loc.
+func relocated(answer, loc string) []byte {
+	lines := strings.Split(answer, "\r\n")
+	for i, l := range lines {
+		if name, _, ok := strings.Cut(l, ":"); ok && strings.EqualFold(strings.TrimSpace(name), "LOCATION") {
+			lines[i] = name + ": " + loc
+		}
+	}
+	return []byte(strings.Join(lines, "\r\n"))
+}
+
 // answers reports whether the device answers a search for st.
 func (s *Server) answers(st string) bool {
+	if s.opts.Description != "" {
+		return st == "ssdp:all" || st == "upnp:rootdevice" || slices.ContainsFunc(s.types, func(t string) bool {
+			return versionOf(t, st)
+		})
+	}
 	switch st {
 	case "ssdp:all", "upnp:rootdevice", "urn:schemas-upnp-org:device:InternetGatewayDevice:1":
 		return true
@@ -102,6 +125,22 @@ func (s *Server) answers(st string) bool {
 		return s.opts.PPP
 	}
 	return false
+}
+
+// versionOf reports whether a search for st finds type t: the same type
+// in the same or a later version (UDA 1.1 §1.3.2: a device answers
+// searches for every version it supports).
+func versionOf(t, st string) bool {
+	i, j := strings.LastIndex(t, ":"), strings.LastIndex(st, ":")
+	if i < 0 || j < 0 || t[:i] != st[:j] {
+		return false
+	}
+	have, err1 := strconv.Atoi(t[i+1:])
+	want, err2 := strconv.Atoi(st[j+1:])
+	if err1 != nil || err2 != nil {
+		return t == st
+	}
+	return want <= have
 }
 
 func ssdpAnswer(st, loc string) []byte {

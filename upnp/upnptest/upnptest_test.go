@@ -80,3 +80,32 @@ func TestStartRefusesNonLoopback(t *testing.T) {
 		t.Fatal("started on a non-loopback address")
 	}
 }
+
+// TestRecordingsIndexed: every file under testdata/routers belongs to a
+// recording of index.txt (which says where it came from), and every
+// recording has a file.
+func TestRecordingsIndexed(t *testing.T) {
+	names := map[string]bool{}
+	for _, r := range Recordings() {
+		if r.Description == "" && r.SSDP == "" {
+			t.Errorf("recording %s has no file", r.Name)
+		}
+		if r.Source == "" || r.Family == "" {
+			t.Errorf("recording %s: no source or family", r.Name)
+		}
+		names[r.Name] = true
+	}
+	files, err := routerFiles.ReadDir("testdata/routers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		n := f.Name()
+		if n == "index.txt" {
+			continue
+		}
+		if stem := strings.TrimSuffix(strings.TrimSuffix(n, ".xml"), ".ssdp"); !names[stem] {
+			t.Errorf("%s is not in index.txt", n)
+		}
+	}
+}

@@ -4,7 +4,7 @@
 // when the two sides' NAT hints say punching is unlikely (both map
 // endpoint-dependently, or either side's UDP is blocked). Whichever path
 // comes first carries the data; a punched path that comes after the relayed
-// one replaces it through the lossless switch of path_loop.go, and a relayed
+// one replaces it through the lossless switch of peerconn_loop.go, and a relayed
 // path that comes after a punched one is not used.
 
 package natx
@@ -54,18 +54,15 @@ func punchUnlikely(self, peer string) bool {
 
 // relayHeadStart is how long punching runs alone before the relay starts;
 // negative: only after punching failed.
-func (c *PeerConn) relayHeadStart() time.Duration {
+func (c *PeerConn) relayHeadStart(peerNAT string) time.Duration {
 	hs := c.ps.cfg.RelayHeadStart
 	if hs < 0 || c.ps.cfg.Policy == DirectOnly {
 		return -1
 	}
-	c.mu.Lock()
-	peer := c.peerNAT
-	c.mu.Unlock()
-	if punchUnlikely(c.ps.natHint(), peer) {
+	if punchUnlikely(c.ps.natHint(), peerNAT) {
 		return 0
 	}
-	return durOr(hs, time.Second)
+	return hs
 }
 
 // establish is the dialing side's set-up: punch, and relay after the head
@@ -74,27 +71,15 @@ func (c *PeerConn) relayHeadStart() time.Duration {
 // PunchTimeout, bounded by the PeerConn's life rather than by ctx.
 func (c *PeerConn) establish(ctx context.Context) error {
 	punched := make(chan error, 1)
-	c.mu.Lock()
-	c.punching = true // the loop's re-punch waits for this attempt
-	c.goLocked(func() {
-		defer func() {
-			c.mu.Lock()
-			c.punching = false
-			c.mu.Unlock()
-			c.kick(0) // re-arm the loop's re-punch timer
-		}()
-		pctx, cancel := context.WithTimeout(c.ctx, c.ps.cfg.punchTimeout())
-		pa, err := c.punch(pctx)
-		cancel()
-		if err == nil {
-			c.offerPath(pa)
-		}
-		punched <- err
+	var peerNAT string
+	c.update(func(st *connState) {
+		// The loop's re-punch waits for this attempt (connState.punching).
+		st.punchWant, st.punchDone = true, punched
+		peerNAT = st.peer.nat
 	})
-	c.mu.Unlock()
 
 	var headStart <-chan time.Time
-	if hs := c.relayHeadStart(); hs >= 0 {
+	if hs := c.relayHeadStart(peerNAT); hs >= 0 {
 		t := time.NewTimer(hs)
 		defer t.Stop()
 		headStart = t.C
@@ -106,9 +91,7 @@ func (c *PeerConn) establish(ctx context.Context) error {
 		}
 		relayStarted = true
 		c.ps.log.Info("natx: setting up the relay", "peer", c.peer, "why", why)
-		c.mu.Lock()
-		c.startRelayLocked(true)
-		c.mu.Unlock()
+		c.update(func(st *connState) { st.relayWant = relayInitiate })
 	}
 	var punchErr, relayErr error
 	for {

@@ -1,6 +1,6 @@
-package main
+package cliflag
 
-// The node's identity: an ed25519 key in a file (-key), made on first run.
+// A program's identity: an ed25519 key in a file (-key), made on first run.
 
 import (
 	"crypto/ed25519"
@@ -13,10 +13,10 @@ import (
 	"os"
 )
 
-// loadKey reads the ed25519 private key in path (PEM, PKCS #8), or makes
+// LoadKey reads the ed25519 private key in path (PEM, PKCS #8), or makes
 // one and writes it there (mode 0600, never over an existing file) when
 // path does not exist. It refuses a key file that others may read.
-func loadKey(path string) (ed25519.PrivateKey, error) {
+func LoadKey(path string) (ed25519.PrivateKey, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return createKey(path)
