@@ -60,7 +60,8 @@ var relayTransportLabHelpers = map[string]netlab.HelperFunc{"relaybench": relayB
 
 // relayBenchEvent is one JSON line of the relaybench helper.
 type relayBenchEvent struct {
-	Event string `json:"event"` // ready, round, stream, error
+	Event string `json:"event"`           // ready, round, stream, error
+	Round int    `json:"round,omitempty"` // round: its number, from 1
 	Via   string `json:"via,omitempty"`
 	// round: Dial's time and the first datagram's, in ns.
 	UpNs    int64  `json:"up_ns,omitempty"`
@@ -201,7 +202,7 @@ func relayBenchHelper(args []string) error {
 		if arrival == 0 {
 			return fail("round %d: no echo of the first datagram", i)
 		}
-		ev.FirstNs = arrival - ev.FirstNs
+		ev.FirstNs, ev.Round = arrival-ev.FirstNs, i+1
 		_ = netlab.PrintJSON(ev)
 		for range 3 {
 			_, _ = c.Write([]byte{'X'})
@@ -392,8 +393,12 @@ func BenchmarkLabRelayTransport(b *testing.B) {
 			if !strings.HasPrefix(ready.Via, r.transport+"://") {
 				b.Fatalf("%s dialer: relayed via %q, want %s", r.name, ready.Via, r.transport)
 			}
-			for range per {
-				e, err := netlab.WaitJSON(p, 60*time.Second, func(e relayBenchEvent) bool { return e.Event == "round" || e.Event == "error" })
+			for k := range per {
+				// WaitJSON reads the output from its start: each round
+				// is awaited by its number.
+				e, err := netlab.WaitJSON(p, 60*time.Second, func(e relayBenchEvent) bool {
+					return e.Event == "round" && e.Round == k+1 || e.Event == "error"
+				})
 				if err != nil || e.Event != "round" {
 					b.Fatalf("%s: %+v %v\n%s", r.name, e, err, p.Output())
 				}
