@@ -25,7 +25,7 @@ var labHelpers = map[string]netlab.HelperFunc{"keep": keepHelper, "mapbench": ma
 // dial_lab_test.go.
 func TestNetlabHelper(t *testing.T) {
 	all := make(map[string]netlab.HelperFunc, len(labHelpers)+len(openLabHelpers)+len(dialLabHelpers))
-	for _, m := range []map[string]netlab.HelperFunc{labHelpers, openLabHelpers, openRelayLabHelpers, dialLabHelpers, quicLabHelpers} {
+	for _, m := range []map[string]netlab.HelperFunc{labHelpers, openLabHelpers, openRelayLabHelpers, dialLabHelpers, quicLabHelpers, relayTransportLabHelpers} {
 		for name, f := range m {
 			all[name] = f
 		}

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/nodeconn/natx/internal/netaddr"
@@ -130,12 +131,30 @@ func (l *Listener) classify() *stunprobe.Report {
 		l.update(func(st *state) { st.probeDone = true })
 		return nil
 	}
-	remove := l.m.addHandler(p)
+	// heard closes when a UDP datagram of the probe's comes back (an
+	// answer, even a refusal); until it does, watchSilence stops Open from
+	// waiting for the classification after probeSilence. The mux's reader
+	// only closes the channel: the state is updated by watchSilence.
+	heard, ran := make(chan struct{}), make(chan struct{})
+	var heardOnce atomic.Bool
+	remove := l.m.addHandler(handlerFunc(func(b []byte, from netip.AddrPort) bool {
+		if !p.HandlePacket(b, from) {
+			return false
+		}
+		if heardOnce.CompareAndSwap(false, true) {
+			close(heard)
+		}
+		return true
+	}))
+	l.mu.Lock()
+	l.goLocked(func() { l.watchSilence(heard, ran) })
+	l.mu.Unlock()
 	ctx, cancel := context.WithTimeout(l.ctx, l.cfg.ProbeTimeout)
 	l.prober.Store(p)
 	rep, err := p.Run(ctx)
 	l.prober.Store(nil)
 	cancel()
+	close(ran)
 	remove()
 	if err != nil || l.ctx.Err() != nil {
 		l.update(func(st *state) { st.probeDone = true })
@@ -173,6 +192,50 @@ func (l *Listener) keepAlive(rep *stunprobe.Report) bool {
 	remove := l.m.addHandler(ka)
 	defer remove()
 	return ka.run(l.ctx.Done(), l.reprobe)
+}
+
+// watchSilence marks the classification silent (state.probeSilent) when
+// no STUN answer has come within probeSilence of its start, and not silent
+// again when one comes later; it ends when the classification (ran) does.
+func (l *Listener) watchSilence(heard, ran <-chan struct{}) {
+	t := time.NewTimer(probeSilence(l.cfg.Probe))
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-heard:
+		return
+	case <-ran:
+		return
+	case <-l.ctx.Done():
+		return
+	}
+	l.log.Info("natx: no STUN answer yet; Open no longer waits for the classification", "after", probeSilence(l.cfg.Probe))
+	l.update(func(st *state) { st.probeSilent = !st.probeDone })
+	select {
+	case <-heard:
+		l.update(func(st *state) { st.probeSilent = false })
+	case <-ran:
+	case <-l.ctx.Done():
+	}
+}
+
+// probeSilence is how long the classification may go without a single
+// answer over UDP before Open stops waiting for it: three times the first
+// request's retransmission timeout (1.5 s by default), which gives the
+// first send's answer 1.5 s, the first retransmission's 1 s and TCP's
+// first SYN retransmission (1 s on Linux) half a second. Behind a filter
+// that lets no STUN through (only TCP to 80 and 443, say) the
+// classification would run to Config.ProbeTimeout: the fallback relay
+// starts instead, and Open returns with it. Where UDP is blocked but STUN
+// over TCP answers, the classification ends sooner (UDP blocked) and this
+// never applies. An answer that comes later still classifies the socket,
+// and what it finds arrives as events.
+func probeSilence(c stunprobe.Config) time.Duration {
+	rto := c.InitialRTO
+	if rto <= 0 {
+		rto = 500 * time.Millisecond
+	}
+	return 3 * rto
 }
 
 // keepaliveServer is the server whose answer gave the mapped address (the

@@ -38,6 +38,10 @@ type state struct {
 	kaServer  netip.AddrPort
 	kaFailing bool
 
+	// probeSilent: no STUN answer came within probeSilence; Open no
+	// longer waits for the classification (cleared by a late answer).
+	probeSilent bool
+
 	keepalives, keepaliveFails uint64
 
 	// pmGen is the keepers' generation: a network change retires the
@@ -229,7 +233,7 @@ func (l *Listener) potential() []Candidate {
 	if !st.ifaceDone {
 		out = append(out, Candidate{Kind: KindHost, Reach: ReachPublic, Verified: true})
 	}
-	if !st.probeDone {
+	if l.probeWaitedLocked() {
 		if len(st.hosts) > 0 || !st.ifaceDone {
 			out = append(out, Candidate{Kind: KindHost, Reach: ReachPublic, Verified: true})
 		} else {
@@ -258,7 +262,14 @@ func (l *Listener) potential() []Candidate {
 // longer waited for (a port mapping, see pmWaitedLocked).
 func (l *Listener) discoveryDone() bool {
 	st := &l.st
-	return st.ifaceDone && st.probeDone && !l.pmWaitedLocked() && !st.mapChecking
+	return st.ifaceDone && !l.probeWaitedLocked() && !l.pmWaitedLocked() && !st.mapChecking
+}
+
+// probeWaitedLocked reports whether Open still counts on the
+// classification: until it ends, unless no STUN server has answered at all
+// within probeSilence (runProbe). l.mu held.
+func (l *Listener) probeWaitedLocked() bool {
+	return !l.st.probeDone && !l.st.probeSilent
 }
 
 // pmWaitedLocked reports whether Open still counts on the first port
@@ -275,7 +286,7 @@ func (l *Listener) pmWaitedLocked() bool {
 	if st.pmDone || st.pmLate {
 		return false
 	}
-	return st.pmAnswered || !st.probeDone || !l.cfg.probing()
+	return st.pmAnswered || l.probeWaitedLocked() || !l.cfg.probing()
 }
 
 // reachCompare orders candidates by what they give peers: their

@@ -58,6 +58,9 @@ type allocation struct {
 
 	closeOnce sync.Once
 	tasks     *task.Group // readLoop and pump; joined by close
+	// peerGone: the server closed or reset a TCP/TLS connection (its
+	// read ended with an error that is not natx's own close).
+	peerGone atomic.Bool
 }
 
 // credentials returns the username and password to use with s now.
@@ -192,6 +195,9 @@ func (r *Relay) allocate(ctx context.Context, s Server, shared bool) (*allocatio
 	}
 	if err != nil {
 		a.close()
+		if a.peerGone.Load() {
+			err = fmt.Errorf("the server closed the connection: %w", err)
+		}
 		if errorCode(err) == stun.CodeUnauthorized {
 			err = fmt.Errorf("%w: %w", ErrAuth, err)
 		}
@@ -238,7 +244,7 @@ func (r *Relay) open(ctx context.Context, s Server, shared bool) (*allocation, e
 		pc.Close()
 		return nil, err
 	}
-	a.tasks.Go(func(context.Context) { a.readLoop() })
+	a.tasks.Go(func(context.Context) { a.readLoop(r) })
 	return a, nil
 }
 
@@ -265,7 +271,7 @@ func (a *allocation) allocateOnServer(ctx context.Context, r *Relay) (net.Packet
 }
 
 // readLoop feeds the pion client from the transport until it closes.
-func (a *allocation) readLoop() {
+func (a *allocation) readLoop(r *Relay) {
 	buf := make([]byte, 65536)
 	for {
 		n, from, err := a.wire.ReadFrom(buf)
@@ -273,6 +279,10 @@ func (a *allocation) readLoop() {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
 				continue
+			}
+			if a.wire.stream && !errors.Is(err, net.ErrClosed) {
+				a.peerGone.Store(true)
+				r.allocGone(a)
 			}
 			return
 		}
@@ -283,6 +293,23 @@ func (a *allocation) readLoop() {
 		}
 		// Errors are per packet (malformed, unknown channel): drop it.
 		_, _ = a.client.HandleInbound(buf[:n], from)
+	}
+}
+
+// allocGone asks the keep loop to refresh now if a is the current
+// allocation: its TCP or TLS connection is gone, and with it the allocation
+// (RFC 6062 section 4.1), so the refresh fails at once and a new allocation
+// replaces it, instead of at the next scheduled refresh (up to
+// CheckInterval, a minute by default, later).
+func (r *Relay) allocGone(a *allocation) {
+	r.mu.Lock()
+	cur := r.cur == a
+	r.mu.Unlock()
+	if cur {
+		select {
+		case r.checkNow <- struct{}{}:
+		default:
+		}
 	}
 }
 
