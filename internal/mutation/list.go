@@ -137,7 +137,7 @@ var mutations = []Mutation{
 	},
 	{
 		Name:    "natx-keeper-close-deletes",
-		File:    "natx/portmap_renew.go",
+		File:    "natx/portmap.go",
 		Find:    "if err = p.unmapBounded(p.mapper, cur); err != nil {",
 		Replace: "if err = error(nil); err != nil {",
 		Pkg:     "./natx",
@@ -146,7 +146,7 @@ var mutations = []Mutation{
 	},
 	{
 		Name:    "natx-keeper-loser-deleted",
-		File:    "natx/portmap_keeper.go",
+		File:    "natx/portmap_acquire.go",
 		Find:    "\tif mp != nil {\n\t\t_ = p.unmapBounded(mp, m)\n\t}\n",
 		Replace: "\t_ = mp\n",
 		Pkg:     "./natx",
@@ -155,8 +155,8 @@ var mutations = []Mutation{
 	},
 	{
 		Name:    "natx-keeper-abandoned-deleted",
-		File:    "natx/portmap_keeper.go",
-		Find:    "\t\t\t\t\t_ = p.unmapBounded(mappers[a.i], a.m)\n",
+		File:    "natx/portmap_acquire.go",
+		Find:    "\t\t\t\t_ = p.unmapBounded(r.mappers[a.i], a.m)\n",
 		Replace: "",
 		Pkg:     "./natx",
 		Run:     "^TestLosingMappingDeleted$",
