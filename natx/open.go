@@ -157,21 +157,12 @@ const (
 // component resolves itself (RelayLifetime, RelayCheckInterval; the
 // PortMapConfig's own fields, in NewPortMap), are left as they are.
 func (c Config) withDefaults(n transport.Net) Config {
-	if c.OpenTimeout <= 0 {
-		c.OpenTimeout = defaultOpenTimeout
-	}
-	if c.ProbeTimeout <= 0 {
-		c.ProbeTimeout = defaultProbeTimeout
-	}
-	if c.CloseTimeout <= 0 {
-		c.CloseTimeout = defaultCloseTimeout
-	}
-	if c.NetworkWatchInterval == 0 {
-		c.NetworkWatchInterval = netwatch.DefaultInterval
-	}
-	if c.ReadQueue <= 0 {
-		c.ReadQueue = defaultReadQueue
-	}
+	const keepNegative, negativeToo = false, true // setDefault (peer.go)
+	setDefault(&c.OpenTimeout, defaultOpenTimeout, negativeToo)
+	setDefault(&c.ProbeTimeout, defaultProbeTimeout, negativeToo)
+	setDefault(&c.CloseTimeout, defaultCloseTimeout, negativeToo)
+	setDefault(&c.NetworkWatchInterval, netwatch.DefaultInterval, keepNegative) // negative: no watch
+	setDefault(&c.ReadQueue, defaultReadQueue, negativeToo)
 
 	// The probe: servers, network and logger from this Config.
 	if len(c.Probe.Servers) == 0 {

@@ -138,21 +138,12 @@ const silenceWindow = 240 * time.Millisecond
 // Description. PMP and UPnP get this Config's Gateway, Logger, clock and
 // StateDir where theirs are zero, and PMP.Timeout silenceWindow.
 func (c PortMapConfig) withDefaults(transport string, port uint16) PortMapConfig {
-	if c.Lifetime <= 0 {
-		c.Lifetime = defaultMapLifetime
-	}
-	if c.RequestBudget <= 0 {
-		c.RequestBudget = defaultRequestBudget
-	}
-	if c.RetryInterval <= 0 {
-		c.RetryInterval = defaultRetryInterval
-	}
-	if c.RediscoverAfter <= 0 {
-		c.RediscoverAfter = defaultRediscoverAfter
-	}
-	if c.CloseTimeout <= 0 {
-		c.CloseTimeout = defaultCloseTimeout
-	}
+	const negativeToo = true // setDefault (peer.go): zero or negative takes the default
+	setDefault(&c.Lifetime, defaultMapLifetime, negativeToo)
+	setDefault(&c.RequestBudget, defaultRequestBudget, negativeToo)
+	setDefault(&c.RetryInterval, defaultRetryInterval, negativeToo)
+	setDefault(&c.RediscoverAfter, defaultRediscoverAfter, negativeToo)
+	setDefault(&c.CloseTimeout, defaultCloseTimeout, negativeToo)
 	if c.Description == "" {
 		c.Description = fmt.Sprintf("natx %s %d", transport, port)
 	}
@@ -160,9 +151,7 @@ func (c PortMapConfig) withDefaults(transport string, port uint16) PortMapConfig
 		c.Now = time.Now
 	}
 	c.firstAnswer = c.UPnP.AnswerTimeout
-	if c.firstAnswer <= 0 {
-		c.firstAnswer = silenceWindow
-	}
+	setDefault(&c.firstAnswer, silenceWindow, negativeToo)
 
 	// The backends: gateway, clock, logger and state from this Config.
 	if !c.PMP.Gateway.IsValid() {
