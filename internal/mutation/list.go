@@ -163,6 +163,15 @@ var mutations = []Mutation{
 		Why:     "an abandoned attempt that mapped late is deleted",
 	},
 	{
+		Name:    "natx-keeper-step-cancelled",
+		File:    "natx/portmap_renew.go",
+		Find:    "\t\tp.step(ctx)\n",
+		Replace: "\t\tp.step(context.Background())\n",
+		Pkg:     "./natx",
+		Run:     "^TestPortMapCloseAbortsRenewal$",
+		Why:     "Close ends a renewal in flight: the step runs under the keeper's task.Group context",
+	},
+	{
 		Name:    "natx-policy-special-targets",
 		File:    "natx/policy.go",
 		Find:    "in := netscope.Of(a.Addr())\n",
