@@ -30,7 +30,7 @@ import (
 )
 
 // dialLabHelpers are the helper processes of the Dial lab tests, served by
-// TestNetlabHelper in lab_test.go.
+// TestNetlabHelper in lab_helper_test.go.
 var dialLabHelpers = map[string]netlab.HelperFunc{"dialpeer": dialPeerHelper}
 
 // dialEvent is one JSON line of the dialpeer helper. N numbers the lines.

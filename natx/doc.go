@@ -88,17 +88,29 @@
 // server tables are copy-on-write behind atomic pointers, so routing takes
 // no lock.
 //
-// The keeper (portmap*.go, mapper_pmp.go, mapper_upnp.go, errors.go). A
-// PortMap keeps one mapping: NewPortMap asks every enabled protocol at once
-// through the PortMapper interface, one goroutine per protocol, each joined
+// The keeper (portmap*.go, mapper*.go, errors.go). The files: mapper.go
+// holds the PortMapper interface and the Mapping it returns, mapper_pmp.go
+// and mapper_upnp.go adapt package pmp and package upnp to it;
+// portmap.go holds PortMap (NewPortMap, Mapping, Close), portmap_config.go
+// PortMapConfig with its defaults (PortMapConfig.withDefaults, resolved
+// once in NewPortMap from named constants) and UseOnly,
+// portmap_acquire.go the acquisition, portmap_renew.go the renewal loop,
+// portmap_budget.go the request budget, portmap_events.go the events,
+// portmap_reach.go CheckReachability; its lab test is
+// portmap_lab_test.go, its lab benchmark portmap_lab_bench_test.go. A
+// PortMap keeps one mapping. Its goroutines are in PortMap.tasks, a
+// task.Group: NewPortMap asks every enabled protocol at once through the
+// PortMapper interface, one task per protocol (startAttempts), each joined
 // by receiving its result (by the acquisition itself, or, for those still
-// running when a better protocol won, by a goroutine in PortMap.wg that
-// deletes what they mapped); then it runs the renewal loop (PortMap.run, in
-// PortMap.wg, with one goroutine that turns Close into the context of the
-// step in flight).
-// PortMap.Close stops the loop, waits for PortMap.wg, deletes the mapping
-// within CloseTimeout, closes the backend and the event queue. Open runs
-// one keeper per mapped port; it is usable alone.
+// running when a better protocol won, by one more task that deletes what
+// they mapped, abandon); then it runs the renewal loop (PortMap.run), whose
+// context, the group's, is the context of the step in flight. A
+// reacquisition (after repeated failures) runs on the loop's goroutine and
+// starts its attempts in the same group. PortMap.Close stops the group
+// (the step in flight and any attempt see their context end) and waits for
+// it, then deletes the mapping within CloseTimeout, closes the backend and
+// the event queue. Open runs one keeper per mapped port; it is usable
+// alone.
 //
 // The relay (package natx/internal/relay; open_relay.go attaches it to the
 // Listener; relay.go keeps natx's public names for it: RelayServer,

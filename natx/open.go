@@ -57,15 +57,23 @@ type Config struct {
 	Net transport.Net
 
 	// STUNServers are the STUN servers (RFC 8489; one with RFC 5780 support
-	// for the filtering test that verifies addresses). If empty, no STUN:
-	// no reflexive candidate, no keepalive, nothing verified.
+	// for the filtering test that verifies addresses): the way to configure
+	// them. If empty (and the deprecated Probe.Servers too), no STUN: no
+	// reflexive candidate, no keepalive, nothing verified.
 	STUNServers []netip.AddrPort
 	// Probe tunes the classification (timeouts, lifetime measurement). Its
-	// zero value is stunprobe's defaults; Servers, Net and Logger are filled
-	// from this Config when empty. PortSamples does not apply: Open probes
-	// from its one socket, and opens AllocationSockets more (if zero, 2; if
+	// zero value is stunprobe's defaults; Net and Logger are filled from
+	// this Config when nil. PortSamples does not apply: Open probes from its
+	// one socket, and opens AllocationSockets more (if zero, 2; if
 	// negative, none) only when that socket alone cannot show the port
 	// allocation that the birthday mode needs (address-dependent mapping).
+	//
+	// Probe.Servers is deprecated in a Config (Deprecated: set STUNServers;
+	// Probe.Servers, a field of stunprobe.Config, configures the same
+	// servers). It still works: when empty, it is filled from STUNServers;
+	// when set, it wins: the classification and the keepalive use
+	// Probe.Servers alone, and STUNServers only adds servers whose
+	// datagrams never count as proof of reachability (dial-back).
 	Probe stunprobe.Config
 	// ProbeTimeout bounds the classification. If zero, 10 s.
 	ProbeTimeout time.Duration
@@ -157,23 +165,15 @@ const (
 // component resolves itself (RelayLifetime, RelayCheckInterval; the
 // PortMapConfig's own fields, in NewPortMap), are left as they are.
 func (c Config) withDefaults(n transport.Net) Config {
-	if c.OpenTimeout <= 0 {
-		c.OpenTimeout = defaultOpenTimeout
-	}
-	if c.ProbeTimeout <= 0 {
-		c.ProbeTimeout = defaultProbeTimeout
-	}
-	if c.CloseTimeout <= 0 {
-		c.CloseTimeout = defaultCloseTimeout
-	}
-	if c.NetworkWatchInterval == 0 {
-		c.NetworkWatchInterval = netwatch.DefaultInterval
-	}
-	if c.ReadQueue <= 0 {
-		c.ReadQueue = defaultReadQueue
-	}
+	const keepNegative, negativeToo = false, true // setDefault (peer.go)
+	setDefault(&c.OpenTimeout, defaultOpenTimeout, negativeToo)
+	setDefault(&c.ProbeTimeout, defaultProbeTimeout, negativeToo)
+	setDefault(&c.CloseTimeout, defaultCloseTimeout, negativeToo)
+	setDefault(&c.NetworkWatchInterval, netwatch.DefaultInterval, keepNegative) // negative: no watch
+	setDefault(&c.ReadQueue, defaultReadQueue, negativeToo)
 
-	// The probe: servers, network and logger from this Config.
+	// The probe: servers, network and logger from this Config. A
+	// Probe.Servers set (deprecated) wins over STUNServers.
 	if len(c.Probe.Servers) == 0 {
 		c.Probe.Servers = c.STUNServers
 	}

@@ -319,7 +319,8 @@ func (l *Listener) runPortMap(transport string, port uint16, gen uint64) {
 // when a mapping is made, another error comes (first generation), the
 // Listener closes, or a network change retires generation gen.
 func (l *Listener) retryMap(pc PortMapConfig, transport string, internal netip.AddrPort, err error, gen uint64) {
-	wait := pc.retry()
+	resolved := pc.withDefaults(transport, internal.Port()) // for its back-off
+	wait := resolved.backoff(0)
 	if gen > 0 && !errors.Is(err, ErrPortRefused) {
 		// A network that just changed usually settles within a second
 		// (the default route comes back after the address).
@@ -342,7 +343,7 @@ func (l *Listener) retryMap(pc PortMapConfig, transport string, internal netip.A
 		if !l.pmCurrent(gen) {
 			return
 		}
-		wait = min(2*wait, max(pc.lifetime()/4, pc.retry()))
+		wait = resolved.backoff(wait)
 		var pm *PortMap
 		pm, err = NewPortMap(l.mapCtx, pc, transport, internal)
 		if pm != nil {

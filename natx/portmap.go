@@ -1,94 +1,162 @@
-// This file holds the port-mapping vocabulary natx consumes from its
-// backends: the PortMapper interface and the Mapping it returns.
+// This file holds PortMap, the keeper of one port mapping: NewPortMap,
+// which makes the first mapping (portmap_acquire.go) and starts the
+// renewal loop (portmap_renew.go), and Close. Its configuration is in
+// portmap_config.go, its events in portmap_events.go.
 
 package natx
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"log/slog"
 	"net/netip"
+	"sync"
 	"time"
+
+	"github.com/nodeconn/natx/natx/internal/eventq"
+	"github.com/nodeconn/natx/natx/internal/task"
 )
 
-// PortMapper is what natx needs from a port-mapping backend. Package pmp
-// (PCP and NAT-PMP) and package upnp (UPnP IGD) are adapted to it in natx;
-// tests and embedders may supply their own through PortMapConfig.NewMappers.
-// Implementations must be safe for concurrent use.
-type PortMapper interface {
-	// Name is the protocol: "pcp", "natpmp" or "upnp". A backend that
-	// negotiates (PCP falling back to NAT-PMP) reports the best protocol
-	// it may still use until it knows.
-	Name() string
-	// ExternalAddress returns the gateway's external address. A
-	// non-public address comes with an error wrapping ErrBehindCarrierNAT.
-	ExternalAddress(ctx context.Context) (netip.Addr, error)
-	// Map asks for a mapping of transport ("udp" or "tcp") to internal
-	// (zero or unspecified address: this host's address toward the
-	// gateway). suggested may be zero.
-	Map(ctx context.Context, transport string, internal, suggested netip.AddrPort, lifetime time.Duration) (Mapping, error)
-	// Renew extends m, asking to keep its external port. It never deletes
-	// m first. The answer may differ from m; check it.
-	Renew(ctx context.Context, m Mapping, lifetime time.Duration) (Mapping, error)
-	// Unmap deletes m from the gateway.
-	Unmap(ctx context.Context, m Mapping) error
-	// Close releases the backend. It need not delete mappings.
-	Close() error
+// PortMap keeps one port mapping alive: it renews it at half its lifetime,
+// makes it again when the gateway forgets it, and deletes it on Close.
+type PortMap struct {
+	cfg       PortMapConfig // with its defaults (withDefaults)
+	log       *slog.Logger
+	transport string
+	internal  netip.AddrPort
+	mapper    PortMapper
+	budget    *budget
+	events    *eventq.Queue[PortMapEvent]
+
+	// tasks runs the keeper's goroutines: the renewal loop, the attempts
+	// of an acquisition, the clean-up of abandoned ones. Close stops it
+	// (the step in flight sees its context end) and waits for them.
+	tasks     *task.Group
+	closeOnce sync.Once
+	closeErr  error
+
+	mu      sync.Mutex
+	cur     Mapping // zero Protocol: none (lost)
+	last    Mapping // the latest mapping held, for its external port
+	fails   int     // consecutive failed renewals or remaps
+	lastErr error
 }
 
-// Mapping is a port mapping on the gateway.
-type Mapping struct {
-	// Protocol is the protocol that made it: "pcp", "natpmp" or "upnp".
-	Protocol string
-	// Transport is "udp" or "tcp".
-	Transport string
-	// Internal is this host's address and the mapped local port.
-	Internal netip.AddrPort
-	// External is the gateway's external address and the mapped port. The
-	// address may be invalid when the gateway did not tell it.
-	External netip.AddrPort
-	// Lifetime is the lifetime the gateway granted; zero when Permanent.
-	Lifetime time.Duration
-	// Expires is when the mapping ends unless renewed; zero when Permanent.
-	Expires time.Time
-	// Permanent is set for UPnP leases without expiry (gateways that only
-	// offer those, UPnP error 725). natx deletes them on Close.
-	Permanent bool
-	// GatewayReset is set when the answer showed that the gateway had lost
-	// its mapping state since the previous answer (PCP/NAT-PMP epoch).
-	GatewayReset bool
-	// Public reports whether External looks reachable from the internet,
-	// as far as natx can tell without an outside probe (see
-	// CheckReachability); Reason says why not when false.
-	Public bool
-	Reason string
-
-	// state is the backend's own record of the mapping (pmp.Mapping,
-	// upnp.Mapping), which Renew and Unmap need.
-	state any
-}
-
-// Family is "ipv4" or "ipv6", the address family of m.Internal ("" for the
-// zero Mapping). An IPv6 mapping made by PCP is normally a pinhole.
-func (m Mapping) Family() string {
-	switch a := m.Internal.Addr(); {
-	case a.Is4() || a.Is4In6():
-		return "ipv4"
-	case a.Is6():
-		return "ipv6"
+// NewPortMap maps transport ("udp" or "tcp") traffic to internal, a local
+// port of this host (a zero or unspecified address means this host's
+// address toward the gateway), and keeps the mapping alive until Close.
+//
+// It asks every enabled protocol at once and returns as soon as the best
+// answer that can still come has come (PCP > NAT-PMP > UPnP); slower
+// attempts are abandoned, and anything they map is deleted in the
+// background (joined by Close). It fails with an error wrapping
+// ErrNoMappingProtocol and each protocol's *MappingError, wrapping
+// ErrBehindCarrierNAT when a gateway said so, and ErrPortRefused when PCP
+// refused the port for a live mapping of another nonce (after a crash)
+// and neither NAT-PMP nor UPnP mapped it: try again later (Open does,
+// with back-off).
+//
+// ctx bounds the initial acquisition only; cancelling it after NewPortMap
+// returns has no effect. The keeper lives until Close.
+func NewPortMap(ctx context.Context, cfg PortMapConfig, transport string, internal netip.AddrPort) (*PortMap, error) {
+	if transport != "udp" && transport != "tcp" {
+		return nil, fmt.Errorf("natx: transport %q, want udp or tcp", transport)
 	}
-	return ""
+	if internal.Port() == 0 {
+		return nil, errors.New("natx: internal port 0")
+	}
+	cfg = cfg.withDefaults(transport, internal.Port())
+	p := &PortMap{
+		cfg: cfg, log: orDiscard(cfg.Logger), transport: transport, internal: internal,
+		budget: &budget{max: cfg.RequestBudget, window: time.Minute, now: cfg.Now},
+		tasks:  task.NewGroup(context.Background()),
+	}
+	mappers, err := p.buildMappers()
+	if err != nil {
+		return nil, err
+	}
+	if len(mappers) == 0 {
+		return nil, fmt.Errorf("%w: all protocols disabled", ErrNoMappingProtocol)
+	}
+	m, mapper, err := p.acquire(ctx, mappers)
+	if err != nil {
+		p.tasks.Close()
+		return nil, err
+	}
+	p.mapper = mapper
+	p.setMapping(m)
+	p.events = eventq.New(cfg.OnEvent)
+	p.events.Emit(PortMapEvent{Kind: PortMapMapped, Mapping: m})
+	p.log.Info("natx: port mapped", "proto", m.Protocol, "internal", m.Internal, "external", m.External,
+		"lifetime", m.Lifetime, "public", m.Public, "reason", m.Reason)
+	p.tasks.Go(p.run)
+	return p, nil
 }
 
-// Pinhole reports whether m is an IPv6 firewall pinhole (RFC 6887 section
-// 11): the gateway opened this host's own IPv6 address and port, with no
-// translation, so External equals Internal.
-func (m Mapping) Pinhole() bool {
-	return m.Family() == "ipv6" && m.External.Addr().WithZone("") == m.Internal.Addr().WithZone("")
+// buildMappers returns the backends to try: NewMappers', or those of PMP
+// and UPnP that are not disabled.
+func (p *PortMap) buildMappers() ([]PortMapper, error) {
+	if p.cfg.NewMappers != nil {
+		return p.cfg.NewMappers()
+	}
+	var out []PortMapper
+	if !p.cfg.DisablePMP {
+		m, err := newPMPMapper(p.cfg.PMP)
+		if err != nil {
+			return nil, &MappingError{Protocol: "pcp", Op: "map", Err: err}
+		}
+		out = append(out, m)
+	}
+	if !p.cfg.DisableUPnP {
+		out = append(out, newUPnPMapper(p.cfg.UPnP, p.cfg.Description, p.cfg.RediscoverAfter, p.cfg.Now, p.log))
+	}
+	return out, nil
 }
 
-// WithState returns a copy of m carrying a backend's private record, for
-// PortMapper implementations outside natx that need one; State reads it.
-func (m Mapping) WithState(s any) Mapping { m.state = s; return m }
+// Mapping returns the current mapping, and false when it is lost (expired
+// without renewal; the keeper is trying to map again).
+func (p *PortMap) Mapping() (Mapping, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cur, p.cur.Protocol != ""
+}
 
-// State returns the backend record set by WithState or by natx's own
-// adapters.
-func (m Mapping) State() any { return m.state }
+func (p *PortMap) setMapping(m Mapping) {
+	p.mu.Lock()
+	p.cur, p.last, p.fails, p.lastErr = m, m, 0, nil
+	p.mu.Unlock()
+}
+
+// Close stops the keeper, deletes the mapping (permanent UPnP leases
+// included) within PortMapConfig.CloseTimeout, closes the backend and
+// waits for every goroutine, OnEvent calls included. It returns the
+// deletion error, if any. It is idempotent.
+func (p *PortMap) Close() error {
+	p.closeOnce.Do(func() {
+		p.tasks.Close() // the renewal loop, a step in flight, the clean-up of abandoned attempts
+		p.mu.Lock()
+		cur := p.cur
+		p.cur = Mapping{}
+		p.mu.Unlock()
+		var err error
+		if cur.Protocol != "" {
+			if err = p.unmapBounded(p.mapper, cur); err != nil {
+				p.log.Warn("natx: cannot delete port mapping", "err", err)
+			}
+			p.events.Emit(PortMapEvent{Kind: PortMapRemoved, Mapping: cur, Err: err})
+		}
+		p.closeErr = errors.Join(err, p.mapper.Close())
+		p.events.Close()
+	})
+	return p.closeErr
+}
+
+// unmapBounded deletes m within CloseTimeout, whatever the keeper's state
+// (it runs in Close and after an abandoned attempt, when the tasks'
+// context may have ended).
+func (p *PortMap) unmapBounded(mp PortMapper, m Mapping) error {
+	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.CloseTimeout)
+	defer cancel()
+	return mp.Unmap(ctx, m)
+}

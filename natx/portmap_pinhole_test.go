@@ -10,16 +10,12 @@ import (
 	"github.com/nodeconn/natx/pmp/pmptest"
 )
 
-// TestPortMapPinhole: the keeper keeps an IPv6 PCP pinhole like an IPv4
-// mapping (mapped, renewed, removed on Close with nothing left on the
-// gateway), and its events say the family and that it is a pinhole. The
-// fake gateway is bound to [::1] (loopback has no link-local address: the
-// zoned gateway is tested in pmp's TestLabPinhole).
-//
-// Mutation caught: Mapping.Family returning "ipv4" for every address, or
-// Pinhole comparing External with the gateway's address.
-func TestPortMapPinhole(t *testing.T) {
-	s, err := pmptest.Start(pmptest.Options{Addr: netip.MustParseAddrPort("[::1]:0"), Faults: pmptest.Faults{MaxLifetime: 2 * time.Second}})
+// pinholeKeeper starts a fake PCP gateway with faults on [::1] (the test
+// is skipped without IPv6 loopback) and a keeper of a pinhole through it,
+// recording its events.
+func pinholeKeeper(t *testing.T, faults pmptest.Faults) (*pmptest.Server, *PortMap, *recorder) {
+	t.Helper()
+	s, err := pmptest.Start(pmptest.Options{Addr: netip.MustParseAddrPort("[::1]:0"), Faults: faults})
 	if err != nil {
 		t.Skipf("no IPv6 loopback: %v", err)
 	}
@@ -32,6 +28,19 @@ func TestPortMapPinhole(t *testing.T) {
 		RetryInterval: 50 * time.Millisecond,
 		OnEvent:       rec.add,
 	})
+	return s, p, rec
+}
+
+// TestPortMapPinhole: the keeper keeps an IPv6 PCP pinhole like an IPv4
+// mapping (mapped, renewed, removed on Close with nothing left on the
+// gateway), and its events say the family and that it is a pinhole. The
+// fake gateway is bound to [::1] (loopback has no link-local address: the
+// zoned gateway is tested in pmp's TestLabPinhole).
+//
+// Mutation caught: Mapping.Family returning "ipv4" for every address, or
+// Pinhole comparing External with the gateway's address.
+func TestPortMapPinhole(t *testing.T) {
+	s, p, rec := pinholeKeeper(t, pmptest.Faults{MaxLifetime: 2 * time.Second})
 	want := netip.AddrPortFrom(netip.IPv6Loopback(), internalPort)
 	e := rec.wait(t, 0, kind(EventMapped))
 	if m := e.Mapping; m.Protocol != "pcp" || m.Family() != "ipv6" || !m.Pinhole() || m.External != want {
@@ -59,18 +68,7 @@ func TestPortMapPinhole(t *testing.T) {
 // pinhole (miniupnpd 2.3.1 with nftables), Close reports it (pmp shortened
 // the pinhole instead) in the error and the removed event.
 func TestPortMapPinholeDeleteRefused(t *testing.T) {
-	s, err := pmptest.Start(pmptest.Options{Addr: netip.MustParseAddrPort("[::1]:0"), Faults: pmptest.Faults{RefusePinholeDelete: true}})
-	if err != nil {
-		t.Skipf("no IPv6 loopback: %v", err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	rec := newRecorder()
-	p := newPortMap(t, PortMapConfig{
-		Gateway:     s.Addr(),
-		DisableUPnP: true,
-		PMP:         pmp.Config{Port: s.AddrPort().Port(), Timeout: 200 * time.Millisecond},
-		OnEvent:     rec.add,
-	})
+	s, p, rec := pinholeKeeper(t, pmptest.Faults{RefusePinholeDelete: true})
 	rec.wait(t, 0, kind(EventMapped))
 	if err := p.Close(); !errors.Is(err, pmp.ErrNotDeleted) {
 		t.Fatalf("Close = %v, want ErrNotDeleted", err)

@@ -1,5 +1,5 @@
 // This file holds the keeper's life after the first mapping: the renewal
-// loop, the detection of changes and losses, and Close.
+// loop and the detection of changes and losses.
 
 package natx
 
@@ -11,36 +11,26 @@ import (
 	"time"
 )
 
-// Mapping returns the current mapping, and false when it is lost (expired
-// without renewal; the keeper is trying to map again).
-func (p *PortMap) Mapping() (Mapping, bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.cur, p.cur.Protocol != ""
-}
-
-func (p *PortMap) setMapping(m Mapping) {
-	p.mu.Lock()
-	p.cur, p.last, p.fails, p.lastErr = m, m, 0, nil
-	p.mu.Unlock()
-}
-
 // nextWait is how long the loop sleeps before the next step: half the
 // granted lifetime after success (never less than 1 s: a gateway granting
-// tiny lifetimes must not cause a hot loop), a doubling back-off after
-// failures, capped at a quarter of the configured lifetime.
+// tiny lifetimes must not cause a hot loop), the back-off after failures
+// (PortMapConfig.backoff), but no later than the expiry of a mapping still
+// held.
 func (p *PortMap) nextWait() time.Duration {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.fails > 0 {
-		d := p.cfg.retry()
-		for i := 1; i < p.fails && d < p.cfg.lifetime()/4; i++ {
-			d *= 2
+		d := p.cfg.backoff(0)
+		for i := 1; i < p.fails; i++ {
+			next := p.cfg.backoff(d)
+			if next == d { // at the cap
+				break
+			}
+			d = next
 		}
-		d = min(d, max(p.cfg.lifetime()/4, p.cfg.retry()))
 		if p.cur.Protocol != "" && !p.cur.Permanent {
 			// Renew once more before expiry if the back-off would miss it.
-			if left := p.cur.Expires.Sub(p.now()); left > 0 && left < d {
+			if left := p.cur.Expires.Sub(p.cfg.Now()); left > 0 && left < d {
 				d = left
 			}
 		}
@@ -48,43 +38,28 @@ func (p *PortMap) nextWait() time.Duration {
 	}
 	life := p.cur.Lifetime
 	if p.cur.Permanent || life <= 0 {
-		life = p.cfg.lifetime()
+		life = p.cfg.Lifetime
 	}
 	return max(life/2, time.Second)
 }
 
-// run is the keeper's renewal loop: one step at each nextWait, within the
-// request budget, until Close.
-func (p *PortMap) run() {
-	defer p.wg.Done()
-	ctx := p.stopContext()
+// run is the keeper's renewal loop, on a goroutine of p.tasks: one step at
+// each nextWait, within the request budget, until Close ends ctx (which
+// also aborts a step in flight).
+func (p *PortMap) run(ctx context.Context) {
 	for {
 		t := time.NewTimer(p.nextWait())
 		select {
-		case <-p.stop:
+		case <-ctx.Done():
 			t.Stop()
 			return
 		case <-t.C:
 		}
-		if !p.budget.wait(p.stop) {
+		if !p.budget.wait(ctx.Done()) {
 			return
 		}
 		p.step(ctx)
 	}
-}
-
-// stopContext returns a context that ends when Close closes p.stop, so that
-// Close aborts a step in flight. The one goroutine that turns the channel
-// into the context is in p.wg: Close closes p.stop before it waits.
-func (p *PortMap) stopContext() context.Context {
-	ctx, cancel := context.WithCancel(context.Background())
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		<-p.stop
-		cancel()
-	}()
-	return ctx
 }
 
 // step renews the current mapping, or maps again when it is lost, and
@@ -102,7 +77,7 @@ func (p *PortMap) step(ctx context.Context) {
 			return
 		}
 		suggested := last.External
-		m, err := p.mapper.Map(ctx, p.transport, p.internal, suggested, p.cfg.lifetime())
+		m, err := p.mapper.Map(ctx, p.transport, p.internal, suggested, p.cfg.Lifetime)
 		if err != nil {
 			p.fail(err)
 			return
@@ -113,7 +88,7 @@ func (p *PortMap) step(ctx context.Context) {
 		p.events.Emit(PortMapEvent{Kind: PortMapMapped, Mapping: m})
 		return
 	}
-	m, err := p.mapper.Renew(ctx, cur, p.cfg.lifetime())
+	m, err := p.mapper.Renew(ctx, cur, p.cfg.Lifetime)
 	if err != nil {
 		p.fail(err)
 		return
@@ -175,7 +150,7 @@ func (p *PortMap) fail(err error) {
 	p.fails++
 	p.lastErr = err
 	cur := p.cur
-	lost := cur.Protocol != "" && !cur.Permanent && !p.now().Before(cur.Expires)
+	lost := cur.Protocol != "" && !cur.Permanent && !p.cfg.Now().Before(cur.Expires)
 	if lost {
 		p.cur = Mapping{}
 	}
@@ -189,31 +164,6 @@ func (p *PortMap) fail(err error) {
 		p.log.Warn("natx: port refused by the gateway; retrying", "err", err)
 		p.events.Emit(PortMapEvent{Kind: PortMapRefused, Reason: refusedReason, Err: err})
 	}
-}
-
-// Close stops the keeper, deletes the mapping (permanent UPnP leases
-// included) within PortMapConfig.CloseTimeout, closes the backend and
-// waits for every goroutine, OnEvent calls included. It returns the
-// deletion error, if any. It is idempotent.
-func (p *PortMap) Close() error {
-	p.closeOnce.Do(func() {
-		close(p.stop)
-		p.wg.Wait()
-		p.mu.Lock()
-		cur := p.cur
-		p.cur = Mapping{}
-		p.mu.Unlock()
-		var err error
-		if cur.Protocol != "" {
-			if err = p.unmapBounded(p.mapper, cur); err != nil {
-				p.log.Warn("natx: cannot delete port mapping", "err", err)
-			}
-			p.events.Emit(PortMapEvent{Kind: PortMapRemoved, Mapping: cur, Err: err})
-		}
-		p.closeErr = errors.Join(err, p.mapper.Close())
-		p.events.Close()
-	})
-	return p.closeErr
 }
 
 // refusedReason is the Reason of PortMapRefused.

@@ -16,7 +16,7 @@ import (
 // as a deadlock of the bubble rather than a hang.
 //
 // Mutation caught (portmap_renew.go, run): the step's context made
-// context.Background() instead of p.stopContext(); Close waits for the
+// context.Background() instead of run's ctx (p.tasks'); Close waits for the
 // step forever and synctest reports the deadlock.
 func TestPortMapCloseAbortsRenewal(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {

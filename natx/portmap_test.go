@@ -237,7 +237,7 @@ func TestBehindCarrierNAT(t *testing.T) {
 	})
 	t.Run("pmp uninformative refusal", func(t *testing.T) {
 		// miniupnpd behind a 100.64/10 WAN: PCP NO_RESOURCES, NAT-PMP's
-		// address request NETWORK_FAILURE (seen in the lab, natx/lab_test.go).
+		// address request NETWORK_FAILURE (seen in the lab, natx/portmap_lab_test.go).
 		g := newGateways(t, pmptest.Options{Faults: pmptest.Faults{PCPResult: uint8(pmp.PCPNoResources), NATPMPResult: 3}}, upnptest.Options{})
 		cfg := g.config(newRecorder())
 		cfg.DisableUPnP = true
@@ -362,7 +362,7 @@ func TestPermanentLeaseDeletedOnClose(t *testing.T) {
 	cfg.NewMappers = func() ([]PortMapper, error) {
 		uc := cfg.UPnP
 		uc.Gateway = cfg.Gateway
-		u := newUPnPMapper(uc, "natx udp 4711", cfg.rediscover(), time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		u := newUPnPMapper(uc, "natx udp 4711", cfg.withDefaults("udp", 4711).RediscoverAfter, time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)))
 		return []PortMapper{&closeWatch{upnpMapper: u, atClose: func() {
 			atClose, closed = g.upnp.Mappings(), true
 		}}}, nil
@@ -449,7 +449,7 @@ func (m *tableMapper) Close() error { return nil }
 // when PCP won (it maps, then answers late). Backends' Close deletes
 // nothing here, so only the keeper's deletion empties the table.
 //
-// Mutations caught (portmap_keeper.go): discard without its delete
+// Mutations caught (portmap_acquire.go): discard without its delete
 // (`_ = p.unmapBounded(mp, m)` removed: "worse first" keeps the NAT-PMP
 // entry); the abandoned attempt's delete removed (`_ =
 // p.unmapBounded(mappers[a.i], a.m)`: "better first" keeps it after Close).

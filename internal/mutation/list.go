@@ -137,7 +137,7 @@ var mutations = []Mutation{
 	},
 	{
 		Name:    "natx-keeper-close-deletes",
-		File:    "natx/portmap_renew.go",
+		File:    "natx/portmap.go",
 		Find:    "if err = p.unmapBounded(p.mapper, cur); err != nil {",
 		Replace: "if err = error(nil); err != nil {",
 		Pkg:     "./natx",
@@ -146,7 +146,7 @@ var mutations = []Mutation{
 	},
 	{
 		Name:    "natx-keeper-loser-deleted",
-		File:    "natx/portmap_keeper.go",
+		File:    "natx/portmap_acquire.go",
 		Find:    "\tif mp != nil {\n\t\t_ = p.unmapBounded(mp, m)\n\t}\n",
 		Replace: "\t_ = mp\n",
 		Pkg:     "./natx",
@@ -155,12 +155,21 @@ var mutations = []Mutation{
 	},
 	{
 		Name:    "natx-keeper-abandoned-deleted",
-		File:    "natx/portmap_keeper.go",
-		Find:    "\t\t\t\t\t_ = p.unmapBounded(mappers[a.i], a.m)\n",
+		File:    "natx/portmap_acquire.go",
+		Find:    "\t\t\t\t_ = p.unmapBounded(r.mappers[a.i], a.m)\n",
 		Replace: "",
 		Pkg:     "./natx",
 		Run:     "^TestLosingMappingDeleted$",
 		Why:     "an abandoned attempt that mapped late is deleted",
+	},
+	{
+		Name:    "natx-keeper-step-cancelled",
+		File:    "natx/portmap_renew.go",
+		Find:    "\t\tp.step(ctx)\n",
+		Replace: "\t\tp.step(context.Background())\n",
+		Pkg:     "./natx",
+		Run:     "^TestPortMapCloseAbortsRenewal$",
+		Why:     "Close ends a renewal in flight: the step runs under the keeper's task.Group context",
 	},
 	{
 		Name:    "natx-policy-special-targets",

@@ -1,7 +1,7 @@
 // Command tsportmap times Tailscale's portmapper (tailscale.com/net/portmapper)
 // against a gateway, for natx's lab benchmark of port mapping (issue 4):
 // the reference the issue names. It is a module of its own, so that natx's
-// go.mod never depends on tailscale.com; natx/lab_bench_test.go builds and
+// go.mod never depends on tailscale.com; natx/portmap_lab_bench_test.go builds and
 // runs it inside a lab namespace, never in the host's own.
 //
 // Usage: tsportmap map|warm|probe GATEWAY SELF PORT N

@@ -20,19 +20,6 @@ import (
 
 var labHelpers = map[string]netlab.HelperFunc{"keep": keepHelper, "mapbench": mapBenchHelper}
 
-// TestNetlabHelper serves the helpers of every lab test file of this
-// package: labHelpers here, openLabHelpers in open_lab_test.go, dialLabHelpers in
-// dial_lab_test.go.
-func TestNetlabHelper(t *testing.T) {
-	all := make(map[string]netlab.HelperFunc, len(labHelpers)+len(openLabHelpers)+len(dialLabHelpers))
-	for _, m := range []map[string]netlab.HelperFunc{labHelpers, openLabHelpers, openRelayLabHelpers, dialLabHelpers, quicLabHelpers, relayTransportLabHelpers} {
-		for name, f := range m {
-			all[name] = f
-		}
-	}
-	netlab.Helper(t, all)
-}
-
 type keepEvent struct {
 	Event         string         `json:"event"`
 	Via           string         `json:"via,omitempty"`
