@@ -7,6 +7,7 @@
 package natx
 
 import (
+	"context"
 	"encoding/binary"
 	"log/slog"
 	"net"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/nodeconn/natx/internal/netaddr"
+	"github.com/nodeconn/natx/natx/internal/task"
 )
 
 // stunMagicCookie is the fixed value of bytes 4-7 of every STUN message
@@ -90,13 +92,15 @@ type mux struct {
 	handlers atomic.Pointer[[]*handlerEntry]
 	servers  atomic.Pointer[map[netip.AddrPort]*serverConn]
 
-	app      chan packet
-	pool     sync.Pool
-	reader   readerState
-	readDL   deadline
-	closed   chan struct{}
-	closeMu  sync.Once
-	loopDone chan struct{}
+	app    chan packet
+	pool   sync.Pool
+	reader readerState
+	readDL deadline
+	// tasks runs the background reader; closed is its context's Done
+	// channel, the one signal that the mux is closing.
+	tasks   *task.Group
+	closed  <-chan struct{}
+	closeMu sync.Once
 
 	// relayPeers are the peers last heard through the relay: WriteTo sends
 	// to them through it. anyRelay skips the lookup when there are none.
@@ -119,7 +123,7 @@ const poolBufSize = 2048
 // application's queue.
 func newMux(conn net.PacketConn, queue int, log *slog.Logger) *mux {
 	m := makeMux(conn, queue, log)
-	go m.readLoop()
+	m.tasks.Go(func(context.Context) { m.readLoop() })
 	return m
 }
 
@@ -130,14 +134,14 @@ func makeMux(conn net.PacketConn, queue int, log *slog.Logger) *mux {
 		local:      netaddr.AddrPort(conn.LocalAddr()),
 		log:        log,
 		app:        make(chan packet, queue),
-		closed:     make(chan struct{}),
-		loopDone:   make(chan struct{}),
 		relayPeers: make(map[netip.AddrPort]time.Time),
 		readDL:     makeDeadline(),
 	}
 	if f, ok := conn.(addrPortConn); ok {
 		m.fast = f
 	}
+	m.tasks = task.NewGroup(context.Background())
+	m.closed = m.tasks.Context().Done()
 	m.pool.New = func() any { b := make([]byte, poolBufSize); return &b }
 	m.reader = makeReaderState()
 	empty := []*handlerEntry{}
@@ -351,9 +355,9 @@ func (m *mux) send(b []byte, to netip.AddrPort) error {
 func (m *mux) close() error {
 	var err error
 	m.closeMu.Do(func() {
-		close(m.closed)
+		m.tasks.Stop()
 		err = m.conn.Close()
-		<-m.loopDone
+		m.tasks.Wait()
 		m.readDL.stop()
 		for _, s := range *m.servers.Load() {
 			s.Close()

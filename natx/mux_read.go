@@ -81,7 +81,6 @@ func isTimeout(err error) bool {
 
 // readLoop reads the socket whenever no application reader does.
 func (m *mux) readLoop() {
-	defer close(m.loopDone)
 	r := &m.reader
 	buf := make([]byte, maxDatagram)
 	errs := 0
