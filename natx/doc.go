@@ -84,7 +84,7 @@
 // over), and the rest to the application. One goroutine at a time reads
 // the socket: the application's ReadFrom while it waits (no hand-off, as
 // fast as a plain socket), else the background read loop (mux.readLoop,
-// started by newMux, joined by mux.close through loopDone). The handler and
+// a task of mux.tasks started by newMux, joined by mux.close). The handler and
 // server tables are copy-on-write behind atomic pointers, so routing takes
 // no lock.
 //
