@@ -51,7 +51,7 @@
 // waits for it, and no goroutine outlives the Close of what started it.
 //
 // Open and its state (open.go, open_gather.go, open_state.go, listener.go,
-// candidate.go, dialback.go). Open resolves the Config's defaults once
+// listener_netwatch.go, candidate.go, dialback.go, dialback_peer.go). Open resolves the Config's defaults once
 // (Config.withDefaults), binds the socket, builds the Listener and starts
 // the discovery tasks. Everything the tasks learn lives in one struct,
 // state, under Listener.mu; a task changes it only through Listener.update,
@@ -66,10 +66,17 @@
 // and stops background work; it starts nothing once Close marked the
 // state closing):
 // runProbe (the classification, then the STUN keepalive of keepalive.go on
-// the same goroutine), runPortMap for UDP and for Config.TCPPort (it keeps
+// the same goroutine, again after each network change), runPortMap for UDP and for Config.TCPPort (it keeps
 // retrying while the gateway refuses the port), runRelay (the first
 // allocation with back-off, then pumpRelay until the relay closes),
-// verifyRelay and checkMapping. Listener.Close closes the attached Peers, stops
+// verifyRelay and checkMapping; runWatch (listener_netwatch.go), the watch
+// of the host's network (natx/internal/netwatch, with its OS notifier's
+// reader in the notifier's own task.Group), whose changes — and a new
+// external IP address the keepalive reports — go through applyChange: new
+// host candidates, the keepers retired (state.pmGen) and runPortMap started
+// for the next generation, runProbe asked to classify again
+// (Listener.reprobe), the relay checked at once, every PeerConn told
+// (ctlNetwork). Listener.Close closes the attached Peers, stops
 // Listener.tasks (its context, Listener.ctx, ends), marks the state closing, closes the keepers and the relay
 // it holds (a task that is still starting one closes it itself when it
 // sees closing), waits for the tasks (Listener.mapCtx, which bounds a
