@@ -174,3 +174,73 @@ func TestLabWebOnlyTURNS(t *testing.T) {
 		}
 	})
 }
+
+// TestLabPolicyFilterLifted (issue 15): a node behind the PolicyFilter,
+// given only a plain turn: URL, is connected relayed (over TCP) to a node at
+// home; then the filter is lifted while both run. natx tries UDP to the
+// TURN server again (every 30 s while on TCP) and moves the relay to UDP,
+// make before break: an addrs line of change relay-reallocated shows the
+// relayed address via udp://, and the node's TCP connection to coturn is
+// closed (the TCP allocation released). The time from the lift to the move
+// is logged (docs/benchmarks.md). Mutation caught: the relay's UDP retry
+// switched off (no UDP relay within 70 s).
+func TestLabPolicyFilterLifted(t *testing.T) {
+	t.Parallel()
+	l := netlab.New(t)
+	coturn := l.StartCoturn()
+	rv := l.StartRendezvous()
+	turn := "turn:" + netlab.TURNUser + ":" + netlab.TURNPass + "@" + coturn.Addr().String()
+	pf := l.AddSite(netlab.PolicyFilter)
+	home := l.AddSite(netlab.EIM)
+	stun := coturn.Addr().String()
+	pb, _ := startNode(t, l, home, "-id", "b-lifted", "-port", "24950", "-stun", stun, "-rendezvous", rv, "-timeout", "10s", "-turn", turn)
+	pa, ea := startNode(t, l, pf, "-id", "a-lifted", "-port", "24951", "-stun", stun, "-rendezvous", rv, "-timeout", "10s", "-turn", turn,
+		"-dial", "b-lifted", "-send", "before")
+	if ea.Event != "ready" || len(ea.Addrs) == 0 || ea.Addrs[0].Kind != "relayed" || !strings.HasPrefix(ea.Addrs[0].Via, "tcp://") {
+		t.Fatalf("behind the filter: %+v, want a relayed address via tcp://\n%s", ea, pa.Output())
+	}
+	if c, err := netlab.WaitJSON(pa, 40*time.Second, func(e event) bool { return e.Event == "connected" }); err != nil || c.Path != "relayed" {
+		t.Fatalf("not connected relayed: %+v %v\n%s", c, err, pa.Output())
+	}
+	if r, err := netlab.WaitJSON(pb, 20*time.Second, func(e event) bool { return e.Event == "received" && e.Peer != "" }); err != nil || r.Data == nil || *r.Data != "before" {
+		t.Fatalf("b got %+v (%v)", r, err)
+	}
+	tcpToCoturn := func() bool {
+		out, _ := pf.Host.Exec("ss", "-Htn", "state", "established", "dst", coturn.Addr().String())
+		return strings.TrimSpace(out) != ""
+	}
+	if !tcpToCoturn() {
+		t.Fatalf("no TCP connection to coturn while relayed over TCP")
+	}
+	off := len(pa.Output())
+	start := time.Now()
+	if err := pf.LiftFilter(); err != nil {
+		t.Fatal(err)
+	}
+	var moved event
+	deadline := time.Now().Add(70 * time.Second)
+	for {
+		e, err := waitAfter(pa, off, func(e event) bool {
+			return e.Event == "addrs" && e.Change == "relay-reallocated" && e.Addr != nil && strings.HasPrefix(e.Addr.Via, "udp://")
+		})
+		if err == nil {
+			moved = e
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the relay did not move to UDP within 70 s of the lift\n%s", pa.Output())
+		}
+	}
+	t.Logf("filter lifted: relay on UDP after %v: %+v", time.Since(start), *moved.Addr)
+	for i := 0; tcpToCoturn(); i++ {
+		if i == 100 {
+			t.Fatalf("the TCP connection to coturn is still open 10 s after the move to UDP")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	stopNode(t, pa)
+	stopNode(t, pb)
+	if err := coturn.WaitNoAllocations(3 * time.Second); err != nil {
+		t.Errorf("after SIGTERM: %v", err)
+	}
+}

@@ -349,3 +349,13 @@ func (s *Site) FlushConntrack() error {
 	}
 	return nil
 }
+
+// LiftFilter makes a PolicyFilter or WebOnly site's router an EIM one while
+// its host runs: the filter is gone (as when a provider lifts it), the
+// flows already through the router stay. Other kinds are refused.
+func (s *Site) LiftFilter() error {
+	if s.Kind != PolicyFilter && s.Kind != WebOnly {
+		return fmt.Errorf("netlab: %v has no filter to lift", s.Kind)
+	}
+	return s.Router.NFT(ruleset(EIM, s.HostIP))
+}
