@@ -220,22 +220,24 @@ func (l *Listener) watchSilence(heard, ran <-chan struct{}) {
 }
 
 // probeSilence is how long the classification may go without a single
-// answer over UDP before Open stops waiting for it: three times the first
-// request's retransmission timeout (1.5 s by default), which gives the
-// first send's answer 1.5 s, the first retransmission's 1 s and TCP's
-// first SYN retransmission (1 s on Linux) half a second. Behind a filter
-// that lets no STUN through (only TCP to 80 and 443, say) the
-// classification would run to Config.ProbeTimeout: the fallback relay
-// starts instead, and Open returns with it. Where UDP is blocked but STUN
-// over TCP answers, the classification ends sooner (UDP blocked) and this
-// never applies. An answer that comes later still classifies the socket,
-// and what it finds arrives as events.
+// answer over UDP before Open stops waiting for it: six times the first
+// request's retransmission timeout (3 s by default), which gives the
+// first send and its first two retransmissions (at 0.5 and 1.5 s) time to
+// be answered over a lossy, slow or loaded path (three times was seen to
+// give up on a 100 ms, 5 %-loss path under load: Open returned without
+// the classification the dial then needed). Behind a filter that lets no
+// STUN through (only TCP to 80 and 443, say) the classification would run
+// to Config.ProbeTimeout: the fallback relay starts instead, and Open
+// returns with it. Where UDP is blocked but STUN over TCP answers, the
+// classification ends sooner (UDP blocked) and this never applies. An
+// answer that comes later still classifies the socket, and what it finds
+// arrives as events.
 func probeSilence(c stunprobe.Config) time.Duration {
 	rto := c.InitialRTO
 	if rto <= 0 {
 		rto = 500 * time.Millisecond
 	}
-	return 3 * rto
+	return 6 * rto
 }
 
 // keepaliveServer is the server whose answer gave the mapped address (the

@@ -35,6 +35,9 @@ type PortMap struct {
 	tasks     *task.Group
 	closeOnce sync.Once
 	closeErr  error
+	// nudge asks the renewal loop for a step at once (the gateway
+	// announced a restart); at most one waits.
+	nudge chan struct{}
 
 	mu      sync.Mutex
 	cur     Mapping // zero Protocol: none (lost)
@@ -71,6 +74,7 @@ func NewPortMap(ctx context.Context, cfg PortMapConfig, transport string, intern
 		cfg: cfg, log: orDiscard(cfg.Logger), transport: transport, internal: internal,
 		budget: &budget{max: cfg.RequestBudget, window: time.Minute, now: cfg.Now},
 		tasks:  task.NewGroup(context.Background()),
+		nudge:  make(chan struct{}, 1),
 	}
 	mappers, err := p.buildMappers()
 	if err != nil {
@@ -91,6 +95,9 @@ func NewPortMap(ctx context.Context, cfg PortMapConfig, transport string, intern
 	p.log.Info("natx: port mapped", "proto", m.Protocol, "internal", m.Internal, "external", m.External,
 		"lifetime", m.Lifetime, "public", m.Public, "reason", m.Reason)
 	p.tasks.Go(p.run)
+	if _, ours := mapper.(*pmpMapper); ours {
+		p.tasks.Go(p.watchAnnouncements)
+	}
 	return p, nil
 }
 

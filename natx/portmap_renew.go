@@ -9,6 +9,9 @@ import (
 	"fmt"
 	"net/netip"
 	"time"
+
+	"github.com/nodeconn/natx/internal/gateway"
+	"github.com/nodeconn/natx/pmp"
 )
 
 // nextWait is how long the loop sleeps before the next step: half the
@@ -54,6 +57,8 @@ func (p *PortMap) run(ctx context.Context) {
 			t.Stop()
 			return
 		case <-t.C:
+		case <-p.nudge:
+			t.Stop()
 		}
 		if !p.budget.wait(ctx.Done()) {
 			return
@@ -175,4 +180,40 @@ func joinReasons(r []string) string {
 		s += "; " + x
 	}
 	return s
+}
+
+// watchAnnouncements listens, on the real network, for the gateway's
+// unsolicited announcements (pmp.WatchAnnouncements) and makes the renewal
+// loop step at once on each: a gateway that restarted has forgotten the
+// mapping, and the renewal finds out (epoch reset) and maps again, instead
+// of at half the lifetime (an hour by default). Only for natx's own
+// PCP/NAT-PMP backend (not a PortMapConfig.NewMappers one). Without the
+// real network,
+// an IPv4 gateway that is not loopback, or the group, it does nothing (the
+// renewal still comes).
+func (p *PortMap) watchAnnouncements(ctx context.Context) {
+	if p.cfg.PMP.Net != nil {
+		return
+	}
+	gw := p.cfg.PMP.Gateway
+	if !gw.IsValid() {
+		g, err := gateway.Default(gateway.IPv4)
+		if err != nil {
+			return
+		}
+		gw = g.Addr
+	}
+	if gw = gw.Unmap(); !gw.Is4() || gw.IsLoopback() {
+		return // a loopback "gateway" is a test's fake: no announcements
+	}
+	err := pmp.WatchAnnouncements(ctx, gw, func(a pmp.Announcement) {
+		p.log.Info("natx: gateway announced a restart; renewing now", "proto", a.Protocol, "epoch", a.Epoch)
+		select {
+		case p.nudge <- struct{}{}:
+		default:
+		}
+	})
+	if err != nil {
+		p.log.Debug("natx: not listening for gateway announcements", "err", err)
+	}
 }

@@ -45,9 +45,11 @@
 //
 // NAT-PMP needs the real network and port 5351, because go-nat-pmp opens
 // its own sockets; on a virtual network (Config.Net) only PCP works. The
-// PCP client maps only its own address (no THIRD_PARTY option), sends no
-// options, and does not listen for multicast ANNOUNCEs (an unsolicited
-// ANNOUNCE unicast to its socket is used). See docs/pmp.md.
+// PCP client maps only its own address (no THIRD_PARTY option) and sends
+// no options. The multicast announcements a restarted gateway sends to
+// 224.0.0.1:5350 are read by WatchAnnouncements (IPv4, the real network;
+// natx's keeper renews at once on one); an unsolicited ANNOUNCE unicast to
+// the client's socket is used too. See docs/pmp.md.
 //
 // # Testing
 //

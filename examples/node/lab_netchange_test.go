@@ -168,3 +168,58 @@ func TestLabNodeWANRenumbered(t *testing.T) {
 	}
 	stopNode(t, p)
 }
+
+// TestLabNodeRouterReboot (issue 16): the router reboots under a running
+// node — miniupnpd killed, its chains and the router's conntrack emptied,
+// miniupnpd started again (its epoch restarts; it announces itself to
+// 224.0.0.1:5350). The node hears the announcement, renews at once, sees
+// the epoch reset and maps again: an addrs line of change
+// gateway-restarted, then the mapping verified, and an unsolicited datagram
+// gets the echo. Five reboots; the time from each restart to the
+// gateway-restarted line is logged (docs/benchmarks.md). Mutation caught:
+// the keeper not listening for announcements (the renewal would come at
+// half the 2 h lifetime).
+func TestLabNodeRouterReboot(t *testing.T) {
+	t.Parallel()
+	l := netlab.New(t)
+	coturn := l.StartCoturn()
+	s := l.AddSite(netlab.EIM)
+	mini := s.StartMiniupnpd(netlab.MiniupnpdOptions{})
+	p, e := startNode(t, l, s, "-stun", coturn.Addr().String(), "-timeout", "10s", "-port", "24850", "-portmap", "pcp", "-log", "info")
+	if e.Event != "ready" {
+		t.Fatalf("got %+v\n%s", e, p.Output())
+	}
+	isMapped := func(a addr) bool { return a.Kind == "mapped" && a.Reach == "mapped" && a.Verified }
+	if !slices.ContainsFunc(e.Addrs, isMapped) {
+		if _, err := netlab.WaitJSON(p, 10*time.Second, func(e event) bool { return e.Event == "addrs" && e.Addr != nil && isMapped(*e.Addr) }); err != nil {
+			t.Fatalf("no verified mapping: %v\n%s", err, p.Output())
+		}
+	}
+	var took []time.Duration
+	for i := range 5 {
+		// A restart is told from the epoch going back: the gateway must
+		// have run a few seconds before it (RFC 6887 section 8.5 allows
+		// two seconds of slack), as a real router has.
+		time.Sleep(4 * time.Second)
+		off := len(p.Output())
+		if err := mini.Restart(true); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		if _, err := waitAfter(p, off, func(e event) bool { return e.Event == "addrs" && e.Change == "gateway-restarted" }); err != nil {
+			t.Fatalf("reboot %d: no gateway-restarted line (%v)\n%s", i, err, p.Output())
+		}
+		took = append(took, time.Since(start))
+		rules, _ := s.Rules()
+		for j := 0; !strings.Contains(rules, "24850") && j < 50; j++ {
+			time.Sleep(100 * time.Millisecond)
+			rules, _ = s.Rules()
+		}
+		if err := l.Internet.ProbeEcho("udp", netip.AddrPortFrom(s.External, 24850)); err != nil {
+			t.Fatalf("reboot %d: the mapping made again gets no echo: %v\n%s", i, err, rules)
+		}
+	}
+	slices.Sort(took)
+	t.Logf("router reboot to gateway-restarted: median %v, worst %v, all %v", took[len(took)/2], took[len(took)-1], took)
+	stopNode(t, p)
+}
