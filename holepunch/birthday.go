@@ -23,7 +23,7 @@ func (s *session) startBirthday() {
 		s.mu.Lock()
 		base := len(s.socks)
 		s.mu.Unlock()
-		socks := s.openSockets(base, cfg.Birthday.sockets(cfg.NAT.Allocation))
+		socks := s.openSockets(base, cfg.Birthday.sockets(s.nat.Allocation))
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		if s.ended {

@@ -39,6 +39,11 @@ type Config struct {
 	// It is sent to the peer and decides whether the birthday mode runs.
 	// If zero, everything is unknown and the birthday mode never runs.
 	NAT NATInfo
+	// CurrentNAT, if set, is called once per attempt, after Candidates,
+	// and its result replaces NAT for that attempt: for a node whose NAT is
+	// classified after the Puncher was made (natx's Listener returns from
+	// Open before a slow classification ends).
+	CurrentNAT func() NATInfo
 
 	// Net opens the sockets of Listen and of the birthday mode, and lists
 	// interfaces for host candidates. If nil, the real network.
@@ -136,6 +141,14 @@ type Birthday struct {
 	// Config.Net) when its NAT allocates ports at random; with sequential
 	// allocation it opens none unless Sockets is set. If zero, 32.
 	Sockets int
+}
+
+// nat is this node's NAT for an attempt starting now.
+func (cfg *Config) nat() NATInfo {
+	if cfg.CurrentNAT != nil {
+		return cfg.CurrentNAT()
+	}
+	return cfg.NAT
 }
 
 func (cfg *Config) gatherTimeout() time.Duration {

@@ -236,7 +236,8 @@ func (p *Puncher) Connect(ctx context.Context, peer string) (*Path, error) {
 		p.mu.Unlock()
 	}()
 	s.local = p.candidates(ctx)
-	offer := &signal{typ: sigOffer, id: s.id, key: key, nat: p.cfg.NAT, birthday: p.cfg.Birthday.Budget > 0, cands: s.local}
+	s.nat = p.cfg.nat()
+	offer := &signal{typ: sigOffer, id: s.id, key: key, nat: s.nat, birthday: p.cfg.Birthday.Budget > 0, cands: s.local}
 	var msg []byte
 	var eph *ecdh.PrivateKey
 	if peerKey != nil {
@@ -539,7 +540,8 @@ func (p *Puncher) respond(ctx context.Context, peer string, offer *signedSignal)
 	}
 	s.offer = offer.raw
 	s.local = p.candidates(ctx)
-	ans := &signal{typ: sigAnswer, id: s.id, nat: p.cfg.NAT, birthday: p.cfg.Birthday.Budget > 0, cands: s.local}
+	s.nat = p.cfg.nat()
+	ans := &signal{typ: sigAnswer, id: s.id, nat: s.nat, birthday: p.cfg.Birthday.Budget > 0, cands: s.local}
 	var b []byte
 	if p.cfg.Identity != nil {
 		var eph *ecdh.PrivateKey

@@ -36,6 +36,7 @@ type session struct {
 	offer       []byte            // authenticated mode, responder: the offer, to know it again
 	controlling bool
 	local       []Candidate // ours, as signalled
+	nat         NATInfo     // ours for this attempt (Config.nat), as signalled
 	signalled   time.Time   // when the answer was sent or received
 
 	mu        sync.Mutex
@@ -96,7 +97,7 @@ func (s *session) start(peer *signal) {
 	s.started = true
 	s.peerNAT = peer.nat
 	if peer.birthday && s.p.cfg.Birthday.Budget > 0 {
-		s.role = planBirthday(s.p.cfg.NAT, peer.nat)
+		s.role = planBirthday(s.nat, peer.nat)
 		s.budget = s.p.cfg.Birthday.Budget
 	}
 	for _, c := range cands {

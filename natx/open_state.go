@@ -6,6 +6,7 @@ package natx
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -318,6 +319,30 @@ func (l *Listener) settled() (<-chan struct{}, bool) {
 		}
 	}
 	return l.changed, true
+}
+
+// awaitPublic waits, at most until ctx ends, while the classification
+// still runs and no public address (reflexive, mapped or public) is known
+// yet: Open may have returned before a slow classification ended
+// (probeSilence), and a hole-punching attempt that announced no public
+// address leaves the peer nothing to send to.
+func (l *Listener) awaitPublic(ctx context.Context) {
+	for {
+		l.mu.Lock()
+		done := l.st.probeDone || l.reach.order() <= ReachPunchOnly.order()
+		changed := l.changed
+		l.mu.Unlock()
+		if done {
+			return
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return
+		case <-l.ctx.Done():
+			return
+		}
+	}
 }
 
 // mapLate tells Open to stop waiting for the port mapping.

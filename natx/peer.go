@@ -262,7 +262,7 @@ func (l *Listener) NewPeers(cfg PeerConfig) (*Peers, error) {
 		MaxCandidates:     cfg.MaxCandidates,
 		CandidateFilter:   func(c holepunch.Candidate) bool { return ps.pol.allow(c.Addr) },
 		AcceptFrom:        ps.acceptFrom,
-		NAT:               natInfo(l.Report()),
+		CurrentNAT:        func() holepunch.NATInfo { return natInfo(l.Report()) },
 		Birthday:          cfg.Birthday,
 		Identity:          cfg.Identity,
 		PeerKey:           cfg.PeerKey,
@@ -323,8 +323,10 @@ func (ps *Peers) sendPunch(b []byte, to netip.AddrPort) error {
 	return ps.l.m.send(b, to)
 }
 
-// candidates gives holepunch the Listener's direct candidates.
-func (ps *Peers) candidates(context.Context) ([]holepunch.Candidate, error) {
+// candidates gives holepunch the Listener's direct candidates, once its
+// classification has found a public address or ended (awaitPublic).
+func (ps *Peers) candidates(ctx context.Context) ([]holepunch.Candidate, error) {
+	ps.l.awaitPublic(ctx)
 	var out []holepunch.Candidate
 	for _, c := range ps.l.Addrs() {
 		var k holepunch.Kind
@@ -568,7 +570,7 @@ func (ps *Peers) onPeerMsg(peer string, m parsedMsg) {
 			return
 		}
 		c.setPeerInfo(m)
-		_ = ps.send(ps.ctx, peer, ps.msg("relay-ok", m.id))
+		_ = ps.send(ps.ctx, peer, c.relayAnswer(m.id))
 		c.kick(ctlRelay)
 	case "bye":
 		ps.mu.Lock()

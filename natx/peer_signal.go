@@ -43,6 +43,24 @@ type peerMsg struct {
 	// (endpoint-independent, none, or unknown). It only decides how early
 	// the relay is set up (peerconn_race.go).
 	NAT string `json:"n,omitempty"`
+	// Via, in a "relay-ok", is which relay carries the relayed route, as
+	// the answering side decided: viaAnswerer, viaInitiator, viaBoth or
+	// viaNone (peerconn_relay.go). Empty from a peer before Via: then the
+	// initiator decides alike on its own.
+	Via string `json:"v,omitempty"`
+}
+
+// info is what m tells of its sender, unfiltered (this side's own
+// announcement).
+func (m peerMsg) info() peerInfo {
+	p := peerInfo{nat: m.NAT}
+	p.relay, _ = netip.ParseAddrPort(m.Relay)
+	for _, s := range m.Addrs {
+		if a, err := netip.ParseAddrPort(s); err == nil {
+			p.addrs = append(p.addrs, a)
+		}
+	}
+	return p
 }
 
 // parsed is peerMsg with its addresses parsed and filtered.
@@ -52,6 +70,7 @@ type parsedMsg struct {
 	relay netip.AddrPort
 	addrs []netip.AddrPort
 	nat   string
+	via   string            // "relay-ok" only (peerMsg.Via)
 	key   ed25519.PublicKey // the sender's verified key (PeerConfig.Identity)
 }
 
@@ -78,6 +97,10 @@ func parsePeerMsg(b []byte, pol *remotePolicy) (parsedMsg, error) {
 	p := parsedMsg{t: m.T, id: m.ID}
 	if m.NAT == natEDM || m.NAT == natNoUDP {
 		p.nat = m.NAT
+	}
+	switch m.Via {
+	case viaAnswerer, viaInitiator, viaBoth, viaNone:
+		p.via = m.Via // other values (a later version's): decided alone
 	}
 	if a, err := netip.ParseAddrPort(m.Relay); err == nil && pol.allow(a) {
 		p.relay = netip.AddrPortFrom(a.Addr().Unmap(), a.Port())

@@ -17,6 +17,7 @@ import (
 	"github.com/nodeconn/natx/internal/vnetlab"
 	"github.com/nodeconn/natx/natx/turntest"
 	"github.com/nodeconn/natx/stunprobe/stuntest"
+	"github.com/pion/transport/v5/vnet"
 )
 
 // peerWorld is a simulated internet with two hosts, STUN and TURN.
@@ -26,6 +27,21 @@ type peerWorld struct {
 	turn  *turntest.Server
 	hosts [2]*vnetlab.Host
 	hub   *holepunchtest.Hub
+	// slowSTUN, when the world has one (peerWorldConfig.SlowSTUN), is a
+	// second STUN server whose answers come late, or never.
+	slowSTUN netip.AddrPort
+}
+
+// peerWorldConfig shapes a peerWorld.
+type peerWorldConfig struct {
+	Delay        time.Duration // one way, on the internet
+	Loss         float64
+	A, B         []vnetlab.NAT
+	TURNLifetime time.Duration // zero: 10 minutes
+	// SlowSTUN, if not zero, adds a second STUN server (peerWorld.slowSTUN)
+	// that delays every answer by this much; negative: an address nothing
+	// answers at.
+	SlowSTUN time.Duration
 }
 
 func newPeerWorld(t testing.TB, delay time.Duration, loss float64, a, b []vnetlab.NAT) *peerWorld {
@@ -37,7 +53,12 @@ func newPeerWorld(t testing.TB, delay time.Duration, loss float64, a, b []vnetla
 // lifetime (zero: 10 minutes).
 func newPeerWorldTURN(t testing.TB, delay time.Duration, loss float64, a, b []vnetlab.NAT, turnLifetime time.Duration) *peerWorld {
 	t.Helper()
-	w, err := vnetlab.New(vnetlab.Config{Delay: delay, Loss: loss, Seed: 11})
+	return newPeerWorldWith(t, peerWorldConfig{Delay: delay, Loss: loss, A: a, B: b, TURNLifetime: turnLifetime})
+}
+
+func newPeerWorldWith(t testing.TB, cfg peerWorldConfig) *peerWorld {
+	t.Helper()
+	w, err := vnetlab.New(vnetlab.Config{Delay: cfg.Delay, Loss: cfg.Loss, Seed: 11})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,8 +70,15 @@ func newPeerWorldTURN(t testing.TB, delay time.Duration, loss float64, a, b []vn
 	if err != nil {
 		t.Fatal(err)
 	}
+	var slowNet *vnet.Net
+	var slowIPs []netip.Addr
+	if cfg.SlowSTUN != 0 {
+		if slowNet, slowIPs, err = w.AddServer(2); err != nil {
+			t.Fatal(err)
+		}
+	}
 	pw := &peerWorld{w: w, hub: holepunchtest.NewHub()}
-	for i, nats := range [][]vnetlab.NAT{a, b} {
+	for i, nats := range [][]vnetlab.NAT{cfg.A, cfg.B} {
 		if pw.hosts[i], err = w.AddHost(nats...); err != nil {
 			t.Fatal(err)
 		}
@@ -62,7 +90,14 @@ func newPeerWorldTURN(t testing.TB, delay time.Duration, loss float64, a, b []vn
 	t.Cleanup(pw.hub.Close)
 	pw.stun = stuntest.NewServer(t, stuntest.Options{Net: stunNet, Addrs: [2]netip.Addr{stunIPs[0], stunIPs[1]}, Ports: [2]uint16{3478, 3479}})
 	pw.turn = turntest.NewServer(t, turntest.Config{Net: turnNet, Addr: turnIPs[0], Port: 3478,
-		Users: map[string]string{"natx": "pw"}, Lifetime: turnLifetime})
+		Users: map[string]string{"natx": "pw"}, Lifetime: cfg.TURNLifetime})
+	switch {
+	case cfg.SlowSTUN < 0:
+		pw.slowSTUN = netip.AddrPortFrom(slowIPs[0], 3478) // nothing listens
+	case cfg.SlowSTUN > 0:
+		pw.slowSTUN = stuntest.NewServer(t, stuntest.Options{Net: slowNet, Addrs: [2]netip.Addr{slowIPs[0], slowIPs[1]},
+			Ports: [2]uint16{3478, 3479}, Delay: cfg.SlowSTUN}).Addr()
+	}
 	return pw
 }
 

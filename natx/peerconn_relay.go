@@ -56,31 +56,79 @@ const (
 	relayBoth                       // through both (both sides' UDP blocked)
 )
 
-// relayRoleOf decides how the relayed route goes, from both sides' NAT
-// hints and relayed addresses (both sides compute the same): through both
-// relays when both sides' UDP is blocked; through the relay of a side whose
-// UDP is blocked (only its own TCP allocation reaches it); else through the
-// accepting side's relay when it has one. peerAddrs is how many public
-// addresses the peer announced (the owner permits them).
-func relayRoleOf(selfNAT, peerNAT string, mine, peerRelay netip.AddrPort, dialer bool, peerAddrs int) (relayRole, error) {
-	if selfNAT == natNoUDP && peerNAT == natNoUDP && mine.IsValid() && peerRelay.IsValid() {
+// Via values (peerMsg.Via): the answering side of a relay exchange decides
+// how the route goes and says so in its "relay-ok", so that both sides
+// follow one decision: through the answerer's relay, the initiator's, both,
+// or none (the answerer found no relayed route).
+const (
+	viaAnswerer  = "answerer"
+	viaInitiator = "initiator"
+	viaBoth      = "both"
+	viaNone      = "none"
+)
+
+// via is role, the answerer's, as the answer says it.
+func (r relayRole) via() string {
+	switch r {
+	case relayOwner:
+		return viaAnswerer
+	case relayUser:
+		return viaInitiator
+	case relayBoth:
+		return viaBoth
+	}
+	return viaNone
+}
+
+// roleOfVia is the initiator's role in the route the answer's via names.
+func roleOfVia(via string) (relayRole, error) {
+	switch via {
+	case viaAnswerer:
+		return relayUser, nil
+	case viaInitiator:
+		return relayOwner, nil
+	case viaBoth:
+		return relayBoth, nil
+	}
+	return 0, fmt.Errorf("%w: the peer found no relayed route (no relay on either side, or nothing to permit)", ErrNoPath)
+}
+
+// relayRoleOf decides how the relayed route goes, from what both sides
+// announced (NAT hints, relayed and public addresses): through both relays
+// when both sides' UDP is blocked; through the relay of a side whose UDP is
+// blocked (only its own TCP allocation reaches it); else through the
+// accepting side's relay when it has one. The owner permits the other
+// side's public addresses: when that side announced none (its
+// classification had not ended, its STUN server is silent) and both have a
+// relay, the route goes through both relays, which permit each other's
+// relayed address.
+func relayRoleOf(self, peer peerInfo, dialer bool) (relayRole, error) {
+	mine, peerRelay := self.relay.IsValid(), peer.relay.IsValid()
+	if self.nat == natNoUDP && peer.nat == natNoUDP && mine && peerRelay {
 		return relayBoth, nil
 	}
 	var owner bool
 	switch {
-	case selfNAT == natNoUDP && mine.IsValid():
+	case self.nat == natNoUDP && mine:
 		// Our UDP is blocked: only our own relay (over TCP) reaches us.
 		owner = true
-	case peerNAT == natNoUDP && peerRelay.IsValid():
+	case peer.nat == natNoUDP && peerRelay:
 		owner = false
 	default:
-		owner = mine.IsValid() && (!dialer || !peerRelay.IsValid())
+		owner = mine && (!dialer || !peerRelay)
 	}
-	if !owner && !peerRelay.IsValid() {
+	if !owner && !peerRelay {
 		return 0, fmt.Errorf("%w: neither side has a relay", ErrNoPath)
 	}
-	if owner && peerAddrs == 0 {
-		return 0, fmt.Errorf("%w: the peer announced no public address to permit", ErrNoPath)
+	user := self
+	if owner {
+		user = peer
+	}
+	if len(user.addrs) == 0 {
+		if mine && peerRelay {
+			return relayBoth, nil
+		}
+		return 0, fmt.Errorf("%w: no public address of the relay's user to permit", ErrNoPath)
 	}
 	if owner {
 		return relayOwner, nil
@@ -88,34 +136,67 @@ func relayRoleOf(selfNAT, peerNAT string, mine, peerRelay netip.AddrPort, dialer
 	return relayUser, nil
 }
 
+// relayAnswer is the "relay-ok" answering the peer's "relay" message: it
+// decides how the route goes from what it announces and what the peer
+// announced, notes the decision for the set-up (relayRun) and says it.
+func (c *PeerConn) relayAnswer(id uint64) peerMsg {
+	m := c.ps.msg("relay-ok", id)
+	c.mu.Lock()
+	peer := c.st.peer
+	c.mu.Unlock()
+	role, err := relayRoleOf(m.info(), peer, c.dialer)
+	c.update(func(st *connState) { st.relayRole, st.relayErr = role, err })
+	m.Via = role.via()
+	return m
+}
+
+// relayPlan is how the route goes: the initiator asks (a "relay" message)
+// and follows the answer; the answerer follows its answer (relayAnswer).
+func (c *PeerConn) relayPlan(ctx context.Context, initiate bool) (relayRole, peerInfo, error) {
+	if !initiate {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.st.relayRole, c.st.peer, c.st.relayErr
+	}
+	self := c.ps.msg("relay", c.id)
+	m, err := c.ps.request(ctx, c.peer, self, "relay-ok")
+	if err != nil {
+		return 0, peerInfo{}, err
+	}
+	peer := c.setPeerInfo(m)
+	if m.via == "" { // a peer from before Via: decide as it does
+		role, err := relayRoleOf(self.info(), peer, c.dialer)
+		return role, peer, err
+	}
+	role, err := roleOfVia(m.via)
+	return role, peer, err
+}
+
 // relayRun sets up a relayed route; initiate: ask the peer first (a
 // "relay" message), as the side that lost its route or dials.
 func (c *PeerConn) relayRun(ctx context.Context, initiate bool) error {
 	ctx, cancel := context.WithTimeout(ctx, c.ps.cfg.RelayTimeout)
 	defer cancel()
-	ps := c.ps
-	var peer peerInfo
-	if initiate {
-		m, err := ps.request(ctx, c.peer, ps.msg("relay", c.id), "relay-ok")
-		if err != nil {
-			return err
-		}
-		peer = c.setPeerInfo(m)
-	} else {
-		c.mu.Lock()
-		peer = c.st.peer
-		c.mu.Unlock()
-	}
-	mine, rl, _ := ps.selfInfo()
-	role, err := relayRoleOf(ps.natHint(), peer.nat, mine, peer.relay, c.dialer, len(peer.addrs))
-	switch {
-	case err != nil:
+	role, peer, err := c.relayPlan(ctx, initiate)
+	if err != nil {
 		return err
-	case role == relayBoth:
+	}
+	mine, rl, _ := c.ps.selfInfo()
+	if role != relayUser && rl == nil {
+		return fmt.Errorf("%w: our relay is gone", ErrNoPath)
+	}
+	switch role {
+	case relayBoth:
 		return c.relayBothRun(ctx, rl, mine, peer.relay)
-	case role == relayOwner:
+	case relayOwner:
+		if len(peer.addrs) == 0 {
+			return fmt.Errorf("%w: the peer announced no public address to permit", ErrNoPath)
+		}
 		return c.relayOwnerRun(ctx, rl, mine, peer.addrs[:min(len(peer.addrs), 4)])
 	default:
+		if !peer.relay.IsValid() {
+			return fmt.Errorf("%w: the peer has no relay", ErrNoPath)
+		}
 		return c.relayUserRun(ctx, peer.relay)
 	}
 }
@@ -198,9 +279,9 @@ func relayEnd(ctx context.Context, established bool, what string) error {
 	return ctx.Err()
 }
 
-// relayBothRun sets up the route when both sides' UDP is blocked: each
-// reaches only its own relay (over TCP), so datagrams go through both
-// allocations, relay to relay. Each side sends hellos through its relay to
+// relayBothRun sets up the route through both relays (both sides' UDP
+// blocked, or no public address of the relay's user to permit): each side
+// sends through its own allocation, relay to relay. Each side sends hellos through its relay to
 // the peer's relayed address, which also installs its relay's permission
 // for the peer relay's IP (the peer's first hellos are dropped until then);
 // a side that hears a hello acks it, and the route is up on a hello or an
@@ -208,7 +289,7 @@ func relayEnd(ctx context.Context, established bool, what string) error {
 // lost).
 func (c *PeerConn) relayBothRun(ctx context.Context, rl *relay.Relay, mine, peerRelay netip.AddrPort) error {
 	r := route{hop: hop{to: peerRelay, via: rl}, kind: PathRelayed, relay: mine,
-		reason: "no direct path, UDP blocked on both sides; relayed through both TURN allocations " + mine.String() + " and " + peerRelay.String()}
+		reason: "no direct path; relayed through both TURN allocations " + mine.String() + " and " + peerRelay.String()}
 	up := func() { c.update(func(st *connState) { st.offerRelayed(r) }) }
 	h := hop{via: rl, to: peerRelay}
 	var established bool

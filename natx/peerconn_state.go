@@ -51,10 +51,12 @@ type connState struct {
 	// its signed messages (peer_auth.go), or a direct path.
 	remoteKey ed25519.PublicKey
 
-	relaying   bool     // a relay set-up runs
-	relayWant  relayReq // one should start (update starts it)
-	punching   bool     // a hole-punching attempt runs
-	punchWant  bool     // one should start (update starts it)
+	relaying   bool      // a relay set-up runs
+	relayWant  relayReq  // one should start (update starts it)
+	relayRole  relayRole // as this side answered the peer's "relay" (relayAnswer)
+	relayErr   error     // why it found no relayed route, if it did not
+	punching   bool      // a hole-punching attempt runs
+	punchWant  bool      // one should start (update starts it)
 	punchDone  chan<- error
 	relayBytes int64 // relayed bytes counted against PeerConfig.RelayBudget
 	overBudget bool
