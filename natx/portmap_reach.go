@@ -43,7 +43,8 @@ func CheckReachability(external, stunMapped netip.Addr) (public bool, reason str
 	case netscope.Shared:
 		return false, fmt.Sprintf("gateway's external address %v is in the shared address space 100.64.0.0/10: behind the provider's carrier-grade NAT", a)
 	case netscope.Private, netscope.ULA:
-		return false, fmt.Sprintf("gateway's external address %v is private: another NAT stands beyond the router", a)
+		return false, fmt.Sprintf("gateway's external address %v is private: another NAT stands beyond the router "+
+			"(a second router at home, or the provider's), and this mapping is useless unless that router forwards the port to this one", a)
 	case netscope.LinkLocal, netscope.Multicast, netscope.Broadcast:
 		return false, fmt.Sprintf("gateway's external address %v is not a unicast global address", a)
 	case netscope.Reserved:

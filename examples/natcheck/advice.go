@@ -27,6 +27,9 @@ type facts struct {
 	Relay *relayCheck
 	// IPv6 is the IPv6 diagnosis (ipv6.go).
 	IPv6 diag6
+	// Outer is the address of the router beyond the home router (the
+	// second hop toward the STUN server), when natcheck looked for it.
+	Outer netip.Addr
 }
 
 // advice is what natcheck tells the operator.
@@ -139,8 +142,13 @@ func advise(l lang, d diagnosis, f facts) advice {
 		a.Explain = append(a.Explain, carrierWhy(l, r, m), l.t("e.carrier"))
 		a.Steps = []string{l.t("s.provider.carrier"), l.t("s.carrier.own", port), l.t("s.relay")}
 	case DoubleNAT:
-		a.Explain = append(a.Explain, l.t("e.double", m.External.Addr()), l.t("e.double.mapping"))
-		a.Steps = []string{l.t("s.double.bridge"), l.t("s.double.dmz", m.External.Addr(), port), l.t("s.double.provider"), l.t("s.relay")}
+		if ext := m.External.Addr(); ext.IsValid() {
+			a.Explain = append(a.Explain, l.t("e.double", ext), l.t("e.double.mapping"))
+			a.Steps = []string{l.t("s.double.bridge"), l.t("s.double.dmz", ext, port), l.t("s.double.provider"), l.t("s.relay")}
+		} else {
+			a.Explain = append(a.Explain, l.t("e.double.hop", f.Outer), l.t("e.double.mapping"))
+			a.Steps = []string{l.t("s.double.bridge"), l.t("s.double.dmz.noaddr", port), l.t("s.double.provider"), l.t("s.relay")}
+		}
 	case UDPBlocked:
 		a.Explain = append(a.Explain, l.t("e.udp-blocked"))
 		if rc := f.Relay; rc != nil {

@@ -46,7 +46,7 @@ func TestCatalogComplete(t *testing.T) {
 func TestAdviceEveryCase(t *testing.T) {
 	for _, tc := range verdictCases {
 		for _, l := range []lang{english, french} {
-			d := diagnose(&tc.r, tc.m)
+			d := diagnose(&tc.r, tc.m, netip.Addr{})
 			f := facts{Report: &tc.r, Map: tc.m, Port: 4242, Local: netip.MustParseAddr("192.168.1.2")}
 			a := advise(l, d, f)
 			var b bytes.Buffer
@@ -70,7 +70,7 @@ func TestAdviceEveryCase(t *testing.T) {
 // in the guide's own words in French.
 func TestAdviceFollowsTheGuide(t *testing.T) {
 	f := facts{Report: &natted, Map: noMap, Port: 4242, Local: netip.MustParseAddr("192.168.1.2")}
-	d := diagnose(&natted, noMap)
+	d := diagnose(&natted, noMap, netip.Addr{})
 	for _, tc := range []struct {
 		l     lang
 		steps [3][]string
@@ -122,7 +122,7 @@ func TestAdviceByVerdict(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := facts{Report: &tc.r.r, Map: tc.r.m, Port: 4242, Local: loc}
-			a := advise(tc.l, diagnose(&tc.r.r, tc.r.m), f)
+			a := advise(tc.l, diagnose(&tc.r.r, tc.r.m, netip.Addr{}), f)
 			all := strings.ToLower(a.Text() + "\n" + strings.Join(a.Steps, "\n"))
 			for _, w := range tc.want {
 				if !strings.Contains(all, strings.ToLower(w)) {
@@ -194,6 +194,26 @@ func TestCarrierWhy(t *testing.T) {
 		m := mapResult{Tried: true, OK: true, External: netip.MustParseAddrPort(tc.ext)}
 		if got := carrierWhy(english, &tc.r, m); !strings.Contains(got, tc.want) {
 			t.Errorf("%s: %q, want %q in it", tc.ext, got, tc.want)
+		}
+	}
+}
+
+// TestAdviseDoubleNATFromHop: a double NAT known from the router beyond
+// (no external address from the gateway) names that router's address and
+// asks for a DMZ or a forward on it, in both languages.
+func TestAdviseDoubleNATFromHop(t *testing.T) {
+	outer := netip.MustParseAddr("10.0.3.1")
+	f := facts{Report: &natted, Map: refused, Port: 4242, Outer: outer}
+	for l, want := range map[lang][]string{
+		"en": {"answers from 10.0.3.1, a private address", "bridge mode", "make your router the DMZ host, or forward UDP port 4242"},
+		"fr": {"répond depuis 10.0.3.1, une adresse privée", "mode pont", "faites de votre routeur l'hôte DMZ"},
+	} {
+		a := advise(l, diagnose(&natted, refused, outer), f)
+		text := a.Text() + "\n" + strings.Join(a.Steps, "\n")
+		for _, w := range want {
+			if !strings.Contains(text, w) {
+				t.Errorf("%s: lacks %q:\n%s", l, w, text)
+			}
 		}
 	}
 }

@@ -17,7 +17,7 @@ func Example_diagnose() {
 		Mapping: stunprobe.EndpointIndependent, Filtering: stunprobe.AddressPortDependent,
 	}
 	m := mapResult{Tried: true, OK: true, Via: "pcp", External: netip.MustParseAddrPort("100.64.3.2:4242")}
-	d := diagnose(r, m)
+	d := diagnose(r, m, netip.Addr{})
 	fmt.Println(d.Verdict, d.Also)
 	a := advise(french, d, facts{Report: r, Map: m, Port: 4242, Local: netip.MustParseAddr("192.168.1.2")})
 	fmt.Println(a.Headline)

@@ -9,6 +9,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"slices"
 	"strings"
@@ -32,6 +33,7 @@ func TestNetlabHelper(t *testing.T) {
 type labRun struct {
 	result
 	Mapping, Filtering string
+	OuterRouter        *string `json:"outer_router"`
 	out                string
 }
 
@@ -137,7 +139,7 @@ func TestLabVerdicts(t *testing.T) {
 	l.StartCoturn()
 	sites := map[netlab.Kind]*netlab.Site{}
 	for _, k := range []netlab.Kind{netlab.Public, netlab.EIM, netlab.Symmetric, netlab.PortForward,
-		netlab.PolicyFilter, netlab.CarrierNAT, netlab.CarrierNATPublicPrefix} {
+		netlab.PolicyFilter, netlab.CarrierNAT, netlab.CarrierNATPublicPrefix, netlab.DoubleNAT} {
 		sites[k] = l.AddSite(k)
 	}
 
@@ -241,12 +243,34 @@ func TestLabVerdicts(t *testing.T) {
 		r := natcheckIn(t, l, s, true)
 		r.expect(t, "nat-punchable", "")
 		r.agreesWithNatdiscovery(t, s)
-		// The home router's miniupnpd, on 100.64.N.2, refuses: carrier-nat.
+		// The home router's miniupnpd, on 100.64.N.2, refuses: carrier-nat;
+		// the router beyond answers from the provider's shared space.
 		s.StartMiniupnpd(netlab.MiniupnpdOptions{})
-		natcheckIn(t, l, s, true).expect(t, "carrier-nat", "", "nat-punchable")
+		r = natcheckIn(t, l, s, true)
+		r.expect(t, "carrier-nat", "", "nat-punchable")
+		if want := "100.64." + fmt.Sprint(s.N) + ".1"; deref(r.OuterRouter) != want {
+			t.Errorf("outer_router %q, want %s", deref(r.OuterRouter), want)
+		}
 		r = natcheckIn(t, l, s, true, "-lang", "fr")
 		r.expect(t, "carrier-nat", "", "nat-punchable")
 		r.has(t, "Plusieurs couches de NAT de source", "fournisseur d'accès", "IPv4 publique", "IPv6")
+	})
+
+	t.Run("DoubleNAT", func(t *testing.T) {
+		t.Parallel()
+		s := sites[netlab.DoubleNAT]
+		// The inner router's miniupnpd, on 10.0.N.2, refuses a private
+		// external address and reports none; the router beyond answers
+		// the second hop from 10.0.N.1: a second router at home.
+		s.StartMiniupnpd(netlab.MiniupnpdOptions{})
+		r := natcheckIn(t, l, s, true)
+		r.expect(t, "double-nat", "", "nat-punchable")
+		outer := "10.0." + fmt.Sprint(s.N) + ".1"
+		if deref(r.OuterRouter) != outer {
+			t.Errorf("outer_router %q, want %s", deref(r.OuterRouter), outer)
+		}
+		r.has(t, "answers from "+outer, "bridge mode", "DMZ host")
+		natcheckIn(t, l, s, false, "-lang", "fr").has(t, "Verdict : double-nat", "répond depuis "+outer, "mode pont", "hôte DMZ")
 	})
 
 	t.Run("CarrierNATPublicPrefix", func(t *testing.T) {

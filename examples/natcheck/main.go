@@ -186,7 +186,14 @@ func runWith(parent context.Context, args []string, h hooks, stdout, stderr io.W
 	if mres.OK && mres.Internal.Addr().IsValid() && !mres.Internal.Addr().IsUnspecified() {
 		f.Local = mres.Internal.Addr()
 	}
-	d := diagnose(r, mres)
+	d := diagnose(r, mres, netip.Addr{})
+	if d.Verdict == CarrierNAT && !mres.External.IsValid() {
+		// The gateway says another NAT stands beyond it but not its own
+		// external address: whose NAT, the second hop's address tells.
+		if f.Outer = outerRouter(ctx, addrs[0]); f.Outer.IsValid() {
+			d = diagnose(r, mres, f.Outer)
+		}
+	}
 	if d.Verdict == UDPBlocked && len(turnTries) > 0 {
 		rctx, rcancel := context.WithTimeout(parent, *timeout)
 		rc := checkRelay(rctx, turnTries)

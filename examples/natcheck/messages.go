@@ -130,6 +130,10 @@ var catalog = map[string][2]string{
 		"Your router's external address, %s, is a private address: the NAT beyond it is run by a router on your side (a private range, not the provider's shared space 100.64.0.0/10), unless your provider numbers its own NAT with private addresses.",
 		"L'adresse externe de votre routeur, %s, est une adresse privée : le NAT au-delà est exécuté par un routeur de votre côté (une plage privée, pas l'espace partagé 100.64.0.0/10 du fournisseur), à moins que votre fournisseur d'accès ne numérote son propre NAT avec des adresses privées.",
 	},
+	"e.double.hop": {
+		"Your router stands behind another NAT and does not tell its external address; the router beyond it answers from %s, a private address: that NAT is run by a router on your side (a private range, not the provider's shared space 100.64.0.0/10), unless your provider numbers its own NAT with private addresses.",
+		"Votre routeur se trouve derrière un autre NAT et ne donne pas son adresse externe ; le routeur au-delà répond depuis %s, une adresse privée : ce NAT est exécuté par un routeur de votre côté (une plage privée, pas l'espace partagé 100.64.0.0/10 du fournisseur), à moins que votre fournisseur d'accès ne numérote son propre NAT avec des adresses privées.",
+	},
 	"e.double.mapping": {
 		"A port mapping or a destination NAT on your router alone opens nothing to the internet: the outer router drops what comes in first.",
 		"Une redirection de port ou un NAT de destination sur votre seul routeur n'ouvre rien vers l'internet : le routeur extérieur rejette d'abord ce qui arrive.",
@@ -183,6 +187,10 @@ var catalog = map[string][2]string{
 	"s.double.dmz": {
 		"Otherwise, on the outer router (the provider's box), make your router (%s) the DMZ host, or forward %s to it; then forward it on your router to this machine (or let natx map it there).",
 		"Sinon, sur le routeur extérieur (la box du fournisseur), faites de votre routeur (%s) l'hôte DMZ, ou redirigez-lui %s ; puis redirigez-le sur votre routeur vers cette machine (ou laissez natx le faire).",
+	},
+	"s.double.dmz.noaddr": {
+		"Otherwise, on the outer router (the provider's box), make your router the DMZ host, or forward %s to it (its address is in the outer router's list of devices); then forward it on your router to this machine (or let natx map it there).",
+		"Sinon, sur le routeur extérieur (la box du fournisseur), faites de votre routeur l'hôte DMZ, ou redirigez-lui %s (son adresse figure dans la liste des appareils du routeur extérieur) ; puis redirigez-le sur votre routeur vers cette machine (ou laissez natx le faire).",
 	},
 	"s.double.provider": {
 		"If you have only one router, the private address comes from your provider's own NAT: ask your provider for a public IPv4 address of your own, or for IPv6.",

@@ -31,7 +31,8 @@ type output struct {
 	// (-portmap=false).
 	PortMap *portMapOutput `json:"portmap"`
 	// Verdict is one of no-nat, mapped, nat-punchable, nat-hard,
-	// carrier-nat, udp-blocked, or unknown when nothing can be claimed.
+	// carrier-nat, double-nat, udp-blocked, or unknown when nothing can be
+	// claimed.
 	Verdict string `json:"verdict"`
 	// Via is the mapping protocol (pcp, natpmp, upnp) when Verdict is
 	// mapped, else null.
@@ -57,6 +58,13 @@ type output struct {
 	// IPv6 is the IPv6 result (an extension of the contract; the fields
 	// above stay about IPv4).
 	IPv6 *ipv6Output `json:"ipv6"`
+
+	// OuterRouter is the address of the router beyond the home router
+	// (the second hop toward the STUN server), looked for when the gateway
+	// says another NAT stands beyond it without telling its own external
+	// address; null otherwise, or when that hop stayed silent. An
+	// extension of the contract.
+	OuterRouter *string `json:"outer_router"`
 }
 
 type serverOutput struct {
@@ -121,6 +129,9 @@ func toOutput(r *stunprobe.Report, d diagnosis, a advice, f facts, l lang, o map
 		Steps:      a.Steps,
 	}
 	out.IPv6 = toOutput6(f.IPv6, advise6(l, f.IPv6, f))
+	if f.Outer.IsValid() {
+		out.OuterRouter = strp(f.Outer.String())
+	}
 	if rc := f.Relay; rc != nil {
 		out.RelayTransport, out.RelayServer, out.RelayError = strp(rc.Transport), strp(rc.Server), strp(rc.Err)
 	}

@@ -105,10 +105,12 @@ func udpWorks(r *stunprobe.Report) bool {
 	return r.UDPv4 == stunprobe.TriYes || r.UDPv6 == stunprobe.TriYes
 }
 
-// diagnose turns a STUN report and a port-mapping result into a verdict.
-// Every verdict that holds is collected; the first in precedence wins and
-// the others are listed in Also. It is a pure function.
-func diagnose(r *stunprobe.Report, m mapResult) diagnosis {
+// diagnose turns a STUN report, a port-mapping result and the address of
+// the router beyond the home router (outer: the second hop toward the STUN
+// server, internal/hoptrace; invalid if unknown) into a verdict. Every
+// verdict that holds is collected; the first in precedence wins and the
+// others are listed in Also. It is a pure function.
+func diagnose(r *stunprobe.Report, m mapResult, outer netip.Addr) diagnosis {
 	holds := map[Verdict]bool{}
 	udp := udpWorks(r)
 	blocked := !udp && (r.UDPv4 == stunprobe.TriNo || r.UDPv6 == stunprobe.TriNo)
@@ -120,9 +122,15 @@ func diagnose(r *stunprobe.Report, m mapResult) diagnosis {
 		public, _ = natx.CheckReachability(m.External.Addr(), r.Mapped.Addr())
 	}
 	carrier := m.BehindCarrier || (m.OK && !public)
-	// A private external address on the router: a second router at home,
-	// told apart from the provider's carrier NAT.
-	double := carrier && m.OK && m.External.IsValid() && netscope.Of(m.External.Addr()).Class == netscope.Private
+	// A private external address on the router, or, when the router does
+	// not tell it (miniupnpd refuses a private external address and
+	// reports none), a router beyond it answering from a private address:
+	// a second router at home, told apart from the provider's carrier NAT
+	// (whose inside is 100.64.0.0/10). Only where the gateway already says
+	// that another NAT stands beyond it: a provider's router numbered in
+	// private space is common on paths without a second NAT.
+	private := func(a netip.Addr) bool { return a.IsValid() && netscope.Of(a.Unmap()).Class == netscope.Private }
+	double := carrier && ((m.OK && private(m.External.Addr())) || (!m.External.IsValid() && private(outer)))
 	if double {
 		carrier = false
 	}

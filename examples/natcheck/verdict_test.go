@@ -96,7 +96,7 @@ var verdictCases = []verdictCase{
 func TestDiagnose(t *testing.T) {
 	for _, tc := range verdictCases {
 		t.Run(tc.name, func(t *testing.T) {
-			d := diagnose(&tc.r, tc.m)
+			d := diagnose(&tc.r, tc.m, netip.Addr{})
 			if d.Verdict != tc.want || d.Via != tc.via || !slices.Equal(d.Also, tc.also) {
 				t.Errorf("got %s via %q also %v, want %s via %q also %v", d.Verdict, d.Via, d.Also, tc.want, tc.via, tc.also)
 			}
@@ -130,7 +130,7 @@ func TestDiagnoseCoversEveryVerdict(t *testing.T) {
 // repeat the winner.
 func TestDiagnoseAlsoInPrecedence(t *testing.T) {
 	for _, tc := range verdictCases {
-		d := diagnose(&tc.r, tc.m)
+		d := diagnose(&tc.r, tc.m, netip.Addr{})
 		last := slices.Index(precedence, d.Verdict)
 		for _, v := range d.Also {
 			i := slices.Index(precedence, v)
@@ -144,17 +144,46 @@ func TestDiagnoseAlsoInPrecedence(t *testing.T) {
 
 func TestDiagnoseFlags(t *testing.T) {
 	fw := with(public, func(r *stunprobe.Report) { r.Filtering = stunprobe.AddressDependent })
-	if d := diagnose(&fw, noMap); !d.Firewall || d.Forwarded {
+	if d := diagnose(&fw, noMap, netip.Addr{}); !d.Firewall || d.Forwarded {
 		t.Errorf("firewall: %+v", d)
 	}
-	if d := diagnose(&public, noMap); d.Firewall {
+	if d := diagnose(&public, noMap, netip.Addr{}); d.Firewall {
 		t.Errorf("open host flagged firewall: %+v", d)
 	}
 	fwd := with(natted, func(r *stunprobe.Report) { r.Filtering = stunprobe.EndpointIndependent })
-	if d := diagnose(&fwd, noMap); !d.Forwarded || d.Firewall {
+	if d := diagnose(&fwd, noMap, netip.Addr{}); !d.Forwarded || d.Firewall {
 		t.Errorf("forwarded: %+v", d)
 	}
-	if d := diagnose(&natted, noMap); d.Forwarded {
+	if d := diagnose(&natted, noMap, netip.Addr{}); d.Forwarded {
 		t.Errorf("plain NAT flagged forwarded: %+v", d)
+	}
+}
+
+// TestDiagnoseOuterRouter: the address of the router beyond the home router
+// (the second hop, internal/hoptrace) tells a second router at home from
+// the provider's NAT only where the gateway says another NAT stands beyond
+// it without telling its own external address (miniupnpd refuses a
+// private one and reports none).
+func TestDiagnoseOuterRouter(t *testing.T) {
+	home, shared := netip.MustParseAddr("10.0.3.1"), netip.MustParseAddr("100.64.3.1")
+	for _, tc := range []struct {
+		name  string
+		m     mapResult
+		outer netip.Addr
+		want  Verdict
+		also  []Verdict
+	}{
+		{"the gateway refused, the router beyond is private: double-nat", refused, home, DoubleNAT, []Verdict{NATPunchable}},
+		{"the gateway refused, the router beyond is in 100.64/10: carrier-nat", refused, shared, CarrierNAT, []Verdict{NATPunchable}},
+		{"the gateway refused, the router beyond silent: carrier-nat", refused, netip.Addr{}, CarrierNAT, []Verdict{NATPunchable}},
+		{"the gateway's external address outranks the hop", otherMap, home, CarrierNAT, []Verdict{NATPunchable}},
+		{"a private second hop alone is no second NAT", noMap, home, NATPunchable, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := diagnose(&natted, tc.m, tc.outer)
+			if d.Verdict != tc.want || !slices.Equal(d.Also, tc.also) {
+				t.Errorf("got %s also %v, want %s also %v", d.Verdict, d.Also, tc.want, tc.also)
+			}
+		})
 	}
 }

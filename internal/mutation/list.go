@@ -334,6 +334,15 @@ var mutations = []Mutation{
 		Why:     "a relay owner with no public address of the peer to permit routes through both relays instead of giving up",
 	},
 	{
+		Name:    "natcheck-double-nat-hop",
+		File:    "examples/natcheck/verdict.go",
+		Find:    " || (!m.External.IsValid() && private(outer))",
+		Replace: "",
+		Pkg:     "./examples/natcheck",
+		Run:     "^(TestDiagnoseOuterRouter|TestAdviseDoubleNATFromHop)$",
+		Why:     "a router beyond the home router answering from a private address makes natcheck say double-nat, not carrier-nat, when the gateway tells no external address",
+	},
+	{
 		Name:    "natx-network-remap",
 		File:    "natx/listener_netwatch.go",
 		Find:    "if c.Gateway || c.Slept > 0 {",

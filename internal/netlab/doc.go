@@ -26,6 +26,9 @@
 //
 //	host ── [home router] wan 100.64.N.2 ── 100.64.N.1 [provider] wan 7.0.1.N ── internet
 //
+// DoubleNAT is the same shape with a second router at home in place of the
+// provider's NAT, its home network on 10.0.N.0/24 (RFC 1918).
+//
 // A Public site is a host directly on the internet bridge at 7.0.2.N.
 // docs/lab.md draws these and states what each Kind emulates in RFC 4787
 // terms.

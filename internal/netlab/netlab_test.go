@@ -112,6 +112,7 @@ func TestKindsBehaveAsNamed(t *testing.T) {
 		{kind: netlab.PortForward, mapping: []string{observe.EndpointIndependent}, filtering: []string{observe.EndpointIndependent}, portPreserved: true, externalIsRouterWAN: true},
 		{kind: netlab.CarrierNAT, mapping: []string{observe.EndpointIndependent}, filtering: []string{observe.AddressPortDependent}, portPreserved: true},
 		{kind: netlab.CarrierNATPublicPrefix, mapping: []string{observe.EndpointIndependent}, filtering: []string{observe.AddressPortDependent}, portPreserved: true},
+		{kind: netlab.DoubleNAT, mapping: []string{observe.EndpointIndependent}, filtering: []string{observe.AddressPortDependent}, portPreserved: true},
 		{kind: netlab.DualStack, mapping: []string{observe.EndpointIndependent}, filtering: []string{observe.AddressPortDependent}, portPreserved: true, externalIsRouterWAN: true},
 	}
 	for _, tc := range cases {

@@ -43,6 +43,12 @@ const (
 	// (a corporate firewall that lets web traffic out and nothing else):
 	// every UDP datagram and every other TCP port is dropped.
 	WebOnly
+	// DoubleNAT: two routers at home: an EIM router behind another EIM
+	// router of the operator's own (the provider's box in router mode),
+	// whose home network is 10.0.N.0/24 (RFC 1918). The inner router's
+	// gateway daemons see a private external address; the outer router
+	// is Site.Provider.
+	DoubleNAT
 )
 
 var kindNames = map[Kind]string{
@@ -50,6 +56,7 @@ var kindNames = map[Kind]string{
 	PolicyFilter: "PolicyFilter", CarrierNAT: "CarrierNAT", CarrierNATPublicPrefix: "CarrierNATPublicPrefix",
 	DualStack: "DualStack",
 	WebOnly:   "WebOnly",
+	DoubleNAT: "DoubleNAT",
 }
 
 func (k Kind) String() string {
@@ -61,7 +68,7 @@ func (k Kind) String() string {
 
 // Kinds lists every Kind.
 func Kinds() []Kind {
-	return []Kind{Public, EIM, Symmetric, PortForward, PolicyFilter, CarrierNAT, CarrierNATPublicPrefix, DualStack, WebOnly}
+	return []Kind{Public, EIM, Symmetric, PortForward, PolicyFilter, CarrierNAT, CarrierNATPublicPrefix, DualStack, WebOnly, DoubleNAT}
 }
 
 // Site is one host and what stands between it and the internet.
@@ -80,9 +87,10 @@ type Site struct {
 	GatewayIP netip.Addr
 	// RouterWAN is the home router's WAN address: what its gateway daemons
 	// report as "external address". For CarrierNAT it is on the provider's
-	// inner network.
+	// inner network, for DoubleNAT on the outer router's home network.
 	RouterWAN netip.Addr
-	// Provider is the provider's NAT for CarrierNAT kinds, else nil.
+	// Provider is the NAT beyond the home router: the provider's for
+	// CarrierNAT kinds, the operator's outer router for DoubleNAT; else nil.
 	Provider *Namespace
 	// External is the address the internet sees for the host.
 	External netip.Addr
@@ -168,10 +176,13 @@ func (l *Lab) addSite(kind Kind) (*Site, error) {
 
 	upstreamWAN := netip.AddrFrom4([4]byte{7, 0, 1, byte(n)})
 	switch kind {
-	case CarrierNAT, CarrierNATPublicPrefix:
+	case CarrierNAT, CarrierNATPublicPrefix, DoubleNAT:
 		inner := [4]byte{100, 64, byte(n), 0}
-		if kind == CarrierNATPublicPrefix {
+		switch kind {
+		case CarrierNATPublicPrefix:
 			inner = [4]byte{6, 0, byte(n), 0}
+		case DoubleNAT:
+			inner = [4]byte{10, 0, byte(n), 0}
 		}
 		prov, err := l.newNamespace(fmt.Sprintf("isp%d", n))
 		if err != nil {
