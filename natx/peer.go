@@ -103,8 +103,9 @@ type PeerConfig struct {
 	Birthday holepunch.Birthday
 
 	// KeepaliveInterval is the interval of the direct path's holepunch
-	// keepalives and of the relayed path's pings. If zero, 10 s. A path is
-	// lost after 3 intervals without an answer.
+	// keepalives and of the relayed path's pings. If zero or negative,
+	// 10 s (they cannot be turned off: a path is lost after 3 intervals
+	// without an answer).
 	KeepaliveInterval time.Duration
 
 	// AllowLAN admits peer candidates with private addresses, only those
@@ -169,7 +170,7 @@ func (c PeerConfig) withDefaults() PeerConfig {
 	setDefault(&c.RelayHeadStart, defaultRelayHeadStart, keepNegative)
 	setDefault(&c.RelayTimeout, defaultRelayTimeout, keepNegative)
 	setDefault(&c.RepunchInterval, defaultRepunchInterval, keepNegative)
-	setDefault(&c.KeepaliveInterval, defaultPeerKeepalive, keepNegative)
+	setDefault(&c.KeepaliveInterval, defaultPeerKeepalive, negativeToo) // a path needs them: never off
 	setDefault(&c.RelayBudget, defaultRelayBudget, negativeToo)
 	setDefault(&c.MaxCandidates, defaultMaxCandidates, negativeToo)
 	setDefault(&c.ProbeRate, defaultProbeRate, negativeToo)

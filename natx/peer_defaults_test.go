@@ -18,7 +18,7 @@ import (
 func TestPeerConfigDefaults(t *testing.T) {
 	zero := PeerConfig{}.withDefaults()
 	neg := PeerConfig{RelayHeadStart: -1, RepunchInterval: -1, RelayBudget: -1, MaxCandidates: -1,
-		ProbeRate: -1, ProbeRateTotal: -1, MaxPeers: -1, ReadQueue: -1}.withDefaults()
+		ProbeRate: -1, ProbeRateTotal: -1, MaxPeers: -1, ReadQueue: -1, KeepaliveInterval: -1}.withDefaults()
 	set := PeerConfig{PunchTimeout: time.Second, RelayHeadStart: 2 * time.Second, RelayTimeout: 3 * time.Second,
 		RepunchInterval: 4 * time.Second, KeepaliveInterval: 5 * time.Second, RelayBudget: 6, MaxCandidates: 7,
 		ProbeRate: 8, ProbeRateTotal: 9, MaxPeers: 10, ReadQueue: 11}
@@ -42,6 +42,7 @@ func TestPeerConfigDefaults(t *testing.T) {
 
 		{"negative RelayHeadStart", neg.RelayHeadStart, time.Duration(-1)},
 		{"negative RepunchInterval", neg.RepunchInterval, time.Duration(-1)},
+		{"negative KeepaliveInterval (a ticker of it would panic)", neg.KeepaliveInterval, 10 * time.Second},
 		{"negative RelayBudget", neg.RelayBudget, int64(1 << 20)},
 		{"negative MaxCandidates", neg.MaxCandidates, 8},
 		{"negative ProbeRate", neg.ProbeRate, 50},

@@ -223,3 +223,65 @@ func TestLabNodeRouterReboot(t *testing.T) {
 	t.Logf("router reboot to gateway-restarted: median %v, worst %v, all %v", took[len(took)/2], took[len(took)-1], took)
 	stopNode(t, p)
 }
+
+// TestLabNodeLinkDown (issue 16): the host's interface goes down and comes
+// back (a cable pulled and plugged in again, a Wi-Fi reconnection; the
+// default route is put back as a DHCP client does), five times, under a
+// running node. Each time the node sees the gateway go and come back
+// (addrs lines of change network-changed), maps its port again, and ends
+// with a verified mapping that gets the echo of an unsolicited datagram.
+// The time from the link's return to the verified mapping's addrs line is
+// logged (median and worst; docs/benchmarks.md).
+func TestLabNodeLinkDown(t *testing.T) {
+	t.Parallel()
+	l := netlab.New(t)
+	coturn := l.StartCoturn()
+	s := l.AddSite(netlab.EIM)
+	s.StartMiniupnpd(netlab.MiniupnpdOptions{})
+	turn := "turn:" + netlab.TURNUser + ":" + netlab.TURNPass + "@" + coturn.Addr().String()
+	p, e := startNode(t, l, s, "-stun", coturn.Addr().String(), "-turn", turn, "-timeout", "10s", "-port", "24900", "-log", "info")
+	if e.Event != "ready" {
+		t.Fatalf("got %+v\n%s", e, p.Output())
+	}
+	isMapped := func(a addr) bool { return a.Kind == "mapped" && a.Reach == "mapped" && a.Verified }
+	if !slices.ContainsFunc(e.Addrs, isMapped) {
+		if _, err := netlab.WaitJSON(p, 10*time.Second, func(e event) bool { return e.Event == "addrs" && e.Addr != nil && isMapped(*e.Addr) }); err != nil {
+			t.Fatalf("no verified mapping: %v\n%s", err, p.Output())
+		}
+	}
+	var took []time.Duration
+	for i := range 5 {
+		off := len(p.Output())
+		s.Host.MustExec("ip", "link", "set", "eth0", "down")
+		down, err := waitAfter(p, off, func(e event) bool { return e.Event == "addrs" && e.Change == "network-changed" })
+		if err != nil || down.Network == nil || !down.Network.Gateway {
+			t.Fatalf("link down %d: no network-changed line with the gateway (%v): %+v\n%s", i, err, down, p.Output())
+		}
+		time.Sleep(time.Second)
+		off = len(p.Output())
+		start := time.Now()
+		s.Host.MustExec("ip", "link", "set", "eth0", "up")
+		s.Host.MustExec("ip", "route", "replace", "default", "via", s.GatewayIP.String())
+		s.Host.MustExec("ip", "route", "replace", "224.0.0.0/4", "dev", "eth0")
+		up, err := waitAfter(p, off, func(e event) bool { return e.Event == "addrs" && e.Change == "network-changed" })
+		if err != nil || up.Network == nil || !up.Network.Gateway {
+			t.Fatalf("link up %d: no network-changed line with the gateway (%v): %+v\n%s", i, err, up, p.Output())
+		}
+		m, err := waitAfter(p, off, func(e event) bool {
+			return e.Event == "addrs" && e.Change != "addr-lost" && e.Addr != nil && isMapped(*e.Addr)
+		})
+		if err != nil {
+			t.Fatalf("link up %d: no verified mapping (%v)\n%s", i, err, p.Output())
+		}
+		took = append(took, time.Since(start))
+		if err := l.Internet.ProbeEcho("udp", netip.MustParseAddrPort(m.Addr.Addr)); err != nil {
+			t.Fatalf("link up %d: the mapping %s gets no echo: %v", i, m.Addr.Addr, err)
+		}
+	}
+	slices.Sort(took)
+	t.Logf("link back to verified mapping: median %v, worst %v, all %v", took[len(took)/2], took[len(took)-1], took)
+	if testing.Verbose() {
+		t.Logf("node output:\n%s", p.Output())
+	}
+	stopNode(t, p)
+}
