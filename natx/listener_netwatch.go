@@ -16,9 +16,13 @@ import (
 	"github.com/nodeconn/natx/natx/internal/relay"
 )
 
-// netChangeRetry is the first wait before a port mapping that failed right
-// after a network change is tried again (then the keeper's back-off).
-const netChangeRetry = time.Second
+// netChangeRetry is the wait before a port mapping that failed right after
+// a network change is tried again, netChangeRetries times more after the
+// first (then the keeper's back-off).
+const (
+	netChangeRetry   = time.Second
+	netChangeRetries = 4
+)
 
 // runWatch watches the network until Close.
 func (l *Listener) runWatch() {

@@ -323,6 +323,7 @@ func (l *Listener) runPortMap(transport string, port uint16, gen uint64) {
 func (l *Listener) retryMap(pc PortMapConfig, transport string, internal netip.AddrPort, err error, gen uint64) {
 	resolved := pc.withDefaults(transport, internal.Port()) // for its back-off
 	wait := resolved.backoff(0)
+	settling := netChangeRetries // quick retries left after a network change
 	if gen > 0 && !errors.Is(err, ErrPortRefused) {
 		// A network that just changed usually settles within a second
 		// (the default route comes back after the address).
@@ -346,6 +347,13 @@ func (l *Listener) retryMap(pc PortMapConfig, transport string, internal netip.A
 			return
 		}
 		wait = resolved.backoff(wait)
+		if gen > 0 && !errors.Is(err, ErrPortRefused) && settling > 0 {
+			// A gateway busy with the change (deleting the old
+			// address's mapping, a slow answer under load) is asked
+			// again each second a few times before the back-off.
+			settling--
+			wait = netChangeRetry
+		}
 		var pm *PortMap
 		pm, err = NewPortMap(l.mapCtx, pc, transport, internal)
 		if pm != nil {

@@ -71,6 +71,11 @@ func TestLabNodeRenumbered(t *testing.T) {
 			return e.Event == "addrs" && e.Change != "addr-lost" && e.Addr != nil && isMapped(*e.Addr)
 		})
 		if err != nil {
+			// Seen once in 30 runs under load: no mapping line for 20 s
+			// after a renumbering, the node silent. Its goroutines, for
+			// the next time (SIGQUIT makes a Go program print them).
+			_ = p.Signal(syscall.SIGQUIT)
+			time.Sleep(2 * time.Second)
 			t.Fatalf("renumbering %d: no new verified mapping (%v)\n%s", i, err, p.Output())
 		}
 		took = append(took, time.Since(start))
