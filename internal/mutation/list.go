@@ -343,6 +343,15 @@ var mutations = []Mutation{
 		Why:     "a router beyond the home router answering from a private address makes natcheck say double-nat, not carrier-nat, when the gateway tells no external address",
 	},
 	{
+		Name:    "natx-relay-checknow-udp",
+		File:    "natx/internal/relay/keep.go",
+		Find:    "\t\t\tk.nextUDP = time.Now()\n",
+		Replace: "\t\t\t_ = k\n",
+		Pkg:     "./natx/internal/relay",
+		Run:     "^TestRelayCheckNowTriesUDP$",
+		Why:     "a relay on TCP tries UDP right after CheckNow (a network change), not at its next 30 s try",
+	},
+	{
 		Name:    "natx-network-remap",
 		File:    "natx/listener_netwatch.go",
 		Find:    "if c.Gateway || c.Slept > 0 {",

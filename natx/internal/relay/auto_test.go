@@ -95,6 +95,41 @@ func TestRelayMovesBackToUDP(t *testing.T) {
 	}
 }
 
+// TestRelayCheckNowTriesUDP: a relay put on TCP (UDP silent) whose next
+// UDP try is an hour away tries UDP right after CheckNow (a network change:
+// the link back, a filter lifted) and moves there. Mutation caught: the
+// check not bringing the UDP try forward (the test waits out its 20 s).
+func TestRelayCheckNowTriesUDP(t *testing.T) {
+	srv := turntest.NewServer(t, turntest.Config{Users: relayTestUsers, TCP: true, TCPSamePort: true})
+	srv.SetSilent(true)
+	mux := newRelayTestMux(t)
+	ev := newTestEvents()
+	r := startTest(t, Config{Servers: []Server{relayTestServer(srv)}, OpenUDP: mux.open, OnEvent: ev.on, UDPRetry: time.Hour})
+	if tr := r.Server().Transport; tr != "tcp" {
+		t.Fatalf("allocated over %q with UDP silent, want tcp", tr)
+	}
+	srv.SetSilent(false)
+	// The race's own UDP attempt may still hold the shared socket for a
+	// moment (a try then fails at once): ask again until one moves.
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			r.CheckNow()
+			select {
+			case <-stop:
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}()
+	e := ev.wait(t, Reallocated, 20*time.Second)
+	if e.Server.Transport != "udp" || r.Server().Transport != "udp" {
+		t.Fatalf("reallocated %+v; now over %s, want udp", e, r.Server().Transport)
+	}
+	relayEcho(t, r, "over udp")
+}
+
 // TestRelayTryEarly: the TCP attempt of an automatic server waits out its
 // head start only while UDP is not known blocked; it starts as soon as the
 // classification says so (an eager relay starts before the classification

@@ -125,6 +125,13 @@ func (r *Relay) wait(a *allocation, k *keepState) waitResult {
 	case <-t.C:
 	case <-r.checkNow:
 		r.log.Debug("natx: relay refresh asked for now", "server", a.server)
+		if upgrade != nil {
+			// Asked after a network change, or a path lost: UDP may
+			// work now (a link back up, a filter lifted), and waiting
+			// for the next try would keep the relay on TCP for up to
+			// UDPRetry. Try UDP right after this refresh.
+			k.nextUDP = time.Now()
+		}
 	}
 	return waitRefresh
 }

@@ -252,8 +252,10 @@ const checkEvery = 2 * time.Second
 // CheckSoon asks for a refresh of the allocation now rather than at half
 // its lifetime: a user of the relay saw its traffic stop (a TURN server
 // that restarted has forgotten the allocation, and says so only when
-// asked). A failed refresh makes a new allocation, as usual. Calls closer
-// together than checkEvery are ignored.
+// asked). A failed refresh makes a new allocation, as usual; an
+// allocation natx put on TCP for a server of automatic transport also
+// tries UDP right after (see keep.go's wait). Calls closer together than
+// checkEvery are ignored.
 func (r *Relay) CheckSoon() {
 	now := time.Now().UnixNano()
 	last := r.lastCheck.Load()
