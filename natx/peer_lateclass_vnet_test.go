@@ -39,7 +39,7 @@ func dialLate(t *testing.T, pw *peerWorld, ls [2]*Listener, cfg PeerConfig) (*Pe
 }
 
 // TestPeersDialBeforeClassification: host 0's STUN server answers every
-// request 800 ms late; Open returns at 600 ms without its classification,
+// request 2 s late; Open returns at 600 ms without its classification,
 // and it dials at once. Both NATs map endpoint-independently and filter by
 // address, so only an attempt in which both sides announce their
 // reflexive address punches (each must send to the other's NAT first).
@@ -49,7 +49,7 @@ func dialLate(t *testing.T, pw *peerWorld, ls [2]*Listener, cfg PeerConfig) (*Pe
 func TestPeersDialBeforeClassification(t *testing.T) {
 	adf := vnetlab.NAT{Mapping: vnetlab.EndpointIndependent, Filtering: vnetlab.AddressDependent}
 	pw := newPeerWorldWith(t, peerWorldConfig{Delay: 10 * time.Millisecond, A: []vnetlab.NAT{adf}, B: []vnetlab.NAT{adf},
-		SlowSTUN: 800 * time.Millisecond})
+		SlowSTUN: 2 * time.Second})
 	var ls [2]*Listener
 	ls[1] = openLate(t, pw, 1, 6*time.Second)
 	ls[0] = openLate(t, pw, 0, 20*time.Second)
