@@ -164,7 +164,7 @@ func (c *PeerConn) relayPlan(ctx context.Context, initiate bool) (relayRole, pee
 		return 0, peerInfo{}, err
 	}
 	peer := c.setPeerInfo(m)
-	if m.via == "" { // a peer from before Via: decide as it does
+	if m.via == "" { // a peer from before Via: decide alone (its rules are ours, but for the both-relays fallback, where it gives up)
 		role, err := relayRoleOf(self.info(), peer, c.dialer)
 		return role, peer, err
 	}
