@@ -221,7 +221,7 @@ func (p *PortMap) attempt(ctx context.Context, start time.Time, i int, mappers [
 		head.Stop()
 		err := pr.Prepare(ctx, start.Add(p.cfg.firstAnswer))
 		if err != nil && errors.Is(err, ErrNoGateway) && !errors.Is(err, syscall.ECONNREFUSED) &&
-			ctx.Err() == nil && !gatewaySilent(better, failed, errs) {
+			ctx.Err() == nil && !gatewaySilent(ctx, better, failed, errs) {
 			// No SSDP answer within the short window, but the gateway is
 			// not silent (it refused PCP/NAT-PMP, so it is up), or UPnP is
 			// the only protocol asked for: give it upnp's whole search
@@ -250,13 +250,20 @@ func (p *PortMap) attempt(ctx context.Context, start time.Time, i int, mappers [
 // gatewaySilent reports whether there are better-ranked mappers and all of
 // them failed because the gateway stayed silent: no answer and no ICMP
 // port-unreachable either. It waits for them (they end within their
-// Timeout).
-func gatewaySilent(better []int, failed []chan struct{}, errs []error) bool {
+// Timeout), or until ctx ends: a better mapper that succeeded never fails,
+// and the acquisition then abandons this attempt by cancelling ctx (without
+// ctx, the attempt, and the keeper's Close that joins it, waited forever:
+// seen in the lab as a node that never mapped again after a renumbering).
+func gatewaySilent(ctx context.Context, better []int, failed []chan struct{}, errs []error) bool {
 	if len(better) == 0 {
 		return false
 	}
 	for _, j := range better {
-		<-failed[j]
+		select {
+		case <-failed[j]:
+		case <-ctx.Done():
+			return false
+		}
 		if err := errs[j]; !errors.Is(err, pmp.ErrNoAnswer) || errors.Is(err, syscall.ECONNREFUSED) {
 			return false
 		}

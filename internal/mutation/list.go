@@ -352,6 +352,15 @@ var mutations = []Mutation{
 		Why:     "a relay on TCP tries UDP right after CheckNow (a network change), not at its next 30 s try",
 	},
 	{
+		Name:    "natx-keeper-silent-wait-ctx",
+		File:    "natx/portmap_acquire.go",
+		Find:    "\t\tcase <-ctx.Done():\n\t\t\treturn false\n\t\t}\n\t\tif err := errs[j];",
+		Replace: "\t\t}\n\t\tif err := errs[j];",
+		Pkg:     "./natx",
+		Run:     "^TestAcquireUPnPNoAnswerWhilePCPMaps$",
+		Why:     "a UPnP attempt waiting for the better protocols to fail gives up when the acquisition abandons it (PCP mapped): the keeper's Close returns",
+	},
+	{
 		Name:    "natx-network-remap",
 		File:    "natx/listener_netwatch.go",
 		Find:    "if c.Gateway || c.Slept > 0 {",
