@@ -9,12 +9,10 @@ import (
 )
 
 // fakeMapper is a PortMapper named as a protocol whose Map answers after
-// delay; with prepare set it is also a preparer (like the UPnP backend)
-// whose discovery finds no gateway.
+// delay.
 type fakeMapper struct {
-	name    string
-	delay   time.Duration
-	prepare bool
+	name  string
+	delay time.Duration
 }
 
 func (f *fakeMapper) Name() string { return f.name }
@@ -39,6 +37,8 @@ func (f *fakeMapper) Renew(_ context.Context, m Mapping, _ time.Duration) (Mappi
 func (f *fakeMapper) Unmap(context.Context, Mapping) error { return nil }
 func (f *fakeMapper) Close() error                         { return nil }
 
+// fakePreparer is also a preparer (like the UPnP backend) whose discovery
+// finds no gateway.
 type fakePreparer struct{ fakeMapper }
 
 func (f *fakePreparer) Prepare(context.Context, time.Time) error {

@@ -34,16 +34,7 @@ func TestLabNodeRenumbered(t *testing.T) {
 	// mapping's (the old address's bindings still hold the mapping's port),
 	// so STUN alone cannot verify the new mapping: the relay does it.
 	turn := "turn:" + netlab.TURNUser + ":" + netlab.TURNPass + "@" + coturn.Addr().String()
-	p, e := startNode(t, l, s, "-stun", coturn.Addr().String(), "-turn", turn, "-timeout", "10s", "-port", "24700", "-log", "debug")
-	if e.Event != "ready" {
-		t.Fatalf("got %+v\n%s", e, p.Output())
-	}
-	isMapped := func(a addr) bool { return a.Kind == "mapped" && a.Reach == "mapped" && a.Verified }
-	if !slices.ContainsFunc(e.Addrs, isMapped) {
-		if _, err := netlab.WaitJSON(p, 10*time.Second, func(e event) bool { return e.Event == "addrs" && e.Addr != nil && isMapped(*e.Addr) }); err != nil {
-			t.Fatalf("no verified mapping: %v\n%s", err, p.Output())
-		}
-	}
+	p := startMappedNode(t, l, s, "-stun", coturn.Addr().String(), "-turn", turn, "-timeout", "10s", "-port", "24700", "-log", "debug")
 	// A new address each time, as a DHCP server hands out: the mapping to
 	// the address left cannot be deleted (the gateway takes a PCP or
 	// NAT-PMP request only from the mapping's own address), so it stays
@@ -144,17 +135,8 @@ func TestLabNodeWANRenumbered(t *testing.T) {
 	s := l.AddSite(netlab.EIM)
 	s.StartMiniupnpd(netlab.MiniupnpdOptions{})
 	turn := "turn:" + netlab.TURNUser + ":" + netlab.TURNPass + "@" + coturn.Addr().String()
-	p, e := startNode(t, l, s, "-stun", coturn.Addr().String(), "-turn", turn, "-timeout", "10s", "-port", "24800",
+	p := startMappedNode(t, l, s, "-stun", coturn.Addr().String(), "-turn", turn, "-timeout", "10s", "-port", "24800",
 		"-keepalive", "2s", "-log", "info")
-	if e.Event != "ready" {
-		t.Fatalf("got %+v\n%s", e, p.Output())
-	}
-	isMapped := func(a addr) bool { return a.Kind == "mapped" && a.Reach == "mapped" && a.Verified }
-	if !slices.ContainsFunc(e.Addrs, isMapped) {
-		if _, err := netlab.WaitJSON(p, 10*time.Second, func(e event) bool { return e.Event == "addrs" && e.Addr != nil && isMapped(*e.Addr) }); err != nil {
-			t.Fatalf("no verified mapping: %v\n%s", err, p.Output())
-		}
-	}
 	old := s.RouterWAN
 	renumbered := netip.AddrFrom4([4]byte{7, 0, 1, byte(100 + s.N)})
 	off := len(p.Output())
@@ -197,16 +179,7 @@ func TestLabNodeRouterReboot(t *testing.T) {
 	coturn := l.StartCoturn()
 	s := l.AddSite(netlab.EIM)
 	mini := s.StartMiniupnpd(netlab.MiniupnpdOptions{})
-	p, e := startNode(t, l, s, "-stun", coturn.Addr().String(), "-timeout", "10s", "-port", "24850", "-portmap", "pcp", "-log", "info")
-	if e.Event != "ready" {
-		t.Fatalf("got %+v\n%s", e, p.Output())
-	}
-	isMapped := func(a addr) bool { return a.Kind == "mapped" && a.Reach == "mapped" && a.Verified }
-	if !slices.ContainsFunc(e.Addrs, isMapped) {
-		if _, err := netlab.WaitJSON(p, 10*time.Second, func(e event) bool { return e.Event == "addrs" && e.Addr != nil && isMapped(*e.Addr) }); err != nil {
-			t.Fatalf("no verified mapping: %v\n%s", err, p.Output())
-		}
-	}
+	p := startMappedNode(t, l, s, "-stun", coturn.Addr().String(), "-timeout", "10s", "-port", "24850", "-portmap", "pcp", "-log", "info")
 	var took []time.Duration
 	for i := range 5 {
 		// A restart is told from the epoch going back: the gateway must
@@ -251,16 +224,7 @@ func TestLabNodeLinkDown(t *testing.T) {
 	s := l.AddSite(netlab.EIM)
 	s.StartMiniupnpd(netlab.MiniupnpdOptions{})
 	turn := "turn:" + netlab.TURNUser + ":" + netlab.TURNPass + "@" + coturn.Addr().String()
-	p, e := startNode(t, l, s, "-stun", coturn.Addr().String(), "-turn", turn, "-timeout", "10s", "-port", "24900", "-log", "info")
-	if e.Event != "ready" {
-		t.Fatalf("got %+v\n%s", e, p.Output())
-	}
-	isMapped := func(a addr) bool { return a.Kind == "mapped" && a.Reach == "mapped" && a.Verified }
-	if !slices.ContainsFunc(e.Addrs, isMapped) {
-		if _, err := netlab.WaitJSON(p, 10*time.Second, func(e event) bool { return e.Event == "addrs" && e.Addr != nil && isMapped(*e.Addr) }); err != nil {
-			t.Fatalf("no verified mapping: %v\n%s", err, p.Output())
-		}
-	}
+	p := startMappedNode(t, l, s, "-stun", coturn.Addr().String(), "-turn", turn, "-timeout", "10s", "-port", "24900", "-log", "info")
 	var took []time.Duration
 	for i := range 5 {
 		off := len(p.Output())
@@ -296,4 +260,23 @@ func TestLabNodeLinkDown(t *testing.T) {
 		t.Logf("node output:\n%s", p.Output())
 	}
 	stopNode(t, p)
+}
+
+// isMapped: a verified mapping, claimed reachable as mapped.
+func isMapped(a addr) bool { return a.Kind == "mapped" && a.Reach == "mapped" && a.Verified }
+
+// startMappedNode starts the node in s with args and waits (10 s at most)
+// until it holds a verified mapping, on its ready line or an addrs line.
+func startMappedNode(t *testing.T, l *netlab.Lab, s *netlab.Site, args ...string) *netlab.Process {
+	t.Helper()
+	p, e := startNode(t, l, s, args...)
+	if e.Event != "ready" {
+		t.Fatalf("got %+v\n%s", e, p.Output())
+	}
+	if !slices.ContainsFunc(e.Addrs, isMapped) {
+		if _, err := netlab.WaitJSON(p, 10*time.Second, func(e event) bool { return e.Event == "addrs" && e.Addr != nil && isMapped(*e.Addr) }); err != nil {
+			t.Fatalf("no verified mapping: %v\n%s", err, p.Output())
+		}
+	}
+	return p
 }
