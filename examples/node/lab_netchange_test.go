@@ -25,15 +25,11 @@ import (
 // address the node has last. Mutation caught: remapNeeded ignoring a
 // mapping whose address is gone (no new mapping).
 func TestLabNodeRenumbered(t *testing.T) {
-	t.Parallel()
-	l := netlab.New(t)
-	coturn := l.StartCoturn()
-	s := l.AddSite(netlab.EIM)
-	s.StartMiniupnpd(netlab.MiniupnpdOptions{})
+	l, coturn, s, _ := mappingSite(t)
 	// After a renumbering the NAT may send from another port than the new
 	// mapping's (the old address's bindings still hold the mapping's port),
 	// so STUN alone cannot verify the new mapping: the relay does it.
-	turn := "turn:" + netlab.TURNUser + ":" + netlab.TURNPass + "@" + coturn.Addr().String()
+	turn := netlab.TURNURL(coturn.Addr().String())
 	p := startMappedNode(t, l, s, "-stun", coturn.Addr().String(), "-turn", turn, "-timeout", "10s", "-port", "24700", "-log", "debug")
 	// A new address each time, as a DHCP server hands out: the mapping to
 	// the address left cannot be deleted (the gateway takes a PCP or
@@ -62,9 +58,9 @@ func TestLabNodeRenumbered(t *testing.T) {
 			return e.Event == "addrs" && e.Change != "addr-lost" && e.Addr != nil && isMapped(*e.Addr)
 		})
 		if err != nil {
-			// Seen once in 30 runs under load: no mapping line for 20 s
-			// after a renumbering, the node silent. Its goroutines, for
-			// the next time (SIGQUIT makes a Go program print them).
+			// A silent node here was once a keeper whose Close hung
+			// (TestAcquireUPnPNoAnswerWhilePCPMaps): its goroutines tell
+			// where (SIGQUIT makes a Go program print them).
 			_ = p.Signal(syscall.SIGQUIT)
 			time.Sleep(2 * time.Second)
 			t.Fatalf("renumbering %d: no new verified mapping (%v)\n%s", i, err, p.Output())
@@ -129,12 +125,8 @@ func waitAfter(p *netlab.Process, off int, ok func(event) bool) (event, error) {
 // line is logged (the keepalive interval, 2 s here with -keepalive, bounds
 // it; docs/benchmarks.md).
 func TestLabNodeWANRenumbered(t *testing.T) {
-	t.Parallel()
-	l := netlab.New(t)
-	coturn := l.StartCoturn()
-	s := l.AddSite(netlab.EIM)
-	s.StartMiniupnpd(netlab.MiniupnpdOptions{})
-	turn := "turn:" + netlab.TURNUser + ":" + netlab.TURNPass + "@" + coturn.Addr().String()
+	l, coturn, s, _ := mappingSite(t)
+	turn := netlab.TURNURL(coturn.Addr().String())
 	p := startMappedNode(t, l, s, "-stun", coturn.Addr().String(), "-turn", turn, "-timeout", "10s", "-port", "24800",
 		"-keepalive", "2s", "-log", "info")
 	old := s.RouterWAN
@@ -174,11 +166,7 @@ func TestLabNodeWANRenumbered(t *testing.T) {
 // the keeper not listening for announcements (the renewal would come at
 // half the 2 h lifetime).
 func TestLabNodeRouterReboot(t *testing.T) {
-	t.Parallel()
-	l := netlab.New(t)
-	coturn := l.StartCoturn()
-	s := l.AddSite(netlab.EIM)
-	mini := s.StartMiniupnpd(netlab.MiniupnpdOptions{})
+	l, coturn, s, mini := mappingSite(t)
 	p := startMappedNode(t, l, s, "-stun", coturn.Addr().String(), "-timeout", "10s", "-port", "24850", "-portmap", "pcp", "-log", "info")
 	var took []time.Duration
 	for i := range 5 {
@@ -218,12 +206,8 @@ func TestLabNodeRouterReboot(t *testing.T) {
 // The time from the link's return to the verified mapping's addrs line is
 // logged (median and worst; docs/benchmarks.md).
 func TestLabNodeLinkDown(t *testing.T) {
-	t.Parallel()
-	l := netlab.New(t)
-	coturn := l.StartCoturn()
-	s := l.AddSite(netlab.EIM)
-	s.StartMiniupnpd(netlab.MiniupnpdOptions{})
-	turn := "turn:" + netlab.TURNUser + ":" + netlab.TURNPass + "@" + coturn.Addr().String()
+	l, coturn, s, _ := mappingSite(t)
+	turn := netlab.TURNURL(coturn.Addr().String())
 	p := startMappedNode(t, l, s, "-stun", coturn.Addr().String(), "-turn", turn, "-timeout", "10s", "-port", "24900", "-log", "info")
 	var took []time.Duration
 	for i := range 5 {
@@ -260,6 +244,17 @@ func TestLabNodeLinkDown(t *testing.T) {
 		t.Logf("node output:\n%s", p.Output())
 	}
 	stopNode(t, p)
+}
+
+// mappingSite runs t in parallel with a lab of its own: coturn, and an EIM
+// site whose router runs miniupnpd.
+func mappingSite(t *testing.T) (*netlab.Lab, *netlab.Coturn, *netlab.Site, *netlab.Miniupnpd) {
+	t.Helper()
+	t.Parallel()
+	l := netlab.New(t)
+	coturn := l.StartCoturn()
+	s := l.AddSite(netlab.EIM)
+	return l, coturn, s, s.StartMiniupnpd(netlab.MiniupnpdOptions{})
 }
 
 // isMapped: a verified mapping, claimed reachable as mapped.

@@ -53,7 +53,7 @@ func TestLabNode(t *testing.T) {
 	coturn := l.StartCoturn()
 	rv := l.StartRendezvous()
 	stun := coturn.Addr().String()
-	turnUDP := "turn:" + netlab.TURNUser + ":" + netlab.TURNPass + "@" + stun
+	turnUDP := netlab.TURNURL(stun)
 	turnTCP := turnUDP + "?transport=tcp"
 
 	pub := l.AddSite(netlab.Public)
@@ -179,7 +179,7 @@ func TestLabDial(t *testing.T) {
 	coturn := l.StartCoturn()
 	rv := l.StartRendezvous()
 	stun := coturn.Addr().String()
-	turnUDP := "turn:" + netlab.TURNUser + ":" + netlab.TURNPass + "@" + stun
+	turnUDP := netlab.TURNURL(stun)
 	turnTCP := turnUDP + "?transport=tcp"
 
 	pub := l.AddSite(netlab.Public)

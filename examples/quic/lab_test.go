@@ -65,7 +65,7 @@ func TestLabQUIC(t *testing.T) {
 	a := l.AddSite(netlab.EIM)
 	b := l.AddSite(netlab.EIM)
 	stun := coturn.Addr().String()
-	turn := "turn:" + netlab.TURNUser + ":" + netlab.TURNPass + "@" + stun
+	turn := netlab.TURNURL(stun)
 
 	for i, tc := range []struct {
 		name, path string

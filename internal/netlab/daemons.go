@@ -176,6 +176,12 @@ type Coturn struct {
 	TLS *LabTLS
 }
 
+// TURNURL is the turn: URL of the lab's coturn at hostport, with its
+// credentials (no transport: natx's automatic one).
+func TURNURL(hostport string) string {
+	return "turn:" + TURNUser + ":" + TURNPass + "@" + hostport
+}
+
 // TURN credentials of the lab's coturn (long-term mechanism).
 const (
 	TURNUser  = "natx"
