@@ -207,6 +207,10 @@ type dialPair struct {
 	relayA string // TURN transport of a (b uses UDP)
 	want   natx.PathKind
 	reason string
+	// luck, if set, is a path that may come instead of want by chance,
+	// with a dialer's reason containing luckReason.
+	luck       natx.PathKind
+	luckReason string
 }
 
 // startPair runs b (accepting) then a (dialing) and waits until both
@@ -298,7 +302,8 @@ func TestLabDial(t *testing.T) {
 		{name: "EIM-EIM", a: eimA, b: eimB, want: natx.PathPunched,
 			reason: "endpoint-independent mapping on both sides: the server-reflexive candidates punch through the address-and-port-dependent filters"},
 		{name: "EIM-Symmetric", a: eimA, b: symC, want: natx.PathRelayed,
-			reason: "Dial does not use holepunch's birthday mode (it would need a socket per probe): the Symmetric side's checks leave from random ports the EIM filter drops"},
+			reason: "the Symmetric side's checks leave from random ports the EIM side's port-dependent filter drops; the birthday mode (33 random mappings against 64 checks to random ports) meets in about 3 % of attempts",
+			luck:   natx.PathPunched, luckReason: "predicted"},
 		{name: "Symmetric-Symmetric", a: symC, b: symD, want: natx.PathRelayed,
 			reason: "endpoint-dependent random mapping and port-dependent filtering on both sides: no check can arrive"},
 		{name: "CarrierNAT-EIM", a: cgn, b: eimB, want: natx.PathPunched,
@@ -314,7 +319,10 @@ func TestLabDial(t *testing.T) {
 				t.Parallel()
 				pa, pb, ua, ub := startPair(t, l, p, rv, coturn.Addr())
 				t.Logf("%s: dialer %s (%s) in %v; acceptor %s", p.name, ua.Kind, ua.Reason, ua.Setup, ub.Kind)
-				if ua.Kind != string(p.want) || ub.Kind != string(p.want) {
+				lucky := p.luck != "" && ua.Kind == string(p.luck) && ub.Kind == string(p.luck) && strings.Contains(ua.Reason, p.luckReason)
+				if lucky {
+					t.Logf("%s: %s by chance (%s), not %s", p.name, p.luck, ua.Reason, p.want)
+				} else if ua.Kind != string(p.want) || ub.Kind != string(p.want) {
 					t.Errorf("paths %s / %s, want %s: %s", ua.Kind, ub.Kind, p.want, p.reason)
 				}
 				sa, sb := lastStatus(pa), lastStatus(pb)

@@ -93,7 +93,7 @@ type PeerConfig struct {
 	// other: the first side makes new mappings, the second sends checks to
 	// the ports they are predicted to get. It runs only when both sides
 	// enable it and their NATs (this side's from the Listener's STUN probe
-	// as it stood at NewPeers, Listener.Report) call for it. A path it finds
+	// as it stands at each attempt, Listener.Report) call for it. A path it finds
 	// may run on a socket the mode opened instead of the Listener's: the
 	// PeerConn then sends and reads there (State and events do not differ).
 	// Zero value: on, with a budget of 64 checks to predicted ports per
