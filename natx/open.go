@@ -75,7 +75,9 @@ type Config struct {
 	// Probe.Servers alone, and STUNServers only adds servers whose
 	// datagrams never count as proof of reachability (dial-back).
 	Probe stunprobe.Config
-	// ProbeTimeout bounds the classification. If zero, 10 s.
+	// ProbeTimeout bounds the classification. If zero, 10 s, plus the
+	// silences of the binding lifetime test when Probe.Lifetime is set
+	// (Probe.LifetimeSilences).
 	ProbeTimeout time.Duration
 
 	// Relays are the TURN servers (RFC 8656). If empty, no relay.
@@ -167,7 +169,7 @@ const (
 func (c Config) withDefaults(n transport.Net) Config {
 	const keepNegative, negativeToo = false, true // setDefault (peer.go)
 	setDefault(&c.OpenTimeout, defaultOpenTimeout, negativeToo)
-	setDefault(&c.ProbeTimeout, defaultProbeTimeout, negativeToo)
+	setDefault(&c.ProbeTimeout, defaultProbeTimeout+c.Probe.LifetimeSilences(), negativeToo)
 	setDefault(&c.CloseTimeout, defaultCloseTimeout, negativeToo)
 	setDefault(&c.NetworkWatchInterval, netwatch.DefaultInterval, keepNegative) // negative: no watch
 	setDefault(&c.ReadQueue, defaultReadQueue, negativeToo)

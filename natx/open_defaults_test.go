@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nodeconn/natx/stunprobe"
 	"github.com/pion/transport/v5/vnet"
 )
 
@@ -29,6 +30,7 @@ func TestOpenConfigDefaults(t *testing.T) {
 		ReadQueue: 8, PortMap: PortMapConfig{CloseTimeout: 4 * time.Second}}
 	set.Probe.AllocationSockets = -1
 	set = set.withDefaults(n)
+	life := Config{Probe: stunprobe.Config{Lifetime: 2 * time.Second, LifetimeMax: 8 * time.Second}}.withDefaults(n)
 
 	tests := []struct {
 		name      string
@@ -44,6 +46,7 @@ func TestOpenConfigDefaults(t *testing.T) {
 		{"ReadQueue negative: 1024", neg.ReadQueue, 1024},
 		{"OpenTimeout kept", set.OpenTimeout, 7 * time.Second},
 		{"ProbeTimeout kept", set.ProbeTimeout, 3 * time.Second},
+		{"ProbeTimeout zero with a lifetime test: 10 s + its silences (2+4+8 s)", life.ProbeTimeout, 24 * time.Second},
 		{"CloseTimeout kept", set.CloseTimeout, time.Second},
 		{"ReadQueue kept", set.ReadQueue, 8},
 		{"Probe.AllocationSockets zero: 2", zero.Probe.AllocationSockets, 2},

@@ -135,6 +135,21 @@ func (c *Config) lifetimeMax() time.Duration {
 	return 16 * c.Lifetime
 }
 
+// LifetimeSilences is how long the lifetime test stays silent in all, at
+// most: the sum of its silences (Lifetime, 2×Lifetime… up to the cap).
+// The context given to Run must allow this on top of the other tests.
+// Zero when Lifetime is zero.
+func (c Config) LifetimeSilences() time.Duration {
+	var sum time.Duration
+	if c.Lifetime <= 0 {
+		return 0
+	}
+	for idle := c.Lifetime; idle <= c.lifetimeMax(); idle *= 2 {
+		sum += idle
+	}
+	return sum
+}
+
 func (c *Config) logger() *slog.Logger {
 	if c.Logger == nil {
 		return slog.New(slog.DiscardHandler)

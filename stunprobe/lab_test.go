@@ -7,6 +7,7 @@ package stunprobe_test
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"slices"
@@ -18,7 +19,7 @@ import (
 	"github.com/nodeconn/natx/stunprobe"
 )
 
-var labHelpers = map[string]netlab.HelperFunc{"probe": probeHelper}
+var labHelpers = map[string]netlab.HelperFunc{"probe": probeHelper, "lifetime": lifetimeHelper}
 
 func TestNetlabHelper(t *testing.T) { netlab.Helper(t, labHelpers) }
 
@@ -36,6 +37,33 @@ func probeHelper(args []string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	rep, err := stunprobe.Probe(ctx, stunprobe.Config{Servers: srvs, TCP: true})
+	if err != nil {
+		return err
+	}
+	return netlab.PrintJSON(rep)
+}
+
+// lifetimeHelper measures the binding lifetime: args are the first
+// silence, the cap and the server; it prints the report as one JSON line.
+func lifetimeHelper(args []string) error {
+	if len(args) != 3 {
+		return fmt.Errorf("want: first silence, cap, server")
+	}
+	first, err := time.ParseDuration(args[0])
+	if err != nil {
+		return err
+	}
+	capped, err := time.ParseDuration(args[1])
+	if err != nil {
+		return err
+	}
+	srv, err := netip.ParseAddrPort(args[2])
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*capped+20*time.Second)
+	defer cancel()
+	rep, err := stunprobe.Probe(ctx, stunprobe.Config{Servers: []netip.AddrPort{srv}, Lifetime: first, LifetimeMax: capped})
 	if err != nil {
 		return err
 	}
@@ -298,5 +326,32 @@ func TestLabIPv6Path(t *testing.T) {
 	if v6.NAT != stunprobe.TriNo || v6.Mapped.Addr() != s.HostIP6 || (v6.Filtering != stunprobe.AddressPortDependent && !heldBack) {
 		t.Errorf("dual probe, IPv6: NAT %v mapped %v filtering %s; want no NAT at %v, address-and-port-dependent",
 			v6.NAT, v6.Mapped, v6.Filtering, s.HostIP6)
+	}
+}
+
+// TestLabLifetimeCarrierNAT: the carrier NAT's bindings die after 6 s of
+// silence (its conntrack UDP timeouts, set by the test; the home router's
+// are the kernel's longer defaults), and both NATs preserve ports (Linux
+// masquerade), so a binding re-created after expiry has the same address.
+// Silences of 2, 4 and 8 s must bound the lifetime to [4 s, 8 s): the
+// check must see the expiry, which asking from the probed socket itself
+// cannot (it would claim 8 s survived).
+func TestLabLifetimeCarrierNAT(t *testing.T) {
+	l := netlab.New(t)
+	l.StartCoturn()
+	s := l.AddSite(netlab.CarrierNAT)
+	for _, k := range []string{"net.netfilter.nf_conntrack_udp_timeout=6", "net.netfilter.nf_conntrack_udp_timeout_stream=6"} {
+		if _, err := s.Provider.Exec("sysctl", "-w", k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := l.StartHelper(s.Host, "lifetime", "2s", "8s", netip.AddrPortFrom(netlab.ServerA, netlab.STUNPort).String())
+	rep, err := netlab.WaitJSON(p, 60*time.Second, func(r stunprobe.Report) bool { return r.Duration > 0 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("lifetime in [%v, %v), port preserved %v; notes %q", rep.LifetimeMin, rep.LifetimeMax, rep.PortPreserved, rep.Notes)
+	if rep.LifetimeMin != 4*time.Second || rep.LifetimeMax != 8*time.Second {
+		t.Errorf("lifetime in [%v, %v), want [4s, 8s) (the carrier's timeout is 6 s)", rep.LifetimeMin, rep.LifetimeMax)
 	}
 }

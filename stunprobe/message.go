@@ -29,6 +29,13 @@ var (
 // newRequest encodes a Binding request with the given transaction ID and
 // CHANGE-REQUEST flags (none if zero), ending with FINGERPRINT.
 func newRequest(id [stun.TransactionIDSize]byte, change uint32) []byte {
+	return newRequestTo(id, change, 0)
+}
+
+// newRequestTo is newRequest with a RESPONSE-PORT (RFC 5780 section 7.5)
+// when respPort is not zero: the server answers to the request's source IP
+// at that port.
+func newRequestTo(id [stun.TransactionIDSize]byte, change uint32, respPort uint16) []byte {
 	m := stun.New()
 	m.TransactionID = id
 	m.SetType(stun.BindingRequest)
@@ -37,6 +44,12 @@ func newRequest(id [stun.TransactionIDSize]byte, change uint32) []byte {
 		var v [4]byte
 		binary.BigEndian.PutUint32(v[:], change)
 		m.Add(stun.AttrChangeRequest, v[:])
+	}
+	if respPort != 0 {
+		// RESPONSE-PORT: the port, then two bytes of padding.
+		var v [4]byte
+		binary.BigEndian.PutUint16(v[:], respPort)
+		m.Add(stun.AttrResponsePort, v[:])
 	}
 	_ = stun.Fingerprint.AddTo(m) // cannot fail
 	return append([]byte(nil), m.Raw...)

@@ -102,7 +102,11 @@ type txn struct {
 	want    netip.AddrPort // the only source whose answer counts
 	hairpin bool           // the answer is our own request, from anywhere
 	req     []byte
-	done    chan struct{}
+	// via, if not nil, sends the request instead of the probed socket (a
+	// second socket asking, with RESPONSE-PORT, for the answer to come to
+	// the probed socket's binding).
+	via  SendFunc
+	done chan struct{}
 	// final is closed once the transaction will send no more: its
 	// schedule made its last send (Resend adds none after it), or run
 	// returned.
@@ -267,9 +271,13 @@ func (p *Prober) run(ctx context.Context, t *txn, r retry, firstSent chan<- stru
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	// send sends the request once and records it; false: it failed.
+	sendFn := p.send
+	if t.via != nil {
+		sendFn = t.via
+	}
 	send := func() bool {
 		now := time.Now()
-		err := p.send(t.req, to)
+		err := sendFn(t.req, to)
 		p.mu.Lock()
 		if t.sends == 0 {
 			t.firstSend = now

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nodeconn/natx/internal/netaddr"
+	"github.com/pion/transport/v5"
 )
 
 // portSample is one mapping: the local port it was made from and the
@@ -267,18 +268,30 @@ func fewMappings(mapped netip.AddrPort, tests ...result) bool {
 // each to srv gets, in the order the NAT made them (see
 // Config.AllocationSockets), and why it stopped short.
 func (p *Prober) sampleAllocation(ctx context.Context, srv netip.AddrPort, rtt time.Duration, k int) ([]portSample, []string) {
-	n, err := netaddr.Net(p.cfg.Net)
+	n, network, bind, err := p.sideSocketNet(srv)
 	if err != nil {
 		return nil, []string{fmt.Sprintf("cannot open sample sockets: %v", err)}
 	}
-	network, bind := "udp4", "0.0.0.0:0"
+	return sampleSockets(ctx, n, network, bind, p.cfg, srv, rtt, k)
+}
+
+// sideSocketNet says how to open a socket of the prober's own beside the
+// probed one, to reach srv: the network, and the network name and address
+// to bind (the probed socket's address when it is bound to one of srv's
+// family, else any).
+func (p *Prober) sideSocketNet(srv netip.AddrPort) (n transport.Net, network, bind string, err error) {
+	n, err = netaddr.Net(p.cfg.Net)
+	if err != nil {
+		return nil, "", "", err
+	}
+	network, bind = "udp4", "0.0.0.0:0"
 	if srv.Addr().Is6() {
 		network, bind = "udp6", "[::]:0"
 	}
 	if a := p.local.Addr(); a.IsValid() && !a.IsUnspecified() && a.Is4() == srv.Addr().Is4() {
 		bind = netip.AddrPortFrom(a, 0).String()
 	}
-	return sampleSockets(ctx, n, network, bind, p.cfg, srv, rtt, k)
+	return n, network, bind, nil
 }
 
 // hairpin sends a Binding request to our own mapped address and waits for

@@ -71,12 +71,36 @@ func TestVnetLifetime(t *testing.T) {
 	sw := newSimWorld(t, vnetlab.Config{}, stuntest.Options{}, nat)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	r, err := ProbeConn(ctx, sw.listen(t), Config{Servers: []netip.AddrPort{sw.stun.Addr()}, Lifetime: 250 * time.Millisecond})
+	r, err := ProbeConn(ctx, sw.listen(t), Config{Servers: []netip.AddrPort{sw.stun.Addr()}, Net: sw.host.Net, Lifetime: 250 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if r.LifetimeMin != 500*time.Millisecond || r.LifetimeMax != time.Second {
 		t.Fatalf("lifetime in [%v, %v); notes %q", r.LifetimeMin, r.LifetimeMax, r.Notes)
+	}
+	if !hasNote(r, "lifetime", "RESPONSE-PORT (RFC 5780 section 4.6)") {
+		t.Fatalf("not checked with RESPONSE-PORT; notes %q", r.Notes)
+	}
+}
+
+// The same with a server that ignores RESPONSE-PORT: the test falls back
+// to comparing mapped addresses (vnet's NAT gives a re-created binding a
+// new port, so the bounds are the same) and says so.
+func TestVnetLifetimeWithoutResponsePort(t *testing.T) {
+	nat := vnetlab.Easy
+	nat.Lifetime = 600 * time.Millisecond
+	sw := newSimWorld(t, vnetlab.Config{}, stuntest.Options{IgnoreResponsePort: true}, nat)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r, err := ProbeConn(ctx, sw.listen(t), Config{Servers: []netip.AddrPort{sw.stun.Addr()}, Net: sw.host.Net, Lifetime: 250 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.LifetimeMin != 500*time.Millisecond || r.LifetimeMax != time.Second {
+		t.Fatalf("lifetime in [%v, %v); notes %q", r.LifetimeMin, r.LifetimeMax, r.Notes)
+	}
+	if !hasNote(r, "lifetime", "did not answer to RESPONSE-PORT") {
+		t.Fatalf("the fallback is not named; notes %q", r.Notes)
 	}
 }
 

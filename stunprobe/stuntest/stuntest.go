@@ -39,6 +39,9 @@ type Options struct {
 	// IgnoreChangeRequest answers requests carrying CHANGE-REQUEST from the
 	// socket that received them, like a server without RFC 5780.
 	IgnoreChangeRequest bool
+	// IgnoreResponsePort answers requests carrying RESPONSE-PORT (RFC 5780
+	// section 7.5) to their source port, like a server without it.
+	IgnoreResponsePort bool
 	// DropChangeRequest never answers a request carrying CHANGE-REQUEST
 	// flags.
 	DropChangeRequest bool
@@ -275,7 +278,7 @@ func (s *Server) serveUDP(i int) {
 			return
 		}
 		src := netaddr.AddrPort(from)
-		id, change, ok := parseRequest(buf[:n])
+		id, change, respPort, ok := parseRequest(buf[:n])
 		if !ok {
 			continue
 		}
@@ -301,7 +304,11 @@ func (s *Server) serveUDP(i int) {
 			continue
 		}
 		resp := s.response(id, src, s.addrs[i], s.addrs[out], s.addrs[i^3])
-		s.send(func() { _, _ = s.conns[out].WriteTo(resp, net.UDPAddrFromAddrPort(src)) })
+		dst := src
+		if respPort != 0 && !s.opts.IgnoreResponsePort {
+			dst = netip.AddrPortFrom(src.Addr(), respPort)
+		}
+		s.send(func() { _, _ = s.conns[out].WriteTo(resp, net.UDPAddrFromAddrPort(dst)) })
 	}
 }
 
@@ -324,20 +331,23 @@ func (s *Server) send(write func()) {
 	}()
 }
 
-// parseRequest accepts a Binding request and returns its transaction ID and
-// CHANGE-REQUEST flags.
-func parseRequest(b []byte) (id [stun.TransactionIDSize]byte, change uint32, ok bool) {
+// parseRequest accepts a Binding request and returns its transaction ID,
+// CHANGE-REQUEST flags and RESPONSE-PORT (zero when absent).
+func parseRequest(b []byte) (id [stun.TransactionIDSize]byte, change uint32, respPort uint16, ok bool) {
 	if !stun.IsMessage(b) {
-		return id, 0, false
+		return id, 0, 0, false
 	}
 	m := stun.New()
 	if err := stun.Decode(b, m); err != nil || m.Type != stun.BindingRequest {
-		return id, 0, false
+		return id, 0, 0, false
 	}
 	if v, err := m.Get(stun.AttrChangeRequest); err == nil && len(v) == 4 {
 		change = binary.BigEndian.Uint32(v) & 0x06
 	}
-	return m.TransactionID, change, true
+	if v, err := m.Get(stun.AttrResponsePort); err == nil && len(v) == 4 {
+		respPort = binary.BigEndian.Uint16(v)
+	}
+	return m.TransactionID, change, respPort, true
 }
 
 // response builds a Binding success response to a request from src that

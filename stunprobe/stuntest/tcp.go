@@ -77,7 +77,7 @@ func (s *Server) serveTCP(c net.Conn) {
 		if _, err := io.ReadFull(c, b[20:]); err != nil {
 			return
 		}
-		id, _, ok := parseRequest(b)
+		id, _, _, ok := parseRequest(b)
 		if !ok {
 			return
 		}
