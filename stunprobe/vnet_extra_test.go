@@ -64,43 +64,37 @@ func TestVnetServerDropsChangeRequest(t *testing.T) {
 }
 
 // The binding lifetime, with a NAT whose bindings die after 600 ms of
-// silence: silences of 250, 500 and 1000 ms bound it to [500 ms, 1 s).
+// silence: silences of 250, 500 and 1000 ms bound it to [500 ms, 1 s),
+// checked with RESPONSE-PORT from a second socket; with a server that
+// ignores RESPONSE-PORT, by the mapped address (vnet's NAT gives a
+// re-created binding a new port, so the bounds are the same), and the
+// note says so.
 func TestVnetLifetime(t *testing.T) {
-	nat := vnetlab.Easy
-	nat.Lifetime = 600 * time.Millisecond
-	sw := newSimWorld(t, vnetlab.Config{}, stuntest.Options{}, nat)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	r, err := ProbeConn(ctx, sw.listen(t), Config{Servers: []netip.AddrPort{sw.stun.Addr()}, Net: sw.host.Net, Lifetime: 250 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r.LifetimeMin != 500*time.Millisecond || r.LifetimeMax != time.Second {
-		t.Fatalf("lifetime in [%v, %v); notes %q", r.LifetimeMin, r.LifetimeMax, r.Notes)
-	}
-	if !hasNote(r, "lifetime", "RESPONSE-PORT (RFC 5780 section 4.6)") {
-		t.Fatalf("not checked with RESPONSE-PORT; notes %q", r.Notes)
-	}
-}
-
-// The same with a server that ignores RESPONSE-PORT: the test falls back
-// to comparing mapped addresses (vnet's NAT gives a re-created binding a
-// new port, so the bounds are the same) and says so.
-func TestVnetLifetimeWithoutResponsePort(t *testing.T) {
-	nat := vnetlab.Easy
-	nat.Lifetime = 600 * time.Millisecond
-	sw := newSimWorld(t, vnetlab.Config{}, stuntest.Options{IgnoreResponsePort: true}, nat)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	r, err := ProbeConn(ctx, sw.listen(t), Config{Servers: []netip.AddrPort{sw.stun.Addr()}, Net: sw.host.Net, Lifetime: 250 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r.LifetimeMin != 500*time.Millisecond || r.LifetimeMax != time.Second {
-		t.Fatalf("lifetime in [%v, %v); notes %q", r.LifetimeMin, r.LifetimeMax, r.Notes)
-	}
-	if !hasNote(r, "lifetime", "did not answer to RESPONSE-PORT") {
-		t.Fatalf("the fallback is not named; notes %q", r.Notes)
+	for _, tt := range []struct {
+		name     string
+		opts     stuntest.Options
+		wantNote string
+	}{
+		{"response-port", stuntest.Options{}, "RESPONSE-PORT (RFC 5780 section 4.6)"},
+		{"fallback", stuntest.Options{IgnoreResponsePort: true}, "did not answer to RESPONSE-PORT"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			nat := vnetlab.Easy
+			nat.Lifetime = 600 * time.Millisecond
+			sw := newSimWorld(t, vnetlab.Config{}, tt.opts, nat)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			r, err := ProbeConn(ctx, sw.listen(t), Config{Servers: []netip.AddrPort{sw.stun.Addr()}, Net: sw.host.Net, Lifetime: 250 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.LifetimeMin != 500*time.Millisecond || r.LifetimeMax != time.Second {
+				t.Fatalf("lifetime in [%v, %v); notes %q", r.LifetimeMin, r.LifetimeMax, r.Notes)
+			}
+			if !hasNote(r, "lifetime", tt.wantNote) {
+				t.Fatalf("no note %q; notes %q", tt.wantNote, r.Notes)
+			}
+		})
 	}
 }
 
