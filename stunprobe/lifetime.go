@@ -75,6 +75,12 @@ func (p *Prober) measureLifetime(ctx context.Context, r *Report, prim netip.Addr
 					return
 				}
 				r.LifetimeMax = idle
+				// The binding is dead: make it again, so that it lives when
+				// Run returns, and name its address if it changed.
+				if m, ok := refresh(); ok && m != r.Mapped {
+					r.note("lifetime", "the binding made again after the test has the address %v (was %v)", m, r.Mapped)
+					r.Mapped = m
+				}
 				return
 			}
 			r.LifetimeMin = idle

@@ -26,6 +26,9 @@ type options struct {
 	logOn    bool
 	// keepalive is natx.Config.KeepaliveInterval (-keepalive).
 	keepalive time.Duration
+	// lifetime is natx.Config.Probe.Lifetime (-lifetime): the first
+	// silence of the binding lifetime test, or zero for none.
+	lifetime time.Duration
 
 	id         string
 	addr       netip.Addr
@@ -74,6 +77,7 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.keyFile, "key", "", "file of the node's ed25519 key (made, mode 0600, if missing): the node registers and is dialled by its peer ID (the key's text form) and checks its peers' keys")
 	fs.DurationVar(&o.dialWait, "dial-timeout", 30*time.Second, "how long -dial may take, waiting for the peer to register included")
 	fs.DurationVar(&o.keepalive, "keepalive", 0, "interval of the STUN keepalive that holds the NAT binding and notices a new external address (default: from the measured binding lifetime, else 25s)")
+	fs.DurationVar(&o.lifetime, "lifetime", 0, "measure the NAT binding's idle lifetime with silences of D, 2D… up to 16D (slow: the classification waits for it) and run the keepalive at 2/3 of what survived; 0: not measured")
 	fs.StringVar(&logLevel, "log", "off", "natx's log on stderr: off, error, warn, info or debug (never with secrets)")
 	if help, err := cliflag.Parse(fs, args, stderr); help || err != nil {
 		if help {
@@ -108,6 +112,9 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.relay, err = parseRelayMode(relay); err != nil {
 		return o, err
+	}
+	if o.lifetime < 0 {
+		return o, fmt.Errorf("-lifetime %v: want 0 or more", o.lifetime)
 	}
 	if o.logLevel, o.logOn, err = parseLogLevel(logLevel); err != nil {
 		return o, err
@@ -206,6 +213,7 @@ func (o options) config(stun []netip.AddrPort, onEvent func(natx.Event)) natx.Co
 		KeepaliveInterval: o.keepalive,
 	}
 	cfg.Probe.TCP = o.stunTCP
+	cfg.Probe.Lifetime = o.lifetime
 	if o.portmap == "off" {
 		cfg.DisablePortMap = true
 	} else {

@@ -63,7 +63,7 @@ func TestParseFlags(t *testing.T) {
 	o, err := parse([]string{"-id", "alice", "-port", "4000", "-stun", "7.0.0.10:3478,7.0.0.11", "-stun", "[2001:db8::1]",
 		"-turn", "turn:natx:s@7.0.0.10:3478?transport=tcp,turns:natx:s@t.example", "-turn", "turn:a:b@7.0.0.11",
 		"-relay", "eager", "-rendezvous", "7.0.0.10:7777", "-dial", "bob", "-send", "hello",
-		"-gateway", "192.168.1.1", "-portmap", "pcp", "-timeout", "3s"}, io.Discard)
+		"-gateway", "192.168.1.1", "-portmap", "pcp", "-timeout", "3s", "-lifetime", "2s"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,8 @@ func TestParseFlags(t *testing.T) {
 	}
 	cfg := o.config(nil, nil)
 	if cfg.RelayMode != natx.RelayEager || cfg.Port != 4000 || cfg.PortMap.Gateway.String() != "192.168.1.1" ||
-		!cfg.PortMap.DisableUPnP || cfg.DisablePortMap || !cfg.Probe.TCP || cfg.OpenTimeout.Seconds() != 3 {
+		!cfg.PortMap.DisableUPnP || cfg.DisablePortMap || !cfg.Probe.TCP || cfg.OpenTimeout.Seconds() != 3 ||
+		cfg.Probe.Lifetime.Seconds() != 2 {
 		t.Errorf("config %+v", cfg)
 	}
 	o, err = parse([]string{"-turn", "turns:a:b@7.0.0.10:443", "-turn-name", "turn.natx.lab"}, io.Discard)
@@ -122,6 +123,7 @@ func TestParseFlagErrors(t *testing.T) {
 		"turn-ca, no turns":   {"-turn", "turn:a:b@h", "-turn-ca", "ca.pem"},
 		"turn-ca missing":     {"-turn", "turns:a:b@h", "-turn-ca", "/nonexistent"},
 		"turn-name, no turns": {"-turn-name", "turn.example"},
+		"negative lifetime":   {"-lifetime", "-1s"},
 	}
 	for name, args := range cases {
 		if o, err := parse(args, io.Discard); err == nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -274,4 +275,70 @@ func startMappedNode(t *testing.T, l *netlab.Lab, s *netlab.Site, args ...string
 		}
 	}
 	return p
+}
+
+// TestLabNodeCarrierBindingHeld (issue 16): the carrier NAT's bindings die
+// after 6 s of silence (its conntrack UDP timeouts, set by the test; the
+// home router's are the kernel's longer defaults) and both NATs preserve
+// ports. A node that sends nothing but its keepalive, with -lifetime 2s,
+// measures the lifetime ([4 s, 8 s)) and keeps the binding: over 20 s
+// after its classification the carrier destroys no conntrack entry of the
+// node's flow to the STUN server (polled with conntrack -L in the carrier's
+// namespace, which lists no expired entry).
+// The control, -keepalive 30s, loses it within the same 20 s: the test
+// can see a loss.
+func TestLabNodeCarrierBindingHeld(t *testing.T) {
+	t.Parallel()
+	l := netlab.New(t)
+	coturn := l.StartCoturn()
+	cases := []struct {
+		name     string
+		port     string
+		args     []string
+		wantLost bool
+		site     *netlab.Site
+	}{
+		{name: "lifetime-measured", port: "24910", args: []string{"-lifetime", "2s"}},
+		{name: "keepalive-30s", port: "24911", args: []string{"-keepalive", "30s"}, wantLost: true},
+	}
+	for i := range cases {
+		s := l.AddSite(netlab.CarrierNAT)
+		for _, k := range []string{"net.netfilter.nf_conntrack_udp_timeout=6", "net.netfilter.nf_conntrack_udp_timeout_stream=6"} {
+			s.Provider.MustExec("sysctl", "-qw", k)
+		}
+		cases[i].site = s
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := tc.site
+			args := append([]string{"-stun", coturn.Addr().String(), "-portmap", "off", "-port", tc.port, "-log", "info"}, tc.args...)
+			p, e := startNode(t, l, s, args...)
+			if e.Event != "ready" {
+				t.Fatalf("got %+v\n%s", e, p.Output())
+			}
+			if err := p.WaitOutput("natx: classified", 60*time.Second); err != nil {
+				t.Fatalf("no classification: %v\n%s", err, p.Output())
+			}
+			// The carrier's conntrack entry of the node's flow to the STUN
+			// server, polled: an expired entry is not listed.
+			alive := func() bool {
+				out, _ := s.Provider.Exec("conntrack", "-L", "-p", "udp", "--orig-port-src", tc.port,
+					"--orig-dst", coturn.Addr().Addr().String(), "--orig-port-dst", strconv.Itoa(int(coturn.Addr().Port())))
+				return strings.Contains(out, "sport="+tc.port+" ")
+			}
+			lost := false
+			var lostAfter time.Duration
+			for start := time.Now(); time.Since(start) < 20*time.Second && !lost; time.Sleep(250 * time.Millisecond) {
+				if !alive() {
+					lost, lostAfter = true, time.Since(start)
+				}
+			}
+			t.Logf("%s: the carrier lost the node's binding in the 20 s after its classification: %v (after %v)", tc.name, lost, lostAfter)
+			if lost != tc.wantLost {
+				t.Errorf("binding lost %v (after %v), want %v\nnode:\n%s", lost, lostAfter, tc.wantLost, p.Output())
+			}
+			stopNode(t, p)
+		})
+	}
 }
