@@ -128,7 +128,7 @@ func TestSignedAnswerFromAnotherKey(t *testing.T) {
 	}
 	defer p.Close()
 	id := attemptID{9}
-	s, err := p.newSession(b.id, true, id, nil, b.pub)
+	s, err := p.newSession(b.id, true, id, nil, b.pub, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

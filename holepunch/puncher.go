@@ -216,7 +216,7 @@ func (p *Puncher) Connect(ctx context.Context, peer string) (*Path, error) {
 		key = make([]byte, keySize)
 		rand.Read(key)
 	}
-	s, err := p.newSession(peer, true, id, key, peerKey)
+	s, err := p.newSession(peer, true, id, key, peerKey, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -294,12 +294,16 @@ func (p *Puncher) Connect(ctx context.Context, peer string) (*Path, error) {
 
 // newSession registers a new attempt. key may be nil until the answer
 // (authenticated mode, controlling side): checks are dropped until then.
-func (p *Puncher) newSession(peer string, controlling bool, id attemptID, key []byte, peerKey ed25519.PublicKey) (*session, error) {
+// offer is the responder's offer, set before the session is registered
+// (a repeated offer compares itself with it from the signal loop); nil on
+// the controlling side.
+func (p *Puncher) newSession(peer string, controlling bool, id attemptID, key []byte, peerKey ed25519.PublicKey, offer []byte) (*session, error) {
 	s := &session{
 		p:           p,
 		id:          id,
 		peer:        peer,
 		peerKey:     peerKey,
+		offer:       offer,
 		controlling: controlling,
 		pairs:       make(map[pairKey]*pair),
 		txids:       make(map[[stun.TransactionIDSize]byte]time.Time),
@@ -534,11 +538,10 @@ func (p *Puncher) respond(ctx context.Context, peer string, offer *signedSignal)
 	// The session is registered before the candidates are gathered, so
 	// that the offer, repeated meanwhile, finds it; its key and answer
 	// come after.
-	s, err := p.newSession(peer, false, offer.id, offer.key, offer.from)
+	s, err := p.newSession(peer, false, offer.id, offer.key, offer.from, offer.raw)
 	if err != nil {
 		return nil, err
 	}
-	s.offer = offer.raw
 	s.local = p.candidates(ctx)
 	s.nat = p.cfg.nat()
 	ans := &signal{typ: sigAnswer, id: s.id, nat: s.nat, birthday: p.cfg.Birthday.Budget > 0, cands: s.local}

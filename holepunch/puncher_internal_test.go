@@ -38,7 +38,7 @@ func TestHandlePacket(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	s, err := p.newSession("peer", false, attemptID{5}, testKey, nil)
+	s, err := p.newSession("peer", false, attemptID{5}, testKey, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +124,7 @@ func TestForgedResponseIgnored(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	s, err := p.newSession("peer", true, attemptID{6}, bytes.Repeat([]byte{9}, keySize), nil)
+	s, err := p.newSession("peer", true, attemptID{6}, bytes.Repeat([]byte{9}, keySize), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
