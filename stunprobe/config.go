@@ -38,8 +38,11 @@ type Config struct {
 	// Lifetime, if non-zero, measures the binding lifetime after the other
 	// tests: the probe stays silent for Lifetime, then 2×Lifetime, and so
 	// on, checking after each silence whether the binding survived, until
-	// LifetimeMax or the context's deadline. This is slow by nature: the
-	// context must allow it. If zero, the lifetime is not measured.
+	// LifetimeMax or the context's deadline (LifetimeSilences). The check
+	// comes from one more socket, opened through Net, with RESPONSE-PORT
+	// (RFC 5780 section 4.6), so that a port-preserving NAT cannot hide an
+	// expiry. This is slow by nature: the context must allow it. If zero,
+	// the lifetime is not measured.
 	Lifetime time.Duration
 	// LifetimeMax caps the silences of the lifetime test. If zero, 16×Lifetime.
 	LifetimeMax time.Duration
