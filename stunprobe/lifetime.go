@@ -26,37 +26,58 @@ import (
 // back to that weaker check: a different mapped address after the silence
 // means the binding died.
 func (p *Prober) measureLifetime(ctx context.Context, r *Report, prim netip.AddrPort, rtt time.Duration) {
-	base := r.Servers[0].Mapped
-	for _, s := range r.Servers {
-		if s.Addr == prim {
-			base = s.Mapped
-		}
+	deadline := func() {
+		r.note("lifetime", "the probe's deadline came first (no expiry seen after %v of silence)", r.LifetimeMin)
 	}
 	posR := retry{rto: p.rto(rtt), budget: 2*p.negWait(rtt) + rtt}
-	// refresh asks prim from the probed socket: the binding is fresh
-	// afterwards, and the answer names its address.
+	// refresh asks prim from the probed socket: the binding is fresh (made
+	// again if it had died) afterwards, and the answer names its address.
 	refresh := func() (netip.AddrPort, bool) {
 		res := p.result(p.exchange(ctx, prim, prim, 0, false, posR, nil))
 		return res.msg.mapped, res.answered
 	}
+	base, ok := refresh()
+	if !ok {
+		r.note("lifetime", "no answer to the first Binding: not measured")
+		return
+	}
+	// check says, after a silence, whether the binding lived through it,
+	// and leaves it fresh for the next silence, its address in base;
+	// answered is false when prim did not answer at all.
+	check := func() (alive, answered bool) {
+		m, ok := refresh()
+		if !ok {
+			return false, false
+		}
+		alive, base = m == base, m
+		return alive, true
+	}
 	side, closeSide, why := p.lifetimeSideSocket(prim)
 	if side != nil {
 		defer closeSide()
-		if m, ok := refresh(); ok {
-			base = m
-		}
 		if !p.answersAt(ctx, side, prim, base, rtt) {
 			why = "the server did not answer to RESPONSE-PORT (RFC 5780 section 7.5) right after a refresh"
 			side = nil
 		}
 	}
-	if side == nil {
+	if ctx.Err() != nil {
+		deadline()
+		return
+	}
+	if side != nil {
+		r.note("lifetime", "checked from a second socket with RESPONSE-PORT (RFC 5780 section 4.6)")
+		check = func() (bool, bool) {
+			alive := p.answersAt(ctx, side, prim, base, rtt)
+			if m, ok := refresh(); ok {
+				base = m
+			}
+			return alive, true
+		}
+	} else {
 		r.note("lifetime", "%s: checked by the mapped address instead", why)
 		if r.PortPreserved == TriYes {
 			r.note("lifetime", "the NAT preserves ports, so a binding re-created after expiry looks the same: the lifetime may be overestimated")
 		}
-	} else {
-		r.note("lifetime", "checked from a second socket with RESPONSE-PORT (RFC 5780 section 4.6)")
 	}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -64,41 +85,24 @@ func (p *Prober) measureLifetime(ctx context.Context, r *Report, prim netip.Addr
 		timer.Reset(idle)
 		select {
 		case <-ctx.Done():
-			r.note("lifetime", "the probe's deadline came first (no expiry seen after %v of silence)", r.LifetimeMin)
+			deadline()
 			return
 		case <-timer.C:
 		}
-		if side != nil {
-			if !p.answersAt(ctx, side, prim, base, rtt) {
-				if ctx.Err() != nil {
-					r.note("lifetime", "the probe's deadline came first (no expiry seen after %v of silence)", r.LifetimeMin)
-					return
-				}
-				r.LifetimeMax = idle
-				// The binding is dead: make it again, so that it lives when
-				// Run returns, and name its address if it changed.
-				if m, ok := refresh(); ok && m != r.Mapped {
-					r.note("lifetime", "the binding made again after the test has the address %v (was %v)", m, r.Mapped)
-					r.Mapped = m
-				}
-				return
-			}
-			r.LifetimeMin = idle
-			m, ok := refresh()
-			if !ok {
-				r.note("lifetime", "no answer to a refresh after %v of silence: stopped", idle)
-				return
-			}
-			base = m
-			continue
-		}
-		m, ok := refresh()
-		if !ok {
+		alive, answered := check()
+		switch {
+		case ctx.Err() != nil: // a check cut short proves nothing
+			deadline()
+			return
+		case !answered:
 			r.note("lifetime", "no answer after %v of silence: stopped", idle)
 			return
-		}
-		if m != base {
+		case !alive:
 			r.LifetimeMax = idle
+			if base.IsValid() && base != r.Mapped {
+				r.note("lifetime", "the binding made again after the test has the address %v (was %v)", base, r.Mapped)
+				r.Mapped = base
+			}
 			return
 		}
 		r.LifetimeMin = idle

@@ -68,7 +68,8 @@ func TestVnetServerDropsChangeRequest(t *testing.T) {
 // checked with RESPONSE-PORT from a second socket; with a server that
 // ignores RESPONSE-PORT, by the mapped address (vnet's NAT gives a
 // re-created binding a new port, so the bounds are the same), and the
-// note says so.
+// note says so. Either way the report's Mapped is the binding made again
+// after the test.
 func TestVnetLifetime(t *testing.T) {
 	for _, tt := range []struct {
 		name     string
@@ -93,6 +94,11 @@ func TestVnetLifetime(t *testing.T) {
 			}
 			if !hasNote(r, "lifetime", tt.wantNote) {
 				t.Fatalf("no note %q; notes %q", tt.wantNote, r.Notes)
+			}
+			// vnet's NAT gives the binding made again a new port: the
+			// report names it, not the dead one.
+			if !hasNote(r, "lifetime", "made again after the test has the address "+r.Mapped.String()) {
+				t.Fatalf("Mapped %v is not the binding made again; notes %q", r.Mapped, r.Notes)
 			}
 		})
 	}

@@ -361,6 +361,15 @@ var mutations = []Mutation{
 		Why:     "a UPnP attempt waiting for the better protocols to fail gives up when the acquisition abandons it (PCP mapped): the keeper's Close returns",
 	},
 	{
+		Name:    "stunprobe-lifetime-mapped-again",
+		File:    "stunprobe/lifetime.go",
+		Find:    "\t\t\t\tr.Mapped = base\n",
+		Replace: "\t\t\t\t_ = base\n",
+		Pkg:     "./stunprobe",
+		Run:     "^TestVnetLifetime$",
+		Why:     "after the lifetime test let the binding die, the report's mapped address is the binding made again, not the dead one",
+	},
+	{
 		Name:    "natx-network-remap",
 		File:    "natx/listener_netwatch.go",
 		Find:    "if c.Gateway || c.Slept > 0 {",
