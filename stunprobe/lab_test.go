@@ -340,10 +340,8 @@ func TestLabLifetimeCarrierNAT(t *testing.T) {
 	l := netlab.New(t)
 	l.StartCoturn()
 	s := l.AddSite(netlab.CarrierNAT)
-	for _, k := range []string{"net.netfilter.nf_conntrack_udp_timeout=6", "net.netfilter.nf_conntrack_udp_timeout_stream=6"} {
-		if _, err := s.Provider.Exec("sysctl", "-w", k); err != nil {
-			t.Fatal(err)
-		}
+	if err := s.SetProviderUDPTimeout(6 * time.Second); err != nil {
+		t.Fatal(err)
 	}
 	p := l.StartHelper(s.Host, "lifetime", "2s", "8s", netip.AddrPortFrom(netlab.ServerA, netlab.STUNPort).String())
 	rep, err := netlab.WaitJSON(p, 60*time.Second, func(r stunprobe.Report) bool { return r.Duration > 0 })

@@ -303,8 +303,8 @@ func TestLabNodeCarrierBindingHeld(t *testing.T) {
 	}
 	for i := range cases {
 		s := l.AddSite(netlab.CarrierNAT)
-		for _, k := range []string{"net.netfilter.nf_conntrack_udp_timeout=6", "net.netfilter.nf_conntrack_udp_timeout_stream=6"} {
-			s.Provider.MustExec("sysctl", "-qw", k)
+		if err := s.SetProviderUDPTimeout(6 * time.Second); err != nil {
+			t.Fatal(err)
 		}
 		cases[i].site = s
 	}
@@ -312,13 +312,18 @@ func TestLabNodeCarrierBindingHeld(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			s := tc.site
-			args := append([]string{"-stun", coturn.Addr().String(), "-portmap", "off", "-port", tc.port, "-log", "info"}, tc.args...)
+			args := append([]string{"-stun", coturn.Addr().String(), "-portmap", "off", "-port", tc.port}, tc.args...)
 			p, e := startNode(t, l, s, args...)
 			if e.Event != "ready" {
 				t.Fatalf("got %+v\n%s", e, p.Output())
 			}
-			if err := p.WaitOutput("natx: classified", 60*time.Second); err != nil {
-				t.Fatalf("no classification: %v\n%s", err, p.Output())
+			// The reflexive address comes with the classification's end
+			// (on ready, or on a later addrs line with -lifetime).
+			reflexive := func(a addr) bool { return a.Kind == "reflexive" }
+			if !slices.ContainsFunc(e.Addrs, reflexive) {
+				if _, err := netlab.WaitJSON(p, 60*time.Second, func(e event) bool { return e.Event == "addrs" && e.Addr != nil && reflexive(*e.Addr) }); err != nil {
+					t.Fatalf("no classification: %v\n%s", err, p.Output())
+				}
 			}
 			// The carrier's conntrack entry of the node's flow to the STUN
 			// server, polled: an expired entry is not listed.

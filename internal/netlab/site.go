@@ -3,7 +3,9 @@ package netlab
 import (
 	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // Kind is what stands between a site's host and the internet.
@@ -355,6 +357,23 @@ func (s *Site) FlushConntrack() error {
 			continue
 		}
 		if _, err := ns.Exec("conntrack", "-F"); err != nil && !strings.Contains(err.Error(), "0 flow entries") {
+			return err
+		}
+	}
+	return nil
+}
+
+// SetProviderUDPTimeout makes the NAT beyond the home router (Provider:
+// the carrier NAT, or a double NAT's outer router) forget an idle UDP
+// binding after d (whole seconds, both conntrack UDP timeouts), as a carrier
+// NAT with short bindings does. Sites without a Provider are refused.
+func (s *Site) SetProviderUDPTimeout(d time.Duration) error {
+	if s.Provider == nil {
+		return fmt.Errorf("netlab: a %v site has no NAT beyond its router", s.Kind)
+	}
+	sec := strconv.Itoa(int(d.Round(time.Second) / time.Second))
+	for _, k := range []string{"udp_timeout", "udp_timeout_stream"} {
+		if _, err := s.Provider.Exec("sysctl", "-qw", "net.netfilter.nf_conntrack_"+k+"="+sec); err != nil {
 			return err
 		}
 	}
