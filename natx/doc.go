@@ -73,8 +73,9 @@
 // of the host's network (natx/internal/netwatch, with its OS notifier's
 // reader in the notifier's own task.Group), whose changes — and a new
 // external IP address the keepalive reports — go through applyChange: new
-// host candidates, the keepers retired (state.pmGen) and runPortMap started
-// for the next generation, runProbe asked to classify again
+// host candidates, the keepers retired (state.pmGen) and handed to a remap
+// task (one at a time) that closes them, then starts runPortMap for the
+// next generation, runProbe asked to classify again
 // (Listener.reprobe), the relay checked at once, every PeerConn told
 // (ctlNetwork). Listener.Close closes the attached Peers, stops
 // Listener.tasks (its context, Listener.ctx, ends), marks the state closing, closes the keepers and the relay

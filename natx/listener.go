@@ -48,6 +48,8 @@ type Listener struct {
 	// reprobe asks runProbe to classify again (a network change); at most
 	// one request waits.
 	reprobe chan struct{}
+	// remapMu makes the network changes' remaps take turns (remap).
+	remapMu sync.Mutex
 	// netChanges counts the network changes seen (Stats).
 	netChanges atomic.Uint64
 

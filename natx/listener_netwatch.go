@@ -67,8 +67,8 @@ func (l *Listener) onExternalChange(from, to netip.Addr) {
 }
 
 // applyChange tells the application, gathers the host addresses again,
-// retires the keepers when remap says so (under the lock) and starts new
-// ones, checks the relay's allocation and classifies again.
+// retires the keepers when remap says so (under the lock) and hands them
+// to a remap task, checks the relay's allocation and classifies again.
 func (l *Listener) applyChange(nc NetworkChange, remap func(*state) bool) {
 	l.netChanges.Add(1)
 	hosts := l.publicHosts()
@@ -103,19 +103,42 @@ func (l *Listener) applyChange(nc NetworkChange, remap func(*state) bool) {
 		l.classifyAgain()
 		return
 	}
-	// The retired keepers delete their mappings (bounded by their
-	// CloseTimeout) before the new ones ask: a gateway that is still
-	// there then holds one mapping, not two.
-	for _, pm := range retired {
-		if pm != nil {
-			_ = pm.Close()
-		}
+	l.mu.Lock()
+	started := l.goLocked(func() { l.remap(retired, gen) })
+	l.mu.Unlock()
+	if !started { // the Listener is closing: its Close does not know them
+		closeKeepers(retired)
 	}
+}
+
+// remap deletes the mappings of the keepers a network change retired,
+// then starts the keepers of generation gen unless a later change retired
+// it too (that change's own remap starts the next). It runs as a task, so
+// that a retired keeper's Close, which waits up to its CloseTimeout for a
+// silent gateway, never holds up the network watch; remapMu makes the
+// remaps take turns, so a gateway that is still there holds the old
+// mapping or the new one, not both.
+func (l *Listener) remap(retired []*PortMap, gen uint64) {
+	l.remapMu.Lock()
+	defer l.remapMu.Unlock()
+	closeKeepers(retired)
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if gen != l.st.pmGen {
+		return
+	}
 	l.goLocked(func() { l.runPortMap("udp", l.m.local.Port(), gen) })
 	if l.cfg.TCPPort != 0 {
 		l.goLocked(func() { l.runPortMap("tcp", l.cfg.TCPPort, gen) })
+	}
+}
+
+// closeKeepers closes each keeper of pms that is not nil.
+func closeKeepers(pms []*PortMap) {
+	for _, pm := range pms {
+		if pm != nil {
+			_ = pm.Close()
+		}
 	}
 }
 

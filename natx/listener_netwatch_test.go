@@ -193,3 +193,60 @@ func TestNetworkChangeRepunches(t *testing.T) {
 		t.Fatalf("read after the change: %q, %v", buf[:n], err)
 	}
 }
+
+// TestNetworkChangeWhileRetiring: the gateway goes silent, then the
+// network changes twice in a row. The first change retires the keeper,
+// whose Close waits up to CloseTimeout (6 s) for the silent gateway to
+// delete its mapping; the second change is seen while it waits, not after.
+// The bound (3 s) is a liveness guard with room under load, not a timing
+// target: the event is due within milliseconds.
+func TestNetworkChangeWhileRetiring(t *testing.T) {
+	gw := pmptest.NewServer(t, pmptest.Options{})
+	lo := netip.MustParseAddr("127.0.0.1")
+	world := newWatchWorld(netwatch.Snapshot{Addrs: []netip.Addr{lo}, Gateway4: gw.Addr()})
+	events := make(chan Event, 64)
+	cfg := Config{
+		Addr:                 lo,
+		PortMap:              PortMapConfig{Gateway: gw.Addr(), PMP: pmp.Config{Timeout: 5 * time.Second}},
+		CloseTimeout:         6 * time.Second,
+		NetworkWatchInterval: time.Hour,
+		OnEvent:              func(e Event) { events <- e },
+		watch:                &world.cfg,
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	l, err := Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	changed := func(what string, within time.Duration) {
+		t.Helper()
+		timer := time.NewTimer(within)
+		defer timer.Stop()
+		for {
+			select {
+			case e := <-events:
+				if e.Kind == ListenerNetworkChanged {
+					return
+				}
+			case <-timer.C:
+				t.Fatalf("no network-changed event for %s within %v", what, within)
+			}
+		}
+	}
+	if !hasMapped(l.Addrs()) {
+		waitMapped := time.Now()
+		for !hasMapped(l.Addrs()) && time.Since(waitMapped) < 10*time.Second {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if !hasMapped(l.Addrs()) {
+			t.Fatal("not mapped")
+		}
+	}
+	gw.SetFaults(pmptest.Faults{Silent: true}) // the retired keeper's deletion waits
+	world.change(func(w *watchWorld) { w.snap.Gateway4 = netip.MustParseAddr("127.9.9.9") })
+	changed("the new gateway", 3*time.Second)
+	world.change(func(w *watchWorld) { w.snap.Addrs = []netip.Addr{lo, netip.MustParseAddr("10.9.9.9")} })
+	changed("the new address, while the retired keeper waits", 3*time.Second)
+}

@@ -35,13 +35,14 @@ func (l *Listener) update(f func(st *state)) {
 	}
 }
 
-// goLocked starts f as one of the Listener's tasks unless closing; l.mu
-// held.
-func (l *Listener) goLocked(f func()) {
+// goLocked starts f as one of the Listener's tasks unless closing, and
+// reports whether it did; l.mu held.
+func (l *Listener) goLocked(f func()) bool {
 	if l.st.closing {
-		return
+		return false
 	}
 	l.tasks.Go(func(context.Context) { f() })
+	return true
 }
 
 // start launches every discovery task.

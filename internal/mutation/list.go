@@ -370,6 +370,15 @@ var mutations = []Mutation{
 		Why:     "after the lifetime test let the binding die, the report's mapped address is the binding made again, not the dead one",
 	},
 	{
+		Name:    "natx-remap-off-watch",
+		File:    "natx/listener_netwatch.go",
+		Find:    "\tstarted := l.goLocked(func() { l.remap(retired, gen) })\n\tl.mu.Unlock()\n",
+		Replace: "\tl.mu.Unlock()\n\tl.remap(retired, gen)\n\tstarted := true\n",
+		Pkg:     "./natx",
+		Run:     "^TestNetworkChangeWhileRetiring$",
+		Why:     "the retired keepers are closed off the network watch's goroutine: a silent gateway's deletion does not hide the next network change",
+	},
+	{
 		Name:    "natx-network-remap",
 		File:    "natx/listener_netwatch.go",
 		Find:    "if c.Gateway || c.Slept > 0 {",
