@@ -65,43 +65,7 @@ func TestNetworkChangeRemaps(t *testing.T) {
 	gw := pmptest.NewServer(t, pmptest.Options{})
 	lo := netip.MustParseAddr("127.0.0.1")
 	world := newWatchWorld(netwatch.Snapshot{Addrs: []netip.Addr{lo}, Gateway4: gw.Addr()})
-	events := make(chan Event, 64)
-	cfg := Config{
-		Addr:                 lo,
-		PortMap:              PortMapConfig{Gateway: gw.Addr(), PMP: pmp.Config{Timeout: 200 * time.Millisecond}},
-		NetworkWatchInterval: time.Hour, // only the notifications wake the watch
-		OnEvent:              func(e Event) { events <- e },
-		watch:                &world.cfg,
-	}
-	// A guard against a hang, not a timing target: one CI run under the full
-	// -race load ran out of 15 s before the first network-changed event
-	// (18 of 18 runs passed right after, six in parallel).
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	l, err := Open(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	next := func(what string, ok func(Event) bool) Event {
-		t.Helper()
-		for {
-			select {
-			case e := <-events:
-				if ok(e) {
-					return e
-				}
-			case <-ctx.Done():
-				t.Fatalf("no %s event", what)
-			}
-		}
-	}
-	mapped := func(e Event) bool {
-		return (e.Kind == ListenerAddrAdded || e.Kind == ListenerAddrChanged) && e.Candidate.Kind == KindMapped
-	}
-	if !hasMapped(l.Addrs()) {
-		next("mapped", mapped)
-	}
+	l, next := openWatchedMapped(t, gw, world, Config{PortMap: PortMapConfig{PMP: pmp.Config{Timeout: 200 * time.Millisecond}}})
 	pcpMaps := func() int { return gw.Requests().PCPMap }
 
 	// Nothing changed, then an address the mapping does not use.
@@ -130,7 +94,7 @@ func TestNetworkChangeRemaps(t *testing.T) {
 		if !step.check(e.Network) {
 			t.Fatalf("%s: change %+v", step.name, e.Network)
 		}
-		next("mapped again", mapped)
+		next("mapped again", mappedEvent)
 		if n := pcpMaps(); n < before+2 {
 			t.Errorf("%s: %d mapping requests, want the deletion and a new mapping (was %d)", step.name, n, before)
 		}
@@ -147,6 +111,11 @@ func TestNetworkChangeRemaps(t *testing.T) {
 	if m := gw.Mappings(); len(m) != 0 {
 		t.Errorf("after Close the gateway holds %+v", m)
 	}
+}
+
+// mappedEvent reports whether e adds or changes a mapped candidate.
+func mappedEvent(e Event) bool {
+	return (e.Kind == ListenerAddrAdded || e.Kind == ListenerAddrChanged) && e.Candidate.Kind == KindMapped
 }
 
 func hasMapped(cs []Candidate) bool {
@@ -204,49 +173,61 @@ func TestNetworkChangeWhileRetiring(t *testing.T) {
 	gw := pmptest.NewServer(t, pmptest.Options{})
 	lo := netip.MustParseAddr("127.0.0.1")
 	world := newWatchWorld(netwatch.Snapshot{Addrs: []netip.Addr{lo}, Gateway4: gw.Addr()})
-	events := make(chan Event, 64)
-	cfg := Config{
-		Addr:                 lo,
-		PortMap:              PortMapConfig{Gateway: gw.Addr(), PMP: pmp.Config{Timeout: 5 * time.Second}},
-		CloseTimeout:         6 * time.Second,
-		NetworkWatchInterval: time.Hour,
-		OnEvent:              func(e Event) { events <- e },
-		watch:                &world.cfg,
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	l, err := Open(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	changed := func(what string, within time.Duration) {
+	_, next := openWatchedMapped(t, gw, world, Config{
+		PortMap:      PortMapConfig{PMP: pmp.Config{Timeout: 5 * time.Second}},
+		CloseTimeout: 6 * time.Second,
+	})
+	changed := func(what string) {
 		t.Helper()
-		timer := time.NewTimer(within)
-		defer timer.Stop()
-		for {
-			select {
-			case e := <-events:
-				if e.Kind == ListenerNetworkChanged {
-					return
-				}
-			case <-timer.C:
-				t.Fatalf("no network-changed event for %s within %v", what, within)
-			}
-		}
-	}
-	if !hasMapped(l.Addrs()) {
-		waitMapped := time.Now()
-		for !hasMapped(l.Addrs()) && time.Since(waitMapped) < 10*time.Second {
-			time.Sleep(10 * time.Millisecond)
-		}
-		if !hasMapped(l.Addrs()) {
-			t.Fatal("not mapped")
+		start := time.Now()
+		next("network-changed", func(e Event) bool { return e.Kind == ListenerNetworkChanged })
+		if d := time.Since(start); d > 3*time.Second {
+			t.Fatalf("network-changed for %s after %v", what, d)
 		}
 	}
 	gw.SetFaults(pmptest.Faults{Silent: true}) // the retired keeper's deletion waits
 	world.change(func(w *watchWorld) { w.snap.Gateway4 = netip.MustParseAddr("127.9.9.9") })
-	changed("the new gateway", 3*time.Second)
+	changed("the new gateway")
 	world.change(func(w *watchWorld) { w.snap.Addrs = []netip.Addr{lo, netip.MustParseAddr("10.9.9.9")} })
-	changed("the new address, while the retired keeper waits", 3*time.Second)
+	changed("the new address, while the retired keeper waits")
+}
+
+// openWatchedMapped opens a Listener on 127.0.0.1 that maps through gw and
+// watches world (cfg gives the rest), and waits for its mapping. next
+// waits for an event ok accepts. The 30 s bound on both is a guard against
+// a hang, not a timing target: one CI run under the full -race load ran
+// out of 15 s before a network-changed event (18 of 18 runs passed right
+// after, six in parallel).
+func openWatchedMapped(t *testing.T, gw *pmptest.Server, world *watchWorld, cfg Config) (*Listener, func(what string, ok func(Event) bool) Event) {
+	t.Helper()
+	events := make(chan Event, 64)
+	cfg.Addr = netip.MustParseAddr("127.0.0.1")
+	cfg.PortMap.Gateway = gw.Addr()
+	cfg.NetworkWatchInterval = time.Hour // only the notifications wake the watch
+	cfg.OnEvent = func(e Event) { events <- e }
+	cfg.watch = &world.cfg
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	l, err := Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	next := func(what string, ok func(Event) bool) Event {
+		t.Helper()
+		for {
+			select {
+			case e := <-events:
+				if ok(e) {
+					return e
+				}
+			case <-ctx.Done():
+				t.Fatalf("no %s event", what)
+			}
+		}
+	}
+	if !hasMapped(l.Addrs()) {
+		next("mapped", mappedEvent)
+	}
+	return l, next
 }
