@@ -62,6 +62,13 @@ type Config struct {
 	// NATs' binding timeout (RFC 4787 asks at least 2 min, many NATs keep 30
 	// s). If zero, 15 s.
 	KeepaliveInterval time.Duration
+	// CurrentKeepalive, if set, is called before each keepalive of an
+	// established Path, and a positive result replaces KeepaliveInterval
+	// for the wait that follows: for a node whose NAT's binding lifetime is
+	// measured after the Puncher was made (natx's Listener with
+	// Probe.Lifetime). KeepaliveTimeout still defaults to 3 ×
+	// KeepaliveInterval.
+	CurrentKeepalive func() time.Duration
 	// KeepaliveTimeout is how long a Path may hear nothing authenticated from
 	// the peer before it is reported lost (Path.Done, ErrPathLost). If zero,
 	// 3 × KeepaliveInterval.
@@ -167,6 +174,16 @@ func (cfg *Config) retryInterval() time.Duration {
 
 func (cfg *Config) keepaliveInterval() time.Duration {
 	return orDefault(cfg.KeepaliveInterval, 15*time.Second)
+}
+
+// pathKeepalive is the wait before an established Path's next keepalive.
+func (cfg *Config) pathKeepalive() time.Duration {
+	if cfg.CurrentKeepalive != nil {
+		if d := cfg.CurrentKeepalive(); d > 0 {
+			return d
+		}
+	}
+	return cfg.keepaliveInterval()
 }
 
 func (cfg *Config) keepaliveTimeout() time.Duration {

@@ -165,13 +165,13 @@ func (pa *Path) start() {
 }
 
 // keepalive nominates the pair (controlling side) until the peer
-// acknowledges it, then sends a check every KeepaliveInterval, and reports
-// the path lost after KeepaliveTimeout without an authenticated word from
-// the peer.
+// acknowledges it, then sends a check every KeepaliveInterval (or what
+// CurrentKeepalive says at each one), and reports the path lost after
+// KeepaliveTimeout without an authenticated word from the peer.
 func (pa *Path) keepalive() {
 	defer pa.wg.Done()
 	cfg := &pa.p.cfg
-	ri, iv, to := cfg.retryInterval(), cfg.keepaliveInterval(), cfg.keepaliveTimeout()
+	ri, to := cfg.retryInterval(), cfg.keepaliveTimeout()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for n := 0; ; n++ {
@@ -189,6 +189,7 @@ func (pa *Path) keepalive() {
 			return
 		}
 		pa.s.sendCheck(pa.sock, remote, pa.controlling)
+		iv := cfg.pathKeepalive()
 		wait := iv
 		if !nominated {
 			wait = min(ri<<min(n, 3), iv)

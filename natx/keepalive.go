@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nodeconn/natx/stunprobe"
 	"github.com/pion/stun/v4"
 )
 
@@ -18,6 +19,18 @@ import (
 // below the 30 s that many NATs keep an idle UDP binding (RFC 4787 REQ-5
 // asks for 2 minutes, but many routers use 30 s).
 const defaultKeepalive = 25 * time.Second
+
+// lifetimeKeepalive is the keepalive interval that holds a binding whose
+// idle lifetime the probe measured (rep.LifetimeMin, Config.Probe.Lifetime):
+// two thirds of the longest silence it survived, at least a second; zero
+// when nothing was measured. The Listener's STUN keepalive and the peers'
+// paths both follow it.
+func lifetimeKeepalive(rep *stunprobe.Report) time.Duration {
+	if rep == nil || rep.LifetimeMin <= 0 {
+		return 0
+	}
+	return max(rep.LifetimeMin*2/3, time.Second)
+}
 
 // keepaliveRTO is the first retransmission timeout of a keepalive request;
 // it doubles after each of the keepaliveSends sends.

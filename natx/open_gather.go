@@ -6,6 +6,7 @@
 package natx
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net/netip"
@@ -175,10 +176,7 @@ func (l *Listener) classify() *stunprobe.Report {
 func (l *Listener) keepAlive(rep *stunprobe.Report) bool {
 	interval := l.cfg.KeepaliveInterval
 	if interval == 0 {
-		interval = defaultKeepalive
-		if rep.LifetimeMin > 0 {
-			interval = max(rep.LifetimeMin*2/3, time.Second)
-		}
+		interval = cmp.Or(lifetimeKeepalive(rep), defaultKeepalive)
 	}
 	server := keepaliveServer(rep)
 	if interval < 0 || !server.IsValid() {

@@ -104,8 +104,13 @@ type PeerConfig struct {
 
 	// KeepaliveInterval is the interval of the direct path's holepunch
 	// keepalives and of the relayed path's pings. If zero or negative,
-	// 10 s (they cannot be turned off: a path is lost after 3 intervals
-	// without an answer).
+	// 10 s, shortened to the Listener's measured keepalive when the
+	// Listener measured its NAT binding's lifetime (Config.Probe.Lifetime:
+	// two thirds of the longest silence the binding survived, at least a
+	// second) and that is shorter; a path made before the measurement ends
+	// follows it from its next keepalive. They cannot be turned off: a path
+	// is lost after 3 intervals of 10 s (or of the value given) without an
+	// answer.
 	KeepaliveInterval time.Duration
 
 	// AllowLAN admits peer candidates with private addresses, only those
@@ -206,6 +211,10 @@ type Peers struct {
 	p   *holepunch.Puncher
 	// auth signs and checks natx's messages (peer_auth.go).
 	auth *peerAuth
+	// followLifetime: KeepaliveInterval was not given, so the paths'
+	// keepalives follow the Listener's measured binding lifetime
+	// (keepalive).
+	followLifetime bool
 
 	hpIn     chan sigIn
 	tasks    *task.Group     // readSignals, acceptPaths, a PeerConn's fail
@@ -232,6 +241,7 @@ func (l *Listener) NewPeers(cfg PeerConfig) (*Peers, error) {
 	if l.ctx.Err() != nil {
 		return nil, ErrClosed
 	}
+	followLifetime := cfg.KeepaliveInterval <= 0
 	cfg = cfg.withDefaults()
 	log := cfg.Logger
 	if log == nil {
@@ -239,7 +249,7 @@ func (l *Listener) NewPeers(cfg PeerConfig) (*Peers, error) {
 	}
 	tasks := task.NewGroup(l.ctx)
 	ps := &Peers{
-		l: l, cfg: cfg, sig: cfg.Signaler, log: log,
+		l: l, cfg: cfg, sig: cfg.Signaler, log: log, followLifetime: followLifetime,
 		lim:      newRateLimiter(cfg.ProbeRate, cfg.ProbeRateTotal),
 		hpIn:     make(chan sigIn, 64),
 		tasks:    tasks,
@@ -260,6 +270,7 @@ func (l *Listener) NewPeers(cfg PeerConfig) (*Peers, error) {
 		Net:               l.n,
 		Timeout:           cfg.PunchTimeout,
 		KeepaliveInterval: cfg.KeepaliveInterval,
+		CurrentKeepalive:  ps.keepalive,
 		MaxCandidates:     cfg.MaxCandidates,
 		CandidateFilter:   func(c holepunch.Candidate) bool { return ps.pol.allow(c.Addr) },
 		AcceptFrom:        ps.acceptFrom,
@@ -307,6 +318,20 @@ func ownPrefixes(l *Listener) []netip.Prefix {
 		}
 	}
 	return out
+}
+
+// keepalive is the paths' keepalive interval now: KeepaliveInterval, or
+// the Listener's measured keepalive when it is shorter and the interval
+// was not given (PeerConfig.KeepaliveInterval).
+func (ps *Peers) keepalive() time.Duration {
+	iv := ps.cfg.KeepaliveInterval
+	if !ps.followLifetime {
+		return iv
+	}
+	if m := lifetimeKeepalive(ps.l.Report()); m > 0 && m < iv {
+		return m
+	}
+	return iv
 }
 
 func (ps *Peers) acceptFrom(peer string) bool {

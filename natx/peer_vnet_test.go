@@ -134,7 +134,7 @@ func (pw *peerWorld) listenerWith(t testing.TB, i int, edit func(*Config)) *List
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = l.Close() })
-	if len(h.NATs) > 0 { // wait for the relay, so the test is deterministic
+	if len(cfg.Relays) > 0 && cfg.RelayMode != RelayOff { // wait for the relay, so the test is deterministic
 		deadline := time.Now().Add(15 * time.Second)
 		for {
 			if _, ok := findCand(l.Addrs(), KindRelayed); ok {

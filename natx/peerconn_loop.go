@@ -39,8 +39,9 @@ func (c *PeerConn) view() loopView {
 // loopTimers are the maintenance loop's timers.
 type loopTimers struct {
 	ping, sw *time.Ticker
-	repunch  *time.Timer // nil: not armed
-	giveUp   *time.Timer // nil: not waiting (the dialing side, or ready)
+	pingIv   time.Duration // ping's interval (Peers.keepalive)
+	repunch  *time.Timer   // nil: not armed
+	giveUp   *time.Timer   // nil: not waiting (the dialing side, or ready)
 }
 
 // armRepunch arms the re-punch timer (dialing side, unless disabled) to
@@ -64,7 +65,8 @@ func (t *loopTimers) stop() {
 }
 
 func (c *PeerConn) loop(ctx context.Context) {
-	t := &loopTimers{ping: time.NewTicker(c.ps.cfg.KeepaliveInterval), sw: time.NewTicker(switchEvery)}
+	iv := c.ps.keepalive()
+	t := &loopTimers{ping: time.NewTicker(iv), pingIv: iv, sw: time.NewTicker(switchEvery)}
 	if !c.dialer {
 		// The accepting side gives up on a PeerConn that never gets a route.
 		t.giveUp = time.NewTimer(c.ps.cfg.PunchTimeout + c.ps.cfg.RelayTimeout + 5*time.Second)
@@ -124,6 +126,10 @@ func (c *PeerConn) turn(ctx context.Context, t *loopTimers, v loopView) bool {
 	case <-pendDone:
 		c.dropPath(v.pend)
 	case <-t.ping.C:
+		if iv := c.ps.keepalive(); iv != t.pingIv { // the Listener measured the binding's lifetime
+			t.ping.Reset(iv)
+			t.pingIv = iv
+		}
 		c.onPing(t, v)
 	case <-repunch:
 		t.repunch = nil
@@ -136,7 +142,8 @@ func (c *PeerConn) turn(ctx context.Context, t *loopTimers, v loopView) bool {
 	return true
 }
 
-// onPing pings a relayed route (lost after 3 intervals without a pong),
+// onPing pings a relayed route (lost after 3 × KeepaliveInterval without
+// a pong),
 // and retries the repair of a lost route.
 func (c *PeerConn) onPing(t *loopTimers, v loopView) {
 	if !v.cur.up() && v.everUp {

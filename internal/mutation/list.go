@@ -379,6 +379,15 @@ var mutations = []Mutation{
 		Why:     "the retired keepers are closed off the network watch's goroutine: a silent gateway's deletion does not hide the next network change",
 	},
 	{
+		Name:    "natx-peer-keepalive-follows-lifetime",
+		File:    "natx/peer.go",
+		Find:    "if m := lifetimeKeepalive(ps.l.Report()); m > 0 && m < iv {",
+		Replace: "if m := lifetimeKeepalive(ps.l.Report()); false && m > 0 && m < iv {",
+		Pkg:     "./natx",
+		Run:     "^TestPeersKeepaliveFollowsLifetime$",
+		Why:     "a path's keepalives follow the binding lifetime the Listener measured, so a NAT that keeps each flow's binding for less than 10 s does not forget the path",
+	},
+	{
 		Name:    "natx-network-remap",
 		File:    "natx/listener_netwatch.go",
 		Find:    "if c.Gateway || c.Slept > 0 {",
