@@ -332,13 +332,7 @@ func TestLabNodeCarrierBindingHeld(t *testing.T) {
 					"--orig-dst", coturn.Addr().Addr().String(), "--orig-port-dst", strconv.Itoa(int(coturn.Addr().Port())))
 				return strings.Contains(out, "sport="+tc.port+" ")
 			}
-			lost := false
-			var lostAfter time.Duration
-			for start := time.Now(); time.Since(start) < 20*time.Second && !lost; time.Sleep(250 * time.Millisecond) {
-				if !alive() {
-					lost, lostAfter = true, time.Since(start)
-				}
-			}
+			lost, lostAfter := watchLost(alive, 20*time.Second)
 			t.Logf("%s: the carrier lost the node's binding in the 20 s after its classification: %v (after %v)", tc.name, lost, lostAfter)
 			if lost != tc.wantLost {
 				t.Errorf("binding lost %v (after %v), want %v\nnode:\n%s", lost, lostAfter, tc.wantLost, p.Output())
@@ -346,4 +340,89 @@ func TestLabNodeCarrierBindingHeld(t *testing.T) {
 			stopNode(t, p)
 		})
 	}
+}
+
+// TestLabNodeCarrierPathHeld (issue 16): two nodes behind carrier NATs
+// whose conntrack UDP timeouts are 6 s punch a path to each other and then
+// send nothing. Each carrier keeps one binding per flow, so the node's
+// STUN keepalive holds only its flow to the STUN server; the path's own
+// keepalives must come within 6 s. With -lifetime 2s both nodes measure
+// the binding's lifetime ([4 s, 8 s)) and the path's keepalives follow it
+// (every 2.67 s): the carrier's entry of the path's flow is there for the
+// 20 s the test watches. Without the measurement (the control, the default
+// 10 s) the entry is lost within those 20 s. Mutation caught by the vnet
+// twin, natx.TestPeersKeepaliveFollowsLifetime.
+func TestLabNodeCarrierPathHeld(t *testing.T) {
+	t.Parallel()
+	l := netlab.New(t)
+	coturn := l.StartCoturn()
+	rv := l.StartRendezvous()
+	cases := []struct {
+		name     string
+		args     []string
+		portA    int
+		wantLost bool
+		a, b     *netlab.Site
+	}{
+		{name: "lifetime-measured", args: []string{"-lifetime", "2s"}, portA: 24920},
+		{name: "control", args: nil, portA: 24930, wantLost: true},
+	}
+	for i := range cases {
+		for _, s := range []**netlab.Site{&cases[i].a, &cases[i].b} {
+			*s = l.AddSite(netlab.CarrierNAT)
+			if err := (*s).SetProviderUDPTimeout(6 * time.Second); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			idA, idB := "a-"+tc.name, "b-"+tc.name
+			portB := tc.portA + 1
+			// -timeout 40s: Open returns with the classification, the
+			// lifetime test included, so both sides punch knowing it.
+			args := func(id string, port int, extra ...string) []string {
+				a := []string{"-id", id, "-port", strconv.Itoa(port), "-stun", coturn.Addr().String(),
+					"-rendezvous", rv, "-portmap", "off", "-timeout", "40s"}
+				return append(append(a, tc.args...), extra...)
+			}
+			pb, _ := startNode(t, l, tc.b, args(idB, portB)...)
+			pa, _ := startNode(t, l, tc.a, args(idA, tc.portA, "-dial", idB)...)
+			c, err := netlab.WaitJSON(pa, 60*time.Second, func(e event) bool {
+				return e.Event == "connected" || e.Event == "error" && e.Peer != ""
+			})
+			if err != nil || c.Event != "connected" || c.Path != "punched" {
+				t.Fatalf("no punched path: %v %+v\n%s\n%s", err, c, pa.Output(), pb.Output())
+			}
+			// a's carrier's conntrack entry of the path's flow (both NATs
+			// keep the ports), polled: an expired entry is not listed.
+			alive := func() bool {
+				out, _ := tc.a.Provider.Exec("conntrack", "-L", "-p", "udp",
+					"--orig-port-src", strconv.Itoa(tc.portA), "--orig-port-dst", strconv.Itoa(portB))
+				return strings.Contains(out, "sport="+strconv.Itoa(tc.portA)+" ")
+			}
+			if !alive() {
+				t.Fatalf("no conntrack entry of the path's flow on a's carrier right after the punch")
+			}
+			lost, lostAfter := watchLost(alive, 20*time.Second)
+			t.Logf("%s: the carrier lost the path's binding in the 20 s after the punch: %v (after %v)", tc.name, lost, lostAfter)
+			if lost != tc.wantLost {
+				t.Errorf("path binding lost %v (after %v), want %v\na:\n%s\nb:\n%s", lost, lostAfter, tc.wantLost, pa.Output(), pb.Output())
+			}
+			stopNode(t, pa)
+			stopNode(t, pb)
+		})
+	}
+}
+
+// watchLost polls alive every 250 ms for up to d and reports whether and
+// after how long it first said false.
+func watchLost(alive func() bool, d time.Duration) (bool, time.Duration) {
+	for start := time.Now(); time.Since(start) < d; time.Sleep(250 * time.Millisecond) {
+		if !alive() {
+			return true, time.Since(start)
+		}
+	}
+	return false, 0
 }
