@@ -85,6 +85,16 @@ func (pa *Path) Remote() Candidate {
 	return pa.remote
 }
 
+// RemoteNAT is the NAT the peer described in this attempt's offer or
+// answer (its Config.NAT or CurrentNAT; all unknown from a peer that
+// measured nothing). A firewall in front of a global IPv6 address shows
+// here as a NAT without mapping that filters.
+func (pa *Path) RemoteNAT() NATInfo {
+	pa.s.mu.Lock()
+	defer pa.s.mu.Unlock()
+	return pa.s.peerNAT
+}
+
 // RTT returns the latest round-trip time measured by a check or keepalive
 // on the path (zero until one is measured).
 func (pa *Path) RTT() time.Duration {

@@ -24,8 +24,8 @@ const (
 	PathDirect PathKind = "direct"
 	// PathMapped: one side's port mapping (PCP, NAT-PMP, UPnP) answered.
 	PathMapped PathKind = "mapped"
-	// PathPunched: both sides are behind NATs and hole punching opened
-	// them.
+	// PathPunched: both sides are behind NATs or stateful firewalls
+	// (IPv6) and hole punching opened them.
 	PathPunched PathKind = "punched"
 	// PathRelayed: through a TURN relay of one of the two sides.
 	PathRelayed PathKind = "relayed"
@@ -94,18 +94,24 @@ func (r route) state() PathState {
 	return s
 }
 
-// pathKind names a punched path by the kinds of its two candidates.
-func pathKind(pa *holepunch.Path, localPublic bool) (PathKind, string) {
-	l, r := pa.Local().Kind, pa.Remote().Kind
-	// A host candidate makes the path direct only when its address is
-	// public: a NATed side's host candidate is its private socket address
-	// (or, on an accepting side that took the pair before its own check
-	// was answered, the socket's wildcard address).
-	publicHost := func(c holepunch.Candidate) bool {
-		return c.Kind == holepunch.KindHost && isPublicAddr(c.Addr.Addr())
+// pathKind names a punched path by its two candidates and what each side
+// knows of its filtering (localNAT: this side's NAT as the Listener
+// measured it; remoteNAT: as the peer described its own).
+func pathKind(local, remote holepunch.Candidate, localNAT, remoteNAT holepunch.NATInfo, localPublic bool) (PathKind, string) {
+	l, r := local.Kind, remote.Kind
+	// A host candidate makes the path direct only when its address takes
+	// unsolicited datagrams: a public address (a NATed side's host
+	// candidate is its private socket address, or, on an accepting side
+	// that took the pair before its own check was answered, the socket's
+	// wildcard address) with no filter known to drop them (a stateful
+	// firewall in front of a global IPv6 address: the path was punched
+	// through it).
+	openHost := func(c holepunch.Candidate, n holepunch.NATInfo) bool {
+		filtered := n.Filtering == holepunch.AddressDependent || n.Filtering == holepunch.AddressPortDependent
+		return c.Kind == holepunch.KindHost && isPublicAddr(c.Addr.Addr()) && !filtered
 	}
 	switch {
-	case publicHost(pa.Remote()) || publicHost(pa.Local()) || localPublic && l == holepunch.KindHost:
+	case openHost(remote, remoteNAT) || openHost(local, localNAT) || localPublic && l == holepunch.KindHost:
 		return PathDirect, "a public address answered an authenticated check (" + l.String() + "↔" + r.String() + ")"
 	case l == holepunch.KindPortMapped || r == holepunch.KindPortMapped:
 		return PathMapped, "a port mapping answered an authenticated check (" + l.String() + "↔" + r.String() + ")"

@@ -358,9 +358,9 @@ func (c *PeerConn) setPeerInfo(m parsedMsg) peerInfo {
 
 // directRoute is the route over pa. The listener's own reachability tells
 // whether our host candidate is public when pa names it by the socket's
-// wildcard address.
+// wildcard address, its classification whether a firewall filters it.
 func (c *PeerConn) directRoute(pa *holepunch.Path) route {
-	k, why := pathKind(pa, c.ps.l.Reachability() == ReachPublic)
+	k, why := pathKind(pa.Local(), pa.Remote(), natInfo(c.ps.l.Report()), pa.RemoteNAT(), c.ps.l.Reachability() == ReachPublic)
 	return route{hop: hop{to: pa.Remote().Addr, path: pa}, kind: k, reason: why}
 }
 

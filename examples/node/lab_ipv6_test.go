@@ -71,3 +71,67 @@ func TestLabNodeIPv6(t *testing.T) {
 		})
 	}
 }
+
+// TestLabDialIPv6 (issue 14): two nodes bound to IPv6 on DualStack sites
+// (no NAT on IPv6, each router's stateful firewall drops what is
+// unsolicited) dial each other through the rendezvous server. With no
+// pinhole on either side the firewalls let the crossing checks through:
+// the path is punched, over the peers' global IPv6 addresses; with a PCP
+// pinhole on the dialed side its own address takes the dialer's datagrams:
+// the path is direct. The datagrams sent both ways arrive.
+func TestLabDialIPv6(t *testing.T) {
+	t.Parallel()
+	l := netlab.New(t)
+	l.StartCoturnWith(netlab.CoturnOptions{IPv6: true})
+	rv := l.StartRendezvous()
+	stun := "[" + netlab.ServerA6.String() + "]:3478"
+	cases := []struct {
+		name     string
+		portmapB string
+		path     string
+	}{
+		{"firewalls", "off", "punched"},
+		{"pinhole", "pcp", "direct"},
+	}
+	for i, tc := range cases {
+		a, b := l.AddSite(netlab.DualStack), l.AddSite(netlab.DualStack)
+		b.StartMiniupnpd(netlab.MiniupnpdOptions{})
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			idA, idB := "a6-"+tc.name, "b6-"+tc.name
+			args := func(s *netlab.Site, id string, port int, portmap string, extra ...string) []string {
+				return append([]string{"-id", id, "-addr", "::", "-port", strconv.Itoa(port), "-stun", stun,
+					"-rendezvous", rv, "-gateway", s.GatewayIP6.String(), "-portmap", portmap, "-timeout", "10s",
+					"-send", "hello from " + id}, extra...)
+			}
+			portA, portB := 24940+10*i, 24941+10*i
+			pb, eb := startNode(t, l, b, args(b, idB, portB, tc.portmapB)...)
+			pa, ea := startNode(t, l, a, args(a, idA, portA, "off", "-dial", idB)...)
+			t.Logf("%s: %s %s; %s: %s %s", idA, ea.Event, ea.Reachability, idB, eb.Event, eb.Reachability)
+			for _, n := range []struct {
+				p          *netlab.Process
+				self, peer string
+				remote     netip.Addr
+			}{{pa, idA, idB, b.HostIP6}, {pb, idB, idA, a.HostIP6}} {
+				c, err := netlab.WaitJSON(n.p, 40*time.Second, func(e event) bool {
+					return e.Event == "connected" || e.Event == "error" && e.Peer != ""
+				})
+				if err != nil || c.Event != "connected" {
+					t.Fatalf("%s: no connection to %s: %v %+v\n%s", n.self, n.peer, err, c, n.p.Output())
+				}
+				js, _ := json.Marshal(c)
+				t.Logf("%s: %s", n.self, js)
+				remote, _ := netip.ParseAddrPort(c.Remote)
+				if c.Path != tc.path || remote.Addr() != n.remote {
+					t.Errorf("%s connected over %q to %s, want %s to %s's global address %s", n.self, c.Path, c.Remote, tc.path, n.peer, n.remote)
+				}
+				r, err := netlab.WaitJSON(n.p, 20*time.Second, func(e event) bool { return e.Event == "received" && e.Peer != "" })
+				if err != nil || r.Data == nil || *r.Data != "hello from "+n.peer {
+					t.Errorf("%s: want %q, got %+v (%v)\n%s", n.self, "hello from "+n.peer, r, err, n.p.Output())
+				}
+			}
+			stopNode(t, pa)
+			stopNode(t, pb)
+		})
+	}
+}

@@ -388,6 +388,15 @@ var mutations = []Mutation{
 		Why:     "a path's keepalives follow the binding lifetime the Listener measured, so a NAT that keeps each flow's binding for less than 10 s does not forget the path",
 	},
 	{
+		Name:    "natx-path-kind-firewall",
+		File:    "natx/path.go",
+		Find:    "return c.Kind == holepunch.KindHost && isPublicAddr(c.Addr.Addr()) && !filtered",
+		Replace: "return c.Kind == holepunch.KindHost && isPublicAddr(c.Addr.Addr()) && (!filtered || true)",
+		Pkg:     "./natx",
+		Run:     "^TestPathKind$",
+		Why:     "a path between global IPv6 addresses behind stateful firewalls was punched through them: it is not called direct",
+	},
+	{
 		Name:    "natx-network-remap",
 		File:    "natx/listener_netwatch.go",
 		Find:    "if c.Gateway || c.Slept > 0 {",
