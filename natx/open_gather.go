@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nodeconn/natx/internal/gateway"
 	"github.com/nodeconn/natx/internal/netaddr"
 	"github.com/nodeconn/natx/stunprobe"
 )
@@ -300,6 +301,7 @@ func (l *Listener) runPortMap(transport string, port uint16, gen uint64) {
 	if a := l.m.local.Addr(); a.IsValid() && !a.IsUnspecified() {
 		internal = netip.AddrPortFrom(a, port)
 	}
+	pc.Gateway = mapGateway(pc, l.m.local.Addr(), gateway.Default)
 	pm, err := NewPortMap(l.mapCtx, pc, transport, internal)
 	if err != nil {
 		l.log.Info("natx: no port mapping", "transport", transport, "err", err)
@@ -308,6 +310,27 @@ func (l *Listener) runPortMap(transport string, port uint16, gen uint64) {
 	if pm == nil && (errors.Is(err, ErrPortRefused) || gen > 0) {
 		l.retryMap(pc, transport, internal, err, gen)
 	}
+}
+
+// mapGateway is the gateway the keepers of a socket bound to local ask:
+// the one pc gives; else, for an IPv6 socket on the real network, the
+// host's IPv6 default router as found (its link-local address with the
+// zone), because pmp and upnp, left to themselves, ask the IPv4 default
+// gateway, which cannot open an IPv6 pinhole; else none (the backends find
+// the IPv4 one). Found at each keeper's start, so a keeper started after a
+// network change asks the new router.
+func mapGateway(pc PortMapConfig, local netip.Addr, find func(gateway.Family) (gateway.Gateway, error)) netip.Addr {
+	if pc.Gateway.IsValid() || pc.PMP.Gateway.IsValid() || pc.UPnP.Gateway.IsValid() {
+		return pc.Gateway
+	}
+	if pc.PMP.Net != nil || !local.Is6() || local.Is4In6() {
+		return netip.Addr{}
+	}
+	g, err := find(gateway.IPv6)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return g.Addr
 }
 
 // retryMap runs NewPortMap again, with the keeper's back-off

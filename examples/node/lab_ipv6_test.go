@@ -16,6 +16,8 @@ import (
 // server and the router's link-local address as its gateway: ready says
 // public (or mapped) on the host's own global address, opened by a PCP
 // pinhole and verified; with -portmap off the same node is not reachable.
+// Without -gateway the node finds the router itself (the IPv6 default
+// route's link-local address, with its zone) and the pinhole is the same.
 // Either way an unsolicited IPv6 datagram from the internet gets the echo
 // exactly where the node claims it can.
 func TestLabNodeIPv6(t *testing.T) {
@@ -25,11 +27,18 @@ func TestLabNodeIPv6(t *testing.T) {
 	s := l.AddSite(netlab.DualStack)
 	s.StartMiniupnpd(netlab.MiniupnpdOptions{})
 	stun := "[" + netlab.ServerA6.String() + "]:3478"
-	for i, portmap := range []string{"pcp", "off"} {
-		t.Run(portmap, func(t *testing.T) {
+	for i, tc := range []struct {
+		name, portmap string
+		gateway       bool // -gateway fe80::1%eth0; else the node finds it
+	}{{"pcp", "pcp", true}, {"off", "off", true}, {"pcp-router-found", "pcp", false}} {
+		portmap := tc.portmap
+		t.Run(tc.name, func(t *testing.T) {
 			port := 24900 + i
-			p, e := netlab.StartJSON(t, l, s.Host, "node", 40*time.Second, func(e event) bool { return e.Event == "ready" || e.Event == "error" },
-				"-addr", "::", "-port", strconv.Itoa(port), "-stun", stun, "-gateway", s.GatewayIP6.String(), "-portmap", portmap, "-timeout", "10s")
+			args := []string{"-addr", "::", "-port", strconv.Itoa(port), "-stun", stun, "-portmap", portmap, "-timeout", "10s"}
+			if tc.gateway {
+				args = append(args, "-gateway", s.GatewayIP6.String())
+			}
+			p, e := netlab.StartJSON(t, l, s.Host, "node", 40*time.Second, func(e event) bool { return e.Event == "ready" || e.Event == "error" }, args...)
 			js, _ := json.Marshal(e)
 			t.Logf("%s", js)
 			if e.Event != "ready" || len(e.Addrs) == 0 {

@@ -397,6 +397,15 @@ var mutations = []Mutation{
 		Why:     "a path between global IPv6 addresses behind stateful firewalls was punched through them: it is not called direct",
 	},
 	{
+		Name:    "natx-map-gateway-ipv6",
+		File:    "natx/open_gather.go",
+		Find:    "g, err := find(gateway.IPv6)",
+		Replace: "g, err := find(gateway.IPv4)",
+		Pkg:     "./natx",
+		Run:     "^TestMapGateway$",
+		Why:     "an IPv6 socket's keepers ask the IPv6 default router for a pinhole, not the IPv4 gateway",
+	},
+	{
 		Name:    "natx-network-remap",
 		File:    "natx/listener_netwatch.go",
 		Find:    "if c.Gateway || c.Slept > 0 {",
