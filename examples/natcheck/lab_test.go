@@ -329,8 +329,10 @@ func TestLabUDPBlockedTURN(t *testing.T) {
 // TestLabIPv6 (issue 14): with an IPv4 and an IPv6 STUN server, natcheck
 // on a DualStack site keeps its IPv4 verdict and adds the IPv6 result:
 // the host's own global address, no NAT, the router's stateful firewall
-// (firewalled, not reachable), said in French too; on an IPv4-only site
-// the same servers give "no-ipv6". Mutation caught: the DualStack firewall
+// (firewalled, not reachable), said in French too; on a DSLite site the
+// IPv4 verdict is carrier-nat and the IPv6 result the same as on
+// DualStack (the way out); on an IPv4-only site the same servers give
+// "no-ipv6". Mutation caught: the DualStack firewall
 // accepting everything from the WAN (then reachable).
 func TestLabIPv6(t *testing.T) {
 	t.Parallel()
@@ -363,6 +365,21 @@ func TestLabIPv6(t *testing.T) {
 		t.Errorf("advice does not name the address: %s", v6.Advice)
 	}
 	natcheckIn(t, l, ds, false, "-stun", servers, "-portmap=false", "-lang", "fr").has(t, "IPv6 : ", ds.HostIP6.String())
+
+	// DS-Lite: IPv4 behind the carrier NAT (the home router's miniupnpd,
+	// on 100.64.N.2, refuses), IPv6 native behind the home router's
+	// firewall: the verdict names the carrier NAT, the ipv6 object the
+	// way out.
+	dsl := l.AddSite(netlab.DSLite)
+	dsl.StartMiniupnpd(netlab.MiniupnpdOptions{})
+	r = natcheckIn(t, l, dsl, true, "-stun", servers)
+	v6 = ipv6Of(r)
+	t.Logf("DSLite: verdict %s, ipv6 %+v", r.Verdict, v6)
+	r.expect(t, "carrier-nat", "", "nat-punchable")
+	if !v6.UDP || deref(v6.Address) != dsl.HostIP6.String() || v6.NAT == nil || *v6.NAT || v6.Reachable ||
+		(v6.Verdict != v6Firewalled && !(v6.Verdict == v6Unknown && v6.Filtering == "unknown")) {
+		t.Errorf("DSLite ipv6 %+v, want firewalled at %v without NAT", v6, dsl.HostIP6)
+	}
 
 	v4 := l.AddSite(netlab.EIM)
 	if v6 := ipv6Of(natcheckIn(t, l, v4, true, "-stun", servers, "-portmap=false")); v6.Verdict != v6None || v6.Reachable || !strings.Contains(v6.Advice, "no global IPv6") {

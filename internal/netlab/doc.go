@@ -28,6 +28,8 @@
 //
 // DoubleNAT is the same shape with a second router at home in place of the
 // provider's NAT, its home network on 10.0.N.0/24 (RFC 1918).
+// DSLite is the CarrierNAT shape for IPv4 plus native IPv6 routed through
+// the provider to the home router's stateful firewall (as DualStack's).
 //
 // A Public site is a host directly on the internet bridge at 7.0.2.N.
 // docs/lab.md draws these and states what each Kind emulates in RFC 4787

@@ -114,6 +114,7 @@ func TestKindsBehaveAsNamed(t *testing.T) {
 		{kind: netlab.CarrierNATPublicPrefix, mapping: []string{observe.EndpointIndependent}, filtering: []string{observe.AddressPortDependent}, portPreserved: true},
 		{kind: netlab.DoubleNAT, mapping: []string{observe.EndpointIndependent}, filtering: []string{observe.AddressPortDependent}, portPreserved: true},
 		{kind: netlab.DualStack, mapping: []string{observe.EndpointIndependent}, filtering: []string{observe.AddressPortDependent}, portPreserved: true, externalIsRouterWAN: true},
+		{kind: netlab.DSLite, mapping: []string{observe.EndpointIndependent}, filtering: []string{observe.AddressPortDependent}, portPreserved: true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.kind.String(), func(t *testing.T) {
@@ -341,9 +342,10 @@ func TestTeardown(t *testing.T) {
 	}
 }
 
-// TestDualStackIPv6: on a DualStack site the host's IPv6 traffic leaves
-// untranslated (the internet sees the host's own address and port, through
-// the router's link-local default route), answers come back through the
+// TestDualStackIPv6: on a DualStack site, and on a DSLite site where the
+// provider routes it too, the host's IPv6 traffic leaves untranslated (the
+// internet sees the host's own address and port, through the router's
+// link-local default route), answers come back through the
 // stateful firewall, and a datagram from an address the host never
 // contacted is dropped.
 //
@@ -353,7 +355,12 @@ func TestTeardown(t *testing.T) {
 func TestDualStackIPv6(t *testing.T) {
 	t.Parallel()
 	l := netlab.New(t)
-	s := l.AddSite(netlab.DualStack)
+	for _, kind := range []netlab.Kind{netlab.DualStack, netlab.DSLite} {
+		t.Run(kind.String(), func(t *testing.T) { dualStackIPv6(t, l, l.AddSite(kind)) })
+	}
+}
+
+func dualStackIPv6(t *testing.T, l *netlab.Lab, s *netlab.Site) {
 	if s.GatewayIP6.String() != "fe80::1%eth0" || s.HostIP6.IsLinkLocalUnicast() {
 		t.Fatalf("gateway %v, host %v", s.GatewayIP6, s.HostIP6)
 	}

@@ -45,6 +45,13 @@ const (
 	// (a corporate firewall that lets web traffic out and nothing else):
 	// every UDP datagram and every other TCP port is dropped.
 	WebOnly
+	// DSLite: what a DS-Lite (or any IPv4-behind-carrier-NAT) provider
+	// gives: IPv4 as CarrierNAT (an EIM home router behind the provider's
+	// EIM NAT on 100.64.N.0/24), and native IPv6 as DualStack (the host's
+	// global address on 2a07:7:N::/64 behind the home router's stateful
+	// firewall), routed through the provider, which neither translates nor
+	// filters IPv6. The guide's way out of the carrier NAT is the IPv6.
+	DSLite
 	// DoubleNAT: two routers at home: an EIM router behind another EIM
 	// router of the operator's own (the provider's box in router mode),
 	// whose home network is 10.0.N.0/24 (RFC 1918). The inner router's
@@ -56,7 +63,7 @@ const (
 var kindNames = map[Kind]string{
 	Public: "Public", EIM: "EIM", Symmetric: "Symmetric", PortForward: "PortForward",
 	PolicyFilter: "PolicyFilter", CarrierNAT: "CarrierNAT", CarrierNATPublicPrefix: "CarrierNATPublicPrefix",
-	DualStack: "DualStack",
+	DualStack: "DualStack", DSLite: "DSLite",
 	WebOnly:   "WebOnly",
 	DoubleNAT: "DoubleNAT",
 }
@@ -70,7 +77,7 @@ func (k Kind) String() string {
 
 // Kinds lists every Kind.
 func Kinds() []Kind {
-	return []Kind{Public, EIM, Symmetric, PortForward, PolicyFilter, CarrierNAT, CarrierNATPublicPrefix, DualStack, WebOnly, DoubleNAT}
+	return []Kind{Public, EIM, Symmetric, PortForward, PolicyFilter, CarrierNAT, CarrierNATPublicPrefix, DualStack, DSLite, WebOnly, DoubleNAT}
 }
 
 // Site is one host and what stands between it and the internet.
@@ -97,13 +104,14 @@ type Site struct {
 	// External is the address the internet sees for the host.
 	External netip.Addr
 
-	// HostIP6 is the host's global IPv6 address (DualStack only; the
+	// HostIP6 is the host's global IPv6 address (DualStack and DSLite; the
 	// internet sees it as it is).
 	HostIP6 netip.Addr
 	// GatewayIP6 is the router's link-local address with the host's zone,
-	// fe80::1%eth0: the host's IPv6 default router (DualStack only).
+	// fe80::1%eth0: the host's IPv6 default router (DualStack and DSLite).
 	GatewayIP6 netip.Addr
-	// RouterWAN6 is the router's IPv6 address on the internet bridge.
+	// RouterWAN6 is the router's IPv6 address on its WAN: on the internet
+	// bridge (DualStack), on the link to the provider (DSLite).
 	RouterWAN6 netip.Addr
 
 	lab *Lab
@@ -178,7 +186,7 @@ func (l *Lab) addSite(kind Kind) (*Site, error) {
 
 	upstreamWAN := netip.AddrFrom4([4]byte{7, 0, 1, byte(n)})
 	switch kind {
-	case CarrierNAT, CarrierNATPublicPrefix, DoubleNAT:
+	case CarrierNAT, CarrierNATPublicPrefix, DoubleNAT, DSLite:
 		inner := [4]byte{100, 64, byte(n), 0}
 		switch kind {
 		case CarrierNATPublicPrefix:
@@ -208,7 +216,11 @@ func (l *Lab) addSite(kind Kind) (*Site, error) {
 		if err := prov.sysctl("net.ipv4.ip_forward=1"); err != nil {
 			return nil, err
 		}
-		if err := prov.NFT(ruleset(EIM, netip.Addr{})); err != nil {
+		provKind, homeKind := EIM, EIM
+		if kind == DSLite {
+			provKind, homeKind = dsliteProvider, DualStack
+		}
+		if err := prov.NFT(ruleset(provKind, netip.Addr{})); err != nil {
 			return nil, err
 		}
 		if err := router.ipBatch([]string{
@@ -219,7 +231,12 @@ func (l *Lab) addSite(kind Kind) (*Site, error) {
 			return nil, err
 		}
 		s.External = upstreamWAN
-		return s, router.NFT(ruleset(EIM, s.HostIP))
+		if kind == DSLite {
+			if err := l.addIPv6(s); err != nil {
+				return nil, err
+			}
+		}
+		return s, router.NFT(ruleset(homeKind, s.HostIP))
 	default:
 		s.RouterWAN = upstreamWAN
 		s.External = upstreamWAN
@@ -238,12 +255,16 @@ func (l *Lab) addSite(kind Kind) (*Site, error) {
 	}
 }
 
-// addIPv6 gives a DualStack site its native IPv6: 2a07:7:N::/64 on the
-// LAN (host ::2, router ::1 and fe80::1), the router's WAN at 2a07:7::1:N
-// on the internet bridge, and the internet's route back to the LAN. The
-// host's default route is the router's link-local address, as a router
-// advertisement installs it. Addresses skip duplicate address detection
-// (nodad), so that they are usable at once.
+// addIPv6 gives a DualStack or DSLite site its native IPv6: 2a07:7:N::/64
+// on the LAN (host ::2, router ::1 and fe80::1). DualStack: the router's
+// WAN at 2a07:7::1:N on the internet bridge, and the internet's route back
+// to the LAN through it. DSLite: the router's WAN at 2a07:7:N:1::2 on the
+// link to the provider (::1 there), whose own WAN is 2a07:7::1:N on the
+// internet bridge; the internet routes the LAN to the provider, the
+// provider to the router. The host's default route is the router's
+// link-local address, as a router advertisement installs it. Addresses
+// skip duplicate address detection (nodad), so that they are usable at
+// once.
 func (l *Lab) addIPv6(s *Site) error {
 	n := s.N
 	lan := func(i uint16) netip.Addr {
@@ -251,7 +272,27 @@ func (l *Lab) addIPv6(s *Site) error {
 	}
 	s.HostIP6 = lan(2)
 	s.GatewayIP6 = netip.MustParseAddr("fe80::1").WithZone("eth0")
-	s.RouterWAN6 = netip.AddrFrom16([16]byte{0x2a, 0x07, 0, 7, 12: 0, 13: 1, 14: byte(n >> 8), 15: byte(n)})
+	onBridge := netip.AddrFrom16([16]byte{0x2a, 0x07, 0, 7, 12: 0, 13: 1, 14: byte(n >> 8), 15: byte(n)})
+	s.RouterWAN6 = onBridge
+	upstream := InternetGateway6.String() + " dev wan"
+	if s.Provider != nil {
+		link := func(i byte) netip.Addr {
+			return netip.AddrFrom16([16]byte{0x2a, 0x07, 0, 7, byte(n >> 8), byte(n), 0, 1, 15: i})
+		}
+		s.RouterWAN6 = link(2)
+		upstream = link(1).String() + " dev wan"
+		if err := s.Provider.sysctl("net.ipv6.conf.all.forwarding=1"); err != nil {
+			return err
+		}
+		if err := s.Provider.ipBatch([]string{
+			fmt.Sprintf("addr add %s/64 dev lan nodad", link(1)),
+			fmt.Sprintf("addr add %s/64 dev wan nodad", onBridge),
+			"route add default via " + InternetGateway6.String() + " dev wan",
+			fmt.Sprintf("route add %s/64 via %s dev lan", lan(0), s.RouterWAN6),
+		}); err != nil {
+			return err
+		}
+	}
 	if err := s.Router.sysctl("net.ipv6.conf.all.forwarding=1"); err != nil {
 		return err
 	}
@@ -269,12 +310,16 @@ func (l *Lab) addIPv6(s *Site) error {
 		"addr add fe80::1/64 dev lan nodad",
 		fmt.Sprintf("addr add %s/64 dev lan nodad", lan(1)),
 		fmt.Sprintf("addr add %s/64 dev wan nodad", s.RouterWAN6),
-		"route add default via " + InternetGateway6.String() + " dev wan",
+		"route add default via " + upstream,
 	}); err != nil {
 		return err
 	}
-	return l.Internet.ipBatch([]string{fmt.Sprintf("route add %s/64 via %s dev br0", lan(0), s.RouterWAN6)})
+	return l.Internet.ipBatch([]string{fmt.Sprintf("route add %s/64 via %s dev br0", lan(0), onBridge)})
 }
+
+// dsliteProvider is the ruleset of a DSLite site's provider: an EIM NAT for
+// IPv4 that routes IPv6 untouched.
+const dsliteProvider Kind = -1
 
 // ruleset is the nftables configuration of a router of the given kind. Like a
 // home router, it drops what arrives unsolicited on its WAN side for itself:
@@ -295,6 +340,10 @@ func ruleset(kind Kind, host netip.Addr) string {
 	case WebOnly:
 		fwd = append(fwd, `iifname "lan" tcp dport { 80, 443 } accept`, `iifname "lan" drop`)
 	}
+	if kind == dsliteProvider {
+		// The provider routes IPv6 as it is: the home router filters it.
+		fwd = append(fwd, "meta nfproto ipv6 accept")
+	}
 	fwd = append(fwd, `iifname "lan" accept`, "jump miniupnpd")
 	if kind == PortForward {
 		fwd = append(fwd, "ct status dnat accept")
@@ -304,13 +353,13 @@ func ruleset(kind Kind, host netip.Addr) string {
 	switch kind {
 	case Symmetric:
 		masq = `oifname "wan" masquerade fully-random`
-	case DualStack:
+	case DualStack, dsliteProvider:
 		// In the inet table masquerade would translate IPv6 too (NAT66).
 		masq = `oifname "wan" meta nfproto ipv4 masquerade`
 	}
 	post = append(post, masq)
 	var in []string
-	if kind == DualStack {
+	if kind == DualStack || kind == dsliteProvider {
 		// Neighbour discovery on the WAN (the upstream router resolves
 		// the WAN address with ICMPv6), as every IPv6 router accepts.
 		in = append(in, `iifname "wan" meta l4proto ipv6-icmp accept`)
