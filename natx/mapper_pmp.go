@@ -72,10 +72,20 @@ func (p *pmpMapper) Unmap(ctx context.Context, m Mapping) error {
 	if !ok {
 		return &MappingError{Protocol: p.Name(), Op: "unmap", Err: errors.New("mapping was not made by pmp")}
 	}
-	if err := p.c.DeleteMapping(ctx, pm); err != nil {
-		return p.wrap("unmap", err)
+	for {
+		err := p.c.DeleteMapping(ctx, pm)
+		if err == nil {
+			return nil
+		}
+		// The gateway made this mapping: its silence now is load or a
+		// lost datagram, not a missing gateway. The deletion (same
+		// nonce) is asked again until ctx ends (the keeper's
+		// CloseTimeout), rather than left on the gateway after one
+		// silence window.
+		if !errors.Is(err, pmp.ErrNoAnswer) || ctx.Err() != nil {
+			return p.wrap("unmap", err)
+		}
 	}
-	return nil
 }
 
 func (p *pmpMapper) Close() error { return p.c.Close() }

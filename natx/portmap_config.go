@@ -55,7 +55,9 @@ type PortMapConfig struct {
 	// If zero, 3.
 	RediscoverAfter int
 
-	// CloseTimeout bounds the deletion of the mapping in Close. If zero, 2s.
+	// CloseTimeout bounds the deletion of the mapping in Close: a PCP or
+	// NAT-PMP gateway that does not answer is asked again until it does
+	// or CloseTimeout ends. If zero, 2s.
 	CloseTimeout time.Duration
 
 	// StateDir, if not empty, is a directory (it must exist) where the

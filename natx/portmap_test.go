@@ -731,3 +731,23 @@ func TestOnAnswered(t *testing.T) {
 		t.Errorf("onAnswered called %d times on a silent gateway", n)
 	}
 }
+
+// TestCloseDeletionAskedAgain: the gateway that made the mapping is silent
+// when the keeper closes (busy, or the datagram lost), and answers again
+// 500 ms later, well within CloseTimeout (2 s) but after several of PCP's
+// 200 ms waits: the deletion is asked again until it is answered, and the
+// gateway holds nothing. Seen in the lab: miniupnpd under load let one
+// deletion go unanswered and the node's mapping stayed. Mutation caught:
+// the deletion not asked again (the mapping stays).
+func TestCloseDeletionAskedAgain(t *testing.T) {
+	g := newGateways(t, pmptest.Options{}, upnptest.Options{})
+	cfg := g.config(newRecorder())
+	cfg.CloseTimeout = 2 * time.Second
+	p := newPortMap(t, cfg)
+	if m, _ := p.Mapping(); m.Protocol != "pcp" {
+		t.Fatalf("mapping %+v, want pcp", m)
+	}
+	g.pmp.SetFaults(pmptest.Faults{Silent: true})
+	time.AfterFunc(500*time.Millisecond, func() { g.pmp.SetFaults(pmptest.Faults{}) })
+	closeEmpty(t, p, g)
+}

@@ -2,8 +2,12 @@ package relay
 
 import (
 	"context"
+	"net"
+	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -158,4 +162,45 @@ func TestRelayTryEarly(t *testing.T) {
 	if tcp.waitHeadStart(ctx) {
 		t.Fatal("waitHeadStart with a cancelled context reported true")
 	}
+}
+
+// TestRelayUDPNoRouteRetried: while the host has no route (the link down:
+// every UDP send fails with "network is unreachable"), a server of
+// automatic transport is not given to TCP by default: the UDP attempt is
+// made again, and TCP's head start counts from its latest start. The link
+// comes back after 700 ms (past TCP's 300 ms head start) and the server
+// answers both: the relay allocates over UDP. Mutation caught: the UDP
+// attempt not made again (TCP, connected the moment the link returns,
+// wins and keeps the relay on TCP until the next UDP try).
+func TestRelayUDPNoRouteRetried(t *testing.T) {
+	srv := turntest.NewServer(t, turntest.Config{Users: relayTestUsers, TCP: true, TCPSamePort: true})
+	mux := newRelayTestMux(t)
+	var linkUp atomic.Bool
+	time.AfterFunc(700*time.Millisecond, func() { linkUp.Store(true) })
+	open := func(server netip.AddrPort) (net.PacketConn, error) {
+		c, err := mux.open(server)
+		if err != nil {
+			return nil, err
+		}
+		return noRouteConn{c, &linkUp}, nil
+	}
+	r := startTest(t, Config{Servers: []Server{relayTestServer(srv)}, OpenUDP: open})
+	if tr := r.Server().Transport; tr != "udp" {
+		t.Fatalf("allocated over %q after the link came back, want udp", tr)
+	}
+	relayEcho(t, r, "over udp")
+}
+
+// noRouteConn fails every send with ENETUNREACH until up is true, as a
+// socket does while the host has no route.
+type noRouteConn struct {
+	net.PacketConn
+	up *atomic.Bool
+}
+
+func (c noRouteConn) WriteTo(b []byte, to net.Addr) (int, error) {
+	if !c.up.Load() {
+		return 0, &net.OpError{Op: "write", Net: "udp4", Addr: to, Err: os.NewSyscallError("sendto", syscall.ENETUNREACH)}
+	}
+	return c.PacketConn.WriteTo(b, to)
 }

@@ -11,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/nodeconn/natx/internal/netaddr"
@@ -78,7 +80,7 @@ func (r *Relay) race(ctx context.Context, avoid *allocation) (*allocation, error
 				results <- result{nil, fmt.Errorf("natx: relay %v: not tried: %w", s, ctx.Err())}
 				return
 			}
-			a, err := r.allocate(ctx, s, shared)
+			a, err := t.allocate(ctx, r, shared)
 			if err != nil {
 				err = fmt.Errorf("natx: relay %v: %w", s, err)
 			}
@@ -129,38 +131,83 @@ func (r *Relay) race(ctx context.Context, avoid *allocation) (*allocation, error
 const tcpHeadStart = 300 * time.Millisecond
 
 // blockedPoll is how often a TCP attempt waiting out its head start
-// asks whether the classification has meanwhile found UDP blocked.
+// asks whether the classification has meanwhile found UDP blocked, and
+// whether its UDP twin started again.
 const blockedPoll = 20 * time.Millisecond
 
+// noRouteRetry is the wait before a UDP attempt that could not be sent
+// (noRoute) is made again.
+const noRouteRetry = 100 * time.Millisecond
+
 // attempt is one allocation attempt of a race: a server with a concrete
-// transport, started after a delay, or as soon as early says so.
+// transport, started after a delay, or as soon as early says so. The UDP
+// and TCP attempts of a server of automatic transport share udp: TCP's
+// head start counts from UDP's latest start.
 type attempt struct {
 	server Server
 	after  time.Duration
 	early  func() bool
+	udp    *udpStart
 }
 
-// waitHeadStart waits t.after, or less when t.early turns true (an eager
-// relay starts with Open, before the classification can say that UDP is
-// blocked; it says so well within the head start). It reports false if ctx
-// ended first.
-func (t attempt) waitHeadStart(ctx context.Context) bool {
-	timer := time.NewTimer(t.after)
-	defer timer.Stop()
-	var poll <-chan time.Time
-	if t.early != nil {
-		tick := time.NewTicker(blockedPoll)
-		defer tick.Stop()
-		poll = tick.C
-	}
+// udpStart is when the UDP attempt of an automatic server last started.
+type udpStart struct{ at atomic.Int64 }
+
+func newUDPStart() *udpStart {
+	u := &udpStart{}
+	u.set()
+	return u
+}
+
+func (u *udpStart) set()                 { u.at.Store(time.Now().UnixNano()) }
+func (u *udpStart) since() time.Duration { return time.Duration(time.Now().UnixNano() - u.at.Load()) }
+
+// allocate runs the attempt. A UDP attempt of an automatic server that
+// cannot be sent at all (noRoute: the link is down, no default route) is
+// made again every noRouteRetry until the race ends, and restarts its TCP
+// twin's head start each time: a datagram that never left says nothing of
+// a filter, and a TCP connection made the moment the link returns would
+// otherwise win and keep the relay on TCP until the next UDP try.
+func (t attempt) allocate(ctx context.Context, r *Relay, shared bool) (*allocation, error) {
 	for {
+		a, err := r.allocate(ctx, t.server, shared)
+		if err == nil || t.udp == nil || t.server.Transport != "udp" || !noRoute(err) {
+			return a, err
+		}
+		r.log.Debug("natx: relay: no route for UDP; trying again", "server", t.server, "err", err)
 		select {
-		case <-timer.C:
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(noRouteRetry):
+		}
+		t.udp.set()
+	}
+}
+
+// noRoute reports whether err says that the host had no route to send by.
+func noRoute(err error) bool {
+	return errors.Is(err, syscall.ENETUNREACH) || errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ENETDOWN)
+}
+
+// waitHeadStart waits t.after (counted from the latest start of the UDP
+// attempt, when t has one), or less when t.early turns true (an eager
+// relay starts with Open, before the classification can say that UDP is
+// blocked; it says so well within the head start). It reports false if
+// ctx ended first.
+func (t attempt) waitHeadStart(ctx context.Context) bool {
+	start := time.Now()
+	elapsed := func() time.Duration { return time.Since(start) }
+	if t.udp != nil {
+		elapsed = t.udp.since
+	}
+	tick := time.NewTicker(blockedPoll)
+	defer tick.Stop()
+	for {
+		if elapsed() >= t.after || t.early != nil && t.early() {
 			return true
-		case <-poll:
-			if t.early() {
-				return true
-			}
+		}
+		select {
+		case <-tick.C:
 		case <-ctx.Done():
 			return false
 		}
@@ -185,7 +232,8 @@ func (r *Relay) tries() []attempt {
 			out = append(out, attempt{server: t})
 			continue
 		}
-		out = append(out, attempt{server: u}, attempt{server: t, after: tcpHeadStart, early: r.cfg.UDPBlocked})
+		us := newUDPStart()
+		out = append(out, attempt{server: u, udp: us}, attempt{server: t, after: tcpHeadStart, early: r.cfg.UDPBlocked, udp: us})
 	}
 	return out
 }
