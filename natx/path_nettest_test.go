@@ -1,7 +1,8 @@
 // The net.Conn conformance test of golang.org/x/net/nettest, run on
 // PeerConns over a punched path between two EIM hosts on vnet (no loss:
 // TestConn expects a reliable byte stream, which a PeerConn gives only when
-// the network loses nothing).
+// the network loses nothing; floodLimited keeps vnet's queues from
+// overflowing).
 
 package natx
 
@@ -43,6 +44,22 @@ func TestPeerConnNettest(t *testing.T) {
 			return nil, nil, nil, r.err
 		}
 		cb := r.c
-		return ca, cb, func() { _ = ca.Close(); _ = cb.Close() }, nil
+		return floodLimited{ca}, floodLimited{cb}, func() { _ = ca.Close(); _ = cb.Close() }, nil
 	})
+}
+
+// floodLimited is a PeerConn whose Write pauses 200 µs after each
+// datagram. pion's vnet drops what arrives while 1,024 datagrams wait in a
+// socket's queue, and nettest's FutureTimeout writes as fast as it can for
+// 100 ms, then expects every later datagram to arrive: under CPU load the
+// reader fell behind, the resynchronizing datagram was dropped and the
+// test hung for its 60 s (seen in most runs with four test processes in
+// parallel, before and after session 9). The pause keeps such a flood
+// under 500 datagrams; deadlines, Read and Close are the PeerConn's own.
+type floodLimited struct{ *PeerConn }
+
+func (c floodLimited) Write(b []byte) (int, error) {
+	n, err := c.PeerConn.Write(b)
+	time.Sleep(200 * time.Microsecond)
+	return n, err
 }
