@@ -26,7 +26,7 @@ func TestNetlabHelper(t *testing.T) {
 
 // startNode runs node in the site's host namespace and waits for its ready
 // (or error) line.
-func startNode(t *testing.T, l *netlab.Lab, s *netlab.Site, args ...string) (*netlab.Process, event) {
+func startNode(t testing.TB, l *netlab.Lab, s *netlab.Site, args ...string) (*netlab.Process, event) {
 	t.Helper()
 	args = append([]string{"-gateway", s.GatewayIP.String()}, args...)
 	return netlab.StartJSON(t, l, s.Host, "node", 40*time.Second, func(e event) bool { return e.Event == "ready" || e.Event == "error" }, args...)
