@@ -32,6 +32,25 @@ func startNode(t testing.TB, l *netlab.Lab, s *netlab.Site, args ...string) (*ne
 	return netlab.StartJSON(t, l, s.Host, "node", 40*time.Second, func(e event) bool { return e.Event == "ready" || e.Event == "error" }, args...)
 }
 
+// reachLater is e, or, when e does not say want, the first later addrs
+// line that does (within 15 s; e if none comes): natx.Open does not wait
+// for a gateway still silent when its classification ends (a PCP answer
+// slowed by load), and under load Open may return before the
+// classification, so the mapping or the verification may come as an addrs
+// line.
+func reachLater(t *testing.T, p *netlab.Process, e event, want string) event {
+	t.Helper()
+	if e.Reachability == want {
+		return e
+	}
+	later, err := netlab.WaitJSON(p, 15*time.Second, func(a event) bool { return a.Event == "addrs" && a.Reachability == want })
+	if err != nil {
+		return e
+	}
+	t.Logf("ready said %s; %s came later", e.Reachability, want)
+	return later
+}
+
 // stopNode sends SIGTERM and wants exit 0 after a closed line.
 func stopNode(t *testing.T, p *netlab.Process) {
 	t.Helper()
@@ -108,17 +127,7 @@ func TestLabNode(t *testing.T) {
 			if e.Event != "ready" || len(e.Addrs) == 0 {
 				t.Fatalf("got %s\n%s", js, p.Output())
 			}
-			if e.Reachability != tc.reach {
-				// natx.Open does not wait for a gateway still silent when
-				// its classification ends (a PCP answer slowed by load):
-				// the mapping then comes as an addrs line.
-				if later, err := netlab.WaitJSON(p, 10*time.Second, func(a event) bool {
-					return a.Event == "addrs" && a.Reachability == tc.reach
-				}); err == nil {
-					t.Logf("ready said %s; %s came later", e.Reachability, tc.reach)
-					e = later
-				}
-			}
+			e = reachLater(t, p, e, tc.reach)
 			best := e.Addrs[0]
 			if e.Reachability != tc.reach || best.Kind != tc.best || (tc.via != "" && best.Via != tc.via) {
 				t.Errorf("reachability %s, best %+v; want %s, %s %s", e.Reachability, best, tc.reach, tc.best, tc.via)
