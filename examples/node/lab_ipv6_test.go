@@ -113,14 +113,7 @@ func TestLabDialIPv6(t *testing.T) {
 				self, peer string
 				remote     netip.Addr
 			}{{pa, idA, idB, b.HostIP6}, {pb, idB, idA, a.HostIP6}} {
-				c, err := netlab.WaitJSON(n.p, 40*time.Second, func(e event) bool {
-					return e.Event == "connected" || e.Event == "error" && e.Peer != ""
-				})
-				if err != nil || c.Event != "connected" {
-					t.Fatalf("%s: no connection to %s: %v %+v\n%s", n.self, n.peer, err, c, n.p.Output())
-				}
-				js, _ := json.Marshal(c)
-				t.Logf("%s: %s", n.self, js)
+				c := waitConnected(t, n.p, n.self, n.peer)
 				remote, _ := netip.ParseAddrPort(c.Remote)
 				if c.Path != tc.path || remote.Addr() != n.remote {
 					t.Errorf("%s connected over %q to %s, want %s to %s's global address %s", n.self, c.Path, c.Remote, tc.path, n.peer, n.remote)

@@ -32,6 +32,21 @@ func startNode(t testing.TB, l *netlab.Lab, s *netlab.Site, args ...string) (*ne
 	return netlab.StartJSON(t, l, s.Host, "node", 40*time.Second, func(e event) bool { return e.Event == "ready" || e.Event == "error" }, args...)
 }
 
+// waitConnected waits (40 s at most) for p's connected line, failing t on
+// an error line for a peer or none, and logs it.
+func waitConnected(t *testing.T, p *netlab.Process, self, peer string) event {
+	t.Helper()
+	c, err := netlab.WaitJSON(p, 40*time.Second, func(e event) bool {
+		return e.Event == "connected" || e.Event == "error" && e.Peer != ""
+	})
+	if err != nil || c.Event != "connected" {
+		t.Fatalf("%s: no connection to %s: %v %+v\n%s", self, peer, err, c, p.Output())
+	}
+	js, _ := json.Marshal(c)
+	t.Logf("%s: %s", self, js)
+	return c
+}
+
 // reachLater is e, or, when e does not say want, the first later addrs
 // line that does (within 15 s; e if none comes): natx.Open does not wait
 // for a gateway still silent when its classification ends (a PCP answer
@@ -239,14 +254,7 @@ func TestLabDial(t *testing.T) {
 				p          *netlab.Process
 				self, peer string
 			}{{pa, idA, idB}, {pb, idB, idA}} {
-				c, err := netlab.WaitJSON(n.p, 40*time.Second, func(e event) bool {
-					return e.Event == "connected" || e.Event == "error" && e.Peer != ""
-				})
-				if err != nil || c.Event != "connected" {
-					t.Fatalf("%s: no connection to %s: %v %+v\n%s", n.self, n.peer, err, c, n.p.Output())
-				}
-				js, _ := json.Marshal(c)
-				t.Logf("%s: %s", n.self, js)
+				c := waitConnected(t, n.p, n.self, n.peer)
 				if c.Peer != n.peer || c.Path != pr.path && (pr.alt == "" || c.Path != pr.alt) {
 					t.Errorf("%s connected to %q over %q, want %q over %s (%s)", n.self, c.Peer, c.Path, n.peer, pr.path, pr.reason)
 				}
