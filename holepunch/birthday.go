@@ -94,7 +94,12 @@ func (s *session) openSockets(base, n int) []*socket {
 		local = netip.IPv4Unspecified()
 	}
 	network := "udp4"
-	if local.Is6() {
+	switch {
+	case local == netip.IPv6Unspecified():
+		// The shared socket is dual-stack (natx's Config.Network "udp"):
+		// so are these, to reach the IPv4 NAT the mode predicts.
+		network = "udp"
+	case local.Is6():
 		network = "udp6"
 	}
 	var out []*socket

@@ -53,7 +53,10 @@ type Candidate struct {
 	// Kind is where the address comes from.
 	Kind Kind
 	// Priority orders candidates: higher is tried first and wins ties. If
-	// zero, a default by kind (mapped > srflx > host).
+	// zero, a default by kind (mapped > srflx > host), and within a kind
+	// IPv6 before IPv4 (RFC 8421's preference for IPv6: no NAT binding to
+	// keep alive, no carrier NAT in the way), so that where both families
+	// give a path the IPv6 one is tried, and usually chosen, first.
 	Priority uint32
 }
 
@@ -66,18 +69,29 @@ func (c Candidate) priority() uint32 {
 	if c.Priority != 0 {
 		return c.Priority
 	}
+	var p uint32
 	switch c.Kind {
 	case KindPortMapped:
-		return 300 << 16
+		p = 300 << 16
 	case KindServerReflexive:
-		return 200 << 16
+		p = 200 << 16
 	case KindHost:
-		return 100 << 16
+		p = 100 << 16
 	case KindPeerReflexive:
-		return 150 << 16
+		p = 150 << 16
+	default:
+		return 1 << 16
 	}
-	return 1 << 16
+	if a := c.Addr.Addr(); a.Is6() && !a.Is4In6() {
+		p += ipv6Preference
+	}
+	return p
 }
+
+// ipv6Preference is added to the default priority of an IPv6 candidate:
+// less than a kind's step (1<<16), so that it orders the families within
+// a kind only.
+const ipv6Preference = 1 << 15
 
 // checkAddr applies the built-in candidate policy to a, the address of a
 // peer's candidate: no unspecified, multicast, broadcast, link-local,

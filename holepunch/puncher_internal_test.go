@@ -181,3 +181,34 @@ func TestForgedResponseIgnored(t *testing.T) {
 		t.Fatalf("mapped %v, want %v", mapped, seen)
 	}
 }
+
+// TestRemoteSignalledTwice: an address the peer signals twice (a host
+// address that is also its IPv6 pinhole) keeps the kind it came with
+// first and takes the higher priority, on its pair too, so that the
+// pinhole's priority orders the checks.
+func TestRemoteSignalledTwice(t *testing.T) {
+	p, err := New(Config{Signaler: nopSignaler{}}, netip.MustParseAddrPort("[::]:7000"), func([]byte, netip.AddrPort) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	s, err := p.newSession("peer", true, attemptID{7}, bytes.Repeat([]byte{9}, keySize), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.abort()
+	addr := netip.MustParseAddrPort("[2a07:7:2::2]:9")
+	host, pinhole := Candidate{Addr: addr, Kind: KindHost}, Candidate{Addr: addr, Kind: KindPortMapped}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.addRemoteLocked(host)
+	s.addRemoteLocked(pinhole)
+	s.addRemoteLocked(host) // a lower priority again changes nothing
+	pr := s.pairs[pairKey{0, addr}]
+	if len(s.remotes) != 1 || s.remotes[0].Kind != KindHost || s.remotes[0].priority() != pinhole.priority() {
+		t.Errorf("remotes %v, want one host candidate with the pinhole's priority %d", s.remotes, pinhole.priority())
+	}
+	if pr == nil || pr.remote.priority() != pinhole.priority() || pr.prio>>8 != uint64(pinhole.priority()) {
+		t.Errorf("pair %+v, want the pinhole's priority %d", pr, pinhole.priority())
+	}
+}

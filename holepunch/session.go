@@ -26,7 +26,10 @@ import (
 // with USE-CANDIDATE. The controlled side (Accept) picks the pair on which
 // it receives the first authenticated USE-CANDIDATE check, and follows a
 // later one on another pair. So both sides end on the pair the controlling
-// side chose.
+// side chose. One exception to "first": when the first pair to succeed is
+// IPv4 while a check on an IPv6 pair is still out, the controlling side
+// waits a little for it (preferIPv6; RFC 8421's preference for IPv6), and
+// takes the IPv6 pair if it succeeds within that wait.
 type session struct {
 	p           *Puncher
 	id          attemptID
@@ -39,16 +42,21 @@ type session struct {
 	nat         NATInfo     // ours for this attempt (Config.nat), as signalled
 	signalled   time.Time   // when the answer was sent or received
 
-	mu        sync.Mutex
-	answer    []byte // the responder's answer, for repeated offers
-	started   bool
-	peerNAT   NATInfo
-	role      birthdayRole
-	socks     []*socket
-	remotes   []Candidate
-	nprflx    int
-	pairs     map[pairKey]*pair
-	selected  *pair
+	mu       sync.Mutex
+	answer   []byte // the responder's answer, for repeated offers
+	started  bool
+	peerNAT  NATInfo
+	role     birthdayRole
+	socks    []*socket
+	remotes  []Candidate
+	nprflx   int
+	pairs    map[pairKey]*pair
+	selected *pair
+	// v4Ready is the first IPv4 pair that succeeded while an IPv6 check
+	// was out (controlling side): selected at v4Until unless an IPv6 pair
+	// succeeds first.
+	v4Ready   *pair
+	v4Until   time.Time
 	selCh     chan struct{}
 	wake      chan struct{}
 	path      *Path
@@ -116,6 +124,17 @@ func (s *session) start(peer *signal) {
 func (s *session) addRemoteLocked(c Candidate) {
 	for i, r := range s.remotes {
 		if r.Addr == c.Addr {
+			if r.Kind != KindPeerReflexive && c.Kind != KindPeerReflexive && c.priority() > r.priority() {
+				// Signalled twice (a host address that is also an IPv6
+				// pinhole): the first kind, the highest priority.
+				s.remotes[i].Priority = c.priority()
+				for _, pr := range s.pairs {
+					if pr.remote.Addr == c.Addr {
+						pr.remote.Priority = c.priority()
+						pr.prio = uint64(c.priority())<<8 | pr.prio&0xff
+					}
+				}
+			}
 			if r.Kind == KindPeerReflexive && c.Kind != KindPeerReflexive {
 				// Learned from a check before the signal said what it is.
 				s.remotes[i] = c
@@ -177,9 +196,15 @@ func (s *session) run(ctx context.Context) (*Path, error) {
 		var batch []send
 		next := now.Add(time.Second)
 		s.mu.Lock()
+		if s.selected == nil && s.v4Ready != nil && !now.Before(s.v4Until) {
+			s.selectLocked(s.v4Ready) // no IPv6 pair succeeded in time
+		}
 		if s.selected != nil {
 			s.mu.Unlock()
 			break
+		}
+		if s.v4Ready != nil && s.v4Until.Before(next) {
+			next = s.v4Until
 		}
 		ordered := make([]*pair, 0, len(s.pairs))
 		for _, pr := range s.pairs {
@@ -226,8 +251,14 @@ func (s *session) run(ctx context.Context) (*Path, error) {
 		case <-timer.C:
 		case <-ctx.Done():
 			s.mu.Lock()
-			started := s.started
+			started, ready := s.started, s.v4Ready != nil && s.selected == nil
+			if ready { // an IPv4 pair works: better than no path
+				s.selectLocked(s.v4Ready)
+			}
 			s.mu.Unlock()
+			if ready {
+				return s.finish()
+			}
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) && started {
 				return nil, fmt.Errorf("%w: %s", ErrNoDirectPath, s.peer)
 			}
@@ -402,10 +433,57 @@ func (s *session) onResponse(c *inCheck, from netip.AddrPort, t txn) {
 		pr.ok, pr.rtt, pr.mapped = true, rtt, c.mapped
 	}
 	if s.selected == nil && (s.controlling || pr.nominated) {
-		s.selected = pr
-		close(s.selCh)
+		switch {
+		case !s.controlling || !s.preferIPv6(pr, now):
+			s.selectLocked(pr)
+		case s.v4Ready == nil:
+			s.v4Ready, s.v4Until = pr, now.Add(ipv6Wait(rtt))
+			s.nudge() // the run loop's timer learns the deadline
+		}
 	}
 	s.mu.Unlock()
+}
+
+// selectLocked selects pr; s.mu held.
+func (s *session) selectLocked(pr *pair) {
+	s.selected = pr
+	close(s.selCh)
+}
+
+// preferIPv6 reports whether the controlling side should wait before
+// selecting pr, an IPv4 pair that just succeeded: an IPv6 pair has not
+// succeeded yet (or the peer's candidates are not known yet, and
+// ours include IPv6 ones), and the wait for it (ipv6Wait from the first
+// IPv4 success) has not run out. s.mu held.
+func (s *session) preferIPv6(pr *pair, now time.Time) bool {
+	if a := pr.remote.Addr.Addr(); !a.Is4() && !a.Is4In6() {
+		return false
+	}
+	if s.v4Ready != nil && !now.Before(s.v4Until) {
+		return false
+	}
+	is6 := func(a netip.Addr) bool { return a.Is6() && !a.Is4In6() }
+	for _, o := range s.pairs {
+		if is6(o.remote.Addr.Addr()) && !o.ok && !o.predicted {
+			return true
+		}
+	}
+	if !s.started { // the peer's checks came before its candidates: it may have IPv6 ones
+		for _, c := range s.local {
+			if is6(c.Addr.Addr()) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// ipv6Wait is how long the controlling side waits for an IPv6 pair once
+// an IPv4 pair succeeded in rtt: twice that round trip, at least 10 ms and
+// at most 100 ms (an IPv6 path that works answers within about the same
+// round trip; one that does not costs the connection at most this).
+func ipv6Wait(rtt time.Duration) time.Duration {
+	return min(max(2*rtt, 10*time.Millisecond), 100*time.Millisecond)
 }
 
 // finish turns the selected pair into a Path and closes the birthday
