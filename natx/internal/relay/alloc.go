@@ -239,6 +239,10 @@ func (r *Relay) open(ctx context.Context, s Server, shared bool) (*allocation, e
 		Conn:           a.wire,
 		Net:            r.net,
 		LoggerFactory:  pionlog.Factory{Log: r.log, Min: logging.LogLevelInfo},
+		// The relayed address's family is the server's, not the one pion
+		// would infer from the socket: a dual-stack socket ([::]) reaching
+		// an IPv4 server relays for IPv4 peers.
+		RequestedAddressFamily: relayFamily(a.wire.serverA),
 	})
 	if err != nil {
 		pc.Close()
@@ -246,6 +250,16 @@ func (r *Relay) open(ctx context.Context, s Server, shared bool) (*allocation, e
 	}
 	a.tasks.Go(func(context.Context) { a.readLoop(r) })
 	return a, nil
+}
+
+// relayFamily is the address family of the allocation asked of the
+// server at server: that of its address (RFC 8656 section 7.2: a client
+// asks for an IPv6 relayed address with REQUESTED-ADDRESS-FAMILY).
+func relayFamily(server netip.AddrPort) turn.RequestedAddressFamily {
+	if a := server.Addr(); a.Is6() && !a.Is4In6() {
+		return turn.RequestedAddressFamilyIPv6
+	}
+	return turn.RequestedAddressFamilyIPv4
 }
 
 // allocateOnServer runs the Allocate transaction, retrying a 438 Stale
