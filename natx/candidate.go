@@ -168,6 +168,12 @@ func summarize(cs []Candidate) Reachability {
 	return best
 }
 
+// ofFamily returns the candidates of cs whose address is IPv6 (v6) or not,
+// in a new slice.
+func ofFamily(cs []Candidate, v6 bool) []Candidate {
+	return slices.DeleteFunc(slices.Clone(cs), func(c Candidate) bool { return c.Addr.Addr().Is6() != v6 })
+}
+
 // isPublicAddr reports whether a is an internet address (netscope's
 // Public: global, or a documentation or benchmarking address standing in
 // for one), as CheckReachability decides for a gateway's address.

@@ -4,6 +4,7 @@
 package natx
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -45,17 +46,18 @@ type Listener struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	// reprobe asks runProbe to classify again (a network change); at most
-	// one request waits.
-	reprobe chan struct{}
+	// reprobe asks each family's runProbe to classify again (a network
+	// change); at most one request waits.
+	reprobe [2]chan struct{}
 	// remapMu makes the network changes' remaps take turns (remap).
 	remapMu sync.Mutex
 	// netChanges counts the network changes seen (Stats).
 	netChanges atomic.Uint64
 
-	// prober is the classification while it runs (nil otherwise): a new
-	// port mapping makes it resend its pending requests (runPortMap).
-	prober atomic.Pointer[stunprobe.Prober]
+	// prober is each family's classification while it runs (nil
+	// otherwise): a new port mapping makes it resend its pending requests
+	// (keepPortMap).
+	prober [2]atomic.Pointer[stunprobe.Prober]
 
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced on every state change
@@ -132,8 +134,11 @@ func newListener(cfg Config, n transport.Net, conn net.PacketConn, log *slog.Log
 		tasks:   tasks,
 		ctx:     tasks.Context(),
 		changed: make(chan struct{}),
-		reprobe: make(chan struct{}, 1),
+		reprobe: [2]chan struct{}{make(chan struct{}, 1), make(chan struct{}, 1)},
 		reach:   ReachUnreachable,
+	}
+	if dualStack(&cfg, l.m.local) {
+		l.st.v6 = &family{}
 	}
 	l.events = eventq.New(cfg.OnEvent)
 	return l
@@ -217,15 +222,55 @@ func (l *Listener) Reachability() Reachability {
 }
 
 // Report returns the STUN classification of the socket, or nil when it is
-// not (yet) known.
+// not (yet) known. On a dual-stack socket it is the IPv4 path's, with the
+// IPv6 path's in its IPv6 field once known (when only IPv6 was classified,
+// the IPv6 path's, in both).
 func (l *Listener) Report() *stunprobe.Report {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.st.report == nil {
-		return nil
+	var r4, r6 *stunprobe.Report
+	if l.st.report != nil {
+		r := *l.st.report
+		r4 = &r
 	}
-	r := *l.st.report
-	return &r
+	if v6 := l.st.v6; v6 != nil && v6.report != nil {
+		r := *v6.report
+		r6 = &r
+	}
+	switch {
+	case r4 == nil && r6 != nil: // only IPv6 was classified, as stunprobe.Probe reports it
+		v6only := *r6
+		r6.IPv6 = &v6only
+		return r6
+	case r4 != nil:
+		r4.IPv6 = cmp.Or(r6, r4.IPv6)
+	}
+	return r4
+}
+
+// dual reports whether the socket is dual-stack (set once, at Open).
+func (l *Listener) dual() bool { return l.st.v6 != nil }
+
+// famReport is the classification of the socket's IPv6 path (v6) or of
+// its IPv4 one; on a socket of one family, its only classification
+// (Report).
+func (l *Listener) famReport(v6 bool) *stunprobe.Report {
+	r := l.Report()
+	if r != nil && l.dual() && v6 {
+		return r.IPv6
+	}
+	return r
+}
+
+// famReach is the reachability of the socket's IPv6 candidates (v6) or
+// of the others; on a socket of one family, Reachability.
+func (l *Listener) famReach(v6 bool) Reachability {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.dual() {
+		return l.reach
+	}
+	return summarize(ofFamily(l.cands, v6))
 }
 
 // best returns the first candidate, or the zero Candidate when there is none.
@@ -270,17 +315,19 @@ func (l *Listener) Close() error {
 		l.tasks.Stop()
 		l.mu.Lock()
 		l.st.closing = true
-		pm, tpm, r := l.st.pm, l.st.tcpPM, l.st.relay
+		pms, r := []*PortMap{l.st.pm, l.st.tcpPM}, l.st.relay
+		if l.st.v6 != nil {
+			pms = append(pms, l.st.v6.pm)
+		}
 		l.mu.Unlock()
 		var errs []error
 		// The tasks see the cancelled context and end; the keepers and the
 		// relay they may still be starting are closed by the tasks
 		// themselves once they see closing.
-		if pm != nil {
-			errs = append(errs, pm.Close())
-		}
-		if tpm != nil {
-			errs = append(errs, tpm.Close())
+		for _, pm := range pms {
+			if pm != nil {
+				errs = append(errs, pm.Close())
+			}
 		}
 		if r != nil {
 			errs = append(errs, r.Close())

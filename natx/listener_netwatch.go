@@ -51,18 +51,21 @@ func (l *Listener) runWatch() {
 func (l *Listener) onNetworkChange(c netwatch.Change) {
 	l.log.Info("natx: network changed", "addrs", c.Addrs, "gateway", c.Gateway, "slept", c.Slept)
 	l.applyChange(NetworkChange{Addrs: c.Addrs, Gateway: c.Gateway, Slept: c.Slept},
-		func(st *state) bool { return remapNeeded(c, st.mapping) })
+		func(st *state) bool {
+			return remapNeeded(c, st.mapping) || (st.v6 != nil && remapNeeded(c, st.v6.mapping))
+		})
 }
 
 // onExternalChange applies a change of the address the internet sees the
-// node at (the keepalive saw a new reflexive IP address: the provider
-// renumbered the router's WAN side, or a carrier NAT moved the binding to
-// another address): a mapping that names the old address is made again.
-func (l *Listener) onExternalChange(from, to netip.Addr) {
+// node at over family i (the keepalive saw a new reflexive IP address: the
+// provider renumbered the router's WAN side, or a carrier NAT moved the
+// binding to another address): a mapping that names the old address is
+// made again.
+func (l *Listener) onExternalChange(i int, from, to netip.Addr) {
 	l.log.Info("natx: external address changed", "from", from, "to", to)
 	l.applyChange(NetworkChange{External: true}, func(st *state) bool {
-		ext := st.mapping.External.Addr()
-		return st.mapping.Protocol != "" && ext != to
+		m := st.fam(i).mapping
+		return m.Protocol != "" && m.External.Addr() != to
 	})
 }
 
@@ -76,19 +79,24 @@ func (l *Listener) applyChange(nc NetworkChange, remap func(*state) bool) {
 	var gen uint64
 	var r *relay.Relay
 	l.update(func(st *state) {
-		st.hosts = hosts
+		st.setHosts(hosts)
 		r = st.relay
 		if !l.cfg.DisablePortMap && remap(st) {
-			retired = append(retired, st.pm, st.tcpPM)
+			retired = append(retired, st.tcpPM)
 			st.pmGen++
 			gen = st.pmGen
-			st.pm, st.tcpPM = nil, nil
-			st.mapping, st.tcpMapping = Mapping{}, Mapping{}
-			st.mapChecked, st.mapOK = false, false
-			// Classify once the new mapping is made: the NAT then sends
-			// the probe's datagrams out through it (a binding made before
-			// would keep another port), so the mapping is verified.
-			st.probeAfterMap = true
+			st.tcpPM, st.tcpMapping = nil, Mapping{}
+			for _, i := range st.families() {
+				f := st.fam(i)
+				retired = append(retired, f.pm)
+				f.pm, f.mapping = nil, Mapping{}
+				f.mapChecked, f.mapOK = false, false
+				// Classify once the new mapping is made: the NAT then
+				// sends the probe's datagrams out through it (a binding
+				// made before would keep another port), so the mapping is
+				// verified.
+				f.probeAfterMap = true
+			}
 		}
 		l.events.Emit(Event{Kind: ListenerNetworkChanged, Reachability: l.reach, Network: nc})
 	})
@@ -100,7 +108,9 @@ func (l *Listener) applyChange(nc NetworkChange, remap func(*state) bool) {
 		r.CheckNow()
 	}
 	if gen == 0 {
-		l.classifyAgain()
+		for _, i := range l.st.families() { // set once, in newListener
+			l.classifyAgain(i)
+		}
 		return
 	}
 	l.mu.Lock()
@@ -127,9 +137,11 @@ func (l *Listener) remap(retired []*PortMap, gen uint64) {
 	if gen != l.st.pmGen {
 		return
 	}
-	l.goLocked(func() { l.runPortMap("udp", l.m.local.Port(), gen) })
+	for _, i := range l.st.families() {
+		l.goLocked(func() { l.runPortMap("udp", l.m.local.Port(), gen, i) })
+	}
 	if l.cfg.TCPPort != 0 {
-		l.goLocked(func() { l.runPortMap("tcp", l.cfg.TCPPort, gen) })
+		l.goLocked(func() { l.runPortMap("tcp", l.cfg.TCPPort, gen, famFirst) })
 	}
 }
 
@@ -161,13 +173,13 @@ func (l *Listener) pmCurrent(gen uint64) bool {
 	return gen == l.st.pmGen && !l.st.closing
 }
 
-// classifyAgain asks runProbe for a new classification.
-func (l *Listener) classifyAgain() {
+// classifyAgain asks family i's runProbe for a new classification.
+func (l *Listener) classifyAgain(i int) {
 	if !l.cfg.probing() {
 		return
 	}
 	select {
-	case l.reprobe <- struct{}{}:
+	case l.reprobe[i] <- struct{}{}:
 	default:
 	}
 }

@@ -5,7 +5,9 @@
 //	go test ./natx -run '^$' -bench 'PacketConn' -count 6
 //
 // BenchmarkPacketConnRatio alternates both in one benchmark and reports
-// listener/raw throughput as "ratio".
+// listener/raw throughput as "ratio"; BenchmarkPacketConnDualStack does
+// the same for the dual-stack Listener (Config.Network "udp"), reached
+// over each family.
 
 package natx
 
@@ -57,7 +59,11 @@ func listenerServer(b *testing.B) (net.PacketConn, func()) {
 // pingPong sends n datagrams of size bytes one at a time to srv and waits
 // for each echo; it returns the datagrams lost (timed out).
 func pingPong(b *testing.B, srv net.Addr, n, size, window int) (lost int) {
-	c, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	network, bind := "udp4", "127.0.0.1:0"
+	if a, ok := srv.(*net.UDPAddr); ok && a.IP.To4() == nil {
+		network, bind = "udp6", "[::1]:0"
+	}
+	c, err := net.ListenPacket(network, bind)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -141,4 +147,64 @@ func BenchmarkPacketConnRatio(b *testing.B) {
 	b.ReportMetric(float64(tRaw)/float64(tLis), "ratio")
 	b.ReportMetric(float64(tLis)/float64(b.N*round), "ns/listener-pkt")
 	b.ReportMetric(float64(tRaw)/float64(b.N*round), "ns/raw-pkt")
+}
+
+// BenchmarkPacketConnDualStack alternates, in rounds of 2000 datagrams (32
+// in flight), four echo servers on loopback: a raw IPv4 socket, an IPv4
+// Listener, a raw IPv6 socket and a dual-stack Listener (Network "udp",
+// one socket for both families), the last reached over IPv4 (127.0.0.1)
+// and over IPv6 (::1). It reports the dual-stack Listener's throughput
+// over IPv4 against the IPv4 Listener's ("dual4/v4": what one dual-stack
+// socket costs IPv4) and over IPv6 against the raw IPv6 socket's
+// ("dual6/raw6"; issue 14's target: at least 0.9), and the IPv4 Listener
+// against the raw IPv4 socket ("v4/raw4") for scale.
+func BenchmarkPacketConnDualStack(b *testing.B) {
+	raw4, stop := rawServer(b)
+	defer stop()
+	lis4, stop4 := listenerServer(b)
+	defer stop4()
+	raw6, err := net.ListenPacket("udp6", "[::1]:0")
+	if err != nil {
+		b.Skipf("no IPv6 loopback: %v", err)
+	}
+	done6 := echoServer(raw6)
+	defer func() { _ = raw6.Close(); <-done6 }()
+	dual, err := Open(context.Background(), Config{Network: "udp", DisablePortMap: true, NetworkWatchInterval: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if !dual.dual() {
+		_ = dual.Close()
+		b.Skip("this host gives no dual-stack socket")
+	}
+	doneDual := echoServer(dual)
+	defer func() { _ = dual.Close(); <-doneDual }()
+	port := netip.MustParseAddrPort(dual.LocalAddr().String()).Port()
+	dual4 := net.UDPAddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port))
+	dual6 := net.UDPAddrFromAddrPort(netip.AddrPortFrom(netip.IPv6Loopback(), port))
+	servers := []struct {
+		name string
+		addr net.Addr
+	}{{"raw4", raw4.LocalAddr()}, {"v4", lis4.LocalAddr()}, {"raw6", raw6.LocalAddr()}, {"dual4", dual4}, {"dual6", dual6}}
+	const round = 2000
+	took := make([]time.Duration, len(servers))
+	lost := make([]int, len(servers))
+	b.ResetTimer()
+	for i := range b.N {
+		for j := range servers {
+			k := (i + j) % len(servers) // each in every position in turn
+			t0 := time.Now()
+			lost[k] += pingPong(b, servers[k].addr, round, 1200, 32)
+			took[k] += time.Since(t0)
+		}
+	}
+	b.StopTimer()
+	for k, s := range servers {
+		if lost[k]*100 > b.N*round {
+			b.Fatalf("%s: %d of %d datagrams not echoed (want ≤ 1 %%)", s.name, lost[k], b.N*round)
+		}
+	}
+	b.ReportMetric(float64(took[1])/float64(took[3]), "dual4/v4")
+	b.ReportMetric(float64(took[2])/float64(took[4]), "dual6/raw6")
+	b.ReportMetric(float64(took[0])/float64(took[1]), "v4/raw4")
 }

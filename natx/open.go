@@ -39,9 +39,20 @@ const (
 // servers it cannot see its reflexive address, and without relays it
 // allocates none.
 type Config struct {
-	// Addr is the local address to bind. If zero, the unspecified IPv4
-	// address (every interface). An IPv6 address binds an IPv6 socket.
+	// Addr is the local address to bind. If zero, the unspecified address
+	// of Network (every interface). An IPv6 address binds an IPv6 socket.
 	Addr netip.Addr
+	// Network is the address family of the socket: "udp4" (IPv4),
+	// "udp6" (IPv6), or "udp" (dual stack: one socket that carries both
+	// families, where the host allows it: on a host without IPv6, or one
+	// whose sockets cannot carry IPv4 on IPv6 such as OpenBSD, the socket
+	// is IPv4 only). A dual-stack Listener discovers each family on its
+	// own (host addresses, classification over the STUN servers of that
+	// family, a port mapping or IPv6 pinhole on that family's router) and
+	// lists the candidates of both. If empty, "udp6" when Addr is an IPv6
+	// address, else "udp4". With Addr set, only "udp" or Addr's own
+	// family is accepted, and "udp" binds Addr's family alone.
+	Network string
 	// Port is the local UDP port to bind. If zero, any free port.
 	Port uint16
 	// Conn, if not nil, is the node's own UDP socket, used instead of
@@ -49,7 +60,8 @@ type Config struct {
 	// is used). Open takes it over at the call: natx reads it from then on
 	// (the node must not), and it is closed by Listener.Close, or by Open
 	// when Open fails. Usually a *net.UDPConn; any net.PacketConn of
-	// Config.Net works.
+	// Config.Net works. With Network "udp", a socket bound to [::] is
+	// taken as dual stack (the node says it carries IPv4 too).
 	Conn net.PacketConn
 
 	// Net is the network. If nil, the real network (pion stdnet); a
@@ -307,20 +319,54 @@ func bindSocket(n transport.Net, cfg *Config) (net.PacketConn, error) {
 			closeGiven(*cfg)
 			return nil, fmt.Errorf("natx: Config.Conn has no IP address (%v)", cfg.Conn.LocalAddr())
 		}
-		cfg.Addr = local.Addr()
+		if cfg.Network != "udp" || local.Addr() != netip.IPv6Unspecified() {
+			cfg.Addr = local.Addr()
+		}
 		return cfg.Conn, nil
 	}
-	network, bind := "udp4", cfg.Addr
-	if !bind.IsValid() {
-		bind = netip.IPv4Unspecified()
-	} else if bind.Unmap().Is6() {
-		network = "udp6"
+	network, bind, err := socketNetwork(cfg.Network, cfg.Addr)
+	if err != nil {
+		return nil, err
 	}
-	conn, err := n.ListenUDP(network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(bind.Unmap(), cfg.Port)))
+	laddr := &net.UDPAddr{Port: int(cfg.Port)} // "udp", no address: dual stack where the host allows it
+	if bind.IsValid() {
+		laddr = net.UDPAddrFromAddrPort(netip.AddrPortFrom(bind, cfg.Port))
+	}
+	conn, err := n.ListenUDP(network, laddr)
 	if err != nil {
 		return nil, fmt.Errorf("natx: listen: %w", err)
 	}
 	return conn, nil
+}
+
+// socketNetwork resolves Config.Network and Config.Addr to the network and
+// address to bind; bind is the zero Addr for a dual-stack socket.
+func socketNetwork(network string, addr netip.Addr) (string, netip.Addr, error) {
+	addr = addr.Unmap()
+	own := "udp4"
+	if addr.Is6() {
+		own = "udp6"
+	}
+	switch {
+	case network != "" && network != "udp" && network != "udp4" && network != "udp6":
+		return "", netip.Addr{}, fmt.Errorf("natx: Config.Network %q: want udp, udp4 or udp6", network)
+	case addr.IsValid() && network != "" && network != "udp" && network != own:
+		return "", netip.Addr{}, fmt.Errorf("natx: Config.Network %q does not match Config.Addr %v", network, addr)
+	case addr.IsValid():
+		return own, addr, nil
+	case network == "udp":
+		return "udp", netip.Addr{}, nil
+	case network == "udp6":
+		return "udp6", netip.IPv6Unspecified(), nil
+	}
+	return "udp4", netip.IPv4Unspecified(), nil
+}
+
+// dualStack reports whether the socket bound for cfg carries both
+// families: Network "udp" with no Addr, on a socket that came out IPv6
+// (the host allows IPv4 on it; else the socket is IPv4 only).
+func dualStack(cfg *Config, local netip.AddrPort) bool {
+	return cfg.Network == "udp" && !cfg.Addr.IsValid() && local.Addr().Is6() && local.Addr().IsUnspecified()
 }
 
 // closeGiven closes the node's own socket (Config.Conn) when Open fails

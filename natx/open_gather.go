@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -53,18 +54,23 @@ func (l *Listener) start() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	st := &l.st
-	st.hosts, st.ifaceDone = hosts, true
-	st.probeDone = !l.cfg.probing()
-	st.pmDone = l.cfg.DisablePortMap
+	st.setHosts(hosts)
+	st.ifaceDone = true
+	for _, i := range st.families() {
+		f := st.fam(i)
+		_, probing := l.probeConfig(i)
+		f.probeDone = !probing
+		f.pmDone = l.cfg.DisablePortMap
+		if probing {
+			l.goLocked(func() { l.runProbe(i) })
+		}
+		if !f.pmDone {
+			l.goLocked(func() { l.runPortMap("udp", l.m.local.Port(), 0, i) })
+		}
+	}
 	st.tcpDone = l.cfg.DisablePortMap || l.cfg.TCPPort == 0
-	if !st.probeDone {
-		l.goLocked(l.runProbe)
-	}
-	if !st.pmDone {
-		l.goLocked(func() { l.runPortMap("udp", l.m.local.Port(), 0) })
-	}
 	if !st.tcpDone {
-		l.goLocked(func() { l.runPortMap("tcp", l.cfg.TCPPort, 0) })
+		l.goLocked(func() { l.runPortMap("tcp", l.cfg.TCPPort, 0, famFirst) })
 	}
 	if l.cfg.NetworkWatchInterval > 0 {
 		l.goLocked(l.runWatch)
@@ -79,9 +85,56 @@ func (l *Listener) start() {
 	}
 }
 
+// setHosts records the public host addresses, each with its family.
+func (st *state) setHosts(hosts []netip.Addr) {
+	if st.v6 == nil {
+		st.hosts = hosts
+		return
+	}
+	st.hosts, st.v6.hosts = nil, nil
+	for _, a := range hosts {
+		if a.Is6() {
+			st.v6.hosts = append(st.v6.hosts, a)
+		} else {
+			st.hosts = append(st.hosts, a)
+		}
+	}
+}
+
+// famLocal is the socket's address as family i sees it: the socket's own,
+// or, on a dual-stack socket, the unspecified address of the family.
+func (l *Listener) famLocal(i int) netip.AddrPort {
+	if l.st.v6 == nil { // set once, in newListener
+		return l.m.local
+	}
+	if i == famV6 {
+		return netip.AddrPortFrom(netip.IPv6Unspecified(), l.m.local.Port())
+	}
+	return netip.AddrPortFrom(netip.IPv4Unspecified(), l.m.local.Port())
+}
+
+// probeConfig is the classification's configuration for family i, and
+// whether there is anything to classify it with: every STUN server, or on
+// a dual-stack socket those of the family (IPv6 without the birthday
+// mode's port allocation sockets: IPv6 has no NAT to predict).
+func (l *Listener) probeConfig(i int) (stunprobe.Config, bool) {
+	c := l.cfg.Probe
+	if l.st.v6 == nil {
+		return c, l.cfg.probing()
+	}
+	c.Servers = slices.DeleteFunc(slices.Clone(c.Servers), func(s netip.AddrPort) bool {
+		return s.Addr().Unmap().Is6() != (i == famV6)
+	})
+	if i == famV6 {
+		c.AllocationSockets = -1
+	}
+	return c, len(c.Servers) > 0
+}
+
 // publicHosts lists the public addresses the socket is reachable at
 // directly, if any: the bound address, or every interface address of its
-// family when bound to the unspecified address.
+// family when bound to the unspecified address (of both families on a
+// dual-stack socket).
 func (l *Listener) publicHosts() []netip.Addr {
 	local := l.m.local.Addr()
 	if local.IsValid() && !local.IsUnspecified() {
@@ -96,42 +149,45 @@ func (l *Listener) publicHosts() []netip.Addr {
 		return nil
 	}
 	v6 := l.cfg.Addr.IsValid() && l.cfg.Addr.Unmap().Is6()
+	dual := l.st.v6 != nil // set once, in newListener
 	var out []netip.Addr
 	for _, a := range addrs {
-		if a.Is6() == v6 && isPublicAddr(a) {
+		if (dual || a.Is6() == v6) && isPublicAddr(a) {
 			out = append(out, a)
 		}
 	}
 	return out
 }
 
-// runProbe classifies the socket with a stunprobe Prober fed by the mux,
-// then keeps the binding alive, until Close; after a network change
-// (Listener.reprobe) it classifies again, also when the last
+// runProbe classifies family i of the socket with a stunprobe Prober fed
+// by the mux, then keeps the binding alive, until Close; after a network
+// change (Listener.reprobe) it classifies again, also when the last
 // classification failed.
-func (l *Listener) runProbe() {
+func (l *Listener) runProbe(i int) {
 	for {
-		rep := l.classify()
+		rep := l.classify(i)
 		if rep == nil {
 			select {
 			case <-l.ctx.Done():
 				return
-			case <-l.reprobe:
+			case <-l.reprobe[i]:
 				continue
 			}
 		}
-		if !l.keepAlive(rep) {
+		if !l.keepAlive(i, rep) {
 			return
 		}
 	}
 }
 
-// classify runs one classification and records it; nil if it failed.
-func (l *Listener) classify() *stunprobe.Report {
-	p, err := stunprobe.NewProber(l.cfg.Probe, l.m.local, l.m.send)
+// classify runs one classification of family i and records it; nil if it
+// failed.
+func (l *Listener) classify(i int) *stunprobe.Report {
+	cfg, _ := l.probeConfig(i)
+	p, err := stunprobe.NewProber(cfg, l.famLocal(i), l.m.send)
 	if err != nil {
 		l.log.Warn("natx: cannot probe", "err", err)
-		l.update(func(st *state) { st.probeDone = true })
+		l.update(func(st *state) { st.fam(i).probeDone = true })
 		return nil
 	}
 	// heard closes when a UDP datagram of the probe's comes back (an
@@ -150,31 +206,44 @@ func (l *Listener) classify() *stunprobe.Report {
 		return true
 	}))
 	l.mu.Lock()
-	l.goLocked(func() { l.watchSilence(heard, ran) })
+	l.goLocked(func() { l.watchSilence(i, heard, ran) })
 	l.mu.Unlock()
 	ctx, cancel := context.WithTimeout(l.ctx, l.cfg.ProbeTimeout)
-	l.prober.Store(p)
+	l.prober[i].Store(p)
 	rep, err := p.Run(ctx)
-	l.prober.Store(nil)
+	l.prober[i].Store(nil)
 	cancel()
 	close(ran)
 	remove()
 	if err != nil || l.ctx.Err() != nil {
-		l.update(func(st *state) { st.probeDone = true })
+		l.update(func(st *state) { st.fam(i).probeDone = true })
 		return nil
 	}
-	l.log.Info("natx: classified", "mapped", rep.Mapped, "nat", rep.NAT, "mapping", rep.Mapping,
+	l.log.Info("natx: classified", "family", famName(rep.Mapped.Addr()), "mapped", rep.Mapped, "nat", rep.NAT, "mapping", rep.Mapping,
 		"filtering", rep.Filtering, "took", rep.Duration)
 	server := keepaliveServer(rep)
 	l.update(func(st *state) {
-		st.probeDone, st.report, st.reflexive, st.kaServer = true, rep, rep.Mapped, server
+		f := st.fam(i)
+		f.probeDone, f.report, f.reflexive, f.kaServer = true, rep, rep.Mapped, server
 	})
 	return rep
 }
 
-// keepAlive runs the STUN keepalive for rep's binding until Close (then
-// false) or a network change (then true).
-func (l *Listener) keepAlive(rep *stunprobe.Report) bool {
+// famName names the family of a for logs: "ipv4" or "ipv6" ("" when
+// invalid).
+func famName(a netip.Addr) string {
+	switch {
+	case !a.IsValid():
+		return ""
+	case a.Unmap().Is4():
+		return "ipv4"
+	}
+	return "ipv6"
+}
+
+// keepAlive runs the STUN keepalive for rep's binding (family i) until
+// Close (then false) or a network change (then true).
+func (l *Listener) keepAlive(i int, rep *stunprobe.Report) bool {
 	interval := l.cfg.KeepaliveInterval
 	if interval == 0 {
 		interval = cmp.Or(lifetimeKeepalive(rep), defaultKeepalive)
@@ -184,20 +253,22 @@ func (l *Listener) keepAlive(rep *stunprobe.Report) bool {
 		select {
 		case <-l.ctx.Done():
 			return false
-		case <-l.reprobe:
+		case <-l.reprobe[i]:
 			return true
 		}
 	}
-	ka := newKeepalive(l.m.send, server, interval, l.log, l.onKeepalive)
+	ka := newKeepalive(l.m.send, server, interval, l.log, func(mapped netip.AddrPort, ok bool) {
+		l.onKeepalive(i, mapped, ok)
+	})
 	remove := l.m.addHandler(ka)
 	defer remove()
-	return ka.run(l.ctx.Done(), l.reprobe)
+	return ka.run(l.ctx.Done(), l.reprobe[i])
 }
 
 // watchSilence marks the classification silent (state.probeSilent) when
 // no STUN answer has come within probeSilence of its start, and not silent
 // again when one comes later; it ends when the classification (ran) does.
-func (l *Listener) watchSilence(heard, ran <-chan struct{}) {
+func (l *Listener) watchSilence(i int, heard, ran <-chan struct{}) {
 	t := time.NewTimer(probeSilence(l.cfg.Probe))
 	defer t.Stop()
 	select {
@@ -210,10 +281,10 @@ func (l *Listener) watchSilence(heard, ran <-chan struct{}) {
 		return
 	}
 	l.log.Info("natx: no STUN answer yet; Open no longer waits for the classification", "after", probeSilence(l.cfg.Probe))
-	l.update(func(st *state) { st.probeSilent = !st.probeDone })
+	l.update(func(st *state) { f := st.fam(i); f.probeSilent = !f.probeDone })
 	select {
 	case <-heard:
-		l.update(func(st *state) { st.probeSilent = false })
+		l.update(func(st *state) { st.fam(i).probeSilent = false })
 	case <-ran:
 	case <-l.ctx.Done():
 	}
@@ -256,60 +327,101 @@ func keepaliveServer(r *stunprobe.Report) netip.AddrPort {
 	return netip.AddrPort{}
 }
 
-// onKeepalive records one keepalive round; a new external IP address is
-// a change of the network (onExternalChange), applied as a task of its own.
-func (l *Listener) onKeepalive(mapped netip.AddrPort, ok bool) {
+// onKeepalive records one keepalive round of family i; a new external IP
+// address is a change of the network (onExternalChange), applied as a task
+// of its own.
+func (l *Listener) onKeepalive(i int, mapped netip.AddrPort, ok bool) {
 	var from netip.Addr
 	l.update(func(st *state) {
+		f := st.fam(i)
 		if !ok {
 			st.keepaliveFails++
-			st.kaFailing = true
+			f.kaFailing = true
 			return
 		}
 		st.keepalives++
-		st.kaFailing = false
-		if mapped != st.reflexive {
-			l.log.Info("natx: reflexive address changed", "from", st.reflexive, "to", mapped)
-			if st.reflexive.IsValid() && st.reflexive.Addr() != mapped.Addr() {
-				from = st.reflexive.Addr()
+		f.kaFailing = false
+		if mapped != f.reflexive {
+			l.log.Info("natx: reflexive address changed", "from", f.reflexive, "to", mapped)
+			if f.reflexive.IsValid() && f.reflexive.Addr() != mapped.Addr() {
+				from = f.reflexive.Addr()
 			}
-			st.reflexive = mapped
+			f.reflexive = mapped
 		}
 	})
 	if from.IsValid() {
 		l.mu.Lock()
-		l.goLocked(func() { l.onExternalChange(from, mapped.Addr()) })
+		l.goLocked(func() { l.onExternalChange(i, from, mapped.Addr()) })
 		l.mu.Unlock()
 	}
 }
 
-// runPortMap acquires and keeps the mapping of one local port, for the
-// keepers' generation gen (state.pmGen).
-func (l *Listener) runPortMap(transport string, port uint16, gen uint64) {
-	pc := l.cfg.PortMap
+// runPortMap acquires and keeps the mapping of one local port of family
+// i, for the keepers' generation gen (state.pmGen).
+func (l *Listener) runPortMap(transport string, port uint16, gen uint64, i int) {
+	pc, ok := l.famPortMap(l.cfg.PortMap, i, gateway.Default)
+	if !ok {
+		l.log.Info("natx: no port mapping for this family: no gateway of it named, or no IPv6 router found",
+			"family", famName(l.famLocal(i).Addr()), "transport", transport)
+		l.keepPortMap(transport, nil, gen, i)
+		return
+	}
 	if transport == "udp" {
-		pc.onAnswered = func() { l.update(func(st *state) { st.pmAnswered = true }) }
+		pc.onAnswered = func() { l.update(func(st *state) { st.fam(i).pmAnswered = true }) }
 	}
 	user := pc.OnEvent
 	pc.OnEvent = func(e PortMapEvent) {
 		if user != nil {
 			user(e)
 		}
-		l.onPortMapEvent(transport, gen, e)
+		l.onPortMapEvent(transport, gen, i, e)
 	}
 	internal := netip.AddrPortFrom(netip.Addr{}, port)
 	if a := l.m.local.Addr(); a.IsValid() && !a.IsUnspecified() {
 		internal = netip.AddrPortFrom(a, port)
 	}
-	pc.Gateway = mapGateway(pc, l.m.local.Addr(), gateway.Default)
 	pm, err := NewPortMap(l.mapCtx, pc, transport, internal)
 	if err != nil {
-		l.log.Info("natx: no port mapping", "transport", transport, "err", err)
+		l.log.Info("natx: no port mapping", "transport", transport, "family", famName(l.famLocal(i).Addr()), "err", err)
 	}
-	l.keepPortMap(transport, pm, gen)
+	l.keepPortMap(transport, pm, gen, i)
 	if pm == nil && (errors.Is(err, ErrPortRefused) || gen > 0) {
-		l.retryMap(pc, transport, internal, err, gen)
+		l.retryMap(pc, transport, internal, err, gen, i)
 	}
+}
+
+// famPortMap is pc with the gateway the keeper of family i asks
+// (mapGateway), and whether there is one to ask. On a dual-stack socket:
+// when pc names gateways, natx talks to those alone, each serving its own
+// family (a family with no gateway named has no keeper); when it names
+// none, each family finds its own: the IPv4 keeper leaves it to the
+// backends (the IPv4 default gateway), the IPv6 keeper asks the IPv6
+// default router, and has no keeper when there is none (no IPv6 route, or
+// a test network), rather than one asking the IPv4 gateway for a useless
+// IPv4 mapping.
+func (l *Listener) famPortMap(pc PortMapConfig, i int, find func(gateway.Family) (gateway.Gateway, error)) (PortMapConfig, bool) {
+	if l.st.v6 == nil { // set once, in newListener
+		pc.Gateway = mapGateway(pc, l.m.local.Addr(), find)
+		return pc, true
+	}
+	v6 := i == famV6
+	gws := []*netip.Addr{&pc.Gateway, &pc.PMP.Gateway, &pc.UPnP.Gateway}
+	named, own := false, false
+	for _, g := range gws {
+		if g.IsValid() {
+			named = true
+			if g.Unmap().Is6() != v6 {
+				*g = netip.Addr{}
+			} else {
+				own = true
+			}
+		}
+	}
+	if named {
+		return pc, own
+	}
+	pc.Gateway = mapGateway(pc, l.famLocal(i).Addr(), find)
+	return pc, !v6 || pc.Gateway.IsValid()
 }
 
 // mapGateway is the gateway the keepers of a socket bound to local ask:
@@ -342,7 +454,7 @@ func mapGateway(pc PortMapConfig, local netip.Addr, find func(gateway.Family) (g
 // moment to settle: a route back a little after the address). It ends
 // when a mapping is made, another error comes (first generation), the
 // Listener closes, or a network change retires generation gen.
-func (l *Listener) retryMap(pc PortMapConfig, transport string, internal netip.AddrPort, err error, gen uint64) {
+func (l *Listener) retryMap(pc PortMapConfig, transport string, internal netip.AddrPort, err error, gen uint64, i int) {
 	resolved := pc.withDefaults(transport, internal.Port()) // for its back-off
 	wait := resolved.backoff(0)
 	settling := netChangeRetries // quick retries left after a network change
@@ -379,7 +491,7 @@ func (l *Listener) retryMap(pc PortMapConfig, transport string, internal netip.A
 		var pm *PortMap
 		pm, err = NewPortMap(l.mapCtx, pc, transport, internal)
 		if pm != nil {
-			l.keepPortMap(transport, pm, gen)
+			l.keepPortMap(transport, pm, gen, i)
 			return
 		}
 		l.log.Info("natx: no port mapping", "transport", transport, "err", err)
@@ -387,8 +499,8 @@ func (l *Listener) retryMap(pc PortMapConfig, transport string, internal netip.A
 }
 
 // keepPortMap records the result of NewPortMap (pm nil: it failed) for
-// generation gen; a keeper of a retired generation is closed.
-func (l *Listener) keepPortMap(transport string, pm *PortMap, gen uint64) {
+// family i and generation gen; a keeper of a retired generation is closed.
+func (l *Listener) keepPortMap(transport string, pm *PortMap, gen uint64, i int) {
 	var m Mapping
 	if pm != nil {
 		m, _ = pm.Mapping()
@@ -405,14 +517,15 @@ func (l *Listener) keepPortMap(transport string, pm *PortMap, gen uint64) {
 			}
 			return
 		}
-		st.pmDone = true
-		probe, st.probeAfterMap = st.probeAfterMap, false
+		f := st.fam(i)
+		f.pmDone = true
+		probe, f.probeAfterMap = f.probeAfterMap, false
 		if pm != nil {
-			st.pm, st.mapping, keep = pm, m, true
+			f.pm, f.mapping, keep = pm, m, true
 		}
 	})
 	if probe {
-		l.classifyAgain()
+		l.classifyAgain(i)
 	}
 	if pm != nil && !keep { // closing, or retired by a network change
 		_ = pm.Close()
@@ -421,15 +534,15 @@ func (l *Listener) keepPortMap(transport string, pm *PortMap, gen uint64) {
 		// The mapping may open the NAT's filter to the classification's
 		// filtering test, which would otherwise see it only at its next
 		// send (up to 25 ms later): the mapping's verification with it.
-		if p := l.prober.Load(); p != nil {
+		if p := l.prober[i].Load(); p != nil {
 			p.Resend()
 		}
 	}
 }
 
-// onPortMapEvent follows the keeper's mapping; the events of a keeper of a
-// retired generation are only counted.
-func (l *Listener) onPortMapEvent(transport string, gen uint64, e PortMapEvent) {
+// onPortMapEvent follows the mapping of family i's keeper; the events of a
+// keeper of a retired generation are only counted.
+func (l *Listener) onPortMapEvent(transport string, gen uint64, i int, e PortMapEvent) {
 	if i := pmEventIndex(e.Kind); i >= 0 {
 		l.pmEvents[i].Add(1)
 	}
@@ -441,7 +554,8 @@ func (l *Listener) onPortMapEvent(transport string, gen uint64, e PortMapEvent) 
 		if gen != st.pmGen {
 			return
 		}
-		cur := &st.mapping
+		f := st.fam(i)
+		cur := &f.mapping
 		if transport == "tcp" {
 			cur = &st.tcpMapping
 		}
@@ -458,7 +572,7 @@ func (l *Listener) onPortMapEvent(transport string, gen uint64, e PortMapEvent) 
 	})
 	if restarted {
 		l.mu.Lock()
-		c := l.st.mappedCandidate(e.Mapping)
+		c := l.st.fam(i).mappedCandidate(e.Mapping)
 		l.events.Emit(Event{Kind: ListenerGatewayRestarted, Candidate: c, Reachability: l.reach})
 		l.mu.Unlock()
 	}

@@ -26,12 +26,12 @@ const (
 	relayFailed                    // could not allocate at all
 )
 
-// state is everything discovery found; guarded by Listener.mu.
-type state struct {
-	closing bool
-
-	ifaceDone bool
-	hosts     []netip.Addr // public interface addresses
+// family is what discovery found for one address family of the socket;
+// guarded by Listener.mu. The socket's first family (IPv4, or IPv6 for a
+// socket bound to IPv6) is embedded in state; a dual-stack socket
+// (Config.Network "udp") has a second one, state.v6, for IPv6.
+type family struct {
+	hosts []netip.Addr // public interface addresses
 
 	probeDone bool
 	report    *stunprobe.Report
@@ -43,25 +43,40 @@ type state struct {
 	// longer waits for the classification (cleared by a late answer).
 	probeSilent bool
 
-	keepalives, keepaliveFails uint64
-
-	// pmGen is the keepers' generation: a network change retires the
-	// keepers (UDP and TCP) and starts new ones under the next number.
-	pmGen uint64
 	// probeAfterMap: classify again once the new keepers' UDP mapping is
 	// made (or failed); set by a network change that retired the keepers.
 	probeAfterMap bool
 	pmDone        bool // the first acquisition ended (success or failure)
-	pmLate        bool // openMapPatience passed: Open no longer waits for a mapping
 	// pmAnswered: a UPnP gateway answered the acquisition's discovery, so
 	// a mapping is on its way (PCP and NAT-PMP answers end their attempt).
 	pmAnswered bool
 	pm         *PortMap
 	mapping    Mapping // Protocol "" when none
-	// mapVerify is the result of an outside check of mapping.External.
+	// mapVerify is the result of an outside check of mapping.External
+	// (the first family's only: the relay checks it).
 	mapChecked, mapOK bool
 	mapCheckAddr      netip.AddrPort
 	mapChecking       bool
+}
+
+// state is everything discovery found; guarded by Listener.mu.
+type state struct {
+	closing bool
+
+	ifaceDone bool
+
+	// family is the socket's first family; v6 its IPv6 side when the
+	// socket is dual-stack (nil otherwise).
+	family
+	v6 *family
+
+	keepalives, keepaliveFails uint64
+
+	// pmGen is the keepers' generation: a network change retires the
+	// keepers (UDP of each family, and TCP) and starts new ones under the
+	// next number.
+	pmGen  uint64
+	pmLate bool // openMapPatience passed: Open no longer waits for a mapping
 
 	tcpDone    bool
 	tcpPM      *PortMap
@@ -79,53 +94,33 @@ type state struct {
 	dialBacks map[netip.AddrPort]dialBackResult
 }
 
-// candidates computes the UDP and TCP candidates of st, best first; local
+// The families of a Listener, as indexes for state.fam.
+const (
+	famFirst = 0 // the socket's first family: IPv4, or IPv6 for an IPv6 socket
+	famV6    = 1 // the IPv6 side of a dual-stack socket
+)
+
+// fam returns family i of st (famFirst, or famV6 on a dual-stack socket).
+func (st *state) fam(i int) *family {
+	if i == famV6 {
+		return st.v6
+	}
+	return &st.family
+}
+
+// families lists the indexes of st's families.
+func (st *state) families() []int {
+	if st.v6 != nil {
+		return []int{famFirst, famV6}
+	}
+	return []int{famFirst}
+}
+
+// candidates computes the UDP and TCP candidates of st, best first; port
 // is the socket's port.
 func (st *state) candidates(port uint16) (udp, tcp []Candidate) {
-	r := st.report
-	noNAT := r != nil && r.NAT == stunprobe.TriNo
-	hosts := st.hosts
-	if noNAT && r.Mapped.IsValid() && !slices.Contains(hosts, r.Mapped.Addr()) {
-		// The server sees this host's own address (a STUN server on the
-		// same network, or a public address natx did not list).
-		hosts = append(slices.Clip(hosts), r.Mapped.Addr())
-	}
-	for _, a := range hosts {
-		c := Candidate{Kind: KindHost, Addr: netip.AddrPortFrom(a, port), Transport: "udp", Reach: ReachPublic}
-		switch {
-		case r == nil && st.probeDone:
-			c.Note = "not verified: no STUN server"
-		case r == nil:
-			c.Note = "not verified yet: the probe is running"
-		case noNAT && r.Filtering == stunprobe.EndpointIndependent:
-			c.Verified = true
-		case noNAT && (r.Filtering == stunprobe.AddressDependent || r.Filtering == stunprobe.AddressPortDependent):
-			c.Reach = ReachPunchOnly
-			c.Note = "a firewall filters unsolicited datagrams (" + string(r.Filtering) + " filtering)"
-		case noNAT:
-			c.Note = "not verified: filtering could not be measured"
-		case r.Mapped.IsValid():
-			c.Reach = ReachUnreachable
-			c.Note = fmt.Sprintf("the STUN server sees %v, not this address: traffic leaves through a NAT", r.Mapped)
-		default:
-			c.Note = "not verified: no STUN server answered"
-		}
-		if !isPublicAddr(a) {
-			c.Reach = ReachUnreachable
-			c.Note = "not a public address: reachable on its own network only"
-		}
-		udp = append(udp, c)
-	}
-	var mapped Candidate
-	if st.mapping.Protocol != "" {
-		mapped = st.mappedCandidate(st.mapping)
-		udp = append(udp, mapped)
-	}
-	// The reflexive address is listed unless a usable mapping has the very
-	// same address: the mapping is then what makes it reachable (and a
-	// filtering test run before the mapping existed would undersell it).
-	if r != nil && st.reflexive.IsValid() && !noNAT && !(mapped.Addr == st.reflexive && mapped.Reach == ReachMapped) {
-		udp = append(udp, st.reflexiveCandidate())
+	for _, i := range st.families() {
+		udp = append(udp, st.fam(i).candidates(port)...)
 	}
 	if st.relayPhase == relayUp && st.relayAddr.IsValid() {
 		c := Candidate{Kind: KindRelayed, Addr: st.relayAddr, Transport: "udp", Via: st.relayServer,
@@ -154,12 +149,63 @@ func (st *state) candidates(port uint16) (udp, tcp []Candidate) {
 	return udp, tcp
 }
 
-func (st *state) reflexiveCandidate() Candidate {
-	r := st.report
-	c := Candidate{Kind: KindReflexive, Addr: st.reflexive, Transport: "udp", Via: st.kaServer.String()}
+// candidates computes f's direct UDP candidates (host, mapped, reflexive),
+// unsorted.
+func (f *family) candidates(port uint16) (udp []Candidate) {
+	r := f.report
+	noNAT := r != nil && r.NAT == stunprobe.TriNo
+	hosts := f.hosts
+	if noNAT && r.Mapped.IsValid() && !slices.Contains(hosts, r.Mapped.Addr()) {
+		// The server sees this host's own address (a STUN server on the
+		// same network, or a public address natx did not list).
+		hosts = append(slices.Clip(hosts), r.Mapped.Addr())
+	}
+	for _, a := range hosts {
+		c := Candidate{Kind: KindHost, Addr: netip.AddrPortFrom(a, port), Transport: "udp", Reach: ReachPublic}
+		switch {
+		case r == nil && f.probeDone:
+			c.Note = "not verified: no STUN server"
+		case r == nil:
+			c.Note = "not verified yet: the probe is running"
+		case noNAT && r.Filtering == stunprobe.EndpointIndependent:
+			c.Verified = true
+		case noNAT && (r.Filtering == stunprobe.AddressDependent || r.Filtering == stunprobe.AddressPortDependent):
+			c.Reach = ReachPunchOnly
+			c.Note = "a firewall filters unsolicited datagrams (" + string(r.Filtering) + " filtering)"
+		case noNAT:
+			c.Note = "not verified: filtering could not be measured"
+		case r.Mapped.IsValid():
+			c.Reach = ReachUnreachable
+			c.Note = fmt.Sprintf("the STUN server sees %v, not this address: traffic leaves through a NAT", r.Mapped)
+		default:
+			c.Note = "not verified: no STUN server answered"
+		}
+		if !isPublicAddr(a) {
+			c.Reach = ReachUnreachable
+			c.Note = "not a public address: reachable on its own network only"
+		}
+		udp = append(udp, c)
+	}
+	var mapped Candidate
+	if f.mapping.Protocol != "" {
+		mapped = f.mappedCandidate(f.mapping)
+		udp = append(udp, mapped)
+	}
+	// The reflexive address is listed unless a usable mapping has the very
+	// same address: the mapping is then what makes it reachable (and a
+	// filtering test run before the mapping existed would undersell it).
+	if r != nil && f.reflexive.IsValid() && !noNAT && !(mapped.Addr == f.reflexive && mapped.Reach == ReachMapped) {
+		udp = append(udp, f.reflexiveCandidate())
+	}
+	return udp
+}
+
+func (f *family) reflexiveCandidate() Candidate {
+	r := f.report
+	c := Candidate{Kind: KindReflexive, Addr: f.reflexive, Transport: "udp", Via: f.kaServer.String()}
 	eim := r.Mapping == stunprobe.EndpointIndependent ||
 		(r.Mapping == stunprobe.Unknown && r.MappingVaries == stunprobe.TriNo && !r.Inconsistent)
-	changed := r.Mapped.IsValid() && st.reflexive != r.Mapped
+	changed := r.Mapped.IsValid() && f.reflexive != r.Mapped
 	switch {
 	case r.Filtering == stunprobe.EndpointIndependent && !changed:
 		c.Reach, c.Verified = ReachMapped, true
@@ -179,10 +225,10 @@ func (st *state) reflexiveCandidate() Candidate {
 	if changed {
 		c.Note = fmt.Sprintf("the NAT moved the binding from %v; not verified again", r.Mapped)
 	}
-	if st.kaFailing {
+	if f.kaFailing {
 		c.Note = "the keepalive is unanswered: the address may be gone"
 	}
-	if st.kaServer == (netip.AddrPort{}) {
+	if f.kaServer == (netip.AddrPort{}) {
 		c.Via = r.Mapped.String()
 		if len(r.Servers) > 0 {
 			c.Via = r.Servers[0].Addr.String()
@@ -191,30 +237,30 @@ func (st *state) reflexiveCandidate() Candidate {
 	return c
 }
 
-func (st *state) mappedCandidate(m Mapping) Candidate {
+func (f *family) mappedCandidate(m Mapping) Candidate {
 	c := Candidate{Kind: KindMapped, Addr: m.External, Transport: m.Transport, Via: m.Protocol, Reach: ReachMapped}
 	var seen netip.Addr
-	if st.reflexive.IsValid() {
-		seen = st.reflexive.Addr()
+	if f.reflexive.IsValid() {
+		seen = f.reflexive.Addr()
 	}
 	unknown := !m.External.Addr().IsValid()
-	if unknown && st.reflexive.IsValid() {
+	if unknown && f.reflexive.IsValid() {
 		// The gateway did not say its address, or said something
 		// unusable (an oversized, empty or garbled answer): the address
 		// STUN sees with the mapped port is the best guess.
-		c.Addr = netip.AddrPortFrom(st.reflexive.Addr(), m.External.Port())
+		c.Addr = netip.AddrPortFrom(f.reflexive.Addr(), m.External.Port())
 		c.Note = "external address taken from STUN"
 	}
 	public, reason := CheckReachability(c.Addr.Addr(), seen)
-	r := st.report
+	r := f.report
 	switch {
 	case !public:
 		c.Reach, c.Note = ReachUnreachable, reason
-	case m.Transport == "udp" && r != nil && c.Addr == st.reflexive && r.Filtering == stunprobe.EndpointIndependent:
+	case m.Transport == "udp" && r != nil && c.Addr == f.reflexive && r.Filtering == stunprobe.EndpointIndependent:
 		c.Verified = true // the CHANGE-REQUEST answer came in through this very port
-	case m.Transport == "udp" && st.mapChecked && st.mapCheckAddr == c.Addr && st.mapOK:
+	case m.Transport == "udp" && f.mapChecked && f.mapCheckAddr == c.Addr && f.mapOK:
 		c.Verified = true
-	case m.Transport == "udp" && st.mapChecked && st.mapCheckAddr == c.Addr:
+	case m.Transport == "udp" && f.mapChecked && f.mapCheckAddr == c.Addr:
 		c.Reach = ReachUnreachable
 		c.Note = "a datagram sent to the mapping from the relay did not arrive"
 	case unknown:
@@ -234,20 +280,23 @@ func (l *Listener) potential() []Candidate {
 	if !st.ifaceDone {
 		out = append(out, Candidate{Kind: KindHost, Reach: ReachPublic, Verified: true})
 	}
-	if l.probeWaitedLocked() {
-		if len(st.hosts) > 0 || !st.ifaceDone {
-			out = append(out, Candidate{Kind: KindHost, Reach: ReachPublic, Verified: true})
-		} else {
-			out = append(out, Candidate{Kind: KindReflexive, Reach: ReachMapped, Verified: true})
+	for _, i := range st.families() {
+		f := st.fam(i)
+		if l.probeWaitedLocked(f) {
+			if len(f.hosts) > 0 || !st.ifaceDone {
+				out = append(out, Candidate{Kind: KindHost, Reach: ReachPublic, Verified: true})
+			} else {
+				out = append(out, Candidate{Kind: KindReflexive, Reach: ReachMapped, Verified: true})
+			}
 		}
-	}
-	if l.pmWaitedLocked() {
-		out = append(out, Candidate{Kind: KindMapped, Reach: ReachMapped, Verified: true, Via: "pcp"})
-	} else if st.mapping.Protocol != "" {
-		c := st.mappedCandidate(st.mapping)
-		if c.Reach == ReachMapped && !c.Verified && (!st.probeDone || st.mapChecking) {
-			c.Verified = true
-			out = append(out, c)
+		if l.pmWaitedLocked(f) {
+			out = append(out, Candidate{Kind: KindMapped, Reach: ReachMapped, Verified: true, Via: "pcp"})
+		} else if f.mapping.Protocol != "" {
+			c := f.mappedCandidate(f.mapping)
+			if c.Reach == ReachMapped && !c.Verified && (!f.probeDone || f.mapChecking) {
+				c.Verified = true
+				out = append(out, c)
+			}
 		}
 	}
 	if st.relayPhase == relayPending || (st.relayPhase == relayUp && !st.relayChecked) {
@@ -259,21 +308,30 @@ func (l *Listener) potential() []Candidate {
 	return out
 }
 
-// discoveryDone reports whether every direct method has ended, or is no
-// longer waited for (a port mapping, see pmWaitedLocked).
+// discoveryDone reports whether every direct method of every family has
+// ended, or is no longer waited for (a port mapping, see pmWaitedLocked).
 func (l *Listener) discoveryDone() bool {
 	st := &l.st
-	return st.ifaceDone && !l.probeWaitedLocked() && !l.pmWaitedLocked() && !st.mapChecking
+	if !st.ifaceDone {
+		return false
+	}
+	for _, i := range st.families() {
+		f := st.fam(i)
+		if l.probeWaitedLocked(f) || l.pmWaitedLocked(f) || f.mapChecking {
+			return false
+		}
+	}
+	return true
 }
 
-// probeWaitedLocked reports whether Open still counts on the
+// probeWaitedLocked reports whether Open still counts on f's
 // classification: until it ends, unless no STUN server has answered at all
 // within probeSilence (runProbe). l.mu held.
-func (l *Listener) probeWaitedLocked() bool {
-	return !l.st.probeDone && !l.st.probeSilent
+func (l *Listener) probeWaitedLocked(f *family) bool {
+	return !f.probeDone && !f.probeSilent
 }
 
-// pmWaitedLocked reports whether Open still counts on the first port
+// pmWaitedLocked reports whether Open still counts on f's first port
 // mapping: until the classification has ended, then only if the gateway
 // has answered (a UPnP discovery that found it; a PCP or NAT-PMP answer
 // ends the acquisition at once), and at most openMapPatience. A gateway
@@ -282,12 +340,11 @@ func (l *Listener) probeWaitedLocked() bool {
 // not wait for that verdict, and a mapping that comes later arrives as an
 // event. Without a classification, the mapping is all there is to wait
 // for. l.mu held.
-func (l *Listener) pmWaitedLocked() bool {
-	st := &l.st
-	if st.pmDone || st.pmLate {
+func (l *Listener) pmWaitedLocked(f *family) bool {
+	if f.pmDone || l.st.pmLate {
 		return false
 	}
-	return st.pmAnswered || l.probeWaitedLocked() || !l.cfg.probing()
+	return f.pmAnswered || l.probeWaitedLocked(f) || !l.cfg.probing()
 }
 
 // reachCompare orders candidates by what they give peers: their
@@ -356,13 +413,14 @@ func (l *Listener) mapLate() {
 // "lost and added".
 type candKey struct {
 	kind      CandidateKind
+	v6        bool // the address's family: a dual-stack socket has a mapping and a reflexive address of each
 	transport string
 	via       string
 	host      netip.AddrPort
 }
 
 func keyOf(c Candidate) candKey {
-	k := candKey{kind: c.Kind, transport: c.Transport}
+	k := candKey{kind: c.Kind, transport: c.Transport, v6: c.Addr.Addr().Is6()}
 	switch c.Kind {
 	case KindHost:
 		k.host = c.Addr
@@ -393,7 +451,7 @@ func (l *Listener) updateLocked() (startRelay, checkMapping bool) {
 	l.changed = make(chan struct{})
 
 	if l.st.relayPhase == relayNone && l.cfg.relayMode() == RelayFallback && l.discoveryDone() &&
-		l.reach.order() > ReachMapped.order() {
+		relayReach(udp, l.st.v6 != nil).order() > ReachMapped.order() {
 		l.st.relayPhase = relayPending
 		startRelay = true
 	}
@@ -415,6 +473,16 @@ func (l *Listener) updateLocked() (startRelay, checkMapping bool) {
 		}
 	}
 	return startRelay, checkMapping
+}
+
+// relayReach is the reachability that decides the fallback relay: that of
+// every candidate, or, on a dual-stack socket, that of the IPv4 ones: a
+// node reachable over IPv6 still needs its relay for IPv4-only peers.
+func relayReach(udp []Candidate, dual bool) Reachability {
+	if !dual {
+		return summarize(udp)
+	}
+	return summarize(ofFamily(udp, false))
 }
 
 // bestLocked is best, with l.mu held.

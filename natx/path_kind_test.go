@@ -44,3 +44,45 @@ func TestPathKind(t *testing.T) {
 		}
 	}
 }
+
+// TestRemoteNATByFamily (issue 14): a dual-stack peer's hole-punching
+// offer carries its IPv4 NAT (a carrier NAT that filters, say); over IPv6
+// the filtering it told for its IPv6 path (peerMsg.NAT6) decides, so a
+// path to its pinholed IPv6 address is direct, not punched. Over IPv4,
+// and from a peer that told nothing, the offer's. Mutation caught: the
+// IPv6 filtering ignored (the offer's NAT for every path).
+func TestRemoteNATByFamily(t *testing.T) {
+	carrier := holepunch.NATInfo{Mapping: holepunch.EndpointIndependent, Filtering: holepunch.AddressPortDependent}
+	host6 := holepunch.Candidate{Kind: holepunch.KindHost, Addr: netip.MustParseAddrPort("[2a07:7:2::2]:3000")}
+	local6 := holepunch.Candidate{Kind: holepunch.KindHost, Addr: netip.MustParseAddrPort("[2a07:7:1::2]:2000")}
+	firewall := holepunch.NATInfo{Filtering: holepunch.AddressPortDependent}
+	for _, tt := range []struct {
+		name string
+		v6   bool
+		nat6 holepunch.Behaviour
+		want holepunch.NATInfo
+		kind PathKind
+	}{
+		{"IPv6, pinhole open", true, holepunch.EndpointIndependent, holepunch.NATInfo{Filtering: holepunch.EndpointIndependent}, PathDirect},
+		{"IPv6, firewall", true, holepunch.AddressPortDependent, holepunch.NATInfo{Filtering: holepunch.AddressPortDependent}, PathPunched},
+		{"IPv6, told nothing", true, holepunch.BehaviourUnknown, carrier, PathPunched},
+		{"IPv4", false, holepunch.EndpointIndependent, carrier, ""},
+	} {
+		got := remoteNAT(tt.v6, carrier, tt.nat6)
+		if got != tt.want {
+			t.Errorf("%s: %+v, want %+v", tt.name, got, tt.want)
+		}
+		if tt.kind != "" {
+			if k, why := pathKind(local6, host6, firewall, got, false); k != tt.kind {
+				t.Errorf("%s: path %s (%s), want %s", tt.name, k, why, tt.kind)
+			}
+		}
+	}
+	// peerMsg.NAT6 round-trips; anything else is unknown.
+	for in, want := range map[string]holepunch.Behaviour{filterEI: holepunch.EndpointIndependent, filterAD: holepunch.AddressDependent,
+		filterAPD: holepunch.AddressPortDependent, "": holepunch.BehaviourUnknown, "eim": holepunch.BehaviourUnknown} {
+		if got := parseFilter(in); got != want {
+			t.Errorf("parseFilter(%q) = %v, want %v", in, got, want)
+		}
+	}
+}

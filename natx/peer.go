@@ -393,7 +393,7 @@ func (ps *Peers) selfInfo() (relayAddr netip.AddrPort, r *relay.Relay, addrs []n
 
 func (ps *Peers) msg(t string, id uint64) peerMsg {
 	ra, _, addrs := ps.selfInfo()
-	m := peerMsg{T: t, ID: id, NAT: ps.natHint()}
+	m := peerMsg{T: t, ID: id, NAT: ps.natHint(), NAT6: ps.nat6Hint()}
 	if ra.IsValid() {
 		m.Relay = ra.String()
 	}

@@ -48,6 +48,12 @@ type peerMsg struct {
 	// viaNone (peerconn_relay.go). Empty from a peer before Via: then the
 	// initiator decides alike on its own.
 	Via string `json:"v,omitempty"`
+	// NAT6 is the filtering of the sender's IPv6 path as its dual-stack
+	// Listener measured it (filterEI, filterAD or filterAPD; empty when
+	// not known, or when the sender's Listener has one family, whose
+	// filtering its hole-punching offer carries): a path to the sender's
+	// IPv6 host address is direct only when nothing filters it.
+	NAT6 string `json:"n6,omitempty"`
 }
 
 // info is what m tells of its sender, unfiltered (this side's own
@@ -70,8 +76,9 @@ type parsedMsg struct {
 	relay netip.AddrPort
 	addrs []netip.AddrPort
 	nat   string
-	via   string            // "relay-ok" only (peerMsg.Via)
-	key   ed25519.PublicKey // the sender's verified key (PeerConfig.Identity)
+	via   string              // "relay-ok" only (peerMsg.Via)
+	nat6  holepunch.Behaviour // peerMsg.NAT6; unknown when absent or invalid
+	key   ed25519.PublicKey   // the sender's verified key (PeerConfig.Identity)
 }
 
 var errBadMsg = errors.New("natx: bad peer message")
@@ -98,6 +105,7 @@ func parsePeerMsg(b []byte, pol *remotePolicy) (parsedMsg, error) {
 	if m.NAT == natEDM || m.NAT == natNoUDP {
 		p.nat = m.NAT
 	}
+	p.nat6 = parseFilter(m.NAT6)
 	switch m.Via {
 	case viaAnswerer, viaInitiator, viaBoth, viaNone:
 		p.via = m.Via // other values (a later version's): decided alone

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/nodeconn/natx/holepunch"
 	"github.com/nodeconn/natx/stunprobe"
 )
 
@@ -43,6 +44,47 @@ func (ps *Peers) natHint() string {
 		return natEDM
 	}
 	return ""
+}
+
+// The filtering values of peerMsg.NAT6.
+const (
+	filterEI  = "ei"  // endpoint-independent: unsolicited datagrams pass
+	filterAD  = "ad"  // address-dependent
+	filterAPD = "apd" // address-and-port-dependent
+)
+
+// nat6Hint is the filtering of this node's IPv6 path when its Listener is
+// dual-stack and has classified it, else "" (peerMsg.NAT6).
+func (ps *Peers) nat6Hint() string {
+	if !ps.l.dual() {
+		return ""
+	}
+	r := ps.l.famReport(true)
+	if r == nil {
+		return ""
+	}
+	switch r.Filtering {
+	case stunprobe.EndpointIndependent:
+		return filterEI
+	case stunprobe.AddressDependent:
+		return filterAD
+	case stunprobe.AddressPortDependent:
+		return filterAPD
+	}
+	return ""
+}
+
+// parseFilter reads a peerMsg.NAT6 value; anything else is unknown.
+func parseFilter(s string) holepunch.Behaviour {
+	switch s {
+	case filterEI:
+		return holepunch.EndpointIndependent
+	case filterAD:
+		return holepunch.AddressDependent
+	case filterAPD:
+		return holepunch.AddressPortDependent
+	}
+	return holepunch.BehaviourUnknown
 }
 
 // punchUnlikely says whether the NAT hints of the two sides leave hole

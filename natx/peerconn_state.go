@@ -21,9 +21,10 @@ import (
 
 // peerInfo is what the peer told about itself through the Signaler.
 type peerInfo struct {
-	relay netip.AddrPort   // its relayed address, if any
-	addrs []netip.AddrPort // its public addresses
-	nat   string           // its NAT hint (peerMsg.NAT)
+	relay netip.AddrPort      // its relayed address, if any
+	addrs []netip.AddrPort    // its public addresses
+	nat   string              // its NAT hint (peerMsg.NAT)
+	nat6  holepunch.Behaviour // its IPv6 path's filtering (peerMsg.NAT6)
 }
 
 // relayReq asks update to start a relay set-up (unless one runs).
@@ -346,7 +347,7 @@ func (c *PeerConn) route() route {
 
 // setPeerInfo notes what the peer told about itself in m, and returns it.
 func (c *PeerConn) setPeerInfo(m parsedMsg) peerInfo {
-	p := peerInfo{relay: m.relay, addrs: m.addrs, nat: m.nat}
+	p := peerInfo{relay: m.relay, addrs: m.addrs, nat: m.nat, nat6: m.nat6}
 	c.update(func(st *connState) {
 		st.peer = p
 		if m.key != nil { // signed by the peer (PeerConfig.Identity, peer_auth.go)
@@ -356,12 +357,32 @@ func (c *PeerConn) setPeerInfo(m parsedMsg) peerInfo {
 	return p
 }
 
-// directRoute is the route over pa. The listener's own reachability tells
-// whether our host candidate is public when pa names it by the socket's
-// wildcard address, its classification whether a firewall filters it.
+// directRoute is the route over pa. The listener's own reachability over
+// the path's family tells whether our host candidate is public when pa
+// names it by the socket's wildcard address, its classification of that
+// family whether a firewall filters it; the peer's filtering is what its
+// offer carried, or, over IPv6 to a dual-stack peer, what its IPv6 path
+// measured (peerMsg.NAT6).
 func (c *PeerConn) directRoute(pa *holepunch.Path) route {
-	k, why := pathKind(pa.Local(), pa.Remote(), natInfo(c.ps.l.Report()), pa.RemoteNAT(), c.ps.l.Reachability() == ReachPublic)
+	v6 := pa.Remote().Addr.Addr().Is6()
+	c.mu.Lock()
+	nat6 := c.st.peer.nat6
+	c.mu.Unlock()
+	l := c.ps.l
+	k, why := pathKind(pa.Local(), pa.Remote(), natInfo(l.famReport(v6)), remoteNAT(v6, pa.RemoteNAT(), nat6),
+		l.famReach(v6) == ReachPublic)
 	return route{hop: hop{to: pa.Remote().Addr, path: pa}, kind: k, reason: why}
+}
+
+// remoteNAT is the peer's NAT as it bears on a path over IPv6 (v6) or
+// IPv4: what its hole-punching offer carried (its socket's first family),
+// except over IPv6 to a dual-stack peer that told its IPv6 path's
+// filtering (nat6, peerMsg.NAT6): no mapping, that filtering.
+func remoteNAT(v6 bool, offered holepunch.NATInfo, nat6 holepunch.Behaviour) holepunch.NATInfo {
+	if v6 && nat6 != holepunch.BehaviourUnknown {
+		return holepunch.NATInfo{Filtering: nat6}
+	}
+	return offered
 }
 
 // offerPath offers a new direct path (see choose), with the change also

@@ -47,7 +47,7 @@ func hostileName(h upnptest.Hostile) string {
 // "unknown" case (the guess is ReachMapped, unverified, and the
 // reachability becomes "mapped").
 func TestUnknownExternalVerifiedFirst(t *testing.T) {
-	st := &state{reflexive: netip.MustParseAddrPort("198.51.100.7:50000")}
+	st := &family{reflexive: netip.MustParseAddrPort("198.51.100.7:50000")}
 	m := Mapping{Protocol: "upnp", Transport: "udp", External: netip.AddrPortFrom(netip.Addr{}, 40001)}
 	guess := netip.MustParseAddrPort("198.51.100.7:40001")
 	c := st.mappedCandidate(m)

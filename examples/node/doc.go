@@ -6,7 +6,7 @@
 //
 // Usage:
 //
-//	node [-id ID] [-addr IP] [-port N] [-stun HOST[:PORT][,HOST[:PORT]]]
+//	node [-id ID] [-addr IP] [-network udp|udp4|udp6] [-port N] [-stun HOST[:PORT][,HOST[:PORT]]]
 //	     [-turn turn:USER:PASS@HOST:PORT[?transport=tcp]] [-turn turns:USER:PASS@HOST:PORT]
 //	     [-turn-ca FILE] [-turn-name NAME]
 //	     [-relay eager|fallback|off] [-rendezvous HOST:PORT] [-dial PEERID] [-send TEXT]
@@ -23,8 +23,13 @@
 // must chain to (default: the system's), -turn-name the name they must
 // carry (default: the URL's host; for a server given by address whose
 // certificate names it).
-// -gateway names the port-mapping gateway (default: the default route's);
-// -portmap off sends nothing to any gateway. -rendezvous needs -id; -dial
+// -network udp opens one dual-stack socket (IPv4 and IPv6, each found,
+// mapped or pinholed and verified on its own; give a STUN server of each
+// family, or a name with both); the default is IPv4, or IPv6 with an IPv6
+// -addr.
+// -gateway names the port-mapping gateway (default: the default route's;
+// with -network udp it serves its own family only: leave it out and each
+// family finds its own router); -portmap off sends nothing to any gateway. -rendezvous needs -id; -dial
 // needs -rendezvous; -send needs -rendezvous.
 //
 // With -rendezvous the node registers under -id and accepts every peer

@@ -32,6 +32,7 @@ type options struct {
 
 	id         string
 	addr       netip.Addr
+	network    string // -network: "", udp, udp4 or udp6
 	port       uint16
 	stun       []string // host:port each; resolved at start
 	stunTCP    bool
@@ -59,6 +60,7 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	var port int
 	fs.StringVar(&o.id, "id", "", "peer ID to register with the rendezvous server (letters, digits, -._~+/=:@)")
 	fs.StringVar(&addr, "addr", "", "local address to bind (default: every IPv4 interface)")
+	fs.StringVar(&o.network, "network", "", "address family of the socket: udp4, udp6, or udp (both, on one dual-stack socket) (default: udp6 with an IPv6 -addr, else udp4)")
 	fs.IntVar(&port, "port", 0, "local UDP port (default: any free port)")
 	fs.Var(&stun, "stun", "STUN server host:port (default port 3478); repeat or comma-separate for several")
 	fs.BoolVar(&o.stunTCP, "stun-tcp", true, "also ask the STUN servers over TCP, so that blocked UDP shows at once")
@@ -91,6 +93,11 @@ func parse(args []string, stderr io.Writer) (options, error) {
 			return o, fmt.Errorf("-addr: %w", err)
 		}
 		o.addr = a.Unmap()
+	}
+	switch o.network {
+	case "", "udp", "udp4", "udp6":
+	default:
+		return o, fmt.Errorf("-network %q: want udp, udp4 or udp6", o.network)
 	}
 	if port < 0 || port > 65535 {
 		return o, fmt.Errorf("-port %d: want 0..65535", port)
@@ -203,6 +210,7 @@ func parseLogLevel(s string) (slog.Level, bool, error) {
 func (o options) config(stun []netip.AddrPort, onEvent func(natx.Event)) natx.Config {
 	cfg := natx.Config{
 		Addr:        o.addr,
+		Network:     o.network,
 		Port:        o.port,
 		STUNServers: stun,
 		Relays:      o.turn,

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"net/netip"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -180,5 +181,178 @@ func echoWhereClaimed(t *testing.T, l *netlab.Lab, addrs []addr) {
 		if claims := a.Reach == "public" || a.Reach == "mapped"; claims != (err == nil) {
 			t.Errorf("node says %+v is %s; an unsolicited datagram's echo: %v", a, a.Reach, err)
 		}
+	}
+}
+
+// TestLabNodeDualStack (issue 14): one node on one dual-stack socket
+// (-network udp) with a STUN server of each family discovers each family
+// on its own and lists the candidates of both, each verified or not on its
+// own, and finds each family's gateway itself (no -gateway). On a
+// DualStack site (a home router with a public IPv4 address and native IPv6
+// behind its firewall) it maps its IPv4 port by PCP at the IPv4 default
+// gateway and opens an IPv6 pinhole by PCP at the IPv6 default router: public over IPv6,
+// and its IPv4 mapping verified too; no relay. On a DSLite site (IPv4
+// behind a carrier NAT) IPv4 is punch-only, so the fallback relay is
+// allocated for IPv4-only peers although the node is public over IPv6
+// (the relay is decided on the IPv4 candidates), on an IPv4 relayed address
+// (the server's family, not the socket's). Either way unsolicited
+// datagrams from the internet get the echo exactly where the node claims
+// it can, over both families.
+func TestLabNodeDualStack(t *testing.T) {
+	t.Parallel()
+	l := netlab.New(t)
+	l.StartCoturnWith(netlab.CoturnOptions{IPv6: true})
+	stun := netlab.ServerA.String() + ":3478,[" + netlab.ServerA6.String() + "]:3478"
+	turn := netlab.TURNURL(netlab.ServerA.String() + ":3478")
+	for i, tc := range []struct {
+		name  string
+		kind  netlab.Kind
+		ipv4  string // the reachability of the best IPv4 candidate
+		relay bool
+	}{
+		{"dualstack", netlab.DualStack, "mapped", false},
+		{"dslite", netlab.DSLite, "punch-only", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := l.AddSite(tc.kind)
+			s.StartMiniupnpd(netlab.MiniupnpdOptions{})
+			port := 24970 + i
+			p, e := startNodeFinding(t, l, s, "-network", "udp", "-port", strconv.Itoa(port), "-stun", stun,
+				"-portmap", "pcp", "-turn", turn, "-timeout", "10s")
+			js, _ := json.Marshal(e)
+			t.Logf("%s", js)
+			if e.Event != "ready" || len(e.Addrs) == 0 {
+				t.Fatalf("got %s\n%s", js, p.Output())
+			}
+			e = reachLater(t, p, e, "public")
+			best6 := netip.AddrPortFrom(s.HostIP6, uint16(port)).String()
+			if e.Reachability != "public" || e.Addrs[0].Addr != best6 || !e.Addrs[0].Verified {
+				js, _ := json.Marshal(e)
+				t.Errorf("%s: want public, best %s verified", js, best6)
+			}
+			if tc.relay {
+				e = relayLater(t, p, e)
+			}
+			reach4, relayed := "unreachable", false
+			for _, a := range e.Addrs {
+				ap := netip.MustParseAddrPort(a.Addr)
+				if a.Kind == "relayed" {
+					// For IPv4-only peers: an IPv4 relayed address.
+					relayed = ap.Addr().Is4()
+					continue
+				}
+				if ap.Addr().Is4() && reachOrder(a.Reach, a.Verified) < reachOrder(reach4, true) {
+					reach4 = a.Reach
+				}
+			}
+			if reach4 != tc.ipv4 || relayed != tc.relay {
+				js, _ := json.Marshal(e)
+				t.Errorf("%s: want IPv4 %s, relayed %v; got %s, %v", js, tc.ipv4, tc.relay, reach4, relayed)
+			}
+			echoWhereClaimed(t, l, e.Addrs)
+			stopNode(t, p)
+		})
+	}
+}
+
+// reachOrder orders a candidate's reachability, best first; an unverified
+// public or mapped one counts as punch-only (what natx claims of it).
+func reachOrder(reach string, verified bool) int {
+	o := map[string]int{"public": 0, "mapped": 1, "punch-only": 2, "relay-only": 3}[reach]
+	if reach == "" || reach == "unreachable" {
+		return 4
+	}
+	if !verified && o < 2 {
+		return 2
+	}
+	return o
+}
+
+// relayLater returns e, or the first later addrs line whose candidates
+// include a relayed address, within 20 s.
+func relayLater(t *testing.T, p *netlab.Process, e event) event {
+	t.Helper()
+	for _, a := range e.Addrs {
+		if a.Kind == "relayed" {
+			return e
+		}
+	}
+	later, err := netlab.WaitJSON(p, 20*time.Second, func(a event) bool {
+		if a.Event != "addrs" {
+			return false
+		}
+		for _, c := range a.Addrs {
+			if c.Kind == "relayed" {
+				return true
+			}
+		}
+		return false
+	})
+	if err != nil {
+		t.Logf("no relayed address came: %v", err)
+		return e
+	}
+	return later
+}
+
+// TestLabDialDualStack (issue 14): nodes on dual-stack sockets dial each
+// other through the rendezvous server (reached over IPv4). Two DSLite
+// sites (IPv4 behind carrier NATs, native IPv6 behind firewalls, a PCP
+// pinhole on the dialed side): the path is direct over IPv6 to the dialed
+// node's global address, not punched through the carrier NATs nor
+// relayed. A dual-stack node and an IPv4-only node (on an EIM home NAT)
+// still connect, over IPv4. The datagrams sent both ways arrive.
+func TestLabDialDualStack(t *testing.T) {
+	t.Parallel()
+	l := netlab.New(t)
+	l.StartCoturnWith(netlab.CoturnOptions{IPv6: true})
+	rv := l.StartRendezvous()
+	stun4 := netlab.ServerA.String() + ":3478"
+	stun := stun4 + ",[" + netlab.ServerA6.String() + "]:3478"
+	turn := netlab.TURNURL(netlab.ServerA.String() + ":3478")
+	cases := []struct {
+		name         string
+		kindA, kindB netlab.Kind
+		netB, stunB  string
+		path         string
+		ipv6         bool // the path is between the global IPv6 addresses
+		pathsOneOf   []string
+	}{
+		{"dslite-dslite", netlab.DSLite, netlab.DSLite, "udp", stun, "direct", true, nil},
+		{"dual-ipv4only", netlab.DualStack, netlab.EIM, "udp4", stun4, "", false, []string{"punched", "direct"}},
+	}
+	for i, tc := range cases {
+		a, b := l.AddSite(tc.kindA), l.AddSite(tc.kindB)
+		b.StartMiniupnpd(netlab.MiniupnpdOptions{})
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			idA, idB := "a-"+tc.name, "b-"+tc.name
+			portA, portB := 25000+10*i, 25001+10*i
+			pb, eb := startNodeFinding(t, l, b, "-id", idB, "-network", tc.netB, "-port", strconv.Itoa(portB), "-stun", tc.stunB,
+				"-rendezvous", rv, "-portmap", "pcp", "-turn", turn, "-timeout", "10s", "-send", "hello from "+idB)
+			pa, ea := startNodeFinding(t, l, a, "-id", idA, "-network", "udp", "-port", strconv.Itoa(portA), "-stun", stun,
+				"-rendezvous", rv, "-portmap", "off", "-turn", turn, "-timeout", "10s", "-send", "hello from "+idA, "-dial", idB)
+			t.Logf("%s: %s %s; %s: %s %s", idA, ea.Event, ea.Reachability, idB, eb.Event, eb.Reachability)
+			for _, n := range []struct {
+				p          *netlab.Process
+				self, peer string
+				site       *netlab.Site
+			}{{pa, idA, idB, b}, {pb, idB, idA, a}} {
+				c := waitConnected(t, n.p, n.self, n.peer)
+				remote, _ := netip.ParseAddrPort(c.Remote)
+				switch {
+				case tc.ipv6 && (c.Path != tc.path || remote.Addr() != n.site.HostIP6):
+					t.Errorf("%s connected over %q to %s, want %s to %s's global address %s", n.self, c.Path, c.Remote, tc.path, n.peer, n.site.HostIP6)
+				case !tc.ipv6 && (!slices.Contains(tc.pathsOneOf, c.Path) || !remote.Addr().Is4()):
+					t.Errorf("%s connected over %q to %s, want one of %v over IPv4", n.self, c.Path, c.Remote, tc.pathsOneOf)
+				}
+				r, err := netlab.WaitJSON(n.p, 20*time.Second, func(e event) bool { return e.Event == "received" && e.Peer != "" })
+				if err != nil || r.Data == nil || *r.Data != "hello from "+n.peer {
+					t.Errorf("%s: want %q, got %+v (%v)\n%s", n.self, "hello from "+n.peer, r, err, n.p.Output())
+				}
+			}
+			stopNode(t, pa)
+			stopNode(t, pb)
+		})
 	}
 }

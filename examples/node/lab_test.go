@@ -24,11 +24,18 @@ func TestNetlabHelper(t *testing.T) {
 	netlab.Helper(t, map[string]netlab.HelperFunc{"node": netlab.CommandHelper(run)})
 }
 
-// startNode runs node in the site's host namespace and waits for its ready
-// (or error) line.
+// startNode runs node in the site's host namespace, with the site's
+// router as its -gateway, and waits for its ready (or error) line.
 func startNode(t testing.TB, l *netlab.Lab, s *netlab.Site, args ...string) (*netlab.Process, event) {
 	t.Helper()
-	args = append([]string{"-gateway", s.GatewayIP.String()}, args...)
+	return startNodeFinding(t, l, s, append([]string{"-gateway", s.GatewayIP.String()}, args...)...)
+}
+
+// startNodeFinding is startNode without -gateway: the node finds its
+// gateways itself (the site's default routes; each family its own on a
+// dual-stack socket).
+func startNodeFinding(t testing.TB, l *netlab.Lab, s *netlab.Site, args ...string) (*netlab.Process, event) {
+	t.Helper()
 	return netlab.StartJSON(t, l, s.Host, "node", 40*time.Second, func(e event) bool { return e.Event == "ready" || e.Event == "error" }, args...)
 }
 

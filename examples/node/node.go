@@ -71,7 +71,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 func (n *node) run(ctx context.Context) int {
-	stun, err := resolveSTUN(ctx, n.o.stun, n.o.addr.Is6())
+	stun, err := resolveSTUN(ctx, n.o.stun, n.o.family())
 	if err != nil {
 		n.out.fail(err)
 		return 1
@@ -234,13 +234,10 @@ func text(b []byte) *string {
 }
 
 // resolveSTUN turns host:port strings into addresses of the listener's
-// family (IPv6 when v6).
-func resolveSTUN(ctx context.Context, servers []string, v6 bool) ([]netip.AddrPort, error) {
+// family (network "ip4" or "ip6"), or of both ("ip": a name gives its first
+// address of each family).
+func resolveSTUN(ctx context.Context, servers []string, network string) ([]netip.AddrPort, error) {
 	var out []netip.AddrPort
-	network := "ip4"
-	if v6 {
-		network = "ip6"
-	}
 	for _, s := range servers {
 		host, p, err := net.SplitHostPort(s)
 		if err != nil {
@@ -257,7 +254,26 @@ func resolveSTUN(ctx context.Context, servers []string, v6 bool) ([]netip.AddrPo
 		if err != nil || len(addrs) == 0 {
 			return nil, fmt.Errorf("-stun %q: cannot resolve: %v", s, err)
 		}
-		out = append(out, netip.AddrPortFrom(addrs[0].Unmap(), uint16(port)))
+		var have4, have6 bool
+		for _, a := range addrs {
+			a = a.Unmap()
+			if (a.Is4() && !have4) || (a.Is6() && !have6) {
+				out = append(out, netip.AddrPortFrom(a, uint16(port)))
+			}
+			have4, have6 = have4 || a.Is4(), have6 || a.Is6()
+		}
 	}
 	return out, nil
+}
+
+// family is the resolver's network for the socket's family: "ip6" for an
+// IPv6 socket, "ip" for a dual-stack one, else "ip4".
+func (o options) family() string {
+	switch {
+	case o.network == "udp6" || (o.network != "udp4" && o.addr.Is6()):
+		return "ip6"
+	case o.network == "udp" && !o.addr.IsValid():
+		return "ip"
+	}
+	return "ip4"
 }

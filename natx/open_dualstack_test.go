@@ -1,0 +1,181 @@
+// Tests of the dual-stack Listener (Config.Network "udp"): one socket for
+// both families, each family discovered on its own.
+
+package natx
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/nodeconn/natx/internal/gateway"
+	"github.com/nodeconn/natx/stunprobe"
+	"github.com/nodeconn/natx/stunprobe/stuntest"
+)
+
+// TestOpenDualStack (issue 14): with Network "udp" Open binds one socket
+// that carries both families (on this Linux host; see dualStack): it is
+// still one net.PacketConn, ReadFrom delivers the datagrams of IPv4 and
+// IPv6 senders with their own addresses, and WriteTo answers each over
+// its family. The IPv4 STUN server classifies the IPv4 side; with no
+// IPv6 server the IPv6 side is not classified, and Report says so (no
+// IPv6 report).
+func TestOpenDualStack(t *testing.T) {
+	s := stuntest.NewServer(t, stuntest.Options{})
+	l, err := Open(context.Background(), Config{Network: "udp", STUNServers: []netip.AddrPort{s.Addr()},
+		DisablePortMap: true, NetworkWatchInterval: -1, Probe: stunprobe.Config{AllocationSockets: -1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	local := netip.MustParseAddrPort(l.LocalAddr().String())
+	if !l.dual() || local.Addr() != netip.IPv6Unspecified() {
+		t.Skipf("this host gives no dual-stack socket (local %v)", local) // a host without IPv6
+	}
+	if r := l.Report(); r == nil || !r.Mapped.Addr().Is4() || r.IPv6 != nil {
+		t.Errorf("report %+v: want the IPv4 side's, no IPv6 one", r)
+	}
+	for _, lo := range []netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.IPv6Loopback()} {
+		c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(lo, 0)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		to := netip.AddrPortFrom(lo, local.Port())
+		if _, err := c.WriteToUDPAddrPort([]byte("hello "+lo.String()), to); err != nil {
+			t.Fatal(err)
+		}
+		_ = l.SetReadDeadline(time.Now().Add(5 * time.Second))
+		buf := make([]byte, 64)
+		n, from, err := l.ReadFrom(buf)
+		peer := c.LocalAddr().(*net.UDPAddr).AddrPort()
+		if err != nil || string(buf[:n]) != "hello "+lo.String() || from.String() != peer.String() {
+			t.Fatalf("read %q from %v (%v), want %q from %v", buf[:n], from, err, "hello "+lo.String(), peer)
+		}
+		if _, err := l.WriteTo([]byte("back"), from); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, src, err := c.ReadFromUDPAddrPort(buf)
+		if err != nil || string(buf[:n]) != "back" || src.Addr().Unmap() != lo {
+			t.Fatalf("answer %q from %v (%v)", buf[:n], src, err)
+		}
+	}
+}
+
+// TestSocketNetwork: Config.Network and Config.Addr resolve to the network
+// and address Open binds, and disagreeing ones are refused.
+func TestSocketNetwork(t *testing.T) {
+	v4, v6 := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("2001:db8::1")
+	for _, tt := range []struct {
+		network  string
+		addr     netip.Addr
+		wantNet  string
+		wantBind netip.Addr
+		err      bool
+	}{
+		{"", netip.Addr{}, "udp4", netip.IPv4Unspecified(), false},
+		{"udp", netip.Addr{}, "udp", netip.Addr{}, false},
+		{"udp6", netip.Addr{}, "udp6", netip.IPv6Unspecified(), false},
+		{"udp4", netip.Addr{}, "udp4", netip.IPv4Unspecified(), false},
+		{"", v6, "udp6", v6, false},
+		{"udp", v4, "udp4", v4, false},
+		{"udp", netip.MustParseAddr("::ffff:192.0.2.1"), "udp4", v4, false},
+		{"udp4", v6, "", netip.Addr{}, true},
+		{"tcp", netip.Addr{}, "", netip.Addr{}, true},
+	} {
+		n, bind, err := socketNetwork(tt.network, tt.addr)
+		if (err != nil) != tt.err || n != tt.wantNet || bind != tt.wantBind {
+			t.Errorf("socketNetwork(%q, %v) = %q, %v, %v; want %q, %v, error %v", tt.network, tt.addr, n, bind, err, tt.wantNet, tt.wantBind, tt.err)
+		}
+	}
+	if _, err := Open(context.Background(), Config{Network: "udp5"}); err == nil {
+		t.Error("Open with Network udp5 succeeded")
+	}
+}
+
+// TestDualStackCandidates (issue 14): a dual-stack state lists the
+// candidates of both families, each from its own discovery; the
+// reachability is the best over the families (public over IPv6), while
+// the fallback relay is decided on the IPv4 candidates alone (punch-only
+// there: IPv4-only peers need the relay). On a socket of one family the
+// relay follows the one reachability. Mutation caught: the relay decided
+// on every candidate (a node public over IPv6 left IPv4-only peers
+// without a relay).
+func TestDualStackCandidates(t *testing.T) {
+	rep4 := &stunprobe.Report{NAT: stunprobe.TriYes, Mapped: netip.MustParseAddrPort("7.0.1.2:4000"),
+		Mapping: stunprobe.EndpointIndependent, Filtering: stunprobe.AddressPortDependent}
+	host6 := netip.MustParseAddr("2a07:7:2::2")
+	rep6 := &stunprobe.Report{NAT: stunprobe.TriNo, Mapped: netip.AddrPortFrom(host6, 4000),
+		Mapping: stunprobe.EndpointIndependent, Filtering: stunprobe.EndpointIndependent}
+	st := &state{v6: &family{hosts: []netip.Addr{host6}, probeDone: true, report: rep6}}
+	st.family = family{probeDone: true, report: rep4, reflexive: rep4.Mapped}
+	udp, _ := st.candidates(4000)
+	if len(udp) != 2 || udp[0].Addr != netip.AddrPortFrom(host6, 4000) || !udp[0].Verified || udp[0].Reach != ReachPublic ||
+		udp[1].Addr != rep4.Mapped || udp[1].Reach != ReachPunchOnly {
+		t.Fatalf("candidates %v: want the IPv6 host (public, verified), then the IPv4 reflexive address (punch-only)", udp)
+	}
+	if r := summarize(udp); r != ReachPublic {
+		t.Errorf("reachability %v, want public", r)
+	}
+	if r := relayReach(udp, true); r != ReachPunchOnly {
+		t.Errorf("dual-stack relay decided on %v, want the IPv4 side's punch-only", r)
+	}
+	if r := relayReach(udp, false); r != ReachPublic {
+		t.Errorf("one-family relay decided on %v, want public", r)
+	}
+}
+
+// TestFamPortMap (issue 14): on a dual-stack socket each family's keeper
+// asks its own gateway. Gateways named serve their family only, and natx
+// then looks for no other (a family without one has no keeper). With none
+// named the IPv4 keeper leaves the gateway to the backends (the IPv4
+// default gateway), and the IPv6 keeper asks the IPv6 default router, or
+// has no keeper when there is none (never the IPv4 gateway, whose mapping
+// would be an IPv4 one). On a socket of one family mapGateway decides as
+// before. Mutation caught: the IPv6 keeper started without an IPv6
+// gateway.
+func TestFamPortMap(t *testing.T) {
+	gw4, gw6 := netip.MustParseAddr("192.168.1.1"), netip.MustParseAddr("fe80::1%eth0")
+	router := func(f gateway.Family) (gateway.Gateway, error) {
+		if f != gateway.IPv6 {
+			t.Errorf("asked for the %v gateway", f)
+		}
+		return gateway.Gateway{Addr: gw6}, nil
+	}
+	none := func(gateway.Family) (gateway.Gateway, error) { return gateway.Gateway{}, errors.New("no route") }
+	never := func(gateway.Family) (gateway.Gateway, error) {
+		t.Error("a gateway was named: natx looked for another")
+		return gateway.Gateway{}, errors.New("no route")
+	}
+	dual := &Listener{m: &mux{local: netip.MustParseAddrPort("[::]:4000")}}
+	dual.st.v6 = &family{}
+	one := &Listener{m: &mux{local: netip.MustParseAddrPort("0.0.0.0:4000")}}
+	for _, tt := range []struct {
+		name  string
+		l     *Listener
+		given netip.Addr
+		fam   int
+		find  func(gateway.Family) (gateway.Gateway, error)
+		want  netip.Addr
+		ok    bool
+	}{
+		{"dual, IPv4 named, IPv4 keeper", dual, gw4, famFirst, never, gw4, true},
+		{"dual, IPv4 named, IPv6 keeper", dual, gw4, famV6, never, netip.Addr{}, false},
+		{"dual, none named, IPv4 keeper", dual, netip.Addr{}, famFirst, none, netip.Addr{}, true},
+		{"dual, none named, IPv6 keeper", dual, netip.Addr{}, famV6, router, gw6, true},
+		{"dual, IPv6 named, IPv4 keeper", dual, gw6, famFirst, never, netip.Addr{}, false},
+		{"dual, IPv6 named, IPv6 keeper", dual, gw6, famV6, never, gw6, true},
+		{"dual, none named, no IPv6 router", dual, netip.Addr{}, famV6, none, netip.Addr{}, false},
+		{"IPv4 socket, none given", one, netip.Addr{}, famFirst, none, netip.Addr{}, true},
+		{"IPv4 socket, IPv4 given", one, gw4, famFirst, none, gw4, true},
+	} {
+		pc, ok := tt.l.famPortMap(PortMapConfig{Gateway: tt.given}, tt.fam, tt.find)
+		if ok != tt.ok || (ok && pc.Gateway != tt.want) {
+			t.Errorf("%s: gateway %v, keeper %v; want %v, %v", tt.name, pc.Gateway, ok, tt.want, tt.ok)
+		}
+	}
+}
