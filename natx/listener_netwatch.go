@@ -24,8 +24,9 @@ const (
 	netChangeRetries = 4
 )
 
-// runWatch watches the network until Close.
-func (l *Listener) runWatch() {
+// watchConfig is the network watch's configuration, without its OS
+// notifications (runWatch subscribes to them).
+func (l *Listener) watchConfig() netwatch.Config {
 	wc := netwatch.Config{
 		Interval: l.cfg.NetworkWatchInterval,
 		OnChange: l.onNetworkChange,
@@ -33,7 +34,27 @@ func (l *Listener) runWatch() {
 	}
 	if h := l.cfg.watch; h != nil {
 		wc.Snapshot, wc.Notify, wc.Clock, wc.Settle = h.Snapshot, h.Notify, h.Clock, h.Settle
-	} else if l.cfg.Net == nil {
+	}
+	return wc
+}
+
+// watchStart is the network as the watch starts from: a snapshot taken
+// before start reads the host's addresses, so that a change in between
+// is seen (nil if it cannot be read: the watch then takes its own).
+func (l *Listener) watchStart() *netwatch.Snapshot {
+	s, err := l.watchConfig().Snapshot()
+	if err != nil {
+		return nil
+	}
+	return &s
+}
+
+// runWatch watches the network until Close, from the snapshot initial
+// (watchStart).
+func (l *Listener) runWatch(initial *netwatch.Snapshot) {
+	wc := l.watchConfig()
+	wc.Initial = initial
+	if l.cfg.watch == nil && l.cfg.Net == nil {
 		n, err := netwatch.NewNotifier()
 		if err != nil {
 			l.log.Debug("natx: no network change notifications; polling", "every", wc.Interval, "err", err)

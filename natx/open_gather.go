@@ -16,6 +16,7 @@ import (
 
 	"github.com/nodeconn/natx/internal/gateway"
 	"github.com/nodeconn/natx/internal/netaddr"
+	"github.com/nodeconn/natx/natx/internal/netwatch"
 	"github.com/nodeconn/natx/stunprobe"
 )
 
@@ -50,6 +51,10 @@ func (l *Listener) goLocked(f func()) bool {
 
 // start launches every discovery task.
 func (l *Listener) start() {
+	var watched *netwatch.Snapshot
+	if l.cfg.NetworkWatchInterval > 0 {
+		watched = l.watchStart() // before the addresses are read
+	}
 	hosts := l.publicHosts()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -73,7 +78,7 @@ func (l *Listener) start() {
 		l.goLocked(func() { l.runPortMap("tcp", l.cfg.TCPPort, 0, famFirst) })
 	}
 	if l.cfg.NetworkWatchInterval > 0 {
-		l.goLocked(l.runWatch)
+		l.goLocked(func() { l.runWatch(watched) })
 	}
 	if l.cfg.relayMode() == RelayEager {
 		st.relayPhase = relayPending

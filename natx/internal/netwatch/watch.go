@@ -64,6 +64,11 @@ type Config struct {
 	Interval, SleepThreshold, Settle time.Duration
 	// Clock is the clock for the sleep detector; nil means the real one.
 	Clock Clock
+	// Initial, if not nil, is the snapshot the caller took before it read
+	// the network itself: Run compares the next snapshot with it, so a
+	// change between the caller's reading and Run's start is not missed.
+	// If nil, Run takes one at its start.
+	Initial *Snapshot
 }
 
 // withDefaults resolves the zero values once.
@@ -91,9 +96,14 @@ func Run(ctx context.Context, cfg Config) error {
 		return errors.New("netwatch: Snapshot and OnChange are required")
 	}
 	cfg = cfg.withDefaults()
-	prev, err := cfg.Snapshot()
-	if err != nil {
-		return err
+	var prev Snapshot
+	if cfg.Initial != nil {
+		prev = *cfg.Initial
+	} else {
+		var err error
+		if prev, err = cfg.Snapshot(); err != nil {
+			return err
+		}
 	}
 	wall, mono := cfg.Clock.Wall(), cfg.Clock.Mono()
 	tick := time.NewTicker(cfg.Interval)

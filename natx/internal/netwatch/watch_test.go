@@ -194,3 +194,37 @@ func TestWatchSnapshotErrors(t *testing.T) {
 		}
 	})
 }
+
+// TestWatchFromInitial: a change made after the caller read the network
+// but before Run started (the Listener reads its addresses at Open, its
+// watch starts on a goroutine of its own) is reported at the first
+// notification, because Run compares with the caller's snapshot
+// (Config.Initial) instead of taking its own. Without Initial, Run's
+// first snapshot already holds the change and reports nothing: the case
+// of the lost network-changed events seen under load.
+func TestWatchFromInitial(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w := &world{s: Snapshot{Addrs: []netip.Addr{lan1}, Gateway4: gw1}}
+		initial, _ := w.snapshot()
+		w.set(func(w *world) { w.s.Gateway4 = gw2 }) // before Run starts
+		notify := make(chan struct{}, 1)
+		ctx, cancel := context.WithCancel(context.Background())
+		var got []Change
+		done := make(chan error, 1)
+		go func() {
+			done <- Run(ctx, Config{Snapshot: w.snapshot, Notify: notify, Interval: time.Hour, Initial: &initial,
+				OnChange: func(c Change) { got = append(got, c) }})
+		}()
+		synctest.Wait()
+		notify <- struct{}{}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if len(got) != 1 || !got[0].Gateway || got[0].Prev.Gateway4 != gw1 || got[0].Cur.Gateway4 != gw2 {
+			t.Errorf("changes %+v, want the gateway's, from the caller's snapshot", got)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	})
+}
