@@ -67,10 +67,7 @@ func runFilterPair(t *testing.T, l *netlab.Lab, coturn *netlab.Coturn, rv string
 		if c.Peer != n.peer || c.Path != "relayed" {
 			t.Errorf("%s connected to %q over %q, want %q over relayed", n.self, c.Peer, c.Path, n.peer)
 		}
-		r, err := netlab.WaitJSON(n.proc, 20*time.Second, func(e event) bool { return e.Event == "received" && e.Peer != "" })
-		if err != nil || r.Data == nil || *r.Data != "hello from "+n.peer || r.Peer != n.peer {
-			t.Errorf("%s: want %q from %s, got %+v (%v)\n%s", n.self, "hello from "+n.peer, n.peer, r, err, n.proc.Output())
-		}
+		waitReceived(t, n.proc, n.self, n.peer, "hello from "+n.peer)
 	}
 	if n, err := coturn.RelaySockets(); err != nil || n == 0 {
 		t.Errorf("relayed, but coturn holds no relay socket (%d, %v)", n, err)

@@ -119,10 +119,7 @@ func TestLabDialIPv6(t *testing.T) {
 				if c.Path != tc.path || remote.Addr() != n.remote {
 					t.Errorf("%s connected over %q to %s, want %s to %s's global address %s", n.self, c.Path, c.Remote, tc.path, n.peer, n.remote)
 				}
-				r, err := netlab.WaitJSON(n.p, 20*time.Second, func(e event) bool { return e.Event == "received" && e.Peer != "" })
-				if err != nil || r.Data == nil || *r.Data != "hello from "+n.peer {
-					t.Errorf("%s: want %q, got %+v (%v)\n%s", n.self, "hello from "+n.peer, r, err, n.p.Output())
-				}
+				waitReceived(t, n.p, n.self, n.peer, "hello from "+n.peer)
 			}
 			stopNode(t, pa)
 			stopNode(t, pb)
@@ -346,10 +343,7 @@ func TestLabDialDualStack(t *testing.T) {
 				case !tc.ipv6 && (!slices.Contains(tc.pathsOneOf, c.Path) || !remote.Addr().Is4()):
 					t.Errorf("%s connected over %q to %s, want one of %v over IPv4", n.self, c.Path, c.Remote, tc.pathsOneOf)
 				}
-				r, err := netlab.WaitJSON(n.p, 20*time.Second, func(e event) bool { return e.Event == "received" && e.Peer != "" })
-				if err != nil || r.Data == nil || *r.Data != "hello from "+n.peer {
-					t.Errorf("%s: want %q, got %+v (%v)\n%s", n.self, "hello from "+n.peer, r, err, n.p.Output())
-				}
+				waitReceived(t, n.p, n.self, n.peer, "hello from "+n.peer)
 			}
 			stopNode(t, pa)
 			stopNode(t, pb)

@@ -54,6 +54,16 @@ func waitConnected(t *testing.T, p *netlab.Process, self, peer string) event {
 	return c
 }
 
+// waitReceived waits (20 s at most) for p's first received line from a
+// peer and fails t unless it carries want from peer.
+func waitReceived(t *testing.T, p *netlab.Process, self, peer, want string) {
+	t.Helper()
+	r, err := netlab.WaitJSON(p, 20*time.Second, func(e event) bool { return e.Event == "received" && e.Peer != "" })
+	if err != nil || r.Data == nil || *r.Data != want || r.Peer != peer {
+		t.Errorf("%s: want %q from %s, got %+v (%v)\n%s", self, want, peer, r, err, p.Output())
+	}
+}
+
 // reachLater is e, or, when e does not say want, the first later addrs
 // line that does (within 15 s; e if none comes): natx.Open does not wait
 // for a gateway still silent when its classification ends (a PCP answer
@@ -270,10 +280,7 @@ func TestLabDial(t *testing.T) {
 						t.Errorf("%s: a %s path without rtt_ms", n.self, c.Path)
 					}
 				}
-				r, err := netlab.WaitJSON(n.p, 20*time.Second, func(e event) bool { return e.Event == "received" && e.Peer != "" })
-				if err != nil || r.Data == nil || *r.Data != "hello from "+n.peer || r.Peer != n.peer {
-					t.Errorf("%s: want %q from %s, got %+v (%v)\n%s", n.self, "hello from "+n.peer, n.peer, r, err, n.p.Output())
-				}
+				waitReceived(t, n.p, n.self, n.peer, "hello from "+n.peer)
 			}
 			stopNode(t, pa)
 			stopNode(t, pb)
@@ -312,10 +319,7 @@ func TestLabDialKey(t *testing.T) {
 		if err != nil || c.Event != "connected" || c.Peer != n.peer || c.Path != "punched" {
 			t.Fatalf("%s: %v %+v, want punched to %s\n%s", n.self, err, c, n.peer, n.p.Output())
 		}
-		r, err := netlab.WaitJSON(n.p, 20*time.Second, func(e event) bool { return e.Event == "received" && e.Peer != "" })
-		if err != nil || r.Data == nil || *r.Data != n.data || r.Peer != n.peer {
-			t.Errorf("%s: want %q from %s, got %+v (%v)\n%s", n.self, n.data, n.peer, r, err, n.p.Output())
-		}
+		waitReceived(t, n.p, n.self, n.peer, n.data)
 	}
 	stopNode(t, pa)
 	stopNode(t, pb)
