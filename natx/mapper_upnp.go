@@ -155,6 +155,12 @@ func (u *upnpMapper) Map(ctx context.Context, transport string, internal, sugges
 	if err != nil {
 		return Mapping{}, err
 	}
+	if a := internal.Addr(); (!a.IsValid() || a.IsUnspecified()) && isIPv6(c.LocalAddr()) {
+		// A socket bound to every address (natx's Listener on [::]) asking
+		// an IPv6 gateway: the pinhole is for the address this host
+		// reaches the gateway from, as PCP's client picks it.
+		internal = netip.AddrPortFrom(c.LocalAddr(), internal.Port())
+	}
 	if isIPv6(internal.Addr()) {
 		return u.pinhole(ctx, c, "map", transport, internal, lifetime)
 	}

@@ -59,6 +59,19 @@ func TestUPnPMapperPinhole(t *testing.T) {
 	if h := s.Pinholes(); len(h) != 0 {
 		t.Fatalf("pinholes after Unmap %+v", h)
 	}
+	// A socket bound to every address ([::], or no address at all) gets
+	// the pinhole for the address it reaches the gateway from, not an
+	// IPv4 port mapping the gateway refuses (402). Mutation caught: the
+	// address left unspecified.
+	for _, any := range []netip.AddrPort{netip.AddrPortFrom(netip.IPv6Unspecified(), 4712), netip.AddrPortFrom(netip.Addr{}, 4713)} {
+		m, err := u.Map(ctx, "udp", any, any, time.Hour)
+		if err != nil || !m.Pinhole() || m.External != netip.AddrPortFrom(netip.IPv6Loopback(), any.Port()) {
+			t.Fatalf("Map(%v): %+v, %v; want a pinhole for [::1]:%d", any, m, err, any.Port())
+		}
+		if err := u.Unmap(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if _, err := u.Map(ctx, "tcp", in, in, 0); err != nil {
 		t.Fatal(err)
 	}

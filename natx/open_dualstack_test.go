@@ -179,3 +179,44 @@ func TestFamPortMap(t *testing.T) {
 		}
 	}
 }
+
+// TestReverify: a mapping recorded after the latest classification
+// started, on the socket's own address as the internet sees it (an IPv6
+// pinhole on a host address, a mapping on the NAT binding's own port),
+// calls for the classification again when that one found a filter: only
+// the filtering test, run with the mapping in place, can verify it (a UPnP
+// pinhole, slower than PCP, can come after the test). Not for a mapping
+// the classification already saw, one elsewhere (the relay checks those),
+// or where nothing filters. Mutation caught: the sequence check dropped
+// (a classification after every classification).
+func TestReverify(t *testing.T) {
+	host := netip.MustParseAddr("2a07:7:1::2")
+	pin := Mapping{Protocol: "upnp", Transport: "udp", External: netip.AddrPortFrom(host, 4000), Internal: netip.AddrPortFrom(host, 4000)}
+	firewall := &stunprobe.Report{NAT: stunprobe.TriNo, Mapped: netip.AddrPortFrom(host, 4000), Filtering: stunprobe.AddressPortDependent}
+	open := &stunprobe.Report{NAT: stunprobe.TriNo, Mapped: netip.AddrPortFrom(host, 4000), Filtering: stunprobe.EndpointIndependent}
+	base := func() family {
+		return family{hosts: []netip.Addr{host}, probeDone: true, report: firewall, mapping: pin, mapSeq: 1, probeSeq: 0}
+	}
+	for _, tt := range []struct {
+		name string
+		edit func(f *family)
+		want bool
+	}{
+		{"pinhole after the classification started", func(*family) {}, true},
+		{"pinhole seen by the classification", func(f *family) { f.probeSeq = 1 }, false},
+		{"nothing filters", func(f *family) { f.report = open }, false},
+		{"classification running", func(f *family) { f.probeDone = false }, false},
+		{"mapping elsewhere", func(f *family) { f.mapping.External = netip.MustParseAddrPort("[2a07:7::99]:4000") }, false},
+		{"mapping on the binding's port", func(f *family) {
+			f.hosts, f.reflexive = nil, netip.MustParseAddrPort("7.0.1.1:5000")
+			f.mapping.External = f.reflexive
+		}, true},
+		{"no mapping", func(f *family) { f.mapping = Mapping{} }, false},
+	} {
+		f := base()
+		tt.edit(&f)
+		if got := f.reverify(4000); got != tt.want {
+			t.Errorf("%s: reverify %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}

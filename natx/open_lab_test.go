@@ -24,8 +24,7 @@ import (
 // openLabHelpers are the helper processes of the Open lab tests, served by
 // TestNetlabHelper in lab_helper_test.go.
 var openLabHelpers = map[string]netlab.HelperFunc{"open": openHelper, "openwatch": openWatchHelper, "openbench": openBenchHelper,
-	"opendual":    openDualHelper,
-	"filterbench": filterBenchHelper}
+	"opendual": openDualHelper, "pinholeopen": pinholeOpenHelper, "filterbench": filterBenchHelper}
 
 type labCandidate struct {
 	Kind     string         `json:"kind"`

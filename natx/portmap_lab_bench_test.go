@@ -100,12 +100,18 @@ func mapOnce(tool string, gw netip.Addr, internal netip.AddrPort) (time.Duration
 	defer cancel()
 	start := time.Now()
 	switch tool {
-	case "keeper":
+	case "keeper", "keeper-upnp", "keeper-pcp":
 		log := benchLogger()
 		if log != nil {
 			log.Debug("bench: map") // marks where each op starts in the log
 		}
-		pm, err := natx.NewPortMap(ctx, natx.PortMapConfig{Gateway: gw, Logger: log}, "udp", internal)
+		cfg := natx.PortMapConfig{Gateway: gw, Logger: log}
+		if only, ok := strings.CutPrefix(tool, "keeper-"); ok {
+			if err := cfg.UseOnly(only); err != nil {
+				return 0, "", err
+			}
+		}
+		pm, err := natx.NewPortMap(ctx, cfg, "udp", internal)
 		d := time.Since(start)
 		if err != nil {
 			return d, "", err
