@@ -189,10 +189,6 @@ func (l *Listener) runProbe(i int) {
 // failed.
 func (l *Listener) classify(i int) *stunprobe.Report {
 	cfg, _ := l.probeConfig(i)
-	l.mu.Lock()
-	f := l.st.fam(i)
-	f.probeSeq = f.mapSeq
-	l.mu.Unlock()
 	p, err := stunprobe.NewProber(cfg, l.famLocal(i), l.m.send)
 	if err != nil {
 		l.log.Warn("natx: cannot probe", "err", err)
@@ -231,15 +227,10 @@ func (l *Listener) classify(i int) *stunprobe.Report {
 	l.log.Info("natx: classified", "family", famName(rep.Mapped.Addr()), "mapped", rep.Mapped, "nat", rep.NAT, "mapping", rep.Mapping,
 		"filtering", rep.Filtering, "took", rep.Duration)
 	server := keepaliveServer(rep)
-	again := false
 	l.update(func(st *state) {
 		f := st.fam(i)
 		f.probeDone, f.report, f.reflexive, f.kaServer = true, rep, rep.Mapped, server
-		again = f.reverify(l.m.local.Port())
 	})
-	if again { // a mapping came too late for this classification's filtering test
-		l.classifyAgain(i)
-	}
 	return rep
 }
 
@@ -519,7 +510,7 @@ func (l *Listener) keepPortMap(transport string, pm *PortMap, gen uint64, i int)
 	if pm != nil {
 		m, _ = pm.Mapping()
 	}
-	keep, probe, again := false, false, false
+	keep, probe := false, false
 	l.update(func(st *state) {
 		if gen != st.pmGen {
 			return
@@ -536,11 +527,9 @@ func (l *Listener) keepPortMap(transport string, pm *PortMap, gen uint64, i int)
 		probe, f.probeAfterMap = f.probeAfterMap, false
 		if pm != nil {
 			f.pm, f.mapping, keep = pm, m, true
-			f.mapSeq++
-			again = f.reverify(l.m.local.Port())
 		}
 	})
-	if probe || again {
+	if probe {
 		l.classifyAgain(i)
 	}
 	if pm != nil && !keep { // closing, or retired by a network change

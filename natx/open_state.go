@@ -52,9 +52,6 @@ type family struct {
 	pmAnswered bool
 	pm         *PortMap
 	mapping    Mapping // Protocol "" when none
-	// mapSeq counts the mappings recorded; probeSeq is its value when the
-	// latest classification started (reverify).
-	mapSeq, probeSeq uint64
 	// mapVerify is the result of an outside check of mapping.External
 	// (the first family's only: the relay checks it).
 	mapChecked, mapOK bool
@@ -274,23 +271,6 @@ func (f *family) mappedCandidate(m Mapping) Candidate {
 		c.Note = "not verified"
 	}
 	return c
-}
-
-// reverify reports whether f's classification should run again to verify
-// its mapping: the mapping came after the latest classification started,
-// that classification found a filter, and the mapping is on the socket's
-// own address as the internet sees it (an IPv6 pinhole on a host address,
-// or a mapping on the NAT binding's own port), so that only the filtering
-// test, run again now that the mapping lets strangers in, can verify it
-// (the relay's check skips such a mapping: the socket's own traffic opens
-// the way there). port is the socket's port.
-func (f *family) reverify(port uint16) bool {
-	r, ext := f.report, f.mapping.External
-	if !f.probeDone || r == nil || f.mapping.Protocol == "" || f.mapSeq <= f.probeSeq ||
-		r.Filtering == stunprobe.EndpointIndependent {
-		return false
-	}
-	return ext == f.reflexive || (ext.Port() == port && slices.Contains(f.hosts, ext.Addr()))
 }
 
 // potential lists the best candidate each pending task may still bring.

@@ -173,6 +173,7 @@ func BenchmarkLabPinhole(b *testing.B) {
 		}
 		b.ReportMetric(res.NsOp, "ns/op")
 		b.Logf("%s via %s: each op (ms): %v", tool, res.Via, res.Ms)
+		saveBenchLog(b, "pinhole-"+tool, p)
 	}
 	open := func(b *testing.B, via string) {
 		p := l.StartHelper(s.Host, "pinholeopen", strconv.Itoa(b.N), stun6.String(), via, "0")
