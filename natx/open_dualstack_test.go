@@ -6,15 +6,28 @@ package natx
 import (
 	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/nodeconn/natx/internal/gateway"
 	"github.com/nodeconn/natx/stunprobe"
 	"github.com/nodeconn/natx/stunprobe/stuntest"
+	"github.com/pion/transport/v5"
 )
+
+// interfacesNet is a transport.Net whose only working method is
+// Interfaces.
+type interfacesNet struct {
+	transport.Net
+	ifs []*transport.Interface
+}
+
+func (n interfacesNet) Interfaces() ([]*transport.Interface, error) { return n.ifs, nil }
 
 // TestOpenDualStack (issue 14): with Network "udp" Open binds one socket
 // that carries both families (on this Linux host; see dualStack): it is
@@ -176,6 +189,40 @@ func TestFamPortMap(t *testing.T) {
 		pc, ok := tt.l.famPortMap(PortMapConfig{Gateway: tt.given}, tt.fam, tt.find)
 		if ok != tt.ok || (ok && pc.Gateway != tt.want) {
 			t.Errorf("%s: gateway %v, keeper %v; want %v, %v", tt.name, pc.Gateway, ok, tt.want, tt.ok)
+		}
+	}
+}
+
+// TestPublicHostsFamily: an IPv6 socket bound to [::] (Network "udp6",
+// no Addr) lists the host's public IPv6 addresses only, an IPv4 one the
+// IPv4 ones, a dual-stack one both. Mutation caught: the family taken
+// from Config.Addr (unset here) instead of the socket (an IPv6 socket
+// listed IPv4 host candidates).
+func TestPublicHostsFamily(t *testing.T) {
+	ifc := transport.NewInterface(net.Interface{Index: 1, Name: "eth0", Flags: net.FlagUp})
+	for _, a := range []string{"203.0.113.7/24", "2a07:7:1::2/64", "192.168.1.2/24", "fe80::2/64"} {
+		p := netip.MustParsePrefix(a)
+		ifc.AddAddress(&net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())})
+	}
+	n := interfacesNet{ifs: []*transport.Interface{ifc}}
+	v4, v6 := netip.MustParseAddr("203.0.113.7"), netip.MustParseAddr("2a07:7:1::2")
+	for _, tt := range []struct {
+		local string
+		dual  bool
+		want  []netip.Addr
+	}{
+		{"[::]:4000", false, []netip.Addr{v6}},
+		{"0.0.0.0:4000", false, []netip.Addr{v4}},
+		{"[::]:4000", true, []netip.Addr{v4, v6}},
+	} {
+		l := &Listener{n: n, log: slog.New(slog.NewTextHandler(io.Discard, nil)), m: &mux{local: netip.MustParseAddrPort(tt.local)}}
+		if tt.dual {
+			l.st.v6 = &family{}
+		}
+		got := l.publicHosts()
+		slices.SortFunc(got, netip.Addr.Compare)
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("%s (dual %v): hosts %v, want %v", tt.local, tt.dual, got, tt.want)
 		}
 	}
 }

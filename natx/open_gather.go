@@ -153,8 +153,8 @@ func (l *Listener) publicHosts() []netip.Addr {
 		l.log.Debug("natx: cannot list interfaces", "err", err)
 		return nil
 	}
-	v6 := l.cfg.Addr.IsValid() && l.cfg.Addr.Unmap().Is6()
-	dual := l.st.v6 != nil // set once, in newListener
+	v6 := local.Is6() && !local.Is4In6() // [::] for Network "udp6" with no Addr
+	dual := l.st.v6 != nil               // set once, in newListener
 	var out []netip.Addr
 	for _, a := range addrs {
 		if (dual || a.Is6() == v6) && isPublicAddr(a) {

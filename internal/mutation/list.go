@@ -540,4 +540,13 @@ var mutations = []Mutation{
 		Run:     "^TestUPnPMapperPinhole$",
 		Why:     "a socket bound to every address asking an IPv6 UPnP gateway gets a pinhole, not an IPv4 mapping the gateway refuses",
 	},
+	{
+		Name:    "natx-public-hosts-socket-family",
+		File:    "natx/open_gather.go",
+		Find:    "v6 := local.Is6() && !local.Is4In6() // [::] for Network \"udp6\" with no Addr",
+		Replace: "v6 := l.cfg.Addr.IsValid() && l.cfg.Addr.Unmap().Is6()",
+		Pkg:     "./natx",
+		Run:     "^TestPublicHostsFamily$",
+		Why:     "an IPv6 socket bound to [::] lists IPv6 host addresses, not IPv4 ones",
+	},
 }
