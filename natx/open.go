@@ -309,6 +309,10 @@ func Open(ctx context.Context, cfg Config) (*Listener, error) {
 // cfg.Addr and cfg.Port. With cfg.Conn it sets cfg.Addr to the socket's
 // address, which decides the address family for the rest of Open.
 func bindSocket(n transport.Net, cfg *Config) (net.PacketConn, error) {
+	if _, _, err := socketNetwork(cfg.Network, netip.Addr{}); err != nil {
+		closeGiven(*cfg)
+		return nil, err
+	}
 	if cfg.Conn != nil {
 		if cfg.Addr.IsValid() || cfg.Port != 0 {
 			closeGiven(*cfg)

@@ -58,6 +58,7 @@ func TestOpenOnGivenConnErrors(t *testing.T) {
 	}{
 		{"port too", func(c *Config) { c.Port = 4242 }, context.Background},
 		{"addr too", func(c *Config) { c.Addr = netip.MustParseAddr("127.0.0.1") }, context.Background},
+		{"unknown network", func(c *Config) { c.Network = "udp5" }, context.Background},
 		{"context ended", func(*Config) {}, func() context.Context {
 			ctx, cancel := context.WithCancel(context.Background())
 			cancel()
