@@ -168,6 +168,23 @@ func summarize(cs []Candidate) Reachability {
 	return best
 }
 
+// Family is "ipv4" or "ipv6", the address family of c.Addr ("" when it
+// has no address). A dual-stack Listener (Config.Network "udp") lists
+// candidates of both.
+func (c Candidate) Family() string { return familyOf(c.Addr.Addr()) }
+
+// familyOf is "ipv4" (an IPv4-mapped IPv6 address too) or "ipv6", the
+// family of a, or "" when a is not valid.
+func familyOf(a netip.Addr) string {
+	switch {
+	case !a.IsValid():
+		return ""
+	case a.Unmap().Is4():
+		return "ipv4"
+	}
+	return "ipv6"
+}
+
 // ofFamily returns the candidates of cs whose address is IPv6 (v6) or not,
 // in a new slice.
 func ofFamily(cs []Candidate, v6 bool) []Candidate {

@@ -68,15 +68,7 @@ type Mapping struct {
 
 // Family is "ipv4" or "ipv6", the address family of m.Internal ("" for the
 // zero Mapping). An IPv6 mapping made by PCP is normally a pinhole.
-func (m Mapping) Family() string {
-	switch a := m.Internal.Addr(); {
-	case a.Is4() || a.Is4In6():
-		return "ipv4"
-	case a.Is6():
-		return "ipv6"
-	}
-	return ""
-}
+func (m Mapping) Family() string { return familyOf(m.Internal.Addr()) }
 
 // Pinhole reports whether m is an IPv6 firewall pinhole (RFC 6887 section
 // 11): the gateway opened this host's own IPv6 address and port, with no

@@ -131,6 +131,9 @@ func TestDualStackCandidates(t *testing.T) {
 		udp[1].Addr != rep4.Mapped || udp[1].Reach != ReachPunchOnly {
 		t.Fatalf("candidates %v: want the IPv6 host (public, verified), then the IPv4 reflexive address (punch-only)", udp)
 	}
+	if udp[0].Family() != "ipv6" || udp[1].Family() != "ipv4" || (Candidate{}).Family() != "" {
+		t.Errorf("families %q, %q, %q", udp[0].Family(), udp[1].Family(), (Candidate{}).Family())
+	}
 	if r := summarize(udp); r != ReachPublic {
 		t.Errorf("reachability %v, want public", r)
 	}

@@ -224,7 +224,7 @@ func (l *Listener) classify(i int) *stunprobe.Report {
 		l.update(func(st *state) { st.fam(i).probeDone = true })
 		return nil
 	}
-	l.log.Info("natx: classified", "family", famName(rep.Mapped.Addr()), "mapped", rep.Mapped, "nat", rep.NAT, "mapping", rep.Mapping,
+	l.log.Info("natx: classified", "family", familyOf(rep.Mapped.Addr()), "mapped", rep.Mapped, "nat", rep.NAT, "mapping", rep.Mapping,
 		"filtering", rep.Filtering, "took", rep.Duration)
 	server := keepaliveServer(rep)
 	l.update(func(st *state) {
@@ -232,18 +232,6 @@ func (l *Listener) classify(i int) *stunprobe.Report {
 		f.probeDone, f.report, f.reflexive, f.kaServer = true, rep, rep.Mapped, server
 	})
 	return rep
-}
-
-// famName names the family of a for logs: "ipv4" or "ipv6" ("" when
-// invalid).
-func famName(a netip.Addr) string {
-	switch {
-	case !a.IsValid():
-		return ""
-	case a.Unmap().Is4():
-		return "ipv4"
-	}
-	return "ipv6"
 }
 
 // keepAlive runs the STUN keepalive for rep's binding (family i) until
@@ -367,7 +355,7 @@ func (l *Listener) runPortMap(transport string, port uint16, gen uint64, i int) 
 	pc, ok := l.famPortMap(l.cfg.PortMap, i, gateway.Default)
 	if !ok {
 		l.log.Info("natx: no port mapping for this family: no gateway of it named, or no IPv6 router found",
-			"family", famName(l.famLocal(i).Addr()), "transport", transport)
+			"family", familyOf(l.famLocal(i).Addr()), "transport", transport)
 		l.keepPortMap(transport, nil, gen, i)
 		return
 	}
@@ -387,7 +375,7 @@ func (l *Listener) runPortMap(transport string, port uint16, gen uint64, i int) 
 	}
 	pm, err := NewPortMap(l.mapCtx, pc, transport, internal)
 	if err != nil {
-		l.log.Info("natx: no port mapping", "transport", transport, "family", famName(l.famLocal(i).Addr()), "err", err)
+		l.log.Info("natx: no port mapping", "transport", transport, "family", familyOf(l.famLocal(i).Addr()), "err", err)
 	}
 	l.keepPortMap(transport, pm, gen, i)
 	if pm == nil && (errors.Is(err, ErrPortRefused) || gen > 0) {
