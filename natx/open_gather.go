@@ -139,7 +139,7 @@ func (l *Listener) probeConfig(i int) (stunprobe.Config, bool) {
 // publicHosts lists the public addresses the socket is reachable at
 // directly, if any: the bound address, or every interface address of its
 // family when bound to the unspecified address (of both families on a
-// dual-stack socket).
+// dual-stack socket), IPv6 ones stable first (netaddr.StableFirst).
 func (l *Listener) publicHosts() []netip.Addr {
 	local := l.m.local.Addr()
 	if local.IsValid() && !local.IsUnspecified() {
@@ -160,6 +160,16 @@ func (l *Listener) publicHosts() []netip.Addr {
 		if (dual || a.Is6() == v6) && isPublicAddr(a) {
 			out = append(out, a)
 		}
+	}
+	if (dual || v6) && l.cfg.Net == nil {
+		// IPv6: stable addresses first, temporary (privacy) ones after,
+		// deprecated ones not at all (netaddr.StableFirst; Linux says which
+		// is which, elsewhere every address counts as stable).
+		flags, err := netaddr.IPv6AddrFlags()
+		if err != nil {
+			l.log.Debug("natx: cannot read the IPv6 address flags", "err", err)
+		}
+		out = netaddr.StableFirst(out, flags)
 	}
 	return out
 }

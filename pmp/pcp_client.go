@@ -102,14 +102,17 @@ func (c *Client) interfaceAddr() netip.Addr {
 }
 
 // routableOn returns an IPv6 address of the interface named (or numbered)
-// zone that is not link-local: a global address first, else a ULA; zero
-// when there is none (the kernel's choice is then used).
+// zone that is not link-local: a global address first (on the real
+// network a stable one before a temporary one, never a deprecated one:
+// netaddr.StableFirst), else a ULA; zero when there is none (the kernel's
+// choice is then used).
 func (c *Client) routableOn(zone string) netip.Addr {
 	ifs, err := c.net.Interfaces()
 	if err != nil || zone == "" {
 		return netip.Addr{}
 	}
 	var ula netip.Addr
+	var global []netip.Addr
 	for _, ifc := range ifs {
 		if ifc.Name != zone && strconv.Itoa(ifc.Index) != zone {
 			continue
@@ -132,11 +135,22 @@ func (c *Client) routableOn(zone string) netip.Addr {
 			}
 			switch sc := netscope.Of(x); {
 			case sc.Public():
-				return x
+				global = append(global, x)
 			case sc.Class == netscope.ULA && !ula.IsValid():
 				ula = x
 			}
 		}
+	}
+	if c.realNet {
+		// A deprecated address (a prefix being withdrawn, a privacy
+		// address rotated out) may vanish at any moment and is not the
+		// one the kernel sends from; a temporary one rotates: stable
+		// addresses first, as natx's host candidates.
+		flags, _ := netaddr.IPv6AddrFlags()
+		global = netaddr.StableFirst(global, flags)
+	}
+	if len(global) > 0 {
+		return global[0]
 	}
 	return ula
 }

@@ -22,13 +22,20 @@ import (
 // with -portmap upnp the pinhole is an IGD:2 one (the node bound to [::]
 // asks for its own global address, not for an IPv4 mapping).
 // Either way an unsolicited IPv6 datagram from the internet gets the echo
-// exactly where the node claims it can.
+// exactly where the node claims it can, and a second, deprecated global
+// address of the host is never announced.
 func TestLabNodeIPv6(t *testing.T) {
 	t.Parallel()
 	l := netlab.New(t)
 	l.StartCoturnWith(netlab.CoturnOptions{IPv6: true})
 	s := l.AddSite(netlab.DualStack)
 	s.StartMiniupnpd(netlab.MiniupnpdOptions{})
+	// A second global address past its preferred lifetime (a prefix being
+	// withdrawn, a privacy address rotated out) must never be announced.
+	deprecated := netip.AddrFrom16([16]byte(append(s.HostIP6.AsSlice()[:15:15], 0x99)))
+	if out, err := s.Host.Exec("ip", "-6", "addr", "add", deprecated.String()+"/64", "dev", "eth0", "nodad", "preferred_lft", "0"); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
 	stun := "[" + netlab.ServerA6.String() + "]:3478"
 	for i, tc := range []struct {
 		name, portmap string
@@ -68,6 +75,11 @@ func TestLabNodeIPv6(t *testing.T) {
 			}
 			if portmap == "off" && reachable {
 				t.Errorf("ready %s: reachable without a pinhole behind a stateful firewall", js)
+			}
+			for _, a := range e.Addrs {
+				if netip.MustParseAddrPort(a.Addr).Addr() == deprecated {
+					t.Errorf("the deprecated address %v is announced: %+v", deprecated, a)
+				}
 			}
 			echoWhereClaimed(t, l, e.Addrs)
 			stopNode(t, p)

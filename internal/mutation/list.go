@@ -549,4 +549,22 @@ var mutations = []Mutation{
 		Run:     "^TestPublicHostsFamily$",
 		Why:     "an IPv6 socket bound to [::] lists IPv6 host addresses, not IPv4 ones",
 	},
+	{
+		Name:    "netaddr-stable-first-deprecated",
+		File:    "internal/netaddr/addrflags.go",
+		Find:    "\t\tcase f.Deprecated:\n",
+		Replace: "\t\tcase false:\n",
+		Pkg:     "./internal/netaddr",
+		Run:     "^TestStableFirst$",
+		Why:     "a deprecated IPv6 address (past its preferred lifetime) is never announced nor pinholed",
+	},
+	{
+		Name:    "netaddr-addr-flags-bits",
+		File:    "internal/netaddr/addrflags_linux.go",
+		Find:    "AddrFlags{Temporary: flags&ifaFTemporary != 0, Deprecated: flags&ifaFDeprecated != 0}",
+		Replace: "AddrFlags{Temporary: flags&ifaFDeprecated != 0, Deprecated: flags&ifaFTemporary != 0}",
+		Pkg:     "./internal/netaddr",
+		Run:     "^TestParseAddrFlags$",
+		Why:     "the temporary and deprecated bits of the kernel's address dump are read as such",
+	},
 }
