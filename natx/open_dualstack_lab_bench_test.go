@@ -145,12 +145,8 @@ func BenchmarkLabOpenDualStack(b *testing.B) {
 		b.Fatalf("%v: %s", err, out)
 	}
 	stun6 := netip.AddrPortFrom(netlab.ServerA6, 3478)
-	p := l.StartHelper(s.Host, "opendual", strconv.Itoa(b.N), coturn.Addr().String(), stun6.String())
-	res, err := netlab.WaitJSON(p, time.Duration(b.N)*60*time.Second, func(r dualBenchResult) bool { return r.Tool != "" })
-	_ = p.Wait()
-	if err != nil {
-		b.Fatal(err)
-	}
+	res, p := runBenchHelper(b, l, s.Host, time.Duration(b.N)*60*time.Second, func(r dualBenchResult) bool { return r.Tool != "" },
+		"opendual", strconv.Itoa(b.N), coturn.Addr().String(), stun6.String())
 	if res.Error != "" {
 		b.Fatalf("%s\n%s", res.Error, p.Output())
 	}

@@ -83,12 +83,8 @@ func BenchmarkLabFilterTransport(b *testing.B) {
 	if out, err := pf.Router.Exec("sysctl", "-w", "net.ipv4.icmp_ratelimit=0"); err != nil {
 		b.Fatalf("%v: %s", err, out)
 	}
-	p := l.StartHelper(pf.Host, "filterbench", pf.GatewayIP.String(), coturn.Addr().String(), strconv.Itoa(b.N))
-	res, err := netlab.WaitJSON(p, time.Duration(b.N)*60*time.Second, func(r filterBenchResult) bool { return r.Tool != "" })
-	_ = p.Wait()
-	if err != nil {
-		b.Fatal(err)
-	}
+	res, p := runBenchHelper(b, l, pf.Host, time.Duration(b.N)*60*time.Second, func(r filterBenchResult) bool { return r.Tool != "" },
+		"filterbench", pf.GatewayIP.String(), coturn.Addr().String(), strconv.Itoa(b.N))
 	if res.Error != "" {
 		b.Fatalf("%s\n%s", res.Error, p.Output())
 	}

@@ -77,6 +77,22 @@ func benchLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
+// runBenchHelper runs the helper name in ns with args, waits (d at most)
+// for its result, the first JSON line done accepts, and for its exit, and
+// returns the result and the process (for its output); the benchmark
+// fails when no result comes. The one way the lab benchmarks run their
+// helpers.
+func runBenchHelper[T any](b *testing.B, l *netlab.Lab, ns *netlab.Namespace, d time.Duration, done func(T) bool, name string, args ...string) (T, *netlab.Process) {
+	b.Helper()
+	p := l.StartHelper(ns, name, args...)
+	res, err := netlab.WaitJSON(p, d, done)
+	_ = p.Wait()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return res, p
+}
+
 // saveBenchLog writes a helper's output to NATX_BENCH_LOG/name.log, if set.
 func saveBenchLog(b *testing.B, name string, p *netlab.Process) {
 	b.Helper()
@@ -358,13 +374,8 @@ func BenchmarkLabOpen(b *testing.B) {
 	}
 	for _, tc := range cases {
 		b.Run(tc.name, func(b *testing.B) {
-			p := l.StartHelper(tc.site.Host, "openbench", tc.site.GatewayIP.String(), coturn.Addr().String(),
-				tc.relay, strconv.Itoa(b.N), tc.step, tc.wait, tc.best)
-			res, err := netlab.WaitJSON(p, time.Duration(b.N)*40*time.Second, func(r openBenchResult) bool { return r.Tool != "" })
-			_ = p.Wait()
-			if err != nil {
-				b.Fatal(err)
-			}
+			res, p := runBenchHelper(b, l, tc.site.Host, time.Duration(b.N)*40*time.Second, func(r openBenchResult) bool { return r.Tool != "" },
+				"openbench", tc.site.GatewayIP.String(), coturn.Addr().String(), tc.relay, strconv.Itoa(b.N), tc.step, tc.wait, tc.best)
 			if res.Error != "" {
 				b.Fatalf("%s\n%s", res.Error, p.Output())
 			}

@@ -165,23 +165,21 @@ func BenchmarkLabPinhole(b *testing.B) {
 	}
 	gw, self := s.GatewayIP6.String(), s.HostIP6.String()
 	keeper := func(b *testing.B, tool string, port int, want string) {
-		p := l.StartHelper(s.Host, "mapbench", tool, gw, self, strconv.Itoa(port), strconv.Itoa(b.N), want)
-		res, err := netlab.WaitJSON(p, time.Duration(b.N)*15*time.Second, func(r benchResult) bool { return r.Tool != "" })
-		_ = p.Wait()
-		if err != nil || res.Error != "" || len(res.Ms) != b.N {
-			b.Fatalf("%s: %v %s (%d of %d timed)\n%s", tool, err, res.Error, len(res.Ms), b.N, p.Output())
+		res, p := runBenchHelper(b, l, s.Host, time.Duration(b.N)*15*time.Second, func(r benchResult) bool { return r.Tool != "" },
+			"mapbench", tool, gw, self, strconv.Itoa(port), strconv.Itoa(b.N), want)
+		if res.Error != "" || len(res.Ms) != b.N {
+			b.Fatalf("%s: %s (%d of %d timed)\n%s", tool, res.Error, len(res.Ms), b.N, p.Output())
 		}
 		b.ReportMetric(res.NsOp, "ns/op")
 		b.Logf("%s via %s: each op (ms): %v", tool, res.Via, res.Ms)
 		saveBenchLog(b, "pinhole-"+tool, p)
 	}
 	open := func(b *testing.B, via string) {
-		p := l.StartHelper(s.Host, "pinholeopen", strconv.Itoa(b.N), stun6.String(), via, "0")
-		res, err := netlab.WaitJSON(p, time.Duration(b.N)*20*time.Second, func(r benchResult) bool { return r.Tool != "" })
-		_ = p.Wait()
-		if err != nil || res.Error != "" || len(res.Ms) != b.N {
+		res, p := runBenchHelper(b, l, s.Host, time.Duration(b.N)*20*time.Second, func(r benchResult) bool { return r.Tool != "" },
+			"pinholeopen", strconv.Itoa(b.N), stun6.String(), via, "0")
+		if res.Error != "" || len(res.Ms) != b.N {
 			saveBenchLog(b, "pinholeopen-"+via, p)
-			b.Fatalf("open %s: %v %s (%d of %d timed)\n%s", via, err, res.Error, len(res.Ms), b.N, p.Output())
+			b.Fatalf("open %s: %s (%d of %d timed)\n%s", via, res.Error, len(res.Ms), b.N, p.Output())
 		}
 		b.ReportMetric(res.NsOp, "ns/op")
 		b.Logf("open via %s: each op (ms): %v", via, res.Ms)

@@ -145,12 +145,8 @@ func mapOnce(tool string, gw netip.Addr, internal netip.AddrPort) (time.Duration
 
 // runMapBench runs the helper for tool and reports its mean as ns/op.
 func runMapBench(b *testing.B, l *netlab.Lab, s *netlab.Site, tool string, port int, expect string) {
-	p := l.StartHelper(s.Host, "mapbench", tool, s.GatewayIP.String(), s.HostIP.String(), strconv.Itoa(port), strconv.Itoa(b.N), expect)
-	res, err := netlab.WaitJSON(p, time.Duration(b.N)*15*time.Second, func(r benchResult) bool { return r.Tool != "" })
-	_ = p.Wait()
-	if err != nil {
-		b.Fatal(err)
-	}
+	res, p := runBenchHelper(b, l, s.Host, time.Duration(b.N)*15*time.Second, func(r benchResult) bool { return r.Tool != "" },
+		"mapbench", tool, s.GatewayIP.String(), s.HostIP.String(), strconv.Itoa(port), strconv.Itoa(b.N), expect)
 	if res.Error != "" {
 		b.Fatalf("%s: %s", tool, res.Error)
 	}
