@@ -196,8 +196,8 @@ func (s *session) run(ctx context.Context) (*Path, error) {
 		var batch []send
 		next := now.Add(time.Second)
 		s.mu.Lock()
-		if s.selected == nil && s.v4Ready != nil && !now.Before(s.v4Until) {
-			s.selectLocked(s.v4Ready) // no IPv6 pair succeeded in time
+		if s.selected == nil && s.v4Ready != nil && (!now.Before(s.v4Until) || !s.ipv6PendingLocked()) {
+			s.selectLocked(s.v4Ready) // no IPv6 pair succeeded in time, or none is left to wait for
 		}
 		if s.selected != nil {
 			s.mu.Unlock()
@@ -462,13 +462,20 @@ func (s *session) preferIPv6(pr *pair, now time.Time) bool {
 	if s.v4Ready != nil && !now.Before(s.v4Until) {
 		return false
 	}
+	return s.ipv6PendingLocked()
+}
+
+// ipv6PendingLocked reports whether an IPv6 pair may still succeed: one
+// is being checked, or the peer's candidates are not known yet (its checks
+// came before its offer or answer) and ours include IPv6 ones. s.mu held.
+func (s *session) ipv6PendingLocked() bool {
 	is6 := func(a netip.Addr) bool { return a.Is6() && !a.Is4In6() }
 	for _, o := range s.pairs {
 		if is6(o.remote.Addr.Addr()) && !o.ok && !o.predicted {
 			return true
 		}
 	}
-	if !s.started { // the peer's checks came before its candidates: it may have IPv6 ones
+	if !s.started {
 		for _, c := range s.local {
 			if is6(c.Addr.Addr()) {
 				return true
