@@ -19,6 +19,35 @@ func (nopSignaler) Recv(ctx context.Context) (string, []byte, error) {
 	return "", nil, ctx.Err()
 }
 
+// testSession starts a Puncher on local that signals nothing and records
+// what it sends, and one session of it with "peer"; both end with the
+// test. sent returns a copy of the datagrams sent so far.
+func testSession(t *testing.T, local string, controlling bool, id attemptID, key []byte) (s *session, sent func() [][]byte) {
+	t.Helper()
+	var mu sync.Mutex
+	var out [][]byte
+	p, err := New(Config{Signaler: nopSignaler{}}, netip.MustParseAddrPort(local), func(b []byte, to netip.AddrPort) error {
+		mu.Lock()
+		defer mu.Unlock()
+		out = append(out, append([]byte(nil), b...))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	s, err = p.newSession("peer", controlling, id, key, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.abort)
+	return s, func() [][]byte {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([][]byte(nil), out...)
+	}
+}
+
 // TestHandlePacket: unauthenticated or reflected checks get no answer and
 // change nothing; an authentic one gets one answer no larger than itself;
 // what is not ours is left to the caller.
@@ -26,23 +55,8 @@ func (nopSignaler) Recv(ctx context.Context) (string, []byte, error) {
 // Mutation caught (internal/mutation "holepunch-request-mac"): the
 // authenticate check disabled in session.go's onRequest.
 func TestHandlePacket(t *testing.T) {
-	var mu sync.Mutex
-	var sent [][]byte
-	p, err := New(Config{Signaler: nopSignaler{}}, netip.MustParseAddrPort("7.0.0.1:7000"), func(b []byte, to netip.AddrPort) error {
-		mu.Lock()
-		defer mu.Unlock()
-		sent = append(sent, append([]byte(nil), b...))
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	s, err := p.newSession("peer", false, attemptID{5}, testKey, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.abort()
+	s, sent := testSession(t, "7.0.0.1:7000", false, attemptID{5}, testKey)
+	p := s.p
 	from := netip.MustParseAddrPort("7.0.0.2:9")
 	build := func(key []byte, controlling bool, id attemptID) []byte {
 		r := checkRequest{id: id, key: key, controlling: controlling, txid: stun.NewTransactionID()}
@@ -52,11 +66,7 @@ func TestHandlePacket(t *testing.T) {
 		}
 		return b
 	}
-	sentCount := func() int {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(sent)
-	}
+	sentCount := func() int { return len(sent()) }
 	for name, tt := range map[string]struct {
 		b    []byte
 		ours bool
@@ -86,15 +96,14 @@ func TestHandlePacket(t *testing.T) {
 	if !p.HandlePacket(good, from) {
 		t.Fatal("authentic check not taken")
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(sent) == 0 {
+	answers := sent()
+	if len(answers) == 0 {
 		t.Fatal("no answer to an authentic check")
 	}
-	if len(sent[0]) > len(good) {
-		t.Errorf("answer of %d bytes to a check of %d", len(sent[0]), len(good))
+	if len(answers[0]) > len(good) {
+		t.Errorf("answer of %d bytes to a check of %d", len(answers[0]), len(good))
 	}
-	c, err := decodeCheck(sent[0])
+	c, err := decodeCheck(answers[0])
 	if err != nil || c.msg.Type != stun.BindingSuccess || c.authenticate(testKey) != nil || c.mapped != from {
 		t.Errorf("answer %v, err %v", c, err)
 	}
@@ -111,36 +120,18 @@ func TestHandlePacket(t *testing.T) {
 // session.go's onResponse, the authenticate check disabled, so that an
 // unauthenticated response confirms the pair.
 func TestForgedResponseIgnored(t *testing.T) {
-	var mu sync.Mutex
-	var sent [][]byte
-	local := netip.MustParseAddrPort("7.0.0.1:7000")
-	p, err := New(Config{Signaler: nopSignaler{}}, local, func(b []byte, to netip.AddrPort) error {
-		mu.Lock()
-		defer mu.Unlock()
-		sent = append(sent, append([]byte(nil), b...))
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	s, err := p.newSession("peer", true, attemptID{6}, bytes.Repeat([]byte{9}, keySize), nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.abort()
+	s, sent := testSession(t, "7.0.0.1:7000", true, attemptID{6}, bytes.Repeat([]byte{9}, keySize))
+	p := s.p
 	peer := netip.MustParseAddrPort("7.0.0.2:9")
 	s.mu.Lock()
 	s.addRemoteLocked(Candidate{Addr: peer, Kind: KindHost})
 	s.mu.Unlock()
 	s.sendCheck(p.sock0, peer, false)
-	mu.Lock()
-	if len(sent) != 1 {
-		mu.Unlock()
-		t.Fatalf("%d checks sent", len(sent))
+	checks := sent()
+	if len(checks) != 1 {
+		t.Fatalf("%d checks sent", len(checks))
 	}
-	req, err := decodeCheck(sent[0])
-	mu.Unlock()
+	req, err := decodeCheck(checks[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,16 +178,7 @@ func TestForgedResponseIgnored(t *testing.T) {
 // first and takes the higher priority, on its pair too, so that the
 // pinhole's priority orders the checks.
 func TestRemoteSignalledTwice(t *testing.T) {
-	p, err := New(Config{Signaler: nopSignaler{}}, netip.MustParseAddrPort("[::]:7000"), func([]byte, netip.AddrPort) error { return nil })
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	s, err := p.newSession("peer", true, attemptID{7}, bytes.Repeat([]byte{9}, keySize), nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.abort()
+	s, _ := testSession(t, "[::]:7000", true, attemptID{7}, bytes.Repeat([]byte{9}, keySize))
 	addr := netip.MustParseAddrPort("[2a07:7:2::2]:9")
 	host, pinhole := Candidate{Addr: addr, Kind: KindHost}, Candidate{Addr: addr, Kind: KindPortMapped}
 	s.mu.Lock()
