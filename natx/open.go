@@ -33,8 +33,9 @@ const (
 	RelayOff
 )
 
-// Config configures Open. The zero Config binds an ephemeral IPv4 port on
-// the real network, looks for a public address on the local interfaces, and
+// Config configures Open. The zero Config binds an ephemeral port on the
+// real network, on one socket for IPv4 and IPv6 where the host allows it,
+// looks for a public address of each family on the local interfaces, and
 // maps the port on the default gateway (PCP, NAT-PMP, UPnP); without STUN
 // servers it cannot see its reflexive address, and without relays it
 // allocates none.
@@ -49,9 +50,11 @@ type Config struct {
 	// is IPv4 only). A dual-stack Listener discovers each family on its
 	// own (host addresses, classification over the STUN servers of that
 	// family, a port mapping or IPv6 pinhole on that family's router) and
-	// lists the candidates of both. If empty, "udp6" when Addr is an IPv6
-	// address, else "udp4". With Addr set, only "udp" or Addr's own
-	// family is accepted, and "udp" binds Addr's family alone.
+	// lists the candidates of both. If empty: Addr's family when Addr is
+	// set, the family of the socket's address with Conn, else "udp" (dual
+	// stack; natx 0.1.0 defaulted to "udp4"). With Addr set, only
+	// "udp" or Addr's own family is accepted, and "udp" binds Addr's family
+	// alone.
 	Network string
 	// Port is the local UDP port to bind. If zero, any free port.
 	Port uint16
@@ -358,7 +361,7 @@ func socketNetwork(network string, addr netip.Addr) (string, netip.Addr, error) 
 		return "", netip.Addr{}, fmt.Errorf("natx: Config.Network %q does not match Config.Addr %v", network, addr)
 	case addr.IsValid():
 		return own, addr, nil
-	case network == "udp":
+	case network == "" || network == "udp":
 		return "udp", netip.Addr{}, nil
 	case network == "udp6":
 		return "udp6", netip.IPv6Unspecified(), nil
@@ -367,10 +370,12 @@ func socketNetwork(network string, addr netip.Addr) (string, netip.Addr, error) 
 }
 
 // dualStack reports whether the socket bound for cfg carries both
-// families: Network "udp" with no Addr, on a socket that came out IPv6
-// (the host allows IPv4 on it; else the socket is IPv4 only).
+// families: Network "udp" or empty with no Addr, on a socket that came out
+// IPv6 (the host allows IPv4 on it; else the socket is IPv4 only). A given
+// socket (Config.Conn) counts as dual stack only with Network "udp":
+// bindSocket sets Addr otherwise.
 func dualStack(cfg *Config, local netip.AddrPort) bool {
-	return cfg.Network == "udp" && !cfg.Addr.IsValid() && local.Addr().Is6() && local.Addr().IsUnspecified()
+	return (cfg.Network == "" || cfg.Network == "udp") && !cfg.Addr.IsValid() && local.Addr().Is6() && local.Addr().IsUnspecified()
 }
 
 // closeGiven closes the node's own socket (Config.Conn) when Open fails

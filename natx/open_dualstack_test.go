@@ -90,7 +90,7 @@ func TestSocketNetwork(t *testing.T) {
 		wantBind netip.Addr
 		err      bool
 	}{
-		{"", netip.Addr{}, "udp4", netip.IPv4Unspecified(), false},
+		{"", netip.Addr{}, "udp", netip.Addr{}, false}, // the default: dual stack (issue 14)
 		{"udp", netip.Addr{}, "udp", netip.Addr{}, false},
 		{"udp6", netip.Addr{}, "udp6", netip.IPv6Unspecified(), false},
 		{"udp4", netip.Addr{}, "udp4", netip.IPv4Unspecified(), false},

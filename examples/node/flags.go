@@ -60,7 +60,7 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	var port int
 	fs.StringVar(&o.id, "id", "", "peer ID to register with the rendezvous server (letters, digits, -._~+/=:@)")
 	fs.StringVar(&addr, "addr", "", "local address to bind (default: every IPv4 interface)")
-	fs.StringVar(&o.network, "network", "", "address family of the socket: udp4, udp6, or udp (both, on one dual-stack socket) (default: udp6 with an IPv6 -addr, else udp4)")
+	fs.StringVar(&o.network, "network", "", "address family of the socket: udp4, udp6, or udp (both, on one dual-stack socket) (default: the -addr's family, else udp)")
 	fs.IntVar(&port, "port", 0, "local UDP port (default: any free port)")
 	fs.Var(&stun, "stun", "STUN server host:port (default port 3478); repeat or comma-separate for several")
 	fs.BoolVar(&o.stunTCP, "stun-tcp", true, "also ask the STUN servers over TCP, so that blocked UDP shows at once")

@@ -272,7 +272,7 @@ func (o options) family() string {
 	switch {
 	case o.network == "udp6" || (o.network != "udp4" && o.addr.Is6()):
 		return "ip6"
-	case o.network == "udp" && !o.addr.IsValid():
+	case (o.network == "udp" || o.network == "") && !o.addr.IsValid():
 		return "ip"
 	}
 	return "ip4"
