@@ -130,7 +130,7 @@ func newListener(cfg Config, n transport.Net, conn net.PacketConn, log *slog.Log
 	l := &Listener{
 		mapCtx: mapCtx, mapCancel: mapCancel,
 		cfg: cfg, n: n, log: log,
-		m:       newMux(conn, cfg.ReadQueue, log),
+		m:       newMuxNAT64(conn, cfg.ReadQueue, cfg.NAT64, log),
 		tasks:   tasks,
 		ctx:     tasks.Context(),
 		changed: make(chan struct{}),
@@ -178,6 +178,10 @@ func (l *Listener) WriteTo(b []byte, addr net.Addr) (int, error) {
 func (l *Listener) WriteToAddrPort(b []byte, to netip.AddrPort) (int, error) {
 	return l.m.writeApp(b, netip.AddrPortFrom(to.Addr().Unmap(), to.Port()))
 }
+
+// NAT64 is the prefix of the NAT64 through which the Listener reaches
+// IPv4 addresses (Config.NAT64), or the zero Prefix.
+func (l *Listener) NAT64() netip.Prefix { return l.m.nat64 }
 
 // LocalAddr is the socket's local address.
 func (l *Listener) LocalAddr() net.Addr { return l.m.conn.LocalAddr() }

@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nodeconn/natx/internal/nat64"
 	"github.com/nodeconn/natx/internal/netaddr"
 	"github.com/nodeconn/natx/natx/internal/task"
 )
@@ -87,6 +88,11 @@ type mux struct {
 	fast  addrPortConn // nil when conn lacks it
 	local netip.AddrPort
 	log   *slog.Logger
+	// nat64 is the network's NAT64 prefix (Config.NAT64), or zero: the
+	// socket then sends to public IPv4 addresses through it, and reads
+	// what comes from them as coming from the IPv4 address itself, so that
+	// nothing above the mux sees the prefix.
+	nat64 netip.Prefix
 
 	hmu      sync.Mutex
 	handlers atomic.Pointer[[]*handlerEntry]
@@ -122,7 +128,14 @@ const poolBufSize = 2048
 // newMux starts the read loop on conn; queue is the capacity of the
 // application's queue.
 func newMux(conn net.PacketConn, queue int, log *slog.Logger) *mux {
+	return newMuxNAT64(conn, queue, netip.Prefix{}, log)
+}
+
+// newMuxNAT64 is newMux for a socket that reaches IPv4 through the NAT64
+// of prefix nat64 (zero: none).
+func newMuxNAT64(conn net.PacketConn, queue int, nat64 netip.Prefix, log *slog.Logger) *mux {
 	m := makeMux(conn, queue, log)
+	m.nat64 = nat64
 	m.tasks.Go(func(context.Context) { m.readLoop() })
 	return m
 }
@@ -191,12 +204,23 @@ func (m *mux) putBuf(b *[]byte) {
 }
 
 func (m *mux) read(buf []byte) (int, netip.AddrPort, error) {
+	var n int
+	var from netip.AddrPort
+	var err error
 	if m.fast != nil {
-		n, from, err := m.fast.ReadFromUDPAddrPort(buf)
-		return n, netip.AddrPortFrom(from.Addr().Unmap(), from.Port()), err
+		n, from, err = m.fast.ReadFromUDPAddrPort(buf)
+		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+	} else {
+		var a net.Addr
+		n, a, err = m.conn.ReadFrom(buf)
+		from = netaddr.AddrPort(a)
 	}
-	n, a, err := m.conn.ReadFrom(buf)
-	return n, netaddr.AddrPort(a), err
+	if m.nat64.IsValid() {
+		if v4, ok := nat64.Extract(m.nat64, from.Addr()); ok {
+			from = netip.AddrPortFrom(v4, from.Port())
+		}
+	}
+	return n, from, err
 }
 
 // dispatch routes one datagram: STUN to the handlers, a TURN server's
@@ -328,10 +352,16 @@ func (m *mux) writeApp(b []byte, to netip.AddrPort) (int, error) {
 	return m.writeTo(b, to)
 }
 
-// writeTo sends b from the socket.
+// writeTo sends b from the socket: to a public IPv4 address through the
+// NAT64, if any.
 func (m *mux) writeTo(b []byte, to netip.AddrPort) (int, error) {
 	var n int
 	var err error
+	if m.nat64.IsValid() && to.Addr().Is4() {
+		if six, ok := nat64.Synthesize(m.nat64, to.Addr()); ok {
+			to = netip.AddrPortFrom(six, to.Port())
+		}
+	}
 	if m.fast != nil {
 		n, err = m.fast.WriteToUDPAddrPort(b, to)
 	} else {

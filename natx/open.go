@@ -56,6 +56,22 @@ type Config struct {
 	// "udp" or Addr's own family is accepted, and "udp" binds Addr's family
 	// alone.
 	Network string
+	// NAT64 is the prefix of the network's NAT64 (RFC 6052), through
+	// which a dual-stack socket on an IPv6-only network reaches IPv4: every
+	// datagram to a public IPv4 address (a STUN or TURN server, a peer's
+	// candidate) goes to that address written into the prefix, and what
+	// comes back from such an address reads as coming from the IPv4
+	// address, so the IPv4 family is classified, verified and punched
+	// through the NAT64 as through any NAT. If zero, Open looks for it on
+	// the real network when the socket is dual stack and the host has an
+	// IPv6 default route and no IPv4 one: the prefix of the DNS64
+	// resolver's answer for ipv4only.arpa (RFC 7050), else the well-known
+	// 64:ff9b::/96. Listener.NAT64 tells the prefix in use. A prefix of a
+	// length RFC 6052 does not define, or given on a socket that is not
+	// dual stack, is refused.
+	NAT64 netip.Prefix
+	// NAT64Off: no NAT64, not even one Open would find.
+	NAT64Off bool
 	// Port is the local UDP port to bind. If zero, any free port.
 	Port uint16
 	// Conn, if not nil, is the node's own UDP socket, used instead of
@@ -274,6 +290,11 @@ func Open(ctx context.Context, cfg Config) (*Listener, error) {
 	cfg = cfg.withDefaults(n)
 	conn, err := bindSocket(n, &cfg)
 	if err != nil {
+		return nil, err
+	}
+	dual := dualStack(&cfg, netaddr.AddrPort(conn.LocalAddr()))
+	if cfg.NAT64, err = nat64Prefix(ctx, &cfg, dual, hostNAT64Env); err != nil {
+		_ = conn.Close()
 		return nil, err
 	}
 	l := newListener(cfg, n, conn, log)

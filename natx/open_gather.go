@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/nodeconn/natx/internal/gateway"
+	"github.com/nodeconn/natx/internal/nat64"
 	"github.com/nodeconn/natx/internal/netaddr"
 	"github.com/nodeconn/natx/natx/internal/netwatch"
 	"github.com/nodeconn/natx/stunprobe"
@@ -127,7 +128,19 @@ func (l *Listener) probeConfig(i int) (stunprobe.Config, bool) {
 	if l.st.v6 == nil {
 		return c, l.cfg.probing()
 	}
-	c.Servers = slices.DeleteFunc(slices.Clone(c.Servers), func(s netip.AddrPort) bool {
+	servers := slices.Clone(c.Servers)
+	if l.m.nat64.IsValid() {
+		// Through a NAT64 a server written into its prefix (a DNS64
+		// answer) is the IPv4 server it names; the probe's extra sockets
+		// would not go through the mux's NAT64.
+		for j, s := range servers {
+			if v4, ok := nat64.Extract(l.m.nat64, s.Addr()); ok {
+				servers[j] = netip.AddrPortFrom(v4, s.Port())
+			}
+		}
+		c.AllocationSockets = -1
+	}
+	c.Servers = slices.DeleteFunc(servers, func(s netip.AddrPort) bool {
 		return s.Addr().Unmap().Is6() != (i == famV6)
 	})
 	if i == famV6 {
