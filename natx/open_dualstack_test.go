@@ -229,3 +229,42 @@ func TestPublicHostsFamily(t *testing.T) {
 		}
 	}
 }
+
+// TestPublicKnown: a Dial waits for a family's classification while that
+// family has no address a peer of it can send to, whatever the other family
+// has: a dual-stack node whose IPv6 host address is known while its IPv4
+// classification runs (an IPv6-only site's NAT64, a DS-Lite line) must not
+// offer an IPv4-only peer nothing. Mutation caught: the wait ended by a
+// punch-only candidate of either family (the IPv4-only peer got no IPv4
+// candidate; TestLabNodeNAT64 failed that way before the fix).
+func TestPublicKnown(t *testing.T) {
+	host6 := Candidate{Kind: KindHost, Addr: netip.MustParseAddrPort("[2a07:7:1::2]:4000"), Reach: ReachPublic}
+	refl4 := Candidate{Kind: KindReflexive, Addr: netip.MustParseAddrPort("7.0.1.1:4000"), Reach: ReachPunchOnly}
+	relay := Candidate{Kind: KindRelayed, Addr: netip.MustParseAddrPort("7.0.0.10:50000"), Reach: ReachRelayOnly}
+	for _, tt := range []struct {
+		name         string
+		dual         bool
+		done4, done6 bool
+		cands        []Candidate
+		want         bool
+	}{
+		{"dual, IPv4 running, only IPv6 known", true, false, true, []Candidate{host6}, false},
+		{"dual, IPv4 running, a relay only", true, false, true, []Candidate{host6, relay}, false},
+		{"dual, IPv4 running, IPv4 known", true, false, true, []Candidate{host6, refl4}, true},
+		{"dual, IPv4 ended", true, true, true, []Candidate{host6}, true},
+		{"dual, IPv6 running, IPv6 known", true, true, false, []Candidate{host6}, true},
+		{"dual, IPv6 running, only IPv4 known", true, true, false, []Candidate{refl4}, false},
+		{"one family, running, known", false, false, false, []Candidate{refl4}, true},
+		{"one family, running, nothing", false, false, false, []Candidate{relay}, false},
+		{"one family, ended", false, true, false, nil, true},
+	} {
+		st := &state{}
+		st.probeDone = tt.done4
+		if tt.dual {
+			st.v6 = &family{probeDone: tt.done6}
+		}
+		if got := publicKnown(st, tt.cands); got != tt.want {
+			t.Errorf("%s: publicKnown = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}

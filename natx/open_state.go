@@ -378,15 +378,16 @@ func (l *Listener) settled() (<-chan struct{}, bool) {
 	return l.changed, true
 }
 
-// awaitPublic waits, at most until ctx ends, while the classification
-// still runs and no public address (reflexive, mapped or public) is known
-// yet: Open may have returned before a slow classification ended
-// (probeSilence), and a hole-punching attempt that announced no public
-// address leaves the peer nothing to send to.
+// awaitPublic waits, at most until ctx ends, while a family's
+// classification still runs and that family has no public address
+// (reflexive, mapped or public) yet: Open may have returned before a slow
+// classification ended (probeSilence, or a better candidate of the other
+// family), and a hole-punching attempt that announced no public address of
+// a family leaves a peer of that family alone nothing to send to.
 func (l *Listener) awaitPublic(ctx context.Context) {
 	for {
 		l.mu.Lock()
-		done := l.st.probeDone || l.reach.order() <= ReachPunchOnly.order()
+		done := publicKnown(&l.st, l.cands)
 		changed := l.changed
 		l.mu.Unlock()
 		if done {
@@ -400,6 +401,25 @@ func (l *Listener) awaitPublic(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// publicKnown reports whether each family of st has ended its
+// classification or has a candidate peers can send to (at least
+// punch-only) among cands. A pure function of the state.
+func publicKnown(st *state, cands []Candidate) bool {
+	for _, i := range st.families() {
+		if st.fam(i).probeDone {
+			continue
+		}
+		fc := cands // on a socket of one family every candidate is of it
+		if st.v6 != nil {
+			fc = ofFamily(cands, i == famV6)
+		}
+		if !slices.ContainsFunc(fc, func(c Candidate) bool { return c.Reach.order() <= ReachPunchOnly.order() }) {
+			return false
+		}
+	}
+	return true
 }
 
 // mapLate tells Open to stop waiting for the port mapping.
