@@ -19,7 +19,7 @@ STATICCHECK   := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Debian packages the lab needs (internal/netlab): network namespaces and
 # nftables NATs, the gateway daemon, the STUN/TURN server, and the reference
 # clients the lab's self-tests use.
-LAB_PACKAGES  := iproute2 procps nftables conntrack miniupnpd-nftables miniupnpc natpmpc coturn
+LAB_PACKAGES  := iproute2 procps nftables conntrack miniupnpd-nftables miniupnpc natpmpc coturn tayga
 ROOT          := $(shell id -u)
 TESTFLAGS     ?=
 # Packages with lab benchmarks (func BenchmarkLab…), for lab-bench-smoke.
@@ -85,8 +85,12 @@ ifeq ($(ROOT),0)
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
-		echo "lab-deps: installing$$missing"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+		echo "lab-deps: installing$$missing (their services not started: the lab runs them in namespaces)"; \
+		policy=""; if [ ! -e /usr/sbin/policy-rc.d ]; then \
+			printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && policy=1; fi; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; rc=$$?; \
+		[ -z "$$policy" ] || rm -f /usr/sbin/policy-rc.d; \
+		exit $$rc; \
 	else echo "lab-deps: all lab packages present"; fi
 else
 	@echo "lab-deps: not root, not installing $(LAB_PACKAGES)"

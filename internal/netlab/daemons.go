@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nodeconn/natx/internal/nat64"
 )
 
 // Miniupnpd is a miniupnpd (UPnP IGD, NAT-PMP, PCP) running on a site's home
@@ -324,5 +326,69 @@ func (c *Coturn) WaitNoAllocations(d time.Duration) error {
 			return fmt.Errorf("coturn still holds %d relay sockets after %v", n, d)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// NAT64Prefix is the prefix of an IPv6Only site's NAT64: the well-known one
+// (RFC 6052), which the lab's public-looking IPv4 addresses may use.
+var NAT64Prefix = netip.MustParsePrefix("64:ff9b::/96")
+
+// NAT64Addr is a written into NAT64Prefix, as a DNS64 resolver names an
+// IPv4-only server for an IPv6Only site's host.
+func NAT64Addr(a netip.AddrPort) netip.AddrPort {
+	six, ok := nat64.Synthesize(NAT64Prefix, a.Addr())
+	if !ok {
+		panic(fmt.Sprintf("netlab: %v has no NAT64 address", a))
+	}
+	return netip.AddrPortFrom(six, a.Port())
+}
+
+// startNAT64 runs tayga on an IPv6Only site's router: a tun device nat64
+// that takes NAT64Prefix and the dynamic pool 192.168.255.0/24 (masqueraded
+// behind the WAN address by the router's ruleset). tayga's own addresses:
+// 192.168.255.1 and 2a07:7:N:ff::1 (the source of its ICMP errors).
+func (l *Lab) startNAT64(s *Site) error {
+	dir := filepath.Join(l.Dir, fmt.Sprintf("tayga-%d", s.N))
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	conf := filepath.Join(dir, "tayga.conf")
+	if err := writeFile(conf, strings.Join([]string{
+		"tun-device nat64",
+		"ipv4-addr 192.168.255.1",
+		fmt.Sprintf("ipv6-addr 2a07:7:%x:ff::1", s.N),
+		"prefix " + NAT64Prefix.String(),
+		"dynamic-pool 192.168.255.0/24",
+		"data-dir " + dir,
+	}, "\n")+"\n"); err != nil {
+		return err
+	}
+	if out, err := s.Router.Exec("tayga", "--mktun", "-c", conf); err != nil {
+		return fmt.Errorf("tayga --mktun: %v: %s", err, out)
+	}
+	if err := s.Router.ipBatch([]string{
+		"link set nat64 up",
+		"addr add 192.168.254.1/32 dev nat64",
+		fmt.Sprintf("addr add 2a07:7:%x:fe::1/128 dev nat64 nodad", s.N),
+		"route add 192.168.255.0/24 dev nat64",
+		"route add " + NAT64Prefix.String() + " dev nat64",
+	}); err != nil {
+		return err
+	}
+	p, err := l.Start(fmt.Sprintf("tayga@gw%d", s.N), s.Router.Command(context.Background(), "tayga", "-d", "-c", conf))
+	if err != nil {
+		return err
+	}
+	// The persistent tun device says NO-CARRIER until tayga has it open
+	// (tayga's log is block-buffered on a pipe: it cannot tell).
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		out, err := s.Router.Exec("ip", "link", "show", "nat64")
+		if err == nil && !strings.Contains(out, "NO-CARRIER") {
+			return nil
+		}
+		if p.Exited() || time.Now().After(deadline) {
+			return fmt.Errorf("tayga did not open its tun device (link %q, output %q)", out, p.Output())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -391,3 +391,53 @@ func dualStackIPv6(t *testing.T, l *netlab.Lab, s *netlab.Site) {
 		t.Fatal("an unsolicited IPv6 datagram reached the host through the firewall")
 	}
 }
+
+// TestIPv6OnlyNAT64: an IPv6Only site's host has no IPv4 route; it reaches
+// an IPv4 server through the router's NAT64 by writing the server's address
+// into the prefix, seen from the internet at the site's external address
+// (port preserved: tayga keeps it, the masquerade too), and the answer comes
+// back from the prefix; a stranger's IPv4 datagram to that address is
+// dropped (address-and-port-dependent filtering, as EIM).
+func TestIPv6OnlyNAT64(t *testing.T) {
+	t.Parallel()
+	l := netlab.New(t)
+	s := l.AddSite(netlab.IPv6Only)
+	if s.HostIP.IsValid() || !s.HostIP6.IsValid() {
+		t.Fatalf("host IPv4 %v, IPv6 %v: want IPv6 only", s.HostIP, s.HostIP6)
+	}
+	if route, _ := s.Host.Exec("ip", "-4", "route", "show", "default"); strings.TrimSpace(route) != "" {
+		t.Fatalf("the host has an IPv4 default route: %q", route)
+	}
+	server := udpIn(t, l.Internet, netip.AddrPortFrom(netlab.ServerA, 5000).String())
+	stranger := udpIn(t, l.Internet, netip.AddrPortFrom(netlab.Peer, 5001).String())
+	host := udpIn(t, s.Host, "[::]:0")
+	local := netaddr.AddrPort(host.LocalAddr())
+	if _, err := host.WriteTo([]byte("direct"), net.UDPAddrFromAddrPort(netip.AddrPortFrom(netlab.ServerA, 5000))); err == nil {
+		t.Error("an IPv4 datagram left a host with no IPv4 route")
+	}
+	via := netlab.NAT64Addr(netip.AddrPortFrom(netlab.ServerA, 5000))
+	if _, err := host.WriteTo([]byte("hello"), net.UDPAddrFromAddrPort(via)); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	_ = server.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, from, err := server.ReadFrom(buf)
+	if err != nil {
+		t.Fatalf("nothing reached the IPv4 server through the NAT64: %v", err)
+	}
+	seen := netaddr.AddrPort(from)
+	if want := netip.AddrPortFrom(s.External, local.Port()); seen != want {
+		t.Errorf("internet saw %v, want the site's external address %v", seen, want)
+	}
+	if _, err := server.WriteTo([]byte("answer"), from); err != nil {
+		t.Fatal(err)
+	}
+	_ = host.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, back, err := host.ReadFrom(buf)
+	if err != nil || netaddr.AddrPort(back) != via {
+		t.Fatalf("the answer: from %v, %v; want from %v", back, err, via)
+	}
+	if delivered(t, stranger, host, seen) {
+		t.Fatal("an unsolicited IPv4 datagram reached the host through the NAT64")
+	}
+}

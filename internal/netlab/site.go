@@ -58,6 +58,14 @@ const (
 	// gateway daemons see a private external address; the outer router
 	// is Site.Provider.
 	DoubleNAT
+	// IPv6Only: the host has IPv6 only (as DualStack's: a global address
+	// on 2a07:7:N::/64 behind the router's stateful firewall, routed via
+	// fe80::1%eth0), and reaches IPv4 through the router's NAT64 (tayga,
+	// the well-known prefix 64:ff9b::/96, its dynamic pool masqueraded
+	// behind the router's WAN address: an EIM NAT for what the host sends
+	// to IPv4). No DNS64 runs: a name cannot be resolved there, an IPv4
+	// address must be written into the prefix by the host.
+	IPv6Only
 )
 
 var kindNames = map[Kind]string{
@@ -66,6 +74,7 @@ var kindNames = map[Kind]string{
 	DualStack: "DualStack", DSLite: "DSLite",
 	WebOnly:   "WebOnly",
 	DoubleNAT: "DoubleNAT",
+	IPv6Only:  "IPv6Only",
 }
 
 func (k Kind) String() string {
@@ -77,7 +86,7 @@ func (k Kind) String() string {
 
 // Kinds lists every Kind.
 func Kinds() []Kind {
-	return []Kind{Public, EIM, Symmetric, PortForward, PolicyFilter, CarrierNAT, CarrierNATPublicPrefix, DualStack, DSLite, WebOnly, DoubleNAT}
+	return []Kind{Public, EIM, Symmetric, PortForward, PolicyFilter, CarrierNAT, CarrierNATPublicPrefix, DualStack, DSLite, WebOnly, DoubleNAT, IPv6Only}
 }
 
 // Site is one host and what stands between it and the internet.
@@ -87,7 +96,7 @@ type Site struct {
 	N int
 	// Host is the end host's namespace; its interface is eth0.
 	Host *Namespace
-	// HostIP is the host's own address.
+	// HostIP is the host's own IPv4 address (none for IPv6Only).
 	HostIP netip.Addr
 	// Router is the home router (interfaces lan and wan), nil for Public.
 	Router *Namespace
@@ -104,11 +113,12 @@ type Site struct {
 	// External is the address the internet sees for the host.
 	External netip.Addr
 
-	// HostIP6 is the host's global IPv6 address (DualStack and DSLite; the
-	// internet sees it as it is).
+	// HostIP6 is the host's global IPv6 address (DualStack, DSLite and
+	// IPv6Only; the internet sees it as it is).
 	HostIP6 netip.Addr
 	// GatewayIP6 is the router's link-local address with the host's zone,
-	// fe80::1%eth0: the host's IPv6 default router (DualStack and DSLite).
+	// fe80::1%eth0: the host's IPv6 default router (DualStack, DSLite and
+	// IPv6Only).
 	GatewayIP6 netip.Addr
 	// RouterWAN6 is the router's IPv6 address on its WAN: on the internet
 	// bridge (DualStack), on the link to the provider (DSLite).
@@ -160,18 +170,22 @@ func (l *Lab) addSite(kind Kind) (*Site, error) {
 		return nil, err
 	}
 	s.Router = router
-	s.HostIP = netip.AddrFrom4([4]byte{192, 168, byte(n), 2})
 	s.GatewayIP = netip.AddrFrom4([4]byte{192, 168, byte(n), 1})
 	if err := l.link(host, "eth0", router, "lan"); err != nil {
 		return nil, err
 	}
-	if err := host.ipBatch([]string{
-		fmt.Sprintf("addr add %s/24 dev eth0", s.HostIP),
-		"link set eth0 up",
+	hostIPv4 := []string{
+		fmt.Sprintf("addr add 192.168.%d.2/24 dev eth0", n),
 		"route add default via " + s.GatewayIP.String(),
 		// SSDP (239.255.255.250) leaves by eth0 even if routes change.
 		"route add 224.0.0.0/4 dev eth0",
-	}); err != nil {
+	}
+	if kind == IPv6Only {
+		hostIPv4 = nil
+	} else {
+		s.HostIP = netip.AddrFrom4([4]byte{192, 168, byte(n), 2})
+	}
+	if err := host.ipBatch(append([]string{"link set eth0 up"}, hostIPv4...)); err != nil {
 		return nil, err
 	}
 	if err := router.ipBatch([]string{
@@ -246,8 +260,13 @@ func (l *Lab) addSite(kind Kind) (*Site, error) {
 		if err := router.ipBatch([]string{"route add default via " + InternetGateway.String()}); err != nil {
 			return nil, err
 		}
-		if kind == DualStack {
+		if kind == DualStack || kind == IPv6Only {
 			if err := l.addIPv6(s); err != nil {
+				return nil, err
+			}
+		}
+		if kind == IPv6Only {
+			if err := l.startNAT64(s); err != nil {
 				return nil, err
 			}
 		}
@@ -344,6 +363,10 @@ func ruleset(kind Kind, host netip.Addr) string {
 		// The provider routes IPv6 as it is: the home router filters it.
 		fwd = append(fwd, "meta nfproto ipv6 accept")
 	}
+	if kind == IPv6Only {
+		// What the NAT64 sends to IPv4 (answers come back established).
+		fwd = append(fwd, `iifname "nat64" oifname "wan" accept`)
+	}
 	fwd = append(fwd, `iifname "lan" accept`, "jump miniupnpd")
 	if kind == PortForward {
 		fwd = append(fwd, "ct status dnat accept")
@@ -353,13 +376,13 @@ func ruleset(kind Kind, host netip.Addr) string {
 	switch kind {
 	case Symmetric:
 		masq = `oifname "wan" masquerade fully-random`
-	case DualStack, dsliteProvider:
+	case DualStack, IPv6Only, dsliteProvider:
 		// In the inet table masquerade would translate IPv6 too (NAT66).
 		masq = `oifname "wan" meta nfproto ipv4 masquerade`
 	}
 	post = append(post, masq)
 	var in []string
-	if kind == DualStack || kind == dsliteProvider {
+	if kind == DualStack || kind == IPv6Only || kind == dsliteProvider {
 		// Neighbour discovery on the WAN (the upstream router resolves
 		// the WAN address with ICMPv6), as every IPv6 router accepts.
 		in = append(in, `iifname "wan" meta l4proto ipv6-icmp accept`)
