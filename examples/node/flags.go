@@ -48,6 +48,8 @@ type options struct {
 	metrics    string // host:port to serve /metrics on, or ""
 	dialBack   bool   // ask the rendezvous server to verify addresses
 	keyFile    string // -key: the node's ed25519 key
+	nat64      netip.Prefix
+	nat64Off   bool
 }
 
 // parse parses the command line. Errors say which flag is wrong.
@@ -56,11 +58,12 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.SetOutput(stderr)
 	var o options
 	var stun, turn cliflag.List
-	var addr, gw, relay, turnCA, turnName, logLevel string
+	var addr, gw, relay, turnCA, turnName, logLevel, nat64 string
 	var port int
 	fs.StringVar(&o.id, "id", "", "peer ID to register with the rendezvous server (letters, digits, -._~+/=:@)")
-	fs.StringVar(&addr, "addr", "", "local address to bind (default: every IPv4 interface)")
+	fs.StringVar(&addr, "addr", "", "local address to bind (default: every interface)")
 	fs.StringVar(&o.network, "network", "", "address family of the socket: udp4, udp6, or udp (both, on one dual-stack socket) (default: the -addr's family, else udp)")
+	fs.StringVar(&nat64, "nat64", "auto", "NAT64 prefix through which to reach IPv4 on an IPv6-only network (e.g. 64:ff9b::/96), auto (found on an IPv6-only host: DNS64, else 64:ff9b::/96) or off")
 	fs.IntVar(&port, "port", 0, "local UDP port (default: any free port)")
 	fs.Var(&stun, "stun", "STUN server host:port (default port 3478); repeat or comma-separate for several")
 	fs.BoolVar(&o.stunTCP, "stun-tcp", true, "also ask the STUN servers over TCP, so that blocked UDP shows at once")
@@ -98,6 +101,17 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	case "", "udp", "udp4", "udp6":
 	default:
 		return o, fmt.Errorf("-network %q: want udp, udp4 or udp6", o.network)
+	}
+	switch nat64 {
+	case "auto", "":
+	case "off":
+		o.nat64Off = true
+	default:
+		p, err := netip.ParsePrefix(nat64)
+		if err != nil {
+			return o, fmt.Errorf("-nat64 %q: want a prefix, auto or off", nat64)
+		}
+		o.nat64 = p
 	}
 	if port < 0 || port > 65535 {
 		return o, fmt.Errorf("-port %d: want 0..65535", port)
@@ -211,6 +225,8 @@ func (o options) config(stun []netip.AddrPort, onEvent func(natx.Event)) natx.Co
 	cfg := natx.Config{
 		Addr:        o.addr,
 		Network:     o.network,
+		NAT64:       o.nat64,
+		NAT64Off:    o.nat64Off,
 		Port:        o.port,
 		STUNServers: stun,
 		Relays:      o.turn,

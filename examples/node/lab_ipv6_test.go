@@ -368,3 +368,58 @@ func TestLabDialDualStack(t *testing.T) {
 		})
 	}
 }
+
+// TestLabNodeNAT64 (issue 14): a node on an IPv6-only site (netlab.IPv6Only:
+// no IPv4 at all, the router's NAT64 on 64:ff9b::/96, no DNS64) given the
+// usual IPv4 STUN server finds the NAT64 by itself (no IPv4 route: the
+// well-known prefix), says so on its ready line, classifies the IPv4 path
+// through it (the site's external address as its reflexive candidate) and
+// connects to an IPv4-only node over IPv4, data both ways. The rendezvous
+// server is given in the prefix, as a DNS64 resolver would name it.
+func TestLabNodeNAT64(t *testing.T) {
+	t.Parallel()
+	l := netlab.New(t)
+	l.StartCoturn()
+	rv := netip.MustParseAddrPort(l.StartRendezvous())
+	stun := netlab.ServerA.String() + ":3478"
+	six, four := l.AddSite(netlab.IPv6Only), l.AddSite(netlab.EIM)
+	pb, eb := startNodeFinding(t, l, four, "-id", "v4only", "-network", "udp4", "-port", "26001", "-stun", stun,
+		"-rendezvous", rv.String(), "-portmap", "off", "-timeout", "10s", "-send", "hello from v4only")
+	pa, ea := startNodeFinding(t, l, six, "-id", "v6only", "-port", "26000", "-stun", stun,
+		"-rendezvous", netlab.NAT64Addr(rv).String(), "-portmap", "off", "-timeout", "10s",
+		"-send", "hello from v6only", "-dial", "v4only")
+	t.Logf("v6only: %+v; v4only: %s %s", ea, eb.Event, eb.Reachability)
+	if ea.Event != "ready" || ea.NAT64 != netlab.NAT64Prefix.String() {
+		t.Fatalf("v6only's ready line %+v: want nat64 %v", ea, netlab.NAT64Prefix)
+	}
+	// Open returns once the IPv6 host address is known (nothing IPv4 can
+	// give beats it); the IPv4 reflexive address follows on an addrs line.
+	wantRefl := netip.AddrPortFrom(six.External, 26000).String()
+	hasRefl := func(e event) bool {
+		return slices.ContainsFunc(e.Addrs, func(a addr) bool { return a.Kind == "reflexive" && a.Addr == wantRefl })
+	}
+	last := ea
+	if !hasRefl(ea) {
+		var err error
+		if last, err = netlab.WaitJSON(pa, 20*time.Second, func(e event) bool { return e.Event == "addrs" && hasRefl(e) }); err != nil {
+			t.Fatalf("v6only: no reflexive IPv4 candidate %s through the NAT64: %v\n%s", wantRefl, err, pa.Output())
+		}
+	}
+	host6 := netip.AddrPortFrom(six.HostIP6, 26000).String()
+	if !slices.ContainsFunc(last.Addrs, func(a addr) bool { return a.Kind == "host" && a.Addr == host6 }) || last.Reachability != "punch-only" {
+		t.Errorf("v6only: %s with %+v; want punch-only with the host's IPv6 address %s", last.Reachability, last.Addrs, host6)
+	}
+	for _, n := range []struct {
+		p          *netlab.Process
+		self, peer string
+		remote     netip.Addr
+	}{{pa, "v6only", "v4only", four.External}, {pb, "v4only", "v6only", six.External}} {
+		c := waitConnected(t, n.p, n.self, n.peer)
+		if remote, _ := netip.ParseAddrPort(c.Remote); remote.Addr() != n.remote || c.Path == "relayed" {
+			t.Errorf("%s connected over %q to %s, want a direct path to %s's IPv4 address %v", n.self, c.Path, c.Remote, n.peer, n.remote)
+		}
+		waitReceived(t, n.p, n.self, n.peer, "hello from "+n.peer)
+	}
+	stopNode(t, pa)
+	stopNode(t, pb)
+}

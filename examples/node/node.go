@@ -87,8 +87,12 @@ func (n *node) run(ctx context.Context) int {
 	}
 	n.l = l
 	n.readyMu.Lock()
+	var nat64 string
+	if p := l.NAT64(); p.IsValid() {
+		nat64 = p.String()
+	}
 	n.out.print(event{Event: "ready", Reachability: reachName(l.Reachability()),
-		Local: l.LocalAddr().String(), Addrs: toAddrs(l.Addrs()), PeerID: n.pid, RelayError: n.relayErr})
+		Local: l.LocalAddr().String(), Addrs: toAddrs(l.Addrs()), PeerID: n.pid, RelayError: n.relayErr, NAT64: nat64})
 	n.ready.Store(true)
 	n.readyMu.Unlock()
 	if n.o.metrics != "" {

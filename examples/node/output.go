@@ -18,6 +18,9 @@ type event struct {
 	Reachability string `json:"reachability,omitempty"`
 	Addrs        []addr `json:"addrs,omitzero"`
 	Local        string `json:"local,omitempty"`
+	// NAT64 is the prefix of the NAT64 through which the node reaches
+	// IPv4 on an IPv6-only network (ready).
+	NAT64 string `json:"nat64,omitempty"`
 	// RelayError is why no TURN allocation could be made (ready: the last
 	// failure during Open; addrs with change relay-failed: this one).
 	RelayError string `json:"relay_error,omitempty"`
