@@ -374,8 +374,10 @@ func TestLabDialDualStack(t *testing.T) {
 // usual IPv4 STUN server finds the NAT64 by itself (no IPv4 route: the
 // well-known prefix), says so on its ready line, classifies the IPv4 path
 // through it (the site's external address as its reflexive candidate) and
-// connects to an IPv4-only node over IPv4, data both ways. The rendezvous
-// server is given in the prefix, as a DNS64 resolver would name it.
+// connects to an IPv4-only node over IPv4, data both ways, while holding
+// a TURN allocation through the NAT64 (an IPv4 relayed address). The
+// rendezvous server is given in the prefix, as a DNS64 resolver would name
+// it.
 func TestLabNodeNAT64(t *testing.T) {
 	t.Parallel()
 	l := netlab.New(t)
@@ -386,6 +388,7 @@ func TestLabNodeNAT64(t *testing.T) {
 	pb, eb := startNodeFinding(t, l, four, "-id", "v4only", "-network", "udp4", "-port", "26001", "-stun", stun,
 		"-rendezvous", rv.String(), "-portmap", "off", "-timeout", "10s", "-send", "hello from v4only")
 	pa, ea := startNodeFinding(t, l, six, "-id", "v6only", "-port", "26000", "-stun", stun,
+		"-turn", netlab.TURNURL(stun), "-relay", "eager",
 		"-rendezvous", netlab.NAT64Addr(rv).String(), "-portmap", "off", "-timeout", "10s",
 		"-send", "hello from v6only", "-dial", "v4only")
 	t.Logf("v6only: %+v; v4only: %s %s", ea, eb.Event, eb.Reachability)
@@ -398,11 +401,17 @@ func TestLabNodeNAT64(t *testing.T) {
 	hasRefl := func(e event) bool {
 		return slices.ContainsFunc(e.Addrs, func(a addr) bool { return a.Kind == "reflexive" && a.Addr == wantRefl })
 	}
+	hasRelay := func(e event) bool {
+		return slices.ContainsFunc(e.Addrs, func(a addr) bool {
+			relayed, _ := netip.ParseAddrPort(a.Addr)
+			return a.Kind == "relayed" && relayed.Addr() == netlab.ServerA
+		})
+	}
 	last := ea
-	if !hasRefl(ea) {
+	if !hasRefl(ea) || !hasRelay(ea) {
 		var err error
-		if last, err = netlab.WaitJSON(pa, 20*time.Second, func(e event) bool { return e.Event == "addrs" && hasRefl(e) }); err != nil {
-			t.Fatalf("v6only: no reflexive IPv4 candidate %s through the NAT64: %v\n%s", wantRefl, err, pa.Output())
+		if last, err = netlab.WaitJSON(pa, 20*time.Second, func(e event) bool { return e.Event == "addrs" && hasRefl(e) && hasRelay(e) }); err != nil {
+			t.Fatalf("v6only: no reflexive IPv4 candidate %s and relayed address on %v through the NAT64: %v\n%s", wantRefl, netlab.ServerA, err, pa.Output())
 		}
 	}
 	host6 := netip.AddrPortFrom(six.HostIP6, 26000).String()
