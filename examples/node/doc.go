@@ -6,7 +6,7 @@
 //
 // Usage:
 //
-//	node [-id ID] [-addr IP] [-network udp|udp4|udp6] [-port N] [-stun HOST[:PORT][,HOST[:PORT]]]
+//	node [-id ID] [-addr IP] [-network udp|udp4|udp6] [-nat64 PREFIX|auto|off] [-port N] [-stun HOST[:PORT][,HOST[:PORT]]]
 //	     [-turn turn:USER:PASS@HOST:PORT[?transport=tcp]] [-turn turns:USER:PASS@HOST:PORT]
 //	     [-turn-ca FILE] [-turn-name NAME]
 //	     [-relay eager|fallback|off] [-rendezvous HOST:PORT] [-dial PEERID] [-send TEXT]
@@ -23,13 +23,17 @@
 // must chain to (default: the system's), -turn-name the name they must
 // carry (default: the URL's host; for a server given by address whose
 // certificate names it).
-// -network udp opens one dual-stack socket (IPv4 and IPv6, each found,
+// The node opens one dual-stack socket (IPv4 and IPv6, each found,
 // mapped or pinholed and verified on its own; give a STUN server of each
-// family, or a name with both); the default is IPv4, or IPv6 with an IPv6
-// -addr.
+// family, or a name with both); -network udp4 or udp6 (or an -addr of one
+// family) restricts it to one family. On an IPv6-only network (an IPv6
+// default route, no IPv4 one) the node reaches IPv4 servers and peers
+// through the network's NAT64: its prefix from the DNS64 resolver
+// (ipv4only.arpa), else 64:ff9b::/96; -nat64 PREFIX names it, -nat64 off
+// turns that off. The ready line then says the prefix ("nat64").
 // -gateway names the port-mapping gateway (default: the default route's;
-// with -network udp it serves its own family only: leave it out and each
-// family finds its own router); -portmap off sends nothing to any gateway. -rendezvous needs -id; -dial
+// on the dual-stack socket it serves its own family only: leave it out and
+// each family finds its own router); -portmap off sends nothing to any gateway. -rendezvous needs -id; -dial
 // needs -rendezvous; -send needs -rendezvous.
 //
 // With -rendezvous the node registers under -id and accepts every peer
@@ -45,7 +49,7 @@
 //
 // It prints one JSON line per event on stdout:
 //
-//	{"event":"ready","reachability":"mapped","local":"0.0.0.0:4000","addrs":[{"kind":"mapped","addr":"7.0.1.1:4000","via":"pcp","verified":true,"reach":"mapped"},...]}
+//	{"event":"ready","reachability":"mapped","local":"[::]:4000","addrs":[{"kind":"mapped","addr":"7.0.1.1:4000","via":"pcp","verified":true,"reach":"mapped"},...]}
 //	{"event":"addrs","change":"addr-added","addr":{...},"reachability":"mapped","addrs":[...]}
 //	{"event":"registered","rendezvous":"7.0.0.10:7777","id":"alice","observed":"7.0.1.1:50112"}   again after the server was lost and found again
 //
