@@ -94,7 +94,11 @@ type Config struct {
 	// mode 0600, internal/ledger), with its expiry and this process's id:
 	// the firewall service cannot list pinholes, so the first AddPinhole
 	// of a later run deletes those a process that is gone left on the same
-	// gateway (see AddPinhole). If empty, nothing outlives the process.
+	// gateway (see AddPinhole). Discover also remembers there the
+	// description URL of the gateway it found (upnp-gateway.json, 0600):
+	// a later Discover for the same gateway goes there first, vetted as an
+	// SSDP answer's LOCATION, and searches only when it does not answer
+	// (within 1 s). If empty, nothing outlives the process.
 	StateDir string
 
 	// Logger receives debug and warning records. If nil, nothing is logged.

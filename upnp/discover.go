@@ -54,13 +54,27 @@ func Discover(ctx context.Context, cfg Config) (*Client, error) {
 	log = log.With("gw", gw)
 	ctx, cancel := context.WithTimeout(ctx, cfg.searchTimeout())
 	defer cancel()
+	h := newHTTPClient(gw, cfg.Net, cfg.requestTimeout())
+	if ans, ok := recall(cfg.StateDir, gw); ok {
+		rctx, rcancel := context.WithTimeout(ctx, recallTimeout)
+		c, err := clientFor(rctx, cfg, gw, h, ans, log)
+		rcancel()
+		if err == nil {
+			log.Debug("upnp: gateway found where it was last time", "location", ans.Location, "service", c.svc.urn)
+			return c, nil
+		}
+		log.Debug("upnp: the remembered description is gone; searching", "location", ans.Location, "err", err)
+		if err := forget(cfg.StateDir); err != nil {
+			log.Warn("upnp: StateDir", "err", err)
+		}
+	}
 	s, err := newSearcher(cfg, gw, log)
 	if err != nil {
+		h.close()
 		return nil, fmt.Errorf("upnp: ssdp socket: %w", err)
 	}
 	defer s.close()
 
-	h := newHTTPClient(gw, cfg.Net, cfg.requestTimeout())
 	start := time.Now()
 	answerBy := start.Add(cfg.answerTimeout())
 	timer := time.NewTimer(0)
@@ -140,17 +154,8 @@ func Discover(ctx context.Context, cfg Config) (*Client, error) {
 		}
 		seen[key] = true
 		log.Debug("upnp: SSDP answer", "location", key, "elapsed", time.Since(start))
-		hc := h
-		if ans.Pin.IsValid() {
-			hc = newHTTPClient(ans.Pin, cfg.Net, cfg.requestTimeout())
-			hc.onLink = true
-			log.Debug("upnp: gateway serves UPnP on its LAN address", "addr", ans.Pin)
-		}
-		c, err := newClient(ctx, cfg, gw, hc, ans, log)
+		c, err := clientFor(ctx, cfg, gw, h, ans, log)
 		if err != nil {
-			if hc != h {
-				hc.close()
-			}
 			log.Debug("upnp: gateway answer not usable", "location", key, "err", err)
 			lastErr = err
 			lastNew = time.Now() // the settle counts from the verdict: answers queued meanwhile are read
@@ -158,8 +163,8 @@ func Discover(ctx context.Context, cfg Config) (*Client, error) {
 		}
 		log.Debug("upnp: gateway found", "location", key, "service", c.svc.urn,
 			"elapsed", time.Since(start))
-		if hc != h {
-			h.close()
+		if err := remember(cfg.StateDir, gw, ans); err != nil {
+			log.Warn("upnp: StateDir: cannot remember the gateway's description", "err", err)
 		}
 		return c, nil
 	}
@@ -172,6 +177,37 @@ func Discover(ctx context.Context, cfg Config) (*Client, error) {
 		err = fmt.Errorf("%w (%w)", err, ctxErr)
 	}
 	return nil, err
+}
+
+// recallTimeout bounds the attempt at a description remembered from an
+// earlier run (Config.StateDir): a gateway that moved its HTTP port
+// refuses at once, one that went silent costs no more than this before the
+// search.
+const recallTimeout = time.Second
+
+// clientFor makes the Client of the gateway gw from one answer (found by
+// the search or remembered): over h, or over an HTTP client pinned to the
+// gateway's LAN address when the answer names it (ans.Pin). On success
+// the Client owns the HTTP client it uses and h is closed if it is not
+// that one; on failure h stays open for the next answer.
+func clientFor(ctx context.Context, cfg Config, gw netip.Addr, h *httpClient, ans ssdpAnswer, log *slog.Logger) (*Client, error) {
+	hc := h
+	if ans.Pin.IsValid() {
+		hc = newHTTPClient(ans.Pin, cfg.Net, cfg.requestTimeout())
+		hc.onLink = true
+		log.Debug("upnp: gateway serves UPnP on its LAN address", "addr", ans.Pin)
+	}
+	c, err := newClient(ctx, cfg, gw, hc, ans, log)
+	if err != nil {
+		if hc != h {
+			hc.close()
+		}
+		return nil, err
+	}
+	if hc != h {
+		h.close()
+	}
+	return c, nil
 }
 
 // packet is one datagram read by a searcher, or a read error.

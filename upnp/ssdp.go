@@ -107,19 +107,30 @@ func parseSSDPAnswer(b []byte, src netip.AddrPort, gw netip.Addr) (ssdpAnswer, e
 	if len(locs) != 1 {
 		return ssdpAnswer{}, fmt.Errorf("ssdp: %d LOCATION headers", len(locs))
 	}
-	u, err := checkLocation(strings.TrimSpace(locs[0]), gw)
-	var pin netip.Addr
+	u, pin, err := vetLocation(strings.TrimSpace(locs[0]), gw)
 	if err != nil {
-		// A link-local IPv6 gateway may name its global LAN address
-		// (miniupnpd does): see routerAlias.
-		if pin = routerAlias(strings.TrimSpace(locs[0]), gw); !pin.IsValid() {
-			return ssdpAnswer{}, err
-		}
-		if u, err = checkLocation(strings.TrimSpace(locs[0]), pin); err != nil {
-			return ssdpAnswer{}, err
-		}
+		return ssdpAnswer{}, err
 	}
 	return ssdpAnswer{ST: strings.TrimSpace(st[0]), USN: resp.Header.Get("Usn"), Location: u, Pin: pin}, nil
+}
+
+// vetLocation checks a description URL the gateway gw named (an SSDP
+// answer's LOCATION, or one remembered from an earlier run): on gw itself
+// (checkLocation), or, for a link-local IPv6 gateway, on its global LAN
+// address, which HTTP is then pinned to (pin; see routerAlias).
+func vetLocation(loc string, gw netip.Addr) (u *url.URL, pin netip.Addr, err error) {
+	if u, err = checkLocation(loc, gw); err == nil {
+		return u, netip.Addr{}, nil
+	}
+	// A link-local IPv6 gateway may name its global LAN address
+	// (miniupnpd does): see routerAlias.
+	if pin = routerAlias(loc, gw); !pin.IsValid() {
+		return nil, netip.Addr{}, err
+	}
+	if u, err = checkLocation(loc, pin); err != nil {
+		return nil, netip.Addr{}, err
+	}
+	return u, pin, nil
 }
 
 // routerAlias returns the host of loc when gw is a link-local IPv6

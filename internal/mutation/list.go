@@ -621,4 +621,13 @@ var mutations = []Mutation{
 		Run:     "^TestPublicKnown$",
 		Why:     "a Dial waits for the IPv4 classification even when an IPv6 address is known, so an IPv4-only peer gets an IPv4 candidate",
 	},
+	{
+		Name:    "upnp-remember-gateway-bound",
+		File:    "upnp/remember.go",
+		Find:    "json.Unmarshal(b, &r) != nil || r.Gateway != gw.String() || !acceptedST(r.ST)",
+		Replace: "json.Unmarshal(b, &r) != nil || !acceptedST(r.ST)",
+		Pkg:     "./upnp",
+		Run:     "^TestDiscoverRemembered$",
+		Why:     "a description remembered for one gateway is never used for another",
+	},
 }
