@@ -9,7 +9,9 @@ package natx_test
 //     (the mapping made, not verified: what upnpc does);
 //   - natx.Open bound to IPv6 until its first verified candidate (the host's
 //     own address, verified by coturn's CHANGE-REQUEST answer through the
-//     pinhole), by UPnP only and with every protocol (PCP first);
+//     pinhole), by UPnP only and with every protocol (PCP first), and by
+//     UPnP with a StateDir an earlier run filled (the gateway's description
+//     remembered: no SSDP search);
 //   - upnpc -6 -A, a whole process with its SSDP discovery, and upnpc -6 -u
 //     ROOTDESC -A, which skips discovery (the references; the
 //     description URL is read once, untimed, from upnpc -6 -l).
@@ -37,23 +39,29 @@ import (
 
 // pinholeOpenHelper args: n, the IPv6 STUN server, the protocol ("auto"
 // or "upnp"), the port (0: any; a pinhole whose deletion the router
-// refuses lingers on its port). It times n Opens to their first verified
-// candidate and prints a benchResult.
+// refuses lingers on its port), and optionally a StateDir (the untimed
+// first Open fills it: the timed ones find the gateway's description
+// there). It times n Opens to their first verified candidate and prints a
+// benchResult.
 func pinholeOpenHelper(args []string) error {
 	n, _ := strconv.Atoi(args[0])
 	stun6, via := netip.MustParseAddrPort(args[1]), args[2]
 	port, _ := strconv.Atoi(args[3])
+	var stateDir string
+	if len(args) > 4 {
+		stateDir = args[4]
+	}
 	res := benchResult{Tool: "pinholeopen-" + via, N: n}
 	// The first IPv6 exchanges after the site comes up wait for neighbour
 	// discovery: one untimed Open first.
-	if _, _, err := pinholeOpenOnce(stun6, via, uint16(port)); err != nil {
+	if _, _, err := pinholeOpenOnce(stun6, via, uint16(port), stateDir); err != nil {
 		res.Error = fmt.Sprintf("warm-up: %v", err)
 		return netlab.PrintJSON(res)
 	}
 	var total time.Duration
 	for i := range n {
 		time.Sleep(benchIdle)
-		d, best, err := pinholeOpenOnce(stun6, via, uint16(port))
+		d, best, err := pinholeOpenOnce(stun6, via, uint16(port), stateDir)
 		if err != nil {
 			res.Error = fmt.Sprintf("run %d: %v", i, err)
 			break
@@ -70,9 +78,9 @@ func pinholeOpenHelper(args []string) error {
 }
 
 // pinholeOpenOnce opens a Listener on [::]:port that maps only by via
-// ("auto": every protocol), and times it to its first verified candidate
-// (at most 6 s), then closes it.
-func pinholeOpenOnce(stun6 netip.AddrPort, via string, port uint16) (time.Duration, natx.Candidate, error) {
+// ("auto": every protocol), with stateDir as PortMapConfig.StateDir, and
+// times it to its first verified candidate (at most 6 s), then closes it.
+func pinholeOpenOnce(stun6 netip.AddrPort, via string, port uint16, stateDir string) (time.Duration, natx.Candidate, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	verified := make(chan struct{})
@@ -93,6 +101,7 @@ func pinholeOpenOnce(stun6 netip.AddrPort, via string, port uint16) (time.Durati
 	if err := cfg.PortMap.UseOnly(via); err != nil {
 		return 0, natx.Candidate{}, err
 	}
+	cfg.PortMap.StateDir = stateDir
 	start := time.Now()
 	l, err := natx.Open(ctx, cfg)
 	if err != nil {
@@ -174,9 +183,9 @@ func BenchmarkLabPinhole(b *testing.B) {
 		b.Logf("%s via %s: each op (ms): %v", tool, res.Via, res.Ms)
 		saveBenchLog(b, "pinhole-"+tool, p)
 	}
-	open := func(b *testing.B, via string) {
+	open := func(b *testing.B, via string, state ...string) {
 		res, p := runBenchHelper(b, l, s.Host, time.Duration(b.N)*20*time.Second, func(r benchResult) bool { return r.Tool != "" },
-			"pinholeopen", strconv.Itoa(b.N), stun6.String(), via, "0")
+			"pinholeopen", append([]string{strconv.Itoa(b.N), stun6.String(), via, "0"}, state...)...)
 		if res.Error != "" || len(res.Ms) != b.N {
 			saveBenchLog(b, "pinholeopen-"+via, p)
 			b.Fatalf("open %s: %s (%d of %d timed)\n%s", via, res.Error, len(res.Ms), b.N, p.Output())
@@ -189,6 +198,9 @@ func BenchmarkLabPinhole(b *testing.B) {
 	b.Run("keeper-pcp", func(b *testing.B) { keeper(b, "keeper-pcp", 25122, "pcp") })
 	b.Run("open-verified-upnp", func(b *testing.B) { open(b, "upnp") })
 	b.Run("open-verified-auto", func(b *testing.B) { open(b, "auto") })
+	// As a node restarted with its StateDir: the gateway's description
+	// remembered, no SSDP search (what upnpc -u is given by hand).
+	b.Run("open-verified-upnp-statedir", func(b *testing.B) { open(b, "upnp", b.TempDir()) })
 	b.Run("upnpc-6", func(b *testing.B) { runUpnpcPinhole(b, s, "", 25125) })
 	b.Run("upnpc-6-u", func(b *testing.B) { runUpnpcPinhole(b, s, desc, 25126) })
 }
