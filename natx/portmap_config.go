@@ -67,7 +67,9 @@ type PortMapConfig struct {
 	// crashed run's mapping instead of being refused for it
 	// (ErrPortRefused), and the UniqueID of its UPnP IPv6 pinhole
 	// (upnp.Config.StateDir, file upnp-pinholes.json), so that a run after a
-	// crash deletes the crashed run's pinhole. If empty, PMP.StateDir and
+	// crash deletes the crashed run's pinhole; and the UPnP gateway's
+	// description URL (upnp-gateway.json), so that a later run finds the
+	// gateway without an SSDP search. If empty, PMP.StateDir and
 	// UPnP.StateDir apply; where those are empty too, nothing outlives the
 	// process.
 	StateDir string
