@@ -49,6 +49,11 @@ type Listener struct {
 	// reprobe asks each family's runProbe to classify again (a network
 	// change); at most one request waits.
 	reprobe [2]chan struct{}
+	// pinholeAsked is closed once the IPv6 keeper's first request has its
+	// answer (or there is no IPv6 keeper): the IPv4 keeper's first request
+	// waits for it, pinholeHeadStart at most (runPortMap).
+	pinholeAsked     chan struct{}
+	pinholeAskedOnce sync.Once
 	// remapMu makes the network changes' remaps take turns (remap).
 	remapMu sync.Mutex
 	// netChanges counts the network changes seen (Stats).
@@ -135,6 +140,8 @@ func newListener(cfg Config, n transport.Net, conn net.PacketConn, log *slog.Log
 		ctx:     tasks.Context(),
 		changed: make(chan struct{}),
 		reprobe: [2]chan struct{}{make(chan struct{}, 1), make(chan struct{}, 1)},
+
+		pinholeAsked: make(chan struct{}),
 		reach:   ReachUnreachable,
 	}
 	if dualStack(&cfg, l.m.local) {

@@ -8,13 +8,17 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/nodeconn/natx/internal/gateway"
+	"github.com/nodeconn/natx/pmp"
+	"github.com/nodeconn/natx/pmp/pmptest"
 	"github.com/nodeconn/natx/stunprobe"
 	"github.com/nodeconn/natx/stunprobe/stuntest"
 	"github.com/pion/transport/v5"
@@ -267,4 +271,54 @@ func TestPublicKnown(t *testing.T) {
 			t.Errorf("%s: publicKnown = %v, want %v", tt.name, got, tt.want)
 		}
 	}
+}
+
+// TestPinholeAskedFirst (issue 14's dual-stack Open target): at Open a
+// dual-stack Listener's IPv4 keeper waits for the answer to the IPv6
+// keeper's first request (pinholeHeadStart at most; made long here so
+// that only the order counts): a router that handles one request at a time
+// answers the pinhole, which Open waits for, first. The IPv6 gateway
+// answers 100 ms late; the IPv4 mapping still comes after the pinhole.
+// Mutation caught: no wait (the IPv4 mapping came first).
+func TestPinholeAskedFirst(t *testing.T) {
+	old := pinholeHeadStart
+	pinholeHeadStart = 10 * time.Second
+	t.Cleanup(func() { pinholeHeadStart = old })
+	// Two fake gateways on one port (pmp.Config.Port serves both), a
+	// random one: pmptest's default 5351 is shared with other tests.
+	var v4, v6 *pmptest.Server
+	for try := 0; v6 == nil; try++ {
+		port := uint16(20000 + rand.IntN(40000))
+		var err4, err6 error
+		v4, err4 = pmptest.Start(pmptest.Options{Addr: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port)})
+		if err4 == nil {
+			v6, err6 = pmptest.Start(pmptest.Options{Addr: netip.AddrPortFrom(netip.IPv6Loopback(), port),
+				Faults: pmptest.Faults{Delay: 100 * time.Millisecond}})
+			if err6 != nil {
+				_ = v4.Close()
+			}
+		}
+		if errors.Is(err6, syscall.EADDRNOTAVAIL) {
+			t.Skipf("no IPv6 loopback: %v", err6)
+		}
+		if try == 20 && v6 == nil {
+			t.Fatalf("no free port on both loopbacks: %v, %v", err4, err6)
+		}
+	}
+	t.Cleanup(func() { _ = v4.Close(); _ = v6.Close() })
+	rec := newRecorder()
+	l, err := Open(context.Background(), Config{Network: "udp", NetworkWatchInterval: -1,
+		PortMap: PortMapConfig{Gateway: v4.Addr(), DisableUPnP: true, OnEvent: rec.add,
+			PMP: pmp.Config{Gateway: v6.Addr(), Port: v4.AddrPort().Port(), Timeout: 2 * time.Second}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if !l.dual() {
+		t.Skip("this host gives no dual-stack socket")
+	}
+	if first := rec.wait(t, 0, kind(EventMapped)); first.Mapping.Family() != "ipv6" {
+		t.Errorf("first mapping %+v (family %s): want the pinhole, asked first", first.Mapping, first.Mapping.Family())
+	}
+	rec.wait(t, 0, func(e PortMapEvent) bool { return e.Kind == EventMapped && e.Mapping.Family() == "ipv4" })
 }

@@ -375,6 +375,13 @@ func (l *Listener) onKeepalive(i int, mapped netip.AddrPort, ok bool) {
 // runPortMap acquires and keeps the mapping of one local port of family
 // i, for the keepers' generation gen (state.pmGen).
 func (l *Listener) runPortMap(transport string, port uint16, gen uint64, i int) {
+	if transport == "udp" && gen == 0 && l.st.v6 != nil { // st.v6: set once, in newListener
+		if i == famV6 {
+			defer l.pinholeAskedOnce.Do(func() { close(l.pinholeAsked) })
+		} else {
+			l.awaitPinholeAsked()
+		}
+	}
 	pc, ok := l.famPortMap(l.cfg.PortMap, i, gateway.Default)
 	if !ok {
 		l.log.Info("natx: no port mapping for this family: no gateway of it named, or no IPv6 router found",
@@ -403,6 +410,28 @@ func (l *Listener) runPortMap(transport string, port uint16, gen uint64, i int) 
 	l.keepPortMap(transport, pm, gen, i)
 	if pm == nil && (errors.Is(err, ErrPortRefused) || gen > 0) {
 		l.retryMap(pc, transport, internal, err, gen, i)
+	}
+}
+
+// pinholeHeadStart is the longest a dual-stack Listener's IPv4 keeper
+// waits, at Open, for the IPv6 keeper's first request to be answered.
+// A pinhole ranks above any IPv4 mapping (public > mapped), Open returns
+// once it is verified, and a home router serves both families and handles
+// one request at a time (miniupnpd: about 10 ms each, its nftables update):
+// asked second, the pinhole waited for the IPv4 mapping. The IPv4 mapping
+// comes at most this much later; on a host with no IPv6 router there is no
+// IPv6 keeper and no wait. A variable for tests only.
+var pinholeHeadStart = 50 * time.Millisecond
+
+// awaitPinholeAsked waits for pinholeAsked, pinholeHeadStart at most, or
+// until the Listener closes.
+func (l *Listener) awaitPinholeAsked() {
+	t := time.NewTimer(pinholeHeadStart)
+	defer t.Stop()
+	select {
+	case <-l.pinholeAsked:
+	case <-t.C:
+	case <-l.mapCtx.Done():
 	}
 }
 
