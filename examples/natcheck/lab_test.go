@@ -10,6 +10,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"os"
 	"slices"
 	"strings"
@@ -380,6 +381,19 @@ func TestLabIPv6(t *testing.T) {
 		(v6.Verdict != v6Firewalled && !(v6.Verdict == v6Unknown && v6.Filtering == "unknown")) {
 		t.Errorf("DSLite ipv6 %+v, want firewalled at %v without NAT", v6, dsl.HostIP6)
 	}
+
+	// NAT66: the IPv6 path is translated (a unique local address behind
+	// the router's WAN address): nat66, at the router's address, in both
+	// languages.
+	n66 := l.AddSite(netlab.NAT66)
+	r = natcheckIn(t, l, n66, true, "-stun", servers, "-portmap=false")
+	v6 = ipv6Of(r)
+	t.Logf("NAT66: verdict %s, ipv6 %+v", r.Verdict, v6)
+	if a, _ := netip.ParseAddr(deref(v6.Address)); v6.Verdict != v6NAT66 || !v6.UDP || v6.NAT == nil || !*v6.NAT ||
+		a != n66.External6 || v6.Reachable || !strings.Contains(v6.Advice, "NAT66") {
+		t.Errorf("NAT66 ipv6 %+v, want nat66 at the router's address %v", v6, n66.External6)
+	}
+	natcheckIn(t, l, n66, false, "-stun", servers, "-portmap=false", "-lang", "fr").has(t, "IPv6 : votre routeur traduit", n66.External6.String())
 
 	v4 := l.AddSite(netlab.EIM)
 	if v6 := ipv6Of(natcheckIn(t, l, v4, true, "-stun", servers, "-portmap=false")); v6.Verdict != v6None || v6.Reachable || !strings.Contains(v6.Advice, "no global IPv6") {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/netip"
 	"slices"
+	"strings"
 	"strconv"
 	"testing"
 	"time"
@@ -426,6 +427,50 @@ func TestLabNodeNAT64(t *testing.T) {
 		c := waitConnected(t, n.p, n.self, n.peer)
 		if remote, _ := netip.ParseAddrPort(c.Remote); remote.Addr() != n.remote || c.Path == "relayed" {
 			t.Errorf("%s connected over %q to %s, want a direct path to %s's IPv4 address %v", n.self, c.Path, c.Remote, n.peer, n.remote)
+		}
+		waitReceived(t, n.p, n.self, n.peer, "hello from "+n.peer)
+	}
+	stopNode(t, pa)
+	stopNode(t, pb)
+}
+
+// TestLabNodeNAT66 (issue 14: "do not assume IPv6 = no NAT"): two nodes on
+// NAT66 sites (unique local addresses masqueraded behind the router's IPv6
+// WAN address) list their IPv6 path as a NAT's: a reflexive IPv6 candidate
+// (punch-only, at the router's address) and no host candidate for the
+// unique local address; dialling each other they punch through both NAT66
+// over IPv6 (preferred over the IPv4 pair), between the routers' addresses.
+func TestLabNodeNAT66(t *testing.T) {
+	t.Parallel()
+	l := netlab.New(t)
+	l.StartCoturnWith(netlab.CoturnOptions{IPv6: true})
+	rv := l.StartRendezvous()
+	stun := netlab.ServerA.String() + ":3478,[" + netlab.ServerA6.String() + "]:3478"
+	a, b := l.AddSite(netlab.NAT66), l.AddSite(netlab.NAT66)
+	pb, eb := startNodeFinding(t, l, b, "-id", "n66b", "-port", "26101", "-stun", stun,
+		"-rendezvous", rv, "-portmap", "off", "-timeout", "10s", "-send", "hello from n66b")
+	pa, ea := startNodeFinding(t, l, a, "-id", "n66a", "-port", "26100", "-stun", stun,
+		"-rendezvous", rv, "-portmap", "off", "-timeout", "10s", "-send", "hello from n66a", "-dial", "n66b")
+	for _, n := range []struct {
+		e    event
+		site *netlab.Site
+		port uint16
+	}{{ea, a, 26100}, {eb, b, 26101}} {
+		refl6 := netip.AddrPortFrom(n.site.External6, n.port).String()
+		if !slices.ContainsFunc(n.e.Addrs, func(c addr) bool { return c.Kind == "reflexive" && c.Addr == refl6 && c.Reach == "punch-only" }) ||
+			slices.ContainsFunc(n.e.Addrs, func(c addr) bool { return strings.Contains(c.Addr, n.site.HostIP6.String()) }) ||
+			n.e.Reachability != "punch-only" {
+			t.Errorf("%s behind NAT66: %s with %+v; want punch-only with the reflexive IPv6 %s and no unique local address", n.site.Kind, n.e.Reachability, n.e.Addrs, refl6)
+		}
+	}
+	for _, n := range []struct {
+		p          *netlab.Process
+		self, peer string
+		remote     netip.Addr
+	}{{pa, "n66a", "n66b", b.External6}, {pb, "n66b", "n66a", a.External6}} {
+		c := waitConnected(t, n.p, n.self, n.peer)
+		if remote, _ := netip.ParseAddrPort(c.Remote); remote.Addr() != n.remote || c.Path != "punched" {
+			t.Errorf("%s connected over %q to %s, want punched to %s's NAT66 address %v", n.self, c.Path, c.Remote, n.peer, n.remote)
 		}
 		waitReceived(t, n.p, n.self, n.peer, "hello from "+n.peer)
 	}

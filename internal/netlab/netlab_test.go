@@ -441,3 +441,38 @@ func TestIPv6OnlyNAT64(t *testing.T) {
 		t.Fatal("an unsolicited IPv4 datagram reached the host through the NAT64")
 	}
 }
+
+// TestNAT66: a NAT66 site's host, on a unique local address, reaches the
+// IPv6 internet from the router's WAN address (port preserved, as the IPv4
+// masquerade), the answer returns, and a stranger's datagram is dropped.
+func TestNAT66(t *testing.T) {
+	t.Parallel()
+	l := netlab.New(t)
+	s := l.AddSite(netlab.NAT66)
+	if !s.HostIP6.IsPrivate() || s.External6 != s.RouterWAN6 {
+		t.Fatalf("host %v, external %v, router WAN %v: want a ULA host behind the WAN address", s.HostIP6, s.External6, s.RouterWAN6)
+	}
+	server := udpIn(t, l.Internet, netip.AddrPortFrom(netlab.ServerA6, 5002).String())
+	stranger := udpIn(t, l.Internet, netip.AddrPortFrom(netlab.Peer6, 5003).String())
+	host := udpIn(t, s.Host, "[::]:0")
+	local := netaddr.AddrPort(host.LocalAddr())
+	if _, err := host.WriteTo([]byte("hello"), net.UDPAddrFromAddrPort(netip.AddrPortFrom(netlab.ServerA6, 5002))); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	_ = server.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, from, err := server.ReadFrom(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := netaddr.AddrPort(from)
+	if want := netip.AddrPortFrom(s.External6, local.Port()); seen != want {
+		t.Fatalf("internet saw %v, want the router's WAN address %v", seen, want)
+	}
+	if !delivered(t, server, host, seen) {
+		t.Fatal("the answer to the host's own datagram was dropped")
+	}
+	if delivered(t, stranger, host, seen) {
+		t.Fatal("an unsolicited IPv6 datagram reached the host through the NAT66")
+	}
+}

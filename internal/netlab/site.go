@@ -66,6 +66,12 @@ const (
 	// to IPv4). No DNS64 runs: a name cannot be resolved there, an IPv4
 	// address must be written into the prefix by the host.
 	IPv6Only
+	// NAT66: IPv4 as EIM, and IPv6 translated too: the LAN has unique
+	// local addresses (fd07:7:N::/64, routed via fe80::1%eth0) and the
+	// router masquerades them behind its WAN address 2a07:7::1:N, as some
+	// home routers and NPTv6/NAT66 setups do: over IPv6 the host is behind
+	// a NAT like over IPv4 (EIM, address-and-port-dependent filtering).
+	NAT66
 )
 
 var kindNames = map[Kind]string{
@@ -75,6 +81,7 @@ var kindNames = map[Kind]string{
 	WebOnly:   "WebOnly",
 	DoubleNAT: "DoubleNAT",
 	IPv6Only:  "IPv6Only",
+	NAT66:     "NAT66",
 }
 
 func (k Kind) String() string {
@@ -86,7 +93,7 @@ func (k Kind) String() string {
 
 // Kinds lists every Kind.
 func Kinds() []Kind {
-	return []Kind{Public, EIM, Symmetric, PortForward, PolicyFilter, CarrierNAT, CarrierNATPublicPrefix, DualStack, DSLite, WebOnly, DoubleNAT, IPv6Only}
+	return []Kind{Public, EIM, Symmetric, PortForward, PolicyFilter, CarrierNAT, CarrierNATPublicPrefix, DualStack, DSLite, WebOnly, DoubleNAT, IPv6Only, NAT66}
 }
 
 // Site is one host and what stands between it and the internet.
@@ -113,12 +120,15 @@ type Site struct {
 	// External is the address the internet sees for the host.
 	External netip.Addr
 
-	// HostIP6 is the host's global IPv6 address (DualStack, DSLite and
-	// IPv6Only; the internet sees it as it is).
+	// HostIP6 is the host's IPv6 address (DualStack, DSLite, IPv6Only: a
+	// global one, which the internet sees as it is; NAT66: a unique local
+	// one, which the internet sees as External6).
 	HostIP6 netip.Addr
+	// External6 is the IPv6 address the internet sees for the host:
+	// HostIP6, or the router's WAN address behind NAT66.
+	External6 netip.Addr
 	// GatewayIP6 is the router's link-local address with the host's zone,
-	// fe80::1%eth0: the host's IPv6 default router (DualStack, DSLite and
-	// IPv6Only).
+	// fe80::1%eth0: the host's IPv6 default router (every kind with IPv6).
 	GatewayIP6 netip.Addr
 	// RouterWAN6 is the router's IPv6 address on its WAN: on the internet
 	// bridge (DualStack), on the link to the provider (DSLite).
@@ -260,7 +270,7 @@ func (l *Lab) addSite(kind Kind) (*Site, error) {
 		if err := router.ipBatch([]string{"route add default via " + InternetGateway.String()}); err != nil {
 			return nil, err
 		}
-		if kind == DualStack || kind == IPv6Only {
+		if kind == DualStack || kind == IPv6Only || kind == NAT66 {
 			if err := l.addIPv6(s); err != nil {
 				return nil, err
 			}
@@ -274,8 +284,9 @@ func (l *Lab) addSite(kind Kind) (*Site, error) {
 	}
 }
 
-// addIPv6 gives a DualStack or DSLite site its native IPv6: 2a07:7:N::/64
-// on the LAN (host ::2, router ::1 and fe80::1). DualStack: the router's
+// addIPv6 gives a site its IPv6: 2a07:7:N::/64 on the LAN (host ::2,
+// router ::1 and fe80::1); fd07:7:N::/64 for NAT66, whose router
+// masquerades it behind its WAN address (no route back to the LAN). DualStack: the router's
 // WAN at 2a07:7::1:N on the internet bridge, and the internet's route back
 // to the LAN through it. DSLite: the router's WAN at 2a07:7:N:1::2 on the
 // link to the provider (::1 there), whose own WAN is 2a07:7::1:N on the
@@ -286,10 +297,15 @@ func (l *Lab) addSite(kind Kind) (*Site, error) {
 // once.
 func (l *Lab) addIPv6(s *Site) error {
 	n := s.N
+	first := byte(0x2a) // 2a07:7:N::/64, or fd07:7:N::/64 behind NAT66
+	if s.Kind == NAT66 {
+		first = 0xfd
+	}
 	lan := func(i uint16) netip.Addr {
-		return netip.AddrFrom16([16]byte{0x2a, 0x07, 0, 7, byte(n >> 8), byte(n), 14: byte(i >> 8), 15: byte(i)})
+		return netip.AddrFrom16([16]byte{first, 0x07, 0, 7, byte(n >> 8), byte(n), 14: byte(i >> 8), 15: byte(i)})
 	}
 	s.HostIP6 = lan(2)
+	s.External6 = s.HostIP6
 	s.GatewayIP6 = netip.MustParseAddr("fe80::1").WithZone("eth0")
 	onBridge := netip.AddrFrom16([16]byte{0x2a, 0x07, 0, 7, 12: 0, 13: 1, 14: byte(n >> 8), 15: byte(n)})
 	s.RouterWAN6 = onBridge
@@ -332,6 +348,10 @@ func (l *Lab) addIPv6(s *Site) error {
 		"route add default via " + upstream,
 	}); err != nil {
 		return err
+	}
+	if s.Kind == NAT66 {
+		s.External6 = s.RouterWAN6 // the internet has no route to the LAN
+		return nil
 	}
 	return l.Internet.ipBatch([]string{fmt.Sprintf("route add %s/64 via %s dev br0", lan(0), onBridge)})
 }
@@ -382,7 +402,7 @@ func ruleset(kind Kind, host netip.Addr) string {
 	}
 	post = append(post, masq)
 	var in []string
-	if kind == DualStack || kind == IPv6Only || kind == dsliteProvider {
+	if kind == DualStack || kind == IPv6Only || kind == NAT66 || kind == dsliteProvider {
 		// Neighbour discovery on the WAN (the upstream router resolves
 		// the WAN address with ICMPv6), as every IPv6 router accepts.
 		in = append(in, `iifname "wan" meta l4proto ipv6-icmp accept`)
