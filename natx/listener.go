@@ -142,7 +142,7 @@ func newListener(cfg Config, n transport.Net, conn net.PacketConn, log *slog.Log
 		reprobe: [2]chan struct{}{make(chan struct{}, 1), make(chan struct{}, 1)},
 
 		pinholeAsked: make(chan struct{}),
-		reach:   ReachUnreachable,
+		reach:        ReachUnreachable,
 	}
 	if dualStack(&cfg, l.m.local) {
 		l.st.v6 = &family{}

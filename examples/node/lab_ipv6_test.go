@@ -4,8 +4,8 @@ import (
 	"encoding/json"
 	"net/netip"
 	"slices"
-	"strings"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
