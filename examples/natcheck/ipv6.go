@@ -48,7 +48,8 @@ type diag6 struct {
 	// Reachable: an unsolicited datagram arrived (the RFC 5780
 	// filtering test: an answer from the server's other address).
 	Reachable bool
-	// Via is how: "open" (the firewall lets it in) or "none".
+	// Via is how: "open" (the firewall lets it in), "pcp" or "upnp" (a
+	// pinhole natx opened and verified), or "none".
 	Via string
 }
 
@@ -122,6 +123,11 @@ func advise6(l lang, d diag6, f facts) advice {
 	var a advice
 	switch d.Verdict {
 	case v6Reachable:
+		if d.Via == "pcp" || d.Via == "upnp" {
+			a.Headline = l.t("h6.reachable.pinhole", addr, l.via(d.Via))
+			a.Steps = []string{l.t("s6.keep-pinholes")}
+			break
+		}
 		a.Headline = l.t("h6.reachable", addr)
 		a.Steps = []string{l.t("s6.nothing")}
 	case v6Firewalled:

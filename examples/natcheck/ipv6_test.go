@@ -97,3 +97,25 @@ func TestRunJSONIPv6Object(t *testing.T) {
 		}
 	}
 }
+
+// TestWithPinhole: a firewalled IPv6 path made reachable by a pinhole natx
+// opened and verified reads reachable, via that protocol, and says so in
+// both languages (the headline names the address and the protocol; the
+// step tells to keep pinholes enabled, not to open a port by hand).
+func TestWithPinhole(t *testing.T) {
+	r := &stunprobe.Report{UDPv6: stunprobe.TriYes, NAT: stunprobe.TriNo, Filtering: stunprobe.AddressPortDependent,
+		Mapped: netip.MustParseAddrPort("[2a07:7:1::2]:4000")}
+	for _, via := range []string{"pcp", "upnp"} {
+		d := withPinhole(diagnose6(r, true, global6), via)
+		if d.Verdict != v6Reachable || !d.Reachable || d.Via != via {
+			t.Fatalf("%s: %+v", via, d)
+		}
+		for _, l := range []lang{english, french} {
+			a := advise6(l, d, facts{Port: 4000})
+			if !strings.Contains(a.Headline, "2a07:7:1::2") || !strings.Contains(a.Headline, l.via(via)) ||
+				!strings.Contains(a.Headline, "pinhole") || strings.Contains(strings.Join(a.Steps, " "), "4000") {
+				t.Errorf("%s %s: %q / %q", l, via, a.Headline, a.Steps)
+			}
+		}
+	}
+}

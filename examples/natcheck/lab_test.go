@@ -370,17 +370,32 @@ func TestLabIPv6(t *testing.T) {
 	// DS-Lite: IPv4 behind the carrier NAT (the home router's miniupnpd,
 	// on 100.64.N.2, refuses), IPv6 native behind the home router's
 	// firewall: the verdict names the carrier NAT, the ipv6 object the
-	// way out.
+	// way out: with -portmap=false firewalled; with the port-mapping
+	// attempt natcheck opens a pinhole (UPnP IGD:2 first, deletable),
+	// which natx verifies, and the IPv6 path is reachable through it; the
+	// pinhole is gone when natcheck has exited (noMappingsLeft).
 	dsl := l.AddSite(netlab.DSLite)
 	dsl.StartMiniupnpd(netlab.MiniupnpdOptions{})
-	r = natcheckIn(t, l, dsl, true, "-stun", servers)
+	r = natcheckIn(t, l, dsl, true, "-stun", servers, "-portmap=false")
 	v6 = ipv6Of(r)
 	t.Logf("DSLite: verdict %s, ipv6 %+v", r.Verdict, v6)
-	r.expect(t, "carrier-nat", "", "nat-punchable")
 	if !v6.UDP || deref(v6.Address) != dsl.HostIP6.String() || v6.NAT == nil || *v6.NAT || v6.Reachable ||
 		(v6.Verdict != v6Firewalled && !(v6.Verdict == v6Unknown && v6.Filtering == "unknown")) {
 		t.Errorf("DSLite ipv6 %+v, want firewalled at %v without NAT", v6, dsl.HostIP6)
 	}
+	for _, tc := range []struct{ via, want string }{{"auto", "upnp"}, {"upnp", "upnp"}} {
+		r = natcheckIn(t, l, dsl, true, "-stun", servers, "-via", tc.via)
+		v6 = ipv6Of(r)
+		t.Logf("DSLite -via %s: verdict %s, ipv6 %+v", tc.via, r.Verdict, v6)
+		if tc.via == "auto" { // by UPnP alone the IPv4 side cannot tell the carrier NAT (above)
+			r.expect(t, "carrier-nat", "", "nat-punchable")
+		}
+		if v6.Verdict != v6Reachable || !v6.Reachable || v6.Via != tc.want || deref(v6.Address) != dsl.HostIP6.String() ||
+			!strings.Contains(v6.Advice, "pinhole natx opened") {
+			t.Errorf("DSLite -via %s: ipv6 %+v, want reachable through a %s pinhole at %v", tc.via, v6, tc.want, dsl.HostIP6)
+		}
+	}
+	natcheckIn(t, l, dsl, false, "-stun", servers, "-lang", "fr").has(t, "IPv6 : joignable directement", "pinhole", "UPnP")
 
 	// NAT66: the IPv6 path is translated (a unique local address behind
 	// the router's WAN address): nat66, at the router's address, in both

@@ -273,6 +273,10 @@ var catalog = map[string][2]string{
 		"IPv6: reachable directly at %s: your router's firewall lets unsolicited datagrams in.",
 		"IPv6 : joignable directement à %s : le pare-feu de votre routeur laisse passer les datagrammes entrants.",
 	},
+	"h6.reachable.pinhole": {
+		"IPv6: reachable directly at %s through a pinhole natx opened in your router's firewall (%s).",
+		"IPv6 : joignable directement à %s grâce à une ouverture (pinhole) que natx a faite dans le pare-feu de votre routeur (%s).",
+	},
 	"h6.firewalled": {
 		"IPv6: this machine has a global address (%s) and no NAT, but your router's firewall drops unsolicited datagrams (%s filtering).",
 		"IPv6 : cette machine a une adresse globale (%s), sans NAT, mais le pare-feu de votre routeur rejette les datagrammes entrants (filtrage %s).",
@@ -302,6 +306,10 @@ var catalog = map[string][2]string{
 	"s6.nothing": {
 		"Nothing to do for IPv6: peers with IPv6 reach your node directly.",
 		"Rien à faire pour l'IPv6 : les pairs en IPv6 joignent votre nœud directement.",
+	},
+	"s6.keep-pinholes": {
+		"Nothing to do for IPv6: natx opens the pinhole itself. Keep PCP or UPnP IGD:2 pinholes enabled on the router.",
+		"Rien à faire pour l'IPv6 : natx fait l'ouverture lui-même. Laissez les ouvertures (pinholes) PCP ou UPnP IGD:2 activées sur le routeur.",
 	},
 	"s6.pinhole": {
 		"Open %s in your router's IPv6 firewall for this machine (%s), or enable PCP or UPnP IGD:2 pinholes on the router so that natx opens it itself.",
