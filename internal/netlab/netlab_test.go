@@ -347,7 +347,9 @@ func TestTeardown(t *testing.T) {
 // internet sees the host's own address and port, through the router's
 // link-local default route), answers come back through the
 // stateful firewall, and a datagram from an address the host never
-// contacted is dropped.
+// contacted is dropped. On a NAT66 site the same holds, except that the
+// internet sees the router's WAN address (port kept) for the host's unique
+// local one.
 //
 // Mutations caught: masquerade without "meta nfproto ipv4" (the internet
 // sees the router's WAN address: NAT66); a forward chain accepting
@@ -355,7 +357,7 @@ func TestTeardown(t *testing.T) {
 func TestDualStackIPv6(t *testing.T) {
 	t.Parallel()
 	l := netlab.New(t)
-	for _, kind := range []netlab.Kind{netlab.DualStack, netlab.DSLite} {
+	for _, kind := range []netlab.Kind{netlab.DualStack, netlab.DSLite, netlab.NAT66} {
 		t.Run(kind.String(), func(t *testing.T) { dualStackIPv6(t, l, l.AddSite(kind)) })
 	}
 }
@@ -363,6 +365,9 @@ func TestDualStackIPv6(t *testing.T) {
 func dualStackIPv6(t *testing.T, l *netlab.Lab, s *netlab.Site) {
 	if s.GatewayIP6.String() != "fe80::1%eth0" || s.HostIP6.IsLinkLocalUnicast() {
 		t.Fatalf("gateway %v, host %v", s.GatewayIP6, s.HostIP6)
+	}
+	if nat66 := s.Kind == netlab.NAT66; nat66 != s.HostIP6.IsPrivate() || nat66 != (s.External6 == s.RouterWAN6) || nat66 == (s.External6 == s.HostIP6) {
+		t.Fatalf("%v: host %v, external %v, router WAN %v: want a unique local host behind the WAN address for NAT66 only", s.Kind, s.HostIP6, s.External6, s.RouterWAN6)
 	}
 	if route, _ := s.Host.Exec("ip", "-6", "route", "show", "default"); !strings.Contains(route, "via fe80::1 dev eth0") {
 		t.Fatalf("host's IPv6 default route %q, want via fe80::1 dev eth0", route)
@@ -381,8 +386,8 @@ func dualStackIPv6(t *testing.T, l *netlab.Lab, s *netlab.Site) {
 		t.Fatal(err)
 	}
 	seen := netaddr.AddrPort(from)
-	if want := netip.AddrPortFrom(s.HostIP6, local.Port()); seen != want {
-		t.Fatalf("internet saw %v, want the host itself %v", seen, want)
+	if want := netip.AddrPortFrom(s.External6, local.Port()); seen != want {
+		t.Fatalf("internet saw %v, want the site's external IPv6 address %v", seen, want)
 	}
 	if !delivered(t, server, host, seen) {
 		t.Fatal("the answer to the host's own datagram was dropped")
@@ -439,40 +444,5 @@ func TestIPv6OnlyNAT64(t *testing.T) {
 	}
 	if delivered(t, stranger, host, seen) {
 		t.Fatal("an unsolicited IPv4 datagram reached the host through the NAT64")
-	}
-}
-
-// TestNAT66: a NAT66 site's host, on a unique local address, reaches the
-// IPv6 internet from the router's WAN address (port preserved, as the IPv4
-// masquerade), the answer returns, and a stranger's datagram is dropped.
-func TestNAT66(t *testing.T) {
-	t.Parallel()
-	l := netlab.New(t)
-	s := l.AddSite(netlab.NAT66)
-	if !s.HostIP6.IsPrivate() || s.External6 != s.RouterWAN6 {
-		t.Fatalf("host %v, external %v, router WAN %v: want a ULA host behind the WAN address", s.HostIP6, s.External6, s.RouterWAN6)
-	}
-	server := udpIn(t, l.Internet, netip.AddrPortFrom(netlab.ServerA6, 5002).String())
-	stranger := udpIn(t, l.Internet, netip.AddrPortFrom(netlab.Peer6, 5003).String())
-	host := udpIn(t, s.Host, "[::]:0")
-	local := netaddr.AddrPort(host.LocalAddr())
-	if _, err := host.WriteTo([]byte("hello"), net.UDPAddrFromAddrPort(netip.AddrPortFrom(netlab.ServerA6, 5002))); err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 64)
-	_ = server.SetReadDeadline(time.Now().Add(5 * time.Second))
-	_, from, err := server.ReadFrom(buf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	seen := netaddr.AddrPort(from)
-	if want := netip.AddrPortFrom(s.External6, local.Port()); seen != want {
-		t.Fatalf("internet saw %v, want the router's WAN address %v", seen, want)
-	}
-	if !delivered(t, server, host, seen) {
-		t.Fatal("the answer to the host's own datagram was dropped")
-	}
-	if delivered(t, stranger, host, seen) {
-		t.Fatal("an unsolicited IPv6 datagram reached the host through the NAT66")
 	}
 }
