@@ -357,8 +357,8 @@ func (m *mux) writeApp(b []byte, to netip.AddrPort) (int, error) {
 func (m *mux) writeTo(b []byte, to netip.AddrPort) (int, error) {
 	var n int
 	var err error
-	if m.nat64.IsValid() && to.Addr().Is4() {
-		if six, ok := nat64.Synthesize(m.nat64, to.Addr()); ok {
+	if m.nat64.IsValid() && to.Addr().Unmap().Is4() {
+		if six, ok := nat64.Synthesize(m.nat64, to.Addr()); ok { // an IPv4-mapped address too
 			to = netip.AddrPortFrom(six, to.Port())
 		}
 	}

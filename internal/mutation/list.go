@@ -570,8 +570,8 @@ var mutations = []Mutation{
 	{
 		Name:    "natx-nat64-write",
 		File:    "natx/mux.go",
-		Find:    "\tif m.nat64.IsValid() && to.Addr().Is4() {\n",
-		Replace: "\tif false && m.nat64.IsValid() && to.Addr().Is4() {\n",
+		Find:    "\tif m.nat64.IsValid() && to.Addr().Unmap().Is4() {\n",
+		Replace: "\tif false && m.nat64.IsValid() && to.Addr().Unmap().Is4() {\n",
 		Pkg:     "./natx",
 		Run:     "^TestOpenNAT64$",
 		Why:     "on an IPv6-only network IPv4 destinations (STUN server, peers) are reached through the NAT64 prefix",
