@@ -128,20 +128,12 @@ func TestLabDialIPv6(t *testing.T) {
 			pb, eb := startNode(t, l, b, args(b, idB, portB, tc.portmapB)...)
 			pa, ea := startNode(t, l, a, args(a, idA, portA, "off", "-dial", idB)...)
 			t.Logf("%s: %s %s; %s: %s %s", idA, ea.Event, ea.Reachability, idB, eb.Event, eb.Reachability)
-			for _, n := range []struct {
-				p          *netlab.Process
-				self, peer string
-				remote     netip.Addr
-			}{{pa, idA, idB, b.HostIP6}, {pb, idB, idA, a.HostIP6}} {
-				c := waitConnected(t, n.p, n.self, n.peer)
-				remote, _ := netip.ParseAddrPort(c.Remote)
-				if c.Path != tc.path || remote.Addr() != n.remote {
-					t.Errorf("%s connected over %q to %s, want %s to %s's global address %s", n.self, c.Path, c.Remote, tc.path, n.peer, n.remote)
+			want := [2]netip.Addr{b.HostIP6, a.HostIP6}
+			greeted(t, pa, pb, idA, idB, func(i int, c event, remote netip.AddrPort) {
+				if c.Path != tc.path || remote.Addr() != want[i] {
+					t.Errorf("node %d connected over %q to %s, want %s to the other's global address %s", i, c.Path, c.Remote, tc.path, want[i])
 				}
-				waitReceived(t, n.p, n.self, n.peer, "hello from "+n.peer)
-			}
-			stopNode(t, pa)
-			stopNode(t, pb)
+			})
 		})
 	}
 }
@@ -349,23 +341,15 @@ func TestLabDialDualStack(t *testing.T) {
 			pa, ea := startNodeFinding(t, l, a, "-id", idA, "-network", "udp", "-port", strconv.Itoa(portA), "-stun", stun,
 				"-rendezvous", rv, "-portmap", "off", "-turn", turn, "-timeout", "10s", "-send", "hello from "+idA, "-dial", idB)
 			t.Logf("%s: %s %s; %s: %s %s", idA, ea.Event, ea.Reachability, idB, eb.Event, eb.Reachability)
-			for _, n := range []struct {
-				p          *netlab.Process
-				self, peer string
-				site       *netlab.Site
-			}{{pa, idA, idB, b}, {pb, idB, idA, a}} {
-				c := waitConnected(t, n.p, n.self, n.peer)
-				remote, _ := netip.ParseAddrPort(c.Remote)
+			other := [2]*netlab.Site{b, a}
+			greeted(t, pa, pb, idA, idB, func(i int, c event, remote netip.AddrPort) {
 				switch {
-				case tc.ipv6 && (c.Path != tc.path || remote.Addr() != n.site.HostIP6):
-					t.Errorf("%s connected over %q to %s, want %s to %s's global address %s", n.self, c.Path, c.Remote, tc.path, n.peer, n.site.HostIP6)
+				case tc.ipv6 && (c.Path != tc.path || remote.Addr() != other[i].HostIP6):
+					t.Errorf("node %d connected over %q to %s, want %s to the other's global address %s", i, c.Path, c.Remote, tc.path, other[i].HostIP6)
 				case !tc.ipv6 && (!slices.Contains(tc.pathsOneOf, c.Path) || !remote.Addr().Is4()):
-					t.Errorf("%s connected over %q to %s, want one of %v over IPv4", n.self, c.Path, c.Remote, tc.pathsOneOf)
+					t.Errorf("node %d connected over %q to %s, want one of %v over IPv4", i, c.Path, c.Remote, tc.pathsOneOf)
 				}
-				waitReceived(t, n.p, n.self, n.peer, "hello from "+n.peer)
-			}
-			stopNode(t, pa)
-			stopNode(t, pb)
+			})
 		})
 	}
 }
@@ -419,19 +403,12 @@ func TestLabNodeNAT64(t *testing.T) {
 	if !slices.ContainsFunc(last.Addrs, func(a addr) bool { return a.Kind == "host" && a.Addr == host6 }) || last.Reachability != "punch-only" {
 		t.Errorf("v6only: %s with %+v; want punch-only with the host's IPv6 address %s", last.Reachability, last.Addrs, host6)
 	}
-	for _, n := range []struct {
-		p          *netlab.Process
-		self, peer string
-		remote     netip.Addr
-	}{{pa, "v6only", "v4only", four.External}, {pb, "v4only", "v6only", six.External}} {
-		c := waitConnected(t, n.p, n.self, n.peer)
-		if remote, _ := netip.ParseAddrPort(c.Remote); remote.Addr() != n.remote || c.Path == "relayed" {
-			t.Errorf("%s connected over %q to %s, want a direct path to %s's IPv4 address %v", n.self, c.Path, c.Remote, n.peer, n.remote)
+	want := [2]netip.Addr{four.External, six.External}
+	greeted(t, pa, pb, "v6only", "v4only", func(i int, c event, remote netip.AddrPort) {
+		if remote.Addr() != want[i] || c.Path == "relayed" {
+			t.Errorf("node %d connected over %q to %s, want a direct path to the other's IPv4 address %v", i, c.Path, c.Remote, want[i])
 		}
-		waitReceived(t, n.p, n.self, n.peer, "hello from "+n.peer)
-	}
-	stopNode(t, pa)
-	stopNode(t, pb)
+	})
 }
 
 // TestLabNodeNAT66 (issue 14: "do not assume IPv6 = no NAT"): two nodes on
@@ -463,17 +440,10 @@ func TestLabNodeNAT66(t *testing.T) {
 			t.Errorf("%s behind NAT66: %s with %+v; want punch-only with the reflexive IPv6 %s and no unique local address", n.site.Kind, n.e.Reachability, n.e.Addrs, refl6)
 		}
 	}
-	for _, n := range []struct {
-		p          *netlab.Process
-		self, peer string
-		remote     netip.Addr
-	}{{pa, "n66a", "n66b", b.External6}, {pb, "n66b", "n66a", a.External6}} {
-		c := waitConnected(t, n.p, n.self, n.peer)
-		if remote, _ := netip.ParseAddrPort(c.Remote); remote.Addr() != n.remote || c.Path != "punched" {
-			t.Errorf("%s connected over %q to %s, want punched to %s's NAT66 address %v", n.self, c.Path, c.Remote, n.peer, n.remote)
+	want := [2]netip.Addr{b.External6, a.External6}
+	greeted(t, pa, pb, "n66a", "n66b", func(i int, c event, remote netip.AddrPort) {
+		if remote.Addr() != want[i] || c.Path != "punched" {
+			t.Errorf("node %d connected over %q to %s, want punched to the other's NAT66 address %v", i, c.Path, c.Remote, want[i])
 		}
-		waitReceived(t, n.p, n.self, n.peer, "hello from "+n.peer)
-	}
-	stopNode(t, pa)
-	stopNode(t, pb)
+	})
 }

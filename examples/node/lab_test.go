@@ -64,6 +64,26 @@ func waitReceived(t *testing.T, p *netlab.Process, self, peer, want string) {
 	}
 }
 
+// greeted waits, for each of two nodes that sent each other "hello from
+// ID" (-send), for its connected line to the other, runs check on it (i:
+// 0 for a's line, 1 for b's; remote: the connected line's remote
+// address), then waits for the other's greeting. Both nodes are stopped
+// at the end.
+func greeted(t *testing.T, a, b *netlab.Process, idA, idB string, check func(i int, c event, remote netip.AddrPort)) {
+	t.Helper()
+	for i, n := range []struct {
+		p          *netlab.Process
+		self, peer string
+	}{{a, idA, idB}, {b, idB, idA}} {
+		c := waitConnected(t, n.p, n.self, n.peer)
+		remote, _ := netip.ParseAddrPort(c.Remote)
+		check(i, c, remote)
+		waitReceived(t, n.p, n.self, n.peer, "hello from "+n.peer)
+	}
+	stopNode(t, a)
+	stopNode(t, b)
+}
+
 // reachLater is e, or, when e does not say want, the first later addrs
 // line that does (within 15 s; e if none comes): natx.Open does not wait
 // for a gateway still silent when its classification ends (a PCP answer
@@ -267,23 +287,16 @@ func TestLabDial(t *testing.T) {
 			pb, eb := startNode(t, l, pr.b.site, args(pr.b, idB, 24600+10*i, "-send", "hello from "+idB)...)
 			pa, ea := startNode(t, l, pr.a.site, args(pr.a, idA, 24601+10*i, "-dial", idB, "-send", "hello from "+idA)...)
 			t.Logf("%s: %s %s; %s: %s %s", idA, ea.Event, ea.Reachability, idB, eb.Event, eb.Reachability)
-			for _, n := range []struct {
-				p          *netlab.Process
-				self, peer string
-			}{{pa, idA, idB}, {pb, idB, idA}} {
-				c := waitConnected(t, n.p, n.self, n.peer)
-				if c.Peer != n.peer || c.Path != pr.path && (pr.alt == "" || c.Path != pr.alt) {
-					t.Errorf("%s connected to %q over %q, want %q over %s (%s)", n.self, c.Peer, c.Path, n.peer, pr.path, pr.reason)
+			ids := [2]string{idA, idB}
+			greeted(t, pa, pb, idA, idB, func(i int, c event, _ netip.AddrPort) {
+				self, peer := ids[i], ids[1-i]
+				if c.Peer != peer || c.Path != pr.path && (pr.alt == "" || c.Path != pr.alt) {
+					t.Errorf("%s connected to %q over %q, want %q over %s (%s)", self, c.Peer, c.Path, peer, pr.path, pr.reason)
 				}
-				if c.Path == "punched" || c.Path == "direct" {
-					if c.RTTms == nil {
-						t.Errorf("%s: a %s path without rtt_ms", n.self, c.Path)
-					}
+				if (c.Path == "punched" || c.Path == "direct") && c.RTTms == nil {
+					t.Errorf("%s: a %s path without rtt_ms", self, c.Path)
 				}
-				waitReceived(t, n.p, n.self, n.peer, "hello from "+n.peer)
-			}
-			stopNode(t, pa)
-			stopNode(t, pb)
+			})
 		})
 	}
 }
