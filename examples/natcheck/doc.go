@@ -40,6 +40,13 @@
 // which worked: relay_transport tcp, tls or none in the JSON, and one
 // sentence more in the explanation.
 //
+// Given a STUN server with an IPv6 address, natcheck also says whether IPv6
+// makes the node reachable (the JSON's ipv6 object, one paragraph more):
+// reachable, firewalled, nat66, udp-blocked, no-ipv6 or unknown. Where the
+// IPv6 path is firewalled and -portmap is on, it asks the IPv6 router for a
+// pinhole (UPnP IGD:2 first, then PCP; not with -via natpmp), which natx
+// verifies and deletes before natcheck exits: reachable via pcp or upnp.
+//
 // A STUN server is a host name or address, port 3478 unless it names one.
 // The language is -lang, else the locale (LC_ALL, LC_MESSAGES, LANG), else
 // English.
