@@ -103,22 +103,33 @@ func TestDiscoverSilentGateway(t *testing.T) {
 	}
 }
 
-// closedUDPPort returns a loopback UDP port that nothing listens on.
-func closedUDPPort(t *testing.T) uint16 {
+// closedPort returns a loopback port of network ("udp4" or "tcp4") that
+// nothing listens on.
+func closedPort(t *testing.T, network string) uint16 {
 	t.Helper()
-	c, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	var c io.Closer
+	var addr net.Addr
+	if network == "tcp4" {
+		ln, err := net.Listen(network, "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, addr = ln, ln.Addr()
+	} else {
+		pc, err := net.ListenPacket(network, "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, addr = pc, pc.LocalAddr()
 	}
-	port := uint16(c.LocalAddr().(*net.UDPAddr).Port)
-	c.Close()
-	return port
+	_ = c.Close()
+	return netip.MustParseAddrPort(addr.String()).Port()
 }
 
 func TestDiscoverRefused(t *testing.T) {
 	// Nothing listens on the SSDP port: the kernel answers the unicast
 	// search with ICMP port unreachable.
-	cfg := Config{Gateway: netip.MustParseAddr("127.0.0.1"), SSDPPort: closedUDPPort(t),
+	cfg := Config{Gateway: netip.MustParseAddr("127.0.0.1"), SSDPPort: closedPort(t, "udp4"),
 		DisableMulticast: true, SearchTimeout: 600 * time.Millisecond, FailFastOnRefusal: true}
 	start := time.Now()
 	_, err := Discover(context.Background(), cfg)

@@ -1,9 +1,7 @@
 package upnp
 
 import (
-	"context"
 	"encoding/json"
-	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -24,16 +22,9 @@ func TestDiscoverRemembered(t *testing.T) {
 	s := upnptest.NewServer(t, upnptest.Options{})
 	dir := t.TempDir()
 	file := filepath.Join(dir, rememberFile)
-	cfg := testConfig(s)
-	cfg.StateDir = dir
 	open := func() *Client {
 		t.Helper()
-		c, err := Discover(context.Background(), cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = c.Close() })
-		return c
+		return discover(t, s, func(c *Config) { c.StateDir = dir })
 	}
 	c := open()
 	if fi, err := os.Stat(file); err != nil || fi.Mode().Perm() != 0o600 {
@@ -52,7 +43,7 @@ func TestDiscoverRemembered(t *testing.T) {
 		}
 	}
 	gw := s.Addr().String()
-	closed := netip.AddrPortFrom(s.Addr(), closedTCPPort(t))
+	closed := netip.AddrPortFrom(s.Addr(), closedPort(t, "tcp4"))
 	for _, tt := range []struct {
 		name string
 		r    remembered
@@ -72,16 +63,4 @@ func TestDiscoverRemembered(t *testing.T) {
 			t.Errorf("%s: remembered %v, %v afterwards; want %s", tt.name, ans.Location, ok, c.Location())
 		}
 	}
-}
-
-// closedTCPPort returns a loopback TCP port that nothing listens on.
-func closedTCPPort(t *testing.T) uint16 {
-	t.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := netip.MustParseAddrPort(ln.Addr().String()).Port()
-	_ = ln.Close()
-	return port
 }
