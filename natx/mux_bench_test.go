@@ -179,13 +179,20 @@ func BenchmarkPacketConnDualStack(b *testing.B) {
 	}
 	doneDual := echoServer(dual)
 	defer func() { _ = dual.Close(); <-doneDual }()
+	rawDual, err := net.ListenPacket("udp", "[::]:0") // bound as the Listener is
+	if err != nil {
+		b.Fatal(err)
+	}
+	doneRawDual := echoServer(rawDual)
+	defer func() { _ = rawDual.Close(); <-doneRawDual }()
+	rawDual6 := net.UDPAddrFromAddrPort(netip.AddrPortFrom(netip.IPv6Loopback(), uint16(rawDual.LocalAddr().(*net.UDPAddr).Port)))
 	port := netip.MustParseAddrPort(dual.LocalAddr().String()).Port()
 	dual4 := net.UDPAddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port))
 	dual6 := net.UDPAddrFromAddrPort(netip.AddrPortFrom(netip.IPv6Loopback(), port))
 	servers := []struct {
 		name string
 		addr net.Addr
-	}{{"raw4", raw4.LocalAddr()}, {"v4", lis4.LocalAddr()}, {"raw6", raw6.LocalAddr()}, {"dual4", dual4}, {"dual6", dual6}}
+	}{{"raw4", raw4.LocalAddr()}, {"v4", lis4.LocalAddr()}, {"raw6", raw6.LocalAddr()}, {"dual4", dual4}, {"dual6", dual6}, {"rawdual6", rawDual6}}
 	const round = 2000
 	took := make([]time.Duration, len(servers))
 	lost := make([]int, len(servers))
@@ -207,4 +214,6 @@ func BenchmarkPacketConnDualStack(b *testing.B) {
 	b.ReportMetric(float64(took[1])/float64(took[3]), "dual4/v4")
 	b.ReportMetric(float64(took[2])/float64(took[4]), "dual6/raw6")
 	b.ReportMetric(float64(took[0])/float64(took[1]), "v4/raw4")
+	b.ReportMetric(float64(took[5])/float64(took[4]), "dual6/rawdual6")
+	b.ReportMetric(float64(took[2])/float64(took[5]), "rawdual6/raw6")
 }

@@ -26,6 +26,16 @@ type readerState struct {
 	dmu   *sync.Mutex
 	appDL *time.Time   // the application's read deadline
 	bgIn  *atomic.Bool // the background loop is reading the socket
+
+	// The socket's read deadline as the token holder last set it, valid
+	// while wakes still equals sockWakes: every deadline set by a goroutine
+	// not holding the token (a wake-up) counts in wakes, so the holder
+	// sets the deadline again only when it differs or was touched since.
+	// Setting it costs a lock and a timer change in the runtime on every
+	// read; a read loop with no deadline sets it once.
+	wakes     *atomic.Uint64
+	sockDL    time.Time // under tok
+	sockWakes uint64    // under tok
 }
 
 // bgGrace is how long the background loop leaves the socket alone after
@@ -44,15 +54,34 @@ func makeReaderState() readerState {
 	return readerState{
 		tok: make(chan struct{}, 1), waiting: new(atomic.Int32), bgWake: make(chan struct{}, 1),
 		scratch: make([]byte, maxDatagram), dmu: new(sync.Mutex), appDL: &dl,
-		bgIn: new(atomic.Bool),
+		bgIn: new(atomic.Bool), wakes: new(atomic.Uint64),
 	}
+}
+
+// wakeReader sets the socket's read deadline from outside the token: a
+// reader blocked on it returns at t (a past t: at once).
+func (m *mux) wakeReader(t time.Time) {
+	_ = m.conn.SetReadDeadline(t)
+	m.reader.wakes.Add(1)
+}
+
+// holdDeadline makes t the socket's read deadline for the token holder's
+// next read, unless it already is.
+func (m *mux) holdDeadline(t time.Time) {
+	r := &m.reader
+	w := r.wakes.Load() // before the set: a wake-up after it is seen next time
+	if w == r.sockWakes && t.Equal(r.sockDL) {
+		return
+	}
+	_ = m.conn.SetReadDeadline(t)
+	r.sockDL, r.sockWakes = t, w
 }
 
 // kick wakes an application reader blocked on the socket, so that it looks
 // at its queue.
 func (m *mux) kick() {
 	if m.reader.waiting.Load() > 0 {
-		_ = m.conn.SetReadDeadline(time.Unix(1, 0))
+		m.wakeReader(time.Unix(1, 0))
 	}
 }
 
@@ -64,7 +93,7 @@ func (m *mux) setAppDeadline(t time.Time) {
 	m.reader.dmu.Unlock()
 	m.readDL.set(t)
 	if m.reader.waiting.Load() > 0 {
-		_ = m.conn.SetReadDeadline(t)
+		m.wakeReader(t)
 	}
 }
 
@@ -116,7 +145,7 @@ func (m *mux) readLoop() {
 			<-r.tok
 			continue
 		}
-		_ = m.conn.SetReadDeadline(time.Time{})
+		m.holdDeadline(time.Time{})
 		r.bgIn.Store(true)
 		n, from, err := m.read(buf)
 		r.bgIn.Store(false)
@@ -179,7 +208,7 @@ func (m *mux) readApp(b []byte) (int, netip.AddrPort, error) {
 	}()
 	// Make the background loop leave the socket to us.
 	if r.bgIn.Load() {
-		_ = m.conn.SetReadDeadline(time.Unix(1, 0))
+		m.wakeReader(time.Unix(1, 0))
 	}
 	for {
 		select {
@@ -187,14 +216,16 @@ func (m *mux) readApp(b []byte) (int, netip.AddrPort, error) {
 			return m.fromQueue(b, p)
 		default:
 		}
-		select {
-		case p := <-m.app:
-			return m.fromQueue(b, p)
-		case <-m.closed:
-			return 0, netip.AddrPort{}, net.ErrClosed
-		case <-m.readDL.wait():
-			return 0, netip.AddrPort{}, errTimeout
-		case r.tok <- struct{}{}:
+		if !m.takeToken() {
+			select {
+			case p := <-m.app:
+				return m.fromQueue(b, p)
+			case <-m.closed:
+				return 0, netip.AddrPort{}, net.ErrClosed
+			case <-m.readDL.wait():
+				return 0, netip.AddrPort{}, errTimeout
+			case r.tok <- struct{}{}:
+			}
 		}
 		n, from, app, err := m.readDirect(b)
 		<-r.tok
@@ -224,11 +255,23 @@ func (m *mux) readApp(b []byte) (int, netip.AddrPort, error) {
 	}
 }
 
+// takeToken takes the socket if nobody reads it, without waiting. A closed
+// mux or a passed deadline need no look here: the read that follows
+// returns net.ErrClosed or times out at once.
+func (m *mux) takeToken() bool {
+	select {
+	case m.reader.tok <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
 // readDirect reads one datagram from the socket as the application's reader
 // (holding the token); it routes what is not the application's.
 func (m *mux) readDirect(b []byte) (int, netip.AddrPort, bool, error) {
 	r := &m.reader
-	_ = m.conn.SetReadDeadline(m.appDeadline())
+	m.holdDeadline(m.appDeadline())
 	// A relayed datagram queued before the deadline above was set would
 	// not kick this read: look at the queue once more.
 	if len(m.app) > 0 {

@@ -299,3 +299,94 @@ func TestMuxFirstDatagramReachesReader(t *testing.T) {
 		}
 	}
 }
+
+// The application's reader keeps the socket's read deadline it last set
+// and sets it again only when it changed or someone woke the reader (a
+// relayed datagram queued, a new deadline). A wake-up that went uncounted
+// would leave the socket's deadline in the past while the reader believes
+// it has none: every read would time out at once and no datagram would
+// ever come straight from the socket again.
+func TestMuxReaderDeadlineAfterWake(t *testing.T) {
+	l, err := Open(context.Background(), Config{Addr: netip.MustParseAddr("127.0.0.1"), DisablePortMap: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	c, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	peer := netip.MustParseAddrPort("192.0.2.7:9")
+	buf := make([]byte, 100)
+	waitReading := func() {
+		t.Helper()
+		for i := 0; l.m.reader.waiting.Load() == 0; i++ {
+			if i > 2000 {
+				t.Fatal("the reader never blocked on the socket")
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	type got struct {
+		msg  string
+		from string
+		err  error
+	}
+	read := func() chan got {
+		ch := make(chan got, 1)
+		go func() {
+			n, from, err := l.ReadFrom(buf)
+			g := got{msg: string(buf[:n]), err: err}
+			if from != nil {
+				g.from = from.String()
+			}
+			ch <- g
+		}()
+		return ch
+	}
+	expect := func(ch chan got, msg, from string) {
+		t.Helper()
+		select {
+		case g := <-ch:
+			if g.err != nil || g.msg != msg || g.from != from {
+				t.Fatalf("read %q from %s (%v), want %q from %s", g.msg, g.from, g.err, msg, from)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no %q read in 5 s", msg)
+		}
+	}
+	for round := range 3 {
+		// Woken by a relayed datagram while blocked on the socket.
+		ch := read()
+		waitReading()
+		l.m.deliverApp([]byte("relayed"), peer, true)
+		expect(ch, "relayed", peer.String())
+		// The next read must come from the socket again.
+		ch = read()
+		waitReading()
+		if _, err := c.WriteTo([]byte("direct"), l.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+		expect(ch, "direct", c.LocalAddr().String())
+		// Woken by a deadline set while blocked; then none again.
+		ch = read()
+		waitReading()
+		_ = l.SetReadDeadline(time.Now().Add(-time.Second))
+		select {
+		case g := <-ch:
+			if !isTimeout(g.err) {
+				t.Fatalf("round %d: read past the deadline: %q, %v", round, g.msg, g.err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("a deadline set in the past did not end the read")
+		}
+		_ = l.SetReadDeadline(time.Time{})
+		ch = read()
+		waitReading()
+		if _, err := c.WriteTo([]byte("after"), l.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+		expect(ch, "after", c.LocalAddr().String())
+	}
+}

@@ -639,4 +639,13 @@ var mutations = []Mutation{
 		Run:     "^TestPinholeAskedFirst$",
 		Why:     "at Open a dual-stack Listener asks its router for the pinhole (which Open waits for) before the IPv4 mapping",
 	},
+	{
+		Name:    "natx-reader-wake-counted",
+		File:    "natx/mux_read.go",
+		Find:    "\t_ = m.conn.SetReadDeadline(t)\n\tm.reader.wakes.Add(1)\n",
+		Replace: "\t_ = m.conn.SetReadDeadline(t)\n",
+		Pkg:     "./natx",
+		Run:     "^TestMuxReaderDeadlineAfterWake$",
+		Why:     "the application's reader sets the socket's read deadline again after anyone else moved it (a wake-up), though it skips setting an unchanged one",
+	},
 }
