@@ -1,6 +1,6 @@
 // This file holds the IPv6 firewall pinholes of IGD:2's
 // WANIPv6FirewallControl:1: FirewallStatus, AddPinhole, UpdatePinhole,
-// DeletePinhole, and the ledger that remembers their UniqueIDs across runs.
+// DeletePinhole, CheckPinholeWorking, and the ledger that remembers their UniqueIDs across runs.
 
 package upnp
 
@@ -26,6 +26,7 @@ const (
 	CodeFirewallDisabled         = 702
 	CodeInboundPinholeNotAllowed = 703
 	CodeNoSuchPinhole            = 704 // NoSuchEntry
+	CodeNoTrafficReceived        = 709 // CheckPinholeWorking: nothing came through yet
 )
 
 // Pinhole is an IPv6 firewall pinhole on the gateway: inbound traffic from
@@ -165,6 +166,54 @@ func (c *Client) UpdatePinhole(ctx context.Context, p Pinhole, lifetime time.Dur
 	c.mu.Unlock()
 	c.record(p)
 	return p, nil
+}
+
+// ErrNotOurPinhole: CheckPinholeWorking was asked about a pinhole this
+// Client does not hold.
+var ErrNotOurPinhole = errors.New("upnp: not a pinhole of this client")
+
+// CheckPinholeWorking asks the gateway whether inbound traffic has come
+// through p (CheckPinholeWorking, an optional action): true when the
+// gateway counted packets through it; false with a nil error when it
+// answered NoTrafficReceived (709). It says what the router saw, not that
+// the traffic reached this host (a firewall on the host, or one between
+// the router and the host, can still drop it): natx verifies reachability
+// with a datagram of its own and uses this only to tell where a datagram
+// that did not arrive was lost. A gateway that does not offer the action
+// (401, 602) gives an error wrapping ErrNotSupported; a pinhole the
+// gateway no longer has (704) is forgotten, as by UpdatePinhole. Only a
+// pinhole this Client holds is asked about (else ErrNotOurPinhole).
+func (c *Client) CheckPinholeWorking(ctx context.Context, p Pinhole) (bool, error) {
+	if c.fw == nil {
+		return false, ErrNoFirewall
+	}
+	c.mu.Lock()
+	held, ok := c.holes[p.key()]
+	c.mu.Unlock()
+	if !ok || held.UniqueID != p.UniqueID {
+		return false, fmt.Errorf("%w: UniqueID %d for %v", ErrNotOurPinhole, p.UniqueID, p.Internal)
+	}
+	ctx, end, err := c.begin(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer end()
+	var working bool
+	err = c.soapCall(ctx, "CheckPinholeWorking", func(ctx context.Context) (err error) {
+		working, err = c.fw.CheckPinholeWorkingCtx(ctx, p.UniqueID)
+		return err
+	})
+	switch {
+	case err == nil:
+		return working, nil
+	case IsSOAPCode(err, CodeNoTrafficReceived):
+		return false, nil
+	case IsSOAPCode(err, CodeInvalidAction), IsSOAPCode(err, CodeOptionalActionMissing):
+		return false, fmt.Errorf("%w: %w", ErrNotSupported, err)
+	case IsSOAPCode(err, CodeNoSuchPinhole):
+		c.forgetPinhole(p)
+	}
+	return false, err
 }
 
 // DeletePinhole closes p. A pinhole already gone is not an error.

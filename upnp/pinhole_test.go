@@ -315,3 +315,80 @@ func TestPinholeOverIPv4(t *testing.T) {
 		t.Fatalf("%d AddPinhole requests", n)
 	}
 }
+
+// TestPinholeCheckWorking: CheckPinholeWorking says false (709) until the
+// gateway counted inbound packets through the pinhole, then true; a
+// gateway without the optional action gives ErrNotSupported; a pinhole
+// the Client does not hold (another UniqueID, or deleted) is never asked
+// about; a gateway that lost it (704) makes the Client forget it; a
+// garbled IsWorking is an error, never a yes.
+//
+// Mutation caught: upnp-check-pinhole-ours (asking about a pinhole the
+// Client does not hold).
+func TestPinholeCheckWorking(t *testing.T) {
+	ctx := context.Background()
+	s := server6(t, nil)
+	c := discover(t, s, nil)
+	p, err := c.AddPinhole(ctx, "udp", any6, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := c.CheckPinholeWorking(ctx, p); ok || err != nil {
+		t.Fatalf("before any traffic: %v, %v; want false, nil", ok, err)
+	}
+	if !s.PinholeTraffic(p.UniqueID, 3) {
+		t.Fatal("the fake lost the pinhole")
+	}
+	if ok, err := c.CheckPinholeWorking(ctx, p); !ok || err != nil {
+		t.Fatalf("after traffic: %v, %v; want true, nil", ok, err)
+	}
+	// Not ours: another UniqueID (the gateway's pinhole 1 of another host,
+	// say), and ours once deleted. The gateway holds a pinhole with that
+	// ID, so only the Client's own check can refuse.
+	other := s.Pinholes()[0]
+	other.InternalPort = 4001
+	other.UniqueID = p.UniqueID + 1
+	s.AddPinholeEntry(other)
+	s.PinholeTraffic(other.UniqueID, 1)
+	q := p
+	q.UniqueID = other.UniqueID
+	if ok, err := c.CheckPinholeWorking(ctx, q); ok || !errors.Is(err, ErrNotOurPinhole) {
+		t.Fatalf("another UniqueID: %v, %v; want ErrNotOurPinhole", ok, err)
+	}
+	// Lost by the gateway (a reboot): 704, forgotten.
+	if err := s.Reboot(false); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := c.CheckPinholeWorking(ctx, p); ok || !IsSOAPCode(err, CodeNoSuchPinhole) {
+		t.Fatalf("gateway lost it: %v, %v; want 704", ok, err)
+	}
+	if ok, err := c.CheckPinholeWorking(ctx, p); ok || !errors.Is(err, ErrNotOurPinhole) {
+		t.Fatalf("after 704: %v, %v; want the pinhole forgotten", ok, err)
+	}
+
+	s2 := server6(t, func(o *upnptest.Options) { o.NoCheckPinholeWorking = true })
+	c2 := discover(t, s2, nil)
+	p2, err := c2.AddPinhole(ctx, "udp", any6, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2.PinholeTraffic(p2.UniqueID, 1)
+	if ok, err := c2.CheckPinholeWorking(ctx, p2); ok || !errors.Is(err, ErrNotSupported) {
+		t.Fatalf("action not offered: %v, %v; want ErrNotSupported", ok, err)
+	}
+
+	s3 := server6(t, func(o *upnptest.Options) {
+		o.Answers = map[string]string{"CheckPinholeWorking": `<?xml version="1.0"?>` +
+			`<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" s:encodingStyle="http://schemas.xmlsoap.org/soap/encoding/"><s:Body>` +
+			`<u:CheckPinholeWorkingResponse xmlns:u="urn:schemas-upnp-org:service:WANIPv6FirewallControl:1"><IsWorking>perhaps</IsWorking>` +
+			`</u:CheckPinholeWorkingResponse></s:Body></s:Envelope>`}
+	})
+	c3 := discover(t, s3, nil)
+	p3, err := c3.AddPinhole(ctx, "udp", any6, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := c3.CheckPinholeWorking(ctx, p3); ok || err == nil {
+		t.Fatalf("garbled IsWorking: %v, %v; want an error", ok, err)
+	}
+}

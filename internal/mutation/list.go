@@ -648,4 +648,13 @@ var mutations = []Mutation{
 		Run:     "^TestMuxReaderDeadlineAfterWake$",
 		Why:     "the application's reader sets the socket's read deadline again after anyone else moved it (a wake-up), though it skips setting an unchanged one",
 	},
+	{
+		Name:    "upnp-check-pinhole-ours",
+		File:    "upnp/pinhole.go",
+		Find:    "\tif !ok || held.UniqueID != p.UniqueID {\n",
+		Replace: "\tif false && (!ok || held.UniqueID != p.UniqueID) {\n",
+		Pkg:     "./upnp",
+		Run:     "^TestPinholeCheckWorking$",
+		Why:     "CheckPinholeWorking asks only about a pinhole the Client holds",
+	},
 }

@@ -135,6 +135,11 @@ type Options struct {
 	// UniqueID answer, verbatim (e.g. "70000", "-1").
 	PinholeAnyClient, PinholeLeaseZero, PinholeReuseID bool
 	PinholeIDAnswer                                    string
+	// NoCheckPinholeWorking answers CheckPinholeWorking with 602 (the
+	// optional action not implemented). Otherwise it answers as miniupnpd:
+	// IsWorking 1 once PinholeTraffic counted packets through the
+	// pinhole, error 709 (NoTrafficReceived) before.
+	NoCheckPinholeWorking bool
 	// Flood, if nonzero, sends this many junk datagrams from the gateway's
 	// SSDP socket before each answer (truncated, bare LF, duplicate or
 	// unsafe LOCATION, oversized, non-HTTP ...), and as many plausible
@@ -160,6 +165,7 @@ type PinholeEntry struct {
 	InternalPort   uint16
 	Protocol       int    // 6 (TCP) or 17 (UDP)
 	Lease          uint32 // seconds; 0 only in PinholeLeaseZero mode
+	Packets        uint32 // inbound packets counted through it (PinholeTraffic)
 }
 
 // Server is a running fake IGD.
@@ -346,6 +352,21 @@ func (s *Server) Pinholes() []PinholeEntry {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.holes)
+}
+
+// PinholeTraffic counts n inbound packets through the pinhole id, as a
+// router's firewall counts what its rule let in; it reports whether the
+// pinhole exists.
+func (s *Server) PinholeTraffic(id uint16, n uint32) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.holes {
+		if s.holes[i].UniqueID == id {
+			s.holes[i].Packets += n
+			return true
+		}
+	}
+	return false
 }
 
 // AddPinholeEntry puts a pinhole in the table directly (one left by a

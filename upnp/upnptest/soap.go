@@ -454,6 +454,18 @@ func (s *Server) pinholeAct(action string, a map[string]string, requester netip.
 		}
 		s.holes[i].Lease = uint32(lease64)
 		return nil, 0
+	case "CheckPinholeWorking":
+		if s.opts.NoCheckPinholeWorking {
+			return nil, 602
+		}
+		i, code := find()
+		switch {
+		case code != 0:
+			return nil, code
+		case s.holes[i].Packets == 0:
+			return nil, 709
+		}
+		return []string{"IsWorking", "1"}, 0
 	case "DeletePinhole":
 		i, code := find()
 		if code != 0 {
@@ -534,6 +546,10 @@ func errorName(code int) string {
 		return "ProtocolNotSupported"
 	case 706:
 		return "InternalPortWildcardingNotAllowed"
+	case 709:
+		return "NoTrafficReceived"
+	case 602:
+		return "Optional Action Not Implemented"
 	}
 	return "Error"
 }
