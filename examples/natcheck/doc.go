@@ -46,6 +46,9 @@
 // IPv6 path is firewalled and -portmap is on, it asks the IPv6 router for a
 // pinhole (UPnP IGD:2 first, then PCP; not with -via natpmp), which natx
 // verifies and deletes before natcheck exits: reachable via pcp or upnp.
+// Behind IPv6 address translation the verdict is nat66, and reachable is
+// true only where an unsolicited datagram still came in at the translated
+// address (an NPTv6 router with no IPv6 firewall).
 //
 // A STUN server is a host name or address, port 3478 unless it names one.
 // The language is -lang, else the locale (LC_ALL, LC_MESSAGES, LANG), else

@@ -23,6 +23,9 @@ const (
 	// the way.
 	v6Firewalled = "firewalled"
 	// v6NAT66: the router translates IPv6 addresses (NAT66, NPTv6).
+	// Reachable (via "open") when an unsolicited datagram still came in
+	// at the translated address (endpoint-independent filtering: an
+	// NPTv6 router with its IPv6 firewall off, say).
 	v6NAT66 = "nat66"
 	// v6UDPBlocked: STUN answered over TCP but not over UDP, on IPv6.
 	v6UDPBlocked = "udp-blocked"
@@ -76,6 +79,9 @@ func diagnose6(r *stunprobe.Report, tested bool, global []netip.Addr) diag6 {
 		// nothing.
 	case r.NAT == stunprobe.TriYes:
 		d.Verdict = v6NAT66
+		if r.Filtering == stunprobe.EndpointIndependent {
+			d.Reachable, d.Via = true, "open"
+		}
 	case r.NAT != stunprobe.TriNo:
 	case r.Filtering == stunprobe.EndpointIndependent:
 		d.Verdict, d.Reachable, d.Via = v6Reachable, true, "open"
@@ -134,6 +140,11 @@ func advise6(l lang, d diag6, f facts) advice {
 		a.Headline = l.t("h6.firewalled", addr, l.behaviour(d.Filtering))
 		a.Steps = []string{l.t("s6.pinhole", port, addr)}
 	case v6NAT66:
+		if d.Reachable {
+			a.Headline = l.t("h6.nat66.reachable", addr)
+			a.Steps = []string{l.t("s6.nothing")}
+			break
+		}
 		a.Headline = l.t("h6.nat66", addr)
 		a.Steps = []string{l.t("s6.nat66")}
 	case v6UDPBlocked:

@@ -15,10 +15,11 @@ import (
 var global6 = []netip.Addr{netip.MustParseAddr("2a07:7:1::2")}
 
 // TestDiagnose6: each IPv6 situation gets its verdict, and only an
-// unsolicited datagram that arrived (endpoint-independent filtering with
-// no NAT) is called reachable. Mutations caught: a firewalled address
-// called reachable, NAT66 taken for no NAT, silence with a global address
-// called "no-ipv6".
+// unsolicited datagram that arrived (endpoint-independent filtering) is
+// called reachable: with no NAT, or at the translated address (an NPTv6
+// router with no IPv6 firewall: TestLabIPv6). Mutations caught: a
+// firewalled address called reachable, NAT66 taken for no NAT, silence
+// with a global address called "no-ipv6".
 func TestDiagnose6(t *testing.T) {
 	seen := netip.MustParseAddrPort("[2a07:7:1::2]:4000")
 	rep := func(udp, nat stunprobe.Tri, f stunprobe.Behaviour) *stunprobe.Report {
@@ -43,7 +44,9 @@ func TestDiagnose6(t *testing.T) {
 		{"stateful firewall", rep(stunprobe.TriYes, stunprobe.TriNo, stunprobe.AddressPortDependent), true, global6, v6Firewalled, false},
 		{"address-dependent firewall", rep(stunprobe.TriYes, stunprobe.TriNo, stunprobe.AddressDependent), true, global6, v6Firewalled, false},
 		{"filtering unmeasured", rep(stunprobe.TriYes, stunprobe.TriNo, stunprobe.Unknown), true, global6, v6Unknown, false},
-		{"NAT66", rep(stunprobe.TriYes, stunprobe.TriYes, stunprobe.EndpointIndependent), true, global6, v6NAT66, false},
+		{"NAT66", rep(stunprobe.TriYes, stunprobe.TriYes, stunprobe.AddressPortDependent), true, global6, v6NAT66, false},
+		{"NPTv6, no firewall", rep(stunprobe.TriYes, stunprobe.TriYes, stunprobe.EndpointIndependent), true, global6, v6NAT66, true},
+		{"NAT66, filtering unmeasured", rep(stunprobe.TriYes, stunprobe.TriYes, stunprobe.Unknown), true, global6, v6NAT66, false},
 		{"NAT unknown", rep(stunprobe.TriYes, stunprobe.TriUnknown, stunprobe.EndpointIndependent), true, global6, v6Unknown, false},
 		{"UDP blocked", rep(stunprobe.TriNo, stunprobe.TriUnknown, stunprobe.Unknown), true, global6, v6UDPBlocked, false},
 		{"silent, no address", rep(stunprobe.TriUnknown, stunprobe.TriUnknown, stunprobe.Unknown), true, nil, v6None, false},

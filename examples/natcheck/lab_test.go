@@ -332,7 +332,9 @@ func TestLabUDPBlockedTURN(t *testing.T) {
 // the host's own global address, no NAT, the router's stateful firewall
 // (firewalled, not reachable), said in French too; on a DSLite site the
 // IPv4 verdict is carrier-nat and the IPv6 result the same as on
-// DualStack (the way out); on an IPv4-only site the same servers give
+// DualStack (the way out); on a NAT66 site nat66, not reachable; on an
+// NPTv6 site with no IPv6 firewall nat66 and reachable at the translated
+// address; on an IPv4-only site the same servers give
 // "no-ipv6". Mutation caught: the DualStack firewall
 // accepting everything from the WAN (then reachable).
 func TestLabIPv6(t *testing.T) {
@@ -409,6 +411,18 @@ func TestLabIPv6(t *testing.T) {
 		t.Errorf("NAT66 ipv6 %+v, want nat66 at the router's address %v", v6, n66.External6)
 	}
 	natcheckIn(t, l, n66, false, "-stun", servers, "-portmap=false", "-lang", "fr").has(t, "IPv6 : votre routeur traduit", n66.External6.String())
+
+	// NPTv6 with no IPv6 firewall: translated too, but an unsolicited
+	// datagram gets in at the translated address: nat66, reachable, open.
+	npt := l.AddSite(netlab.NPTv6)
+	r = natcheckIn(t, l, npt, true, "-stun", servers, "-portmap=false")
+	v6 = ipv6Of(r)
+	t.Logf("NPTv6: verdict %s, ipv6 %+v", r.Verdict, v6)
+	if a, _ := netip.ParseAddr(deref(v6.Address)); v6.Verdict != v6NAT66 || v6.NAT == nil || !*v6.NAT || a != npt.External6 ||
+		!v6.Reachable || v6.Via != "open" || !strings.Contains(v6.Advice, "reachable directly") {
+		t.Errorf("NPTv6 ipv6 %+v, want nat66, reachable at the translated address %v", v6, npt.External6)
+	}
+	natcheckIn(t, l, npt, false, "-stun", servers, "-portmap=false", "-lang", "fr").has(t, "IPv6 : votre routeur traduit", "joignable directement", npt.External6.String())
 
 	v4 := l.AddSite(netlab.EIM)
 	if v6 := ipv6Of(natcheckIn(t, l, v4, true, "-stun", servers, "-portmap=false")); v6.Verdict != v6None || v6.Reachable || !strings.Contains(v6.Advice, "no global IPv6") {

@@ -285,6 +285,10 @@ var catalog = map[string][2]string{
 		"IPv6: your router translates IPv6 addresses (NAT66 or NPTv6): the internet sees %s. This works like IPv4 source NAT.",
 		"IPv6 : votre routeur traduit les adresses IPv6 (NAT66 ou NPTv6) : l'internet voit %s. Cela fonctionne comme un NAT de source IPv4.",
 	},
+	"h6.nat66.reachable": {
+		"IPv6: your router translates IPv6 addresses (NAT66 or NPTv6): the internet sees %s, and unsolicited datagrams get through to this machine there: reachable directly.",
+		"IPv6 : votre routeur traduit les adresses IPv6 (NAT66 ou NPTv6) : l'internet voit %s, et les datagrammes entrants parviennent jusqu'à cette machine : joignable directement.",
+	},
 	"h6.udp-blocked": {
 		"IPv6: UDP over IPv6 gets no answer while TCP does: a policy filter drops it.",
 		"IPv6 : l'UDP en IPv6 ne reçoit aucune réponse alors que TCP en reçoit : un filtre basé sur une politique le bloque.",

@@ -447,3 +447,34 @@ func TestLabNodeNAT66(t *testing.T) {
 		}
 	})
 }
+
+// TestLabNodeNPTv6 (issue 14: "NPTv6/NAT66 shows up like IPv4 NAT through
+// STUN: handle it"): on an NPTv6 site (the LAN's unique local prefix
+// translated one to one onto a global prefix, ports kept, no IPv6
+// firewall) a node bound to IPv6 offers no host candidate for its unique
+// local address, finds its translated address through STUN, and claims it
+// reachable only once verified; an unsolicited datagram from the internet
+// gets the echo exactly where the node claims it can.
+func TestLabNodeNPTv6(t *testing.T) {
+	t.Parallel()
+	l := netlab.New(t)
+	l.StartCoturnWith(netlab.CoturnOptions{IPv6: true})
+	s := l.AddSite(netlab.NPTv6)
+	const port = 26200
+	p, e := netlab.StartJSON(t, l, s.Host, "node", 40*time.Second, func(e event) bool { return e.Event == "ready" || e.Event == "error" },
+		"-addr", "::", "-port", strconv.Itoa(port), "-stun", "["+netlab.ServerA6.String()+"]:3478", "-portmap", "off", "-timeout", "10s")
+	js, _ := json.Marshal(e)
+	t.Logf("%s", js)
+	if e.Event != "ready" || len(e.Addrs) == 0 {
+		t.Fatalf("got %s\n%s", js, p.Output())
+	}
+	translated := netip.AddrPortFrom(s.External6, port).String()
+	e = reachLater(t, p, e, "mapped")
+	if slices.ContainsFunc(e.Addrs, func(c addr) bool { return strings.Contains(c.Addr, s.HostIP6.String()) }) ||
+		e.Addrs[0].Addr != translated || e.Addrs[0].Kind != "reflexive" || e.Reachability != "mapped" {
+		js, _ := json.Marshal(e)
+		t.Errorf("behind NPTv6: %s; want mapped, best the reflexive %s, no unique local address", js, translated)
+	}
+	echoWhereClaimed(t, l, e.Addrs)
+	stopNode(t, p)
+}

@@ -657,4 +657,13 @@ var mutations = []Mutation{
 		Run:     "^TestPinholeCheckWorking$",
 		Why:     "CheckPinholeWorking asks only about a pinhole the Client holds",
 	},
+	{
+		Name:    "natcheck-nat66-reachable-needs-evidence",
+		File:    "examples/natcheck/ipv6.go",
+		Find:    "\t\tif r.Filtering == stunprobe.EndpointIndependent {\n\t\t\td.Reachable, d.Via = true, \"open\"\n",
+		Replace: "\t\tif true {\n\t\t\td.Reachable, d.Via = true, \"open\"\n",
+		Pkg:     "./examples/natcheck",
+		Run:     "^TestDiagnose6$",
+		Why:     "behind NAT66/NPTv6 natcheck calls IPv6 reachable only when an unsolicited datagram came in (endpoint-independent filtering)",
+	},
 }

@@ -349,7 +349,9 @@ func TestTeardown(t *testing.T) {
 // stateful firewall, and a datagram from an address the host never
 // contacted is dropped. On a NAT66 site the same holds, except that the
 // internet sees the router's WAN address (port kept) for the host's unique
-// local one.
+// local one. On an NPTv6 site the internet sees the host's unique local
+// address translated into the site's global prefix (port kept), and the
+// stranger's datagram does reach the host (no IPv6 firewall).
 //
 // Mutations caught: masquerade without "meta nfproto ipv4" (the internet
 // sees the router's WAN address: NAT66); a forward chain accepting
@@ -357,7 +359,7 @@ func TestTeardown(t *testing.T) {
 func TestDualStackIPv6(t *testing.T) {
 	t.Parallel()
 	l := netlab.New(t)
-	for _, kind := range []netlab.Kind{netlab.DualStack, netlab.DSLite, netlab.NAT66} {
+	for _, kind := range []netlab.Kind{netlab.DualStack, netlab.DSLite, netlab.NAT66, netlab.NPTv6} {
 		t.Run(kind.String(), func(t *testing.T) { dualStackIPv6(t, l, l.AddSite(kind)) })
 	}
 }
@@ -366,8 +368,11 @@ func dualStackIPv6(t *testing.T, l *netlab.Lab, s *netlab.Site) {
 	if s.GatewayIP6.String() != "fe80::1%eth0" || s.HostIP6.IsLinkLocalUnicast() {
 		t.Fatalf("gateway %v, host %v", s.GatewayIP6, s.HostIP6)
 	}
-	if nat66 := s.Kind == netlab.NAT66; nat66 != s.HostIP6.IsPrivate() || nat66 != (s.External6 == s.RouterWAN6) || nat66 == (s.External6 == s.HostIP6) {
-		t.Fatalf("%v: host %v, external %v, router WAN %v: want a unique local host behind the WAN address for NAT66 only", s.Kind, s.HostIP6, s.External6, s.RouterWAN6)
+	nat66, npt := s.Kind == netlab.NAT66, s.Kind == netlab.NPTv6
+	ext, host6 := s.External6.As16(), s.HostIP6.As16()
+	if translated := nat66 || npt; translated != s.HostIP6.IsPrivate() || nat66 != (s.External6 == s.RouterWAN6) || translated == (s.External6 == s.HostIP6) ||
+		npt && (ext[0] != 0x2a || [8]byte(ext[8:]) != [8]byte(host6[8:])) {
+		t.Fatalf("%v: host %v, external %v, router WAN %v: want a unique local host behind the WAN address for NAT66, behind its global twin for NPTv6, else seen as it is", s.Kind, s.HostIP6, s.External6, s.RouterWAN6)
 	}
 	if route, _ := s.Host.Exec("ip", "-6", "route", "show", "default"); !strings.Contains(route, "via fe80::1 dev eth0") {
 		t.Fatalf("host's IPv6 default route %q, want via fe80::1 dev eth0", route)
@@ -392,8 +397,8 @@ func dualStackIPv6(t *testing.T, l *netlab.Lab, s *netlab.Site) {
 	if !delivered(t, server, host, seen) {
 		t.Fatal("the answer to the host's own datagram was dropped")
 	}
-	if delivered(t, stranger, host, seen) {
-		t.Fatal("an unsolicited IPv6 datagram reached the host through the firewall")
+	if got := delivered(t, stranger, host, seen); got != npt {
+		t.Fatalf("an unsolicited IPv6 datagram reached the host: %v, want %v (only NPTv6 has no IPv6 firewall)", got, npt)
 	}
 }
 

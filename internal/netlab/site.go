@@ -72,6 +72,15 @@ const (
 	// home routers and NPTv6/NAT66 setups do: over IPv6 the host is behind
 	// a NAT like over IPv4 (EIM, address-and-port-dependent filtering).
 	NAT66
+	// NPTv6: IPv4 as EIM, and IPv6 prefix-translated: the LAN has unique
+	// local addresses (fd07:7:N::/64, via fe80::1%eth0) that the router
+	// maps one to one onto the global 2a07:7:N::/64 (host ::2 seen as
+	// 2a07:7:N::2, ports kept; nftables' prefix NAT, as an NPTv6 router
+	// translates, RFC 6296), and the internet routes that prefix to the
+	// router. Its IPv6 firewall is off: anything sent to the translated
+	// address reaches the host. The host's own address differs from what
+	// the internet sees, and yet it is reachable unsolicited.
+	NPTv6
 )
 
 var kindNames = map[Kind]string{
@@ -82,6 +91,7 @@ var kindNames = map[Kind]string{
 	DoubleNAT: "DoubleNAT",
 	IPv6Only:  "IPv6Only",
 	NAT66:     "NAT66",
+	NPTv6:     "NPTv6",
 }
 
 func (k Kind) String() string {
@@ -93,7 +103,7 @@ func (k Kind) String() string {
 
 // Kinds lists every Kind.
 func Kinds() []Kind {
-	return []Kind{Public, EIM, Symmetric, PortForward, PolicyFilter, CarrierNAT, CarrierNATPublicPrefix, DualStack, DSLite, WebOnly, DoubleNAT, IPv6Only, NAT66}
+	return []Kind{Public, EIM, Symmetric, PortForward, PolicyFilter, CarrierNAT, CarrierNATPublicPrefix, DualStack, DSLite, WebOnly, DoubleNAT, IPv6Only, NAT66, NPTv6}
 }
 
 // Site is one host and what stands between it and the internet.
@@ -121,11 +131,12 @@ type Site struct {
 	External netip.Addr
 
 	// HostIP6 is the host's IPv6 address (DualStack, DSLite, IPv6Only: a
-	// global one, which the internet sees as it is; NAT66: a unique local
-	// one, which the internet sees as External6).
+	// global one, which the internet sees as it is; NAT66 and NPTv6: a
+	// unique local one, which the internet sees as External6).
 	HostIP6 netip.Addr
 	// External6 is the IPv6 address the internet sees for the host:
-	// HostIP6, or the router's WAN address behind NAT66.
+	// HostIP6, the router's WAN address behind NAT66, the translated
+	// 2a07:7:N::2 behind NPTv6.
 	External6 netip.Addr
 	// GatewayIP6 is the router's link-local address with the host's zone,
 	// fe80::1%eth0: the host's IPv6 default router (every kind with IPv6).
@@ -270,7 +281,7 @@ func (l *Lab) addSite(kind Kind) (*Site, error) {
 		if err := router.ipBatch([]string{"route add default via " + InternetGateway.String()}); err != nil {
 			return nil, err
 		}
-		if kind == DualStack || kind == IPv6Only || kind == NAT66 {
+		if kind == DualStack || kind == IPv6Only || kind == NAT66 || kind == NPTv6 {
 			if err := l.addIPv6(s); err != nil {
 				return nil, err
 			}
@@ -280,13 +291,21 @@ func (l *Lab) addSite(kind Kind) (*Site, error) {
 				return nil, err
 			}
 		}
-		return s, router.NFT(ruleset(kind, s.HostIP))
+		if err := router.NFT(ruleset(kind, s.HostIP)); err != nil {
+			return nil, err
+		}
+		if kind == NPTv6 {
+			return s, router.NFT(nptv6Rules(s.HostIP6, s.External6))
+		}
+		return s, nil
 	}
 }
 
 // addIPv6 gives a site its IPv6: 2a07:7:N::/64 on the LAN (host ::2,
 // router ::1 and fe80::1); fd07:7:N::/64 for NAT66, whose router
-// masquerades it behind its WAN address (no route back to the LAN). DualStack: the router's
+// masquerades it behind its WAN address (no route back to the LAN), and
+// for NPTv6, whose router translates it to 2a07:7:N::/64 (routed back to
+// the router as DualStack's LAN is). DualStack: the router's
 // WAN at 2a07:7::1:N on the internet bridge, and the internet's route back
 // to the LAN through it. DSLite: the router's WAN at 2a07:7:N:1::2 on the
 // link to the provider (::1 there), whose own WAN is 2a07:7::1:N on the
@@ -297,15 +316,20 @@ func (l *Lab) addSite(kind Kind) (*Site, error) {
 // once.
 func (l *Lab) addIPv6(s *Site) error {
 	n := s.N
-	first := byte(0x2a) // 2a07:7:N::/64, or fd07:7:N::/64 behind NAT66
-	if s.Kind == NAT66 {
+	first := byte(0x2a) // 2a07:7:N::/64, or fd07:7:N::/64 behind NAT66 and NPTv6
+	if s.Kind == NAT66 || s.Kind == NPTv6 {
 		first = 0xfd
 	}
-	lan := func(i uint16) netip.Addr {
+	lanIn := func(first byte, i uint16) netip.Addr {
 		return netip.AddrFrom16([16]byte{first, 0x07, 0, 7, byte(n >> 8), byte(n), 14: byte(i >> 8), 15: byte(i)})
 	}
+	lan := func(i uint16) netip.Addr { return lanIn(first, i) }
 	s.HostIP6 = lan(2)
 	s.External6 = s.HostIP6
+	routed := lan(0) // the prefix the internet routes to the site
+	if s.Kind == NPTv6 {
+		s.External6, routed = lanIn(0x2a, 2), lanIn(0x2a, 0)
+	}
 	s.GatewayIP6 = netip.MustParseAddr("fe80::1").WithZone("eth0")
 	onBridge := netip.AddrFrom16([16]byte{0x2a, 0x07, 0, 7, 12: 0, 13: 1, 14: byte(n >> 8), 15: byte(n)})
 	s.RouterWAN6 = onBridge
@@ -353,7 +377,20 @@ func (l *Lab) addIPv6(s *Site) error {
 		s.External6 = s.RouterWAN6 // the internet has no route to the LAN
 		return nil
 	}
-	return l.Internet.ipBatch([]string{fmt.Sprintf("route add %s/64 via %s dev br0", lan(0), onBridge)})
+	return l.Internet.ipBatch([]string{fmt.Sprintf("route add %s/64 via %s dev br0", routed, onBridge)})
+}
+
+// nptv6Rules adds to an NPTv6 router's ruleset the prefix translation
+// between the LAN's /64 (host's) and the global /64 (external's), both
+// ways, and lets IPv6 through its forward chain unfiltered (appended after
+// the chain's other rules, miniupnpd's jump included).
+func nptv6Rules(host, external netip.Addr) string {
+	lan, _ := host.Prefix(64)
+	global, _ := external.Prefix(64)
+	return fmt.Sprintf(`add rule inet nat postrouting oifname "wan" ip6 saddr %[1]s snat ip6 prefix to %[2]s
+add rule inet nat prerouting iifname "wan" ip6 daddr %[2]s dnat ip6 prefix to %[1]s
+add rule inet filter forward meta nfproto ipv6 accept
+`, lan, global)
 }
 
 // dsliteProvider is the ruleset of a DSLite site's provider: an EIM NAT for
@@ -396,13 +433,13 @@ func ruleset(kind Kind, host netip.Addr) string {
 	switch kind {
 	case Symmetric:
 		masq = `oifname "wan" masquerade fully-random`
-	case DualStack, IPv6Only, dsliteProvider:
+	case DualStack, IPv6Only, NPTv6, dsliteProvider:
 		// In the inet table masquerade would translate IPv6 too (NAT66).
 		masq = `oifname "wan" meta nfproto ipv4 masquerade`
 	}
 	post = append(post, masq)
 	var in []string
-	if kind == DualStack || kind == IPv6Only || kind == NAT66 || kind == dsliteProvider {
+	if kind == DualStack || kind == IPv6Only || kind == NAT66 || kind == NPTv6 || kind == dsliteProvider {
 		// Neighbour discovery on the WAN (the upstream router resolves
 		// the WAN address with ICMPv6), as every IPv6 router accepts.
 		in = append(in, `iifname "wan" meta l4proto ipv6-icmp accept`)
