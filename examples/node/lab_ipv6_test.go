@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -477,4 +478,48 @@ func TestLabNodeNPTv6(t *testing.T) {
 	}
 	echoWhereClaimed(t, l, e.Addrs)
 	stopNode(t, p)
+}
+
+// TestLabDialRelayIPv6 (issue 14: the relay over IPv6): two nodes bound
+// to IPv6 on DualStack sites (stateful firewalls, no pinhole service), the
+// dialed one with an eager relay on coturn's IPv6 address, which it asks
+// for an IPv6 relayed address (RFC 6156). The dialer's host drops every
+// datagram to the other's host address, so no check crosses directly:
+// the path is relayed, over IPv6 end to end, and the greetings arrive both
+// ways.
+func TestLabDialRelayIPv6(t *testing.T) {
+	t.Parallel()
+	l := netlab.New(t)
+	l.StartCoturnWith(netlab.CoturnOptions{IPv6: true})
+	rv := l.StartRendezvous()
+	server := "[" + netlab.ServerA6.String() + "]:3478"
+	a, b := l.AddSite(netlab.DualStack), l.AddSite(netlab.DualStack)
+	if err := b.Host.NFT(fmt.Sprintf(`table inet nodirect {
+	chain out {
+		type filter hook output priority 0; policy accept;
+		ip6 daddr %s meta l4proto udp drop
+	}
+}
+`, a.HostIP6)); err != nil {
+		t.Fatal(err)
+	}
+	args := func(id string, port int, extra ...string) []string {
+		return append([]string{"-id", id, "-addr", "::", "-port", strconv.Itoa(port), "-stun", server,
+			"-rendezvous", rv, "-portmap", "off", "-timeout", "10s", "-send", "hello from " + id}, extra...)
+	}
+	pa, ea := startNodeFinding(t, l, a, args("r6a", 26300, "-turn", netlab.TURNURL(server), "-relay", "eager")...)
+	i := slices.IndexFunc(ea.Addrs, func(c addr) bool { return c.Kind == "relayed" })
+	if i < 0 {
+		t.Fatalf("no relayed candidate: %+v\n%s", ea, pa.Output())
+	}
+	relayed := netip.MustParseAddrPort(ea.Addrs[i].Addr)
+	if relayed.Addr() != netlab.ServerA6 {
+		t.Fatalf("relayed candidate %v, want an IPv6 address of coturn's (%v)", relayed, netlab.ServerA6)
+	}
+	pb, _ := startNodeFinding(t, l, b, args("r6b", 26301, "-dial", "r6a")...)
+	greeted(t, pb, pa, "r6b", "r6a", func(i int, c event, remote netip.AddrPort) {
+		if c.Path != "relayed" || !remote.Addr().Is6() || remote.Addr().Is4In6() {
+			t.Errorf("node %d connected over %q to %s, want relayed over IPv6", i, c.Path, c.Remote)
+		}
+	})
 }
