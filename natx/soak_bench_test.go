@@ -2,12 +2,15 @@ package natx
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"os"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/nodeconn/natx/internal/vnetlab"
 	"github.com/nodeconn/natx/natx/internal/netwatch"
 	"github.com/nodeconn/natx/natx/turntest"
 	"github.com/nodeconn/natx/pmp"
@@ -132,4 +135,90 @@ func openFDs() int {
 		return -1
 	}
 	return len(ents)
+}
+
+// BenchmarkSoakVnetPeers (issue 16, long run, with a peer): two Listeners
+// on vnet (pion's: IPv4 and UDP only) behind EIM NATs, each with an eager
+// relay on the world's TURN server, connected by Peers over a punched
+// path. Host A's network goes through b.N changes through the injected
+// watcher (a new default gateway and a sleep in turn), each of which makes
+// the Listener gather again, classify again, check its relay's allocation
+// and restart the checks of its PeerConn. Each change is waited for: A's
+// ListenerNetworkChanged event, then a datagram marked with the change's
+// number each way over the PeerConn. Reported: goroutines before the
+// first change and after the last (the benchmark fails unless equal, the
+// Listeners still open), heap growth per change, the path's state changes,
+// and the TURN allocations left once both Listeners closed (it fails
+// unless 0). Every change gives one event, in order (Stats.NetworkChanges
+// equals the count). Run with -benchtime 1000x (make bench).
+func BenchmarkSoakVnetPeers(b *testing.B) {
+	pw := newPeerWorld(b, 0, 0, []vnetlab.NAT{vnetlab.Easy}, []vnetlab.NAT{vnetlab.Easy})
+	world := newWatchWorld(netwatch.Snapshot{Addrs: []netip.Addr{pw.hosts[0].IP}, Gateway4: pw.hosts[0].Gateway})
+	events := make(chan Event, 4096)
+	la := pw.listenerWith(b, 0, func(c *Config) {
+		c.NetworkWatchInterval = time.Hour
+		c.watch = &world.cfg
+		c.OnEvent = func(e Event) {
+			if e.Kind == ListenerNetworkChanged {
+				events <- e
+			}
+		}
+	})
+	lb := pw.listener(b, 1)
+	var pathEvents atomic.Int64
+	cfg := PeerConfig{KeepaliveInterval: 300 * time.Millisecond, OnEvent: func(PeerEvent) { pathEvents.Add(1) }}
+	ca, cb := connect(b, pw.peers(b, la, "a", cfg), pw.peers(b, lb, "b", PeerConfig{KeepaliveInterval: 300 * time.Millisecond}), "b")
+	if ca.State().Kind != PathPunched {
+		b.Fatalf("path %+v, want punched", ca.State())
+	}
+	flowing := func(i int) {
+		for _, p := range [][2]*PeerConn{{ca, cb}, {cb, ca}} {
+			if _, err := flowsAgain(p[0], p[1], fmt.Sprintf("change %d from %s", i, p[0].Peer()), 10*time.Second); err != nil {
+				b.Fatalf("change %d: %v (states %+v / %+v)", i, err, ca.State(), cb.State())
+			}
+		}
+	}
+	flowing(-1)
+	g0 := settledGoroutines(0)
+	path0 := pathEvents.Load()
+	var m0, m1 runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&m0)
+	b.ResetTimer()
+	for i := range b.N {
+		world.change(func(w *watchWorld) {
+			if i%2 == 0 {
+				w.snap.Gateway4 = netip.AddrFrom4([4]byte{10, 9, 9, byte(1 + i%200)})
+			} else {
+				w.jump += time.Hour
+			}
+		})
+		select {
+		case <-events:
+		case <-time.After(10 * time.Second):
+			b.Fatalf("change %d: no network-changed event", i)
+		}
+		flowing(i)
+	}
+	b.StopTimer()
+	runtime.GC()
+	runtime.ReadMemStats(&m1)
+	g1 := settledGoroutines(g0)
+	b.ReportMetric(float64(g1-g0), "goroutines-left")
+	b.ReportMetric(float64(int64(m1.HeapAlloc)-int64(m0.HeapAlloc))/float64(b.N), "heap-B/change")
+	b.ReportMetric(float64(pathEvents.Load()-path0)/float64(b.N), "path-events/change")
+	if g1 != g0 {
+		b.Errorf("after %d changes: %d goroutines, was %d", b.N, g1, g0)
+	}
+	if s := la.Stats(); s.NetworkChanges != uint64(b.N) {
+		b.Errorf("Stats.NetworkChanges %d, want %d", s.NetworkChanges, b.N)
+	}
+	_ = la.Close()
+	_ = lb.Close()
+	for deadline := time.Now().Add(5 * time.Second); pw.turn.Allocations() != 0 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := pw.turn.Allocations(); n != 0 {
+		b.Errorf("the TURN server holds %d allocations after Close", n)
+	}
 }
