@@ -1,6 +1,7 @@
 // This file holds the IPv6 firewall pinholes of IGD:2's
 // WANIPv6FirewallControl:1: FirewallStatus, AddPinhole, UpdatePinhole,
-// DeletePinhole, CheckPinholeWorking, and the ledger that remembers their UniqueIDs across runs.
+// DeletePinhole, CheckPinholeWorking, and the ledger that remembers their
+// UniqueIDs across runs.
 
 package upnp
 
