@@ -65,7 +65,9 @@ type PortMapConfig struct {
 	// PCP nonce of its mapping (pmp.Config.StateDir, file
 	// pmp-nonces.json, 0600), so that a run after a crash renews the
 	// crashed run's mapping instead of being refused for it
-	// (ErrPortRefused), and the UniqueID of its UPnP IPv6 pinhole
+	// (ErrPortRefused) and deletes those of its other ports (a pinhole the
+	// gateway will not delete is shortened to its minimum lifetime), and
+	// the UniqueID of its UPnP IPv6 pinhole
 	// (upnp.Config.StateDir, file upnp-pinholes.json), so that a run after a
 	// crash deletes the crashed run's pinhole; and the UPnP gateway's
 	// description URL (upnp-gateway.json), so that a later run finds the

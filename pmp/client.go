@@ -12,7 +12,10 @@ import (
 	"log/slog"
 	"math"
 	"net/netip"
+	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -88,7 +91,12 @@ type Config struct {
 	// pmp-nonces.json, mode 0600, replaced whole on each change), so that
 	// a run after a crash asks for its ports with the nonces of the run
 	// before: a gateway that checks nonces (RFC 6887 section 11.3) then
-	// renews the old mapping instead of refusing it. Clients sharing the
+	// renews the old mapping instead of refusing it. The first PCP request
+	// of a Client also deletes, with their own nonces, the mappings on this
+	// gateway of a process that no longer runs (a kill -9'd run that used
+	// other ports; on a gateway that refuses the deletion of a pinhole, it
+	// is shortened to the gateway's minimum lifetime, as DeleteMapping
+	// does); those of live processes are left alone. Clients sharing the
 	// directory share the file. If empty, nonces are kept in memory only.
 	// A file that cannot be read is logged and replaced.
 	StateDir string
@@ -155,6 +163,7 @@ type Client struct {
 	extAddr netip.Addr // NAT-PMP external address cache
 
 	nonces *ledger.Ledger // PCP nonces of the mappings held (Config.StateDir)
+	swept  bool           // the ledger's leftovers were deleted (sweep), under mu
 }
 
 // NewClient returns a Client for the gateway of cfg. It sends nothing: the
@@ -489,6 +498,9 @@ func (c *Client) AddMapping(ctx context.Context, transport string, internal, sug
 	})
 	if err == nil {
 		c.rememberNonce(m)
+		if m.Protocol == PCP {
+			c.sweepLater(transport, internal)
+		}
 	}
 	return m, err
 }
@@ -517,23 +529,105 @@ func (c *Client) rememberedNonce(transport string, internal netip.AddrPort, fres
 	if !ok {
 		return fresh
 	}
-	var n [12]byte
-	if b, err := hex.DecodeString(v); err == nil && len(b) == len(n) {
-		copy(n[:], b)
+	if n, _, ok := parseNonceValue(v); ok {
 		c.log.Debug("pmp: PCP nonce of an earlier mapping reused", "key", key)
 		return n
 	}
 	return fresh
 }
 
-// rememberNonce records the nonce of a PCP mapping until it expires.
+// rememberNonce records the nonce of a PCP mapping until it expires, with
+// this process's id (the ledger's value: "NONCE PID", hex nonce).
 func (c *Client) rememberNonce(m Mapping) {
 	if m.Protocol != PCP {
 		return
 	}
 	if key, ok := c.nonceKey(m.Transport, m.Internal); ok {
-		if err := c.nonces.Put(key, hex.EncodeToString(m.Nonce[:]), m.Expires); err != nil {
+		v := hex.EncodeToString(m.Nonce[:]) + " " + strconv.Itoa(os.Getpid())
+		if err := c.nonces.Put(key, v, m.Expires); err != nil {
 			c.log.Debug("pmp: cannot record the PCP nonce", "err", err)
+		}
+	}
+}
+
+// parseNonceValue reads a ledger value: the nonce, and the id of the
+// process that holds the mapping (0 when the value has none: written
+// before the id was kept).
+func parseNonceValue(v string) (nonce [12]byte, pid int, ok bool) {
+	h, p, hasPID := strings.Cut(v, " ")
+	b, err := hex.DecodeString(h)
+	if err != nil || len(b) != len(nonce) {
+		return nonce, 0, false
+	}
+	copy(nonce[:], b)
+	if hasPID {
+		if pid, err = strconv.Atoi(p); err != nil || pid <= 0 {
+			return nonce, 0, false
+		}
+	}
+	return nonce, pid, true
+}
+
+// sweepLater runs sweep in the background, once per Client, after its
+// first PCP mapping (the gateway speaks PCP: nothing is sent to one that
+// does not); Close waits for it.
+func (c *Client) sweepLater(transport string, internal netip.AddrPort) {
+	c.mu.Lock()
+	if c.swept || c.closing {
+		c.mu.Unlock()
+		return
+	}
+	c.swept = true
+	c.undo.Add(1)
+	c.mu.Unlock()
+	current, _ := c.nonceKey(transport, internal)
+	go func() {
+		defer c.undo.Done()
+		c.sweep(current)
+	}()
+}
+
+// sweep deletes the PCP mappings on this gateway that the ledger
+// attributes to a process that no longer runs, each with its own nonce,
+// but the one of the ledger key current (this Client's, renewed with that
+// nonce). An entry of a live process, or with no process id, is left
+// alone; one the gateway answered for (deleted, refused, or a pinhole
+// shortened) is dropped; one the gateway did not answer for stays for the
+// next run. Each deletion is bounded by Config.Timeout; Close stops the
+// sweep between two.
+func (c *Client) sweep(current string) {
+	prefix := "pcp " + c.gw.String() + " "
+	for key, v := range c.nonces.All() {
+		rest, mine := strings.CutPrefix(key, prefix)
+		if !mine || key == current {
+			continue
+		}
+		c.mu.Lock()
+		closing := c.closing
+		c.mu.Unlock()
+		if closing {
+			return
+		}
+		nonce, pid, ok := parseNonceValue(v)
+		if !ok || pid == 0 || pid == os.Getpid() || ledger.ProcessAlive(pid) {
+			continue
+		}
+		tr, in, found := strings.Cut(rest, " ")
+		ap, err := netip.ParseAddrPort(in)
+		if !found || err != nil {
+			continue
+		}
+		m := Mapping{Protocol: PCP, Transport: tr, Internal: ap, Nonce: nonce}
+		if ap.Addr().Is6() {
+			m.External = ap // a pinhole: DeleteMapping shortens it if refused
+		}
+		err = c.DeleteMapping(context.Background(), m)
+		c.log.Info("pmp: deleted a PCP mapping left by a process that is gone", "mapping", rest, "pid", pid, "err", err)
+		if err != nil && !errors.Is(err, ErrNotDeleted) && !errors.As(err, new(*PCPError)) {
+			continue // the gateway did not answer: try again next run
+		}
+		if err := c.nonces.Delete(key); err != nil {
+			c.log.Debug("pmp: cannot drop the PCP nonce", "err", err)
 		}
 	}
 }

@@ -36,7 +36,7 @@ func emit(e labEvent) { _ = netlab.PrintJSON(e) }
 
 // mapHelper args: gateway (a link-local one with its zone), protocol
 // (pcp|natpmp, or auto: the default order), transport, host IP (IPv6: the
-// echo serves IPv6), port.
+// echo serves IPv6), port, and optionally a state directory.
 func mapHelper(args []string) error {
 	gw := netip.MustParseAddr(args[0])
 	var protos []pmp.Protocol
@@ -55,7 +55,11 @@ func mapHelper(args []string) error {
 		return err
 	}
 	defer echo.Close()
-	c, err := pmp.NewClient(pmp.Config{Gateway: gw, Protocols: protos, Timeout: time.Second})
+	cfg := pmp.Config{Gateway: gw, Protocols: protos, Timeout: time.Second}
+	if len(args) > 5 {
+		cfg.StateDir = args[5]
+	}
+	c, err := pmp.NewClient(cfg)
 	if err != nil {
 		return err
 	}
@@ -254,4 +258,35 @@ func TestLabPinhole(t *testing.T) {
 			}
 		})
 	}
+	// kill -9, then a run on another port with the same state directory:
+	// its first mapping shortens the killed run's pinhole with that run's
+	// nonce (miniupnpd refuses to delete it), and it expires (MinLifetime).
+	t.Run("kill-9", func(t *testing.T) {
+		state := t.TempDir()
+		dst := netip.AddrPortFrom(s.HostIP6, 22010)
+		p := l.StartHelper(s.Host, "map", s.GatewayIP6.String(), "pcp", "udp", s.HostIP6.String(), "22010", state)
+		if e := waitEvent(t, p, "renewed"); e.Event != "renewed" {
+			t.Fatalf("pinhole failed: %s", e.Error)
+		}
+		p.Kill()
+		_ = p.Wait()
+		if rules, _ := s.Rules(); !strings.Contains(rules, netlab.PinholeRule(dst)) {
+			t.Fatalf("the killed helper's pinhole is not on the router:\n%s", rules)
+		}
+		next := l.StartHelper(s.Host, "map", s.GatewayIP6.String(), "pcp", "udp", s.HostIP6.String(), "22011", state)
+		if e := waitEvent(t, next, "renewed"); e.Event != "renewed" {
+			t.Fatalf("pinhole failed: %s", e.Error)
+		}
+		rules, _ := s.Rules()
+		for i := 0; strings.Contains(rules, netlab.PinholeRule(dst)) && i < 50; i++ {
+			time.Sleep(200 * time.Millisecond)
+			rules, _ = s.Rules()
+		}
+		if strings.Contains(rules, netlab.PinholeRule(dst)) {
+			t.Fatalf("the killed helper's pinhole outlived the next run's sweep by 10 s:\n%s\n%s", rules, next.Output())
+		}
+		s.ExpectClosed6(t, "udp", dst)
+		_ = next.Signal(15)
+		_ = next.Wait()
+	})
 }

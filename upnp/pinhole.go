@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/nodeconn/natx/internal/ledger"
 )
 
 // Pinhole lease bounds (WANIPv6FirewallControl:1, LeaseTime: 1 to 86400 s).
@@ -287,7 +289,7 @@ func (c *Client) sweep(ctx context.Context) {
 		if ok && pid == os.Getpid() {
 			continue // ours: another Client of this process
 		}
-		if ok && processAlive(pid) {
+		if ok && ledger.ProcessAlive(pid) {
 			continue
 		}
 		if ok {

@@ -666,4 +666,22 @@ var mutations = []Mutation{
 		Run:     "^TestDiagnose6$",
 		Why:     "behind NAT66/NPTv6 natcheck calls IPv6 reachable only when an unsolicited datagram came in (endpoint-independent filtering)",
 	},
+	{
+		Name:    "pmp-sweep-live-process",
+		File:    "pmp/client.go",
+		Find:    "\t\tif !ok || pid == 0 || pid == os.Getpid() || ledger.ProcessAlive(pid) {\n",
+		Replace: "\t\tif !ok || pid == 0 || pid == os.Getpid() {\n",
+		Pkg:     "./pmp",
+		Run:     "^TestStaleMappingsSwept$",
+		Why:     "the sweep of a crashed run's PCP mappings never deletes those of a live process sharing the state directory",
+	},
+	{
+		Name:    "pmp-sweep-stale",
+		File:    "pmp/client.go",
+		Find:    "\t\tif m.Protocol == PCP {\n\t\t\tc.sweepLater(transport, internal)\n",
+		Replace: "\t\tif false {\n\t\t\tc.sweepLater(transport, internal)\n",
+		Pkg:     "./pmp",
+		Run:     "^(TestStaleMappingsSwept|TestStalePinholeShortened)$",
+		Why:     "a run after a kill -9 deletes (or, for a pinhole the gateway will not delete, shortens) the PCP mappings the killed run left on other ports",
+	},
 }

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/nodeconn/natx/internal/ledger"
 )
 
 // The lab's fixed addresses on the internet bridge.
@@ -290,7 +292,7 @@ func reapStale() {
 		if err != nil || pid == os.Getpid() {
 			continue
 		}
-		if processAlive(pid) {
+		if ledger.ProcessAlive(pid) {
 			continue // still alive
 		}
 		deleteNamespace(name)

@@ -5,7 +5,6 @@ package netlab
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os/exec"
 	"runtime"
@@ -65,13 +64,6 @@ func (n *Namespace) Command(ctx context.Context, name string, args ...string) *e
 
 // killPID sends SIGKILL to pid.
 func killPID(pid int) { _ = syscall.Kill(pid, syscall.SIGKILL) }
-
-// processAlive reports whether pid exists (signal 0 reaches it, or it
-// exists but belongs to someone else).
-func processAlive(pid int) bool {
-	err := syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
-}
 
 // signalGroup sends sig to the process group led by pid.
 func signalGroup(pid int, sig syscall.Signal) error { return syscall.Kill(-pid, sig) }

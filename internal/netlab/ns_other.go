@@ -25,6 +25,4 @@ func (n *Namespace) Command(ctx context.Context, name string, args ...string) *e
 
 func killPID(int) {}
 
-func processAlive(int) bool { return false }
-
 func signalGroup(int, syscall.Signal) error { return errNotLinux }

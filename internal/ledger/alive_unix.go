@@ -1,15 +1,15 @@
 //go:build unix
 
-package upnp
+package ledger
 
 import (
 	"errors"
 	"syscall"
 )
 
-// processAlive reports whether a process with this id exists (signal 0:
+// ProcessAlive reports whether a process with this id exists (signal 0:
 // permission denied means it exists, as another user's).
-func processAlive(pid int) bool {
+func ProcessAlive(pid int) bool {
 	err := syscall.Kill(pid, 0)
 	return err == nil || errors.Is(err, syscall.EPERM)
 }
