@@ -1,8 +1,8 @@
 // Package ledger is the small on-disk memory of what a node left on its
 // gateway (PCP mapping nonces, UPnP IPv6 pinhole IDs), so that a node
-// restarted after a crash renews or deletes
-// its own state instead of being refused for it, and whether the process
-// that left an entry still runs (ProcessAlive).
+// restarted after a crash renews or deletes its own state instead of being
+// refused for it, and whether the process that left an entry still runs
+// (ProcessAlive).
 //
 // A Ledger is one JSON file in a directory the caller names, written whole
 // to a temporary file and renamed over the old one (never half-written),
