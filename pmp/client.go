@@ -702,7 +702,7 @@ func (c *Client) DeleteMapping(ctx context.Context, m Mapping) error {
 		return nil
 	}
 	if m.Protocol == PCP && m.Pinhole() && notAuthorized(err) && ctx.Err() == nil {
-		// miniupnpd 2.3.1 (nftables) refuses every PCP deletion of a
+		// miniupnpd 2.3.1 (nftables) refuses the PCP deletion of a renewed
 		// pinhole but renews it: ask for the shortest lifetime, so that
 		// it closes by itself soon.
 		short, rerr := c.mapWith(ctx, PCP, m.Transport, m.Internal, m.External, 1, m.Nonce, true)

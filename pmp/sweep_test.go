@@ -131,7 +131,7 @@ func TestStaleMappingsSwept(t *testing.T) {
 }
 
 // TestStalePinholeShortened: a killed run's PCP pinhole on a gateway that
-// refuses every deletion of a pinhole (miniupnpd 2.3.1) is shortened by
+// refuses its deletion (miniupnpd 2.3.1, once it was renewed) is shortened by
 // the next run, with its nonce, to the gateway's minimum lifetime.
 func TestStalePinholeShortened(t *testing.T) {
 	s, err := pmptest.Start(pmptest.Options{Addr: netip.MustParseAddrPort("[::1]:0"), Faults: pmptest.Faults{RefusePinholeDelete: true}})

@@ -11,7 +11,7 @@
 //	     [-turn-ca FILE] [-turn-name NAME]
 //	     [-relay eager|fallback|off] [-rendezvous HOST:PORT] [-dial PEERID] [-send TEXT]
 //	     [-gateway IP] [-portmap auto|pcp|natpmp|upnp|off] [-timeout 5s] [-dial-timeout 30s]
-//	     [-stun-tcp=true] [-metrics HOST:PORT] [-dialback] [-key FILE]
+//	     [-stun-tcp=true] [-metrics HOST:PORT] [-dialback] [-key FILE] [-state DIR]
 //
 // -stun and -turn may be repeated or comma-separated. A STUN server is a
 // host name or address, port 3478 unless it names one. A TURN server is
@@ -52,6 +52,10 @@
 //	{"event":"ready","reachability":"mapped","local":"[::]:4000","addrs":[{"kind":"mapped","addr":"7.0.1.1:4000","via":"pcp","verified":true,"reach":"mapped"},...]}
 //	{"event":"addrs","change":"addr-added","addr":{...},"reachability":"mapped","addrs":[...]}
 //	{"event":"registered","rendezvous":"7.0.0.10:7777","id":"alice","observed":"7.0.1.1:50112"}   again after the server was lost and found again
+//
+// With -state DIR (an existing directory) natx remembers what the node leaves
+// on its gateway (PCP nonces, UPnP IPv6 pinhole IDs, the UPnP gateway's
+// description), so that a run after a crash renews or deletes it.
 //
 // With -key FILE (an ed25519 key in PEM, made with mode 0600 on first run;
 // a file others may read is refused) the node registers with the

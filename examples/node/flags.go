@@ -50,6 +50,7 @@ type options struct {
 	keyFile    string // -key: the node's ed25519 key
 	nat64      netip.Prefix
 	nat64Off   bool
+	state      string // -state: natx.PortMapConfig.StateDir
 }
 
 // parse parses the command line. Errors say which flag is wrong.
@@ -75,6 +76,7 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.dial, "dial", "", "peer to connect to through the rendezvous server: its name (-id), or its peer ID (the key's text form; the only form with -key)")
 	fs.StringVar(&o.send, "send", "", "text to send to each peer once connected: the -dial peer, and peers that connect to this node")
 	fs.StringVar(&gw, "gateway", "", "port-mapping gateway address (default: the default route's)")
+	fs.StringVar(&o.state, "state", "", cliflag.StateUsage)
 	fs.StringVar(&o.portmap, "portmap", "auto", "port mapping: auto (PCP, NAT-PMP, then UPnP), pcp, natpmp, upnp or off")
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Second, "how long to wait for addresses before printing ready")
 	fs.BoolVar(&o.dialBack, "dialback", false, "ask the rendezvous server for a dial-back to verify the addresses no RFC 5780 STUN server verified (the server needs -dialback)")
@@ -177,6 +179,9 @@ func parse(args []string, stderr io.Writer) (options, error) {
 			return o, fmt.Errorf("-portmap: %w", err)
 		}
 	}
+	if err := cliflag.StateDir(o.state); err != nil {
+		return o, err
+	}
 	if o.timeout <= 0 {
 		return o, fmt.Errorf("-timeout %v: want more than zero", o.timeout)
 	}
@@ -242,6 +247,7 @@ func (o options) config(stun []netip.AddrPort, onEvent func(natx.Event)) natx.Co
 		cfg.DisablePortMap = true
 	} else {
 		cfg.PortMap.Gateway = o.gateway
+		cfg.PortMap.StateDir = o.state
 		_ = cfg.PortMap.UseOnly(o.portmap) // checked by parse
 	}
 	return cfg

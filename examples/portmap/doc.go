@@ -7,7 +7,7 @@
 //
 //	portmap -port N [-proto udp|tcp] [-via auto|pcp|natpmp|upnp]
 //	        [-stun host[:port]] [-echo] [-gateway ADDR] [-lifetime 2h] [-timeout 10s]
-//	        [-answer-timeout 240ms]
+//	        [-answer-timeout 240ms] [-state DIR]
 //
 // It prints one JSON line per event on stdout:
 //
@@ -34,6 +34,11 @@
 // is false, with the reason. With -echo, portmap also listens on the
 // internal port and echoes what arrives, so that the mapping can be tried
 // from outside.
+//
+// -state DIR (an existing directory) is where natx remembers what portmap
+// leaves on the gateway: the PCP nonce, the UPnP IPv6 pinhole's ID, the UPnP
+// gateway's description. A run after a crash (kill -9) then renews or
+// deletes what the crashed run left, even on another port.
 //
 // -answer-timeout is how long the gateway may take to answer one PCP or
 // NAT-PMP request (retransmissions included), or to give a first SSDP

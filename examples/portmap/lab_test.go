@@ -329,6 +329,51 @@ func TestLabPinhole(t *testing.T) {
 			t.Run(via+"-"+proto, func(t *testing.T) { labPinhole(t, l, s, via, proto, port) })
 		}
 	}
+	for j, via := range []string{"pcp", "upnp"} {
+		t.Run(via+"-kill-9", func(t *testing.T) { labPinholeKilled(t, l, s, via, 24320+2*j) })
+	}
+}
+
+// labPinholeKilled: portmap -state DIR is killed with SIGKILL while it
+// holds a pinhole (not yet renewed); the next run, with the same -state and
+// another port, removes it within 10 s of its own mapping (UPnP:
+// DeletePinhole by the UniqueID remembered; PCP: the deletion with the
+// killed run's nonce, which miniupnpd obeys for a pinhole never renewed —
+// pmp.TestLabPinhole/kill-9 has the renewed case, shortened); after its
+// SIGTERM the router holds no pinhole of either.
+func labPinholeKilled(t *testing.T, l *netlab.Lab, s *netlab.Site, via string, port int) {
+	state := t.TempDir()
+	start := func(port int) (*netlab.Process, netip.AddrPort) {
+		want := netip.AddrPortFrom(s.HostIP6, uint16(port))
+		p, e := netlab.StartJSON(t, l, s.Host, "portmap", 20*time.Second, func(e event) bool { return e.Event == "mapped" || e.Event == "error" },
+			"-gateway", s.GatewayIP6.String(), "-port", strconv.Itoa(port), "-via", via, "-lifetime", "10m", "-state", state)
+		if e.Event != "mapped" || e.External != want.String() {
+			t.Fatalf("got %+v, want a %s pinhole %v\n%s", e, via, want, p.Output())
+		}
+		return p, want
+	}
+	gone := func(dst netip.AddrPort) bool {
+		rules, _ := s.Rules()
+		for i := 0; strings.Contains(rules, netlab.PinholeRule(dst)) && i < 50; i++ {
+			time.Sleep(200 * time.Millisecond)
+			rules, _ = s.Rules()
+		}
+		return !strings.Contains(rules, netlab.PinholeRule(dst))
+	}
+	killed, old := start(port)
+	killed.Kill()
+	_ = killed.Wait()
+	if rules, _ := s.Rules(); !strings.Contains(rules, netlab.PinholeRule(old)) {
+		t.Fatalf("the killed run's pinhole is not on the router:\n%s", rules)
+	}
+	next, cur := start(port + 1)
+	if !gone(old) {
+		t.Fatalf("the killed run's pinhole %v outlived the next run by 10 s\n%s", old, next.Output())
+	}
+	stopPortmap(t, next)
+	if !gone(cur) {
+		t.Fatalf("the next run's pinhole %v outlived its exit by 10 s", cur)
+	}
 }
 
 // labPinhole runs one case of TestLabPinhole.

@@ -78,6 +78,7 @@ type options struct {
 	// answer is -answer-timeout: the gateway's silence window (zero:
 	// natx's, 240 ms).
 	answer time.Duration
+	state  string // -state: natx.PortMapConfig.StateDir
 }
 
 func parse(args []string, stderr io.Writer) (options, error) {
@@ -93,6 +94,7 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&gw, "gateway", "", "gateway address (default: the default route's)")
 	fs.DurationVar(&o.lifetime, "lifetime", 2*time.Hour, "lifetime asked for the mapping; renewed at half of it")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Second, "deadline for the first mapping")
+	fs.StringVar(&o.state, "state", "", cliflag.StateUsage)
 	fs.DurationVar(&o.answer, "answer-timeout", 0, "how long the gateway may take to answer one PCP or NAT-PMP request, or to give a first SSDP answer (default: natx's 240 ms); for a slow or overloaded gateway")
 	if help, err := cliflag.Parse(fs, args, stderr); help || err != nil {
 		if help {
@@ -125,6 +127,9 @@ func parse(args []string, stderr io.Writer) (options, error) {
 			return o, err
 		}
 	}
+	if err := cliflag.StateDir(o.state); err != nil {
+		return o, err
+	}
 	if o.answer < 0 {
 		return o, fmt.Errorf("-answer-timeout %v: must not be negative", o.answer)
 	}
@@ -143,7 +148,7 @@ func isSet(fs *flag.FlagSet, name string) bool {
 
 // mapConfig turns the options into the keeper's configuration.
 func mapConfig(o options, onEvent func(natx.PortMapEvent)) natx.PortMapConfig {
-	cfg := natx.PortMapConfig{Gateway: o.gateway, Lifetime: o.lifetime, OnEvent: onEvent}
+	cfg := natx.PortMapConfig{Gateway: o.gateway, Lifetime: o.lifetime, OnEvent: onEvent, StateDir: o.state}
 	cfg.PMP.Timeout = o.answer        // zero: natx's silence window
 	cfg.UPnP.AnswerTimeout = o.answer // zero: the same
 	_ = cfg.UseOnly(o.via)            // checked by parse

@@ -1,5 +1,5 @@
 // This file holds what every natx program does with its command line: -h,
-// bad flags, unexpected arguments, the -stun syntax.
+// bad flags, unexpected arguments, the -stun and -state syntax.
 
 package cliflag
 
@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 
@@ -104,4 +105,22 @@ func STUNList(values ...string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// StateUsage is the usage text of -state, the same in every program.
+const StateUsage = "directory (it must exist) where natx remembers what it leaves on the gateway (PCP nonces, UPnP IPv6 pinhole IDs, the UPnP gateway's description), so that a run after a crash renews or deletes it (default: nothing remembered)"
+
+// StateDir checks a -state value: empty, or an existing directory.
+func StateDir(dir string) error {
+	if dir == "" {
+		return nil
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("-state: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("-state %q: not a directory", dir)
+	}
+	return nil
 }

@@ -3,6 +3,8 @@ package cliflag
 import (
 	"bytes"
 	"flag"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -85,6 +87,25 @@ func TestSTUN(t *testing.T) {
 	for _, bad := range []string{"a/b", "host:0", "host:x", "turn:u:p@h"} {
 		if _, err := STUN(bad); err == nil || !strings.HasPrefix(err.Error(), "-stun ") {
 			t.Errorf("STUN(%q) = %v, want a -stun error", bad, err)
+		}
+	}
+}
+
+// TestStateDir: -state is empty or an existing directory; a missing path
+// or a file is refused with the flag's name.
+func TestStateDir(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "f")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		dir string
+		ok  bool
+	}{{"", true}, {dir, true}, {file, false}, {filepath.Join(dir, "missing"), false}} {
+		err := StateDir(tc.dir)
+		if (err == nil) != tc.ok || (err != nil && !strings.Contains(err.Error(), "-state")) {
+			t.Errorf("StateDir(%q) = %v, want ok=%v", tc.dir, err, tc.ok)
 		}
 	}
 }
