@@ -12,9 +12,7 @@ import (
 	"log/slog"
 	"math"
 	"net/netip"
-	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -537,35 +535,31 @@ func (c *Client) rememberedNonce(transport string, internal netip.AddrPort, fres
 }
 
 // rememberNonce records the nonce of a PCP mapping until it expires, with
-// this process's id (the ledger's value: "NONCE PID", hex nonce).
+// this process's owner string (the ledger's value: "NONCE OWNER", hex
+// nonce, ledger.Owner).
 func (c *Client) rememberNonce(m Mapping) {
 	if m.Protocol != PCP {
 		return
 	}
 	if key, ok := c.nonceKey(m.Transport, m.Internal); ok {
-		v := hex.EncodeToString(m.Nonce[:]) + " " + strconv.Itoa(os.Getpid())
+		v := hex.EncodeToString(m.Nonce[:]) + " " + ledger.Owner()
 		if err := c.nonces.Put(key, v, m.Expires); err != nil {
 			c.log.Debug("pmp: cannot record the PCP nonce", "err", err)
 		}
 	}
 }
 
-// parseNonceValue reads a ledger value: the nonce, and the id of the
-// process that holds the mapping (0 when the value has none: written
-// before the id was kept).
-func parseNonceValue(v string) (nonce [12]byte, pid int, ok bool) {
-	h, p, hasPID := strings.Cut(v, " ")
+// parseNonceValue reads a ledger value: the nonce, and the owner string
+// of the process that holds the mapping ("" when the value has none:
+// written before it was kept).
+func parseNonceValue(v string) (nonce [12]byte, owner string, ok bool) {
+	h, owner, _ := strings.Cut(v, " ")
 	b, err := hex.DecodeString(h)
 	if err != nil || len(b) != len(nonce) {
-		return nonce, 0, false
+		return nonce, "", false
 	}
 	copy(nonce[:], b)
-	if hasPID {
-		if pid, err = strconv.Atoi(p); err != nil || pid <= 0 {
-			return nonce, 0, false
-		}
-	}
-	return nonce, pid, true
+	return nonce, owner, true
 }
 
 // sweepLater runs sweep in the background, once per Client, after its
@@ -588,9 +582,9 @@ func (c *Client) sweepLater(transport string, internal netip.AddrPort) {
 }
 
 // sweep deletes the PCP mappings on this gateway that the ledger
-// attributes to a process that no longer runs, each with its own nonce,
-// but the one of the ledger key current (this Client's, renewed with that
-// nonce). An entry of a live process, or with no process id, is left
+// attributes to a process that no longer runs (ledger.Gone), each with its
+// own nonce, but the one of the ledger key current (this Client's, renewed
+// with that nonce). An entry of a live process, or with no owner, is left
 // alone; one the gateway answered for (deleted, refused, or a pinhole
 // shortened) is dropped; one the gateway did not answer for stays for the
 // next run. Each deletion is bounded by Config.Timeout; Close stops the
@@ -608,8 +602,8 @@ func (c *Client) sweep(current string) {
 		if closing {
 			return
 		}
-		nonce, pid, ok := parseNonceValue(v)
-		if !ok || pid == 0 || pid == os.Getpid() || ledger.ProcessAlive(pid) {
+		nonce, owner, ok := parseNonceValue(v)
+		if gone, known := ledger.Gone(owner); !ok || !known || !gone {
 			continue
 		}
 		tr, in, found := strings.Cut(rest, " ")
@@ -622,7 +616,7 @@ func (c *Client) sweep(current string) {
 			m.External = ap // a pinhole: DeleteMapping shortens it if refused
 		}
 		err = c.DeleteMapping(context.Background(), m)
-		c.log.Info("pmp: deleted a PCP mapping left by a process that is gone", "mapping", rest, "pid", pid, "err", err)
+		c.log.Info("pmp: deleted a PCP mapping left by a process that is gone", "mapping", rest, "owner", owner, "err", err)
 		if err != nil && !errors.Is(err, ErrNotDeleted) && !errors.As(err, new(*PCPError)) {
 			continue // the gateway did not answer: try again next run
 		}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nodeconn/natx/internal/ledger"
 	"github.com/nodeconn/natx/pmp"
 	"github.com/nodeconn/natx/pmp/pmptest"
 )
@@ -38,8 +39,9 @@ func livePID(t *testing.T) int {
 }
 
 // giveMappings rewrites the nonce ledger in dir so that the mapping of
-// each internal port belongs to the process pids[port].
-func giveMappings(t *testing.T, dir string, pids map[uint16]int) {
+// each internal port belongs to the owner owners[port] (ledger.Owner's
+// form, or a bare process id).
+func giveMappings(t *testing.T, dir string, owners map[uint16]string) {
 	t.Helper()
 	path := filepath.Join(dir, "pmp-nonces.json")
 	b, err := os.ReadFile(path)
@@ -47,13 +49,13 @@ func giveMappings(t *testing.T, dir string, pids map[uint16]int) {
 		t.Fatal(err)
 	}
 	doc := string(b)
-	own := " " + strconv.Itoa(os.Getpid()) + `"`
+	own := " " + ledger.Owner() + `"`
 	lines := strings.Split(doc, "\n")
 	for i, l := range lines {
-		for p, pid := range pids {
+		for p, owner := range owners {
 			if strings.Contains(l, ":"+strconv.Itoa(int(p))+`"`) {
 				// the key's line; its value is on the next line
-				lines[i+1] = strings.Replace(lines[i+1], own, " "+strconv.Itoa(pid)+`"`, 1)
+				lines[i+1] = strings.Replace(lines[i+1], own, " "+owner+`"`, 1)
 			}
 		}
 	}
@@ -88,11 +90,13 @@ func waitTable(t *testing.T, s *pmptest.Server, want ...uint16) []pmptest.Mappin
 
 // TestStaleMappingsSwept: a run killed with kill -9 left two PCP mappings
 // on the gateway, one of them on a port the next run does not use, and a
-// live process sharing the state directory holds a third. The next run's
-// first mapping deletes the killed run's mapping of the other port, with
-// its nonce (the gateway checks nonces), renews the one of its own port,
-// and leaves the live process's mapping; the ledger keeps no entry for
-// the deleted one.
+// live process sharing the state directory holds a third; a fourth is an
+// earlier process's that had this process's id (a container's PID 1,
+// restarted). The next run's first mapping deletes the killed run's
+// mapping of the other port and the earlier process's, each with its
+// nonce (the gateway checks nonces), renews the one of its own port, and
+// leaves the live process's mapping; the ledger keeps no entry for the
+// deleted ones.
 //
 // Mutation caught: pmp-sweep-live-process (the live process's mapping
 // deleted).
@@ -104,14 +108,15 @@ func TestStaleMappingsSwept(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []uint16{7600, 7601, 7602} {
+	for _, p := range []uint16{7600, 7601, 7602, 7603} {
 		if _, err := killed.AddMapping(ctxT(t), "udp", port(p), port(0), time.Hour); err != nil {
 			t.Fatal(err)
 		}
 	}
 	_ = killed.Close() // Close deletes nothing: as if killed
-	dead, live := deadPID(t), livePID(t)
-	giveMappings(t, dir, map[uint16]int{7600: dead, 7601: dead, 7602: live})
+	dead, live := strconv.Itoa(deadPID(t)), strconv.Itoa(livePID(t))
+	earlier := strconv.Itoa(os.Getpid()) + ".0123456789ab"
+	giveMappings(t, dir, map[uint16]string{7600: dead, 7601: dead, 7602: live, 7603: earlier})
 
 	next, err := pmp.NewClient(cfg)
 	if err != nil {
@@ -125,7 +130,7 @@ func TestStaleMappingsSwept(t *testing.T) {
 	waitTable(t, s, 7601, 7602)
 	_ = next.Close()
 	b, _ := os.ReadFile(filepath.Join(dir, "pmp-nonces.json"))
-	if strings.Contains(string(b), ":7600") || !strings.Contains(string(b), ":7601") || !strings.Contains(string(b), ":7602") {
+	if strings.Contains(string(b), ":7600") || strings.Contains(string(b), ":7603") || !strings.Contains(string(b), ":7601") || !strings.Contains(string(b), ":7602") {
 		t.Errorf("ledger after the sweep:\n%s", b)
 	}
 }
@@ -149,7 +154,7 @@ func TestStalePinholeShortened(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = killed.Close()
-	giveMappings(t, dir, map[uint16]int{4250: deadPID(t)})
+	giveMappings(t, dir, map[uint16]string{4250: strconv.Itoa(deadPID(t))})
 	next, err := pmp.NewClient(cfg)
 	if err != nil {
 		t.Fatal(err)

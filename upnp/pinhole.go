@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -259,12 +258,13 @@ func (c *Client) forgetPinhole(p Pinhole) {
 }
 
 // The ledger: one entry per pinhole held, keyed by gateway, transport and
-// internal endpoint, valued "UniqueID pid", expiring with the lease.
+// internal endpoint, valued "UniqueID OWNER" (ledger.Owner), expiring with
+// the lease.
 
 func (c *Client) ledgerKey(p Pinhole) string { return "pinhole " + c.gw.String() + " " + p.key() }
 
 func (c *Client) record(p Pinhole) {
-	v := strconv.Itoa(int(p.UniqueID)) + " " + strconv.Itoa(os.Getpid())
+	v := strconv.Itoa(int(p.UniqueID)) + " " + ledger.Owner()
 	if err := c.pinholes.Put(c.ledgerKey(p), v, p.Expires); err != nil {
 		c.log.Warn("upnp: pinhole ledger", "err", err)
 	}
@@ -285,17 +285,16 @@ func (c *Client) sweep(ctx context.Context) {
 		if !strings.HasPrefix(key, prefix) {
 			continue
 		}
-		id, pid, ok := parsePinholeValue(v)
-		if ok && pid == os.Getpid() {
-			continue // ours: another Client of this process
-		}
-		if ok && ledger.ProcessAlive(pid) {
-			continue
+		id, owner, ok := parsePinholeValue(v)
+		gone, known := ledger.Gone(owner)
+		ok = ok && known
+		if ok && !gone {
+			continue // ours (another Client of this process), or a live process's
 		}
 		if ok {
 			err := c.deletePinholeID(ctx, id)
 			c.log.Info("upnp: deleted a pinhole left by a process that is gone", "pinhole", strings.TrimPrefix(key, prefix),
-				"id", id, "pid", pid, "err", err)
+				"id", id, "owner", owner, "err", err)
 			if err != nil && !errors.As(err, new(*SOAPError)) {
 				continue // the gateway did not answer: try again next run
 			}
@@ -306,14 +305,15 @@ func (c *Client) sweep(ctx context.Context) {
 	}
 }
 
-func parsePinholeValue(v string) (id uint16, pid int, ok bool) {
-	a, b, found := strings.Cut(v, " ")
-	i, err1 := strconv.ParseUint(a, 10, 16)
-	p, err2 := strconv.Atoi(b)
-	if !found || err1 != nil || err2 != nil || p <= 0 {
-		return 0, 0, false
+// parsePinholeValue reads a ledger value: the pinhole's UniqueID and the
+// owner string of the process that holds it (ledger.Gone reads that).
+func parsePinholeValue(v string) (id uint16, owner string, ok bool) {
+	a, owner, found := strings.Cut(v, " ")
+	i, err := strconv.ParseUint(a, 10, 16)
+	if !found || err != nil {
+		return 0, "", false
 	}
-	return uint16(i), p, true
+	return uint16(i), owner, true
 }
 
 // checkInternal6 enforces that natx opens only its own IPv6 address.

@@ -235,9 +235,10 @@ func deadPID(t *testing.T) int {
 }
 
 // TestPinholeStaleSwept: the ledger in StateDir holds a pinhole of a
-// process that is gone and one of a live process; the first AddPinhole of
-// a new Client deletes the first on the gateway and in the ledger, leaves
-// the second, and records its own.
+// process that is gone, one of a live process, and one of an earlier
+// process that had this process's id (a container's PID 1, restarted);
+// the first AddPinhole of a new Client deletes the first and the third on
+// the gateway and in the ledger, leaves the second, and records its own.
 //
 // Mutation caught: AddPinhole not calling sweep (the gone process's
 // pinhole stays); sweep ignoring the pid (the live one is deleted).
@@ -247,14 +248,16 @@ func TestPinholeStaleSwept(t *testing.T) {
 	dir := t.TempDir()
 	s.AddPinholeEntry(upnptest.PinholeEntry{UniqueID: 7, InternalClient: "::1", InternalPort: 3000, Protocol: 17, Lease: 3600})
 	s.AddPinholeEntry(upnptest.PinholeEntry{UniqueID: 8, InternalClient: "::1", InternalPort: 3001, Protocol: 17, Lease: 3600})
+	s.AddPinholeEntry(upnptest.PinholeEntry{UniqueID: 9, InternalClient: "::1", InternalPort: 3002, Protocol: 17, Lease: 3600})
 	l, err := ledger.Open(dir, "upnp-pinholes.json", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	exp := time.Now().Add(time.Hour)
-	gone, live := "pinhole ::1 udp [::1]:3000", "pinhole ::1 udp [::1]:3001"
+	gone, live, earlier := "pinhole ::1 udp [::1]:3000", "pinhole ::1 udp [::1]:3001", "pinhole ::1 udp [::1]:3002"
 	l.Put(gone, "7 "+strconv.Itoa(deadPID(t)), exp)
 	l.Put(live, "8 "+strconv.Itoa(os.Getppid()), exp)
+	l.Put(earlier, "9 "+strconv.Itoa(os.Getpid())+".0123456789ab", exp)
 
 	c := discover(t, s, func(cfg *Config) { cfg.StateDir = dir })
 	p, err := c.AddPinhole(ctx, "udp", any6, 0)
@@ -266,7 +269,8 @@ func TestPinholeStaleSwept(t *testing.T) {
 		t.Fatalf("table %+v; want the live process's 8 and ours %d", h, p.UniqueID)
 	}
 	all := l.All()
-	if _, ok := all[gone]; ok || all[live] == "" || all["pinhole ::1 udp [::1]:4000"] != strconv.Itoa(int(p.UniqueID))+" "+strconv.Itoa(os.Getpid()) {
+	_, earlierKept := all[earlier]
+	if _, ok := all[gone]; ok || earlierKept || all[live] == "" || all["pinhole ::1 udp [::1]:4000"] != strconv.Itoa(int(p.UniqueID))+" "+ledger.Owner() {
 		t.Fatalf("ledger %v", all)
 	}
 	c.Close()

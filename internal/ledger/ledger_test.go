@@ -3,7 +3,9 @@ package ledger
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -115,5 +117,36 @@ func TestBadFile(t *testing.T) {
 	}
 	if _, err := Open(t.TempDir(), "../x", nil); err == nil {
 		t.Error("a name with a directory accepted")
+	}
+}
+
+// TestGone: this process is never gone; an earlier process with this
+// process's id (another token: a container's PID 1 after a restart) is;
+// a bare id of this process is taken for it; a process that exited is
+// gone, one that runs is not; garbage is no owner.
+func TestGone(t *testing.T) {
+	own := strconv.Itoa(os.Getpid())
+	exited := exec.Command(os.Args[0], "-test.run=^$")
+	if err := exited.Run(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		owner    string
+		gone, ok bool
+	}{
+		{Owner(), false, true},
+		{own + ".0123456789ab", true, true},
+		{own, false, true},
+		{strconv.Itoa(exited.Process.Pid), true, true},
+		{strconv.Itoa(exited.Process.Pid) + ".0123456789ab", true, true},
+		{strconv.Itoa(os.Getppid()), false, true},
+		{"", false, false},
+		{"x", false, false},
+		{"-3", false, false},
+		{own + ".", false, false},
+	} {
+		if gone, ok := Gone(tc.owner); gone != tc.gone || ok != tc.ok {
+			t.Errorf("Gone(%q) = %v, %v; want %v, %v", tc.owner, gone, ok, tc.gone, tc.ok)
+		}
 	}
 }

@@ -669,8 +669,8 @@ var mutations = []Mutation{
 	{
 		Name:    "pmp-sweep-live-process",
 		File:    "pmp/client.go",
-		Find:    "\t\tif !ok || pid == 0 || pid == os.Getpid() || ledger.ProcessAlive(pid) {\n",
-		Replace: "\t\tif !ok || pid == 0 || pid == os.Getpid() {\n",
+		Find:    "\t\tif gone, known := ledger.Gone(owner); !ok || !known || !gone {\n",
+		Replace: "\t\tif _, known := ledger.Gone(owner); !ok || !known {\n",
 		Pkg:     "./pmp",
 		Run:     "^TestStaleMappingsSwept$",
 		Why:     "the sweep of a crashed run's PCP mappings never deletes those of a live process sharing the state directory",
@@ -683,5 +683,14 @@ var mutations = []Mutation{
 		Pkg:     "./pmp",
 		Run:     "^(TestStaleMappingsSwept|TestStalePinholeShortened)$",
 		Why:     "a run after a kill -9 deletes (or, for a pinhole the gateway will not delete, shortens) the PCP mappings the killed run left on other ports",
+	},
+	{
+		Name:    "ledger-earlier-process-same-pid",
+		File:    "internal/ledger/owner.go",
+		Find:    "\t\treturn hasToken && token != ownToken(), true\n",
+		Replace: "\t\treturn false, true\n",
+		Pkg:     "./pmp",
+		Run:     "^TestStaleMappingsSwept$",
+		Why:     "what an earlier process with this process's id left (a container's PID 1 after a crash) is swept, not taken for this process's own",
 	},
 }
