@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -13,30 +12,10 @@ import (
 	"time"
 
 	"github.com/nodeconn/natx/internal/ledger"
+	"github.com/nodeconn/natx/internal/ledger/ledgertest"
 	"github.com/nodeconn/natx/pmp"
 	"github.com/nodeconn/natx/pmp/pmptest"
 )
-
-// deadPID is the id of a process that has exited.
-func deadPID(t *testing.T) int {
-	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	if err := cmd.Run(); err != nil {
-		t.Fatal(err)
-	}
-	return cmd.Process.Pid
-}
-
-// livePID is the id of a process that runs until the test ends.
-func livePID(t *testing.T) int {
-	t.Helper()
-	cmd := exec.Command("sleep", "60")
-	if err := cmd.Start(); err != nil {
-		t.Skipf("no sleep command: %v", err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	return cmd.Process.Pid
-}
 
 // giveMappings rewrites the nonce ledger in dir so that the mapping of
 // each internal port belongs to the owner owners[port] (ledger.Owner's
@@ -114,7 +93,7 @@ func TestStaleMappingsSwept(t *testing.T) {
 		}
 	}
 	_ = killed.Close() // Close deletes nothing: as if killed
-	dead, live := strconv.Itoa(deadPID(t)), strconv.Itoa(livePID(t))
+	dead, live := strconv.Itoa(ledgertest.ExitedPID(t)), strconv.Itoa(ledgertest.LivePID(t))
 	earlier := strconv.Itoa(os.Getpid()) + ".0123456789ab"
 	giveMappings(t, dir, map[uint16]string{7600: dead, 7601: dead, 7602: live, 7603: earlier})
 
@@ -154,7 +133,7 @@ func TestStalePinholeShortened(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = killed.Close()
-	giveMappings(t, dir, map[uint16]string{4250: strconv.Itoa(deadPID(t))})
+	giveMappings(t, dir, map[uint16]string{4250: strconv.Itoa(ledgertest.ExitedPID(t))})
 	next, err := pmp.NewClient(cfg)
 	if err != nil {
 		t.Fatal(err)

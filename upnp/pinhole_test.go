@@ -8,12 +8,12 @@ import (
 	"errors"
 	"net/netip"
 	"os"
-	"os/exec"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/nodeconn/natx/internal/ledger"
+	"github.com/nodeconn/natx/internal/ledger/ledgertest"
 	"github.com/nodeconn/natx/upnp/upnptest"
 )
 
@@ -225,15 +225,6 @@ func TestPinholeNoFirewall(t *testing.T) {
 	}
 }
 
-// deadPID returns the id of a process that has exited.
-func deadPID(t *testing.T) int {
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	if err := cmd.Run(); err != nil {
-		t.Fatal(err)
-	}
-	return cmd.Process.Pid
-}
-
 // TestPinholeStaleSwept: the ledger in StateDir holds a pinhole of a
 // process that is gone, one of a live process, and one of an earlier
 // process that had this process's id (a container's PID 1, restarted);
@@ -255,7 +246,7 @@ func TestPinholeStaleSwept(t *testing.T) {
 	}
 	exp := time.Now().Add(time.Hour)
 	gone, live, earlier := "pinhole ::1 udp [::1]:3000", "pinhole ::1 udp [::1]:3001", "pinhole ::1 udp [::1]:3002"
-	l.Put(gone, "7 "+strconv.Itoa(deadPID(t)), exp)
+	l.Put(gone, "7 "+strconv.Itoa(ledgertest.ExitedPID(t)), exp)
 	l.Put(live, "8 "+strconv.Itoa(os.Getppid()), exp)
 	l.Put(earlier, "9 "+strconv.Itoa(os.Getpid())+".0123456789ab", exp)
 

@@ -3,7 +3,6 @@ package ledger
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nodeconn/natx/internal/ledger/ledgertest"
 	"go.uber.org/goleak"
 )
 
@@ -126,10 +126,7 @@ func TestBadFile(t *testing.T) {
 // gone, one that runs is not; garbage is no owner.
 func TestGone(t *testing.T) {
 	own := strconv.Itoa(os.Getpid())
-	exited := exec.Command(os.Args[0], "-test.run=^$")
-	if err := exited.Run(); err != nil {
-		t.Fatal(err)
-	}
+	exited := ledgertest.ExitedPID(t)
 	for _, tc := range []struct {
 		owner    string
 		gone, ok bool
@@ -137,8 +134,8 @@ func TestGone(t *testing.T) {
 		{Owner(), false, true},
 		{own + ".0123456789ab", true, true},
 		{own, false, true},
-		{strconv.Itoa(exited.Process.Pid), true, true},
-		{strconv.Itoa(exited.Process.Pid) + ".0123456789ab", true, true},
+		{strconv.Itoa(exited), true, true},
+		{strconv.Itoa(exited) + ".0123456789ab", true, true},
 		{strconv.Itoa(os.Getppid()), false, true},
 		{"", false, false},
 		{"x", false, false},
