@@ -50,7 +50,7 @@ func TestLabNodeIPv6(t *testing.T) {
 			if tc.gateway {
 				args = append(args, "-gateway", s.GatewayIP6.String())
 			}
-			p, e := netlab.StartJSON(t, l, s.Host, "node", 40*time.Second, func(e event) bool { return e.Event == "ready" || e.Event == "error" }, args...)
+			p, e := startNodeFinding(t, l, s, args...)
 			js, _ := json.Marshal(e)
 			t.Logf("%s", js)
 			if e.Event != "ready" || len(e.Addrs) == 0 {
@@ -162,7 +162,7 @@ func TestLabNodeDSLite(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			port := 24960 + i
-			p, e := netlab.StartJSON(t, l, s.Host, "node", 40*time.Second, func(e event) bool { return e.Event == "ready" || e.Event == "error" },
+			p, e := startNodeFinding(t, l, s,
 				"-addr", tc.addr, "-port", strconv.Itoa(port), "-stun", tc.stun, "-portmap", "pcp", "-timeout", "10s")
 			js, _ := json.Marshal(e)
 			t.Logf("%s", js)
@@ -462,7 +462,7 @@ func TestLabNodeNPTv6(t *testing.T) {
 	l.StartCoturnWith(netlab.CoturnOptions{IPv6: true})
 	s := l.AddSite(netlab.NPTv6)
 	const port = 26200
-	p, e := netlab.StartJSON(t, l, s.Host, "node", 40*time.Second, func(e event) bool { return e.Event == "ready" || e.Event == "error" },
+	p, e := startNodeFinding(t, l, s,
 		"-addr", "::", "-port", strconv.Itoa(port), "-stun", "["+netlab.ServerA6.String()+"]:3478", "-portmap", "off", "-timeout", "10s")
 	js, _ := json.Marshal(e)
 	t.Logf("%s", js)
