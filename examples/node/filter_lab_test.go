@@ -34,11 +34,10 @@ func runFilterPair(t *testing.T, l *netlab.Lab, coturn *netlab.Coturn, rv string
 	stun := coturn.Addr().String()
 	idA, idB := "a-"+strings.ToLower(pr.name), "b-"+strings.ToLower(pr.name)
 	args := func(id string, port int, extra ...string) []string {
-		a := []string{"-id", id, "-port", strconv.Itoa(port), "-stun", stun, "-rendezvous", rv, "-timeout", "10s", "-turn", pr.turn}
-		return append(append(a, pr.extra...), extra...)
+		return peerArgs(id, port, stun, rv, append(append([]string{"-turn", pr.turn}, pr.extra...), extra...)...)
 	}
-	pb, eb := startNode(t, l, pr.b, args(idB, port, "-send", "hello from "+idB)...)
-	pa, ea := startNode(t, l, pr.a, args(idA, port+1, "-dial", idB, "-send", "hello from "+idA)...)
+	pb, eb := startNode(t, l, pr.b, args(idB, port)...)
+	pa, ea := startNode(t, l, pr.a, args(idA, port+1, "-dial", idB)...)
 	js, _ := json.Marshal(ea)
 	t.Logf("%s ready: %s", idA, js)
 	t.Logf("%s ready: %s %s", idB, eb.Event, eb.Reachability)

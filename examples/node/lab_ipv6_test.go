@@ -121,9 +121,7 @@ func TestLabDialIPv6(t *testing.T) {
 			t.Parallel()
 			idA, idB := "a6-"+tc.name, "b6-"+tc.name
 			args := func(s *netlab.Site, id string, port int, portmap string, extra ...string) []string {
-				return append([]string{"-id", id, "-addr", "::", "-port", strconv.Itoa(port), "-stun", stun,
-					"-rendezvous", rv, "-gateway", s.GatewayIP6.String(), "-portmap", portmap, "-timeout", "10s",
-					"-send", "hello from " + id}, extra...)
+				return peerArgs(id, port, stun, rv, append([]string{"-addr", "::", "-gateway", s.GatewayIP6.String(), "-portmap", portmap}, extra...)...)
 			}
 			portA, portB := 24940+10*i, 24941+10*i
 			pb, eb := startNode(t, l, b, args(b, idB, portB, tc.portmapB)...)
@@ -337,10 +335,8 @@ func TestLabDialDualStack(t *testing.T) {
 			t.Parallel()
 			idA, idB := "a-"+tc.name, "b-"+tc.name
 			portA, portB := 25000+10*i, 25001+10*i
-			pb, eb := startNodeFinding(t, l, b, "-id", idB, "-network", tc.netB, "-port", strconv.Itoa(portB), "-stun", tc.stunB,
-				"-rendezvous", rv, "-portmap", "pcp", "-turn", turn, "-timeout", "10s", "-send", "hello from "+idB)
-			pa, ea := startNodeFinding(t, l, a, "-id", idA, "-network", "udp", "-port", strconv.Itoa(portA), "-stun", stun,
-				"-rendezvous", rv, "-portmap", "off", "-turn", turn, "-timeout", "10s", "-send", "hello from "+idA, "-dial", idB)
+			pb, eb := startNodeFinding(t, l, b, peerArgs(idB, portB, tc.stunB, rv, "-network", tc.netB, "-portmap", "pcp", "-turn", turn)...)
+			pa, ea := startNodeFinding(t, l, a, peerArgs(idA, portA, stun, rv, "-network", "udp", "-portmap", "off", "-turn", turn, "-dial", idB)...)
 			t.Logf("%s: %s %s; %s: %s %s", idA, ea.Event, ea.Reachability, idB, eb.Event, eb.Reachability)
 			other := [2]*netlab.Site{b, a}
 			greeted(t, pa, pb, idA, idB, func(i int, c event, remote netip.AddrPort) {
@@ -371,12 +367,9 @@ func TestLabNodeNAT64(t *testing.T) {
 	rv := netip.MustParseAddrPort(l.StartRendezvous())
 	stun := netlab.ServerA.String() + ":3478"
 	six, four := l.AddSite(netlab.IPv6Only), l.AddSite(netlab.EIM)
-	pb, eb := startNodeFinding(t, l, four, "-id", "v4only", "-network", "udp4", "-port", "26001", "-stun", stun,
-		"-rendezvous", rv.String(), "-portmap", "off", "-timeout", "10s", "-send", "hello from v4only")
-	pa, ea := startNodeFinding(t, l, six, "-id", "v6only", "-port", "26000", "-stun", stun,
-		"-turn", netlab.TURNURL(stun), "-relay", "eager",
-		"-rendezvous", netlab.NAT64Addr(rv).String(), "-portmap", "off", "-timeout", "10s",
-		"-send", "hello from v6only", "-dial", "v4only")
+	pb, eb := startNodeFinding(t, l, four, peerArgs("v4only", 26001, stun, rv.String(), "-network", "udp4", "-portmap", "off")...)
+	pa, ea := startNodeFinding(t, l, six, peerArgs("v6only", 26000, stun, netlab.NAT64Addr(rv).String(),
+		"-turn", netlab.TURNURL(stun), "-relay", "eager", "-portmap", "off", "-dial", "v4only")...)
 	t.Logf("v6only: %+v; v4only: %s %s", ea, eb.Event, eb.Reachability)
 	if ea.Event != "ready" || ea.NAT64 != netlab.NAT64Prefix.String() {
 		t.Fatalf("v6only's ready line %+v: want nat64 %v", ea, netlab.NAT64Prefix)
@@ -425,10 +418,8 @@ func TestLabNodeNAT66(t *testing.T) {
 	rv := l.StartRendezvous()
 	stun := netlab.ServerA.String() + ":3478,[" + netlab.ServerA6.String() + "]:3478"
 	a, b := l.AddSite(netlab.NAT66), l.AddSite(netlab.NAT66)
-	pb, eb := startNodeFinding(t, l, b, "-id", "n66b", "-port", "26101", "-stun", stun,
-		"-rendezvous", rv, "-portmap", "off", "-timeout", "10s", "-send", "hello from n66b")
-	pa, ea := startNodeFinding(t, l, a, "-id", "n66a", "-port", "26100", "-stun", stun,
-		"-rendezvous", rv, "-portmap", "off", "-timeout", "10s", "-send", "hello from n66a", "-dial", "n66b")
+	pb, eb := startNodeFinding(t, l, b, peerArgs("n66b", 26101, stun, rv, "-portmap", "off")...)
+	pa, ea := startNodeFinding(t, l, a, peerArgs("n66a", 26100, stun, rv, "-portmap", "off", "-dial", "n66b")...)
 	for _, n := range []struct {
 		e    event
 		site *netlab.Site
@@ -503,11 +494,7 @@ func TestLabDialRelayIPv6(t *testing.T) {
 `, a.HostIP6)); err != nil {
 		t.Fatal(err)
 	}
-	args := func(id string, port int, extra ...string) []string {
-		return append([]string{"-id", id, "-addr", "::", "-port", strconv.Itoa(port), "-stun", server,
-			"-rendezvous", rv, "-portmap", "off", "-timeout", "10s", "-send", "hello from " + id}, extra...)
-	}
-	pa, ea := startNodeFinding(t, l, a, args("r6a", 26300, "-turn", netlab.TURNURL(server), "-relay", "eager")...)
+	pa, ea := startNodeFinding(t, l, a, peerArgs("r6a", 26300, server, rv, "-addr", "::", "-portmap", "off", "-turn", netlab.TURNURL(server), "-relay", "eager")...)
 	i := slices.IndexFunc(ea.Addrs, func(c addr) bool { return c.Kind == "relayed" })
 	if i < 0 {
 		t.Fatalf("no relayed candidate: %+v\n%s", ea, pa.Output())
@@ -516,7 +503,7 @@ func TestLabDialRelayIPv6(t *testing.T) {
 	if relayed.Addr() != netlab.ServerA6 {
 		t.Fatalf("relayed candidate %v, want an IPv6 address of coturn's (%v)", relayed, netlab.ServerA6)
 	}
-	pb, _ := startNodeFinding(t, l, b, args("r6b", 26301, "-dial", "r6a")...)
+	pb, _ := startNodeFinding(t, l, b, peerArgs("r6b", 26301, server, rv, "-addr", "::", "-portmap", "off", "-dial", "r6a")...)
 	greeted(t, pb, pa, "r6b", "r6a", func(i int, c event, remote netip.AddrPort) {
 		if c.Path != "relayed" || !remote.Addr().Is6() || remote.Addr().Is4In6() {
 			t.Errorf("node %d connected over %q to %s, want relayed over IPv6", i, c.Path, c.Remote)

@@ -64,8 +64,17 @@ func waitReceived(t *testing.T, p *netlab.Process, self, peer, want string) {
 	}
 }
 
+// peerArgs are the flags of a node that registers as id at the
+// rendezvous server rv, asks the STUN servers stun, gives up waiting for
+// addresses after 10 s and greets each peer with "hello from ID" (what
+// greeted waits for); extra follow (-dial, -portmap, -network …).
+func peerArgs(id string, port int, stun, rv string, extra ...string) []string {
+	return append([]string{"-id", id, "-port", strconv.Itoa(port), "-stun", stun, "-rendezvous", rv,
+		"-timeout", "10s", "-send", "hello from " + id}, extra...)
+}
+
 // greeted waits, for each of two nodes that sent each other "hello from
-// ID" (-send), for its connected line to the other, runs check on it (i:
+// ID" (-send, peerArgs), for its connected line to the other, runs check on it (i:
 // 0 for a's line, 1 for b's; remote: the connected line's remote
 // address), then waits for the other's greeting. Both nodes are stopped
 // at the end.
@@ -278,14 +287,13 @@ func TestLabDial(t *testing.T) {
 			t.Parallel()
 			idA, idB := "a-"+strings.ToLower(pr.name), "b-"+strings.ToLower(pr.name)
 			args := func(s side, id string, port int, extra ...string) []string {
-				a := []string{"-id", id, "-port", strconv.Itoa(port), "-stun", stun, "-rendezvous", rv, "-timeout", "10s"}
 				if s.turn != "" {
-					a = append(a, "-turn", s.turn)
+					extra = append([]string{"-turn", s.turn}, extra...)
 				}
-				return append(a, extra...)
+				return peerArgs(id, port, stun, rv, extra...)
 			}
-			pb, eb := startNode(t, l, pr.b.site, args(pr.b, idB, 24600+10*i, "-send", "hello from "+idB)...)
-			pa, ea := startNode(t, l, pr.a.site, args(pr.a, idA, 24601+10*i, "-dial", idB, "-send", "hello from "+idA)...)
+			pb, eb := startNode(t, l, pr.b.site, args(pr.b, idB, 24600+10*i)...)
+			pa, ea := startNode(t, l, pr.a.site, args(pr.a, idA, 24601+10*i, "-dial", idB)...)
 			t.Logf("%s: %s %s; %s: %s %s", idA, ea.Event, ea.Reachability, idB, eb.Event, eb.Reachability)
 			ids := [2]string{idA, idB}
 			greeted(t, pa, pb, idA, idB, func(i int, c event, _ netip.AddrPort) {
@@ -313,11 +321,10 @@ func TestLabDialKey(t *testing.T) {
 	sa, sb := l.AddSite(netlab.EIM), l.AddSite(netlab.EIM)
 	dir := t.TempDir()
 	args := func(id string, port int, extra ...string) []string {
-		return append([]string{"-id", id, "-key", dir + "/" + id + ".key", "-port", strconv.Itoa(port), "-stun", stun,
-			"-rendezvous", rv, "-timeout", "10s"}, extra...)
+		return peerArgs(id, port, stun, rv, append([]string{"-key", dir + "/" + id + ".key"}, extra...)...)
 	}
-	pb, eb := startNode(t, l, sb, args("b-key", 24700, "-send", "hello from b")...)
-	pa, ea := startNode(t, l, sa, args("a-key", 24701, "-dial", "b-key", "-send", "hello from a")...)
+	pb, eb := startNode(t, l, sb, args("b-key", 24700)...)
+	pa, ea := startNode(t, l, sa, args("a-key", 24701, "-dial", "b-key")...)
 	if ea.PeerID == "" || eb.PeerID == "" || ea.PeerID == eb.PeerID {
 		t.Fatalf("peer IDs %q %q", ea.PeerID, eb.PeerID)
 	}
@@ -325,7 +332,7 @@ func TestLabDialKey(t *testing.T) {
 		p          *netlab.Process
 		self, peer string
 		data       string
-	}{{pa, "a", eb.PeerID, "hello from b"}, {pb, "b", ea.PeerID, "hello from a"}} {
+	}{{pa, "a", eb.PeerID, "hello from b-key"}, {pb, "b", ea.PeerID, "hello from a-key"}} {
 		c, err := netlab.WaitJSON(n.p, 40*time.Second, func(e event) bool {
 			return e.Event == "connected" || e.Event == "error" && e.Peer != ""
 		})
