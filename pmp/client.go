@@ -89,12 +89,13 @@ type Config struct {
 	// pmp-nonces.json, mode 0600, replaced whole on each change), so that
 	// a run after a crash asks for its ports with the nonces of the run
 	// before: a gateway that checks nonces (RFC 6887 section 11.3) then
-	// renews the old mapping instead of refusing it. The first PCP request
-	// of a Client also deletes, with their own nonces, the mappings on this
-	// gateway of a process that no longer runs (a kill -9'd run that used
-	// other ports; on a gateway that refuses the deletion of a pinhole, it
-	// is shortened to the gateway's minimum lifetime, as DeleteMapping
-	// does); those of live processes are left alone. Clients sharing the
+	// renews the old mapping instead of refusing it. After its first PCP
+	// mapping a Client also deletes, in the background and with their own
+	// nonces, the mappings on this gateway of a process that no longer runs
+	// (a kill -9'd run that used other ports; on a gateway that refuses the
+	// deletion of a pinhole, it is shortened to the gateway's minimum
+	// lifetime, as DeleteMapping does); those of live processes are left
+	// alone. Clients sharing the
 	// directory share the file. If empty, nonces are kept in memory only.
 	// A file that cannot be read is logged and replaced.
 	StateDir string
@@ -617,11 +618,15 @@ func (c *Client) sweep(current string) {
 		}
 		err = c.DeleteMapping(context.Background(), m)
 		c.log.Info("pmp: deleted a PCP mapping left by a process that is gone", "mapping", rest, "owner", owner, "err", err)
-		if err != nil && !errors.Is(err, ErrNotDeleted) && !errors.As(err, new(*PCPError)) {
-			continue // the gateway did not answer: try again next run
-		}
-		if err := c.nonces.Delete(key); err != nil {
-			c.log.Debug("pmp: cannot drop the PCP nonce", "err", err)
+		switch {
+		case err == nil: // DeleteMapping dropped the entry
+		case errors.Is(err, ErrNotDeleted), errors.As(err, new(*PCPError)):
+			// Refused (a pinhole shortened, its entry written again by
+			// DeleteMapping): nothing more to do for it.
+			if err := c.nonces.Delete(key); err != nil {
+				c.log.Debug("pmp: cannot drop the PCP nonce", "err", err)
+			}
+		default: // the gateway did not answer: try again next run
 		}
 	}
 }
