@@ -23,10 +23,12 @@ type RelayServer struct {
 	Addr string
 
 	// Transport is how natx talks to the server: "udp", "tcp", "tls", or
-	// "" (the zero value): automatic, UDP first and TCP to the same address
-	// when UDP has not allocated within 300 ms (at once when
-	// the classification found UDP blocked), the first allocation that
-	// succeeds winning. The relayed address is always UDP (RFC 8656 over a
+	// "" (the zero value): automatic, UDP and TCP to the same address at
+	// once, TCP allocating only when its first request is answered while
+	// UDP's is not (else after 300 ms, or when the classification finds
+	// UDP blocked; TCP alone when it already has), the first allocation
+	// that succeeds winning and a TCP one moving to UDP when UDP works
+	// (docs/open.md). The relayed address is always UDP (RFC 8656 over a
 	// TCP or TLS control connection; RFC 6062 TCP relays are not used).
 	Transport string
 

@@ -81,9 +81,22 @@ func credentials(s Server, now time.Time) (user, pass string) {
 	return user, base64.StdEncoding.EncodeToString(mac.Sum(nil))
 }
 
-// dial opens the transport to s. shared asks for the conn from
-// OpenUDP (UDP only).
-func (r *Relay) dial(ctx context.Context, s Server, shared bool) (net.PacketConn, *net.UDPAddr, bool, error) {
+// allocOpts says what an allocation starts from.
+type allocOpts struct {
+	// shared asks for the node's shared UDP socket (OpenUDP) rather than a
+	// socket of its own (UDP only).
+	shared bool
+	// watch, if not nil, learns that a request left and that the server
+	// answered (the UDP attempt of an automatic server, for its TCP twin).
+	watch *udpStart
+	// gate, if not nil, holds the authenticated requests back until it
+	// opens (the TCP twin of an automatic server).
+	gate *twinGate
+}
+
+// dial opens the transport to s: the conn from OpenUDP when o.shared (UDP
+// only).
+func (r *Relay) dial(ctx context.Context, s Server, o allocOpts) (net.PacketConn, *net.UDPAddr, bool, error) {
 	n := r.net
 	switch s.Network() {
 	case "udp":
@@ -93,7 +106,7 @@ func (r *Relay) dial(ctx context.Context, s Server, shared bool) (net.PacketConn
 		}
 		ap := netaddr.AddrPort(ua)
 		ua = net.UDPAddrFromAddrPort(ap)
-		if shared && r.cfg.OpenUDP != nil {
+		if o.shared && r.cfg.OpenUDP != nil {
 			c, err := r.cfg.OpenUDP(ap)
 			if err != nil {
 				return nil, nil, false, fmt.Errorf("open shared socket: %w", err)
@@ -178,11 +191,10 @@ func tlsConfig(s Server) *tls.Config {
 	return c
 }
 
-// allocate makes one allocation on s. shared asks for the node's shared
-// UDP socket (OpenUDP) rather than a socket or connection of its own.
-func (r *Relay) allocate(ctx context.Context, s Server, shared bool) (*allocation, error) {
+// allocate makes one allocation on s, starting from o.
+func (r *Relay) allocate(ctx context.Context, s Server, o allocOpts) (*allocation, error) {
 	start := time.Now()
-	a, err := r.open(ctx, s, shared)
+	a, err := r.open(ctx, s, o)
 	if err != nil {
 		return nil, err
 	}
@@ -223,15 +235,16 @@ func (r *Relay) allocate(ctx context.Context, s Server, shared bool) (*allocatio
 
 // open dials s and starts a pion client on the transport, with its read
 // loop running: an allocation not yet made on the server.
-func (r *Relay) open(ctx context.Context, s Server, shared bool) (*allocation, error) {
-	pc, serverAddr, stream, err := r.dial(ctx, s, shared)
+func (r *Relay) open(ctx context.Context, s Server, o allocOpts) (*allocation, error) {
+	pc, serverAddr, stream, err := r.dial(ctx, s, o)
 	if err != nil {
 		return nil, err
 	}
-	a := &allocation{server: s, serverAddr: serverAddr, shared: shared && !stream && r.cfg.OpenUDP != nil,
+	a := &allocation{server: s, serverAddr: serverAddr, shared: o.shared && !stream && r.cfg.OpenUDP != nil,
 		tasks: task.NewGroup(context.Background())}
 	a.user, a.pass = credentials(s, time.Now())
-	a.wire = &wireConn{PacketConn: pc, server: serverAddr, serverA: netaddr.AddrPort(serverAddr), stream: stream, counts: &r.wire}
+	a.wire = &wireConn{PacketConn: pc, server: serverAddr, serverA: netaddr.AddrPort(serverAddr), stream: stream,
+		counts: &r.wire, watch: o.watch, gate: o.gate}
 	a.client, err = turn.NewClient(&turn.ClientConfig{
 		TURNServerAddr: serverAddr.String(),
 		Username:       a.user,

@@ -24,7 +24,7 @@ func TestRelayTries(t *testing.T) {
 	r := &Relay{cfg: Config{Servers: []Server{auto, udp}, UDPBlocked: func() bool { return blocked }}}
 	got := r.tries()
 	if len(got) != 3 || got[0].server.Transport != "udp" || got[0].after != 0 ||
-		got[1].server.Transport != "tcp" || got[1].after != tcpHeadStart || got[2].server != udp {
+		got[1].server.Transport != "tcp" || got[1].after != defaultTCPHeadStart || got[2].server != udp {
 		t.Fatalf("tries %+v", got)
 	}
 	blocked = true

@@ -244,7 +244,7 @@ func (r *Relay) moveToUDP(a *allocation) bool {
 		return false
 	}
 	ctx, cancel := context.WithTimeout(r.ctx, udpTryTimeout)
-	na, err := r.allocate(ctx, s, true)
+	na, err := r.allocate(ctx, s, allocOpts{shared: true})
 	cancel()
 	if err != nil {
 		r.log.Debug("natx: relay still on TCP: UDP did not allocate", "server", s, "err", err)

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -69,6 +70,7 @@ func (r *Relay) race(ctx context.Context, avoid *allocation) (*allocation, error
 	type result struct {
 		a   *allocation
 		err error
+		t   attempt
 	}
 	tries := r.tries()
 	results := make(chan result, len(tries))
@@ -76,18 +78,14 @@ func (r *Relay) race(ctx context.Context, avoid *allocation) (*allocation, error
 		s := t.server
 		shared := avoid == nil || !avoid.shared || avoid.server.Addr != s.Addr || avoid.server.Network() != s.Network()
 		started := r.tasks.Go(func(context.Context) {
-			if t.after > 0 && !t.waitHeadStart(ctx) {
-				results <- result{nil, fmt.Errorf("natx: relay %v: not tried: %w", s, ctx.Err())}
-				return
-			}
-			a, err := t.allocate(ctx, r, shared)
+			a, err := t.run(ctx, r, shared)
 			if err != nil {
 				err = fmt.Errorf("natx: relay %v: %w", s, err)
 			}
-			results <- result{a, err}
+			results <- result{a, err, t}
 		})
 		if !started {
-			results <- result{nil, ErrClosed}
+			results <- result{nil, ErrClosed, t}
 		}
 	}
 	var errs []error
@@ -112,6 +110,12 @@ func (r *Relay) race(ctx context.Context, avoid *allocation) (*allocation, error
 					res.a.release(r)
 				}
 			}
+			if res.t.twin() && res.t.udp.heard.Load() {
+				// TCP won on a server that answered over UDP too (its
+				// answer came late): the keep loop's next UDP try now,
+				// not in UDPRetry.
+				r.CheckNow()
+			}
 		})
 		return res.a, nil
 	}
@@ -123,17 +127,30 @@ func (r *Relay) race(ctx context.Context, avoid *allocation) (*allocation, error
 	return nil, errors.Join(errs...)
 }
 
-// tcpHeadStart is how long UDP runs alone for a server of automatic
-// transport before TCP to the same address is tried too: an allocation
-// over UDP takes two round trips, one more over TCP (its handshake), so a
-// UDP path that works wins well within it, and one that is blocked costs
-// this much.
-const tcpHeadStart = 300 * time.Millisecond
+// defaultTCPHeadStart is the longest UDP runs alone for a server of
+// automatic transport before TCP to the same address is tried too: an
+// allocation over UDP takes two round trips, one more over TCP (its
+// handshake), so a UDP path that works wins well within it. TCP starts
+// sooner when the TCP twin's first exchange shows UDP silent (twin_gate.go)
+// or the classification finds UDP blocked.
+const defaultTCPHeadStart = 300 * time.Millisecond
+
+// tcpHeadStart is TCPHeadStart or its default.
+func (c Config) tcpHeadStart() time.Duration {
+	if c.TCPHeadStart > 0 {
+		return c.TCPHeadStart
+	}
+	return defaultTCPHeadStart
+}
 
 // blockedPoll is how often a TCP attempt waiting out its head start
 // asks whether the classification has meanwhile found UDP blocked, and
 // whether its UDP twin started again.
 const blockedPoll = 20 * time.Millisecond
+
+// silentPoll is how often udpSilent looks for the UDP attempt's first
+// request when it has not left yet.
+const silentPoll = 100 * time.Microsecond
 
 // noRouteRetry is the wait before a UDP attempt that could not be sent
 // (noRoute) is made again.
@@ -142,7 +159,8 @@ const noRouteRetry = 100 * time.Millisecond
 // attempt is one allocation attempt of a race: a server with a concrete
 // transport, started after a delay, or as soon as early says so. The UDP
 // and TCP attempts of a server of automatic transport share udp: TCP's
-// head start counts from UDP's latest start.
+// head start counts from UDP's latest start, and ends early when UDP's
+// request left and got no answer while TCP's first request did.
 type attempt struct {
 	server Server
 	after  time.Duration
@@ -150,28 +168,135 @@ type attempt struct {
 	udp    *udpStart
 }
 
-// udpStart is when the UDP attempt of an automatic server last started.
-type udpStart struct{ at atomic.Int64 }
+// udpStart is what the UDP attempt of an automatic server did since it
+// last started: when that was, when its first request left the socket
+// (zero: none yet), and whether the server answered anything. The TCP twin
+// reads it.
+type udpStart struct {
+	at, sentAt atomic.Int64 // unix nanoseconds
+	heard      atomic.Bool
+	failed     chan struct{} // closed when the UDP attempt ended without an allocation
+	failOnce   sync.Once
+}
 
 func newUDPStart() *udpStart {
-	u := &udpStart{}
+	u := &udpStart{failed: make(chan struct{})}
 	u.set()
 	return u
 }
 
-func (u *udpStart) set()                 { u.at.Store(time.Now().UnixNano()) }
+// fail notes that the UDP attempt ended without an allocation.
+func (u *udpStart) fail() { u.failOnce.Do(func() { close(u.failed) }) }
+
+func (u *udpStart) set() {
+	u.sentAt.Store(0)
+	u.heard.Store(false)
+	u.at.Store(time.Now().UnixNano())
+}
+
+// sent notes that a request left (the first since set counts).
+func (u *udpStart) sent() { u.sentAt.CompareAndSwap(0, time.Now().UnixNano()) }
+
 func (u *udpStart) since() time.Duration { return time.Duration(time.Now().UnixNano() - u.at.Load()) }
+
+// run makes the attempt: at once, or after its head start; the TCP twin of
+// an automatic server starts at once, but its authenticated request waits
+// at its gate (twin_gate.go).
+func (t attempt) run(ctx context.Context, r *Relay, shared bool) (*allocation, error) {
+	o := allocOpts{shared: shared}
+	switch {
+	case t.twin():
+		o.gate = &twinGate{t: t, ctx: ctx, log: r.log}
+	case t.after > 0 && !t.waitHeadStart(ctx):
+		return nil, fmt.Errorf("not tried: %w", ctx.Err())
+	}
+	a, err := t.allocate(ctx, r, o)
+	switch {
+	case err != nil && o.watch != nil:
+		t.udp.fail()
+	case err == nil && t.twin() && t.udp.heard.Load():
+		return t.yieldToUDP(ctx, r, a)
+	}
+	return a, err
+}
+
+// yieldToUDP holds a TCP allocation the twin made while the server had
+// answered over UDP too (UDP's answer came late, and the gate let TCP
+// through): UDP works there and its allocation is a round trip away. If it
+// succeeds, the race ends (ctx) and a is released; a is kept when the UDP
+// attempt fails or has not allocated by the end of TCP's head start.
+func (t attempt) yieldToUDP(ctx context.Context, r *Relay, a *allocation) (*allocation, error) {
+	left := t.after - t.udp.since()
+	if left <= 0 {
+		return a, nil
+	}
+	timer := time.NewTimer(left)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		r.goOrRun(func() { a.release(r) })
+		return nil, fmt.Errorf("UDP allocated: %w", ctx.Err())
+	case <-t.udp.failed:
+	case <-timer.C:
+	}
+	return a, nil
+}
+
+// udpSilent tells, once the TCP twin's first request was answered after
+// rtt, whether UDP is silent: true when a UDP request has gone unanswered
+// for that long (a UDP exchange with the same server takes about as long,
+// and TCP's request left a handshake later than UDP's; the usual case
+// decides at once); false as soon as the server answers over UDP, and at
+// the end of the head
+// start, of ctx, or when the classification finds UDP blocked (the
+// ordinary wait decides then). A request that has not left yet (the link
+// down, or the UDP attempt slower to start) is waited for.
+func (t attempt) udpSilent(ctx context.Context, rtt time.Duration) bool {
+	need := rtt
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		if t.udp.heard.Load() {
+			return false
+		}
+		step := max(need/2, silentPoll)
+		if at := t.udp.sentAt.Load(); at != 0 {
+			waited := time.Duration(time.Now().UnixNano() - at)
+			if waited >= need {
+				return true
+			}
+			step = need - waited
+		}
+		if t.udp.since() >= t.after || t.early != nil && t.early() {
+			return false
+		}
+		timer.Reset(step)
+		select {
+		case <-timer.C:
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// twin reports whether t is the TCP attempt of a server of automatic
+// transport.
+func (t attempt) twin() bool { return t.udp != nil && t.server.Transport == "tcp" }
 
 // allocate runs the attempt. A UDP attempt of an automatic server that
 // cannot be sent at all (noRoute: the link is down, no default route) is
 // made again every noRouteRetry until the race ends, and restarts its TCP
-// twin's head start each time: a datagram that never left says nothing of
+// twin's head start each time (the twin, failing the same way, is made
+// again too): a datagram that never left says nothing of
 // a filter, and a TCP connection made the moment the link returns would
 // otherwise win and keep the relay on TCP until the next UDP try.
-func (t attempt) allocate(ctx context.Context, r *Relay, shared bool) (*allocation, error) {
+func (t attempt) allocate(ctx context.Context, r *Relay, o allocOpts) (*allocation, error) {
+	if t.udp != nil && t.server.Transport == "udp" {
+		o.watch = t.udp
+	}
 	for {
-		a, err := r.allocate(ctx, t.server, shared)
-		if err == nil || t.udp == nil || t.server.Transport != "udp" || !noRoute(err) {
+		a, err := r.allocate(ctx, t.server, o)
+		if err == nil || t.udp == nil || !noRoute(err) {
 			return a, err
 		}
 		r.log.Debug("natx: relay: no route for UDP; trying again", "server", t.server, "err", err)
@@ -180,7 +305,9 @@ func (t attempt) allocate(ctx context.Context, r *Relay, shared bool) (*allocati
 			return nil, err
 		case <-time.After(noRouteRetry):
 		}
-		t.udp.set()
+		if o.watch != nil {
+			t.udp.set()
+		}
 	}
 }
 
@@ -215,9 +342,10 @@ func (t attempt) waitHeadStart(ctx context.Context) bool {
 }
 
 // tries expands the configured servers into attempts: a server of
-// automatic transport is tried over UDP at once and over TCP after
-// tcpHeadStart or as soon as UDP is found blocked (at once, and
-// without UDP, when UDP is known blocked already).
+// automatic transport is tried over UDP and TCP at once, TCP allocating
+// after its head start, sooner when its first request is answered while
+// UDP's is not or when UDP is found blocked (TCP alone, at once, when UDP
+// is known blocked already).
 func (r *Relay) tries() []attempt {
 	blocked := r.cfg.UDPBlocked != nil && r.cfg.UDPBlocked()
 	var out []attempt
@@ -233,7 +361,7 @@ func (r *Relay) tries() []attempt {
 			continue
 		}
 		us := newUDPStart()
-		out = append(out, attempt{server: u, udp: us}, attempt{server: t, after: tcpHeadStart, early: r.cfg.UDPBlocked, udp: us})
+		out = append(out, attempt{server: u, udp: us}, attempt{server: t, after: r.cfg.tcpHeadStart(), early: r.cfg.UDPBlocked, udp: us})
 	}
 	return out
 }

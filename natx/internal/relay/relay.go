@@ -159,6 +159,11 @@ type Config struct {
 	// moves there when it allocates. Zero: defaultUDPRetry (30 s).
 	UDPRetry time.Duration
 
+	// TCPHeadStart is the longest a server of automatic transport is tried
+	// over UDP alone before TCP too (less when TCP's preflight shows UDP
+	// silent, or UDPBlocked says so). Zero: defaultTCPHeadStart (300 ms).
+	TCPHeadStart time.Duration
+
 	// Logger receives lifecycle logs (never credentials). Nil: silent.
 	Logger *slog.Logger
 

@@ -40,6 +40,8 @@ type wireConn struct {
 	serverA netip.AddrPort
 	stream  bool // TCP or TLS: every frame is from the server
 	counts  *wireCounters
+	watch   *udpStart // told of sends and answers, or nil
+	gate    *twinGate // holds authenticated requests back, or nil
 
 	mu       sync.Mutex
 	nonce    stun.Nonce    // latest NONCE seen in a server answer
@@ -58,15 +60,24 @@ func (w *wireConn) RemoteAddr() net.Addr {
 	return nil
 }
 
-// WriteTo counts data frames and sends.
+// WriteTo counts data frames and sends (past the gate, if any).
 func (w *wireConn) WriteTo(b []byte, to net.Addr) (int, error) {
+	if w.gate != nil {
+		if err := w.gate.pass(b); err != nil {
+			return 0, err
+		}
+	}
 	switch frameKind(b) {
 	case typeSendIndication:
 		w.counts.sendOut.Add(1)
 	case frameChannel:
 		w.counts.chanOut.Add(1)
 	}
-	return w.PacketConn.WriteTo(b, to)
+	n, err := w.PacketConn.WriteTo(b, to)
+	if err == nil && w.watch != nil {
+		w.watch.sent()
+	}
+	return n, err
 }
 
 // ReadFrom returns the next frame from the server, dropping anything from
@@ -83,6 +94,9 @@ func (w *wireConn) ReadFrom(b []byte) (int, net.Addr, error) {
 				continue // not our server: never hand it to the TURN client
 			}
 			from = w.server
+		}
+		if w.watch != nil {
+			w.watch.heard.Store(true)
 		}
 		switch k := frameKind(b[:n]); k {
 		case frameChannel:
