@@ -334,6 +334,15 @@ var mutations = []Mutation{
 		Why:     "a TCP allocation made while UDP works there too is released when UDP's allocation wins: an open site does not end on TCP",
 	},
 	{
+		Name:    "natx-relay-twin-late-udp",
+		File:    "natx/internal/relay/race.go",
+		Find:    "if res.t.twin() && res.t.udp.heard.Load() {",
+		Replace: "if false && res.t.twin() && res.t.udp.heard.Load() {",
+		Pkg:     "./natx/internal/relay",
+		Run:     "^TestRelayTwinLateUDPMovesAtOnce$",
+		Why:     "when TCP won on a server that answered over UDP too, the relay tries UDP at once, not at the next UDP try",
+	},
+	{
 		Name:    "natx-relay-twin-udp-heard",
 		File:    "natx/internal/relay/wire.go",
 		Find:    "w.watch.heard.Store(true)",

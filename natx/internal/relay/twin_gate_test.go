@@ -139,3 +139,26 @@ func TestRelayTwinYieldsToUDP(t *testing.T) {
 	}
 	a.release(r)
 }
+
+// TestRelayTwinLateUDPMovesAtOnce: a server whose UDP answers come 50 ms
+// late (not blocked): TCP, answered first, allocates and wins the race;
+// UDP's answer then shows that UDP works there, and the relay moves to UDP
+// at once (a reallocated event), not at the next UDP try (an hour here).
+// Mutation caught: no UDP try brought forward (the test waits out its
+// 10 s).
+func TestRelayTwinLateUDPMovesAtOnce(t *testing.T) {
+	srv := turntest.NewServer(t, turntest.Config{Users: relayTestUsers, TCP: true, TCPSamePort: true})
+	srv.SetDelay(50 * time.Millisecond)
+	mux := newRelayTestMux(t)
+	ev := newTestEvents()
+	r := startTest(t, Config{Servers: []Server{relayTestServer(srv)}, OpenUDP: mux.open, OnEvent: ev.on,
+		TCPHeadStart: time.Hour, UDPRetry: time.Hour})
+	if tr := r.Server().Transport; tr != "tcp" {
+		t.Fatalf("allocated over %q with UDP's answers 50 ms late, want tcp first", tr)
+	}
+	e := ev.wait(t, Reallocated, 10*time.Second)
+	if e.Server.Transport != "udp" || r.Server().Transport != "udp" {
+		t.Fatalf("reallocated %+v; now over %s, want udp", e, r.Server().Transport)
+	}
+	relayEcho(t, r, "over udp")
+}
