@@ -339,8 +339,8 @@ var mutations = []Mutation{
 		Find:    "if res.t.twin() && res.t.udp.heard.Load() {",
 		Replace: "if false && res.t.twin() && res.t.udp.heard.Load() {",
 		Pkg:     "./natx/internal/relay",
-		Run:     "^TestRelayTwinLateUDPMovesAtOnce$",
-		Why:     "when TCP won on a server that answered over UDP too, the relay tries UDP at once, not at the next UDP try",
+		Run:     "^TestRelayTwinLateUDPMovesSoon$",
+		Why:     "when TCP won on a server that answered over UDP too, the relay tries UDP within a second, not at the next UDP try (30 s)",
 	},
 	{
 		Name:    "natx-relay-twin-udp-heard",

@@ -52,18 +52,17 @@ func TestRelayMovesBackToUDP(t *testing.T) {
 	mux := newRelayTestMux(t)
 	var mu sync.Mutex
 	atSwitch := -1
-	ev := newTestEvents()
-	on := func(e Event) {
-		if e.Kind == Reallocated {
-			mu.Lock()
-			if atSwitch < 0 {
-				atSwitch = srv.Allocations()
-			}
-			mu.Unlock()
+	hook := func() {
+		mu.Lock()
+		if atSwitch < 0 {
+			atSwitch = srv.Allocations()
 		}
-		ev.on(e)
+		mu.Unlock()
 	}
-	r := startTest(t, Config{Servers: []Server{relayTestServer(srv)}, OpenUDP: mux.open, OnEvent: on,
+	testHookReplaced.Store(&hook)
+	t.Cleanup(func() { testHookReplaced.Store(nil) })
+	ev := newTestEvents()
+	r := startTest(t, Config{Servers: []Server{relayTestServer(srv)}, OpenUDP: mux.open, OnEvent: ev.on,
 		UDPRetry: 100 * time.Millisecond})
 	if tr := r.Server().Transport; tr != "tcp" {
 		t.Fatalf("allocated over %q with UDP silent, want tcp", tr)
@@ -112,9 +111,17 @@ func TestRelayCheckNowTriesUDP(t *testing.T) {
 	if tr := r.Server().Transport; tr != "tcp" {
 		t.Fatalf("allocated over %q with UDP silent, want tcp", tr)
 	}
+	// The race's UDP attempt outlives the race by up to a second
+	// (allocateOnServer); answered, it would bring the UDP try forward
+	// itself (udpSoon). Let it end unanswered first.
+	for deadline := time.Now().Add(5 * time.Second); mux.attached(srv.Addr()); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the race's UDP attempt still holds the shared socket after 5 s")
+		}
+	}
 	srv.SetSilent(false)
-	// The race's own UDP attempt may still hold the shared socket for a
-	// moment (a try then fails at once): ask again until one moves.
+	// A keep try may still hold the shared socket for a moment (a try
+	// then fails at once): ask again until one moves.
 	stop := make(chan struct{})
 	defer close(stop)
 	go func() {

@@ -38,6 +38,7 @@ func Start(ctx context.Context, cfg Config) (*Relay, error) {
 		in:       make(chan inbound, 256),
 		events:   eventq.New(cfg.OnEvent),
 		checkNow: make(chan struct{}, 1),
+		udpSoon:  make(chan struct{}, 1),
 		tasks:    task.NewGroup(context.Background()),
 	}
 	r.ctx = r.tasks.Context()
@@ -112,9 +113,12 @@ func (r *Relay) race(ctx context.Context, avoid *allocation) (*allocation, error
 			}
 			if res.t.twin() && res.t.udp.heard.Load() {
 				// TCP won on a server that answered over UDP too (its
-				// answer came late): the keep loop's next UDP try now,
-				// not in UDPRetry.
-				r.CheckNow()
+				// answer came late): the keep loop's next UDP try
+				// soon (lateUDPWait), not in UDPRetry.
+				select {
+				case r.udpSoon <- struct{}{}:
+				default:
+				}
 			}
 		})
 		return res.a, nil

@@ -198,6 +198,7 @@ type Relay struct {
 	events *eventq.Queue[Event]
 
 	checkNow  chan struct{} // CheckSoon: refresh now instead of at half the lifetime
+	udpSoon   chan struct{} // a TCP winner's server answered over UDP too: try UDP soon
 	lastCheck atomic.Int64  // unix nanoseconds of the last CheckSoon taken
 
 	// tasks runs every goroutine of the relay (keep, releases, the race's

@@ -74,6 +74,13 @@ func (m *relayTestMux) open(server netip.AddrPort) (net.PacketConn, error) {
 	return s, nil
 }
 
+// attached reports whether a conn for server is open.
+func (m *relayTestMux) attached(server netip.AddrPort) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.subs[server] != nil
+}
+
 func (m *relayTestMux) sendDirect(b []byte, to netip.AddrPort) error {
 	_, err := m.sock.WriteTo(b, net.UDPAddrFromAddrPort(to))
 	return err
@@ -88,11 +95,21 @@ func (s *relayTestSub) ReadFrom(b []byte) (int, net.Addr, error) {
 	}
 }
 
-func (s *relayTestSub) WriteTo(b []byte, to net.Addr) (int, error) { return s.m.sock.WriteTo(b, to) }
-func (s *relayTestSub) LocalAddr() net.Addr                        { return s.m.sock.LocalAddr() }
-func (s *relayTestSub) SetDeadline(time.Time) error                { return nil }
-func (s *relayTestSub) SetReadDeadline(time.Time) error            { return nil }
-func (s *relayTestSub) SetWriteDeadline(time.Time) error           { return nil }
+// WriteTo sends from the shared socket, as natx's server views do; like
+// them it refuses once the sub is closed (a closed allocation's pion
+// client must not reach the server on a 5-tuple another one now holds).
+func (s *relayTestSub) WriteTo(b []byte, to net.Addr) (int, error) {
+	select {
+	case <-s.done:
+		return 0, net.ErrClosed
+	default:
+	}
+	return s.m.sock.WriteTo(b, to)
+}
+func (s *relayTestSub) LocalAddr() net.Addr              { return s.m.sock.LocalAddr() }
+func (s *relayTestSub) SetDeadline(time.Time) error      { return nil }
+func (s *relayTestSub) SetReadDeadline(time.Time) error  { return nil }
+func (s *relayTestSub) SetWriteDeadline(time.Time) error { return nil }
 func (s *relayTestSub) Close() error {
 	s.once.Do(func() {
 		close(s.done)

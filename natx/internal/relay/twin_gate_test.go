@@ -140,13 +140,13 @@ func TestRelayTwinYieldsToUDP(t *testing.T) {
 	a.release(r)
 }
 
-// TestRelayTwinLateUDPMovesAtOnce: a server whose UDP answers come 50 ms
+// TestRelayTwinLateUDPMovesSoon: a server whose UDP answers come 50 ms
 // late (not blocked): TCP, answered first, allocates and wins the race;
 // UDP's answer then shows that UDP works there, and the relay moves to UDP
-// at once (a reallocated event), not at the next UDP try (an hour here).
-// Mutation caught: no UDP try brought forward (the test waits out its
-// 10 s).
-func TestRelayTwinLateUDPMovesAtOnce(t *testing.T) {
+// soon (lateUDPWait; a reallocated event), not at the next UDP try (an
+// hour here). Mutation caught: no UDP try brought forward (the test waits
+// out its 10 s).
+func TestRelayTwinLateUDPMovesSoon(t *testing.T) {
 	srv := turntest.NewServer(t, turntest.Config{Users: relayTestUsers, TCP: true, TCPSamePort: true})
 	srv.SetDelay(50 * time.Millisecond)
 	mux := newRelayTestMux(t)
