@@ -5,15 +5,18 @@
 // follows waits here until UDP's request to the same server has gone
 // unanswered for as long as TCP's request took to be answered (race.go,
 // udpSilent; TCP needed its handshake before that, so UDP has had about
-// two network round trips where it needs one): UDP is filtered on the
-// way, and TCP allocates at once. When
-// UDP is heard instead, the request waits out TCP's head start as before
-// (or the classification's finding), and the race, which UDP then wins
-// first, cancels it: the gate refuses, and the connection is closed with
-// no allocation on the server. What an open site pays is one TCP
-// connection and one unauthenticated request per race; an allocation only
-// when UDP's answer is slower than TCP's handshake and exchange together
-// (UDP's allocation still wins the race; the other is released).
+// two network round trips where it needs one): UDP is filtered on the way,
+// and TCP allocates at once. When UDP is heard instead, the request waits
+// out TCP's head start as before (or the classification's finding), and
+// the race, which UDP then wins first, cancels it: the gate refuses, and
+// the connection is closed with no allocation on the server.
+//
+// What an open site pays is one TCP connection and one unauthenticated
+// request per race, and an allocation only when UDP's answer is slower
+// than TCP's handshake and exchange together: that TCP allocation waits
+// for UDP's and is released when it wins (race.go, yieldToUDP), and if it
+// won all the same the relay moves to UDP a second later (keep.go,
+// lateUDPWait).
 
 package relay
 
