@@ -91,6 +91,16 @@ func diagnose6(r *stunprobe.Report, tested bool, global []netip.Addr) diag6 {
 	return d
 }
 
+// pinholeWorth reports whether a pinhole could make the IPv6 path
+// reachable: a global address without NAT that is not known open —
+// firewalled, or of a filtering the test could not measure (its answers
+// inconclusive, lost under load): the pinhole natx opens is verified, so
+// trying one gives the answer the filtering test did not.
+func (d diag6) pinholeWorth() bool {
+	return d.Verdict == v6Firewalled ||
+		d.Verdict == v6Unknown && d.UDP && d.NAT == stunprobe.TriNo && d.Filtering == stunprobe.Unknown
+}
+
 // globalIPv6 lists this machine's global IPv6 addresses (netscope's rule:
 // ULA, link-local and transition addresses are not).
 func globalIPv6() []netip.Addr {

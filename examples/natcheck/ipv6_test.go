@@ -122,3 +122,28 @@ func TestWithPinhole(t *testing.T) {
 		}
 	}
 }
+
+// TestPinholeWorth: natcheck asks for a pinhole where the IPv6 path has a
+// global address without NAT and is firewalled, and also where its
+// filtering could not be measured (the verified pinhole then answers);
+// never where the path is open, translated, blocked or untested.
+func TestPinholeWorth(t *testing.T) {
+	addr := netip.MustParseAddrPort("[2a07:7:1::2]:4000")
+	for _, c := range []struct {
+		name string
+		r    *stunprobe.Report
+		want bool
+	}{
+		{"firewalled", &stunprobe.Report{UDPv6: stunprobe.TriYes, NAT: stunprobe.TriNo, Filtering: stunprobe.AddressPortDependent, Mapped: addr}, true},
+		{"filtering unknown", &stunprobe.Report{UDPv6: stunprobe.TriYes, NAT: stunprobe.TriNo, Filtering: stunprobe.Unknown, Mapped: addr}, true},
+		{"open", &stunprobe.Report{UDPv6: stunprobe.TriYes, NAT: stunprobe.TriNo, Filtering: stunprobe.EndpointIndependent, Mapped: addr}, false},
+		{"NAT unknown", &stunprobe.Report{UDPv6: stunprobe.TriYes, NAT: stunprobe.TriUnknown, Filtering: stunprobe.Unknown, Mapped: addr}, false},
+		{"NAT66", &stunprobe.Report{UDPv6: stunprobe.TriYes, NAT: stunprobe.TriYes, Filtering: stunprobe.AddressPortDependent, Mapped: addr}, false},
+		{"UDP blocked", &stunprobe.Report{UDPv6: stunprobe.TriNo}, false},
+		{"not tested", nil, false},
+	} {
+		if got := diagnose6(c.r, true, global6).pinholeWorth(); got != c.want {
+			t.Errorf("%s: pinholeWorth %v, want %v", c.name, got, c.want)
+		}
+	}
+}

@@ -183,7 +183,7 @@ func runWith(parent context.Context, args []string, h hooks, stdout, stderr io.W
 
 	f := facts{Report: r, Map: mres, Port: mo.Port, Local: localToward(addrs[0]),
 		IPv6: diagnose6(r.IPv6, hasIPv6(addrs), h.globalIPv6())}
-	if f.IPv6.Verdict == v6Firewalled && mo.Enabled {
+	if f.IPv6.pinholeWorth() && mo.Enabled {
 		// Bounded like the IPv4 attempt and, like it, not cut short by
 		// an interruption: natx deletes the pinhole when it closes.
 		if via := pinholeVia(mctx, mo, addrs, h.tunePortMap); via != "" {
