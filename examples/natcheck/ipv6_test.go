@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nodeconn/natx/natx"
 	"github.com/nodeconn/natx/stunprobe"
 	"github.com/nodeconn/natx/stunprobe/stuntest"
 )
@@ -144,6 +145,34 @@ func TestPinholeWorth(t *testing.T) {
 	} {
 		if got := diagnose6(c.r, true, global6).pinholeWorth(); got != c.want {
 			t.Errorf("%s: pinholeWorth %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+// TestPinholeCandidate: the pinhole's candidate is a mapped IPv6 one; it
+// counts when verified, and an unverified one is waited for (a loaded
+// machine verifies it after Open returned); IPv4 mappings and punch-only
+// ones are neither.
+func TestPinholeCandidate(t *testing.T) {
+	six := netip.MustParseAddrPort("[2a07:7:1::2]:4000")
+	four := netip.MustParseAddrPort("7.0.1.2:4000")
+	mapped := func(a netip.AddrPort, verified bool) natx.Candidate {
+		return natx.Candidate{Kind: natx.KindMapped, Addr: a, Via: "upnp", Reach: natx.ReachMapped, Verified: verified}
+	}
+	for _, c := range []struct {
+		name        string
+		cands       []natx.Candidate
+		via         string
+		wantPending bool
+	}{
+		{"verified", []natx.Candidate{mapped(six, true)}, "upnp", false},
+		{"unverified", []natx.Candidate{mapped(six, false)}, "", true},
+		{"IPv4 only", []natx.Candidate{mapped(four, true)}, "", false},
+		{"none", nil, "", false},
+	} {
+		via, pending := pinholeCandidate(c.cands)
+		if via != c.via || pending != c.wantPending {
+			t.Errorf("%s: %q, pending %v; want %q, %v", c.name, via, pending, c.via, c.wantPending)
 		}
 	}
 }

@@ -69,14 +69,37 @@ func pinholeBy(ctx context.Context, o mapOptions, six []netip.AddrPort, tune fun
 		return ""
 	}
 	defer l.Close()
-	for _, c := range l.Addrs() {
-		// The pinhole's candidate (its address is the host's own, which
-		// is then verified public too).
-		if c.Kind == natx.KindMapped && c.Verified && c.Family() == "ipv6" && c.Reach != natx.ReachPunchOnly {
-			return c.Via
+	// Open waits for a mapping at most a second once the classification
+	// has ended (natx's openMapPatience): a pinhole made by then but not
+	// yet verified (a loaded machine, a slow router) is waited for, up to
+	// the attempt's bound.
+	for {
+		via, pending := pinholeCandidate(l.Addrs())
+		if via != "" || !pending {
+			return via
+		}
+		select {
+		case <-ctx.Done():
+			return ""
+		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	return ""
+}
+
+// pinholeCandidate looks for the pinhole's candidate among cands (its
+// address is the host's own, which is then verified public too): its Via
+// when verified, else whether one is there unverified.
+func pinholeCandidate(cands []natx.Candidate) (via string, pending bool) {
+	for _, c := range cands {
+		if c.Kind != natx.KindMapped || c.Family() != "ipv6" || c.Reach == natx.ReachPunchOnly {
+			continue
+		}
+		if c.Verified {
+			return c.Via, false
+		}
+		pending = true
+	}
+	return "", pending
 }
 
 // withPinhole is d after a pinhole made by via ("pcp" or "upnp") was
