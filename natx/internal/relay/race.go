@@ -251,16 +251,18 @@ func (t attempt) yieldToUDP(ctx context.Context, r *Relay, a *allocation) (*allo
 // for that long (a UDP exchange with the same server takes about as long,
 // and TCP's request left a handshake later than UDP's; the usual case
 // decides at once); false as soon as the server answers over UDP, and at
-// the end of the head
-// start, of ctx, or when the classification finds UDP blocked (the
-// ordinary wait decides then). A request that has not left yet (the link
-// down, or the UDP attempt slower to start) is waited for.
+// the end of the head start, of ctx, or when the classification finds UDP
+// blocked (the ordinary wait decides then). A request that has not left
+// yet (the UDP attempt slower to start) is waited for; a UDP attempt made
+// again meanwhile (its sends found no route: the link down) gets the
+// ordinary wait, its late request being no match for TCP's exchange.
 func (t attempt) udpSilent(ctx context.Context, rtt time.Duration) bool {
 	need := rtt
+	started := t.udp.at.Load()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
-		if t.udp.heard.Load() {
+		if t.udp.heard.Load() || t.udp.at.Load() != started {
 			return false
 		}
 		step := max(need/2, silentPoll)
