@@ -96,8 +96,9 @@ func filterBenchHelper(args []string) error {
 // openSiteAuto opens n Listeners in turn with the relay as a plain turn:
 // URL on a site where UDP passes, and counts the rounds whose relay went
 // over TCP first and the TCP allocations the twin's gate let through (its
-// debug line). Every round must get a verified relayed candidate, over UDP
-// within 2 s.
+// debug line, "allocating over TCP", in internal/relay/twin_gate.go: the
+// count reads 0 if that line is reworded). Every round must get a verified
+// relayed candidate, over UDP within 2 s.
 func openSiteAuto(gw netip.Addr, srv netip.AddrPort, n int, res filterBenchResult) filterBenchResult {
 	allocs := &countingHandler{match: "allocating over TCP"}
 	for i := range n {
@@ -119,7 +120,7 @@ func openSiteAuto(gw netip.Addr, srv netip.AddrPort, n int, res filterBenchResul
 		relayed := func(within time.Duration, via string) bool {
 			for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
 				for _, c := range l.Addrs() {
-					if c.Kind == "relayed" && c.Verified && strings.HasPrefix(c.Via, via) {
+					if c.Kind == natx.KindRelayed && c.Verified && strings.HasPrefix(c.Via, via) {
 						return true
 					}
 				}

@@ -327,7 +327,7 @@ var mutations = []Mutation{
 	{
 		Name:    "natx-relay-twin-yield",
 		File:    "natx/internal/relay/race.go",
-		Find:    "r.goOrRun(func() { a.release(r) })\n\t\treturn nil, fmt.Errorf(\"UDP allocated: %w\", ctx.Err())",
+		Find:    "r.goOrRun(func() { a.release(r) })\n\t\treturn nil, fmt.Errorf(\"yielded to UDP (the race ended): %w\", ctx.Err())",
 		Replace: "return a, nil",
 		Pkg:     "./natx/internal/relay",
 		Run:     "^TestRelayTwinYieldsToUDP$",

@@ -192,6 +192,7 @@ func newUDPStart() *udpStart {
 // fail notes that the UDP attempt ended without an allocation.
 func (u *udpStart) fail() { u.failOnce.Do(func() { close(u.failed) }) }
 
+// set notes that the UDP attempt starts (again): nothing sent or heard yet.
 func (u *udpStart) set() {
 	u.sentAt.Store(0)
 	u.heard.Store(false)
@@ -201,6 +202,7 @@ func (u *udpStart) set() {
 // sent notes that a request left (the first since set counts).
 func (u *udpStart) sent() { u.sentAt.CompareAndSwap(0, time.Now().UnixNano()) }
 
+// since is the time since the UDP attempt's latest start.
 func (u *udpStart) since() time.Duration { return time.Duration(time.Now().UnixNano() - u.at.Load()) }
 
 // run makes the attempt: at once, or after its head start; the TCP twin of
@@ -239,7 +241,7 @@ func (t attempt) yieldToUDP(ctx context.Context, r *Relay, a *allocation) (*allo
 	select {
 	case <-ctx.Done():
 		r.goOrRun(func() { a.release(r) })
-		return nil, fmt.Errorf("UDP allocated: %w", ctx.Err())
+		return nil, fmt.Errorf("yielded to UDP (the race ended): %w", ctx.Err())
 	case <-t.udp.failed:
 	case <-timer.C:
 	}
