@@ -259,7 +259,6 @@ func (t attempt) yieldToUDP(ctx context.Context, r *Relay, a *allocation) (*allo
 // again meanwhile (its sends found no route: the link down) gets the
 // ordinary wait, its late request being no match for TCP's exchange.
 func (t attempt) udpSilent(ctx context.Context, rtt time.Duration) bool {
-	need := rtt
 	started := t.udp.at.Load()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -267,13 +266,13 @@ func (t attempt) udpSilent(ctx context.Context, rtt time.Duration) bool {
 		if t.udp.heard.Load() || t.udp.at.Load() != started {
 			return false
 		}
-		step := max(need/2, silentPoll)
+		step := max(rtt/2, silentPoll)
 		if at := t.udp.sentAt.Load(); at != 0 {
 			waited := time.Duration(time.Now().UnixNano() - at)
-			if waited >= need {
+			if waited >= rtt {
 				return true
 			}
-			step = need - waited
+			step = rtt - waited
 		}
 		if t.udp.since() >= t.after || t.early != nil && t.early() {
 			return false

@@ -159,9 +159,10 @@ type Config struct {
 	// moves there when it allocates. Zero: defaultUDPRetry (30 s).
 	UDPRetry time.Duration
 
-	// TCPHeadStart is the longest a server of automatic transport is tried
-	// over UDP alone before TCP too (less when TCP's preflight shows UDP
-	// silent, or UDPBlocked says so). Zero: defaultTCPHeadStart (300 ms).
+	// TCPHeadStart is the longest the TCP twin of a server of automatic
+	// transport holds its allocating request back while UDP runs (less when
+	// UDP's request goes unanswered while TCP's first one was answered, or
+	// UDPBlocked says so; twin_gate.go). Zero: defaultTCPHeadStart (300 ms).
 	TCPHeadStart time.Duration
 
 	// Logger receives lifecycle logs (never credentials). Nil: silent.
